@@ -1,0 +1,73 @@
+import swagger from '@fastify/swagger';
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { authenticate } from './auth/authenticate.js';
+import type { ServerContext } from './context.js';
+import { ApiError, registerErrorHandler } from './errors.js';
+import { containerRoutes } from './routes/containers.js';
+import { downloadRoutes } from './routes/download.js';
+import { fileRoutes } from './routes/files.js';
+import { groupRoutes } from './routes/groups.js';
+import { lookupRoutes } from './routes/lookup.js';
+import { permissionRoutes } from './routes/permissions.js';
+import { systemRoutes } from './routes/system.js';
+import { userRoutes } from './routes/users.js';
+
+/** Builds the API without listening, so tests can use it in-process or on a port. */
+export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ? { level: ctx.config.logLevel } : false,
+    // Requests carry 24-hex ids and file names; long URLs are almost always an error.
+    routerOptions: { maxParamLength: 1024 },
+    bodyLimit: 16 * 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    forceCloseConnections: true,
+  });
+  registerErrorHandler(app);
+
+  // Flywheel's SDK sends `Content-Type: application/json` on bodiless POSTs; treat those as no body.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(new ApiError('INVALID_JSON', `body is not valid JSON: ${(e as Error).message}`), undefined);
+    }
+  });
+
+  await app.register(multipart, {
+    limits: { fileSize: Number.POSITIVE_INFINITY, files: 10_000, fieldSize: 16 * 1024 * 1024, parts: 20_000 },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Sprocket API', version: '0.1.0', description: 'Flywheel-compatible imaging data platform API' },
+      components: {
+        securitySchemes: { ApiKey: { type: 'apiKey', in: 'header', name: 'Authorization' } },
+      },
+      security: [{ ApiKey: [] }],
+    },
+  });
+
+  app.addHook('onRequest', async (req) => {
+    req.principal = await authenticate(ctx.handle, req);
+  });
+
+  await app.register(
+    async (api) => {
+      await systemRoutes(api, ctx);
+      await userRoutes(api, ctx);
+      await groupRoutes(api, ctx);
+      await containerRoutes(api, ctx);
+      await fileRoutes(api, ctx);
+      await lookupRoutes(api, ctx);
+      await permissionRoutes(api, ctx);
+      await downloadRoutes(api, ctx);
+      api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    },
+    { prefix: '/api' },
+  );
+  return app;
+}

@@ -1,0 +1,14 @@
+import type { SiteRole } from '@sprocket/types';
+
+/** Who is making a request, as established from the API key. */
+export interface Principal {
+  userId: string;
+  email: string;
+  roles: SiteRole[];
+  isAdmin: boolean;
+  keyId: string;
+  /** Keys handed to gears may be read-only: they can look but never change anything. */
+  readOnly: boolean;
+  /** Set when the key belongs to a running job. */
+  jobId: string | null;
+}

@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import type { DatabaseHandle, SqlDialect } from './dialect.js';
+import type { Database } from './schema.js';
+
+function jsonPath(parts: readonly string[]): string {
+  return `$${parts.map((p) => `."${p.replaceAll('"', '""')}"`).join('')}`;
+}
+
+const regexCache = new Map<string, RegExp | null>();
+function compiled(pattern: string): RegExp | null {
+  let re = regexCache.get(pattern);
+  if (re === undefined) {
+    try {
+      re = new RegExp(pattern);
+    } catch {
+      re = null;
+    }
+    if (regexCache.size > 1000) regexCache.clear();
+    regexCache.set(pattern, re);
+  }
+  return re;
+}
+
+export const sqliteDialect: SqlDialect = {
+  name: 'sqlite',
+  jsonText(column, parts) {
+    const p = jsonPath(parts);
+    return sql<string | null>`(case when json_type(${sql.ref(column)}, ${p}) in ('object','array') then null else cast(json_extract(${sql.ref(column)}, ${p}) as text) end)`;
+  },
+  jsonNumber(column, parts) {
+    const p = jsonPath(parts);
+    return sql<number | null>`(case when json_type(${sql.ref(column)}, ${p}) in ('integer','real') then json_extract(${sql.ref(column)}, ${p}) end)`;
+  },
+  jsonArrayContains(column, value) {
+    return sql<boolean>`exists (select 1 from json_each(${sql.ref(column)}) where json_each.value = ${value})`;
+  },
+  regexMatch(expr, pattern) {
+    const e = typeof expr === 'string' ? sql.ref(expr) : expr;
+    return sql<boolean>`regexp(${pattern}, ${e})`;
+  },
+};
+
+export function openSqlite(file: string): DatabaseHandle {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const raw = new SQLite(file);
+  // WAL lets readers run beside the single writer; FULL sync makes every acknowledged commit durable.
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = FULL');
+  raw.pragma('foreign_keys = ON');
+  raw.pragma('busy_timeout = 5000');
+  raw.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
+    if (value === null || value === undefined) return 0;
+    const re = compiled(String(pattern));
+    return re?.test(String(value)) ? 1 : 0;
+  });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  return {
+    db,
+    dialect: sqliteDialect,
+    async close() {
+      await db.destroy();
+    },
+  };
+}

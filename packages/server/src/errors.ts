@@ -1,0 +1,63 @@
+import { ERRORS, type ErrorBody, type ErrorCode } from '@sprocket/types';
+import type { FastifyError, FastifyInstance } from 'fastify';
+
+/** Thrown anywhere in the server; the one error handler turns it into `{status, code, message}`. */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.status = ERRORS[code];
+  }
+}
+
+export const badRequest = (message: string) => new ApiError('BAD_REQUEST', message);
+export const notFound = (what: string) => new ApiError('NOT_FOUND', `${what} not found`);
+export const forbidden = (message = 'permission denied') => new ApiError('FORBIDDEN', message);
+export const conflict = (message: string) => new ApiError('CONFLICT', message);
+
+function toBody(err: FastifyError | ApiError | Error): ErrorBody {
+  if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.message };
+  const fe = err as FastifyError;
+  if (fe.validation) {
+    // Fastify names the part (body, querystring, params) and the field in `validationContext`/instancePath.
+    const first = fe.validation[0];
+    const where = `${fe.validationContext ?? 'request'}${first?.instancePath ? first.instancePath.replaceAll('/', '.') : ''}`;
+    const extra =
+      first?.keyword === 'additionalProperties'
+        ? ` '${(first.params as { additionalProperty?: string }).additionalProperty}'`
+        : first?.keyword === 'required'
+          ? ` '${(first.params as { missingProperty?: string }).missingProperty}'`
+          : '';
+    return { status: 400, code: 'VALIDATION', message: `${where}: ${first?.message ?? fe.message}${extra}` };
+  }
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: fe.message };
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fe.code === 'FST_REQ_FILE_TOO_LARGE')
+    return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: fe.message };
+  if (fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH')
+    return { status: 400, code: 'INVALID_JSON', message: fe.message };
+  if (fe instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+    return { status: 400, code: 'INVALID_JSON', message: `body is not valid JSON: ${fe.message}` };
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { status: fe.statusCode, code: fe.statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', message: fe.message };
+  }
+  return { status: 500, code: 'INTERNAL', message: 'internal server error' };
+}
+
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err, req, reply) => {
+    const body = toBody(err as Error);
+    if (body.status >= 500) req.log.error({ err }, 'request failed');
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy();
+      return;
+    }
+    void reply.status(body.status).type('application/json').send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ status: 404, code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+}

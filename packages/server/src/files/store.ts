@@ -1,0 +1,31 @@
+import type { Readable } from 'node:stream';
+
+/** What a completed write produced; the content is not visible under `key` until `publish`. */
+export interface StagedBlob {
+  key: string;
+  size: number;
+  /** sha-384 of the content, hex. */
+  sha384: string;
+}
+
+/**
+ * Where file content lives. Writes are staged, published when the metadata that names them is about
+ * to commit, and confirmed after; a crash at any step leaves either a complete, referenced blob or
+ * nothing (see `recover`).
+ */
+export interface FileStore {
+  /** Streams `source` into a staging area, hashing on the way. Rejects (and cleans up) on a cut-off stream. */
+  stage(key: string, source: Readable): Promise<StagedBlob>;
+  /** Moves staged blobs into place. Until `confirm`, a crash makes recovery ask the database. */
+  publish(keys: string[]): Promise<void>;
+  /** The metadata is committed: the blobs are now permanent. */
+  confirm(keys: string[]): Promise<void>;
+  /** Drops staged or published-but-unconfirmed blobs whose metadata did not commit. */
+  discard(keys: string[]): Promise<void>;
+  open(key: string, range?: { start: number; end: number }): Readable;
+  remove(keys: string[]): Promise<void>;
+  /** After a crash: keeps the blobs the database knows, deletes the rest of any interrupted write. */
+  recover(known: (keys: string[]) => Promise<Set<string>>): Promise<{ kept: number; removed: number }>;
+  /** Local path of a blob when the store has one (lets engines and archives read without copying). */
+  pathOf?(key: string): string;
+}

@@ -1,0 +1,98 @@
+import type { ContainerType } from '@sprocket/types';
+import { INFO, LABEL, OBJECT_ID_SCHEMA, TAG } from './schemas.js';
+
+/** Request bodies for creating and modifying each container type. */
+const SUBJECT_FIELDS = {
+  code: LABEL,
+  master_code: { type: 'string', maxLength: 256 },
+  firstname: { type: 'string', maxLength: 64 },
+  lastname: { type: 'string', maxLength: 64 },
+  sex: { type: ['string', 'null'], enum: ['male', 'female', 'other', 'unknown', null] },
+  age: { type: ['integer', 'null'] },
+  type: { type: ['string', 'null'], enum: ['human', 'animal', 'phantom', null] },
+  cohort: { type: ['string', 'null'], enum: ['Control', 'Study', 'Training', 'Test', 'Validation', null] },
+  race: { type: ['string', 'null'], maxLength: 64 },
+  ethnicity: { type: ['string', 'null'], maxLength: 64 },
+  species: { type: ['string', 'null'], maxLength: 64 },
+  strain: { type: ['string', 'null'], maxLength: 64 },
+  date_of_birth: { type: ['string', 'null'], format: 'date-time' },
+} as const;
+
+const TIME_FIELDS = {
+  uid: { type: ['string', 'null'], maxLength: 64 },
+  timestamp: { type: ['string', 'null'], format: 'date-time' },
+  timezone: { type: ['string', 'null'], maxLength: 64 },
+} as const;
+
+const SESSION_FIELDS = {
+  ...TIME_FIELDS,
+  operator: { type: ['string', 'null'], maxLength: 128 },
+  age: { type: ['integer', 'null'] },
+  weight: { type: ['number', 'null'] },
+} as const;
+
+const COMMON = { label: LABEL, info: INFO, tags: { type: 'array', items: TAG } } as const;
+
+const MODIFY_PROPS: Record<ContainerType, Record<string, unknown>> = {
+  project: { ...COMMON, description: { type: 'string', maxLength: 5000 } },
+  subject: { ...COMMON, ...SUBJECT_FIELDS },
+  session: { ...COMMON, ...SESSION_FIELDS },
+  acquisition: { ...COMMON, ...TIME_FIELDS },
+  analysis: { label: LABEL, info: INFO, tags: COMMON.tags, description: { type: 'string', maxLength: 5000 } },
+};
+
+const CREATE_EXTRA: Record<Exclude<ContainerType, 'analysis'>, Record<string, unknown>> = {
+  project: { group: { type: 'string', minLength: 1 } },
+  subject: { project: OBJECT_ID_SCHEMA },
+  session: {
+    project: OBJECT_ID_SCHEMA,
+    subject: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { _id: OBJECT_ID_SCHEMA, label: LABEL, ...SUBJECT_FIELDS },
+    },
+  },
+  acquisition: { session: OBJECT_ID_SCHEMA },
+};
+
+const REQUIRED: Record<Exclude<ContainerType, 'analysis'>, string[]> = {
+  project: ['group', 'label'],
+  subject: ['project'],
+  session: ['label'],
+  acquisition: ['session', 'label'],
+};
+
+export function createBody(type: Exclude<ContainerType, 'analysis'>) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: REQUIRED[type],
+    properties: { ...MODIFY_PROPS[type], ...CREATE_EXTRA[type] },
+  };
+}
+
+export function modifyBody(type: ContainerType) {
+  return { type: 'object', additionalProperties: false, minProperties: 1, properties: MODIFY_PROPS[type] };
+}
+
+export const analysisCreateBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['label'],
+  properties: {
+    label: LABEL,
+    description: { type: 'string', maxLength: 5000 },
+    info: INFO,
+    tags: COMMON.tags,
+    inputs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['type', 'id', 'name'],
+        properties: { type: { type: 'string' }, id: OBJECT_ID_SCHEMA, name: { type: 'string', minLength: 1 } },
+      },
+    },
+    job: { type: 'object' },
+    compute_provider_id: { type: 'string' },
+  },
+} as const;

@@ -1,0 +1,248 @@
+import { CONTAINER_TYPES, type ContainerType, PLURAL } from '@sprocket/types';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AccessContext } from '../auth/access.js';
+import { type ServerContext, accessOf } from '../context.js';
+import {
+  TYPE_FIELDS,
+  containerDoc,
+  containerFieldResolver,
+  currentFiles,
+  subjectsById,
+  subtreeIds,
+} from '../dao/containers.js';
+import { chainBelow, insertContainer } from '../dao/hierarchy.js';
+import { type JsonObject, parseJson } from '../dao/json.js';
+import type { ContainersTable } from '../db/schema.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import { now } from '../ids.js';
+import { analysisRoutes } from './analyses.js';
+import { containerMetaRoutes } from './container-meta.js';
+import { createBody, modifyBody } from './container-bodies.js';
+import { groupParams, idParams } from './schemas.js';
+
+type Body = JsonObject & { label?: string; info?: JsonObject; tags?: string[] };
+
+/** Splits a create/modify body into the columns and the per-type `fields` JSON. */
+function splitBody(type: ContainerType, b: Body) {
+  const fields: JsonObject = {};
+  for (const k of TYPE_FIELDS[type]) if (k in b && k !== 'uid' && k !== 'timestamp' && k !== 'code') fields[k] = b[k];
+  const label = type === 'subject' ? ((b.label ?? b.code) as string | undefined) : b.label;
+  return {
+    label,
+    fields,
+    uid: 'uid' in b ? (b.uid as string | null) : undefined,
+    timestamp: 'timestamp' in b ? (b.timestamp as string | null) : undefined,
+  };
+}
+
+export async function containerRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+
+  /** Lists containers of one type the caller can see, optionally under one ancestor. */
+  async function listContainers(req: FastifyRequest, type: ContainerType, scope?: { column: keyof ContainersTable; value: string }) {
+    const access = accessOf(ctx, req);
+    const params = parseListParams(req);
+    let q = db.selectFrom('containers').selectAll().where('type', '=', type);
+    if (scope) q = q.where(scope.column, '=', scope.value);
+    if (!access.isAdmin) {
+      const { projects } = await access.visibleProjectIds();
+      if (!projects.length) return listReply(params, [], 0);
+      q = q.where('project_id', 'in', projects);
+    }
+    const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver(type));
+    const files = await currentFiles(db, rows.map((r) => r.id));
+    const subjects = type === 'session' ? await subjectsById(db, rows.map((r) => r.subject_id!).filter(Boolean)) : new Map();
+    const docs = rows.map((r) =>
+      containerDoc(r, files.get(r.id) ?? [], { withInfo: false, subject: r.subject_id ? subjects.get(r.subject_id) : undefined }),
+    );
+    return listReply(params, docs, total);
+  }
+
+  async function fullDoc(row: ContainersTable, access: AccessContext): Promise<JsonObject> {
+    const files = (await currentFiles(db, [row.id])).get(row.id) ?? [];
+    const subject = row.type === 'session' && row.subject_id ? (await subjectsById(db, [row.subject_id])).get(row.subject_id) : undefined;
+    let analyses: JsonObject[] | undefined;
+    if (row.type !== 'analysis' && (await access.can(row, 'analyses_view_metadata'))) {
+      const rows = await db.selectFrom('containers').selectAll().where('parent_id', '=', row.id).where('type', '=', 'analysis').orderBy('id').execute();
+      const af = await currentFiles(db, rows.map((r) => r.id));
+      analyses = rows.map((a) => containerDoc(a, af.get(a.id) ?? [], { withInfo: false }));
+    }
+    return containerDoc(row, files, { withInfo: true, subject, analyses });
+  }
+
+  async function findOrCreateSubject(access: AccessContext, project: ContainersTable, spec: JsonObject): Promise<ContainersTable> {
+    if (spec._id) {
+      const s = await access.requireContainer('subject', spec._id as string, 'containers_view_metadata');
+      if (s.project_id !== project.id) throw badRequest(`body.subject._id: subject ${s.id} belongs to another project`);
+      return s;
+    }
+    const label = (spec.label ?? spec.code) as string | undefined;
+    if (!label) throw badRequest('body.subject needs _id, label or code');
+    const existing = await db.selectFrom('containers').selectAll().where('parent_id', '=', project.id).where('type', '=', 'subject').where('label', '=', label).executeTakeFirst();
+    if (existing) return existing;
+    await access.check(project, 'containers_create_hierarchy');
+    const { fields } = splitBody('subject', spec as Body);
+    return insertContainer(db, { type: 'subject', label, chain: chainBelow(project), parentType: 'project', parentId: project.id, fields });
+  }
+
+  async function create(req: FastifyRequest, type: Exclude<ContainerType, 'analysis'>): Promise<ContainersTable> {
+    const access = accessOf(ctx, req);
+    const b = req.body as Body;
+    const { label, fields, uid, timestamp } = splitBody(type, b);
+    const common = { info: b.info, tags: b.tags, fields, uid, timestamp };
+    switch (type) {
+      case 'project': {
+        const group = b.group as string;
+        await access.requireGroup(group, 'rw');
+        const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', group).where('type', '=', 'project').where('label', '=', label!).executeTakeFirst();
+        if (dup) throw conflict(`project '${label}' already exists in group ${group}`);
+        return insertContainer(db, {
+          type,
+          label: label!,
+          chain: { group_id: group, project_id: null, subject_id: null, session_id: null, acquisition_id: null },
+          parentType: 'group',
+          parentId: group,
+          ...common,
+        });
+      }
+      case 'subject': {
+        if (!label) throw badRequest("body: a subject needs 'label' or 'code'");
+        const project = await access.requireContainer('project', b.project as string, 'containers_create_hierarchy');
+        const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', project.id).where('type', '=', 'subject').where('label', '=', label).executeTakeFirst();
+        if (dup) throw conflict(`subject '${label}' already exists in project ${project.id}`);
+        return insertContainer(db, { type, label, chain: chainBelow(project), parentType: 'project', parentId: project.id, ...common });
+      }
+      case 'session': {
+        const spec = (b.subject as JsonObject | undefined) ?? undefined;
+        let projectId = b.project as string | undefined;
+        if (!projectId && spec?._id) {
+          const s = await access.requireContainer('subject', spec._id as string, 'containers_view_metadata');
+          projectId = s.project_id!;
+        }
+        if (!projectId) throw badRequest("body: a session needs 'project' (or 'subject._id')");
+        const project = await access.requireContainer('project', projectId, 'containers_create_hierarchy');
+        // Flywheel scripts often add sessions without naming a subject; the session's label then names one.
+        const subject = await findOrCreateSubject(access, project, spec ?? { label });
+        return insertContainer(db, { type, label: label!, chain: chainBelow(subject), parentType: 'subject', parentId: subject.id, ...common });
+      }
+      case 'acquisition': {
+        const session = await access.requireContainer('session', b.session as string, 'containers_create_hierarchy');
+        return insertContainer(db, { type, label: label!, chain: chainBelow(session), parentType: 'session', parentId: session.id, ...common });
+      }
+    }
+  }
+
+  for (const type of CONTAINER_TYPES) {
+    const plural = PLURAL[type];
+    const t = { tags: [plural] };
+
+    app.get(`/${plural}`, { schema: { ...t, summary: `List ${plural}`, querystring: { type: 'object', properties: LIST_QUERY } } }, (req) =>
+      listContainers(req, type),
+    );
+
+    if (type !== 'analysis') {
+      app.post(`/${plural}`, { schema: { ...t, summary: `Create a ${type}`, body: createBody(type) } }, async (req) => {
+        const row = await create(req, type);
+        return { _id: row.id };
+      });
+    }
+
+    app.get(`/${plural}/:id`, { schema: { ...t, summary: `Get a ${type}`, params: idParams } }, async (req) => {
+      const access = accessOf(ctx, req);
+      const row = await access.requireContainer(type, (req.params as { id: string }).id, 'containers_view_metadata');
+      return fullDoc(row, access);
+    });
+
+    app.put(`/${plural}/:id`, { schema: { ...t, summary: `Modify a ${type}`, params: idParams, body: modifyBody(type) } }, async (req) => {
+      const access = accessOf(ctx, req);
+      const action = type === 'analysis' ? 'analyses_modify_metadata' : 'containers_modify_metadata';
+      const row = await access.requireContainer(type, (req.params as { id: string }).id, action);
+      const b = req.body as Body;
+      const { label, fields, uid, timestamp } = splitBody(type, b);
+      if (label && label !== row.label && (type === 'project' || type === 'subject')) {
+        const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', row.parent_id).where('type', '=', type).where('label', '=', label).executeTakeFirst();
+        if (dup) throw conflict(`${type} '${label}' already exists under ${row.parent_type} ${row.parent_id}`);
+      }
+      await db
+        .updateTable('containers')
+        .set({
+          ...(label !== undefined ? { label } : {}),
+          ...(b.info !== undefined ? { info: JSON.stringify(b.info) } : {}),
+          ...(b.tags !== undefined ? { tags: JSON.stringify(b.tags) } : {}),
+          ...(Object.keys(fields).length ? { fields: JSON.stringify({ ...parseJson<JsonObject>(row.fields, {}), ...fields }) } : {}),
+          ...(uid !== undefined ? { uid } : {}),
+          ...(timestamp !== undefined ? { timestamp } : {}),
+          modified: now(),
+        })
+        .where('id', '=', row.id)
+        .execute();
+      return { modified: 1 };
+    });
+
+    app.delete(`/${plural}/:id`, { schema: { ...t, summary: `Delete a ${type} and everything under it`, params: idParams } }, async (req) => {
+      const access = accessOf(ctx, req);
+      const action = type === 'project' ? 'containers_delete_project' : type === 'analysis' ? 'analyses_delete' : 'containers_delete_hierarchy';
+      const row = await access.requireContainer(type, (req.params as { id: string }).id, action);
+      const ids = await subtreeIds(db, row);
+      const keys: string[] = [];
+      await db.transaction().execute(async (trx) => {
+        for (let i = 0; i < ids.length; i += 500) {
+          const chunk = ids.slice(i, i + 500);
+          const files = await trx.selectFrom('files').select('id').where('container_id', 'in', chunk).execute();
+          keys.push(...files.map((f) => f.id));
+          await trx.deleteFrom('files').where('container_id', 'in', chunk).execute();
+          await trx.deleteFrom('containers').where('id', 'in', chunk).execute();
+        }
+        if (type === 'project') await trx.deleteFrom('project_permissions').where('project_id', '=', row.id).execute();
+      });
+      // Content goes only after the metadata is gone: a crash in between leaves unreferenced blobs, never dangling rows.
+      await ctx.store.remove(keys);
+      return { deleted: 1 };
+    });
+
+    await containerMetaRoutes(app, ctx, type);
+    if (type !== 'analysis') await analysisRoutes(app, ctx, type);
+  }
+
+  // Child listings: what SDK finders such as project.sessions iterate.
+  const children: [string, ContainerType, ContainerType | 'group', keyof ContainersTable][] = [
+    ['groups', 'project', 'group', 'group_id'],
+    ['projects', 'subject', 'project', 'project_id'],
+    ['projects', 'session', 'project', 'project_id'],
+    ['projects', 'acquisition', 'project', 'project_id'],
+    ['subjects', 'session', 'subject', 'subject_id'],
+    ['subjects', 'acquisition', 'subject', 'subject_id'],
+    ['sessions', 'acquisition', 'session', 'session_id'],
+  ];
+  for (const [parentPlural, childType, parentType, column] of children) {
+    app.get(
+      `/${parentPlural}/:id/${PLURAL[childType]}`,
+      {
+        schema: {
+          tags: [parentPlural],
+          summary: `List the ${PLURAL[childType]} of a ${parentType}`,
+          params: parentType === 'group' ? groupParams : idParams,
+          querystring: { type: 'object', properties: LIST_QUERY },
+        },
+      },
+      async (req) => {
+        const access = accessOf(ctx, req);
+        const { id } = req.params as { id: string };
+        if (parentType === 'group') await access.requireGroup(id, 'visible');
+        else await access.requireContainer(parentType, id, 'containers_view_metadata');
+        return listContainers(req, childType, { column, value: id });
+      },
+    );
+  }
+
+  app.get('/containers/:id', { schema: { tags: ['containers'], summary: 'Get any container by id', params: idParams } }, async (req) => {
+    const access = accessOf(ctx, req);
+    const { id } = req.params as { id: string };
+    const row = await db.selectFrom('containers').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound(`container ${id}`);
+    await access.check(row, 'containers_view_metadata');
+    return fullDoc(row, access);
+  });
+
+}

@@ -1,0 +1,195 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { PLURAL } from '@sprocket/types';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import tar from 'tar-stream';
+import yazl from 'yazl';
+import { AccessContext } from '../auth/access.js';
+import { type ServerContext, accessOf } from '../context.js';
+import { subtreeIds } from '../dao/containers.js';
+import { ticketSecret } from '../dao/settings.js';
+import type { ContainersTable, FilesTable } from '../db/schema.js';
+import { ApiError, badRequest } from '../errors.js';
+import { signTicket, verifyTicket } from '../files/tickets.js';
+import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
+
+/**
+ * Multi-container downloads: a project, subject, session, acquisition or analysis subtree as one
+ * tar or zip stream, laid out `group/project/subject/session/acquisition/name`. Content streams
+ * from the store; nothing is assembled in memory or on disk.
+ */
+interface Entry {
+  path: string;
+  file: FilesTable;
+}
+
+interface Selection {
+  nodes: { level: string; id: string }[];
+  include?: string[];
+  exclude?: string[];
+}
+
+const FORMATS = ['tar', 'zip'] as const;
+type Format = (typeof FORMATS)[number];
+
+function safeSegment(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: labels may hold anything; archive paths may not
+  const cleaned = s.replace(/[/\\\u0000-\u001f]/g, '_').trim();
+  return cleaned === '' || cleaned === '.' || cleaned === '..' ? '_' : cleaned;
+}
+
+export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+  const secret = await ticketSecret(db);
+
+  async function collect(access: AccessContext, sel: Selection): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    const seen = new Set<string>();
+    for (const node of sel.nodes) {
+      const root = await access.requireContainer(node.level, node.id, 'files_download');
+      const ids = (await subtreeIds(db, root)).filter((id) => !seen.has(id));
+      for (const id of ids) seen.add(id);
+      const rows: ContainersTable[] = [];
+      for (let i = 0; i < ids.length; i += 500) rows.push(...(await db.selectFrom('containers').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute()));
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      const group = await db.selectFrom('groups').select('id').where('id', '=', root.group_id).executeTakeFirst();
+      // Sibling containers may share a label; their folders then get the id appended.
+      const labelCount = new Map<string, number>();
+      for (const r of rows) labelCount.set(`${r.parent_id}/${r.label}`, (labelCount.get(`${r.parent_id}/${r.label}`) ?? 0) + 1);
+      const folder = (r: ContainersTable) => {
+        const label = safeSegment(r.label);
+        return (labelCount.get(`${r.parent_id}/${r.label}`) ?? 0) > 1 ? `${label}_${r.id}` : label;
+      };
+      const pathOf = async (r: ContainersTable): Promise<string> => {
+        const parts: string[] = [];
+        let cur: ContainersTable | undefined = r;
+        while (cur) {
+          parts.unshift(cur.type === 'analysis' ? `analyses/${folder(cur)}` : folder(cur));
+          const pid: string = cur.parent_id;
+          cur = byId.get(pid) ?? (cur.parent_type === 'group' ? undefined : await db.selectFrom('containers').selectAll().where('id', '=', pid).executeTakeFirst());
+          if (cur && !byId.has(cur.id)) byId.set(cur.id, cur);
+        }
+        return [safeSegment(group?.id ?? root.group_id), ...parts].join('/');
+      };
+      for (let i = 0; i < ids.length; i += 500) {
+        let q = db.selectFrom('files').selectAll().where('container_id', 'in', ids.slice(i, i + 500)).where('current', '=', 1);
+        if (sel.include?.length) q = q.where('type', 'in', sel.include);
+        if (sel.exclude?.length) q = q.where((eb) => eb.or([eb('type', 'is', null), eb('type', 'not in', sel.exclude!)]));
+        for (const f of await q.orderBy('container_id').orderBy('name').execute()) {
+          const holder = byId.get(f.container_id)!;
+          entries.push({ path: `${await pathOf(holder)}/files/${safeSegment(f.name)}`, file: f });
+        }
+      }
+    }
+    return entries;
+  }
+
+  function stream(entries: Entry[], format: Format, reply: FastifyReply, name: string): FastifyReply {
+    void reply
+      .header('Content-Type', format === 'zip' ? 'application/zip' : 'application/x-tar')
+      .header('Content-Disposition', `attachment; filename="${name}.${format}"`);
+    if (format === 'zip') {
+      const zip = new yazl.ZipFile();
+      // Imaging files are mostly compressed already; storing keeps the stream fast and the sizes known.
+      for (const e of entries) zip.addReadStreamLazy(e.path, { size: e.file.size, compress: false, mtime: new Date(e.file.modified) }, (cb) => cb(null, ctx.store.open(e.file.id)));
+      zip.end();
+      return reply.send(zip.outputStream);
+    }
+    const pack = tar.pack();
+    const out = new PassThrough();
+    pack.pipe(out);
+    void (async () => {
+      try {
+        for (const e of entries) {
+          await new Promise<void>((resolve, reject) => {
+            const sink = pack.entry({ name: e.path, size: e.file.size, mtime: new Date(e.file.modified) }, (err) => (err ? reject(err) : resolve()));
+            const src: Readable = ctx.store.open(e.file.id);
+            src.on('error', reject);
+            src.pipe(sink);
+          });
+        }
+        pack.finalize();
+      } catch (err) {
+        out.destroy(err as Error);
+      }
+    })();
+    return reply.send(out);
+  }
+
+  const summary = (entries: Entry[]) => ({ file_cnt: entries.length, size: entries.reduce((n, e) => n + e.file.size, 0) });
+  const filterQuery = {
+    format: { type: 'string', enum: [...FORMATS] },
+    include: { type: 'string', description: 'comma-separated file types to include' },
+    exclude: { type: 'string', description: 'comma-separated file types to exclude' },
+    summary: { type: 'boolean', description: 'only count files and bytes' },
+  } as const;
+  const split = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+
+  for (const type of ['project', 'subject', 'session', 'acquisition', 'analysis'] as const) {
+    app.get(
+      `/${PLURAL[type]}/:id/download`,
+      { schema: { tags: ['download'], summary: `Download a ${type} subtree as tar or zip`, params: idParams, querystring: { type: 'object', properties: filterQuery } } },
+      async (req, reply) => {
+        const q = req.query as { format?: Format; include?: string; exclude?: string; summary?: boolean };
+        const { id } = req.params as { id: string };
+        const entries = await collect(accessOf(ctx, req), { nodes: [{ level: type, id }], include: split(q.include), exclude: split(q.exclude) });
+        if (q.summary) return summary(entries);
+        return stream(entries, q.format ?? 'tar', reply, `${type}-${id}`);
+      },
+    );
+  }
+
+  // Flywheel's two-step bulk download: POST the selection for a ticket, then GET it.
+  app.post(
+    '/download',
+    {
+      schema: {
+        tags: ['download'],
+        summary: 'Create a bulk download ticket',
+        body: {
+          type: 'object',
+          required: ['nodes'],
+          properties: {
+            nodes: {
+              type: 'array',
+              minItems: 1,
+              items: { type: 'object', required: ['level'], properties: { level: { type: 'string', enum: ['project', 'subject', 'session', 'acquisition', 'analysis'] }, _id: OBJECT_ID_SCHEMA, id: OBJECT_ID_SCHEMA } },
+            },
+            filters: { type: 'array', items: { type: 'object' } },
+            optional: { type: 'boolean' },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const b = req.body as { nodes: { level: string; _id?: string; id?: string }[]; filters?: { types?: { plus?: string[]; minus?: string[] } }[] };
+      const nodes = b.nodes.map((n, i) => {
+        const id = n._id ?? n.id;
+        if (!id) throw badRequest(`body.nodes[${i}] needs _id`);
+        return { level: n.level, id };
+      });
+      const include = b.filters?.flatMap((f) => f.types?.plus ?? []);
+      const exclude = b.filters?.flatMap((f) => f.types?.minus ?? []);
+      const sel: Selection = { nodes, include: include?.length ? include : undefined, exclude: exclude?.length ? exclude : undefined };
+      const entries = await collect(accessOf(ctx, req), sel);
+      const p = accessOf(ctx, req).principal;
+      return { ticket: signTicket(secret, `d:${JSON.stringify({ ...sel, user: p.userId })}`, 300), ...summary(entries) };
+    },
+  );
+
+  app.get(
+    '/download',
+    { schema: { tags: ['download'], summary: 'Stream a bulk download by ticket', querystring: { type: 'object', required: ['ticket'], properties: { ticket: { type: 'string' }, format: filterQuery.format } } } },
+    async (req, reply) => {
+      const q = req.query as { ticket: string; format?: Format };
+      const payload = verifyTicket(secret, q.ticket);
+      if (!payload?.target.startsWith('d:')) throw new ApiError('UNAUTHENTICATED', 'download ticket is invalid or expired');
+      const sel = JSON.parse(payload.target.slice(2)) as Selection & { user: string };
+      // The ticket carries who asked; permissions are checked again as that user at download time.
+      const user = await db.selectFrom('users').selectAll().where('id', '=', sel.user).executeTakeFirst();
+      if (!user || user.disabled) throw new ApiError('UNAUTHENTICATED', 'download ticket is invalid or expired');
+      const roles = JSON.parse(user.roles) as never[];
+      const access = new AccessContext(ctx.handle, { userId: user.id, email: user.email, roles, isAdmin: (roles as string[]).includes('site_admin'), keyId: '', readOnly: true, jobId: null });
+      return stream(await collect(access, sel), q.format ?? 'tar', reply, 'download');
+    },
+  );
+}

@@ -1,0 +1,293 @@
+import { type ContainerType, PLURAL } from '@sprocket/types';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type ServerContext, accessOf } from '../context.js';
+import { fileDoc, getCurrentFile, getFileVersion } from '../dao/files.js';
+import { type JsonObject, isPlainObject, parseJson } from '../dao/json.js';
+import { ticketSecret } from '../dao/settings.js';
+import type { ContainersTable, FilesTable } from '../db/schema.js';
+import { ApiError, badRequest, notFound } from '../errors.js';
+import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
+import { fileNameProblem } from '../files/filetypes.js';
+import { signTicket, verifyTicket } from '../files/tickets.js';
+import { newId, now } from '../ids.js';
+import { type InfoUpdate, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
+
+const fileParams = {
+  type: 'object',
+  required: ['id', 'name'],
+  properties: { id: OBJECT_ID_SCHEMA, name: { type: 'string', minLength: 1 } },
+} as const;
+
+const fileMetaProps = {
+  type: { type: ['string', 'null'], maxLength: 64 },
+  modality: { type: ['string', 'null'], maxLength: 64 },
+  classification: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
+  info: { type: 'object' },
+  tags: { type: 'array', items: TAG },
+} as const;
+
+/** Checks a file name from a URL or upload; names are single path segments. */
+export function checkFileName(name: string, where: string): void {
+  const problem = fileNameProblem(name);
+  if (problem) throw new ApiError('INVALID_FILE_NAME', `${where}: file name ${JSON.stringify(name)} ${problem}`);
+}
+
+/** Parses a `Range: bytes=` header against a size; undefined for the whole file. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) throw new ApiError('RANGE_NOT_SATISFIABLE', `unsupported Range header '${header}' (one bytes=start-end range)`);
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || start > end) throw new ApiError('RANGE_NOT_SATISFIABLE', `range ${header} is outside the file (size ${size})`);
+  return { start, end };
+}
+
+/** Streams one stored file version, honouring Range. */
+export function sendFile(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, f: FilesTable, inline: boolean): FastifyReply {
+  let range: { start: number; end: number } | undefined;
+  try {
+    range = parseRange(req.headers.range, f.size);
+  } catch (e) {
+    void reply.header('Content-Range', `bytes */${f.size}`);
+    throw e;
+  }
+  const disposition = `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(f.name)}`;
+  void reply
+    .header('Content-Type', f.mimetype)
+    .header('Content-Disposition', disposition)
+    .header('Accept-Ranges', 'bytes')
+    .header('ETag', `"${f.hash}"`);
+  if (range) {
+    void reply
+      .status(206)
+      .header('Content-Range', `bytes ${range.start}-${range.end}/${f.size}`)
+      .header('Content-Length', range.end - range.start + 1);
+  } else void reply.header('Content-Length', f.size);
+  if (req.method === 'HEAD' || f.size === 0) return reply.send('');
+  return reply.send(ctx.store.open(f.id, range));
+}
+
+function metaFor(name: string, metadata: JsonObject | undefined): FileMeta | undefined {
+  if (!metadata) return undefined;
+  // Either one set of fields for every file, or Flywheel's `{files: [{name, …}]}` list.
+  const list = Array.isArray(metadata.files) ? (metadata.files as JsonObject[]) : undefined;
+  const m = list ? list.find((e) => e.name === name) : metadata;
+  if (!m) return undefined;
+  const meta: FileMeta = {};
+  if ('type' in m) meta.type = m.type as string | null;
+  if ('modality' in m) meta.modality = m.modality as string | null;
+  if (isPlainObject(m.classification)) meta.classification = m.classification;
+  if (isPlainObject(m.info)) meta.info = m.info;
+  if (Array.isArray(m.tags)) meta.tags = m.tags as string[];
+  return meta;
+}
+
+/**
+ * Reads a multipart upload: every file part is streamed to staging (never held in memory), the
+ * optional `metadata` field is JSON. On any failure the staged parts are discarded.
+ */
+export async function receiveUpload(ctx: ServerContext, req: FastifyRequest): Promise<{ files: StagedFile[]; metadata?: JsonObject }> {
+  if (!req.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'file uploads must be multipart/form-data with a file field');
+  const files: StagedFile[] = [];
+  let metadata: JsonObject | undefined;
+  try {
+    for await (const part of req.parts()) {
+      if (part.type === 'field') {
+        if (part.fieldname === 'metadata') {
+          try {
+            const v = JSON.parse(String(part.value));
+            if (!isPlainObject(v)) throw new Error('not an object');
+            metadata = v;
+          } catch (e) {
+            throw badRequest(`form field 'metadata' is not a JSON object: ${(e as Error).message}`);
+          }
+        }
+        continue;
+      }
+      const name = part.filename;
+      try {
+        checkFileName(name, `form field '${part.fieldname}'`);
+        if (files.some((f) => f.name === name)) throw badRequest(`file '${name}' appears twice in one upload`);
+      } catch (e) {
+        part.file.resume();
+        throw e;
+      }
+      const blob = await ctx.store.stage(newId(), part.file);
+      files.push({ name, blob });
+    }
+  } catch (err) {
+    await ctx.store.discard(files.map((f) => f.blob.key));
+    if (err instanceof ApiError) throw err;
+    throw badRequest(`upload failed: ${(err as Error).message}`);
+  }
+  if (!files.length) throw badRequest("upload has no file part (send the content as form field 'file')");
+  for (const f of files) f.meta = metaFor(f.name, metadata);
+  return { files, metadata };
+}
+
+export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+  const secret = await ticketSecret(db);
+
+  for (const type of ['project', 'subject', 'session', 'acquisition', 'analysis'] as ContainerType[]) {
+    const plural = PLURAL[type];
+    const t = { tags: [plural, 'files'] };
+
+    async function loadFile(req: FastifyRequest, action: Parameters<ReturnType<typeof accessOf>['requireContainer']>[2]) {
+      const { id, name } = req.params as { id: string; name: string };
+      checkFileName(name, 'path');
+      const container = await accessOf(ctx, req).requireContainer(type, id, action);
+      const f = await getCurrentFile(db, id, name);
+      if (!f) throw notFound(`file '${name}' on ${type} ${id}`);
+      return { container, f };
+    }
+
+    async function upload(req: FastifyRequest, container: ContainersTable) {
+      const { files } = await receiveUpload(ctx, req);
+      const p = accessOf(ctx, req).principal;
+      const origin = p.jobId ? { type: 'job' as const, id: p.jobId, via: { type: 'user', id: p.userId } } : { type: 'user' as const, id: p.userId };
+      const written = await commitFiles(ctx, container, files, origin);
+      return written.map((f) => fileDoc(f, container, true));
+    }
+
+    app.post(`/${plural}/:id/files`, { schema: { ...t, summary: `Upload files to a ${type} (multipart field 'file', optional 'metadata' JSON)`, params: idParams, consumes: ['multipart/form-data'] } }, async (req) => {
+      const container = await accessOf(ctx, req).requireContainer(type, (req.params as { id: string }).id, 'files_create_upload');
+      return upload(req, container);
+    });
+
+    if (type !== 'analysis') {
+      // Flywheel's SDK uploads analysis outputs through the parent's path.
+      app.post(
+        `/${plural}/:id/analyses/:aid/files`,
+        { schema: { ...t, params: { type: 'object', required: ['id', 'aid'], properties: { id: OBJECT_ID_SCHEMA, aid: OBJECT_ID_SCHEMA } }, consumes: ['multipart/form-data'] } },
+        async (req) => {
+          const { id, aid } = req.params as { id: string; aid: string };
+          const analysis = await accessOf(ctx, req).requireContainer('analysis', aid, 'files_create_upload');
+          if (analysis.parent_id !== id) throw notFound(`analysis ${aid} under ${type} ${id}`);
+          return upload(req, analysis);
+        },
+      );
+    }
+
+    app.get(
+      `/${plural}/:id/files/:name`,
+      {
+        schema: {
+          ...t,
+          summary: 'Download a file (Range supported; ?version=N for an earlier version; ?ticket= for a signed URL)',
+          params: fileParams,
+          querystring: {
+            type: 'object',
+            properties: { version: { type: 'integer', minimum: 1 }, ticket: { type: 'string' }, view: { type: 'boolean' }, info: { type: 'boolean' } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const { id, name } = req.params as { id: string; name: string };
+        const q = req.query as { version?: number; ticket?: string; view?: boolean; info?: boolean };
+        checkFileName(name, 'path');
+        let f: FilesTable | undefined;
+        if (q.ticket) {
+          const payload = verifyTicket(secret, q.ticket);
+          f = payload?.target.startsWith('f:') ? await db.selectFrom('files').selectAll().where('id', '=', payload.target.slice(2)).executeTakeFirst() : undefined;
+          if (!f || f.container_id !== id || f.name !== name) throw new ApiError('UNAUTHENTICATED', 'download ticket is invalid or expired');
+        } else {
+          await accessOf(ctx, req).requireContainer(type, id, 'files_download');
+          f = q.version ? await getFileVersion(db, id, name, q.version) : await getCurrentFile(db, id, name);
+          if (!f) throw notFound(`file '${name}'${q.version ? ` version ${q.version}` : ''} on ${type} ${id}`);
+          if (q.ticket === '') return { ticket: signTicket(secret, `f:${f.id}`) };
+        }
+        return sendFile(ctx, req, reply, f, q.view === true);
+      },
+    );
+
+    app.get(`/${plural}/:id/files/:name/info`, { schema: { ...t, summary: 'File metadata with info', params: fileParams } }, async (req) => {
+      const { container, f } = await loadFile(req, 'files_view_metadata');
+      return fileDoc(f, container, true);
+    });
+
+    app.get(`/${plural}/:id/files/:name/versions`, { schema: { ...t, summary: 'Every stored version of a file', params: fileParams } }, async (req) => {
+      const { container, f } = await loadFile(req, 'files_view_metadata');
+      const rows = await db.selectFrom('files').selectAll().where('container_id', '=', container.id).where('file_id', '=', f.file_id).orderBy('version').execute();
+      return rows.map((r) => fileDoc(r, container, false));
+    });
+
+    app.put(
+      `/${plural}/:id/files/:name`,
+      { schema: { ...t, summary: 'Modify file fields', params: fileParams, body: { type: 'object', additionalProperties: false, minProperties: 1, properties: fileMetaProps } } },
+      async (req) => {
+        const { f } = await loadFile(req, 'files_modify_metadata');
+        const b = req.body as FileMeta;
+        await updateFile(f, {
+          ...(b.type !== undefined ? { type: b.type } : {}),
+          ...(b.modality !== undefined ? { modality: b.modality } : {}),
+          ...(b.classification ? { classification: JSON.stringify(b.classification) } : {}),
+          ...(b.info ? { info: JSON.stringify(b.info) } : {}),
+          ...(b.tags ? { tags: JSON.stringify(b.tags) } : {}),
+        });
+        return { modified: 1 };
+      },
+    );
+
+    app.post(`/${plural}/:id/files/:name/info`, { schema: { ...t, summary: 'Set, delete or replace file info', params: fileParams, body: infoUpdateBody } }, async (req) => {
+      const { f } = await loadFile(req, 'files_modify_metadata');
+      await updateFile(f, { info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(f.info, {}), req.body as InfoUpdate)) });
+      return { modified: 1 };
+    });
+
+    app.post(
+      `/${plural}/:id/files/:name/classification`,
+      {
+        schema: {
+          ...t,
+          summary: 'Add to, delete from or replace a file classification',
+          params: fileParams,
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            properties: { add: fileMetaProps.classification, delete: fileMetaProps.classification, replace: fileMetaProps.classification, modality: fileMetaProps.modality },
+          },
+        },
+      },
+      async (req) => {
+        const { f } = await loadFile(req, 'files_modify_metadata');
+        const b = req.body as { add?: Record<string, string[]>; delete?: Record<string, string[]>; replace?: Record<string, string[]>; modality?: string | null };
+        if (b.replace && (b.add || b.delete)) throw badRequest('body: replace cannot be combined with add or delete');
+        let cls = b.replace ?? parseJson<Record<string, string[]>>(f.classification, {});
+        for (const [k, vs] of Object.entries(b.add ?? {})) cls = { ...cls, [k]: [...new Set([...(cls[k] ?? []), ...vs])] };
+        for (const [k, vs] of Object.entries(b.delete ?? {})) {
+          const left = (cls[k] ?? []).filter((v) => !vs.includes(v));
+          cls = { ...cls, [k]: left };
+          if (!left.length) delete cls[k];
+        }
+        await updateFile(f, { classification: JSON.stringify(cls), ...(b.modality !== undefined ? { modality: b.modality } : {}) });
+        return { modified: 1 };
+      },
+    );
+
+    app.delete(`/${plural}/:id/files/:name`, { schema: { ...t, summary: 'Delete a file and all its versions', params: fileParams } }, async (req) => {
+      const { container, f } = await loadFile(req, 'files_delete_non_device_data');
+      const rows = await db.selectFrom('files').select('id').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute();
+      await db.deleteFrom('files').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute();
+      await ctx.store.remove(rows.map((r) => r.id));
+      return { deleted: 1 };
+    });
+  }
+
+  async function updateFile(f: FilesTable, patch: Partial<FilesTable>) {
+    const stamp = now();
+    await db.updateTable('files').set({ ...patch, modified: stamp }).where('id', '=', f.id).execute();
+    const container = await db.selectFrom('containers').selectAll().where('id', '=', f.container_id).executeTakeFirstOrThrow();
+    const updated = { ...f, ...patch, modified: stamp };
+    for (const fn of ctx.hooks.filesCommitted) await fn(container, [updated], [f]);
+  }
+}

@@ -1,0 +1,147 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type ServerContext, accessOf } from '../context.js';
+import { containerDoc, currentFiles, subjectsById } from '../dao/containers.js';
+import { fileDoc, getCurrentFile } from '../dao/files.js';
+import { type JsonObject, parseJson } from '../dao/json.js';
+import type { ContainersTable, FilesTable } from '../db/schema.js';
+import { badRequest, notFound } from '../errors.js';
+import { acceptsFeature } from '../http/listing.js';
+
+/**
+ * Path resolution: `group/project/[subject/]session/acquisition`, then `files/<name>` or
+ * `analyses/<label>[/files/<name>]` at any level; `<id:HEX>` matches an element by id. Subjects are
+ * part of the path when the client sends `X-Accept-Feature: Subject-Container` (Flywheel's SDK does).
+ */
+type Node =
+  | { kind: 'group'; id: string; doc: JsonObject }
+  | { kind: 'container'; row: ContainersTable }
+  | { kind: 'file'; file: FilesTable; parent: ContainersTable };
+
+const pathBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path'],
+  properties: { path: { anyOf: [{ type: 'array', items: { type: 'string' }, minItems: 1 }, { type: 'string', minLength: 1 }] } },
+} as const;
+
+/** Accepts `['a','b']` or `'a/b'` (a lone string may also arrive as a one-element array). */
+function splitPath(raw: string[] | string): string[] {
+  const parts = typeof raw === 'string' ? [raw] : raw;
+  return (parts.length === 1 ? parts[0]!.split('/') : parts).filter((s) => s !== '');
+}
+
+export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+
+  function idMatch(seg: string): string | undefined {
+    const m = /^<id:([0-9a-f]{24})>$/.exec(seg);
+    return m?.[1];
+  }
+
+  async function child(parent: { type: string; id: string }, type: string, seg: string): Promise<ContainersTable | undefined> {
+    const id = idMatch(seg);
+    let q = db.selectFrom('containers').selectAll().where('type', '=', type);
+    // Without subjects in the path, sessions are looked up under the project directly.
+    q = parent.type === 'project' && type === 'session' ? q.where('project_id', '=', parent.id) : q.where('parent_id', '=', parent.id);
+    q = id ? q.where('id', '=', id) : q.where('label', '=', seg);
+    return q.orderBy('created').orderBy('id').limit(1).executeTakeFirst();
+  }
+
+  async function walk(req: FastifyRequest, raw: string[] | string): Promise<Node[]> {
+    const path = splitPath(raw);
+    if (!path.length) throw badRequest('body.path is empty');
+    const access = accessOf(ctx, req);
+    const subjects = acceptsFeature(req, 'Subject-Container');
+    const levels = subjects ? ['project', 'subject', 'session', 'acquisition'] : ['project', 'session', 'acquisition'];
+    const groupId = path[0]!;
+    await access.requireGroup(groupId, 'visible');
+    const g = await db.selectFrom('groups').selectAll().where('id', '=', groupId).executeTakeFirstOrThrow();
+    const nodes: Node[] = [{ kind: 'group', id: g.id, doc: { _id: g.id, label: g.label, tags: parseJson(g.tags, []), created: g.created, modified: g.modified } }];
+    let cur: { type: string; id: string } = { type: 'group', id: g.id };
+    let level = 0;
+    for (let i = 1; i < path.length; i++) {
+      const seg = path[i]!;
+      const shown = path.slice(0, i + 1).join('/');
+      if ((seg === 'files' || seg === 'analyses') && i + 1 < path.length && cur.type !== 'group') {
+        const name = path[++i]!;
+        if (seg === 'files') {
+          const parent = (nodes[nodes.length - 1] as { row: ContainersTable }).row;
+          await access.check(parent, 'files_view_metadata');
+          const f = await getCurrentFile(db, cur.id, name);
+          if (!f) throw notFound(`path ${path.slice(0, i + 1).join('/')}`);
+          nodes.push({ kind: 'file', file: f, parent });
+          if (i + 1 < path.length) throw badRequest(`path: nothing can follow a file (${path.slice(i + 1).join('/')})`);
+          break;
+        }
+        const a = await child(cur, 'analysis', name);
+        if (!a) throw notFound(`path ${path.slice(0, i + 1).join('/')}`);
+        await access.check(a, 'analyses_view_metadata');
+        nodes.push({ kind: 'container', row: a });
+        cur = { type: 'analysis', id: a.id };
+        level = levels.length;
+        continue;
+      }
+      const type = levels[level];
+      if (!type) throw notFound(`path ${shown} (too deep${seg.includes('.') ? `; did you mean files/${seg}?` : ''})`);
+      const row = await child(cur, type, seg);
+      if (!row) throw notFound(`path ${shown}${seg.includes('.') ? ` (for a file, use files/${seg})` : ''}`);
+      await access.check(row, 'containers_view_metadata');
+      nodes.push({ kind: 'container', row });
+      cur = { type, id: row.id };
+      level++;
+    }
+    return nodes;
+  }
+
+  async function nodeDoc(node: Node, full: boolean): Promise<JsonObject> {
+    if (node.kind === 'group') return { ...node.doc, container_type: 'group', node_type: 'group' };
+    if (node.kind === 'file') return { ...fileDoc(node.file, node.parent, full), container_type: 'file', node_type: 'file' };
+    const files = (await currentFiles(db, [node.row.id])).get(node.row.id) ?? [];
+    const subject = node.row.type === 'session' && node.row.subject_id ? (await subjectsById(db, [node.row.subject_id])).get(node.row.subject_id) : undefined;
+    return { ...containerDoc(node.row, files, { withInfo: full, subject }), node_type: node.row.type };
+  }
+
+  async function prefixed(req: FastifyRequest, raw: string[] | string): Promise<JsonObject | undefined> {
+    const path = splitPath(raw);
+    const resolver = path[0] ? ctx.hooks.pathPrefixes.get(path[0]) : undefined;
+    return resolver ? resolver(req, path.slice(1)) : undefined;
+  }
+
+  app.post('/lookup', { schema: { tags: ['lookup'], summary: 'Resolve a path to the object it names', body: pathBody } }, async (req) => {
+    const { path } = req.body as { path: string[] | string };
+    const special = await prefixed(req, path);
+    if (special) return special;
+    const nodes = await walk(req, path);
+    return nodeDoc(nodes[nodes.length - 1]!, true);
+  });
+
+  app.post('/resolve', { schema: { tags: ['lookup'], summary: 'Resolve a path to its nodes and the children of the last', body: pathBody } }, async (req) => {
+    const { path } = req.body as { path: string[] | string };
+    const special = await prefixed(req, path);
+    if (special) return { path: [special], children: [] };
+    const access = accessOf(ctx, req);
+    const nodes = await walk(req, path);
+    const last = nodes[nodes.length - 1]!;
+    const children: JsonObject[] = [];
+    if (last.kind !== 'file') {
+      const subjectsMode = acceptsFeature(req, 'Subject-Container');
+      const parentId = last.kind === 'group' ? last.id : last.row.id;
+      const parentType = last.kind === 'group' ? 'group' : last.row.type;
+      const nextType = { group: 'project', project: subjectsMode ? 'subject' : 'session', subject: 'session', session: 'acquisition' }[parentType];
+      if (nextType) {
+        let q = db.selectFrom('containers').selectAll().where('type', '=', nextType);
+        q = parentType === 'project' && nextType === 'session' ? q.where('project_id', '=', parentId) : q.where('parent_id', '=', parentId);
+        const rows = await q.orderBy('created').orderBy('id').execute();
+        const visible = [];
+        for (const r of rows) if (await access.can(r, 'containers_view_metadata')) visible.push(r);
+        const files = await currentFiles(db, visible.map((r) => r.id));
+        for (const r of visible) children.push({ ...containerDoc(r, files.get(r.id) ?? [], { withInfo: false }), node_type: r.type });
+      }
+      if (last.kind === 'container') {
+        const files = (await currentFiles(db, [last.row.id])).get(last.row.id) ?? [];
+        for (const f of files) children.push({ ...fileDoc(f, last.row, false), container_type: 'file', node_type: 'file' });
+      }
+    }
+    return { path: await Promise.all(nodes.map((n) => nodeDoc(n, false))), children };
+  });
+}

@@ -1,0 +1,42 @@
+/** JSON schemas shared by route modules; the OpenAPI document is generated from these. */
+export const OBJECT_ID_SCHEMA = { type: 'string', pattern: '^[0-9a-f]{24}$' } as const;
+export const GROUP_ID_SCHEMA = { type: 'string', pattern: '^[0-9a-z][0-9a-z.@_-]{0,62}[0-9a-z]$' } as const;
+export const LABEL = { type: 'string', minLength: 1, maxLength: 256 } as const;
+export const TAG = { type: 'string', minLength: 1, maxLength: 32 } as const;
+export const INFO = { type: 'object' } as const;
+export const idParams = { type: 'object', properties: { id: OBJECT_ID_SCHEMA }, required: ['id'] } as const;
+export const groupParams = { type: 'object', properties: { id: GROUP_ID_SCHEMA }, required: ['id'] } as const;
+
+export const infoUpdateBody = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    set: { type: 'object' },
+    delete: { type: 'array', items: { type: 'string', minLength: 1 } },
+    replace: { type: 'object' },
+  },
+} as const;
+
+export interface InfoUpdate {
+  set?: Record<string, unknown>;
+  delete?: string[];
+  replace?: Record<string, unknown>;
+}
+
+/** Applies Flywheel's `{set, delete}` or `{replace}` info update; dotted delete keys reach into objects. */
+export function applyInfoUpdate(info: Record<string, unknown>, u: InfoUpdate): Record<string, unknown> {
+  if (u.replace !== undefined) return u.replace;
+  const out: Record<string, unknown> = { ...info, ...(u.set ?? {}) };
+  for (const key of u.delete ?? []) {
+    if (key in out) {
+      delete out[key];
+      continue;
+    }
+    const parts = key.split('.');
+    let cur: unknown = out;
+    for (let i = 0; i < parts.length - 1 && cur && typeof cur === 'object'; i++) cur = (cur as Record<string, unknown>)[parts[i]!];
+    if (cur && typeof cur === 'object') delete (cur as Record<string, unknown>)[parts[parts.length - 1]!];
+  }
+  return out;
+}

@@ -1,0 +1,179 @@
+import { SITE_ROLES, type SiteRole } from '@sprocket/types';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { requirePrincipal } from '../auth/authenticate.js';
+import type { ServerContext } from '../context.js';
+import { createUser, issueKey, userDoc } from '../dao/users.js';
+import { conflict, forbidden, notFound } from '../errors.js';
+import { now } from '../ids.js';
+
+const USER_ID = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\s/:]+$' } as const;
+const userParams = { type: 'object', properties: { uid: USER_ID }, required: ['uid'] } as const;
+const keyParams = {
+  type: 'object',
+  properties: { uid: USER_ID, kid: { type: 'string', pattern: '^[0-9a-f]{24}$' } },
+  required: ['uid', 'kid'],
+} as const;
+const userBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    _id: USER_ID,
+    email: { type: 'string', minLength: 3, maxLength: 256, pattern: '^[^\\s@]+@[^\\s@]+$' },
+    firstname: { type: 'string', maxLength: 64 },
+    lastname: { type: 'string', maxLength: 64 },
+    roles: { type: 'array', items: { type: 'string', enum: [...SITE_ROLES] }, maxItems: 3 },
+    disabled: { type: 'boolean' },
+  },
+} as const;
+const keyBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { label: { type: 'string', maxLength: 128 } },
+} as const;
+
+interface UserBody {
+  _id?: string;
+  email?: string;
+  firstname?: string;
+  lastname?: string;
+  roles?: SiteRole[];
+  disabled?: boolean;
+}
+
+function requireAdmin(req: FastifyRequest) {
+  const p = requirePrincipal(req);
+  if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+  return p;
+}
+
+export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+  const t = { tags: ['users'] };
+
+  async function loadUser(uid: string) {
+    const u = await db.selectFrom('users').selectAll().where('id', '=', uid).executeTakeFirst();
+    if (!u) throw notFound(`user ${uid}`);
+    return u;
+  }
+
+  async function listKeys(uid: string) {
+    const rows = await db
+      .selectFrom('api_keys')
+      .select(['id', 'label', 'type', 'created', 'last_used', 'revoked'])
+      .where('user_id', '=', uid)
+      .where('job_id', 'is', null)
+      .orderBy('created')
+      .execute();
+    return rows.map((r) => ({ _id: r.id, label: r.label, type: r.type, created: r.created, last_used: r.last_used, revoked: r.revoked === 1 }));
+  }
+
+  async function revokeKey(uid: string, kid: string) {
+    const r = await db.updateTable('api_keys').set({ revoked: 1 }).where('id', '=', kid).where('user_id', '=', uid).executeTakeFirst();
+    if (!r.numUpdatedRows) throw notFound(`API key ${kid}`);
+  }
+
+  app.get('/users/self', { schema: { ...t, summary: 'The calling user' } }, async (req) => {
+    const p = requirePrincipal(req);
+    const doc = userDoc(await loadUser(p.userId));
+    const key = await db
+      .selectFrom('api_keys')
+      .select(['created', 'last_used'])
+      .where('id', '=', p.keyId)
+      .executeTakeFirst();
+    return { ...doc, api_key: key ? { created: key.created, last_used: key.last_used } : undefined };
+  });
+
+  app.post('/users/self/key', { schema: { ...t, summary: 'Issue an API key for yourself', body: keyBody } }, async (req) => {
+    const p = requirePrincipal(req);
+    if (p.jobId || p.readOnly) throw forbidden('job keys cannot issue keys');
+    return issueKey(db, ctx.config.publicUrl, p.userId, { label: (req.body as { label?: string } | undefined)?.label });
+  });
+  app.get('/users/self/keys', { schema: { ...t, summary: 'Your API keys (never the secrets)' } }, async (req) =>
+    listKeys(requirePrincipal(req).userId),
+  );
+  app.delete('/users/self/keys/:kid', { schema: { ...t, params: { type: 'object', properties: { kid: keyParams.properties.kid } } } }, async (req) => {
+    const p = requirePrincipal(req);
+    await revokeKey(p.userId, (req.params as { kid: string }).kid);
+    return { revoked: 1 };
+  });
+
+  app.get('/users', { schema: { ...t, summary: 'All users (site admin)' } }, async (req) => {
+    requireAdmin(req);
+    const rows = await db.selectFrom('users').selectAll().orderBy('created').orderBy('id').execute();
+    return rows.map(userDoc);
+  });
+
+  app.post('/users', { schema: { ...t, summary: 'Create a user (site admin)', body: { ...userBody, required: ['_id'] } } }, async (req) => {
+    requireAdmin(req);
+    const b = req.body as UserBody;
+    const id = b._id!;
+    if (await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) throw conflict(`user ${id} already exists`);
+    await createUser(db, { id, email: b.email, firstname: b.firstname, lastname: b.lastname, roles: b.roles });
+    return { _id: id };
+  });
+
+  app.get('/users/:uid', { schema: { ...t, params: userParams } }, async (req) => {
+    const p = requirePrincipal(req);
+    const { uid } = req.params as { uid: string };
+    if (!p.isAdmin && uid !== p.userId) {
+      // Collaborators need names; other fields are only for admins and the user.
+      const u = await loadUser(uid);
+      return { _id: u.id, email: u.email, firstname: u.firstname, lastname: u.lastname };
+    }
+    return userDoc(await loadUser(uid));
+  });
+
+  app.put('/users/:uid', { schema: { ...t, params: userParams, body: userBody } }, async (req) => {
+    const p = requirePrincipal(req);
+    const { uid } = req.params as { uid: string };
+    const b = req.body as UserBody;
+    const self = uid === p.userId && !p.readOnly;
+    if (!p.isAdmin && !(self && b.roles === undefined && b.disabled === undefined && b._id === undefined)) {
+      throw forbidden('only site admins may change roles, disable users or edit other users');
+    }
+    if (b._id !== undefined && b._id !== uid) throw forbidden('a user id cannot be changed');
+    await loadUser(uid);
+    const r = await db
+      .updateTable('users')
+      .set({
+        ...(b.email !== undefined ? { email: b.email } : {}),
+        ...(b.firstname !== undefined ? { firstname: b.firstname } : {}),
+        ...(b.lastname !== undefined ? { lastname: b.lastname } : {}),
+        ...(b.roles !== undefined ? { roles: JSON.stringify(b.roles.length ? b.roles : ['user']) } : {}),
+        ...(b.disabled !== undefined ? { disabled: b.disabled ? 1 : 0 } : {}),
+        modified: now(),
+      })
+      .where('id', '=', uid)
+      .executeTakeFirst();
+    return { modified: Number(r.numUpdatedRows) };
+  });
+
+  app.delete('/users/:uid', { schema: { ...t, params: userParams } }, async (req) => {
+    requireAdmin(req);
+    const { uid } = req.params as { uid: string };
+    await loadUser(uid);
+    // Users own provenance (file origins, jobs); deleting would orphan it, so they are disabled instead.
+    await db.updateTable('users').set({ disabled: 1, modified: now() }).where('id', '=', uid).execute();
+    await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', uid).execute();
+    return { deleted: 1 };
+  });
+
+  app.post('/users/:uid/key', { schema: { ...t, summary: 'Issue an API key for a user (site admin)', params: userParams, body: keyBody } }, async (req) => {
+    requireAdmin(req);
+    const { uid } = req.params as { uid: string };
+    await loadUser(uid);
+    return issueKey(db, ctx.config.publicUrl, uid, { label: (req.body as { label?: string } | undefined)?.label });
+  });
+  app.get('/users/:uid/keys', { schema: { ...t, params: userParams } }, async (req) => {
+    requireAdmin(req);
+    const { uid } = req.params as { uid: string };
+    await loadUser(uid);
+    return listKeys(uid);
+  });
+  app.delete('/users/:uid/keys/:kid', { schema: { ...t, params: keyParams } }, async (req) => {
+    requireAdmin(req);
+    const { uid, kid } = req.params as { uid: string; kid: string };
+    await revokeKey(uid, kid);
+    return { revoked: 1 };
+  });
+}

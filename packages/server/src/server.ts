@@ -1,0 +1,55 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import type { ServerConfig } from './config.js';
+import type { ServerContext } from './context.js';
+import { connectDatabase } from './db/connect.js';
+import { bootstrapAdmin } from './dao/users.js';
+import { LocalFileStore } from './files/local.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  ctx: ServerContext;
+  /** Base URL of the API, ending in /api. */
+  url: string;
+  /** Set on first start only: the bootstrap site admin's key. */
+  adminKey?: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens storage, recovers from any interrupted write, builds the API and listens. The same
+ * function serves `npm start` and the end-to-end tests.
+ */
+export async function startServer(config: ServerConfig, opts: { logger?: boolean } = {}): Promise<RunningServer> {
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const handle = await connectDatabase(config);
+  const store = new LocalFileStore(path.join(config.dataDir, 'files'));
+  await store.recover(async (keys) => {
+    const rows = await handle.db.selectFrom('files').select('id').where('id', 'in', keys).execute();
+    return new Set(rows.map((r) => r.id));
+  });
+  const ctx: ServerContext = { handle, store, config, hooks: { filesCommitted: [], pathPrefixes: new Map() } };
+  const app = await buildApp(ctx, opts);
+  const address = await app.listen({ port: config.port, host: config.host });
+  const port = new URL(address).port;
+  // With port 0 the real port is known only now; keys and /config must name it.
+  if (config.port === 0) config.publicUrl = config.publicUrl.replace(/:0\/api$/, `:${port}/api`);
+  const adminKey = await bootstrapAdmin(handle.db, config.publicUrl);
+  if (adminKey) {
+    const file = path.join(config.dataDir, 'admin-api-key');
+    fs.writeFileSync(file, `${adminKey}\n`, { mode: 0o600 });
+    fs.chmodSync(file, 0o600);
+  }
+  return {
+    app,
+    ctx,
+    url: config.publicUrl,
+    adminKey,
+    async close() {
+      await app.close();
+      await handle.close();
+    },
+  };
+}

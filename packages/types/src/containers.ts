@@ -1,0 +1,50 @@
+/** The data hierarchy: group → project → subject → session → acquisition, analyses on any level. */
+export const CONTAINER_TYPES = ['project', 'subject', 'session', 'acquisition', 'analysis'] as const;
+export type ContainerType = (typeof CONTAINER_TYPES)[number];
+export type AnyContainerType = ContainerType | 'group';
+
+export const PLURAL: Record<AnyContainerType, string> = {
+  group: 'groups',
+  project: 'projects',
+  subject: 'subjects',
+  session: 'sessions',
+  acquisition: 'acquisitions',
+  analysis: 'analyses',
+};
+
+export const SINGULAR: Record<string, AnyContainerType> = Object.fromEntries(
+  Object.entries(PLURAL).map(([s, p]) => [p, s as AnyContainerType]),
+);
+
+/** The parent type of each hierarchy level (analyses hang off any of project..acquisition). */
+export const PARENT_TYPE: Record<Exclude<ContainerType, 'analysis'>, AnyContainerType> = {
+  project: 'group',
+  subject: 'project',
+  session: 'subject',
+  acquisition: 'session',
+};
+
+export const CHILD_TYPE: Partial<Record<AnyContainerType, ContainerType>> = {
+  group: 'project',
+  project: 'subject',
+  subject: 'session',
+  session: 'acquisition',
+};
+
+export interface Parents {
+  group?: string;
+  project?: string;
+  subject?: string;
+  session?: string;
+  acquisition?: string;
+}
+
+export interface ContainerRef {
+  type: AnyContainerType;
+  id: string;
+}
+
+/** Flywheel-style 24-hex object ids. */
+export const OBJECT_ID = /^[0-9a-f]{24}$/;
+/** Group ids as Flywheel defines them. */
+export const GROUP_ID = /^[0-9a-z][0-9a-z.@_-]{0,62}[0-9a-z]$/;

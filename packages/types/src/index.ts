@@ -1,0 +1,3 @@
+export * from './containers.js';
+export * from './errors.js';
+export * from './permissions.js';

@@ -1,0 +1,83 @@
+/** Site roles, group access levels and the named project actions of Flywheel's role model. */
+export const SITE_ROLES = ['user', 'developer', 'site_admin'] as const;
+export type SiteRole = (typeof SITE_ROLES)[number];
+
+export const GROUP_ACCESS = ['ro', 'rw', 'admin'] as const;
+export type GroupAccess = (typeof GROUP_ACCESS)[number];
+
+export const ACTIONS = [
+  'containers_view_metadata',
+  'containers_create_hierarchy',
+  'containers_modify_metadata',
+  'containers_delete_hierarchy',
+  'containers_delete_project',
+  'analyses_view_metadata',
+  'analyses_create_sdk',
+  'analyses_create_job',
+  'analyses_modify_metadata',
+  'analyses_delete',
+  'files_view_metadata',
+  'files_view_contents',
+  'files_download',
+  'files_create_upload',
+  'files_modify_metadata',
+  'files_delete_non_device_data',
+  'files_delete_device_data',
+  'tags_view',
+  'tags_manage',
+  'notes_view',
+  'notes_manage',
+  'project_permissions_view',
+  'project_permissions_manage',
+  'gear_rules_view',
+  'gear_rules_manage',
+  'data_views_view',
+  'data_views_manage',
+  'session_templates_view',
+  'session_templates_manage',
+  'jobs_view',
+  'jobs_run_cancel',
+  'jobs_cancel_any',
+] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** Every role must include these: without them a user could not even see what they were given. */
+export const READ_ONLY_ACTIONS: Action[] = [
+  'containers_view_metadata',
+  'files_view_metadata',
+  'files_view_contents',
+  'files_download',
+  'analyses_view_metadata',
+  'tags_view',
+  'notes_view',
+  'project_permissions_view',
+  'data_views_view',
+  'session_templates_view',
+  'gear_rules_view',
+  'jobs_view',
+];
+
+export const READ_WRITE_ACTIONS: Action[] = [
+  ...READ_ONLY_ACTIONS,
+  'containers_create_hierarchy',
+  'containers_modify_metadata',
+  'containers_delete_hierarchy',
+  'analyses_create_sdk',
+  'analyses_create_job',
+  'analyses_modify_metadata',
+  'analyses_delete',
+  'files_create_upload',
+  'files_modify_metadata',
+  'files_delete_non_device_data',
+  'tags_manage',
+  'notes_manage',
+  'data_views_manage',
+  'jobs_run_cancel',
+];
+
+/** Built-in roles, one per legacy access level; their ids are fixed so group access maps onto them. */
+export const BUILTIN_ROLES: Record<GroupAccess, { id: string; label: string; actions: readonly Action[] }> = {
+  ro: { id: 'ro', label: 'read-only', actions: READ_ONLY_ACTIONS },
+  rw: { id: 'rw', label: 'read-write', actions: READ_WRITE_ACTIONS },
+  admin: { id: 'admin', label: 'admin', actions: ACTIONS },
+};
