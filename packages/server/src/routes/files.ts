@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { type ContainerType, PLURAL } from '@sprocket/types';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
@@ -71,7 +72,10 @@ export function sendFile(ctx: ServerContext, req: FastifyRequest, reply: Fastify
       .header('Content-Range', `bytes ${range.start}-${range.end}/${f.size}`)
       .header('Content-Length', range.end - range.start + 1);
   } else void reply.header('Content-Length', f.size);
-  if (req.method === 'HEAD' || f.size === 0) return reply.send('');
+  // Fastify's HEAD twin of a GET recomputes Content-Length from a string payload but keeps ours for a
+  // stream, which it drains: an empty stream answers HEAD without reading the blob.
+  if (req.method === 'HEAD') return reply.send(Readable.from([]));
+  if (f.size === 0) return reply.send('');
   return reply.send(ctx.store.open(f.id, range));
 }
 
@@ -99,7 +103,8 @@ export async function receiveUpload(ctx: ServerContext, req: FastifyRequest): Pr
   const files: StagedFile[] = [];
   let metadata: JsonObject | undefined;
   try {
-    for await (const part of req.parts()) {
+    // Without preservePath the parser silently cuts `../x` down to `x`; names must be refused, not rewritten.
+    for await (const part of req.parts({ preservePath: true })) {
       if (part.type === 'field') {
         if (part.fieldname === 'metadata') {
           try {
