@@ -68,7 +68,13 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
       const af = await currentFiles(db, rows.map((r) => r.id));
       analyses = rows.map((a) => containerDoc(a, af.get(a.id) ?? [], { withInfo: false }));
     }
-    return containerDoc(row, files, { withInfo: true, subject, analyses });
+    const doc = containerDoc(row, files, { withInfo: true, subject, analyses });
+    if (row.type === 'project' && (await access.can(row, 'project_permissions_view'))) {
+      // Flywheel's Project model carries its role assignments.
+      const perms = await db.selectFrom('project_permissions').select(['user_id', 'role_ids']).where('project_id', '=', row.id).orderBy('user_id').execute();
+      doc.permissions = perms.map((p) => ({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) }));
+    }
+    return doc;
   }
 
   async function findOrCreateSubject(access: AccessContext, project: ContainersTable, spec: JsonObject): Promise<ContainersTable> {

@@ -1,4 +1,4 @@
-import { ACTIONS, type Action, BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess, READ_ONLY_ACTIONS } from '@sprocket/types';
+import { ACTIONS, type Action, BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
@@ -47,11 +47,27 @@ export async function seedBuiltinRoles(db: Kysely<Database>): Promise<void> {
   }
 }
 
+/**
+ * Flywheel's baseline: every role lets its holder see the containers, file listings, tags and notes
+ * they were given. Downloading content and viewing analyses are not part of it, so a custom role can
+ * withhold them.
+ */
+const ROLE_BASELINE: Action[] = [
+  'containers_view_metadata',
+  'files_view_metadata',
+  'tags_view',
+  'notes_view',
+  'project_permissions_view',
+  'data_views_view',
+  'session_templates_view',
+  'gear_rules_view',
+  'jobs_view',
+];
+
 function checkActions(actions: string[]): Action[] {
   const unknown = actions.filter((a) => !(ACTIONS as readonly string[]).includes(a));
   if (unknown.length) throw badRequest(`body.actions: unknown action(s) ${unknown.join(', ')}`);
-  // Every role carries the read-only baseline; without it a member could not see what they were given.
-  return [...new Set([...READ_ONLY_ACTIONS, ...(actions as Action[])])];
+  return [...new Set([...ROLE_BASELINE, ...(actions as Action[])])];
 }
 
 export async function permissionRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
