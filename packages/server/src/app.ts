@@ -12,6 +12,7 @@ import { lookupRoutes } from './routes/lookup.js';
 import { permissionRoutes } from './routes/permissions.js';
 import { systemRoutes } from './routes/system.js';
 import { userRoutes } from './routes/users.js';
+import { viewRoutes } from './routes/views.js';
 
 /** Builds the API without listening, so tests can use it in-process or on a port. */
 export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
@@ -65,6 +66,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
       await lookupRoutes(api, ctx);
       await permissionRoutes(api, ctx);
       await downloadRoutes(api, ctx);
+      await viewRoutes(api, ctx);
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api' },

@@ -1,16 +1,20 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import * as m0001 from './migrations/0001_core.js';
+import * as m0003 from './migrations/0003_jobs.js';
+import * as m0004 from './migrations/0004_views.js';
 import type { Database } from './schema.js';
 
 /** Migrations are listed here in order; each file is applied once and never edited after release. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_core': m0001,
+  '0003_jobs': m0003,
+  '0004_views': m0004,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
-  const migrator = new Migrator({ db, provider, migrationTableName: 'sprocket_migrations', migrationLockTableName: 'sprocket_migrations_lock' });
+  const migrator = new Migrator({ db, provider, migrationTableName: 'sprocket_migrations', migrationLockTableName: 'sprocket_migrations_lock', allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

@@ -113,7 +113,105 @@ export interface SettingsTable {
   value: string;
 }
 
+export interface DataViewsTable {
+  id: string;
+  parent: string;
+  label: string;
+  spec: string;
+  origin: string;
+  created: string;
+  modified: string;
+}
+
+export interface GearsTable {
+  id: string;
+  name: string;
+  version: string;
+  category: string;
+  /** The manifest exactly as uploaded (parsed and re-serialised). */
+  manifest: string;
+  exchange: string;
+  /** File-store key of the uploaded tar.gz (null for gears registered without files). */
+  archive_key: string | null;
+  archive_size: number;
+  disabled: number;
+  created: string;
+  modified: string;
+}
+
+export interface DevicesTable {
+  id: string;
+  label: string;
+  /** 'engine' for now; the column leaves room for other device kinds (scanners, uploaders). */
+  type: string;
+  disabled: number;
+  last_seen: string | null;
+  created: string;
+  modified: string;
+}
+
+export interface JobsTable {
+  id: string;
+  gear_id: string;
+  gear_name: string;
+  gear_info: string;
+  state: string;
+  priority: string;
+  /** JOB_PRIORITIES[priority]: what the claim orders by. */
+  priority_rank: number;
+  attempt: number;
+  previous_job_id: string | null;
+  retried: string | null;
+  origin: string;
+  origin_id: string | null;
+  inputs: string;
+  destination_type: string;
+  destination_id: string;
+  /** The config.json payload minus secrets. */
+  config: string;
+  tags: string;
+  label: string | null;
+  batch: string | null;
+  /** The gear's capabilities: an engine must offer all of them to claim the job. */
+  capabilities: string;
+  resources: string;
+  saved_files: string;
+  produced_metadata: string | null;
+  failure_reason: string | null;
+  exit_code: number | null;
+  failed_output_accepted: number;
+  profile: string;
+  parents: string;
+  related_container_ids: string;
+  device_id: string | null;
+  claimed_by: string | null;
+  /** Last sign of life from the engine running it; the orphan sweep reads this. */
+  heartbeat: string | null;
+  ticket: string | null;
+  ticket_success: number | null;
+  t_running: string | null;
+  t_complete: string | null;
+  t_failed: string | null;
+  t_cancelled: string | null;
+  created: string;
+  modified: string;
+}
+
+export interface JobContainersTable {
+  job_id: string;
+  container_id: string;
+}
+
+export interface JobLogsTable {
+  id: string;
+  job_id: string;
+  /** JSON array of {fd, msg}. */
+  lines: string;
+  created: string;
+}
+
 export interface Database {
+  data_views: DataViewsTable;
   settings: SettingsTable;
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -123,4 +221,9 @@ export interface Database {
   files: FilesTable;
   roles: RolesTable;
   project_permissions: ProjectPermissionsTable;
+  gears: GearsTable;
+  devices: DevicesTable;
+  jobs: JobsTable;
+  job_containers: JobContainersTable;
+  job_logs: JobLogsTable;
 }

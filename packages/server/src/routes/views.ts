@@ -1,0 +1,166 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AccessContext } from '../auth/access.js';
+import { type ServerContext, accessOf } from '../context.js';
+import { type JsonObject, parseJson } from '../dao/json.js';
+import type { DataViewsTable } from '../db/schema.js';
+import { forbidden, notFound } from '../errors.js';
+import { parseFilter } from '../http/filters.js';
+import { newId, now } from '../ids.js';
+import { evaluateView, planView } from '../views/evaluate.js';
+import { CONTENT_TYPE, VIEW_FORMATS, type ViewFormat, columnsOf, formatRows } from '../views/format.js';
+import { type DataViewSpec, dataViewSchema } from '../views/spec.js';
+import { OBJECT_ID_SCHEMA } from './schemas.js';
+
+const evalQuery = {
+  type: 'object',
+  required: ['containerId'],
+  properties: {
+    containerId: OBJECT_ID_SCHEMA,
+    format: { type: 'string', enum: [...VIEW_FORMATS] },
+    filter: { type: 'string' },
+    skip: { type: 'integer', minimum: 0 },
+    limit: { type: 'integer', minimum: 0 },
+  },
+} as const;
+const viewParams = { type: 'object', required: ['vid'], properties: { vid: OBJECT_ID_SCHEMA } } as const;
+const containerParams = { type: 'object', required: ['cid'], properties: { cid: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
+
+interface EvalQuery {
+  containerId: string;
+  format?: ViewFormat;
+  filter?: string;
+  skip?: number;
+  limit?: number;
+}
+
+/** Column aliases offered to clients building views (GET /views/columns). */
+const COLUMN_ALIASES = [
+  ...['project', 'subject', 'session', 'acquisition'].flatMap((l) => [
+    { name: `${l}.id`, description: `${l} id`, type: 'string' },
+    { name: `${l}.label`, description: `${l} label`, type: 'string' },
+    { name: `${l}.info`, description: `${l} info (flattened)`, type: 'object' },
+  ]),
+  { name: 'subject.sex', description: 'subject sex', type: 'string' },
+  { name: 'subject.age', description: 'subject age (seconds)', type: 'int' },
+  { name: 'session.timestamp', description: 'session timestamp', type: 'string' },
+  { name: 'acquisition.timestamp', description: 'acquisition timestamp', type: 'string' },
+  { name: 'file.name', description: 'file name', type: 'string' },
+  { name: 'file.type', description: 'file type', type: 'string' },
+  { name: 'file.size', description: 'file size in bytes', type: 'int' },
+  { name: 'file.modality', description: 'file modality', type: 'string' },
+  { name: 'file.classification', description: 'file classification (flattened)', type: 'object' },
+  { name: 'file.info', description: 'file info (flattened)', type: 'object' },
+];
+
+export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+  const t = { tags: ['views'] };
+
+  async function run(req: FastifyRequest, reply: FastifyReply, view: DataViewSpec): Promise<FastifyReply> {
+    const q = req.query as EvalQuery;
+    const access = accessOf(ctx, req);
+    const target = await db.selectFrom('containers').selectAll().where('id', '=', q.containerId).executeTakeFirst();
+    if (!target) throw notFound(`container ${q.containerId}`);
+    await access.check(target, 'data_views_view');
+    const terms = q.filter ? parseFilter(q.filter) : [];
+    const format = q.format ?? 'json';
+    const page = (async function* () {
+      let i = 0;
+      for await (const row of evaluateView(ctx, access, view, target, terms)) {
+        if (i++ < (q.skip ?? 0)) continue;
+        if (q.limit !== undefined && i - (q.skip ?? 0) > q.limit) return;
+        yield row;
+      }
+    });
+    // Check the view before any byte is sent, so a bad one gets a 400, not a cut-off stream.
+    planView(view, target);
+    const columns = format === 'json' || format === 'json-flat' ? undefined : await columnsOf(page());
+    void reply.type(CONTENT_TYPE[format]);
+    if (format === 'csv' || format === 'tsv') void reply.header('Content-Disposition', `attachment; filename="view.${format}"`);
+    return reply.send(Readable.from(formatRows(format, page(), columns)));
+  }
+
+  async function canManage(access: AccessContext, parent: string): Promise<void> {
+    if (parent === 'site') {
+      if (!access.isAdmin) throw forbidden('only site admins manage site views');
+    } else if (parent === access.principal.userId) {
+      return;
+    } else {
+      const c = await db.selectFrom('containers').selectAll().where('id', '=', parent).executeTakeFirst();
+      if (!c) throw notFound(`container ${parent}`);
+      await access.check(c, 'data_views_manage');
+    }
+  }
+
+  async function canRead(access: AccessContext, parent: string): Promise<void> {
+    if (parent === 'site') return;
+    if (parent === access.principal.userId || access.isAdmin) return;
+    const c = await db.selectFrom('containers').selectAll().where('id', '=', parent).executeTakeFirst();
+    if (!c) throw notFound(`view parent ${parent}`);
+    await access.check(c, 'data_views_view');
+  }
+
+  const viewDoc = (v: DataViewsTable): JsonObject => ({ ...parseJson<JsonObject>(v.spec, {}), _id: v.id, parent: v.parent, label: v.label, origin: parseJson(v.origin, {}) });
+
+  async function loadView(req: FastifyRequest): Promise<DataViewsTable> {
+    const { vid } = req.params as { vid: string };
+    const v = await db.selectFrom('data_views').selectAll().where('id', '=', vid).executeTakeFirst();
+    if (!v) throw notFound(`view ${vid}`);
+    await canRead(accessOf(ctx, req), v.parent).catch(() => {
+      throw notFound(`view ${vid}`);
+    });
+    return v;
+  }
+
+  app.get('/views/columns', { schema: { ...t, summary: 'Known column aliases' } }, async (req) => {
+    accessOf(ctx, req);
+    return COLUMN_ALIASES;
+  });
+
+  app.post('/views/data', { schema: { ...t, summary: 'Run an ad-hoc data view over a container', querystring: evalQuery, body: dataViewSchema } }, (req, reply) =>
+    run(req, reply, req.body as DataViewSpec),
+  );
+
+  app.get('/views/:vid/data', { schema: { ...t, summary: 'Run a saved data view over a container', params: viewParams, querystring: evalQuery } }, async (req, reply) =>
+    run(req, reply, parseJson<DataViewSpec>((await loadView(req)).spec, { columns: [] })),
+  );
+
+  app.post('/containers/:cid/views', { schema: { ...t, summary: "Save a data view on a project, a user (their id) or 'site'", params: containerParams, body: dataViewSchema } }, async (req) => {
+    const access = accessOf(ctx, req);
+    const { cid } = req.params as { cid: string };
+    await canManage(access, cid);
+    const { _id, parent, origin, ...spec } = req.body as DataViewSpec & { origin?: unknown };
+    const stamp = now();
+    const id = newId();
+    await db
+      .insertInto('data_views')
+      .values({ id, parent: cid, label: spec.label ?? 'view', spec: JSON.stringify(spec), origin: JSON.stringify({ type: 'user', id: access.principal.userId }), created: stamp, modified: stamp })
+      .execute();
+    return { _id: id };
+  });
+
+  app.get('/containers/:cid/views', { schema: { ...t, params: containerParams } }, async (req) => {
+    const { cid } = req.params as { cid: string };
+    await canRead(accessOf(ctx, req), cid);
+    const rows = await db.selectFrom('data_views').selectAll().where('parent', '=', cid).orderBy('id').execute();
+    return rows.map(viewDoc);
+  });
+
+  app.get('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => viewDoc(await loadView(req)));
+
+  app.put('/views/:vid', { schema: { ...t, params: viewParams, body: dataViewSchema } }, async (req) => {
+    const v = await loadView(req);
+    await canManage(accessOf(ctx, req), v.parent);
+    const { _id, parent, origin, ...spec } = req.body as DataViewSpec & { origin?: unknown };
+    await db.updateTable('data_views').set({ spec: JSON.stringify(spec), label: spec.label ?? v.label, modified: now() }).where('id', '=', v.id).execute();
+    return { modified: 1 };
+  });
+
+  app.delete('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => {
+    const v = await loadView(req);
+    await canManage(accessOf(ctx, req), v.parent);
+    await db.deleteFrom('data_views').where('id', '=', v.id).execute();
+    return { deleted: 1 };
+  });
+}
