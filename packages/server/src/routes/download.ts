@@ -87,23 +87,45 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
     void reply
       .header('Content-Type', format === 'zip' ? 'application/zip' : 'application/x-tar')
       .header('Content-Disposition', `attachment; filename="${name}.${format}"`);
+    // A client that hangs up must release the blob being read and stop the archiver; stream errors
+    // end the response instead of escaping as unhandled 'error' events that would stop the server.
+    let current: Readable | undefined;
     if (format === 'zip') {
       const zip = new yazl.ZipFile();
       // Imaging files are mostly compressed already; storing keeps the stream fast and the sizes known.
-      for (const e of entries) zip.addReadStreamLazy(e.path, { size: e.file.size, compress: false, mtime: new Date(e.file.modified) }, (cb) => cb(null, ctx.store.open(e.file.id)));
+      for (const e of entries) {
+        zip.addReadStreamLazy(e.path, { size: e.file.size, compress: false, mtime: new Date(e.file.modified) }, (cb) => {
+          current = ctx.store.open(e.file.id);
+          // yazl listens for errors only on streams it opened itself.
+          current.on('error', (err) => zip.outputStream.destroy(err));
+          cb(null, current);
+        });
+      }
+      zip.on('error', (err: Error) => zip.outputStream.destroy(err));
+      zip.outputStream.on('close', () => current?.destroy());
       zip.end();
       return reply.send(zip.outputStream);
     }
     const pack = tar.pack();
     const out = new PassThrough();
+    pack.on('error', () => {});
+    out.on('close', () => {
+      current?.destroy();
+      pack.destroy();
+    });
     pack.pipe(out);
     void (async () => {
       try {
         for (const e of entries) {
           await new Promise<void>((resolve, reject) => {
             const sink = pack.entry({ name: e.path, size: e.file.size, mtime: new Date(e.file.modified) }, (err) => (err ? reject(err) : resolve()));
-            const src: Readable = ctx.store.open(e.file.id);
-            src.on('error', reject);
+            sink.on('error', reject);
+            const src = ctx.store.open(e.file.id);
+            current = src;
+            src.on('error', (err) => {
+              sink.destroy(err);
+              reject(err);
+            });
             src.pipe(sink);
           });
         }
