@@ -92,19 +92,20 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
     let current: Readable | undefined;
     if (format === 'zip') {
       const zip = new yazl.ZipFile();
+      const output = zip.outputStream as Readable;
       // Imaging files are mostly compressed already; storing keeps the stream fast and the sizes known.
       for (const e of entries) {
         zip.addReadStreamLazy(e.path, { size: e.file.size, compress: false, mtime: new Date(e.file.modified) }, (cb) => {
           current = ctx.store.open(e.file.id);
           // yazl listens for errors only on streams it opened itself.
-          current.on('error', (err) => zip.outputStream.destroy(err));
+          current.on('error', (err) => output.destroy(err));
           cb(null, current);
         });
       }
-      zip.on('error', (err: Error) => zip.outputStream.destroy(err));
-      zip.outputStream.on('close', () => current?.destroy());
+      zip.on('error', (err: Error) => output.destroy(err));
+      output.on('close', () => current?.destroy());
       zip.end();
-      return reply.send(zip.outputStream);
+      return reply.send(output);
     }
     const pack = tar.pack();
     const out = new PassThrough();
