@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { authenticate } from './auth/authenticate.js';
 import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler } from './errors.js';
+import { registerInputGuards } from './http/guards.js';
 import { containerRoutes } from './routes/containers.js';
 import { downloadRoutes } from './routes/download.js';
 import { fileRoutes } from './routes/files.js';
@@ -25,6 +26,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
     forceCloseConnections: true,
   });
   registerErrorHandler(app);
+  registerInputGuards(app);
 
   // Flywheel's SDK sends `Content-Type: application/json` on bodiless POSTs; treat those as no body.
   app.removeContentTypeParser('application/json');

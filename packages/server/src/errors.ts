@@ -41,6 +41,11 @@ function toBody(err: FastifyError | ApiError | Error): ErrorBody {
     return { status: 400, code: 'INVALID_JSON', message: fe.message };
   if (fe instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
     return { status: 400, code: 'INVALID_JSON', message: `body is not valid JSON: ${fe.message}` };
+  const dbCode = (err as { code?: unknown; severity?: unknown }).severity ? (err as { code?: unknown }).code : undefined;
+  if (typeof dbCode === 'string' && dbCode.startsWith('22')) {
+    // PostgreSQL class 22 (data exception): a value from the request the database cannot take.
+    return { status: 400, code: 'BAD_REQUEST', message: `invalid value: ${err.message}` };
+  }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { status: fe.statusCode, code: fe.statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', message: fe.message };
   }

@@ -28,7 +28,8 @@ export const sqliteDialect: SqlDialect = {
   name: 'sqlite',
   jsonText(column, parts) {
     const p = jsonPath(parts);
-    return sql<string | null>`(case when json_type(${sql.ref(column)}, ${p}) in ('object','array') then null else cast(json_extract(${sql.ref(column)}, ${p}) as text) end)`;
+    // json_extract gives 1/0 for JSON booleans; text must read 'true'/'false' as on PostgreSQL.
+    return sql<string | null>`(case json_type(${sql.ref(column)}, ${p}) when 'object' then null when 'array' then null when 'true' then 'true' when 'false' then 'false' else cast(json_extract(${sql.ref(column)}, ${p}) as text) end)`;
   },
   jsonNumber(column, parts) {
     const p = jsonPath(parts);

@@ -115,6 +115,9 @@ export function termToSql(dialect: SqlDialect, resolve: FieldResolver, term: Fil
     const has = dialect.jsonArrayContains(field.column, String(term.value));
     return term.op === '=' ? has : sql<SqlBool>`not ${has}`;
   }
+  if (term.value === null && term.op !== '=' && term.op !== '!=') {
+    throw new ApiError('INVALID_FILTER', `filter term '${term.key}${term.op}${term.raw}': only = and != compare with null`);
+  }
   const numeric = typeof term.value === 'number';
   let lhs: Expression<unknown>;
   if (field.kind === 'json') {

@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import { type SelectQueryBuilder, sql } from 'kysely';
+import { type Expression, type SelectQueryBuilder, sql } from 'kysely';
 import type { SqlDialect } from '../db/dialect.js';
 import { ApiError } from '../errors.js';
-import { type FieldResolver, type FilterTerm, parseFilter, parseSort, type SortKey, termToSql } from './filters.js';
+import { type FieldRef, type FieldResolver, type FilterTerm, parseFilter, parseSort, type SortKey, termToSql } from './filters.js';
 
 /** The query parameters every list endpoint takes, checked together as Flywheel does. */
 export interface ListParams {
@@ -15,12 +15,15 @@ export interface ListParams {
   envelope: boolean;
 }
 
+const MAX_ROWS = 2 ** 31 - 1;
+
 export const LIST_QUERY = {
   filter: { type: 'string' },
   sort: { type: 'string' },
-  limit: { type: 'integer', minimum: 0 },
-  skip: { type: 'integer', minimum: 0 },
-  page: { type: 'integer', minimum: 1 },
+  // Bounded so LIMIT/OFFSET stay within what both databases take.
+  limit: { type: 'integer', minimum: 0, maximum: MAX_ROWS },
+  skip: { type: 'integer', minimum: 0, maximum: MAX_ROWS },
+  page: { type: 'integer', minimum: 1, maximum: MAX_ROWS },
   after_id: { type: 'string' },
 } as const;
 
@@ -49,6 +52,7 @@ export function parseListParams(req: FastifyRequest): ListParams {
   if (q.page !== undefined && q.skip !== undefined) throw new ApiError('BAD_REQUEST', 'page and skip cannot be combined');
   if (q.page !== undefined && q.limit === undefined) throw new ApiError('BAD_REQUEST', 'page requires limit');
   const skip = q.page !== undefined ? (q.page - 1) * (q.limit ?? 0) : q.skip;
+  if (skip !== undefined && skip > MAX_ROWS) throw new ApiError('BAD_REQUEST', `page ${q.page} with limit ${q.limit} skips past the last row anyone can have`);
   return {
     filter: q.filter ? parseFilter(q.filter) : [],
     sort,
@@ -57,6 +61,24 @@ export function parseListParams(req: FastifyRequest): ListParams {
     afterId: hasAfter && q.after_id !== '' ? q.after_id : undefined,
     envelope: acceptsFeature(req, 'pagination'),
   };
+}
+
+const NOT_NULL_COLUMNS = new Set(['id', 'label', 'type', 'created', 'modified', 'group_id', 'parent_id', 'parent_type']);
+
+/**
+ * The ORDER BY keys of one sort field, in MongoDB's order so both databases agree: missing/null
+ * first (ascending), then numbers by value, then text. SQLite and PostgreSQL place NULLs at opposite
+ * ends on their own, and JSON numbers compared as text would put 10 before 9.
+ */
+function sortExpressions(dialect: SqlDialect, f: FieldRef): Expression<unknown>[] {
+  if (f.kind === 'json') {
+    const num = dialect.jsonNumber(f.column, f.path);
+    const text = dialect.jsonText(f.column, f.path);
+    return [sql`(case when ${num} is not null then 1 when ${text} is not null then 2 else 0 end)`, num, text];
+  }
+  const ref = sql.ref(f.column);
+  if (NOT_NULL_COLUMNS.has(f.column.split('.').pop()!)) return [ref];
+  return [sql`(case when ${ref} is null then 0 else 1 end)`, ref];
 }
 
 /**
@@ -70,6 +92,26 @@ export async function runList<QB extends SelectQueryBuilder<any, any, any>>(
   dialect: SqlDialect,
   resolve: FieldResolver,
   idColumn = 'id',
+): Promise<{ rows: Awaited<ReturnType<QB['execute']>>; total?: number }> {
+  try {
+    return await listRows(qb, params, dialect, resolve, idColumn);
+  } catch (e) {
+    // JavaScript checked the patterns at parse time; PostgreSQL's regex dialect may still refuse one.
+    if ((e as { code?: unknown }).code === '2201B') {
+      const terms = params.filter.filter((t) => t.op === '=~').map((t) => `'${t.key}=~${t.raw}'`);
+      throw new ApiError('INVALID_FILTER', `filter term ${terms.join(', ')}: ${(e as Error).message}`);
+    }
+    throw e;
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: as above
+async function listRows<QB extends SelectQueryBuilder<any, any, any>>(
+  qb: QB,
+  params: ListParams,
+  dialect: SqlDialect,
+  resolve: FieldResolver,
+  idColumn: string,
 ): Promise<{ rows: Awaited<ReturnType<QB['execute']>>; total?: number }> {
   let q = qb;
   for (const term of params.filter) q = q.where(termToSql(dialect, resolve, term)) as QB;
@@ -85,8 +127,7 @@ export async function runList<QB extends SelectQueryBuilder<any, any, any>>(
   for (const s of params.sort) {
     const f = resolve(s.key);
     if (!f) throw new ApiError('BAD_REQUEST', `sort: unknown field '${s.key}'`);
-    const expr = f.kind === 'json' ? dialect.jsonText(f.column, f.path) : sql.ref(f.column);
-    q = q.orderBy(expr, s.dir) as QB;
+    for (const expr of sortExpressions(dialect, f)) q = q.orderBy(expr, s.dir) as QB;
   }
   q = q.orderBy(sql.ref(idColumn), 'asc') as QB;
   if (params.limit !== undefined) q = q.limit(params.limit) as QB;

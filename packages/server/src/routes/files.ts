@@ -9,6 +9,7 @@ import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, badRequest, notFound } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { fileNameProblem } from '../files/filetypes.js';
+import { nulPath } from '../http/guards.js';
 import { signTicket, verifyTicket } from '../files/tickets.js';
 import { newId, now } from '../ids.js';
 import { type InfoUpdate, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
@@ -110,6 +111,8 @@ export async function receiveUpload(ctx: ServerContext, req: FastifyRequest): Pr
           try {
             const v = JSON.parse(String(part.value));
             if (!isPlainObject(v)) throw new Error('not an object');
+            const nul = nulPath(v, "form field 'metadata'");
+            if (nul) throw new Error(`${nul} holds a NUL character (\\u0000)`);
             metadata = v;
           } catch (e) {
             throw badRequest(`form field 'metadata' is not a JSON object: ${(e as Error).message}`);
