@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { EXECUTOR_CHOICES, type ExecutorChoice } from './executors/select.js';
+
+/** Everything the engine reads from its command line and environment, checked once at start. */
+export interface EngineConfig {
+  key: string;
+  /** Overrides the API address the key names (behind a proxy, say). */
+  apiUrl?: string;
+  concurrency: number;
+  workDir: string;
+  executor: ExecutorChoice;
+  capabilities: string[];
+  waitSeconds: number;
+  shutdownGraceMs: number;
+  keepJobDirs: boolean;
+  logLevel: string;
+}
+
+export const USAGE = `Usage: sprocket-engine [--key KEY | --key-file FILE] [--concurrency N] [--dir DIR] [--executor auto|bwrap|process|podman]
+
+  --key, SPROCKET_API_KEY            engine key <host>:<port>[:__force_insecure]:<secret> (it names the API)
+  --key-file, SPROCKET_API_KEY_FILE  file holding the key
+  --url, SPROCKET_API_URL            API URL, when it differs from what the key names
+  --concurrency, SPROCKET_ENGINE_CONCURRENCY   jobs at once (default: number of cores)
+  --dir, SPROCKET_ENGINE_DIR         work folder: gear cache and job folders (default: <tmp>/sprocket-engine)
+  --executor, SPROCKET_EXECUTOR      auto (default), bwrap, process or podman
+  SPROCKET_ENGINE_CAPABILITIES       comma-separated (default: networking)
+  SPROCKET_ENGINE_SHUTDOWN_GRACE     seconds running jobs get on shutdown (default 10)
+  SPROCKET_ENGINE_KEEP_JOBS=1        keep job folders after the job (debugging)
+  SPROCKET_LOG_LEVEL                 debug, info (default), warn, error`;
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function loadEngineConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      key: { type: 'string' },
+      'key-file': { type: 'string' },
+      url: { type: 'string' },
+      concurrency: { type: 'string' },
+      dir: { type: 'string' },
+      executor: { type: 'string' },
+    },
+    strict: true,
+  });
+  const keyFile = values['key-file'] ?? env.SPROCKET_API_KEY_FILE;
+  let key = values.key ?? (keyFile ? undefined : env.SPROCKET_API_KEY);
+  if (!key && keyFile) key = fs.readFileSync(keyFile, 'utf8').trim();
+  if (!key) throw new Error('no engine key: pass --key or --key-file, or set SPROCKET_API_KEY');
+  const executor = (values.executor ?? env.SPROCKET_EXECUTOR ?? 'auto') as ExecutorChoice;
+  if (!EXECUTOR_CHOICES.includes(executor)) throw new Error(`executor must be one of ${EXECUTOR_CHOICES.join(', ')}, got ${JSON.stringify(executor)}`);
+  const grace = Number(env.SPROCKET_ENGINE_SHUTDOWN_GRACE ?? 10);
+  if (!Number.isFinite(grace) || grace < 0) throw new Error('SPROCKET_ENGINE_SHUTDOWN_GRACE must be a number of seconds');
+  return {
+    key,
+    apiUrl: values.url ?? env.SPROCKET_API_URL ?? undefined,
+    concurrency: positiveInt('concurrency', values.concurrency ?? env.SPROCKET_ENGINE_CONCURRENCY, os.availableParallelism()),
+    workDir: path.resolve(values.dir ?? env.SPROCKET_ENGINE_DIR ?? path.join(os.tmpdir(), 'sprocket-engine')),
+    executor,
+    capabilities: (env.SPROCKET_ENGINE_CAPABILITIES ?? 'networking').split(',').map((s) => s.trim()).filter(Boolean),
+    waitSeconds: 20,
+    shutdownGraceMs: grace * 1000,
+    keepJobDirs: env.SPROCKET_ENGINE_KEEP_JOBS === '1' || env.SPROCKET_ENGINE_KEEP_JOBS === 'true',
+    logLevel: env.SPROCKET_LOG_LEVEL ?? 'info',
+  };
+}

@@ -1,0 +1,36 @@
+import os from 'node:os';
+import path from 'node:path';
+import { EngineClient } from './client.js';
+import type { EngineConfig } from './config.js';
+import { ExecutorSelector } from './executors/select.js';
+import { GearCache } from './layout.js';
+import { createLogger, type Logger } from './logger.js';
+import { Runner } from './runner.js';
+import type { EngineContext } from './worker.js';
+
+/** Heartbeat and log batching period: the protocol asks for at least one every 2 s. */
+export const HEARTBEAT_MS = 1000;
+
+/** Wires an engine from its configuration; `runner.run()` then works until `runner.stop()`. */
+export async function createEngine(config: EngineConfig, log: Logger = createLogger(config.logLevel)): Promise<{ runner: Runner; ctx: EngineContext; executor: string }> {
+  const client = new EngineClient(config.key, config.apiUrl);
+  const selector = new ExecutorSelector(config.executor);
+  await selector.check();
+  const ctx: EngineContext = {
+    client,
+    selector,
+    gears: new GearCache(client, path.join(config.workDir, 'gears')),
+    workDir: config.workDir,
+    engineId: `${os.hostname()}/${process.pid}`,
+    keepJobDirs: config.keepJobDirs,
+    heartbeatMs: HEARTBEAT_MS,
+    log,
+  };
+  const runner = new Runner(ctx, {
+    concurrency: config.concurrency,
+    capabilities: config.capabilities,
+    waitSeconds: config.waitSeconds,
+    shutdownGraceMs: config.shutdownGraceMs,
+  });
+  return { runner, ctx, executor: await selector.defaultName() };
+}

@@ -1,0 +1,60 @@
+import type { ResourceRequest } from '@sprocket/types';
+
+/** The gear's base folder as every gear sees it, whatever runs it. */
+export const GEAR_BASE = '/flywheel/v0';
+
+/** What to run: the job directory (laid out as `/flywheel/v0`) and the request's target. */
+export interface RunSpec {
+  /** Host directory holding the gear files, config.json, input/, output/ and work/. */
+  jobDir: string;
+  /** argv, normally `["bash", "-c", "./run"]`. */
+  command: string[];
+  /** The complete environment of the gear (PATH, manifest environment, FW_CONFIG_*). */
+  env: Record<string, string>;
+  networking: boolean;
+  resources: ResourceRequest;
+  /** Container image the gear names, if any. */
+  image: string | null;
+  /** Used to name containers or scheduler jobs so they can be found again. */
+  jobId: string;
+}
+
+/** Where the gear's output goes: raw chunks, split into lines by the caller. */
+export interface RunIO {
+  stdout(chunk: Buffer): void;
+  stderr(chunk: Buffer): void;
+}
+
+export interface RunResult {
+  /** null when the gear was killed by a signal. */
+  exitCode: number | null;
+  signal?: string;
+}
+
+/**
+ * One way of running a gear. The engine only ever calls these three members, so a new backend is a
+ * new file implementing them plus one line in select.ts.
+ *
+ * How a Slurm executor slots in: `available()` checks that `sbatch`/`squeue` answer; `run()` writes
+ * an sbatch script whose body is the sandboxed command line the bwrap or podman executor builds
+ * (`bwrapArgs` / `podmanRunArgs` are exported for that), with `--time` from `resources.walltime`,
+ * `--mem`/`--cpus-per-task`/`--gres=gpu:N` from the rest, and `--output`/`--error` pointing at files
+ * in the job directory; it submits with `sbatch --parsable`, relays those files to `io` as they grow,
+ * learns the end from `squeue`/`scontrol show job` (Slurm keeps no history without accounting, so the
+ * executor records the exit code itself, e.g. a trailer the script writes), and on `signal` abort
+ * calls `scancel`. The job directory must then live on a filesystem the compute nodes share
+ * (SPROCKET_ENGINE_DIR); nothing else in the engine changes.
+ */
+export interface Executor {
+  readonly name: string;
+  /** Whether this machine can run gears this way at all; checked once and cached by callers. */
+  available(): Promise<boolean>;
+  /**
+   * Runs the gear to its end. Aborting `signal` must stop the whole process tree within seconds
+   * (SIGTERM, then SIGKILL) and still resolve.
+   */
+  run(spec: RunSpec, io: RunIO, signal: AbortSignal): Promise<RunResult>;
+}
+
+/** Time between the polite (SIGTERM) and the forceful (SIGKILL) stop of a gear that is cancelled. */
+export const KILL_GRACE_MS = 3_000;

@@ -1,0 +1,57 @@
+import { BwrapExecutor } from './bwrap.js';
+import type { Executor, RunSpec } from './executor.js';
+import { PodmanExecutor } from './podman.js';
+import { ProcessExecutor } from './process.js';
+
+export const EXECUTOR_CHOICES = ['auto', 'bwrap', 'process', 'podman'] as const;
+export type ExecutorChoice = (typeof EXECUTOR_CHOICES)[number];
+
+export interface Selection {
+  executor: Executor;
+  /** Why this one, when it is not the obvious one: logged to the job so users see it. */
+  note?: string;
+}
+
+/**
+ * Picks the executor for each job. `auto`: podman when the gear names an image podman has locally,
+ * else bubblewrap when it works on this machine, else no sandbox. A fixed choice is used for every
+ * job, and a job it cannot run fails with the reason.
+ */
+export class ExecutorSelector {
+  readonly process = new ProcessExecutor();
+  readonly bwrap = new BwrapExecutor();
+  readonly podman = new PodmanExecutor();
+
+  constructor(readonly choice: ExecutorChoice = 'auto') {}
+
+  /** Fails fast when a fixed choice cannot work here, rather than failing every job later. */
+  async check(): Promise<void> {
+    if (this.choice === 'auto') return;
+    const executor = this[this.choice];
+    if (!(await executor.available())) {
+      throw new Error(`SPROCKET_EXECUTOR=${this.choice}, but ${this.choice} is not usable on this machine`);
+    }
+  }
+
+  /** The executor auto mode uses for gears without an image, for the engine's start-up message. */
+  async defaultName(): Promise<string> {
+    if (this.choice !== 'auto') return this.choice;
+    return (await this.bwrap.available()) ? 'bwrap' : 'process';
+  }
+
+  async pick(spec: Pick<RunSpec, 'image'>): Promise<Selection> {
+    if (this.choice === 'podman') {
+      if (!spec.image) throw new Error('SPROCKET_EXECUTOR=podman, but the gear names no container image');
+      if (!(await this.podman.hasImage(spec.image))) throw new Error(`container image ${spec.image} is not present locally (podman image exists)`);
+      return { executor: this.podman };
+    }
+    if (this.choice !== 'auto') return { executor: this[this.choice] };
+    let note: string | undefined;
+    if (spec.image) {
+      if ((await this.podman.available()) && (await this.podman.hasImage(spec.image))) return { executor: this.podman };
+      note = `container image ${spec.image} is not available to podman here; running the gear files on the host system`;
+    }
+    if (await this.bwrap.available()) return { executor: this.bwrap, note };
+    return { executor: this.process, note };
+  }
+}

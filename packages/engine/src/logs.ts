@@ -1,0 +1,156 @@
+import { StringDecoder } from 'node:string_decoder';
+import { type JobLogLine, LOG_FD } from '@sprocket/types';
+import { HttpError, isTransient } from './client.js';
+
+export interface LogSink {
+  logs(jobId: string, lines: JobLogLine[]): Promise<{ state?: string }>;
+}
+
+/** One line longer than this is sent in pieces: a gear printing a huge blob must not stall the log. */
+const MAX_LINE = 64 * 1024;
+/** Send early once this much is waiting, rather than at the next tick. */
+const EAGER_LINES = 500;
+const EAGER_BYTES = 256 * 1024;
+/** What is kept while the API is unreachable; beyond it the oldest lines give way. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+class LineSplitter {
+  private readonly decoder = new StringDecoder('utf8');
+  private partial = '';
+
+  constructor(private readonly emit: (line: string) => void) {}
+
+  write(chunk: Buffer): void {
+    const text = this.partial + this.decoder.write(chunk);
+    const lines = text.split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) this.emit(line);
+    while (this.partial.length > MAX_LINE) {
+      this.emit(this.partial.slice(0, MAX_LINE));
+      this.partial = this.partial.slice(MAX_LINE);
+    }
+  }
+
+  end(): void {
+    const rest = this.partial + this.decoder.end();
+    this.partial = '';
+    if (rest) this.emit(rest);
+  }
+}
+
+/**
+ * A running job's log, sent to `POST /jobs/{id}/logs` in batches at least every `intervalMs` (with
+ * nothing to say it still sends, because that request is also the job's heartbeat). The answer
+ * carries the job's state: anything but `running` (cancelled by a user, or failed by the orphan
+ * sweep) is reported through `onState` so the engine stops the gear.
+ */
+export class JobLog {
+  private buffer: JobLogLine[] = [];
+  private bufferedBytes = 0;
+  private timer?: NodeJS.Timeout;
+  private inFlight?: Promise<void>;
+  private closed = false;
+  private readonly out = new LineSplitter((msg) => this.push(LOG_FD.stdout, msg));
+  private readonly err = new LineSplitter((msg) => this.push(LOG_FD.stderr, msg));
+  /** Set once the API has said the job is no longer running (or no longer exists). */
+  stateSeen?: string;
+  /** Last error of a failed send, for the engine's own diagnostics. */
+  lastError?: unknown;
+
+  constructor(
+    private readonly sink: LogSink,
+    readonly jobId: string,
+    private readonly opts: { intervalMs?: number; onState?: (state: string) => void } = {},
+  ) {}
+
+  start(): void {
+    this.schedule();
+  }
+
+  stdout(chunk: Buffer): void {
+    this.out.write(chunk);
+  }
+
+  stderr(chunk: Buffer): void {
+    this.err.write(chunk);
+  }
+
+  /** A line from the engine itself (fd -1). */
+  system(msg: string): void {
+    this.push(LOG_FD.system, msg);
+  }
+
+  private push(fd: number, msg: string): void {
+    for (let i = 0; i < Math.max(1, msg.length); i += MAX_LINE) {
+      const piece = msg.slice(i, i + MAX_LINE);
+      this.buffer.push({ fd, msg: piece });
+      this.bufferedBytes += piece.length;
+    }
+    while (this.bufferedBytes > MAX_BUFFERED_BYTES && this.buffer.length > 1) {
+      this.bufferedBytes -= this.buffer.shift()!.msg.length;
+    }
+    if (!this.inFlight && (this.buffer.length >= EAGER_LINES || this.bufferedBytes >= EAGER_BYTES)) void this.flush();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.flush(), this.opts.intervalMs ?? 1000);
+  }
+
+  /** Sends what is buffered (possibly nothing: a heartbeat). Concurrent calls share one request. */
+  flush(): Promise<void> {
+    this.inFlight ??= this.send().finally(() => {
+      this.inFlight = undefined;
+      this.schedule();
+    });
+    return this.inFlight;
+  }
+
+  private async send(): Promise<void> {
+    const lines = this.buffer;
+    const bytes = this.bufferedBytes;
+    this.buffer = [];
+    this.bufferedBytes = 0;
+    try {
+      const res = await this.sink.logs(this.jobId, lines);
+      this.lastError = undefined;
+      if (res?.state && res.state !== 'running') this.sawState(res.state);
+    } catch (err) {
+      this.lastError = err;
+      if (isTransient(err)) {
+        // Keep them for the next attempt, ahead of anything logged meanwhile.
+        this.buffer = lines.concat(this.buffer);
+        this.bufferedBytes += bytes;
+      } else if (err instanceof HttpError && (err.status === 404 || err.status === 409 || err.status === 410)) {
+        this.sawState('gone');
+      }
+    }
+  }
+
+  private sawState(state: string): void {
+    if (this.stateSeen) return;
+    this.stateSeen = state;
+    this.opts.onState?.(state);
+  }
+
+  /** Sends the rest, including any unterminated last line, and stops the heartbeat. */
+  async close(): Promise<void> {
+    this.out.end();
+    this.err.end();
+    await this.inFlight;
+    if (this.buffer.length > 0) await this.flush();
+    if (this.buffer.length > 0 && this.lastError) {
+      // One more try after a transient failure; then the lines are given up.
+      await this.flush();
+    }
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  /** Stops the heartbeat without sending anything more: the job is being abandoned. */
+  abandon(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+}

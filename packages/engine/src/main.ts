@@ -1,0 +1,38 @@
+import { loadEngineConfig, USAGE } from './config.js';
+import { createEngine } from './engine.js';
+import { createLogger } from './logger.js';
+import { FatalEngineError } from './runner.js';
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+let config: ReturnType<typeof loadEngineConfig>;
+try {
+  config = loadEngineConfig(process.argv.slice(2));
+} catch (err) {
+  console.error(`sprocket-engine: ${(err as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+const log = createLogger(config.logLevel);
+const { runner, ctx, executor } = await createEngine(config, log).catch((err: Error) => {
+  log.error(err.message);
+  process.exit(2);
+});
+log.info(`${ctx.engineId} working for ${ctx.client.apiUrl}: ${config.concurrency} job(s) at once, executor ${config.executor === 'auto' ? `auto (${executor})` : executor}, folder ${config.workDir}`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    log.info(`${signal}: stopping${runner.running ? ' (again to stop running jobs now)' : ''}`);
+    runner.stop();
+  });
+}
+
+try {
+  await runner.run();
+  process.exit(0);
+} catch (err) {
+  log.error(err instanceof FatalEngineError ? err.message : `stopped: ${(err as Error).stack ?? err}`);
+  process.exit(1);
+}

@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { containerName, PodmanExecutor } from '../src/executors/podman.js';
+import { ExecutorSelector } from '../src/executors/select.js';
+import { capture, commandWorks, eventually, jobDirFor, processesWith, runSpec, tempDir } from './helpers.js';
+
+const hasPodman = commandWorks(['podman', '--version']) && commandWorks(['runc', '--version']);
+if (!hasPodman) console.warn('podman and runc are not installed (CI does not install them): podman executor tests skipped');
+
+const IMAGE = 'localhost/sprocket-test-bash:2';
+const PODMAN = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
+const DEST = { type: 'acquisition', id: 'a'.repeat(24) };
+
+/**
+ * A tiny image built from the host's bash and busybox, imported without any registry (how images
+ * get onto these machines): enough for the test gears, which only need bash and coreutils.
+ */
+function ensureImage(): void {
+  if (spawnSync('podman', [...PODMAN, 'image', 'exists', IMAGE]).status === 0) return;
+  const root = tempDir('sprocket-rootfs-');
+  const libs = spawnSync('ldd', ['/usr/bin/bash'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((l) => /(\/\S+) \(0x/.exec(l)?.[1])
+    .filter((p): p is string => !!p);
+  // coreutils' sleep, not busybox's: busybox picks the applet from argv[0], which the slow gear renames.
+  for (const file of ['/usr/bin/bash', '/usr/bin/busybox', '/usr/bin/sleep', ...libs]) {
+    const real = fs.realpathSync(file);
+    fs.mkdirSync(path.join(root, path.dirname(file)), { recursive: true });
+    fs.copyFileSync(real, path.join(root, file));
+    fs.chmodSync(path.join(root, file), 0o755);
+  }
+  for (const tool of ['sh', 'cat', 'cp', 'find', 'mkdir', 'ls', 'sort', 'touch', 'wc', 'pwd']) {
+    fs.symlinkSync('busybox', path.join(root, 'usr/bin', tool));
+  }
+  for (const dir of ['tmp', 'etc']) fs.mkdirSync(path.join(root, dir), { recursive: true });
+  if (!fs.existsSync(path.join(root, 'bin'))) fs.symlinkSync('usr/bin', path.join(root, 'bin'));
+  const tar = spawnSync('tar', ['-C', root, '-c', '.'], { maxBuffer: 64 * 1024 * 1024 });
+  const imported = spawnSync('podman', [...PODMAN, 'import', '-', IMAGE], { input: tar.stdout });
+  if (imported.status !== 0) throw new Error(`podman import failed: ${imported.stderr}`);
+}
+
+describe.skipIf(!hasPodman)('podman executor', () => {
+  const podman = new PodmanExecutor();
+  beforeAll(() => ensureImage(), 60_000);
+
+  it('runs a gear inside its image with the job mounted at /flywheel/v0', async () => {
+    const config = { config: { message: 'from podman' }, inputs: {}, destination: DEST };
+    const dir = jobDirFor('echo-config', config);
+    const io = capture();
+    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', GEAR_GREETING: 'hi', FW_CONFIG_MESSAGE: 'from podman' };
+    const result = await podman.run(runSpec(dir, { env, image: IMAGE }), io, new AbortController().signal);
+    expect(io.err()).toBe('to stderr\n');
+    expect(result.exitCode).toBe(0);
+    expect(io.out()).toContain('message=from podman greeting=hi');
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'output', 'config-copy.json'), 'utf8'))).toEqual(config);
+  });
+
+  it('reports the exit code, has no network, and applies memory and cpu limits', async () => {
+    const dir = jobDirFor('exit-three', { config: {}, inputs: {}, destination: DEST });
+    const io = capture();
+    const script = 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/class/net; exit 3';
+    const spec = runSpec(dir, { image: IMAGE, command: ['bash', '-c', script], resources: { memory: '256M', cpu: 1 } });
+    const result = await podman.run(spec, io, new AbortController().signal);
+    expect(result.exitCode).toBe(3);
+    expect(io.out().split('\n')).toEqual(['268435456', 'lo', '']);
+  });
+
+  it('stops a cancelled gear’s container and every process in it', async () => {
+    const marker = `sprocket-slow-podman-${process.pid}-${Date.now()}`;
+    const dir = jobDirFor('slow', { config: { marker }, inputs: {}, destination: DEST });
+    const io = capture();
+    const abort = new AbortController();
+    const spec = runSpec(dir, { image: IMAGE, env: { PATH: '/usr/bin:/bin', FW_CONFIG_MARKER: marker } });
+    const running = podman.run(spec, io, abort.signal);
+    await io.waitFor('started');
+    expect(await eventually(() => processesWith(marker).length >= 2, 5000)).toBe(true);
+    abort.abort();
+    const result = await running;
+    expect(result.exitCode).not.toBe(0);
+    expect(await eventually(() => processesWith(marker).length === 0, 15_000)).toBe(true);
+    expect(spawnSync('podman', [...PODMAN, 'container', 'exists', containerName(spec.jobId)]).status).not.toBe(0);
+  });
+
+  it('is what auto picks for a gear naming a local image, and not for a missing one', async () => {
+    const selector = new ExecutorSelector('auto');
+    expect((await selector.pick({ image: IMAGE })).executor.name).toBe('podman');
+    const missing = await selector.pick({ image: 'localhost/no-such-image:0' });
+    expect(missing.executor.name).not.toBe('podman');
+    expect(missing.note).toContain('not available to podman');
+    await expect(new ExecutorSelector('podman').pick({ image: null })).rejects.toThrow(/names no container image/);
+  });
+});
