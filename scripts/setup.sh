@@ -9,6 +9,10 @@ APT_PACKAGES=(
   pigz          # dcm2niix compresses through it
   bubblewrap    # the default gear sandbox
   dcmtk         # dcmdump: header benchmarks and DICOM test fixtures
+  libgdcm-tools # gdcmconv: the dcm2niix gear's decompress_dicoms option
+  python3-numpy   # the QA gear's tests check its metrics against numpy …
+  python3-nibabel # … reading the NIfTI with nibabel (its test data are fixtures too)
+  python3-scipy   # … and scipy.ndimage for the masks
   postgresql    # the scale-out metadata backend (tests run against it too)
   ca-certificates
 )

@@ -1,0 +1,216 @@
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+
+/**
+ * NIfTI-1 and NIfTI-2 single-file images (.nii, .nii.gz), either byte order, read without
+ * dependencies: the header fields the gears need and the voxels as float64 with scl_slope/scl_inter
+ * applied. Field offsets follow nifti1.h / nifti2.h.
+ */
+export interface NiftiHeader {
+  version: 1 | 2;
+  littleEndian: boolean;
+  /** dim[1..dim[0]] */
+  dims: number[];
+  /** pixdim[1..dim[0]] */
+  pixdim: number[];
+  datatype: number;
+  bitpix: number;
+  voxOffset: number;
+  sclSlope: number;
+  sclInter: number;
+  xyztUnits: number;
+  qformCode: number;
+  sformCode: number;
+  /** Rows of the sform affine (srow_x, srow_y, srow_z). */
+  srow: number[][];
+  descrip: string;
+  /** Where dim[0] sits in the header, for rewriting dimensions in place. */
+  headerSize: number;
+}
+
+export class NiftiError extends Error {}
+
+export const DATATYPES: Record<number, { name: string; bytes: number }> = {
+  2: { name: 'uint8', bytes: 1 },
+  4: { name: 'int16', bytes: 2 },
+  8: { name: 'int32', bytes: 4 },
+  16: { name: 'float32', bytes: 4 },
+  64: { name: 'float64', bytes: 8 },
+  256: { name: 'int8', bytes: 1 },
+  512: { name: 'uint16', bytes: 2 },
+  768: { name: 'uint32', bytes: 4 },
+  1024: { name: 'int64', bytes: 8 },
+  1280: { name: 'uint64', bytes: 8 },
+};
+
+/** The whole file, gunzipped when it is gzip (by magic bytes, not by name). */
+export function readNiftiBytes(path: string): Buffer {
+  const raw = readFileSync(path);
+  return raw.length > 2 && raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw;
+}
+
+function cstring(buf: Buffer, start: number, len: number): string {
+  const s = buf.subarray(start, start + len);
+  const nul = s.indexOf(0);
+  return s.toString('latin1', 0, nul < 0 ? len : nul).trim();
+}
+
+export function parseHeader(buf: Buffer): NiftiHeader {
+  if (buf.length < 348) throw new NiftiError(`file too short for a NIfTI header (${buf.length} bytes)`);
+  const le1 = buf.readInt32LE(0);
+  const be1 = buf.readInt32BE(0);
+  let version: 1 | 2;
+  let littleEndian: boolean;
+  if (le1 === 348 || be1 === 348) {
+    version = 1;
+    littleEndian = le1 === 348;
+  } else if (le1 === 540 || be1 === 540) {
+    version = 2;
+    littleEndian = le1 === 540;
+  } else throw new NiftiError('not a NIfTI file (sizeof_hdr is neither 348 nor 540)');
+
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const i16 = (o: number) => v.getInt16(o, littleEndian);
+  const i32 = (o: number) => v.getInt32(o, littleEndian);
+  const f32 = (o: number) => v.getFloat32(o, littleEndian);
+  const f64 = (o: number) => v.getFloat64(o, littleEndian);
+  const i64 = (o: number) => Number(v.getBigInt64(o, littleEndian));
+
+  if (version === 1) {
+    const magic = cstring(buf, 344, 4);
+    if (magic !== 'n+1') {
+      throw new NiftiError(
+        magic === 'ni1' ? 'two-file NIfTI (.hdr/.img) is not supported; use a single .nii/.nii.gz' : `bad NIfTI-1 magic '${magic}'`,
+      );
+    }
+    const ndim = i16(40);
+    if (ndim < 1 || ndim > 7) throw new NiftiError(`dim[0] = ${ndim} is out of range 1..7`);
+    const dims = Array.from({ length: ndim }, (_, k) => i16(42 + 2 * k));
+    const pixdim = Array.from({ length: ndim }, (_, k) => f32(80 + 4 * k));
+    return {
+      version,
+      littleEndian,
+      dims,
+      pixdim,
+      datatype: i16(70),
+      bitpix: i16(72),
+      voxOffset: f32(108),
+      sclSlope: f32(112),
+      sclInter: f32(116),
+      xyztUnits: buf[123]!,
+      qformCode: i16(252),
+      sformCode: i16(254),
+      srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f32(280 + 16 * r + 4 * c))),
+      descrip: cstring(buf, 148, 80),
+      headerSize: 348,
+    };
+  }
+  if (buf.length < 540) throw new NiftiError('file too short for a NIfTI-2 header');
+  const magic = cstring(buf, 4, 8);
+  if (!magic.startsWith('n+2')) throw new NiftiError(`bad NIfTI-2 magic '${magic}' (two-file NIfTI is not supported)`);
+  const ndim = i64(16);
+  if (ndim < 1 || ndim > 7) throw new NiftiError(`dim[0] = ${ndim} is out of range 1..7`);
+  return {
+    version,
+    littleEndian,
+    dims: Array.from({ length: ndim }, (_, k) => i64(24 + 8 * k)),
+    pixdim: Array.from({ length: ndim }, (_, k) => f64(112 + 8 * k)),
+    datatype: i16(12),
+    bitpix: i16(14),
+    voxOffset: i64(168),
+    sclSlope: f64(176),
+    sclInter: f64(184),
+    xyztUnits: i32(500),
+    qformCode: i32(344),
+    sformCode: i32(348),
+    srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f64(400 + 32 * r + 8 * c))),
+    descrip: cstring(buf, 240, 80),
+    headerSize: 540,
+  };
+}
+
+export interface NiftiImage {
+  header: NiftiHeader;
+  nx: number;
+  ny: number;
+  nz: number;
+  /** Volumes: the product of dim[4..]. */
+  nt: number;
+  /** Voxel sizes along x, y, z (mm when xyzt_units says so). */
+  voxel: [number, number, number];
+  /** x fastest, then y, z, volume. */
+  data: Float64Array;
+}
+
+export function decodeNifti(buf: Buffer): NiftiImage {
+  const header = parseHeader(buf);
+  const type = DATATYPES[header.datatype];
+  if (!type) throw new NiftiError(`NIfTI datatype ${header.datatype} is not supported (complex and RGB images are not)`);
+  const d = header.dims;
+  const dim = (k: number) => (k < d.length ? Math.max(1, d[k]!) : 1);
+  const nx = dim(0);
+  const ny = dim(1);
+  const nz = dim(2);
+  let nt = 1;
+  for (let k = 3; k < d.length; k++) nt *= dim(k);
+  const n = nx * ny * nz * nt;
+  const start = Math.max(header.voxOffset, header.headerSize);
+  if (!Number.isInteger(start)) throw new NiftiError(`vox_offset ${header.voxOffset} is not a whole number of bytes`);
+  if (buf.length < start + n * type.bytes) {
+    throw new NiftiError(`truncated image: need ${start + n * type.bytes} bytes, file has ${buf.length}`);
+  }
+  const v = new DataView(buf.buffer, buf.byteOffset + start, n * type.bytes);
+  const le = header.littleEndian;
+  const out = new Float64Array(n);
+  const read: (o: number) => number = {
+    2: (o: number) => v.getUint8(o),
+    4: (o: number) => v.getInt16(o, le),
+    8: (o: number) => v.getInt32(o, le),
+    16: (o: number) => v.getFloat32(o, le),
+    64: (o: number) => v.getFloat64(o, le),
+    256: (o: number) => v.getInt8(o),
+    512: (o: number) => v.getUint16(o, le),
+    768: (o: number) => v.getUint32(o, le),
+    1024: (o: number) => Number(v.getBigInt64(o, le)),
+    1280: (o: number) => Number(v.getBigUint64(o, le)),
+  }[header.datatype]!;
+  for (let i = 0, o = 0; i < n; i++, o += type.bytes) out[i] = read(o);
+  // The standard: slope 0 (or not a number) means the stored values are the values.
+  const slope = header.sclSlope;
+  if (slope !== 0 && Number.isFinite(slope)) {
+    const inter = Number.isFinite(header.sclInter) ? header.sclInter : 0;
+    if (slope !== 1 || inter !== 0) for (let i = 0; i < n; i++) out[i] = out[i]! * slope + inter;
+  }
+  const pd = (k: number) => (k < header.pixdim.length && header.pixdim[k]! > 0 ? header.pixdim[k]! : 1);
+  return { header, nx, ny, nz, nt, voxel: [pd(0), pd(1), pd(2)], data: out };
+}
+
+export function readNifti(path: string): NiftiImage {
+  return decodeNifti(readNiftiBytes(path));
+}
+
+/**
+ * The same image holding only its last volume (dims 4..7 set to 1, dim[0] = 3), header extensions
+ * kept. Returns null for images that already have a single volume.
+ */
+export function keepLastVolume(buf: Buffer): Buffer | null {
+  const img = parseHeader(buf);
+  const type = DATATYPES[img.datatype];
+  if (!type) throw new NiftiError(`NIfTI datatype ${img.datatype} is not supported`);
+  const d = img.dims;
+  let nt = 1;
+  for (let k = 3; k < d.length; k++) nt *= Math.max(1, d[k]!);
+  if (nt <= 1) return null;
+  const volBytes = Math.max(1, d[0]!) * Math.max(1, d[1] ?? 1) * Math.max(1, d[2] ?? 1) * type.bytes;
+  const start = Math.max(img.voxOffset, img.headerSize);
+  const out = Buffer.concat([buf.subarray(0, start), buf.subarray(start + (nt - 1) * volBytes, start + nt * volBytes)]);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  if (img.version === 1) {
+    v.setInt16(40, 3, img.littleEndian);
+    for (let k = 4; k <= 7; k++) v.setInt16(40 + 2 * k, 1, img.littleEndian);
+  } else {
+    v.setBigInt64(16, 3n, img.littleEndian);
+    for (let k = 4; k <= 7; k++) v.setBigInt64(16 + 8 * k, 1n, img.littleEndian);
+  }
+  return out;
+}
