@@ -40,6 +40,9 @@ export async function collectOutputs(outputDir: string): Promise<CollectedOutput
   const result: CollectedOutputs = { files: [], totalBytes: 0, notes: [] };
   const paths: string[] = [];
   await walk(outputDir, paths, result.notes, outputDir);
+  // Shallower first: when flattening makes two names clash, the file nearer the top wins.
+  const depth = (p: string) => p.split(path.sep).length;
+  paths.sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : a > b ? 1 : 0));
   const seen = new Map<string, string>();
   for (const p of paths) {
     const rel = path.relative(outputDir, p);

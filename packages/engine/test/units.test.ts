@@ -1,0 +1,163 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import { describe, expect, it } from 'vitest';
+import { extractTarGz, gearRoot } from '../src/archive.js';
+import { parseKey } from '../src/client.js';
+import { JobLog } from '../src/logs.js';
+import { collectOutputs } from '../src/outputs.js';
+import { parseMemory } from '../src/resources.js';
+import { packGear, tempDir } from './helpers.js';
+
+async function tarGz(entries: { name: string; type?: 'file' | 'symlink' | 'directory'; content?: string; linkname?: string; mode?: number }[]): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const e of entries) {
+    if (e.type === 'symlink') pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname });
+    else if (e.type === 'directory') pack.entry({ name: e.name, type: 'directory' });
+    else pack.entry({ name: e.name, mode: e.mode ?? 0o644 }, e.content ?? '');
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  return gzipSync(Buffer.concat(chunks));
+}
+
+describe('engine keys', () => {
+  it('tell the API address', () => {
+    expect(parseKey('127.0.0.1:8080:__force_insecure:s3cret')).toEqual({ apiUrl: 'http://127.0.0.1:8080/api', secret: 's3cret' });
+    expect(parseKey('fw.example.org:443:s3cret')).toEqual({ apiUrl: 'https://fw.example.org:443/api', secret: 's3cret' });
+    expect(parseKey('fw.example.org:s3cret')).toEqual({ apiUrl: 'https://fw.example.org/api', secret: 's3cret' });
+    expect(() => parseKey('s3cret')).toThrow(/host/);
+  });
+});
+
+describe('resource requests', () => {
+  it('read memory sizes in binary units', () => {
+    expect(parseMemory('2G')).toBe(2 * 1024 ** 3);
+    expect(parseMemory('512m')).toBe(512 * 1024 ** 2);
+    expect(parseMemory('1.5Gi')).toBe(1.5 * 1024 ** 3);
+    expect(parseMemory('256MB')).toBe(256 * 1024 ** 2);
+    expect(parseMemory('1048576')).toBe(1048576);
+    expect(parseMemory('lots')).toBeUndefined();
+  });
+});
+
+describe('gear archives', () => {
+  it('extract with permissions, from a flat archive or one with a top folder', async () => {
+    const flat = tempDir();
+    await extractTarGz(Readable.from(packGear('echo-config')), flat);
+    expect(await gearRoot(flat)).toBe(flat);
+    expect(fs.statSync(path.join(flat, 'run')).mode & 0o111).not.toBe(0);
+    const nested = tempDir();
+    await extractTarGz(Readable.from(await tarGz([{ name: 'mygear/manifest.json', content: '{}' }, { name: 'mygear/run', content: '#!/bin/bash', mode: 0o4755 }])), nested);
+    expect(await gearRoot(nested)).toBe(path.join(nested, 'mygear'));
+    expect(fs.statSync(path.join(nested, 'mygear', 'run')).mode & 0o7777).toBe(0o755);
+  });
+
+  it('refuse entries and links that reach outside the gear', async () => {
+    const cases = [
+      [{ name: '../evil', content: 'x' }],
+      [{ name: '/tmp/evil-abs', content: 'x' }],
+      [{ name: 'etc', type: 'symlink' as const, linkname: '/etc' }],
+      [{ name: 'up', type: 'symlink' as const, linkname: '../..' }],
+      [
+        { name: 'sub', type: 'directory' as const },
+        { name: 'sub/up', type: 'symlink' as const, linkname: '../../..' },
+      ],
+    ];
+    for (const entries of cases) {
+      const dir = tempDir();
+      await expect(extractTarGz(Readable.from(await tarGz(entries)), path.join(dir, 'gear'))).rejects.toThrow(/outside|link/);
+      expect(fs.existsSync(path.join(dir, 'evil'))).toBe(false);
+      expect(fs.existsSync(path.join(dir, 'escape'))).toBe(false);
+    }
+    expect(fs.existsSync('/tmp/evil-abs')).toBe(false);
+  });
+
+  it('without a manifest are refused', async () => {
+    const dir = tempDir();
+    await extractTarGz(Readable.from(await tarGz([{ name: 'run', content: '#!/bin/bash' }])), dir);
+    await expect(gearRoot(dir)).rejects.toThrow(/no manifest.json/);
+  });
+});
+
+describe('outputs', () => {
+  it('are every regular file under output/, flattened, with .metadata.json apart and links left out', async () => {
+    const out = tempDir();
+    fs.mkdirSync(path.join(out, 'a', 'b'), { recursive: true });
+    fs.writeFileSync(path.join(out, 'top.txt'), 'top');
+    fs.writeFileSync(path.join(out, 'a', 'b', 'deep.txt'), 'deep!');
+    fs.writeFileSync(path.join(out, 'a', 'top.txt'), 'clash');
+    fs.writeFileSync(path.join(out, '.metadata.json'), '{"acquisition":{}}');
+    fs.symlinkSync('/etc/passwd', path.join(out, 'passwd'));
+    const collected = await collectOutputs(out);
+    expect(collected.files.map((f) => [f.name, path.relative(out, f.path), f.size])).toEqual([
+      ['top.txt', 'top.txt', 3],
+      ['deep.txt', 'a/b/deep.txt', 5],
+    ]);
+    expect(collected.metadata).toBe('{"acquisition":{}}');
+    expect(collected.metadataError).toBeUndefined();
+    expect(collected.totalBytes).toBe(8);
+    expect(collected.notes).toEqual([
+      'output passwd is not a regular file (symbolic link); not saved',
+      'output a/top.txt has the same name as top.txt once sub-folders are flattened; only top.txt is saved',
+    ]);
+  });
+
+  it('with a malformed .metadata.json say why', async () => {
+    const out = tempDir();
+    fs.writeFileSync(path.join(out, '.metadata.json'), '{nope');
+    expect((await collectOutputs(out)).metadataError).toMatch(/^output\/.metadata.json is not valid JSON/);
+    fs.writeFileSync(path.join(out, '.metadata.json'), '[1]');
+    expect((await collectOutputs(out)).metadataError).toBe('output/.metadata.json is not a JSON object');
+  });
+});
+
+describe('job log', () => {
+  it('splits output into lines across chunks and characters, and sends a heartbeat with nothing to say', async () => {
+    const sent: { fd: number; msg: string }[][] = [];
+    const log = new JobLog({ logs: async (_id, lines) => (sent.push(lines), { state: 'running' }) }, 'job1', { intervalMs: 60_000 });
+    await log.flush();
+    expect(sent).toEqual([[]]);
+    const euro = Buffer.from('€');
+    log.stdout(Buffer.concat([Buffer.from('one\ntw'), euro.subarray(0, 1)]));
+    log.stdout(Buffer.concat([euro.subarray(1), Buffer.from('o\nthree')]));
+    log.stderr(Buffer.from('err\n'));
+    log.system('engine says');
+    await log.close();
+    expect(sent.flat()).toEqual([
+      { fd: 1, msg: 'one' },
+      { fd: 1, msg: 'tw€o' },
+      { fd: 2, msg: 'err' },
+      { fd: -1, msg: 'engine says' },
+      { fd: 1, msg: 'three' },
+    ]);
+  });
+
+  it('keeps lines through a failed send and reports a state other than running', async () => {
+    const sent: string[] = [];
+    let fail = true;
+    const states: string[] = [];
+    const log = new JobLog(
+      {
+        logs: async (_id, lines) => {
+          if (fail) throw new TypeError('fetch failed');
+          sent.push(...lines.map((l) => l.msg));
+          return { state: 'cancelled' };
+        },
+      },
+      'job1',
+      { intervalMs: 60_000, onState: (s) => states.push(s) },
+    );
+    log.system('first');
+    await log.flush();
+    fail = false;
+    log.system('second');
+    await log.flush();
+    expect(sent).toEqual(['first', 'second']);
+    expect(states).toEqual(['cancelled']);
+    log.abandon();
+  });
+});

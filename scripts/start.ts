@@ -1,0 +1,116 @@
+/**
+ * `npm start`: the API server and one engine beside it. Both run as child processes in their own
+ * process groups, so Ctrl-C reaches only this launcher, which then stops them in order: the engine
+ * first (its running jobs get their grace period to finish and upload while the API is still up),
+ * then the server. A second Ctrl-C stops everything at once.
+ *
+ * SPROCKET_START_ENGINE=false runs the server alone (engines elsewhere). The engine's settings
+ * (SPROCKET_ENGINE_CONCURRENCY, SPROCKET_EXECUTOR …) pass through; its work folder defaults to
+ * <data dir>/engine.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../packages/server/src/config.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const config = loadConfig();
+const keyFile = path.join(config.dataDir, 'engine-api-key');
+const withEngine = !['0', 'false', 'no'].includes((process.env.SPROCKET_START_ENGINE ?? 'true').toLowerCase());
+
+let stopping = false;
+let server: ChildProcess | undefined;
+let engine: ChildProcess | undefined;
+
+function run(entry: string, env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], { stdio: 'inherit', env, detached: true, cwd: process.cwd() });
+}
+
+function exited(child: ChildProcess): Promise<number> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? 1);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for the API to answer and the engine key to be there (the server writes it at first start). */
+async function serverUp(): Promise<boolean> {
+  let answeredAt: number | undefined;
+  for (let i = 0; !stopping; i++) {
+    if (!server || server.exitCode !== null || server.signalCode !== null) return false;
+    if (answeredAt === undefined) {
+      try {
+        const res = await fetch(`${config.publicUrl}/version`, { signal: AbortSignal.timeout(2000) });
+        if (res.ok) answeredAt = Date.now();
+      } catch {
+        // not listening yet
+      }
+    }
+    if (answeredAt !== undefined) {
+      if (fs.existsSync(keyFile)) return true;
+      if (Date.now() - answeredAt > 10_000) return false;
+    }
+    // Start-up only: the server takes a moment to open its database and listen.
+    await sleep(i < 50 ? 100 : 500);
+  }
+  return false;
+}
+
+async function superviseEngine(): Promise<void> {
+  const env: NodeJS.ProcessEnv = { ...process.env, SPROCKET_API_KEY_FILE: keyFile, SPROCKET_ENGINE_DIR: process.env.SPROCKET_ENGINE_DIR ?? path.join(config.dataDir, 'engine') };
+  delete env.SPROCKET_API_KEY;
+  let restarts = 0;
+  while (!stopping) {
+    const startedAt = Date.now();
+    engine = run('packages/engine/src/main.ts', env);
+    const code = await exited(engine);
+    if (stopping) return;
+    // 2: the engine's configuration is wrong, which a restart will not fix.
+    if (code === 2) {
+      console.error(`[start] the engine refused its configuration (exit 2); the server keeps running without it`);
+      return;
+    }
+    restarts = Date.now() - startedAt > 60_000 ? 0 : restarts + 1;
+    const delay = Math.min(30_000, 1000 * 2 ** Math.min(restarts, 5));
+    console.error(`[start] the engine exited (code ${code}); restarting it in ${delay / 1000} s`);
+    await sleep(delay);
+  }
+}
+
+async function shutdown(): Promise<void> {
+  if (stopping) {
+    // Second Ctrl-C: no more waiting.
+    for (const child of [engine, server]) if (child?.pid && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
+    return;
+  }
+  stopping = true;
+  if (engine?.pid && engine.exitCode === null) {
+    engine.kill('SIGTERM');
+    await exited(engine);
+  }
+  if (server?.pid && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await exited(server);
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown());
+// Should this launcher itself die, its children go too rather than linger.
+process.on('exit', () => {
+  for (const child of [engine, server]) if (child?.pid && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+server = run('packages/server/src/main.ts', process.env);
+const serverDone = exited(server).then((code) => {
+  if (!stopping) {
+    console.error(`[start] the server exited (code ${code}); stopping`);
+    void shutdown();
+  }
+  return code;
+});
+if (withEngine && (await serverUp())) void superviseEngine();
+else if (withEngine && !stopping && !fs.existsSync(keyFile)) console.error(`[start] ${keyFile} was not written; no engine started`);
+const code = await serverDone;
+if (engine) await exited(engine);
+process.exit(code);
