@@ -118,7 +118,13 @@ describe('outputs', () => {
 describe('job log', () => {
   it('splits output into lines across chunks and characters, and sends a heartbeat with nothing to say', async () => {
     const sent: { fd: number; msg: string }[][] = [];
-    const log = new JobLog({ logs: async (_id, lines) => (sent.push(lines), { state: 'running' }) }, 'job1', { intervalMs: 60_000 });
+    const sink = {
+      logs: async (_id: string, lines: { fd: number; msg: string }[]) => {
+        sent.push(lines);
+        return { state: 'running' };
+      },
+    };
+    const log = new JobLog(sink, 'job1', { intervalMs: 60_000 });
     await log.flush();
     expect(sent).toEqual([[]]);
     const euro = Buffer.from('€');
