@@ -4,6 +4,8 @@ import { requirePrincipal } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
 import { createUser, issueKey, userDoc } from '../dao/users.js';
 import { conflict, forbidden, notFound } from '../errors.js';
+import type { FieldResolver } from '../http/filters.js';
+import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
 
 const USER_ID = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\s/:]+$' } as const;
@@ -30,6 +32,13 @@ const keyBody = {
   additionalProperties: false,
   properties: { label: { type: 'string', maxLength: 128 } },
 } as const;
+
+const resolveUserField: FieldResolver = (key) => {
+  if (key === '_id' || key === 'id') return { kind: 'column', column: 'id' };
+  if (['email', 'firstname', 'lastname', 'created', 'modified'].includes(key)) return { kind: 'column', column: key };
+  if (key === 'roles') return { kind: 'array', column: 'roles' };
+  return undefined;
+};
 
 interface UserBody {
   _id?: string;
@@ -97,10 +106,11 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     return { revoked: 1 };
   });
 
-  app.get('/users', { schema: { ...t, summary: 'All users (site admin)' } }, async (req) => {
+  app.get('/users', { schema: { ...t, summary: 'All users (site admin)', querystring: { type: 'object', properties: LIST_QUERY } } }, async (req) => {
     requireAdmin(req);
-    const rows = await db.selectFrom('users').selectAll().orderBy('created').orderBy('id').execute();
-    return rows.map(userDoc);
+    const params = parseListParams(req);
+    const { rows, total } = await runList(db.selectFrom('users').selectAll(), params, ctx.handle.dialect, resolveUserField);
+    return listReply(params, rows.map(userDoc), total);
   });
 
   app.post('/users', { schema: { ...t, summary: 'Create a user (site admin)', body: { ...userBody, required: ['_id'] } } }, async (req) => {

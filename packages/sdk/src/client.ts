@@ -1,0 +1,311 @@
+import type { JobPriority } from '@sprocket/types';
+import { type Acquisition, type Analysis, type Container, Group, type Project, type Session, type Subject } from './containers.js';
+import { SdkError } from './errors.js';
+import { FileEntry } from './file-entry.js';
+import { type UploadSource, fileParts } from './files.js';
+import { Finder } from './finder.js';
+import { Batch, Gear } from './gears.js';
+import { Job, type WaitOptions, waitForJobs } from './jobs.js';
+import { parseApiKey, readStoredKey } from './key.js';
+import { type Json, type Model, withIds } from './model.js';
+import { PLURAL, makeObject } from './registry.js';
+import type { RouteName } from './routes.js';
+import { Transport, type TransportOptions } from './transport.js';
+import type { AuthStatus, GroupPermission, JobLog, ProjectPermission, Role, Rule, RuleInput, SiteConfig, VersionInfo } from './types.js';
+import { User } from './users.js';
+
+export interface ClientOptions extends TransportOptions {
+  /** Environment to find the stored key in (defaults to process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Anything `fw.lookup` can return. */
+export type LookupResult = Group | Project | Subject | Session | Acquisition | Analysis | FileEntry | Gear;
+
+export interface ResolveResult {
+  /** One object per path element. */
+  path: LookupResult[];
+  /** What is directly under the last element (containers and files). */
+  children: LookupResult[];
+}
+
+const typeOfDoc = (doc: Json): string | undefined => {
+  const t = (doc.container_type ?? doc.node_type) as string | undefined;
+  if (t) return t;
+  if (doc.gear && typeof doc.gear === 'object' && 'category' in doc) return 'gear';
+  return undefined;
+};
+
+/**
+ * The entry point, as `flywheel.Client`: `new Client(apiKey)` where the key carries the server's
+ * address; without a key, the one `sprocket login` stored.
+ */
+export class Client {
+  readonly transport: Transport;
+  readonly baseUrl: string;
+
+  readonly users: Finder<User>;
+  readonly groups: Finder<Group>;
+  readonly projects: Finder<Project>;
+  readonly subjects: Finder<Subject>;
+  readonly sessions: Finder<Session>;
+  readonly acquisitions: Finder<Acquisition>;
+  readonly analyses: Finder<Analysis>;
+  readonly jobs: Finder<Job>;
+  readonly gears: Finder<Gear>;
+
+  constructor(apiKey?: string, opts: ClientOptions = {}) {
+    const key = apiKey ?? readStoredKey(opts.env);
+    if (!key) throw new SdkError("no API key given and none stored: pass one, or run 'sprocket login <key>' first");
+    const parsed = parseApiKey(key);
+    this.baseUrl = parsed.baseUrl;
+    this.transport = new Transport(parsed.baseUrl, parsed.secret, opts);
+    this.users = new Finder(this, 'listUsers', {}, (d) => new User(this, d), 'users');
+    this.groups = new Finder(this, 'listGroups', {}, (d) => new Group(this, d), 'groups');
+    const containers = <T>(type: string) => new Finder<T>(this, 'listContainers', { cont: PLURAL[type]! }, (d) => makeObject(this, type, d) as T, PLURAL[type]!);
+    this.projects = containers('project');
+    this.subjects = containers('subject');
+    this.sessions = containers('session');
+    this.acquisitions = containers('acquisition');
+    this.analyses = containers('analysis');
+    this.jobs = new Finder(this, 'listJobs', {}, (d) => new Job(this, d), 'jobs');
+    this.gears = new Finder(this, 'listGears', {}, (d) => new Gear(this, d), 'gears');
+  }
+
+  private json<T>(route: RouteName, opts?: Parameters<Transport['json']>[1]): Promise<T> {
+    return this.transport.json<T>(route, opts);
+  }
+
+  // --- Site and identity -------------------------------------------------------------------
+
+  async getCurrentUser(): Promise<User> {
+    return new User(this, await this.json<Json>('getCurrentUser'));
+  }
+
+  getConfig(): Promise<SiteConfig> {
+    return this.json<SiteConfig>('getConfig');
+  }
+
+  async getVersion(): Promise<VersionInfo> {
+    const { _id, ...rest } = await this.json<Json>('getVersion');
+    return { id: _id, ...rest } as VersionInfo;
+  }
+
+  getAuthStatus(): Promise<AuthStatus> {
+    return this.json<AuthStatus>('getAuthStatus');
+  }
+
+  // --- Getting objects by id ---------------------------------------------------------------
+
+  /** Any container by id, as its own class. */
+  async get(id: string): Promise<Container> {
+    const doc = await this.json<Json>('getAnyContainer', { params: { id } });
+    return makeObject<Container>(this, String(doc.container_type), doc);
+  }
+
+  /** A container of a known type by id. */
+  async getContainer<T = Container>(type: string, id: string): Promise<T> {
+    const cont = PLURAL[type];
+    if (!cont || type === 'group') throw new SdkError(`not a container type: ${type}`);
+    return makeObject(this, type, await this.json<Json>('getContainer', { params: { cont, id } })) as T;
+  }
+
+  async getGroup(id: string): Promise<Group> {
+    return new Group(this, await this.json<Json>('getGroup', { params: { id } }));
+  }
+
+  getProject = (id: string) => this.getContainer<Project>('project', id);
+  getSubject = (id: string) => this.getContainer<Subject>('subject', id);
+  getSession = (id: string) => this.getContainer<Session>('session', id);
+  getAcquisition = (id: string) => this.getContainer<Acquisition>('acquisition', id);
+  getAnalysis = (id: string) => this.getContainer<Analysis>('analysis', id);
+
+  async getUser(id: string): Promise<User> {
+    return new User(this, await this.json<Json>('getUser', { params: { uid: id } }));
+  }
+
+  // --- Creating ----------------------------------------------------------------------------
+
+  /** Creates a group (`{id, label}`) and returns it. */
+  async addGroup(fields: { id: string; label?: string; tags?: string[] }): Promise<Group> {
+    const { id, ...rest } = fields;
+    await this.json('addGroup', { body: { _id: id, ...rest } });
+    return this.getGroup(id);
+  }
+
+  /** Creates a user (site admins) and returns it. */
+  async addUser(fields: { id: string; email?: string; firstname?: string; lastname?: string; roles?: string[] }): Promise<User> {
+    const { id, ...rest } = fields;
+    await this.json('addUser', { body: { _id: id, ...rest } });
+    return this.getUser(id);
+  }
+
+  // --- Paths -------------------------------------------------------------------------------
+
+  /** Turns a lookup/resolve document into the SDK object it describes. */
+  objectFrom(doc: Json): LookupResult {
+    const type = typeOfDoc(doc);
+    if (type === 'file') return new FileEntry(this, doc);
+    if (type === 'gear') return new Gear(this, doc);
+    if (type && (PLURAL[type] || type === 'group')) return makeObject(this, type, doc) as LookupResult;
+    throw new SdkError(`cannot tell what kind of object ${JSON.stringify(doc).slice(0, 120)} is`);
+  }
+
+  /**
+   * The object a path names: `group`, `group/project[/subject]/session/acquisition`, then
+   * `files/<name>` or `analyses/<label>`; `gears/<name>[/<version>]` for gears.
+   */
+  async lookup<T extends LookupResult = LookupResult>(path: string | string[]): Promise<T> {
+    const parts = typeof path === 'string' ? path.split('/').filter((s) => s !== '') : path;
+    return this.objectFrom(await this.json<Json>('lookup', { body: { path: parts } })) as T;
+  }
+
+  /** Every object along a path, and the children of the last. */
+  async resolve(path: string | string[]): Promise<ResolveResult> {
+    const parts = typeof path === 'string' ? path.split('/').filter((s) => s !== '') : path;
+    const res = await this.json<{ path: Json[]; children: Json[] }>('resolve', { body: { path: parts } });
+    return { path: res.path.map((d) => this.objectFrom(d)), children: res.children.map((d) => this.objectFrom(d)) };
+  }
+
+  // --- Permissions and roles ---------------------------------------------------------------
+
+  async getGroupUserPermission(groupId: string, userId: string): Promise<GroupPermission> {
+    return withIds<GroupPermission>([await this.json<Json>('getGroupUserPermission', { params: { id: groupId, uid: userId } })])[0]!;
+  }
+
+  async addGroupPermission(groupId: string, permission: { id: string; access: GroupPermission['access'] }): Promise<void> {
+    await this.json('addGroupPermission', { params: { id: groupId }, body: { _id: permission.id, access: permission.access } });
+  }
+
+  async modifyGroupUserPermission(groupId: string, userId: string, access: GroupPermission['access']): Promise<void> {
+    await this.json('modifyGroupUserPermission', { params: { id: groupId, uid: userId }, body: { access } });
+  }
+
+  async deleteGroupUserPermission(groupId: string, userId: string): Promise<void> {
+    await this.json('deleteGroupUserPermission', { params: { id: groupId, uid: userId } });
+  }
+
+  async getProjectPermissions(projectId: string): Promise<ProjectPermission[]> {
+    return withIds<ProjectPermission>(await this.json<Json[]>('getProjectPermissions', { params: { id: projectId } }));
+  }
+
+  async getProjectUserPermission(projectId: string, userId: string): Promise<ProjectPermission> {
+    return withIds<ProjectPermission>([await this.json<Json>('getProjectUserPermission', { params: { id: projectId, uid: userId } })])[0]!;
+  }
+
+  /** Gives a user roles on a project. */
+  async addProjectPermission(projectId: string, permission: { id: string; role_ids: string[] }): Promise<void> {
+    await this.json('addProjectPermission', { params: { id: projectId }, body: { _id: permission.id, role_ids: permission.role_ids } });
+  }
+
+  async modifyProjectUserPermission(projectId: string, userId: string, roleIds: string[]): Promise<void> {
+    await this.json('modifyProjectUserPermission', { params: { id: projectId, uid: userId }, body: { role_ids: roleIds } });
+  }
+
+  async deleteProjectUserPermission(projectId: string, userId: string): Promise<void> {
+    await this.json('deleteProjectUserPermission', { params: { id: projectId, uid: userId } });
+  }
+
+  async getRole(roleId: string): Promise<Role> {
+    return withIds<Role>([await this.json<Json>('getRole', { params: { rid: roleId } })])[0]!;
+  }
+
+  async getAllRoles(): Promise<Role[]> {
+    return withIds<Role>(await this.json<Json[]>('getAllRoles'));
+  }
+
+  /** Creates a site-wide role (site admins); returns its id. */
+  async addRole(role: { label: string; actions: string[] }): Promise<string> {
+    const { _id } = await this.json<{ _id: string }>('addRole', { body: { label: role.label, actions: role.actions } });
+    return _id;
+  }
+
+  async modifyRole(roleId: string, fields: { label?: string; actions?: string[] }): Promise<void> {
+    await this.json('modifyRole', { params: { rid: roleId }, body: fields });
+  }
+
+  async deleteRole(roleId: string): Promise<void> {
+    await this.json('deleteRole', { params: { rid: roleId } });
+  }
+
+  // --- Gears -------------------------------------------------------------------------------
+
+  async getGear(id: string): Promise<Gear> {
+    return new Gear(this, await this.json<Json>('getGear', { params: { id } }));
+  }
+
+  /** Uploads a gear packed as a tar.gz (its directory with manifest.json at the top); returns it. */
+  async addGear(archive: UploadSource): Promise<Gear> {
+    const parts = await fileParts([archive]);
+    return new Gear(this, await this.transport.upload<Json>('addGear', {}, parts));
+  }
+
+  // --- Jobs --------------------------------------------------------------------------------
+
+  async getJob(id: string): Promise<Job> {
+    return new Job(this, await this.json<Json>('getJob', { params: { id } }));
+  }
+
+  /** Queues a job from raw fields (prefer `gear.run`, which fills config defaults). */
+  async addJob(job: { gear_id: string; inputs?: Json; destination?: { type: string; id: string }; config?: Json; tags?: string[]; label?: string; priority?: JobPriority }): Promise<string> {
+    const res = await this.json<{ _id?: string; id?: string }>('addJob', { body: job });
+    return String(res._id ?? res.id);
+  }
+
+  async getJobLogs(id: string): Promise<JobLog> {
+    const doc = await this.json<Json>('getJobLogs', { params: { id } });
+    return { id: String(doc._id ?? doc.id ?? id), logs: (doc.logs as JobLog['logs']) ?? [] };
+  }
+
+  async cancelJob(id: string): Promise<void> {
+    await this.json('modifyJob', { params: { id }, body: { state: 'cancelled' } });
+  }
+
+  /** Queues a new attempt of a job; returns the new job's id. */
+  async retryJob(id: string): Promise<string> {
+    const res = await this.json<{ _id?: string; id?: string }>('retryJob', { params: { id } });
+    return String(res._id ?? res.id);
+  }
+
+  /** Polls until every job is complete, failed or cancelled; resolves with the final jobs. */
+  waitForJobs(ids: (string | Job)[], opts?: WaitOptions): Promise<Job[]> {
+    return waitForJobs(this, ids, opts);
+  }
+
+  // --- Batches -----------------------------------------------------------------------------
+
+  async getBatch(id: string): Promise<Batch> {
+    return new Batch(this, await this.json<Json>('getBatch', { params: { id } }));
+  }
+
+  async getAllBatches(): Promise<Batch[]> {
+    return (await this.json<Json[]>('listBatches')).map((d) => new Batch(this, d));
+  }
+
+  // --- Gear rules --------------------------------------------------------------------------
+
+  async getProjectRules(projectId: string): Promise<Rule[]> {
+    return withIds<Rule>(await this.json<Json[]>('getProjectRules', { params: { id: projectId } }));
+  }
+
+  async getProjectRule(projectId: string, ruleId: string): Promise<Rule> {
+    return withIds<Rule>([await this.json<Json>('getProjectRule', { params: { id: projectId, rid: ruleId } })])[0]!;
+  }
+
+  /** Adds a gear rule; returns its id. */
+  async addProjectRule(projectId: string, rule: RuleInput): Promise<string> {
+    const res = await this.json<{ _id: string }>('addProjectRule', { params: { id: projectId }, body: rule });
+    return res._id;
+  }
+
+  /** Changes a rule, e.g. `{disabled: true}`. */
+  async modifyProjectRule(projectId: string, ruleId: string, fields: Partial<RuleInput>): Promise<void> {
+    await this.json('modifyProjectRule', { params: { id: projectId, rid: ruleId }, body: fields });
+  }
+
+  async deleteProjectRule(projectId: string, ruleId: string): Promise<void> {
+    await this.json('deleteProjectRule', { params: { id: projectId, rid: ruleId } });
+  }
+}
+
+export type { Model };

@@ -1,0 +1,231 @@
+import type { JobPriority } from '@sprocket/types';
+import { Container } from './containers.js';
+import { SdkError } from './errors.js';
+import { FileEntry } from './file-entry.js';
+import { Job } from './jobs.js';
+import { type Json, Model } from './model.js';
+import { PLURAL, makeObject } from './registry.js';
+import type { ContainerRef, FileRef, Origin } from './types.js';
+
+/** One manifest input (`inputs.<key>`). */
+export interface GearInputSpec {
+  base: 'file' | 'api-key' | 'context';
+  description?: string;
+  optional?: boolean;
+  read_only?: boolean;
+  type?: { enum?: string[] };
+  [k: string]: unknown;
+}
+
+/** One manifest config option (`config.<key>`): a JSON-schema fragment with an optional default. */
+export interface GearConfigSpec {
+  type?: string | string[];
+  default?: unknown;
+  description?: string;
+  enum?: unknown[];
+  optional?: boolean;
+  [k: string]: unknown;
+}
+
+/** The gear manifest. */
+export interface GearManifest {
+  name: string;
+  label: string;
+  version: string;
+  description: string;
+  author: string;
+  maintainer?: string;
+  license: string;
+  source: string;
+  url: string;
+  cite?: string;
+  command?: string;
+  environment?: Record<string, string>;
+  inputs: Record<string, GearInputSpec>;
+  config: Record<string, GearConfigSpec>;
+  custom?: Json;
+  [k: string]: unknown;
+}
+
+export type InputValue = FileEntry | FileRef | Container | ContainerRef;
+
+export interface GearRunOptions {
+  /** Input name → file (a FileEntry, or `{type, id, name}`). */
+  inputs?: Record<string, InputValue>;
+  /** Config values; the rest come from the manifest's defaults. */
+  config?: Json;
+  /** Where outputs go (the container object or `{type, id}`); defaults to the first input's container. */
+  destination?: Container | ContainerRef;
+  tags?: string[];
+  /** Analysis gears: the analysis label (default `<gear name> <YYYY-MM-DD HH:MM:SS>`). */
+  analysisLabel?: string;
+  priority?: JobPriority;
+}
+
+export interface ProposeBatchOptions {
+  config?: Json;
+  tags?: string[];
+  analysisLabel?: string;
+  optionalInputPolicy?: 'ignored' | 'flexible' | 'required';
+}
+
+function toRef(x: InputValue): FileRef | ContainerRef {
+  if (x instanceof FileEntry) return x.ref();
+  if (x instanceof Container) return x.ref();
+  return x;
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+/** Local time as Flywheel's SDK stamps analysis labels. */
+export function labelTimestamp(d = new Date()): string {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** A gear document: the manifest under `gear`, its `category`, and ways to run it. */
+export class Gear extends Model {
+  declare category: 'utility' | 'analysis' | 'converter' | 'qa' | 'classifier' | string;
+  declare gear: GearManifest;
+  declare exchange?: Json;
+  declare created: string;
+  declare modified: string;
+
+  get name(): string {
+    return this.gear.name;
+  }
+
+  get version(): string {
+    return this.gear.version;
+  }
+
+  get isAnalysis(): boolean {
+    return this.category === 'analysis';
+  }
+
+  /** The manifest's config defaults, as Flywheel's SDK fills them before sending. */
+  configDefaults(): Json {
+    const out: Json = {};
+    for (const [k, spec] of Object.entries(this.gear.config ?? {})) if (spec && spec.default !== undefined) out[k] = spec.default;
+    return out;
+  }
+
+  getInvocation(): Promise<Json> {
+    return this.client.transport.json<Json>('getGearInvocation', { params: { id: this.id } });
+  }
+
+  /**
+   * Queues the gear. Utility gears: one job (`POST /jobs/add`), returning the job id. Analysis
+   * gears: a new analysis on the destination with its job, returning the analysis id.
+   */
+  async run(opts: GearRunOptions = {}): Promise<string> {
+    const inputs: Record<string, FileRef | ContainerRef> = {};
+    for (const [k, v] of Object.entries(opts.inputs ?? {})) inputs[k] = toRef(v);
+    const config = { ...this.configDefaults(), ...(opts.config ?? {}) };
+    const tags = opts.tags ?? [];
+    let destination = opts.destination ? toRef(opts.destination) : undefined;
+    if (destination && 'name' in destination) destination = { type: destination.type, id: destination.id };
+    const job: Json = { gear_id: this.id, inputs, config, tags, ...(opts.priority ? { priority: opts.priority } : {}) };
+
+    if (!this.isAnalysis) {
+      const res = await this.client.transport.json<{ _id?: string; id?: string }>('addJob', {
+        body: { ...job, ...(destination ? { destination } : {}) },
+      });
+      return String(res._id ?? res.id);
+    }
+    const dest = destination ?? Object.values(inputs).find((r): r is FileRef => 'name' in r);
+    if (!dest) throw new SdkError(`gear ${this.name} is an analysis gear: give a destination (or a file input)`);
+    if (!PLURAL[dest.type] || dest.type === 'group' || dest.type === 'analysis') {
+      throw new SdkError(`an analysis cannot be created on a ${dest.type}`);
+    }
+    const label = opts.analysisLabel ?? `${this.name} ${labelTimestamp()}`;
+    const res = await this.client.transport.json<{ _id: string }>('addAnalysis', {
+      params: { cont: PLURAL[dest.type]!, id: dest.id },
+      body: { label, job },
+    });
+    return res._id;
+  }
+
+  /** Asks the API which of the containers' files the gear would run on; run the proposal with `.run()`. */
+  async proposeBatch(containers: (Container | ContainerRef)[], opts: ProposeBatchOptions = {}): Promise<BatchProposal> {
+    const body: Json = {
+      gear_id: this.id,
+      targets: containers.map((c) => (c instanceof Container ? c.ref() : { type: c.type, id: c.id })),
+      optional_input_policy: opts.optionalInputPolicy ?? 'ignored',
+      ...(opts.config ? { config: opts.config } : {}),
+      ...(opts.tags ? { tags: opts.tags } : {}),
+      ...(this.isAnalysis ? { analysis: { label: opts.analysisLabel ?? `${this.name} ${labelTimestamp()}` } } : {}),
+    };
+    return new BatchProposal(this.client, await this.client.transport.json<Json>('proposeBatch', { body }));
+  }
+
+  async delete(): Promise<void> {
+    await this.client.transport.json('deleteGear', { params: { id: this.id } });
+  }
+}
+
+/** Containers in a proposal become SDK objects when the API says what they are. */
+function containersOf(client: Model['client'], list: unknown): unknown[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((c: Json) => {
+    const type = (c.container_type ?? c.type) as string | undefined;
+    return type && PLURAL[type] && type !== 'group' ? makeObject(client, type, c) : c;
+  });
+}
+
+/** What a batch would run (matched), and what it could not (ambiguous, not_matched, no permission). */
+export class BatchProposal extends Model {
+  declare gear_id: string;
+  declare state: string;
+  declare config?: Json;
+  declare origin?: Origin;
+  declare proposal?: Json;
+  declare matched: Container[];
+  declare ambiguous: Container[];
+  declare not_matched: Container[];
+  declare improper_permissions: string[];
+  declare optional_input_policy?: string;
+  declare created: string;
+  declare modified: string;
+
+  protected override convert(key: string, value: unknown): unknown {
+    if (key === 'matched' || key === 'ambiguous' || key === 'not_matched') return containersOf(this.client, value);
+    return value;
+  }
+
+  /** Queues one job per matched entry; returns the jobs. */
+  async run(): Promise<Job[]> {
+    const res = await this.client.transport.json<unknown>('startBatch', { params: { id: this.id } });
+    const list = Array.isArray(res) ? res : ((res as { jobs?: unknown[] } | undefined)?.jobs ?? []);
+    return (list as (Json | string)[]).map((j) => (typeof j === 'string' ? new Job(this.client, { id: j }) : new Job(this.client, j)));
+  }
+
+  /** Cancels the batch's still-pending jobs; returns how many. */
+  async cancel(): Promise<number> {
+    const res = await this.client.transport.json<{ number_cancelled?: number }>('cancelBatch', { params: { id: this.id } });
+    return res?.number_cancelled ?? 0;
+  }
+}
+
+/** A batch that was proposed, and perhaps run. */
+export class Batch extends BatchProposal {
+  /** Job ids (or job documents when fetched with `jobs: true`). */
+  declare jobs?: (string | Json)[];
+
+  async reload(): Promise<this> {
+    this.assign(await this.client.transport.json<Json>('getBatch', { params: { id: this.id } }), true);
+    return this;
+  }
+
+  /** The batch's jobs, fetched with their current state. */
+  async getJobs(): Promise<Job[]> {
+    const doc = await this.client.transport.json<Json>('getBatch', { params: { id: this.id }, query: { jobs: true } });
+    return ((doc.jobs as (Json | string)[]) ?? []).map((j) => (typeof j === 'string' ? new Job(this.client, { id: j }) : new Job(this.client, j)));
+  }
+
+  /** Re-queues the batch's failed jobs (Sprocket extension); returns the new job ids. */
+  async retryFailed(opts: { exitCodes?: number[]; memory?: string } = {}): Promise<string[]> {
+    const body: Json = { ...(opts.exitCodes ? { exit_codes: opts.exitCodes } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
+    const res = await this.client.transport.json<unknown>('retryFailedBatch', { params: { id: this.id }, body });
+    const list = Array.isArray(res) ? res : ((res as { jobs?: unknown[] } | undefined)?.jobs ?? []);
+    return (list as (Json | string)[]).map((j) => (typeof j === 'string' ? j : String(j._id ?? j.id)));
+  }
+}

@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto';
+
+/** One form field: text, or a file whose bytes come from `source` as the body is sent. */
+export type MultipartPart =
+  | { name: string; value: string }
+  | { name: string; filename: string; contentType?: string; source: () => AsyncIterable<Uint8Array> | Uint8Array };
+
+export function newBoundary(): string {
+  return `----sprocket-${randomBytes(16).toString('hex')}`;
+}
+
+/** Quotes a Content-Disposition parameter; quotes and line breaks cannot appear raw inside it. */
+function quoted(value: string): string {
+  return `"${value.replace(/["\r\n]/g, (c) => encodeURIComponent(c))}"`;
+}
+
+/** The multipart body as a byte stream; file contents are pulled from their sources lazily. */
+export async function* multipartBody(boundary: string, parts: MultipartPart[]): AsyncGenerator<Uint8Array> {
+  const enc = new TextEncoder();
+  for (const part of parts) {
+    if ('value' in part) {
+      yield enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name=${quoted(part.name)}\r\n\r\n${part.value}\r\n`);
+      continue;
+    }
+    yield enc.encode(
+      `--${boundary}\r\nContent-Disposition: form-data; name=${quoted(part.name)}; filename=${quoted(part.filename)}\r\n` +
+        `Content-Type: ${part.contentType ?? 'application/octet-stream'}\r\n\r\n`,
+    );
+    const src = part.source();
+    if (src instanceof Uint8Array) yield src;
+    else for await (const chunk of src) yield chunk;
+    yield enc.encode('\r\n');
+  }
+  yield enc.encode(`--${boundary}--\r\n`);
+}

@@ -1,0 +1,174 @@
+/**
+ * Every API route the SDK calls, as data: the client builds each request from an entry here, and
+ * the OpenAPI test enumerates the table to prove the server still serves each one with a body
+ * schema accepting the fields the SDK sends.
+ */
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** Which server module a route belongs to; the OpenAPI test reports missing areas as such. */
+export type RouteArea = 'core' | 'gears' | 'jobs' | 'batch' | 'rules';
+
+export interface RouteDef {
+  method: Method;
+  /** Relative to `/api`; `{name}` placeholders are filled from request params. */
+  path: string;
+  /** The values `{cont}` takes, for routes shared by container types. */
+  cont?: readonly string[];
+  /** Top-level JSON body fields the SDK itself puts in the body (callers may add more where noted). */
+  body?: readonly string[];
+  /** The body is the caller's own object (e.g. `container.update({...})`), passed through as given. */
+  passthrough?: boolean;
+  /** Multipart form fields instead of a JSON body. */
+  multipart?: readonly string[];
+  /** Query parameters the SDK may send. */
+  query?: readonly string[];
+  /** Paged by finders with `limit` + `after_id`. */
+  paged?: boolean;
+  area: RouteArea;
+}
+
+export const LIST_QUERY = ['filter', 'sort', 'limit', 'skip', 'after_id'] as const;
+
+/** Container types with info, tags, notes and files. */
+export const ALL_CONTS = ['projects', 'subjects', 'sessions', 'acquisitions', 'analyses'] as const;
+/** Container types analyses hang off. */
+export const PARENT_CONTS = ['projects', 'subjects', 'sessions', 'acquisitions'] as const;
+
+const list = (path: string, area: RouteArea = 'core', cont?: readonly string[], extra: string[] = []): RouteDef => ({
+  method: 'GET',
+  path,
+  cont,
+  query: [...LIST_QUERY, ...extra],
+  paged: true,
+  area,
+});
+
+export const ROUTES = {
+  // Site
+  getConfig: { method: 'GET', path: '/config', area: 'core' },
+  getVersion: { method: 'GET', path: '/version', area: 'core' },
+  getAuthStatus: { method: 'GET', path: '/auth/status', area: 'core' },
+
+  // Users
+  getCurrentUser: { method: 'GET', path: '/users/self', area: 'core' },
+  listUsers: list('/users'),
+  getUser: { method: 'GET', path: '/users/{uid}', area: 'core' },
+  addUser: { method: 'POST', path: '/users', passthrough: true, area: 'core' },
+  modifyUser: { method: 'PUT', path: '/users/{uid}', passthrough: true, area: 'core' },
+  deleteUser: { method: 'DELETE', path: '/users/{uid}', area: 'core' },
+
+  // Groups and their permissions (legacy ro/rw/admin access)
+  listGroups: list('/groups'),
+  getGroup: { method: 'GET', path: '/groups/{id}', area: 'core' },
+  addGroup: { method: 'POST', path: '/groups', body: ['_id', 'label'], passthrough: true, area: 'core' },
+  modifyGroup: { method: 'PUT', path: '/groups/{id}', passthrough: true, area: 'core' },
+  deleteGroup: { method: 'DELETE', path: '/groups/{id}', area: 'core' },
+  addGroupTag: { method: 'POST', path: '/groups/{id}/tags', body: ['value'], area: 'core' },
+  getGroupPermissions: { method: 'GET', path: '/groups/{id}/permissions', area: 'core' },
+  addGroupPermission: { method: 'POST', path: '/groups/{id}/permissions', body: ['_id', 'access'], area: 'core' },
+  getGroupUserPermission: { method: 'GET', path: '/groups/{id}/permissions/{uid}', area: 'core' },
+  modifyGroupUserPermission: { method: 'PUT', path: '/groups/{id}/permissions/{uid}', body: ['access'], area: 'core' },
+  deleteGroupUserPermission: { method: 'DELETE', path: '/groups/{id}/permissions/{uid}', area: 'core' },
+
+  // Containers
+  listContainers: list('/{cont}', 'core', ALL_CONTS),
+  getContainer: { method: 'GET', path: '/{cont}/{id}', cont: ALL_CONTS, area: 'core' },
+  getAnyContainer: { method: 'GET', path: '/containers/{id}', area: 'core' },
+  addProject: { method: 'POST', path: '/projects', body: ['group', 'label'], passthrough: true, area: 'core' },
+  addSubject: { method: 'POST', path: '/subjects', body: ['project'], passthrough: true, area: 'core' },
+  addSession: { method: 'POST', path: '/sessions', body: ['project', 'subject'], passthrough: true, area: 'core' },
+  addAcquisition: { method: 'POST', path: '/acquisitions', body: ['session'], passthrough: true, area: 'core' },
+  modifyContainer: { method: 'PUT', path: '/{cont}/{id}', cont: ALL_CONTS, passthrough: true, area: 'core' },
+  deleteContainer: { method: 'DELETE', path: '/{cont}/{id}', cont: ALL_CONTS, area: 'core' },
+  modifyContainerInfo: { method: 'POST', path: '/{cont}/{id}/info', cont: ALL_CONTS, body: ['set', 'delete', 'replace'], area: 'core' },
+  addContainerTag: { method: 'POST', path: '/{cont}/{id}/tags', cont: ALL_CONTS, body: ['value'], area: 'core' },
+  deleteContainerTag: { method: 'DELETE', path: '/{cont}/{id}/tags/{value}', cont: ALL_CONTS, area: 'core' },
+  addContainerNote: { method: 'POST', path: '/{cont}/{id}/notes', cont: ALL_CONTS, body: ['text'], area: 'core' },
+  deleteContainerNote: { method: 'DELETE', path: '/{cont}/{id}/notes/{nid}', cont: ALL_CONTS, area: 'core' },
+
+  // Child listings (what child finders iterate)
+  listGroupProjects: list('/groups/{id}/projects'),
+  listProjectSubjects: list('/projects/{id}/subjects'),
+  listProjectSessions: list('/projects/{id}/sessions'),
+  listProjectAcquisitions: list('/projects/{id}/acquisitions'),
+  listSubjectSessions: list('/subjects/{id}/sessions'),
+  listSubjectAcquisitions: list('/subjects/{id}/acquisitions'),
+  listSessionAcquisitions: list('/sessions/{id}/acquisitions'),
+
+  // Analyses
+  listAnalyses: list('/{cont}/{id}/analyses', 'core', PARENT_CONTS),
+  addAnalysis: { method: 'POST', path: '/{cont}/{id}/analyses', cont: PARENT_CONTS, body: ['label', 'description', 'inputs', 'info', 'tags', 'job'], area: 'core' },
+
+  // Files
+  uploadFile: { method: 'POST', path: '/{cont}/{id}/files', cont: ALL_CONTS, multipart: ['file', 'metadata'], area: 'core' },
+  downloadFile: { method: 'GET', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, query: ['version', 'ticket', 'view'], area: 'core' },
+  modifyFile: { method: 'PUT', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, passthrough: true, area: 'core' },
+  deleteFile: { method: 'DELETE', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, area: 'core' },
+  getFileInfo: { method: 'GET', path: '/{cont}/{id}/files/{name}/info', cont: ALL_CONTS, area: 'core' },
+  modifyFileInfo: { method: 'POST', path: '/{cont}/{id}/files/{name}/info', cont: ALL_CONTS, body: ['set', 'delete', 'replace'], area: 'core' },
+  modifyFileClassification: {
+    method: 'POST',
+    path: '/{cont}/{id}/files/{name}/classification',
+    cont: ALL_CONTS,
+    body: ['add', 'delete', 'replace', 'modality'],
+    area: 'core',
+  },
+
+  // Paths
+  lookup: { method: 'POST', path: '/lookup', body: ['path'], area: 'core' },
+  resolve: { method: 'POST', path: '/resolve', body: ['path'], area: 'core' },
+
+  // Roles and project permissions
+  getAllRoles: { method: 'GET', path: '/roles', area: 'core' },
+  getRole: { method: 'GET', path: '/roles/{rid}', area: 'core' },
+  addRole: { method: 'POST', path: '/roles', body: ['label', 'actions'], area: 'core' },
+  modifyRole: { method: 'PUT', path: '/roles/{rid}', passthrough: true, area: 'core' },
+  deleteRole: { method: 'DELETE', path: '/roles/{rid}', area: 'core' },
+  getProjectPermissions: { method: 'GET', path: '/projects/{id}/permissions', area: 'core' },
+  addProjectPermission: { method: 'POST', path: '/projects/{id}/permissions', body: ['_id', 'role_ids', 'access'], area: 'core' },
+  getProjectUserPermission: { method: 'GET', path: '/projects/{id}/permissions/{uid}', area: 'core' },
+  modifyProjectUserPermission: { method: 'PUT', path: '/projects/{id}/permissions/{uid}', body: ['role_ids', 'access'], area: 'core' },
+  deleteProjectUserPermission: { method: 'DELETE', path: '/projects/{id}/permissions/{uid}', area: 'core' },
+
+  // Gears
+  listGears: list('/gears', 'gears', undefined, ['all_versions']),
+  getGear: { method: 'GET', path: '/gears/{id}', area: 'gears' },
+  addGear: { method: 'POST', path: '/gears', multipart: ['file'], area: 'gears' },
+  deleteGear: { method: 'DELETE', path: '/gears/{id}', area: 'gears' },
+  getGearInvocation: { method: 'GET', path: '/gears/{id}/invocation', area: 'gears' },
+
+  // Jobs
+  listJobs: list('/jobs', 'jobs'),
+  addJob: { method: 'POST', path: '/jobs/add', body: ['gear_id', 'inputs', 'destination', 'config', 'tags', 'label', 'priority'], area: 'jobs' },
+  getJob: { method: 'GET', path: '/jobs/{id}', area: 'jobs' },
+  modifyJob: { method: 'PUT', path: '/jobs/{id}', body: ['state'], area: 'jobs' },
+  getJobLogs: { method: 'GET', path: '/jobs/{id}/logs', area: 'jobs' },
+  getJobDetail: { method: 'GET', path: '/jobs/{id}/detail', area: 'jobs' },
+  retryJob: { method: 'POST', path: '/jobs/{id}/retry', area: 'jobs' },
+
+  // Batch
+  proposeBatch: { method: 'POST', path: '/batch', body: ['gear_id', 'config', 'tags', 'optional_input_policy', 'analysis', 'targets'], area: 'batch' },
+  listBatches: { method: 'GET', path: '/batch', area: 'batch' },
+  getBatch: { method: 'GET', path: '/batch/{id}', query: ['jobs'], area: 'batch' },
+  startBatch: { method: 'POST', path: '/batch/{id}/run', area: 'batch' },
+  cancelBatch: { method: 'POST', path: '/batch/{id}/cancel', area: 'batch' },
+  retryFailedBatch: { method: 'POST', path: '/batch/{id}/retry-failed', passthrough: true, area: 'batch' },
+
+  // Gear rules
+  getProjectRules: { method: 'GET', path: '/projects/{id}/rules', area: 'rules' },
+  addProjectRule: { method: 'POST', path: '/projects/{id}/rules', passthrough: true, area: 'rules' },
+  getProjectRule: { method: 'GET', path: '/projects/{id}/rules/{rid}', area: 'rules' },
+  modifyProjectRule: { method: 'PUT', path: '/projects/{id}/rules/{rid}', passthrough: true, area: 'rules' },
+  deleteProjectRule: { method: 'DELETE', path: '/projects/{id}/rules/{rid}', area: 'rules' },
+} as const satisfies Record<string, RouteDef>;
+
+export type RouteName = keyof typeof ROUTES;
+
+/** Fills `{name}` placeholders; every value is percent-encoded as one path segment. */
+export function fillPath(template: string, params: Record<string, string | undefined>): string {
+  return template.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    const v = params[name];
+    if (v === undefined || v === '') throw new Error(`route ${template}: missing path parameter '${name}'`);
+    return encodeURIComponent(v);
+  });
+}

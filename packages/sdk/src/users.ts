@@ -1,0 +1,26 @@
+import { type Json, Model } from './model.js';
+
+/** A user; `id` is their user id (an email-like string). */
+export class User extends Model {
+  declare email: string;
+  declare firstname: string;
+  declare lastname: string;
+  /** Site roles: `user`, `developer`, `site_admin`. */
+  declare roles: string[];
+  declare root: boolean;
+  declare disabled: boolean;
+  declare api_key?: { created: string; last_used: string | null };
+  declare created: string;
+  declare modified: string;
+
+  async reload(): Promise<this> {
+    this.assign(await this.client.transport.json<Json>('getUser', { params: { uid: this.id } }), true);
+    return this;
+  }
+
+  async update(fields: { email?: string; firstname?: string; lastname?: string; roles?: string[]; disabled?: boolean }): Promise<this> {
+    await this.client.transport.json('modifyUser', { params: { uid: this.id }, body: fields });
+    Object.assign(this, fields);
+    return this;
+  }
+}

@@ -1,0 +1,61 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiError, Client } from '../src/index.js';
+import { type TestServer, adminKey, startTestServer, uniq } from './helpers.js';
+
+let s: TestServer;
+let fw: Client;
+beforeAll(async () => {
+  s = await startTestServer();
+  fw = new Client(adminKey(s));
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+describe('ApiError', () => {
+  it('carries status, code, message and the request on 404', async () => {
+    const err = await fw.getProject('0123456789abcdef01234567').catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+      method: 'GET',
+      url: `${s.url}/projects/0123456789abcdef01234567`,
+    });
+    expect(err.message).toMatch(/not found/);
+    expect(String(err)).toContain('(404)');
+  });
+
+  it('carries the field and rule on 400', async () => {
+    const group = await fw.addGroup({ id: uniq('err') });
+    const project = await group.addProject({ label: 'P' });
+    const err = await project.update({ label: '' }).catch((e) => e);
+    expect(err).toMatchObject({ status: 400, code: 'VALIDATION', method: 'PUT' });
+    expect(err.message).toMatch(/label/);
+    const dup = await group.addProject({ label: 'P' }).catch((e) => e);
+    expect(dup).toMatchObject({ status: 409, code: 'CONFLICT', method: 'POST', url: `${s.url}/projects` });
+  });
+
+  it('is 401 for a bad key', async () => {
+    const bad = new Client(`${new URL(s.url).host}:__force_insecure:not-a-real-key`);
+    const err = await bad.getCurrentUser().catch((e) => e);
+    expect(err).toMatchObject({ status: 401, code: 'UNAUTHENTICATED', method: 'GET', url: `${s.url}/users/self` });
+  });
+
+  it('is status 0 / UNREACHABLE when nothing answers', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const down = new Client(`127.0.0.1:${port}:__force_insecure:whatever`, { retries: 0 });
+    const err = await down.getConfig().catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 0, code: 'UNREACHABLE', method: 'GET' });
+    expect(err.message).toMatch(/ECONNREFUSED/);
+  });
+});

@@ -1,0 +1,154 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Acquisition, ApiError, type Client, FileEntry } from '../src/index.js';
+import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
+
+let s: TestServer;
+let fw: Client;
+let tmp: string;
+let acq: Acquisition;
+
+const sha384 = (file: string) =>
+  new Promise<string>((resolve, reject) => {
+    const h = createHash('sha384');
+    fs.createReadStream(file)
+      .on('data', (c) => h.update(c))
+      .on('end', () => resolve(h.digest('hex')))
+      .on('error', reject);
+  });
+
+beforeAll(async () => {
+  s = await startTestServer();
+  fw = recordingClient(adminKey(s)).fw;
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sdk-files-'));
+  const group = await fw.addGroup({ id: uniq('files') });
+  const project = await group.addProject({ label: 'Files' });
+  const session = await project.addSession({ label: 'ses-01' });
+  acq = await session.addAcquisition({ label: 'T1w' });
+});
+afterAll(async () => {
+  await s?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('files', () => {
+  it('uploads from disk and downloads to disk, hash-identical, streaming both ways', async () => {
+    // 48 MiB of random bytes: large enough that buffering it whole would show.
+    const src = path.join(tmp, 'T1w.dicom.zip');
+    const fd = fs.openSync(src, 'w');
+    for (let i = 0; i < 48; i++) fs.writeSync(fd, randomBytes(1 << 20));
+    fs.closeSync(fd);
+    const srcHash = await sha384(src);
+
+    const entry = await acq.uploadFile(src);
+    expect(entry).toBeInstanceOf(FileEntry);
+    expect(entry).toMatchObject({ name: 'T1w.dicom.zip', type: 'dicom', size: 48 << 20, hash: `v0-sha384-${srcHash}`, version: 1 });
+    expect(entry.parent).toBe(acq);
+    expect(acq.getFile('T1w.dicom.zip')).toBe(entry);
+
+    await acq.reload();
+    const listed = acq.files[0]!;
+    expect(listed.parent).toBe(acq);
+    expect(listed.ref()).toEqual({ type: 'acquisition', id: acq.id, name: 'T1w.dicom.zip' });
+
+    const dest = path.join(tmp, 'out', 'copy.dicom.zip');
+    expect(await listed.download(dest)).toBe(dest);
+    expect(await sha384(dest)).toBe(srcHash);
+    // no temporary file is left beside it
+    expect(fs.readdirSync(path.dirname(dest))).toEqual(['copy.dicom.zip']);
+
+    // a directory as destination keeps the file's own name
+    expect(await acq.downloadFile('T1w.dicom.zip', path.join(tmp, 'out'))).toBe(path.join(tmp, 'out', 'T1w.dicom.zip'));
+    expect(await sha384(path.join(tmp, 'out', 'T1w.dicom.zip'))).toBe(srcHash);
+  });
+
+  it('streams an upload: the server receives bytes before the source is exhausted', async () => {
+    // The source stops halfway until the server has written part of the upload to its staging
+    // area; an SDK that collected the body before sending would never get past that point.
+    const staging = path.join(s.dataDir, 'files', 'staging');
+    const stagedBytes = () =>
+      fs
+        .readdirSync(staging)
+        .filter((f) => f.endsWith('.part'))
+        .reduce((n, f) => n + (fs.statSync(path.join(staging, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+    const chunk = randomBytes(256 << 10);
+    const h = createHash('sha384');
+    let sawServerBytes = false;
+    async function* source() {
+      for (let i = 0; i < 128; i++) {
+        if (i === 64) {
+          for (let waited = 0; stagedBytes() === 0; waited += 10) {
+            if (waited > 30_000) throw new Error('the server received nothing while the source was half read: the upload is not streamed');
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          sawServerBytes = true;
+        }
+        h.update(chunk);
+        yield chunk;
+      }
+    }
+    const entry = await acq.uploadFile({ name: 'stream.bin', data: source() });
+    expect(sawServerBytes).toBe(true);
+    expect(entry.size).toBe(32 << 20);
+    expect(entry.hash).toBe(`v0-sha384-${h.digest('hex')}`);
+    expect((await entry.read()).length).toBe(32 << 20);
+  });
+
+  it('uploads from memory with metadata, and edits file metadata', async () => {
+    const entry = await acq.uploadFile(
+      { name: 'report.qa.json', data: JSON.stringify({ snr: 12.5 }) },
+      { metadata: { modality: 'MR', info: { source: 'sdk' }, classification: { Intent: ['Structural'] } } },
+    );
+    expect(entry).toMatchObject({ type: 'qa', modality: 'MR', classification: { Intent: ['Structural'] } });
+    expect(JSON.parse((await entry.read()).toString())).toEqual({ snr: 12.5 });
+
+    await entry.updateInfo({ reviewed: true, extra: 1 });
+    await entry.deleteInfo('extra');
+    await entry.updateClassification({ Intent: ['Functional'], Features: ['Quantitative'] });
+    await entry.deleteClassification({ Features: ['Quantitative'] });
+    await entry.update({ tags: ['checked'] });
+    await entry.reload();
+    expect(entry.info).toEqual({ source: 'sdk', reviewed: true });
+    expect(entry.classification).toEqual({ Intent: ['Structural', 'Functional'] });
+    expect(entry.tags).toEqual(['checked']);
+    await entry.replaceClassification({ Measurement: ['T1'] }, { modality: 'CT' });
+    await entry.replaceInfo({ fresh: 1 });
+    await entry.reload();
+    expect(entry).toMatchObject({ classification: { Measurement: ['T1'] }, modality: 'CT', info: { fresh: 1 } });
+
+    // a second upload of the same name is a new version; the old one stays readable
+    const v2 = await acq.uploadFile({ name: 'report.qa.json', data: '{"snr": 13}' });
+    expect(v2.version).toBe(2);
+    expect(JSON.parse((await v2.read({ version: 1 })).toString())).toEqual({ snr: 12.5 });
+    expect(acq.files.filter((f) => f.name === 'report.qa.json')).toEqual([v2]);
+
+    // one-shot URLs work without the key
+    const url = await v2.getDownloadUrl();
+    expect(await (await fetch(url)).text()).toBe('{"snr": 13}');
+
+    // several files in one request; names with spaces and non-ASCII survive
+    const many = await acq.uploadFiles([
+      { name: 'a b.txt', data: 'one' },
+      { name: 'résumé.txt', data: 'two' },
+    ]);
+    expect(many.map((f) => f.name)).toEqual(['a b.txt', 'résumé.txt']);
+    expect((await acq.readFile('résumé.txt')).toString()).toBe('two');
+
+    await v2.delete();
+    await expect(acq.readFile('report.qa.json')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('reports missing local files and refused uploads clearly', async () => {
+    await expect(acq.uploadFile(path.join(tmp, 'nope.nii.gz'))).rejects.toMatchObject({ code: 'ENOENT' });
+    const err = await acq.uploadFile({ name: '..', data: 'x' }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 400, code: 'INVALID_FILE_NAME', method: 'POST' });
+    // a failed download leaves nothing behind
+    const dest = path.join(tmp, 'failed', 'x.bin');
+    await expect(acq.downloadFile('missing.bin', dest)).rejects.toMatchObject({ status: 404 });
+    expect(fs.existsSync(dest)).toBe(false);
+  });
+});
