@@ -5,6 +5,8 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainersTable } from '../src/db/schema.js';
+import { newId } from '../src/ids.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 
 let s: TestServer;
@@ -306,5 +308,34 @@ describe('multi-container download', () => {
     }
     expect((await api.get(`/acquisitions/${h.acquisition}`)).status).toBe(200);
     await expect.poll(openBlobs, { timeout: 5000 }).toBe(0);
+  });
+
+  it('downloads a subtree with more containers than one query may bind parameters for', { timeout: 120_000 }, async () => {
+    const h = await makeHierarchy(api);
+    const db = s.ctx.handle.db;
+    const session = await db.selectFrom('containers').selectAll().where('id', '=', h.session).executeTakeFirstOrThrow();
+    // SQLite binds at most 32,766 parameters per statement; written directly, the API would take minutes.
+    const count = 33_000;
+    const rows: ContainersTable[] = Array.from({ length: count }, (_, i) => ({
+      ...session,
+      id: newId(),
+      type: 'acquisition',
+      label: `acq-${i}`,
+      session_id: session.id,
+      parent_type: 'session',
+      parent_id: session.id,
+      uid: null,
+      timestamp: null,
+    }));
+    await db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += 500) await trx.insertInto('containers').values(rows.slice(i, i + 500)).execute();
+    });
+    const last = rows[count - 1]!;
+    await ok(api.upload(`/acquisitions/${last.id}/files`, [{ name: 'deep.nii.gz', content: 'last one' }]));
+    await ok(api.upload(`/acquisitions/${rows[0]!.id}/files`, [{ name: 'first.txt', content: 'first one' }]));
+
+    expect((await api.get(`/projects/${h.project}/download?summary=true`)).body).toEqual({ file_cnt: 2, size: 17 });
+    const archive = await untar((await api.bytes(`/sessions/${h.session}/download`)).data);
+    expect([...archive.keys()].sort()).toEqual([`${h.group}/Project/sub-01/ses-01/acq-0/files/first.txt`, `${h.group}/Project/sub-01/ses-01/acq-${count - 1}/files/deep.nii.gz`]);
   });
 });

@@ -186,8 +186,14 @@ export async function subtreeIds(db: Kysely<Database>, row: ContainersTable): Pr
     const rows = await db.selectFrom('containers').select('id').where(col, '=', row.id).execute();
     for (const r of rows) ids.add(r.id);
   }
-  // Analyses hang off any level; gather those under anything in the subtree.
-  const analyses = await db.selectFrom('containers').select(['id', 'parent_id']).where('type', '=', 'analysis').where('parent_id', 'in', [...ids]).execute();
+  // Analyses hang off any level; gather those under anything in the subtree. A subquery rather than
+  // a list of ids: a large subtree would exceed the databases' bound-parameter limits.
+  const analyses = await db
+    .selectFrom('containers')
+    .select('id')
+    .where('type', '=', 'analysis')
+    .where((eb) => eb.or([eb('parent_id', '=', row.id), ...(col ? [eb('parent_id', 'in', eb.selectFrom('containers as c').select('c.id').where(`c.${col}`, '=', row.id))] : [])]))
+    .execute();
   for (const a of analyses) ids.add(a.id);
   return [...ids];
 }

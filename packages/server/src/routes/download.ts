@@ -17,9 +17,15 @@ import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
  * tar or zip stream, laid out `group/project/subject/session/acquisition/name`. Content streams
  * from the store; nothing is assembled in memory or on disk.
  */
+/** Only the columns an archive needs: a large subtree's info and other JSON would cost memory for nothing. */
+type FileRef = Pick<FilesTable, 'id' | 'container_id' | 'name' | 'size' | 'modified'>;
+type Node = Pick<ContainersTable, 'id' | 'type' | 'label' | 'parent_id' | 'parent_type'>;
+const FILE_COLUMNS = ['id', 'container_id', 'name', 'size', 'modified'] as const;
+const NODE_COLUMNS = ['id', 'type', 'label', 'parent_id', 'parent_type'] as const;
+
 interface Entry {
   path: string;
-  file: FilesTable;
+  file: FileRef;
 }
 
 interface Selection {
@@ -48,30 +54,30 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
       const root = await access.requireContainer(node.level, node.id, 'files_download');
       const ids = (await subtreeIds(db, root)).filter((id) => !seen.has(id));
       for (const id of ids) seen.add(id);
-      const rows: ContainersTable[] = [];
-      for (let i = 0; i < ids.length; i += 500) rows.push(...(await db.selectFrom('containers').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute()));
+      const rows: Node[] = [];
+      for (let i = 0; i < ids.length; i += 500) rows.push(...(await db.selectFrom('containers').select(NODE_COLUMNS).where('id', 'in', ids.slice(i, i + 500)).execute()));
       const byId = new Map(rows.map((r) => [r.id, r]));
       const group = await db.selectFrom('groups').select('id').where('id', '=', root.group_id).executeTakeFirst();
       // Sibling containers may share a label; their folders then get the id appended.
       const labelCount = new Map<string, number>();
       for (const r of rows) labelCount.set(`${r.parent_id}/${r.label}`, (labelCount.get(`${r.parent_id}/${r.label}`) ?? 0) + 1);
-      const folder = (r: ContainersTable) => {
+      const folder = (r: Node) => {
         const label = safeSegment(r.label);
         return (labelCount.get(`${r.parent_id}/${r.label}`) ?? 0) > 1 ? `${label}_${r.id}` : label;
       };
-      const pathOf = async (r: ContainersTable): Promise<string> => {
+      const pathOf = async (r: Node): Promise<string> => {
         const parts: string[] = [];
-        let cur: ContainersTable | undefined = r;
+        let cur: Node | undefined = r;
         while (cur) {
           parts.unshift(cur.type === 'analysis' ? `analyses/${folder(cur)}` : folder(cur));
           const pid: string = cur.parent_id;
-          cur = byId.get(pid) ?? (cur.parent_type === 'group' ? undefined : await db.selectFrom('containers').selectAll().where('id', '=', pid).executeTakeFirst());
+          cur = byId.get(pid) ?? (cur.parent_type === 'group' ? undefined : await db.selectFrom('containers').select(NODE_COLUMNS).where('id', '=', pid).executeTakeFirst());
           if (cur && !byId.has(cur.id)) byId.set(cur.id, cur);
         }
         return [safeSegment(group?.id ?? root.group_id), ...parts].join('/');
       };
       for (let i = 0; i < ids.length; i += 500) {
-        let q = db.selectFrom('files').selectAll().where('container_id', 'in', ids.slice(i, i + 500)).where('current', '=', 1);
+        let q = db.selectFrom('files').select(FILE_COLUMNS).where('container_id', 'in', ids.slice(i, i + 500)).where('current', '=', 1);
         if (sel.include?.length) q = q.where('type', 'in', sel.include);
         if (sel.exclude?.length) q = q.where((eb) => eb.or([eb('type', 'is', null), eb('type', 'not in', sel.exclude!)]));
         for (const f of await q.orderBy('container_id').orderBy('name').execute()) {
