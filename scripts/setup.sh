@@ -9,6 +9,7 @@ APT_PACKAGES=(
   pigz          # dcm2niix compresses through it
   bubblewrap    # the default gear sandbox
   dcmtk         # dcmdump: header benchmarks and DICOM test fixtures
+  python3-pydicom  # pydicom's DICOM test files (odd transfer syntaxes, multi-study folder); its data dictionary
   libgdcm-tools # gdcmconv: the dcm2niix gear's decompress_dicoms option
   python3-numpy   # the QA gear's tests check its metrics against numpy …
   python3-nibabel # … reading the NIfTI with nibabel (its test data are fixtures too)

@@ -6,6 +6,7 @@ import type { ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import { connectDatabase } from './db/connect.js';
 import { bootstrapAdmin } from './dao/users.js';
+import { installDicomImport } from './dicom/importer.js';
 import { LocalFileStore } from './files/local.js';
 
 export interface RunningServer {
@@ -32,6 +33,7 @@ export async function startServer(config: ServerConfig, opts: { logger?: boolean
   });
   const ctx: ServerContext = { handle, store, config, hooks: { filesCommitted: [], pathPrefixes: new Map() } };
   const app = await buildApp(ctx, opts);
+  const dicom = installDicomImport(ctx, { log: (msg) => app.log.warn(msg) });
   const address = await app.listen({ port: config.port, host: config.host });
   const port = new URL(address).port;
   // With port 0 the real port is known only now; keys and /config must name it.
@@ -49,6 +51,7 @@ export async function startServer(config: ServerConfig, opts: { logger?: boolean
     adminKey,
     async close() {
       await app.close();
+      await dicom.close();
       await handle.close();
     },
   };

@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { ServerContext } from '../context.js';
+import { type JsonObject, parseJson } from '../dao/json.js';
+import type { ContainersTable, FilesTable } from '../db/schema.js';
+import { now } from '../ids.js';
+import { fillHierarchy, hierarchyFromHeader } from './hierarchy.js';
+import { ExtractionPool, type Outcome, PoolClosedError } from './pool.js';
+
+/**
+ * Header extraction for uploaded DICOM: every committed file of type `dicom` is queued, its header is
+ * parsed in a worker thread, and the result lands on the file (`info.header.dicom`, `modality`,
+ * `classification`, `zip_member_count`) and, fill-if-missing, on its acquisition and session. A file
+ * that cannot be read gets `info.header_error` instead. Uploads never wait for any of this.
+ */
+export class DicomImporter {
+  private readonly pending = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly pool: ExtractionPool,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  /** The filesCommitted listener: queues and returns at once. */
+  readonly onFilesCommitted = async (container: ContainersTable, written: FilesTable[]): Promise<void> => {
+    for (const file of written) if (file.type === 'dicom') this.enqueue(container, file);
+  };
+
+  enqueue(container: ContainersTable, file: FilesTable): void {
+    if (this.closed) return;
+    const job = this.process(container, file)
+      .catch((err) => this.log(`dicom header of file ${file.id} ('${file.name}') not recorded: ${(err as Error).message}`))
+      .finally(() => this.pending.delete(job));
+    this.pending.add(job);
+  }
+
+  /** Resolves once every queued extraction has been recorded (tests and benchmarks await this). */
+  async idle(): Promise<void> {
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
+  }
+
+  /** Lets in-flight work finish for up to `graceMs`, then stops the workers. */
+  async close(graceMs = 5000): Promise<void> {
+    this.closed = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    await this.pool.close();
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private async process(container: ContainersTable, file: FilesTable): Promise<void> {
+    const local = await this.localCopy(file.id);
+    let outcome: Outcome;
+    try {
+      outcome = await this.pool.run(local.file);
+    } catch (err) {
+      if (err instanceof PoolClosedError) return;
+      outcome = { ok: false, error: `header extraction failed: ${(err as Error).message}` };
+    } finally {
+      await local.cleanup();
+    }
+    await this.record(file.id, outcome);
+    if (outcome.ok) await fillHierarchy(this.ctx.handle.db, container, hierarchyFromHeader(outcome.result.header));
+  }
+
+  /** Workers read from a path; stores without local paths get a temporary copy. */
+  private async localCopy(key: string): Promise<{ file: string; cleanup(): Promise<void> }> {
+    const direct = this.ctx.store.pathOf?.(key);
+    if (direct) return { file: direct, cleanup: async () => {} };
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sprocket-dicom-'));
+    const file = path.join(dir, 'blob');
+    await pipeline(this.ctx.store.open(key), fs.createWriteStream(file));
+    return { file, cleanup: () => fsp.rm(dir, { recursive: true, force: true }) };
+  }
+
+  private async record(fileRowId: string, outcome: Outcome): Promise<void> {
+    await this.ctx.handle.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('files').selectAll().where('id', '=', fileRowId).executeTakeFirst();
+      if (!row) return; // deleted while queued
+      const info = parseJson<JsonObject>(row.info, {});
+      const set: Partial<FilesTable> = { modified: now() };
+      if (outcome.ok) {
+        const { result } = outcome;
+        const header = info.header && typeof info.header === 'object' && !Array.isArray(info.header) ? (info.header as JsonObject) : {};
+        info.header = { ...header, dicom: result.header as JsonObject };
+        delete info.header_error;
+        if (row.modality === null && result.modality) set.modality = result.modality;
+        const current = parseJson<JsonObject>(row.classification, {});
+        if (Object.keys(current).length === 0 && Object.keys(result.classification).length > 0) {
+          set.classification = JSON.stringify(result.classification);
+        }
+        if (result.zipMemberCount !== undefined) set.zip_member_count = result.zipMemberCount;
+      } else {
+        info.header_error = outcome.error;
+      }
+      set.info = JSON.stringify(info);
+      await trx.updateTable('files').set(set).where('id', '=', fileRowId).execute();
+    });
+  }
+}
+
+const importers = new WeakMap<ServerContext, DicomImporter>();
+
+/** Hooks DICOM header extraction into file commits on this server. */
+export function installDicomImport(ctx: ServerContext, opts: { log?: (msg: string) => void; workers?: number } = {}): DicomImporter {
+  const importer = new DicomImporter(ctx, new ExtractionPool(opts.workers), opts.log ?? ((m) => console.warn(m)));
+  ctx.hooks.filesCommitted.push(importer.onFilesCommitted);
+  importers.set(ctx, importer);
+  return importer;
+}
+
+/** The importer serving a context, if installed (for tests and benchmarks that await extraction). */
+export function dicomImporterOf(ctx: ServerContext): DicomImporter | undefined {
+  return importers.get(ctx);
+}
