@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import * as m0001 from './migrations/0001_core.js';
+import * as m0002 from './migrations/0002_listing_indexes.js';
 import * as m0003 from './migrations/0003_jobs.js';
 import * as m0004 from './migrations/0004_views.js';
 import type { Database } from './schema.js';
@@ -7,6 +8,7 @@ import type { Database } from './schema.js';
 /** Migrations are listed here in order; each file is applied once and never edited after release. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_core': m0001,
+  '0002_listing_indexes': m0002,
   '0003_jobs': m0003,
   '0004_views': m0004,
 };

@@ -1,0 +1,116 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { loadConfig } from '../packages/server/src/config.js';
+import { connectDatabase } from '../packages/server/src/db/connect.js';
+import { startServer } from '../packages/server/src/server.js';
+import { type FilledProject, fillProject } from './fill.js';
+import { measureLatencies } from './latency.js';
+import { envInt } from './stats.js';
+import { measureThroughput } from './throughput.js';
+
+/**
+ * `npm run bench:storage`: metadata latencies on a large project, then 1 GiB transfer throughput.
+ *
+ *   BENCH_ACQUISITIONS (100000)   BENCH_FILES_PER_ACQ (10)   BENCH_ACQ_PER_SESSION (20)
+ *   BENCH_SESSIONS_PER_SUBJECT (2) BENCH_RUNS (50)           BENCH_TRANSFER_MB (1024)   BENCH_REPEATS (3)
+ *   BENCH_PARTS (latency,throughput)
+ *   BENCH_DIR: work directory (default: a new one under the system temp dir). When it already holds a
+ *              filled project from an earlier run (bench-fill.json), that data is reused.
+ *   BENCH_KEEP=1: keep the work directory (and PostgreSQL database) afterwards.
+ *   DATABASE_URL=postgres://…: metadata in a new database on that server instead of SQLite.
+ */
+const log = (line: string) => console.log(line);
+
+const parts = new Set((process.env.BENCH_PARTS ?? 'latency,throughput').split(',').map((s) => s.trim()));
+const keep = process.env.BENCH_KEEP === '1';
+const givenDir = process.env.BENCH_DIR;
+const workDir = givenDir ? path.resolve(givenDir) : fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-bench-'));
+fs.mkdirSync(workDir, { recursive: true });
+const manifestFile = path.join(workDir, 'bench-fill.json');
+
+interface Manifest {
+  databaseUrl?: string;
+  data: FilledProject;
+}
+
+async function createPgDatabase(base: string): Promise<string> {
+  const name = `sprocket_bench_${Date.now().toString(36)}`;
+  const client = new pg.Client({ connectionString: base });
+  await client.connect();
+  await client.query(`create database ${name}`);
+  await client.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropPgDatabase(dbUrl: string): Promise<void> {
+  const url = new URL(dbUrl);
+  const name = url.pathname.slice(1);
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  await client.query(`drop database if exists ${name} with (force)`);
+  await client.end();
+}
+
+async function latencyPart(): Promise<void> {
+  const dataDir = path.join(workDir, 'latency-data');
+  let manifest: Manifest | undefined = fs.existsSync(manifestFile) ? (JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest) : undefined;
+  const wantPg = process.env.DATABASE_URL?.startsWith('postgres');
+  if (manifest && Boolean(manifest.databaseUrl) !== Boolean(wantPg)) throw new Error(`${workDir} holds a ${manifest.databaseUrl ? 'PostgreSQL' : 'SQLite'} fill; use another BENCH_DIR`);
+  let createdDb: string | undefined;
+  if (!manifest) {
+    const opts = {
+      acquisitions: envInt('BENCH_ACQUISITIONS', 100_000),
+      filesPerAcquisition: envInt('BENCH_FILES_PER_ACQ', 10),
+      acquisitionsPerSession: envInt('BENCH_ACQ_PER_SESSION', 20),
+      sessionsPerSubject: envInt('BENCH_SESSIONS_PER_SUBJECT', 2),
+    };
+    const databaseUrl = wantPg ? await createPgDatabase(process.env.DATABASE_URL!) : undefined;
+    createdDb = databaseUrl;
+    log(`filling one project: ${opts.acquisitions} acquisitions × ${opts.filesPerAcquisition} files on ${databaseUrl ? `PostgreSQL (${databaseUrl})` : `SQLite (${dataDir})`}`);
+    const handle = await connectDatabase({ databaseUrl, dataDir });
+    const data = await fillProject(handle.db, opts, log);
+    // Autovacuum analyses a freshly loaded PostgreSQL table within a minute or so; do it now so the
+    // first queries are planned as they would be on a settled database.
+    if (databaseUrl) await sql`analyze`.execute(handle.db);
+    await handle.close();
+    manifest = { databaseUrl, data };
+    fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+  } else {
+    log(`reusing the project filled in ${workDir}: ${manifest.data.counts.acquisitions} acquisitions, ${manifest.data.counts.files} files`);
+  }
+
+  const config = loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: '0', ...(manifest.databaseUrl ? { DATABASE_URL: manifest.databaseUrl } : {}) });
+  const server = await startServer(config);
+  try {
+    const key = server.adminKey ?? fs.readFileSync(path.join(dataDir, 'admin-api-key'), 'utf8').trim();
+    const runs = envInt('BENCH_RUNS', 50);
+    log(`\nlatency through HTTP as site admin, ${runs} runs each (after 3 warm-up runs):`);
+    await measureLatencies(server.url, key, manifest.data, runs, log);
+  } finally {
+    await server.close();
+  }
+  if (!keep && createdDb && !givenDir) await dropPgDatabase(createdDb);
+}
+
+async function throughputPart(): Promise<void> {
+  const mib = envInt('BENCH_TRANSFER_MB', 1024);
+  const repeats = Math.max(1, envInt('BENCH_REPEATS', 3));
+  log(`\nthroughput of a ${mib} MiB file, same disk as the server's data directory (${workDir}):`);
+  // File content never touches the metadata database, so this part always runs the server on SQLite.
+  const { DATABASE_URL: _ignored, ...env } = process.env;
+  await measureThroughput(workDir, { bytes: mib * 2 ** 20, repeats, env }, log);
+}
+
+try {
+  if (parts.has('latency')) await latencyPart();
+  if (parts.has('throughput')) await throughputPart();
+} finally {
+  if (!keep && !givenDir) fs.rmSync(workDir, { recursive: true, force: true });
+  else if (!keep) fs.rmSync(path.join(workDir, 'server-data'), { recursive: true, force: true });
+}
