@@ -3,7 +3,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { authenticate } from './auth/authenticate.js';
 import type { ServerContext } from './context.js';
-import { ApiError, registerErrorHandler } from './errors.js';
+import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
 import { registerInputGuards } from './http/guards.js';
 import { containerRoutes } from './routes/containers.js';
 import { downloadRoutes } from './routes/download.js';
@@ -24,10 +24,13 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
     bodyLimit: 16 * 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     forceCloseConnections: true,
+    frameworkErrors: sendFrameworkError,
   });
   registerErrorHandler(app);
   registerInputGuards(app);
 
+  // Bodies are JSON or multipart; a JSON document sent as text/plain is refused (415), not half-parsed.
+  app.removeContentTypeParser('text/plain');
   // Flywheel's SDK sends `Content-Type: application/json` on bodiless POSTs; treat those as no body.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {

@@ -1,5 +1,5 @@
 import { ERRORS, type ErrorBody, type ErrorCode } from '@sprocket/types';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Thrown anywhere in the server; the one error handler turns it into `{status, code, message}`. */
 export class ApiError extends Error {
@@ -18,7 +18,7 @@ export const notFound = (what: string) => new ApiError('NOT_FOUND', `${what} not
 export const forbidden = (message = 'permission denied') => new ApiError('FORBIDDEN', message);
 export const conflict = (message: string) => new ApiError('CONFLICT', message);
 
-function toBody(err: FastifyError | ApiError | Error): ErrorBody {
+function toBody(err: FastifyError | ApiError | Error, req?: FastifyRequest): ErrorBody {
   if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.message };
   const fe = err as FastifyError;
   if (fe.validation) {
@@ -33,8 +33,10 @@ function toBody(err: FastifyError | ApiError | Error): ErrorBody {
           : '';
     return { status: 400, code: 'VALIDATION', message: `${where}: ${first?.message ?? fe.message}${extra}` };
   }
-  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-    return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: fe.message };
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const type = req?.headers['content-type'] ?? '(none)';
+    return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: `Content-Type ${type} is not accepted: send application/json (multipart/form-data for uploads)` };
+  }
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fe.code === 'FST_REQ_FILE_TOO_LARGE')
     return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: fe.message };
   if (fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH')
@@ -52,9 +54,15 @@ function toBody(err: FastifyError | ApiError | Error): ErrorBody {
   return { status: 500, code: 'INTERNAL', message: 'internal server error' };
 }
 
+/** For Fastify's `frameworkErrors`: failures before routing (an undecodable URL) get the same JSON body. */
+export function sendFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const body = toBody(err, req);
+  void reply.status(body.status).type('application/json').send(body);
+}
+
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, req, reply) => {
-    const body = toBody(err as Error);
+    const body = toBody(err as Error, req);
     if (body.status >= 500) req.log.error({ err }, 'request failed');
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();

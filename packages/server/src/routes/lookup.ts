@@ -21,12 +21,15 @@ const pathBody = {
   type: 'object',
   additionalProperties: false,
   required: ['path'],
-  properties: { path: { anyOf: [{ type: 'array', items: { type: 'string' }, minItems: 1 }, { type: 'string', minLength: 1 }] } },
+  // Checked by hand (pathParts): a type union would let the validator's coercion turn 'a' into ['a'] or [1] into ['1'].
+  properties: { path: { description: "array of path elements, or one string 'a/b/c'" } },
 } as const;
 
-/** Accepts `['a','b']` or `'a/b'` (a lone string may also arrive as a one-element array). */
-function splitPath(raw: string[] | string): string[] {
-  const parts = typeof raw === 'string' ? [raw] : raw;
+/** Accepts `['a','b']` or `'a/b'`; a one-element array is split on '/' like a string. */
+function splitPath(raw: unknown): string[] {
+  const ok = typeof raw === 'string' || (Array.isArray(raw) && raw.every((p) => typeof p === 'string'));
+  if (!ok) throw badRequest('body.path: must be an array of strings or a string');
+  const parts = typeof raw === 'string' ? [raw] : (raw as string[]);
   return (parts.length === 1 ? parts[0]!.split('/') : parts).filter((s) => s !== '');
 }
 
