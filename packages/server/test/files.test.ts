@@ -179,6 +179,25 @@ describe('file upload and download', () => {
     expect((await api.bytes(`${url}?version=1`)).data.equals(v1)).toBe(true);
   });
 
+  it('gives concurrent uploads of one name distinct versions, exactly one current', async () => {
+    const h = await makeHierarchy(api);
+    const contents = Array.from({ length: 8 }, (_, i) => bytesOf(`c${i}`, 20_000 + i));
+    const replies = await Promise.all(contents.map((c) => api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'race.bin', content: new Blob([c]) }])));
+    expect(replies.map((r) => r.status)).toEqual(contents.map(() => 200));
+    const versions = (await api.get(`/acquisitions/${h.acquisition}/files/race.bin/versions`)).body as any[];
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(new Set(versions.map((v) => v.file_id)).size).toBe(1);
+    expect(versions.filter((v) => v.replaced === null)).toHaveLength(1);
+    for (const v of versions) {
+      const i = contents.findIndex((c) => sha384(c) === v.hash);
+      expect(i).toBeGreaterThanOrEqual(0);
+      expect((await api.bytes(`/acquisitions/${h.acquisition}/files/race.bin?version=${v.version}`)).data.equals(contents[i]!)).toBe(true);
+    }
+    const listed = (await api.get(`/acquisitions/${h.acquisition}`)).body.files;
+    expect(listed).toHaveLength(1);
+    expect(listed[0].version).toBe(8);
+  });
+
   it('serves byte ranges: explicit, open-ended and suffix; 416 outside the file', async () => {
     const h = await makeHierarchy(api);
     const content = bytesOf('range', 10_000);
@@ -253,8 +272,8 @@ describe('file upload and download', () => {
 
   it('modifies info, classification and fields', async () => {
     const h = await makeHierarchy(api);
-    await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'm.dcm', content: 'dicom' }]);
-    const url = `/acquisitions/${h.acquisition}/files/m.dcm`;
+    await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'meta.bin', content: 'dicom' }]);
+    const url = `/acquisitions/${h.acquisition}/files/meta.bin`;
     const info = async () => (await api.get(`${url}/info`)).body;
 
     expect((await api.post(`${url}/info`, { set: { a: 1, deep: { x: 1, y: 2 } } })).status).toBe(200);
@@ -281,10 +300,26 @@ describe('file upload and download', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.body.message).toMatch(/size/);
     expect((await api.put(url, {})).status).toBe(400);
-    expect((await api.put(`/acquisitions/${h.acquisition}/files/nope.dcm`, { type: 'x' })).status).toBe(404);
+    expect((await api.put(`/acquisitions/${h.acquisition}/files/nope.bin`, { type: 'x' })).status).toBe(404);
     // Metadata edits keep the content and version.
     const after = await info();
     expect(after).toMatchObject({ version: 1, hash: sha384('dicom') });
+  });
+
+  it('loses no metadata change when several arrive at once', async () => {
+    const h = await makeHierarchy(api);
+    await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'busy.txt', content: 'x' }]);
+    const url = `/acquisitions/${h.acquisition}/files/busy.txt`;
+    const n = 12;
+    const replies = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        i % 2 ? api.post(`${url}/info`, { set: { [`k${i}`]: i } }) : api.post(`${url}/classification`, { add: { Custom: [`c${i}`] } }),
+      ),
+    );
+    expect(replies.map((r) => r.status)).toEqual(replies.map(() => 200));
+    const doc = (await api.get(`${url}/info`)).body;
+    expect(doc.info).toEqual(Object.fromEntries(Array.from({ length: n / 2 }, (_, j) => [`k${2 * j + 1}`, 2 * j + 1])));
+    expect([...doc.classification.Custom].sort()).toEqual(Array.from({ length: n / 2 }, (_, j) => `c${2 * j}`).sort());
   });
 
   it('deletes a file with every version and its stored content', async () => {

@@ -41,6 +41,9 @@ export async function commitFiles(
   try {
     await ctx.handle.db.transaction().execute(async (trx) => {
       const stamp = now();
+      // Touching the container first takes its row lock (PostgreSQL; SQLite has one writer anyway), so
+      // concurrent uploads to one container number their versions one after another, not both as N+1.
+      await trx.updateTable('containers').set({ modified: stamp }).where('id', '=', container.id).execute();
       for (const f of files) {
         const prev = await trx
           .selectFrom('files')
@@ -82,7 +85,6 @@ export async function commitFiles(
         await trx.insertInto('files').values(row).execute();
         written.push(row);
       }
-      await trx.updateTable('containers').set({ modified: stamp }).where('id', '=', container.id).execute();
     });
   } catch (err) {
     await ctx.store.discard(keys);

@@ -234,20 +234,20 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       async (req) => {
         const { f } = await loadFile(req, 'files_modify_metadata');
         const b = req.body as FileMeta;
-        await updateFile(f, {
+        await updateFile(f, () => ({
           ...(b.type !== undefined ? { type: b.type } : {}),
           ...(b.modality !== undefined ? { modality: b.modality } : {}),
           ...(b.classification ? { classification: JSON.stringify(b.classification) } : {}),
           ...(b.info ? { info: JSON.stringify(b.info) } : {}),
           ...(b.tags ? { tags: JSON.stringify(b.tags) } : {}),
-        });
+        }));
         return { modified: 1 };
       },
     );
 
     app.post(`/${plural}/:id/files/:name/info`, { schema: { ...t, summary: 'Set, delete or replace file info', params: fileParams, body: infoUpdateBody } }, async (req) => {
       const { f } = await loadFile(req, 'files_modify_metadata');
-      await updateFile(f, { info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(f.info, {}), req.body as InfoUpdate)) });
+      await updateFile(f, (cur) => ({ info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(cur.info, {}), req.body as InfoUpdate)) }));
       return { modified: 1 };
     });
 
@@ -270,14 +270,16 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         const { f } = await loadFile(req, 'files_modify_metadata');
         const b = req.body as { add?: Record<string, string[]>; delete?: Record<string, string[]>; replace?: Record<string, string[]>; modality?: string | null };
         if (b.replace && (b.add || b.delete)) throw badRequest('body: replace cannot be combined with add or delete');
-        let cls = b.replace ?? parseJson<Record<string, string[]>>(f.classification, {});
-        for (const [k, vs] of Object.entries(b.add ?? {})) cls = { ...cls, [k]: [...new Set([...(cls[k] ?? []), ...vs])] };
-        for (const [k, vs] of Object.entries(b.delete ?? {})) {
-          const left = (cls[k] ?? []).filter((v) => !vs.includes(v));
-          cls = { ...cls, [k]: left };
-          if (!left.length) delete cls[k];
-        }
-        await updateFile(f, { classification: JSON.stringify(cls), ...(b.modality !== undefined ? { modality: b.modality } : {}) });
+        await updateFile(f, (cur) => {
+          let cls = b.replace ?? parseJson<Record<string, string[]>>(cur.classification, {});
+          for (const [k, vs] of Object.entries(b.add ?? {})) cls = { ...cls, [k]: [...new Set([...(cls[k] ?? []), ...vs])] };
+          for (const [k, vs] of Object.entries(b.delete ?? {})) {
+            const left = (cls[k] ?? []).filter((v) => !vs.includes(v));
+            cls = { ...cls, [k]: left };
+            if (!left.length) delete cls[k];
+          }
+          return { classification: JSON.stringify(cls), ...(b.modality !== undefined ? { modality: b.modality } : {}) };
+        });
         return { modified: 1 };
       },
     );
@@ -291,11 +293,22 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     });
   }
 
-  async function updateFile(f: FilesTable, patch: Partial<FilesTable>) {
+  /**
+   * Applies `patch` to the row as it is inside a transaction that holds the row's lock (taken by the
+   * first update), so concurrent edits of one file's info or classification build on each other.
+   */
+  async function updateFile(f: FilesTable, patch: (current: FilesTable) => Partial<FilesTable>) {
     const stamp = now();
-    await db.updateTable('files').set({ ...patch, modified: stamp }).where('id', '=', f.id).execute();
+    const changed = await db.transaction().execute(async (trx) => {
+      const locked = await trx.updateTable('files').set({ modified: stamp }).where('id', '=', f.id).executeTakeFirst();
+      if (!locked.numUpdatedRows) return undefined;
+      const before = await trx.selectFrom('files').selectAll().where('id', '=', f.id).executeTakeFirstOrThrow();
+      const p = patch(before);
+      await trx.updateTable('files').set(p).where('id', '=', f.id).execute();
+      return { before, after: { ...before, ...p, modified: stamp } };
+    });
+    if (!changed) throw notFound(`file '${f.name}'`);
     const container = await db.selectFrom('containers').selectAll().where('id', '=', f.container_id).executeTakeFirstOrThrow();
-    const updated = { ...f, ...patch, modified: stamp };
-    for (const fn of ctx.hooks.filesCommitted) await fn(container, [updated], [f]);
+    for (const fn of ctx.hooks.filesCommitted) await fn(container, [changed.after], [changed.before]);
   }
 }
