@@ -406,6 +406,26 @@ describe('permission documents and custom roles', () => {
   });
 });
 
+describe('keeping permissions manageable', () => {
+  it('keeps a group admin and unique role labels', async () => {
+    ok(await s.admin.post('/groups', { _id: 'solo' }));
+    // The creator is the group's only admin: neither removing nor downgrading them is allowed.
+    expect((await s.admin.put(`/groups/solo/permissions/${uid.admin}`, { access: 'rw' })).status).toBe(409);
+    expect((await s.admin.del(`/groups/solo/permissions/${uid.admin}`)).status).toBe(409);
+    ok(await s.admin.put(`/groups/solo/permissions/${uid.rw}`, { access: 'admin' }));
+    expect((await s.admin.put(`/groups/solo/permissions/${uid.admin}`, { access: 'rw' })).status).toBe(200);
+    expect((await s.admin.get('/groups/solo/permissions')).body).toEqual([
+      { _id: uid.admin, access: 'rw' },
+      { _id: uid.rw, access: 'admin' },
+    ]);
+    const a = ok(await s.admin.post('/roles', { label: 'role-a', actions: [] }))._id;
+    ok(await s.admin.post('/roles', { label: 'role-b', actions: [] }));
+    expect((await s.admin.put(`/roles/${a}`, { label: 'role-b' })).status).toBe(409);
+    expect((await s.admin.put(`/roles/${a}`, { label: 'role-a', actions: ['files_download'] })).status).toBe(200);
+    expect((await s.admin.get(`/roles/${a}`)).body.actions).toContain('files_download');
+  });
+});
+
 // Last: the matrix leaves extra projects, users and files behind that the checks above would trip over.
 describe('permission matrix', () => {
   it(`answers every (role, request) pair as expected (${CASES.length} requests × ${ROLES.length} roles)`, async () => {

@@ -193,6 +193,10 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     const b = req.body as { _id?: string; access: GroupAccess };
     if (b._id && b._id !== uid) throw badRequest(`body._id '${b._id}' does not match the user in the path '${uid}'`);
     await userExists(uid);
+    if (b.access !== 'admin') {
+      const admins = await db.selectFrom('group_permissions').select('user_id').where('group_id', '=', id).where('access', '=', 'admin').execute();
+      if (admins.length === 1 && admins[0]!.user_id === uid) throw conflict(`${uid} is the last admin of group ${id}`);
+    }
     await db
       .insertInto('group_permissions')
       .values({ group_id: id, user_id: uid, access: b.access })

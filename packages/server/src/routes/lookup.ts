@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
 import { type ServerContext, accessOf } from '../context.js';
 import { containerDoc, currentFiles, subjectsById } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
@@ -134,6 +135,12 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       if (nextType) {
         let q = db.selectFrom('containers').selectAll().where('type', '=', nextType);
         q = parentType === 'project' && nextType === 'session' ? q.where('project_id', '=', parentId) : q.where('parent_id', '=', parentId);
+        if (!access.isAdmin) {
+          // Narrow to projects with any role first, so a big group costs one query, not one per project.
+          const { projects } = await access.visibleProjectIds();
+          if (!projects.length) q = q.where(sql<boolean>`false`);
+          else q = q.where('project_id', 'in', projects);
+        }
         const rows = await q.orderBy('created').orderBy('id').execute();
         const visible = [];
         for (const r of rows) if (await access.can(r, 'containers_view_metadata')) visible.push(r);

@@ -122,6 +122,9 @@ export async function permissionRoutes(app: FastifyInstance, ctx: ServerContext)
     const r = await loadRole((req.params as { rid: string }).rid);
     if (r.default_flywheel_role) throw forbidden(`built-in role '${r.label}' cannot be changed`);
     const b = req.body as { label?: string; actions?: string[] };
+    if (b.label && b.label !== r.label && (await db.selectFrom('roles').select('id').where('label', '=', b.label).executeTakeFirst())) {
+      throw conflict(`role '${b.label}' already exists`);
+    }
     await db
       .updateTable('roles')
       .set({ ...(b.label ? { label: b.label } : {}), ...(b.actions ? { actions: JSON.stringify(checkActions(b.actions)) } : {}), modified: now() })
