@@ -5,7 +5,7 @@ import { FileEntry } from './file-entry.js';
 import { type UploadSource, fileParts } from './files.js';
 import { Finder } from './finder.js';
 import { Batch, Gear } from './gears.js';
-import { Job, type WaitOptions, waitForJobs } from './jobs.js';
+import { Job, type JobListOptions, type WaitOptions, jobQuery, waitForJobs } from './jobs.js';
 import { parseApiKey, readStoredKey } from './key.js';
 import { type Json, type Model, withIds } from './model.js';
 import { PLURAL, makeObject } from './registry.js';
@@ -234,9 +234,13 @@ export class Client {
     return new Gear(this, await this.json<Json>('getGear', { params: { id } }));
   }
 
-  /** Uploads a gear packed as a tar.gz (its directory with manifest.json at the top); returns it. */
-  async addGear(archive: UploadSource): Promise<Gear> {
+  /**
+   * Uploads a gear packed as a tar.gz (its directory with manifest.json at the top); returns it.
+   * `category` applies when the manifest's `custom.gear-builder.category` does not say.
+   */
+  async addGear(archive: UploadSource, opts: { category?: string } = {}): Promise<Gear> {
     const parts = await fileParts([archive]);
+    if (opts.category) parts.unshift({ name: 'category', value: opts.category });
     return new Gear(this, await this.transport.upload<Json>('addGear', {}, parts));
   }
 
@@ -261,10 +265,16 @@ export class Client {
     await this.json('modifyJob', { params: { id }, body: { state: 'cancelled' } });
   }
 
-  /** Queues a new attempt of a job; returns the new job's id. */
-  async retryJob(id: string): Promise<string> {
-    const res = await this.json<{ _id?: string; id?: string }>('retryJob', { params: { id } });
+  /** Queues a new attempt of a failed job (`ignoreState`: also of a complete or cancelled one); returns its id. */
+  async retryJob(id: string, opts: { ignoreState?: boolean } = {}): Promise<string> {
+    const res = await this.json<{ _id?: string; id?: string }>('retryJob', { params: { id }, query: { ignoreState: opts.ignoreState } });
     return String(res._id ?? res.id);
+  }
+
+  /** Jobs you launched (newest first), with counts by state. */
+  async getCurrentUserJobs(opts: JobListOptions & { gear?: string } = {}): Promise<{ stats: Record<string, number>; total: number; jobs: Job[] }> {
+    const res = await this.json<{ stats: Record<string, number>; total: number; jobs: Json[] }>('getCurrentUserJobs', { query: jobQuery(opts) });
+    return { ...res, jobs: res.jobs.map((j) => new Job(this, j)) };
   }
 
   /** Polls until every job is complete, failed or cancelled; resolves with the final jobs. */

@@ -1,7 +1,7 @@
-
 import { FileEntry } from './file-entry.js';
 import { type DownloadOptions, type UploadSource, downloadTo, fileParts, readAll } from './files.js';
 import { Finder } from './finder.js';
+import { Job, type JobListOptions, jobQuery } from './jobs.js';
 import { type Json, Model, withIds } from './model.js';
 import { PLURAL, makeObject, registerClass } from './registry.js';
 import type { RouteName } from './routes.js';
@@ -156,6 +156,12 @@ export abstract class Container extends Model {
     if (Array.isArray(this.files)) this.files = this.files.filter((f) => f.name !== name);
   }
 
+  /** Jobs whose inputs or outputs touch this container (Flywheel's provenance view). */
+  async getJobs(opts: JobListOptions = {}): Promise<Job[]> {
+    const res = await this.client.transport.json<{ jobs: Json[] }>('listContainerJobs', { params: this.params, query: jobQuery(opts) });
+    return res.jobs.map((j) => new Job(this.client, j));
+  }
+
   /** Deletes this container and everything under it. */
   async delete(): Promise<void> {
     await this.client.transport.json('deleteContainer', { params: this.params });
@@ -248,6 +254,11 @@ export class Group extends Model {
     return this.client.getGroupUserPermission(this.id, userId);
   }
 
+  async getPermissions(): Promise<GroupPermission[]> {
+    return withIds<GroupPermission>(await this.client.transport.json<Json[]>('getGroupPermissions', { params: { id: this.id } }));
+  }
+
+  /** Deletes the group (it must have no projects left). */
   async delete(): Promise<void> {
     await this.client.transport.json('deleteGroup', { params: { id: this.id } });
   }

@@ -3,6 +3,24 @@ import type { Client } from './client.js';
 import { type Json, Model } from './model.js';
 import type { ContainerRef, FileRef, JobLog, Origin } from './types.js';
 
+/** Narrowing for job listings: `states`/`tags` match any of the given values. */
+export interface JobListOptions {
+  states?: string[];
+  tags?: string[];
+  filter?: string;
+  sort?: string;
+  limit?: number;
+}
+
+export const jobQuery = (o: JobListOptions & { gear?: string }) => ({
+  states: o.states,
+  tags: o.tags,
+  filter: o.filter,
+  sort: o.sort,
+  limit: o.limit,
+  gear: o.gear,
+});
+
 export interface GearInfo {
   id: string;
   category: string;
@@ -70,9 +88,9 @@ export class Job extends Model {
     return this.changeState('cancelled');
   }
 
-  /** Queues a new attempt of a failed job; returns the new job's id. */
-  retry(): Promise<string> {
-    return this.client.retryJob(this.id);
+  /** Queues a new attempt of a failed job (`ignoreState`: also of a complete or cancelled one); returns its id. */
+  retry(opts: { ignoreState?: boolean } = {}): Promise<string> {
+    return this.client.retryJob(this.id, opts);
   }
 
   /** Resolves once the job is complete, failed or cancelled. */

@@ -133,18 +133,20 @@ export const ROUTES = {
   // Gears
   listGears: list('/gears', 'gears', undefined, ['all_versions']),
   getGear: { method: 'GET', path: '/gears/{id}', area: 'gears' },
-  addGear: { method: 'POST', path: '/gears', multipart: ['file'], area: 'gears' },
+  addGear: { method: 'POST', path: '/gears', multipart: ['file', 'category'], area: 'gears' },
   deleteGear: { method: 'DELETE', path: '/gears/{id}', area: 'gears' },
   getGearInvocation: { method: 'GET', path: '/gears/{id}/invocation', area: 'gears' },
 
   // Jobs
-  listJobs: list('/jobs', 'jobs'),
+  listJobs: list('/jobs', 'jobs', undefined, ['states', 'tags']),
+  listContainerJobs: { method: 'GET', path: '/{cont}/{id}/jobs', cont: ALL_CONTS, query: [...LIST_QUERY, 'states', 'tags'], area: 'jobs' },
+  getCurrentUserJobs: { method: 'GET', path: '/users/self/jobs', query: [...LIST_QUERY, 'states', 'tags', 'gear'], area: 'jobs' },
   addJob: { method: 'POST', path: '/jobs/add', body: ['gear_id', 'inputs', 'destination', 'config', 'tags', 'label', 'priority'], area: 'jobs' },
   getJob: { method: 'GET', path: '/jobs/{id}', area: 'jobs' },
   modifyJob: { method: 'PUT', path: '/jobs/{id}', body: ['state'], area: 'jobs' },
   getJobLogs: { method: 'GET', path: '/jobs/{id}/logs', area: 'jobs' },
   getJobDetail: { method: 'GET', path: '/jobs/{id}/detail', area: 'jobs' },
-  retryJob: { method: 'POST', path: '/jobs/{id}/retry', area: 'jobs' },
+  retryJob: { method: 'POST', path: '/jobs/{id}/retry', query: ['ignoreState'], area: 'jobs' },
 
   // Batch
   proposeBatch: { method: 'POST', path: '/batch', body: ['gear_id', 'config', 'tags', 'optional_input_policy', 'analysis', 'targets'], area: 'batch' },

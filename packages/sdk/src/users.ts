@@ -23,4 +23,9 @@ export class User extends Model {
     Object.assign(this, fields);
     return this;
   }
+
+  /** Disables the user and revokes their keys (users own provenance, so they are never erased). */
+  async delete(): Promise<void> {
+    await this.client.transport.json('deleteUser', { params: { uid: this.id } });
+  }
 }
