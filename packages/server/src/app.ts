@@ -2,13 +2,18 @@ import swagger from '@fastify/swagger';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { authenticate } from './auth/authenticate.js';
+import { isEngine } from './auth/principal.js';
 import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
+import { assertEngineMayCall } from './jobs/engine-access.js';
 import { registerInputGuards } from './http/guards.js';
 import { containerRoutes } from './routes/containers.js';
 import { downloadRoutes } from './routes/download.js';
+import { engineRoutes } from './routes/engine.js';
 import { fileRoutes } from './routes/files.js';
+import { gearRoutes } from './routes/gears.js';
 import { groupRoutes } from './routes/groups.js';
+import { jobRoutes } from './routes/jobs.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { permissionRoutes } from './routes/permissions.js';
 import { systemRoutes } from './routes/system.js';
@@ -59,6 +64,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
 
   app.addHook('onRequest', async (req) => {
     req.principal = await authenticate(ctx.handle, req);
+    if (isEngine(req.principal)) assertEngineMayCall(req);
   });
 
   await app.register(
@@ -71,6 +77,9 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
       await lookupRoutes(api, ctx);
       await permissionRoutes(api, ctx);
       await downloadRoutes(api, ctx);
+      await gearRoutes(api, ctx);
+      await jobRoutes(api, ctx);
+      await engineRoutes(api, ctx);
       await viewRoutes(api, ctx);
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },

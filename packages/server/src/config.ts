@@ -10,6 +10,20 @@ export interface ServerConfig {
   /** The URL clients use to reach the API, ending in /api. */
   publicUrl: string;
   logLevel: string;
+  /** Seconds without a heartbeat after which a running job counts as orphaned. */
+  jobHeartbeatTimeout: number;
+  /** Orphaned jobs are retried while their attempt number is below this. */
+  jobMaxAttempts: number;
+}
+
+function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, integer: boolean): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${raw}`);
+  }
+  return n;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -26,5 +40,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     databaseUrl: env.DATABASE_URL || undefined,
     publicUrl: (env.SPROCKET_PUBLIC_URL ?? `http://${publicHost}:${port}`).replace(/\/+$/, '').replace(/\/api$/, '') + '/api',
     logLevel: env.SPROCKET_LOG_LEVEL ?? 'warn',
+    jobHeartbeatTimeout: positiveNumber(env, 'SPROCKET_JOB_HEARTBEAT_TIMEOUT', 60, false),
+    jobMaxAttempts: positiveNumber(env, 'SPROCKET_JOB_MAX_ATTEMPTS', 3, true),
   };
 }

@@ -3,7 +3,7 @@ import { AccessContext } from './auth/access.js';
 import { requirePrincipal } from './auth/authenticate.js';
 import type { ServerConfig } from './config.js';
 import type { DatabaseHandle } from './db/dialect.js';
-import type { ContainersTable, FilesTable } from './db/schema.js';
+import type { ContainersTable, FilesTable, JobsTable } from './db/schema.js';
 import type { FileStore } from './files/store.js';
 
 /** Called after files land on a container (gear rules hook in here). */
@@ -16,8 +16,17 @@ export type AnalysisJobCreator = (req: FastifyRequest, parent: ContainersTable, 
 /** Resolves lookup paths under a prefix another module owns (the jobs module: `gears/<name>[/<version>]`). */
 export type PathPrefixResolver = (req: FastifyRequest, rest: string[]) => Promise<Record<string, unknown> | undefined>;
 
+/** What happened to a job: batch state and gear rules follow these. */
+export type JobEvent =
+  | { type: 'enqueued'; job: JobsTable }
+  | { type: 'state'; job: JobsTable; from: string }
+  | { type: 'retried'; job: JobsTable; previous: JobsTable };
+/** Told after the change has committed; a listener's failure never undoes it. */
+export type JobEventListener = (event: JobEvent) => Promise<void>;
+
 export interface ServerHooks {
   filesCommitted: FilesCommittedListener[];
+  jobEvents: JobEventListener[];
   pathPrefixes: Map<string, PathPrefixResolver>;
   analysisJobCreator?: AnalysisJobCreator;
 }

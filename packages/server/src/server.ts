@@ -8,6 +8,8 @@ import { connectDatabase } from './db/connect.js';
 import { bootstrapAdmin } from './dao/users.js';
 import { installDicomImport } from './dicom/importer.js';
 import { LocalFileStore } from './files/local.js';
+import { ensureLocalEngineKey } from './jobs/keys.js';
+import { startOrphanSweeper } from './jobs/queue.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -16,6 +18,8 @@ export interface RunningServer {
   url: string;
   /** Set on first start only: the bootstrap site admin's key. */
   adminKey?: string;
+  /** Set when `<data dir>/engine-api-key` was written by this start: the local engine's key. */
+  engineKey?: string;
   close(): Promise<void>;
 }
 
@@ -29,9 +33,10 @@ export async function startServer(config: ServerConfig, opts: { logger?: boolean
   const store = new LocalFileStore(path.join(config.dataDir, 'files'));
   await store.recover(async (keys) => {
     const rows = await handle.db.selectFrom('files').select('id').where('id', 'in', keys).execute();
-    return new Set(rows.map((r) => r.id));
+    const gears = await handle.db.selectFrom('gears').select('archive_key').where('archive_key', 'in', keys).execute();
+    return new Set([...rows.map((r) => r.id), ...gears.map((g) => g.archive_key!)]);
   });
-  const ctx: ServerContext = { handle, store, config, hooks: { filesCommitted: [], pathPrefixes: new Map() } };
+  const ctx: ServerContext = { handle, store, config, hooks: { filesCommitted: [], jobEvents: [], pathPrefixes: new Map() } };
   const app = await buildApp(ctx, opts);
   const dicom = installDicomImport(ctx, { log: (msg) => app.log.warn(msg) });
   const address = await app.listen({ port: config.port, host: config.host });
@@ -44,12 +49,16 @@ export async function startServer(config: ServerConfig, opts: { logger?: boolean
     fs.writeFileSync(file, `${adminKey}\n`, { mode: 0o600 });
     fs.chmodSync(file, 0o600);
   }
+  const engineKey = await ensureLocalEngineKey(ctx);
+  const stopSweeper = startOrphanSweeper(ctx);
   return {
     app,
     ctx,
     url: config.publicUrl,
     adminKey,
+    engineKey,
     async close() {
+      await stopSweeper();
       await app.close();
       await dicom.close();
       await handle.close();

@@ -1,4 +1,4 @@
-import { type Action, BUILTIN_ROLES, type GroupAccess } from '@sprocket/types';
+import { type Action, BUILTIN_ROLES, type GroupAccess, READ_ONLY_ACTIONS } from '@sprocket/types';
 import type { DatabaseHandle } from '../db/dialect.js';
 import type { ContainersTable } from '../db/schema.js';
 import { ApiError, notFound } from '../errors.js';
@@ -47,7 +47,10 @@ export class AccessContext {
     let actions = this.projectCache.get(projectId);
     if (actions) return actions;
     actions = new Set<Action>();
-    if (this.isAdmin) {
+    if (this.principal.kind === 'engine') {
+      // Engines fetch the inputs of whatever job they claim, anywhere on the site, and change nothing.
+      for (const a of READ_ONLY_ACTIONS) actions.add(a);
+    } else if (this.isAdmin) {
       for (const a of BUILTIN_ROLES.admin.actions) actions.add(a);
     } else {
       const access = await this.groupAccess(groupId);

@@ -11,4 +11,13 @@ export interface Principal {
   readOnly: boolean;
   /** Set when the key belongs to a running job. */
   jobId: string | null;
+  /**
+   * 'engine' for a device key: `userId` is then the device id. Engines may call the engine routes
+   * and read what their jobs need, nothing else (see jobs/engine-access.ts). Absent means a user.
+   */
+  kind?: 'user' | 'engine';
+}
+
+export function isEngine(p: Principal | undefined): boolean {
+  return p?.kind === 'engine';
 }

@@ -1,5 +1,5 @@
-import type { Kysely, RawBuilder } from 'kysely';
-import type { Database } from './schema.js';
+import type { Expression, Kysely, RawBuilder, SqlBool } from 'kysely';
+import type { Database, JobsTable } from './schema.js';
 
 /**
  * The few places where SQLite and PostgreSQL need different SQL. Nothing outside db/ asks which
@@ -15,10 +15,32 @@ export interface SqlDialect {
   jsonArrayContains(column: string, value: string): RawBuilder<boolean>;
   /** True where `expr` matches the regular expression `pattern` (case-sensitive). */
   regexMatch(expr: RawBuilder<unknown> | string, pattern: string): RawBuilder<boolean>;
+  /** True where every member of the JSON array of strings in `column` is one of `values`. */
+  jsonArrayWithin(column: string, values: readonly string[]): RawBuilder<boolean>;
+  /**
+   * Moves up to `limit` pending jobs matching `where` to running in one atomic statement, highest
+   * priority then oldest first, and returns them. However many callers race, on however many
+   * server processes, a job is returned to exactly one of them.
+   */
+  claimJobs(db: Kysely<Database>, claim: JobClaim): Promise<JobsTable[]>;
+}
+
+export interface JobClaim {
+  where: Expression<SqlBool>;
+  limit: number;
+  deviceId: string;
+  claimedBy: string;
+  stamp: string;
 }
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: SqlDialect;
   close(): Promise<void>;
+  /**
+   * Cross-process wake-ups (PostgreSQL LISTEN/NOTIFY). Absent where the database has no such thing;
+   * callers then rely on their in-process notifier plus a slow poll.
+   */
+  listen?(channel: string, fn: () => void): Promise<() => Promise<void>>;
+  notify?(channel: string): Promise<void>;
 }

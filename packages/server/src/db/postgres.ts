@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseHandle, SqlDialect } from './dialect.js';
-import type { Database } from './schema.js';
+import type { Database, JobsTable } from './schema.js';
 
 // int8 (file sizes, counts) arrives as text by default; every value we store fits a JS number.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -27,16 +27,89 @@ export const postgresDialect: SqlDialect = {
     const e = typeof expr === 'string' ? sql.ref(expr) : expr;
     return sql<boolean>`(${e} ~ ${pattern})`;
   },
+  jsonArrayWithin(column, values) {
+    return sql<boolean>`(${sql.ref(column)}::jsonb <@ ${JSON.stringify(values)}::jsonb)`;
+  },
+  async claimJobs(db, c) {
+    // SKIP LOCKED lets concurrent claimers pass over rows another transaction is taking; the outer
+    // `state = 'pending'` is re-checked on the locked row, so a job can never be taken twice.
+    const rows = await db
+      .updateTable('jobs')
+      .set({ state: 'running', device_id: c.deviceId, claimed_by: c.claimedBy, heartbeat: c.stamp, t_running: c.stamp, modified: c.stamp })
+      .where('state', '=', 'pending')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('jobs')
+          .select('id')
+          .where('state', '=', 'pending')
+          .where(c.where)
+          .orderBy('priority_rank', 'desc')
+          .orderBy('created', 'asc')
+          .orderBy('id', 'asc')
+          .limit(c.limit)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .returningAll()
+      .execute();
+    return rows as JobsTable[];
+  },
 };
+
+const CHANNEL = /^[a-z_][a-z0-9_]*$/;
 
 export function openPostgres(url: string): DatabaseHandle {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // LISTEN needs a connection of its own for as long as anyone listens; it is opened on first use.
+  let listener: pg.Client | undefined;
+  let connecting: Promise<pg.Client> | undefined;
+  const subscribers = new Map<string, Set<() => void>>();
+  async function listenerClient(): Promise<pg.Client> {
+    if (listener) return listener;
+    connecting ??= (async () => {
+      const client = new pg.Client({ connectionString: url });
+      client.on('notification', (n) => {
+        for (const fn of subscribers.get(n.channel) ?? []) fn();
+      });
+      // A dropped listener only costs latency (callers also poll); never crash the server over it.
+      client.on('error', () => {
+        listener = undefined;
+        connecting = undefined;
+      });
+      await client.connect();
+      listener = client;
+      return client;
+    })();
+    return connecting;
+  }
   return {
     db,
     dialect: postgresDialect,
     async close() {
+      const l = listener;
+      listener = undefined;
+      subscribers.clear();
+      if (l) await l.end().catch(() => undefined);
       await db.destroy();
+    },
+    async listen(channel, fn) {
+      if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${channel}`);
+      let set = subscribers.get(channel);
+      if (!set) {
+        set = new Set();
+        subscribers.set(channel, set);
+        const client = await listenerClient();
+        await client.query(`listen ${channel}`);
+      }
+      set.add(fn);
+      return async () => {
+        set.delete(fn);
+      };
+    },
+    async notify(channel) {
+      if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${channel}`);
+      await sql`select pg_notify(${channel}, '')`.execute(db);
     },
   };
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { DatabaseHandle, SqlDialect } from './dialect.js';
-import type { Database } from './schema.js';
+import type { Database, JobsTable } from './schema.js';
 
 function jsonPath(parts: readonly string[]): string {
   return `$${parts.map((p) => `."${p.replaceAll('"', '""')}"`).join('')}`;
@@ -41,6 +41,32 @@ export const sqliteDialect: SqlDialect = {
   regexMatch(expr, pattern) {
     const e = typeof expr === 'string' ? sql.ref(expr) : expr;
     return sql<boolean>`regexp(${pattern}, ${e})`;
+  },
+  jsonArrayWithin(column, values) {
+    if (!values.length) return sql<boolean>`(json_array_length(${sql.ref(column)}) = 0)`;
+    return sql<boolean>`not exists (select 1 from json_each(${sql.ref(column)}) where json_each.value not in (${sql.join(values.map((v) => sql`${v}`))}))`;
+  },
+  async claimJobs(db, c) {
+    // One UPDATE … RETURNING: SQLite runs it under the database's single write lock, so the
+    // subquery's pick and the state change cannot interleave with another claim.
+    const rows = await db
+      .updateTable('jobs')
+      .set({ state: 'running', device_id: c.deviceId, claimed_by: c.claimedBy, heartbeat: c.stamp, t_running: c.stamp, modified: c.stamp })
+      .where('state', '=', 'pending')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('jobs')
+          .select('id')
+          .where('state', '=', 'pending')
+          .where(c.where)
+          .orderBy('priority_rank', 'desc')
+          .orderBy('created', 'asc')
+          .orderBy('id', 'asc')
+          .limit(c.limit),
+      )
+      .returningAll()
+      .execute();
+    return rows as JobsTable[];
   },
 };
 

@@ -1,0 +1,186 @@
+import { PassThrough } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { ServerContext } from '../context.js';
+import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
+import type { Database, GearsTable } from '../db/schema.js';
+import { ApiError, badRequest, conflict, notFound } from '../errors.js';
+import type { FieldResolver } from '../http/filters.js';
+import { newId, now } from '../ids.js';
+import { readArchiveManifest } from './archive.js';
+import { checkManifest, type GearManifest } from './manifest.js';
+
+export const GEAR_CATEGORIES = ['converter', 'utility', 'qa', 'classifier', 'analysis'] as const;
+export type GearCategory = (typeof GEAR_CATEGORIES)[number];
+
+export interface LoadedGear {
+  row: GearsTable;
+  manifest: GearManifest;
+}
+
+/** Gears never change once stored, so parsed manifests are kept (deletion drops the entry). */
+const cache = new Map<string, LoadedGear>();
+
+export function loadedGear(row: GearsTable): LoadedGear {
+  const hit = cache.get(row.id);
+  if (hit && hit.row.modified === row.modified) return hit;
+  const g = { row, manifest: parseJson<GearManifest>(row.manifest, {} as GearManifest) };
+  if (cache.size > 5000) cache.clear();
+  cache.set(row.id, g);
+  return g;
+}
+
+export async function getGear(db: Kysely<Database>, id: string): Promise<LoadedGear | undefined> {
+  const hit = cache.get(id);
+  if (hit) return hit;
+  const row = await db.selectFrom('gears').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? loadedGear(row) : undefined;
+}
+
+export async function requireGear(db: Kysely<Database>, id: string): Promise<LoadedGear> {
+  const g = await getGear(db, id);
+  if (!g) throw notFound(`gear ${id}`);
+  return g;
+}
+
+export function forgetGear(id: string): void {
+  cache.delete(id);
+}
+
+/** A gear is disabled by `custom.flywheel.invalid: true`: not listed, cannot be run. */
+export function gearInvalid(m: GearManifest): boolean {
+  const fw = isPlainObject(m.custom) && isPlainObject(m.custom.flywheel) ? m.custom.flywheel : undefined;
+  return fw?.invalid === true;
+}
+
+/** The gear document, in Flywheel's shape: `{_id, category, gear: <manifest>, exchange, created, modified}`. */
+export function gearDoc(g: LoadedGear): JsonObject {
+  return {
+    _id: g.row.id,
+    category: g.row.category,
+    gear: g.manifest,
+    exchange: parseJson<JsonObject>(g.row.exchange, {}),
+    created: g.row.created,
+    modified: g.row.modified,
+  };
+}
+
+function builderCategory(m: GearManifest): string | undefined {
+  const gb = isPlainObject(m.custom) ? m.custom['gear-builder'] : undefined;
+  return isPlainObject(gb) && typeof gb.category === 'string' ? gb.category : undefined;
+}
+
+function categoryOf(m: GearManifest, formValue: string | undefined): GearCategory {
+  const raw = builderCategory(m) ?? formValue ?? 'converter';
+  if (!(GEAR_CATEGORIES as readonly string[]).includes(raw)) {
+    const where = builderCategory(m) !== undefined ? 'manifest.custom.gear-builder.category' : "form field 'category'";
+    throw badRequest(`${where}: '${raw}' is not a gear category (one of ${GEAR_CATEGORIES.join(', ')})`);
+  }
+  return raw as GearCategory;
+}
+
+/**
+ * Receives `POST /gears`: the multipart field `file` (the gear directory as a tar.gz) streams into
+ * the file store while its manifest is read on the way; an optional `category` field. The gear is
+ * stored only when the manifest is valid and its name+version is new.
+ */
+export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest): Promise<{ gear: LoadedGear; warnings: string[] }> {
+  if (!req.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', "a gear is uploaded as multipart/form-data with its tar.gz in the field 'file'");
+  let staged: { key: string; size: number; sha384: string } | undefined;
+  let found: Awaited<ReturnType<typeof readArchiveManifest>> | undefined;
+  let category: string | undefined;
+  try {
+    for await (const part of req.parts()) {
+      if (part.type === 'field') {
+        if (part.fieldname === 'category') category = String(part.value);
+        continue;
+      }
+      if (part.fieldname !== 'file' || staged) {
+        part.file.resume();
+        throw badRequest(staged ? "only one gear archive per upload (field 'file')" : `unexpected file field '${part.fieldname}' (the archive goes in 'file')`);
+      }
+      const toStore = new PassThrough();
+      const toParse = new PassThrough();
+      part.file.pipe(toStore);
+      part.file.pipe(toParse);
+      const [blob, manifest] = await Promise.all([ctx.store.stage(newId(), toStore), readArchiveManifest(toParse)]);
+      staged = blob;
+      found = manifest;
+    }
+  } catch (err) {
+    if (staged) await ctx.store.discard([staged.key]);
+    if (err instanceof ApiError) throw err;
+    throw badRequest(`upload failed: ${(err as Error).message}`);
+  }
+  if (!staged || !found) throw badRequest("upload has no gear archive (send the tar.gz as form field 'file')");
+  const blob = staged;
+  try {
+    if (found.problem || found.text === undefined) throw badRequest(`file: ${found.problem}`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(found.text);
+    } catch (e) {
+      throw badRequest(`manifest.json is not valid JSON: ${(e as Error).message}`);
+    }
+    const { errors, warnings } = checkManifest(parsed);
+    if (errors.length) throw new ApiError('VALIDATION', `manifest.json is invalid: ${errors.join('; ')}`);
+    const manifest = parsed as GearManifest;
+    const stamp = now();
+    const row: GearsTable = {
+      id: newId(),
+      name: manifest.name,
+      version: manifest.version,
+      category: categoryOf(manifest, category),
+      manifest: JSON.stringify(manifest),
+      exchange: JSON.stringify({ 'rootfs-hash': `sha384:${blob.sha384}`, 'rootfs-url': '' }),
+      archive_key: blob.key,
+      archive_size: blob.size,
+      disabled: gearInvalid(manifest) ? 1 : 0,
+      created: stamp,
+      modified: stamp,
+    };
+    row.exchange = JSON.stringify({ 'rootfs-hash': `sha384:${blob.sha384}`, 'rootfs-url': `/api/gears/${row.id}/archive` });
+    const taken = await ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
+    if (taken) throw gearExists(row);
+    await ctx.store.publish([blob.key]);
+    try {
+      await ctx.handle.db.insertInto('gears').values(row).execute();
+    } catch (e) {
+      // Two uploads of the same name+version raced past the check: the unique index decides.
+      const again = await ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
+      throw again ? gearExists(row) : e;
+    }
+    await ctx.store.confirm([blob.key]);
+    return { gear: loadedGear(row), warnings };
+  } catch (err) {
+    await ctx.store.discard([blob.key]);
+    throw err;
+  }
+}
+
+function gearExists(row: GearsTable): ApiError {
+  return conflict(`gear ${row.name} version ${row.version} already exists; consider changing the version string`);
+}
+
+/** Filter and sort keys of `GET /gears`. */
+export const gearFieldResolver: FieldResolver = (key) => {
+  if (key === '_id' || key === 'id') return { kind: 'column', column: 'gears.id' };
+  if (key === 'gear.name' || key === 'name') return { kind: 'column', column: 'gears.name' };
+  if (key === 'gear.version' || key === 'version') return { kind: 'column', column: 'gears.version' };
+  if (key === 'category') return { kind: 'column', column: 'gears.category' };
+  if (key === 'created' || key === 'modified') return { kind: 'column', column: `gears.${key}` };
+  if (key.startsWith('gear.')) return { kind: 'json', column: 'gears.manifest', path: key.slice(5).split('.') };
+  return undefined;
+};
+
+/** Non-optional file inputs of a gear (what "single input" gears have at most one of). */
+export function requiredFileInputs(m: GearManifest): string[] {
+  return Object.entries(m.inputs ?? {})
+    .filter(([, s]) => s.base === 'file' && s.optional !== true)
+    .map(([k]) => k);
+}
+
+/** True when the gear takes an api-key input that may write (rules may not launch such gears). */
+export function requiresReadWriteKey(m: GearManifest): boolean {
+  return Object.values(m.inputs ?? {}).some((s) => s.base === 'api-key' && s['read-only'] !== true);
+}

@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { type JobLogLine, LOG_FD } from '@sprocket/types';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { requirePrincipal } from '../auth/authenticate.js';
+import { isEngine, type Principal } from '../auth/principal.js';
+import type { ServerContext } from '../context.js';
+import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
+import { badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { now } from '../ids.js';
+import { jobDoc, jobRequest } from '../jobs/docs.js';
+import { getGear } from '../jobs/gears.js';
+import { createDevice, issueEngineKey } from '../jobs/keys.js';
+import { appendLog } from '../jobs/logs.js';
+import { notifierOf } from '../jobs/notifier.js';
+import { type EngineUploadQuery, placeEngineUpload } from '../jobs/placer.js';
+import { claimJobs, requireJob, transitionJob } from '../jobs/queue.js';
+import { idParams } from './schemas.js';
+
+/** Engine routes (docs/engine-protocol.md); `config.engine` lets device keys through the engine guard. */
+const ENGINE = { engine: true } as const;
+
+function requireEngine(req: FastifyRequest): Principal {
+  const p = requirePrincipal(req);
+  if (!isEngine(p)) throw forbidden('this route is for engines (an engine key from POST /devices)');
+  return p;
+}
+
+const LIST = { type: 'array', items: { type: 'string' } } as const;
+const SELECTOR = { type: 'object', properties: { 'gear-name': LIST, tag: LIST, group: LIST, 'compute-provider': LIST } } as const;
+
+const askBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    capabilities: LIST,
+    return: { type: 'object', properties: { jobs: { type: 'integer', minimum: 1, maximum: 100 }, peek: { type: 'boolean' }, states: { type: 'boolean' } } },
+    engine: { type: 'string', maxLength: 256 },
+    whitelist: SELECTOR,
+    blacklist: SELECTOR,
+    wait: { type: 'number', minimum: 0, maximum: 60 },
+  },
+} as const;
+
+interface AskBody {
+  capabilities?: string[];
+  return?: { jobs?: number; peek?: boolean; states?: boolean };
+  engine?: string;
+  whitelist?: Record<string, string[]>;
+  blacklist?: Record<string, string[]>;
+  wait?: number;
+}
+
+const finishBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['success'],
+  properties: {
+    success: { type: 'boolean' },
+    exit_code: { type: ['integer', 'null'] },
+    failure_reason: { type: ['string', 'null'], maxLength: 2000 },
+    elapsed: { type: 'number' },
+    profile: { type: 'object' },
+  },
+} as const;
+
+interface FinishBody {
+  success: boolean;
+  exit_code?: number | null;
+  failure_reason?: string | null;
+  elapsed?: number;
+  profile?: JsonObject;
+}
+
+export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+  const t = { tags: ['engine'] };
+
+  app.post(
+    '/devices',
+    { schema: { tags: ['devices'], summary: 'Register an engine (site admin): returns its key, shown only once', body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 128 } } } } },
+    async (req) => {
+      const p = requirePrincipal(req);
+      if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+      const id = await createDevice(db, (req.body as { name: string }).name);
+      return { _id: id, key: await issueEngineKey(db, ctx.config.publicUrl, id) };
+    },
+  );
+
+  app.get('/devices', { schema: { tags: ['devices'], summary: 'Registered engines (site admin)' } }, async (req) => {
+    const p = requirePrincipal(req);
+    if (!p.isAdmin) throw forbidden('site_admin role required');
+    const rows = await db.selectFrom('devices').selectAll().orderBy('created').orderBy('id').execute();
+    return rows.map((d) => ({ _id: d.id, name: d.label, type: d.type, disabled: d.disabled === 1, last_seen: d.last_seen, created: d.created, modified: d.modified }));
+  });
+
+  app.delete('/devices/:id', { schema: { tags: ['devices'], summary: "Disable an engine and revoke its keys (site admin)", params: idParams } }, async (req) => {
+    const p = requirePrincipal(req);
+    if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+    const { id } = req.params as { id: string };
+    const r = await db.updateTable('devices').set({ disabled: 1, modified: now() }).where('id', '=', id).executeTakeFirst();
+    if (!Number(r.numUpdatedRows)) throw notFound(`device ${id}`);
+    await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', id).where('type', '=', 'engine').execute();
+    return { deleted: 1 };
+  });
+
+  app.post('/jobs/ask', { config: ENGINE, schema: { ...t, summary: 'Claim pending jobs (long-polls up to `wait` seconds)', body: askBody } }, async (req, reply) => {
+    const p = requireEngine(req);
+    const b = (req.body ?? {}) as AskBody;
+    if (b.return?.peek) throw badRequest('return.peek: peeking is not supported; claim with POST /jobs/ask');
+    // A client that hangs up while waiting must not be handed jobs it will never see.
+    const abort = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    });
+    const jobs = await claimJobs(
+      ctx,
+      { deviceId: p.userId, claimedBy: b.engine || p.email },
+      { capabilities: b.capabilities ?? [], limit: b.return?.jobs ?? 1, whitelist: b.whitelist, blacklist: b.blacklist },
+      Math.round((b.wait ?? 0) * 1000),
+      abort.signal,
+    );
+    const out = [];
+    for (const j of jobs) {
+      const gear = await getGear(db, j.gear_id);
+      out.push(jobDoc(j, { request: gear ? jobRequest(j, gear) : undefined }));
+    }
+    return { jobs: out };
+  });
+
+  app.post(
+    '/jobs/:id/logs',
+    { config: ENGINE, schema: { ...t, summary: 'Append log lines; the heartbeat of a running job. Answers {state}', params: idParams, body: { type: 'array', maxItems: 100000, items: { type: 'object', required: ['fd', 'msg'], properties: { fd: { type: 'integer' }, msg: { type: 'string' } } } } } },
+    async (req) => {
+      const p = requireEngine(req);
+      const job = await requireJob(ctx, (req.params as { id: string }).id);
+      if (job.device_id !== p.userId) throw conflict(`job ${job.id} is not claimed by this engine`);
+      const lines = (req.body as JobLogLine[]).map((l) => ({ fd: l.fd === LOG_FD.system ? LOG_FD.system : l.fd, msg: l.msg }));
+      await appendLog(db, job.id, lines);
+      if (job.state === 'running') {
+        await db.updateTable('jobs').set({ heartbeat: now() }).where('id', '=', job.id).where('state', '=', 'running').execute();
+      }
+      return { state: job.state };
+    },
+  );
+
+  app.post('/jobs/:id/prepare-complete', { config: ENGINE, schema: { ...t, summary: 'Get the ticket for uploading outputs', params: idParams, body: finishBody } }, async (req) => {
+    const p = requireEngine(req);
+    const job = await requireJob(ctx, (req.params as { id: string }).id);
+    const b = req.body as FinishBody;
+    if (job.device_id !== p.userId) throw conflict(`job ${job.id} is not claimed by this engine`);
+    const ticket = randomBytes(18).toString('base64url');
+    const r = await db
+      .updateTable('jobs')
+      .set({ ticket, ticket_success: b.success ? 1 : 0, exit_code: b.exit_code ?? null, heartbeat: now() })
+      .where('id', '=', job.id)
+      .where('state', '=', 'running')
+      .where('device_id', '=', p.userId)
+      .executeTakeFirst();
+    if (!Number(r.numUpdatedRows)) throw conflict(`job ${job.id} is ${job.state}; it cannot be completed`);
+    return { ticket };
+  });
+
+  app.post(
+    '/engine',
+    {
+      config: ENGINE,
+      schema: {
+        ...t,
+        summary: 'Upload job outputs (multipart file parts + metadata field = .metadata.json)',
+        consumes: ['multipart/form-data'],
+        querystring: { type: 'object', properties: { level: { type: 'string' }, id: { type: 'string' }, job: { type: 'string' }, job_ticket: { type: 'string' } } },
+      },
+    },
+    async (req) => {
+      const p = requireEngine(req);
+      return placeEngineUpload(ctx, req, req.query as EngineUploadQuery, p.userId);
+    },
+  );
+
+  app.post(
+    '/jobs/:id/complete',
+    { config: ENGINE, schema: { ...t, summary: 'Finish a running job: complete or failed', params: idParams, body: finishBody, querystring: { type: 'object', properties: { job_ticket_id: { type: 'string' } } } } },
+    async (req) => {
+      const p = requireEngine(req);
+      const job = await requireJob(ctx, (req.params as { id: string }).id);
+      const b = req.body as FinishBody;
+      const ticket = (req.query as { job_ticket_id?: string }).job_ticket_id;
+      if (ticket && ticket !== job.ticket) throw badRequest('job_ticket_id: does not match the ticket prepare-complete issued');
+      const engineProfile = isPlainObject(b.profile) ? b.profile : {};
+      const profile = { ...parseJson<JsonObject>(job.profile, {}), ...engineProfile };
+      if (b.elapsed !== undefined && profile.elapsed_time_ms === undefined) profile.elapsed_time_ms = b.elapsed;
+      const exitCode = b.exit_code ?? job.exit_code;
+      const reason = b.success ? null : (b.failure_reason ?? (exitCode !== null && exitCode !== undefined ? `gear exited with code ${exitCode}` : 'gear failed'));
+      const saved = parseJson<string[]>(job.saved_files, []);
+      const to = b.success ? 'complete' : 'failed';
+      const done = await transitionJob(ctx, job, to, {
+        from: ['running'],
+        deviceId: p.userId,
+        set: { failure_reason: reason, exit_code: exitCode ?? null, profile: JSON.stringify(profile), ticket: null },
+        log: b.success
+          ? `Job complete${saved.length ? `. The following outputs have been saved: ${saved.join(', ')}` : ''}.`
+          : `Job failed: ${reason}${saved.length ? `. Outputs kept (flagged from_failed_job): ${saved.join(', ')}` : ''}.`,
+      });
+      return { id: done.id, state: done.state };
+    },
+  );
+
+  app.put('/jobs/:id/profile', { config: ENGINE, schema: { ...t, summary: 'Record executor and version details of a running job', params: idParams, body: { type: 'object' } } }, async (req) => {
+    const p = requireEngine(req);
+    const job = await requireJob(ctx, (req.params as { id: string }).id);
+    if (job.device_id !== p.userId) throw conflict(`job ${job.id} is not claimed by this engine`);
+    const profile = { ...parseJson<JsonObject>(job.profile, {}), ...(req.body as JsonObject) };
+    await db.updateTable('jobs').set({ profile: JSON.stringify(profile), heartbeat: now() }).where('id', '=', job.id).where('state', '=', 'running').execute();
+    return { modified: 1 };
+  });
+
+  // Long polls must not hold the server open on shutdown.
+  app.addHook('preClose', async () => {
+    notifierOf(ctx).close();
+  });
+
+}

@@ -1,0 +1,166 @@
+import { CONTAINER_TYPES, type ContainerType, SINGULAR } from '@sprocket/types';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
+import { isEngine } from '../auth/principal.js';
+import { requirePrincipal } from '../auth/authenticate.js';
+import { type ServerContext, accessOf } from '../context.js';
+import { currentFiles, parentsOf } from '../dao/containers.js';
+import { fileDoc } from '../dao/files.js';
+import { badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
+import { forgetGear, gearDoc, loadedGear, receiveGearUpload, gearFieldResolver, requireGear, requiredFileInputs, requiresReadWriteKey } from '../jobs/gears.js';
+import { invocationSchema, suggestions } from '../jobs/invocation.js';
+import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
+
+/** Special `filter` values of `GET /gears` (Flywheel's): not field terms. */
+const GEAR_FILTERS = new Set(['single_input', 'read_only_key']);
+
+export async function gearRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+  const t = { tags: ['gears'] };
+
+  app.post(
+    '/gears',
+    {
+      schema: {
+        ...t,
+        summary: "Upload a gear: multipart field 'file' = tar.gz of the gear directory (manifest.json at its top), optional field 'category'",
+        consumes: ['multipart/form-data'],
+      },
+    },
+    async (req) => {
+      const p = requirePrincipal(req);
+      if (p.readOnly || !(p.isAdmin || p.roles.includes('developer'))) throw forbidden('uploading gears needs the developer or site_admin role');
+      const { gear, warnings } = await receiveGearUpload(ctx, req);
+      return { ...gearDoc(gear), ...(warnings.length ? { warnings } : {}) };
+    },
+  );
+
+  app.get(
+    '/gears',
+    {
+      schema: {
+        ...t,
+        summary: 'Gears: the latest version of each (all_versions=true for every one); filter=single_input|read_only_key or field terms',
+        querystring: { type: 'object', properties: { ...LIST_QUERY, all_versions: { type: 'boolean' } } },
+      },
+    },
+    async (req) => {
+      requirePrincipal(req);
+      const q = req.query as ListQuery & { all_versions?: boolean };
+      const terms = (q.filter ?? '').split(',').map((s) => s.trim());
+      const special = new Set(terms.filter((s) => GEAR_FILTERS.has(s)));
+      (req.query as ListQuery).filter = terms.filter((s) => s && !GEAR_FILTERS.has(s)).join(',') || undefined;
+      const params = parseListParams(req);
+      let base = db.selectFrom('gears').selectAll();
+      if (!q.all_versions) {
+        base = base
+          .where('disabled', '=', 0)
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom('gears as newer')
+                  .select('newer.id')
+                  .whereRef('newer.name', '=', 'gears.name')
+                  .where(sql<boolean>`(newer.created > gears.created or (newer.created = gears.created and newer.id > gears.id))`),
+              ),
+            ),
+          );
+      }
+      if (!special.size) {
+        const { rows, total } = await runList(base, params, ctx.handle.dialect, gearFieldResolver);
+        return listReply(params, rows.map((r) => gearDoc(loadedGear(r))), total);
+      }
+      // Flywheel's named filters look into the manifest: applied here, then the page is cut.
+      const { rows } = await runList(base, { ...params, envelope: false, limit: undefined, skip: undefined }, ctx.handle.dialect, gearFieldResolver);
+      let gears = rows.map(loadedGear);
+      if (special.has('single_input')) gears = gears.filter((g) => requiredFileInputs(g.manifest).length <= 1);
+      if (special.has('read_only_key')) gears = gears.filter((g) => !requiresReadWriteKey(g.manifest));
+      const total = gears.length;
+      const from = params.skip ?? 0;
+      gears = gears.slice(from, params.limit !== undefined ? from + params.limit : undefined);
+      return listReply(params, gears.map(gearDoc), total);
+    },
+  );
+
+  app.get('/gears/:id', { schema: { ...t, params: idParams } }, async (req) => {
+    requirePrincipal(req);
+    return gearDoc(await requireGear(db, (req.params as { id: string }).id));
+  });
+
+  app.delete('/gears/:id', { schema: { ...t, summary: 'Delete a gear (site admin); refused while jobs of it are queued or running', params: idParams } }, async (req) => {
+    const p = requirePrincipal(req);
+    if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+    const gear = await requireGear(db, (req.params as { id: string }).id);
+    const active = await db.selectFrom('jobs').select('id').where('gear_id', '=', gear.row.id).where('state', 'in', ['pending', 'running']).limit(1).executeTakeFirst();
+    if (active) throw conflict(`gear ${gear.manifest.name} ${gear.manifest.version} has queued or running jobs (e.g. ${active.id})`);
+    await db.deleteFrom('gears').where('id', '=', gear.row.id).execute();
+    forgetGear(gear.row.id);
+    if (gear.row.archive_key) await ctx.store.remove([gear.row.archive_key]);
+    return { deleted: 1 };
+  });
+
+  app.get('/gears/:id/invocation', { schema: { ...t, summary: 'The invocation schema of a gear (gear spec §1.7)', params: idParams } }, async (req) => {
+    requirePrincipal(req);
+    return invocationSchema((await requireGear(db, (req.params as { id: string }).id)).manifest);
+  });
+
+  app.get('/gears/:id/archive', { schema: { ...t, summary: 'The gear files as uploaded (tar.gz)', params: idParams } }, async (req, reply) => {
+    requirePrincipal(req);
+    const gear = await requireGear(db, (req.params as { id: string }).id);
+    if (!gear.row.archive_key) throw notFound(`archive of gear ${gear.row.id}`);
+    const name = `${gear.manifest.name}-${gear.manifest.version}.tar.gz`.replace(/[^A-Za-z0-9._-]/g, '_');
+    void reply
+      .header('Content-Type', 'application/gzip')
+      .header('Content-Length', gear.row.archive_size)
+      .header('Content-Disposition', `attachment; filename="${name}"`);
+    return reply.send(ctx.store.open(gear.row.archive_key));
+  });
+
+  app.get(
+    '/gears/:id/suggest/:cont/:cid',
+    {
+      schema: {
+        ...t,
+        summary: 'Which files of a container fit each file input of the gear',
+        params: { type: 'object', required: ['id', 'cont', 'cid'], properties: { id: OBJECT_ID_SCHEMA, cont: { type: 'string' }, cid: OBJECT_ID_SCHEMA } },
+      },
+    },
+    async (req) => {
+      const { id, cont, cid } = req.params as { id: string; cont: string; cid: string };
+      const type = ((CONTAINER_TYPES as readonly string[]).includes(cont) ? cont : SINGULAR[cont]) as ContainerType | undefined;
+      if (!type || (type as string) === 'group') throw badRequest(`cont: '${cont}' is not a container type (${CONTAINER_TYPES.join(', ')})`);
+      const gear = await requireGear(db, id);
+      const access = accessOf(ctx, req);
+      const row = await access.requireContainer(type, cid, 'files_view_metadata');
+      const childType = { project: 'subject', subject: 'session', session: 'acquisition' }[type as string];
+      const children = childType
+        ? await db.selectFrom('containers').select(['id', 'label', 'type']).where('parent_id', '=', row.id).where('type', '=', childType).orderBy('label').orderBy('id').execute()
+        : [];
+      const analyses = await db.selectFrom('containers').selectAll().where('parent_id', '=', row.id).where('type', '=', 'analysis').orderBy('created').execute();
+      const files = await currentFiles(db, [row.id, ...analyses.map((a) => a.id)]);
+      const suggestFiles = (holder: typeof row) =>
+        (files.get(holder.id) ?? []).map((f) => ({ ...fileDoc(f, holder, false), suggested: suggestions(gear.manifest, f) }));
+      return {
+        _id: row.id,
+        container_type: row.type,
+        label: row.label,
+        parents: parentsOf(row),
+        files: suggestFiles(row),
+        children: children.map((c) => ({ _id: c.id, container_type: c.type, label: c.label })),
+        analyses: analyses.map((a) => ({ _id: a.id, label: a.label, files: suggestFiles(a) })),
+      };
+    },
+  );
+
+  // `/lookup` paths `gears/<name>` (latest version) and `gears/<name>/<version>`.
+  ctx.hooks.pathPrefixes.set('gears', async (req: FastifyRequest, rest: string[]) => {
+    if (!isEngine(req.principal)) requirePrincipal(req);
+    if (rest.length < 1 || rest.length > 2) throw badRequest('path: gears/<name> or gears/<name>/<version>');
+    let q = db.selectFrom('gears').selectAll().where('name', '=', rest[0]!);
+    q = rest[1] !== undefined ? q.where('version', '=', rest[1]) : q.where('disabled', '=', 0);
+    const row = await q.orderBy('created', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    if (!row) throw notFound(`path gears/${rest.join('/')}`);
+    return { ...gearDoc(loadedGear(row)), container_type: 'gear', node_type: 'gear' };
+  });
+}

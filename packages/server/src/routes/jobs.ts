@@ -1,0 +1,359 @@
+import { CONTAINER_TYPES, JOB_PRIORITIES, JOB_STATES, type JobPriority, PLURAL } from '@sprocket/types';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type SelectQueryBuilder, sql } from 'kysely';
+import type { AccessContext } from '../auth/access.js';
+import { requirePrincipal } from '../auth/authenticate.js';
+import { isEngine } from '../auth/principal.js';
+import { type ServerContext, accessOf } from '../context.js';
+import { getCurrentFile, fileDoc } from '../dao/files.js';
+import { chainBelow, insertContainer } from '../dao/hierarchy.js';
+import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
+import type { Database, JobsTable } from '../db/schema.js';
+import { ApiError, badRequest, forbidden, notFound } from '../errors.js';
+import type { FieldResolver } from '../http/filters.js';
+import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
+import { jobDoc, jobRequest } from '../jobs/docs.js';
+import { getGear } from '../jobs/gears.js';
+import { mintJobKeys } from '../jobs/keys.js';
+import { logText, readLog } from '../jobs/logs.js';
+import { type JobSpec, enqueueJob, requireJob, retryJob, transitionJob } from '../jobs/queue.js';
+import { OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
+
+const REF = { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' } } } as const;
+
+/** `POST /jobs/add` (Flywheel's Job input); the manifest decides what inputs and config may hold. */
+export const jobAddBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['gear_id'],
+  properties: {
+    gear_id: OBJECT_ID_SCHEMA,
+    inputs: { anyOf: [{ type: 'object', additionalProperties: REF }, { type: 'array', items: REF }] },
+    destination: { type: 'object', required: ['type', 'id'], properties: { type: { type: 'string' }, id: { type: 'string' } } },
+    config: { type: 'object' },
+    tags: { type: 'array', items: TAG },
+    label: { type: 'string', maxLength: 256 },
+    priority: { enum: Object.keys(JOB_PRIORITIES) },
+    resources: { type: 'object' },
+    compute_provider_id: { type: 'string' },
+  },
+} as const;
+
+interface JobAddBody extends JobSpec {
+  compute_provider_id?: string;
+}
+
+/** Filter and sort keys of the job lists. */
+export const jobFieldResolver: FieldResolver = (key) => {
+  const columns: Record<string, string> = {
+    _id: 'id',
+    id: 'id',
+    state: 'state',
+    gear_id: 'gear_id',
+    'gear_info.name': 'gear_name',
+    priority: 'priority',
+    previous_job_id: 'previous_job_id',
+    'origin.id': 'origin_id',
+    'destination.type': 'destination_type',
+    'destination.id': 'destination_id',
+    label: 'label',
+    batch: 'batch',
+    failure_reason: 'failure_reason',
+    claimed_by: 'claimed_by',
+    created: 'created',
+    modified: 'modified',
+    'transitions.running': 't_running',
+    'transitions.complete': 't_complete',
+    'transitions.failed': 't_failed',
+    'transitions.cancelled': 't_cancelled',
+  };
+  if (columns[key]) return { kind: 'column', column: `jobs.${columns[key]}` };
+  if (key === 'attempt' || key === 'exit_code') return { kind: 'column', column: `jobs.${key}`, numeric: true };
+  if (key === 'tags') return { kind: 'array', column: 'jobs.tags' };
+  if (key.startsWith('gear_info.')) return { kind: 'json', column: 'jobs.gear_info', path: key.slice(10).split('.') };
+  if (key.startsWith('origin.')) return { kind: 'json', column: 'jobs.origin', path: key.slice(7).split('.') };
+  if (key.startsWith('config.')) return { kind: 'json', column: 'jobs.config', path: key.slice(7).split('.') };
+  if (key.startsWith('parents.')) return { kind: 'json', column: 'jobs.parents', path: key.slice(8).split('.') };
+  if (key.startsWith('profile.')) return { kind: 'json', column: 'jobs.profile', path: key.slice(8).split('.') };
+  return undefined;
+};
+
+const LIST_JOBS_QUERY = { ...LIST_QUERY, states: { type: 'string' }, tags: { type: 'string' } } as const;
+
+/** Flywheel's SDK passes `states` and `tags` as comma lists beside `filter`. */
+// biome-ignore lint/suspicious/noExplicitAny: any job query
+function stateAndTagQuery<Q extends SelectQueryBuilder<Database, any, any>>(ctx: ServerContext, q: Q, req: FastifyRequest): Q {
+  const { states, tags } = req.query as { states?: string; tags?: string };
+  let out = q;
+  const wanted = (states ?? '').split(',').filter(Boolean);
+  for (const s of wanted) if (!(JOB_STATES as readonly string[]).includes(s)) throw badRequest(`states: '${s}' is not a job state (${JOB_STATES.join(', ')})`);
+  if (wanted.length) out = out.where('jobs.state', 'in', wanted) as Q;
+  for (const t of (tags ?? '').split(',').filter(Boolean)) out = out.where(ctx.handle.dialect.jsonArrayContains('jobs.tags', t) as never) as Q;
+  return out;
+}
+
+/** May this principal see the job? Admins, the launcher, its engine, and users with jobs_view where it writes. */
+async function canSeeJob(ctx: ServerContext, access: AccessContext, job: JobsTable): Promise<boolean> {
+  const p = access.principal;
+  if (isEngine(p)) return job.device_id === p.userId;
+  if (p.isAdmin || job.origin_id === p.userId) return true;
+  const dest = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
+  return dest ? access.can(dest, 'jobs_view') : false;
+}
+
+export async function loadVisibleJob(ctx: ServerContext, req: FastifyRequest, id: string): Promise<JobsTable> {
+  const job = await requireJob(ctx, id);
+  if (!(await canSeeJob(ctx, accessOf(ctx, req), job))) throw notFound(`job ${id}`);
+  return job;
+}
+
+/** Cancelling and retrying: admins, the launcher, or jobs_cancel_any (cancel) / jobs_run_cancel (retry) where the job writes. */
+async function requireJobControl(ctx: ServerContext, access: AccessContext, job: JobsTable, action: 'jobs_cancel_any' | 'jobs_run_cancel'): Promise<void> {
+  const p = access.principal;
+  if (p.readOnly || p.jobId) throw forbidden('read-only and job keys cannot change jobs');
+  if (p.isAdmin || job.origin_id === p.userId) return;
+  const dest = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
+  if (dest && (await access.can(dest, action))) return;
+  throw forbidden(`permission denied: only the user who launched job ${job.id}, a site admin or a user with ${action} may do this`);
+}
+
+export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+  const t = { tags: ['jobs'] };
+
+  app.post('/jobs/add', { schema: { ...t, summary: 'Queue a job (Flywheel add_job)', body: jobAddBody } }, async (req) => {
+    const access = accessOf(ctx, req);
+    const p = access.principal;
+    if (p.readOnly) throw forbidden('read-only keys cannot launch jobs');
+    const { compute_provider_id: _ignored, ...spec } = req.body as JobAddBody;
+    const job = await enqueueJob(ctx, spec, { access, origin: p.jobId ? { type: 'user', id: p.userId, via: { type: 'job', id: p.jobId } } : { type: 'user', id: p.userId } });
+    return { _id: job.id, id: job.id };
+  });
+
+  app.get('/jobs', { schema: { ...t, summary: 'All jobs (site admin): filter, sort, paging; states= and tags= as comma lists', querystring: { type: 'object', properties: LIST_JOBS_QUERY } } }, async (req) => {
+    const p = requirePrincipal(req);
+    if (!p.isAdmin) throw forbidden('site_admin role required (users list their jobs at /users/self/jobs)');
+    const params = parseListParams(req);
+    const q = stateAndTagQuery(ctx, db.selectFrom('jobs').selectAll(), req);
+    const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver);
+    return listReply(params, rows.map((r) => jobDoc(r)), total);
+  });
+
+  app.get('/jobs/stats', { schema: { ...t, summary: 'Job counts by state (site admin)' } }, async (req) => {
+    const p = requirePrincipal(req);
+    if (!p.isAdmin) throw forbidden('site_admin role required');
+    const rows = await db.selectFrom('jobs').select(['state', sql<number>`count(*)`.as('n')]).groupBy('state').execute();
+    const states: Record<string, number> = Object.fromEntries(JOB_STATES.map((s) => [s, 0]));
+    for (const r of rows) states[r.state] = Number(r.n);
+    return { states };
+  });
+
+  app.get('/jobs/:id', { schema: { ...t, params: idParams } }, async (req) => {
+    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    const gear = await getGear(db, job.gear_id);
+    return jobDoc(job, { request: gear && job.state !== 'pending' ? jobRequest(job, gear) : undefined });
+  });
+
+  app.get('/jobs/:id/detail', { schema: { ...t, summary: 'A job with its input and output file entries', params: idParams } }, async (req) => {
+    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    const doc = jobDoc(job);
+    const inputs: JsonObject = {};
+    for (const [name, ref] of Object.entries(parseJson<Record<string, { type: string; id: string; name: string }>>(job.inputs, {}))) {
+      const f = await getCurrentFile(db, ref.id, ref.name);
+      inputs[name] = f ? { ...ref, ...fileDoc(f, undefined, false) } : ref;
+    }
+    const outputs = [];
+    for (const name of parseJson<string[]>(job.saved_files, [])) {
+      const f = await getCurrentFile(db, job.destination_id, name);
+      if (f) outputs.push(fileDoc(f, undefined, false));
+    }
+    const dest = await db.selectFrom('containers').select(['id', 'label', 'type']).where('id', '=', job.destination_id).executeTakeFirst();
+    return { ...doc, inputs, outputs, parent_info: dest ? { _id: dest.id, label: dest.label, type: dest.type } : null };
+  });
+
+  app.get('/jobs/:id/logs', { schema: { ...t, summary: 'The job log as {id, logs: [{fd, msg}]}', params: idParams } }, async (req) => {
+    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    return { id: job.id, logs: await readLog(db, job.id) };
+  });
+
+  app.get('/jobs/:id/logs/text', { schema: { ...t, summary: 'The job log as plain text', params: idParams } }, async (req, reply) => {
+    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    return reply.type('text/plain; charset=utf-8').send(logText(await readLog(db, job.id)));
+  });
+
+  app.get('/jobs/:id/config.json', { schema: { ...t, summary: "The gear's config.json (gear spec §1.8); api-key inputs are minted for the running job's engine", params: idParams } }, async (req) => {
+    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    const payload = parseJson<JsonObject>(job.config, {});
+    const inputs = isPlainObject(payload.inputs) ? payload.inputs : {};
+    const p = req.principal;
+    if (isEngine(p) && job.state === 'running' && job.device_id === p?.userId) {
+      const gear = await getGear(db, job.gear_id);
+      if (gear) for (const [name, key] of Object.entries(await mintJobKeys(ctx, job, gear.manifest))) inputs[name] = { base: 'api-key', key };
+    }
+    return { ...payload, inputs };
+  });
+
+  app.put(
+    '/jobs/:id',
+    {
+      schema: {
+        ...t,
+        summary: 'Cancel a job ({state: cancelled}) or change the priority of a pending one',
+        params: idParams,
+        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { state: { type: 'string' }, priority: { enum: Object.keys(JOB_PRIORITIES) } } },
+      },
+    },
+    async (req) => {
+      const access = accessOf(ctx, req);
+      const { id } = req.params as { id: string };
+      const b = req.body as { state?: string; priority?: JobPriority };
+      let job = await loadVisibleJob(ctx, req, id);
+      if (b.state !== undefined && b.state !== job.state) {
+        if (b.state !== 'cancelled') throw badRequest(`state: users may only set 'cancelled' (running, complete and failed are set by the engine)`);
+        await requireJobControl(ctx, access, job, 'jobs_cancel_any');
+        job = await transitionJob(ctx, job, 'cancelled', { log: `Job cancelled by ${access.principal.userId}.` });
+      }
+      if (b.priority !== undefined && b.priority !== job.priority) {
+        await requireJobControl(ctx, access, job, 'jobs_cancel_any');
+        const r = await db
+          .updateTable('jobs')
+          .set({ priority: b.priority, priority_rank: JOB_PRIORITIES[b.priority], modified: new Date().toISOString() })
+          .where('id', '=', job.id)
+          .where('state', '=', 'pending')
+          .executeTakeFirst();
+        if (!Number(r.numUpdatedRows)) throw new ApiError('CONFLICT', `job ${job.id} is no longer pending; its priority cannot change`);
+      }
+      return { modified: 1 };
+    },
+  );
+
+  app.post(
+    '/jobs/:id/retry',
+    {
+      schema: {
+        ...t,
+        summary: 'Queue a copy of a failed job (ignoreState=true: also complete or cancelled ones)',
+        params: idParams,
+        querystring: { type: 'object', properties: { ignoreState: { type: 'boolean' }, computeProviderId: { type: 'string' } } },
+      },
+    },
+    async (req) => {
+      const access = accessOf(ctx, req);
+      const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+      const gear = await getGear(db, job.gear_id);
+      const p = access.principal;
+      if (gear && Object.values(gear.manifest.inputs ?? {}).some((s) => s.base === 'api-key') && !p.isAdmin && job.origin_id !== p.userId) {
+        throw forbidden('only the user who launched a job with an api-key input, or a site admin, may retry it');
+      }
+      await requireJobControl(ctx, access, job, 'jobs_run_cancel');
+      const next = await retryJob(ctx, job, { ignoreState: (req.query as { ignoreState?: boolean }).ignoreState === true });
+      return { _id: next.id, id: next.id };
+    },
+  );
+
+  // Jobs touching a container: its inputs, its destination, or anything below it.
+  for (const type of CONTAINER_TYPES) {
+    app.get(
+      `/${PLURAL[type]}/:id/jobs`,
+      { schema: { tags: [PLURAL[type], 'jobs'], summary: `Jobs whose inputs or outputs touch a ${type}`, params: idParams, querystring: { type: 'object', properties: LIST_JOBS_QUERY } } },
+      async (req) => {
+        const access = accessOf(ctx, req);
+        const row = await access.requireContainer(type, (req.params as { id: string }).id, 'jobs_view');
+        const params = parseListParams(req);
+        const q = stateAndTagQuery(
+          ctx,
+          db.selectFrom('jobs').selectAll('jobs').where('jobs.id', 'in', (eb) => eb.selectFrom('job_containers').select('job_containers.job_id').where('job_containers.container_id', '=', row.id)),
+          req,
+        );
+        const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver, 'jobs.id');
+        const ids = [...new Set(rows.flatMap((r) => [r.destination_id, ...Object.values(parseJson<Record<string, { id: string }>>(r.inputs, {})).map((i) => i.id)]))];
+        const conts = ids.length ? await db.selectFrom('containers').select(['id', 'label', 'type']).where('id', 'in', ids).execute() : [];
+        const containers = Object.fromEntries(conts.map((c) => [c.id, { _id: c.id, label: c.label, container_type: c.type }]));
+        const jobs = rows.map((r) => jobDoc(r));
+        return params.envelope ? { jobs, containers, total: total ?? jobs.length } : { jobs, containers };
+      },
+    );
+  }
+
+  app.get(
+    '/users/self/jobs',
+    { schema: { tags: ['users', 'jobs'], summary: 'Jobs you launched, with counts by state', querystring: { type: 'object', properties: { ...LIST_JOBS_QUERY, gear: { type: 'string' } } } } },
+    async (req) => {
+      const p = requirePrincipal(req);
+      if (isEngine(p)) throw forbidden('engines have no jobs of their own');
+      const { gear } = req.query as ListQuery & { gear?: string };
+      let base = db.selectFrom('jobs').where('origin_id', '=', p.userId);
+      if (gear) base = base.where('gear_name', '=', gear);
+      const counts = await base.select(['state', sql<number>`count(*)`.as('n')]).groupBy('state').execute();
+      const stats: Record<string, number> = Object.fromEntries(JOB_STATES.map((s) => [s, 0]));
+      let total = 0;
+      for (const c of counts) {
+        stats[c.state] = Number(c.n);
+        total += Number(c.n);
+      }
+      const params = parseListParams(req);
+      if (!params.sort.length && params.afterId === undefined) params.sort = [{ key: 'created', dir: 'desc' }];
+      const { rows } = await runList(stateAndTagQuery(ctx, base.selectAll(), req), { ...params, envelope: false }, ctx.handle.dialect, jobFieldResolver);
+      return { stats, total, jobs: rows.map((r) => jobDoc(r)) };
+    },
+  );
+
+  // Job-based analyses (`POST /{cont}/{id}/analyses {label, job: {...}}`): the analysis is created,
+  // the job queued into it, and the analysis removed again if the job is refused.
+  ctx.hooks.analysisJobCreator = async (req, parent, body) => {
+    const access = accessOf(ctx, req);
+    const p = access.principal;
+    if (p.readOnly) throw forbidden('read-only keys cannot launch jobs');
+    const job = isPlainObject(body.job) ? (body.job as JsonObject) : undefined;
+    if (!job) throw badRequest('job: expected {gear_id, inputs, config, tags}');
+    if (typeof job.gear_id !== 'string') throw badRequest('job.gear_id: required');
+    const gear = await getGear(db, job.gear_id);
+    if (!gear) throw badRequest(`job.gear_id: gear ${job.gear_id} not found`);
+    // Input file entries are copied onto the analysis, as Flywheel does.
+    const inputs: JsonObject[] = [];
+    const refs = isPlainObject(job.inputs) ? Object.values(job.inputs) : Array.isArray(job.inputs) ? job.inputs : [];
+    for (const ref of refs) {
+      if (!isPlainObject(ref) || typeof ref.id !== 'string' || typeof ref.name !== 'string') continue;
+      const f = await getCurrentFile(db, ref.id, ref.name);
+      if (f) inputs.push(fileDoc(f, undefined, true));
+    }
+    const label = typeof body.label === 'string' && body.label ? body.label : `${gear.manifest.name} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
+    const analysis = await insertContainer(db, {
+      type: 'analysis',
+      label,
+      chain: chainBelow(parent),
+      parentType: parent.type,
+      parentId: parent.id,
+      info: isPlainObject(body.info) ? body.info : undefined,
+      tags: Array.isArray(body.tags) ? (body.tags as string[]) : undefined,
+      fields: { description: typeof body.description === 'string' ? body.description : '', inputs, user: p.userId },
+    });
+    let queued: JobsTable;
+    try {
+      queued = await enqueueJob(
+        ctx,
+        {
+          gear_id: job.gear_id,
+          inputs: job.inputs as JobSpec['inputs'],
+          config: isPlainObject(job.config) ? job.config : undefined,
+          tags: Array.isArray(job.tags) ? (job.tags as string[]) : undefined,
+          label: typeof job.label === 'string' ? job.label : undefined,
+          priority: job.priority as JobPriority | undefined,
+          resources: job.resources,
+          destination: { type: 'analysis', id: analysis.id },
+        },
+        { access, origin: { type: 'user', id: p.userId }, allowAnalysisDestination: true, extraTags: ['analysis'] },
+      );
+    } catch (e) {
+      await db.deleteFrom('containers').where('id', '=', analysis.id).execute();
+      throw e;
+    }
+    const fields = {
+      ...parseJson<JsonObject>(analysis.fields, {}),
+      job: queued.id,
+      gear_info: { id: gear.row.id, category: gear.row.category, name: gear.manifest.name, version: gear.manifest.version, capabilities: gear.manifest.capabilities ?? [] },
+    };
+    await db.updateTable('containers').set({ fields: JSON.stringify(fields) }).where('id', '=', analysis.id).execute();
+    return { _id: analysis.id };
+  };
+}
