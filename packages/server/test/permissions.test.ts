@@ -350,6 +350,10 @@ describe('permission documents and custom roles', () => {
       ]),
     );
     expect((await api.admin.get(`/projects/${fx.project}/permissions`)).body).toEqual(expect.arrayContaining([{ _id: uid.roProj, role_ids: ['ro'] }]));
+    // List projections carry them too; a project without assignments has an empty list.
+    const listed = (await api.ro.get('/projects')).body as any[];
+    expect(listed.find((p) => p._id === fx.project).permissions).toEqual(project.permissions);
+    expect(listed.find((p) => p._id === fx.p2).permissions).toEqual([]);
   });
 
   it('honours each action of a custom role', async () => {

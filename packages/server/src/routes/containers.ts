@@ -56,7 +56,30 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     const docs = rows.map((r) =>
       containerDoc(r, files.get(r.id) ?? [], { withInfo: false, subject: r.subject_id ? subjects.get(r.subject_id) : undefined }),
     );
+    if (type === 'project') {
+      const perms = await projectPermissions(rows.map((r) => r.id));
+      for (const d of docs) d.permissions = perms.get(d._id as string) ?? [];
+    }
     return listReply(params, docs, total);
+  }
+
+  /** Role assignments per project, `[{_id, role_ids}]` as on Flywheel's Project model. */
+  async function projectPermissions(ids: string[]): Promise<Map<string, JsonObject[]>> {
+    const out = new Map<string, JsonObject[]>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await db
+        .selectFrom('project_permissions')
+        .select(['project_id', 'user_id', 'role_ids'])
+        .where('project_id', 'in', ids.slice(i, i + 500))
+        .orderBy('user_id')
+        .execute();
+      for (const p of rows) {
+        const list = out.get(p.project_id) ?? [];
+        list.push({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) });
+        out.set(p.project_id, list);
+      }
+    }
+    return out;
   }
 
   async function fullDoc(row: ContainersTable, access: AccessContext): Promise<JsonObject> {
@@ -69,11 +92,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
       analyses = rows.map((a) => containerDoc(a, af.get(a.id) ?? [], { withInfo: false }));
     }
     const doc = containerDoc(row, files, { withInfo: true, subject, analyses });
-    if (row.type === 'project' && (await access.can(row, 'project_permissions_view'))) {
-      // Flywheel's Project model carries its role assignments.
-      const perms = await db.selectFrom('project_permissions').select(['user_id', 'role_ids']).where('project_id', '=', row.id).orderBy('user_id').execute();
-      doc.permissions = perms.map((p) => ({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) }));
-    }
+    if (row.type === 'project') doc.permissions = (await projectPermissions([row.id])).get(row.id) ?? [];
     return doc;
   }
 
