@@ -236,7 +236,8 @@ describe('interrupted uploads', () => {
     const row = await s.ctx.handle.db.selectFrom('files').select('id').where('container_id', '=', h.acquisition).executeTakeFirstOrThrow();
     await s.stop();
 
-    // The state publish() leaves behind: content in place plus a marker, for one key with a row and one without.
+    // Content in place plus a marker, for one key with a row and one without: what publish() leaves
+    // when a crash beats the commit, and what retire() leaves when a crash comes around a delete.
     const orphan = 'aaaaaaaaaaaaaaaaaaaaaaaa';
     fs.mkdirSync(path.dirname(blobPath(dataDir, orphan)), { recursive: true });
     fs.writeFileSync(blobPath(dataDir, orphan), 'never committed');

@@ -225,6 +225,15 @@ describe('file upload and download', () => {
       expect(r.headers.get('content-range'), range).toBe('bytes */10000');
       expect(JSON.parse(r.data.toString()).message, range).toMatch(/range/i);
     }
+    // Other units and multi-range requests are ignored: the whole file, as HTTP allows.
+    for (const range of ['items=0-5', 'bytes=0-1,5-6']) {
+      const r = await api.bytes(url, { Range: range });
+      expect(r.status, range).toBe(200);
+      expect(r.data.equals(content), range).toBe(true);
+    }
+    const malformed = await api.bytes(url, { Range: 'bytes=abc' });
+    expect(malformed.status).toBe(416);
+    expect(JSON.parse(malformed.data.toString()).message).toMatch(/Range/);
     const head = await fetch(s.url + url, { method: 'HEAD', headers: api.headers() });
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe('10000');
@@ -338,6 +347,7 @@ describe('file upload and download', () => {
     expect((await api.get(`/acquisitions/${h.acquisition}`)).body.files.map((f: any) => f.name)).toEqual(['keep.txt']);
     const after = blobs();
     expect(before.length - after.length).toBe(2);
+    expect(fs.readdirSync(path.join(s.dataDir, 'files', 'staging'))).toEqual([]);
     expect((await api.bytes(`/acquisitions/${h.acquisition}/files/keep.txt`)).data.toString()).toBe('keep');
     expect(keep.name).toBe('keep.txt');
     expect((await api.del(`/acquisitions/${h.acquisition}/files/gone.txt`)).status).toBe(404);

@@ -8,7 +8,8 @@ import type { FileStore, StagedBlob } from './store.js';
 
 /**
  * Local-directory file store. Layout: `blobs/ab/cd/<key>` for content, `staging/<key>.part` while
- * a write streams in, and `staging/<key>.pending` markers for blobs published but not yet confirmed.
+ * a write streams in, and `staging/<key>.pending` markers for blobs whose metadata is being written
+ * or deleted (published but not yet confirmed, or retired but not yet removed).
  */
 export class LocalFileStore implements FileStore {
   private readonly blobs: string;
@@ -94,8 +95,16 @@ export class LocalFileStore implements FileStore {
     return fs.createReadStream(this.pathOf(key), { ...(range ?? {}), highWaterMark: 1 << 20 });
   }
 
+  async retire(keys: string[]): Promise<void> {
+    for (const key of keys) await fsp.writeFile(this.marker(key), '');
+    await syncDir(this.staging);
+  }
+
   async remove(keys: string[]): Promise<void> {
-    for (const key of keys) await fsp.rm(this.pathOf(key), { force: true });
+    for (const key of keys) {
+      await fsp.rm(this.pathOf(key), { force: true });
+      await fsp.rm(this.marker(key), { force: true });
+    }
   }
 
   async recover(known: (keys: string[]) => Promise<Set<string>>): Promise<{ kept: number; removed: number }> {

@@ -23,6 +23,11 @@ export interface FileStore {
   /** Drops staged or published-but-unconfirmed blobs whose metadata did not commit. */
   discard(keys: string[]): Promise<void>;
   open(key: string, range?: { start: number; end: number }): Readable;
+  /**
+   * Call before deleting the metadata of blobs: a crash after that delete then makes recovery remove
+   * them instead of leaving them orphaned. `remove` finishes the job; `confirm` calls it off.
+   */
+  retire(keys: string[]): Promise<void>;
   remove(keys: string[]): Promise<void>;
   /** After a crash: keeps the blobs the database knows, deletes the rest of any interrupted write. */
   recover(known: (keys: string[]) => Promise<Set<string>>): Promise<{ kept: number; removed: number }>;

@@ -34,10 +34,15 @@ export function checkFileName(name: string, where: string): void {
   if (problem) throw new ApiError('INVALID_FILE_NAME', `${where}: file name ${JSON.stringify(name)} ${problem}`);
 }
 
-/** Parses a `Range: bytes=` header against a size; undefined for the whole file. */
+/**
+ * Parses a `Range: bytes=` header against a size; undefined for the whole file. As HTTP asks, other
+ * units are ignored, and so are multi-range requests (answered with the whole file, which is valid).
+ */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
   if (!header) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  const spec = header.trim();
+  if (!/^bytes=/i.test(spec) || spec.includes(',')) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/i.exec(spec);
   if (!m || (m[1] === '' && m[2] === '')) throw new ApiError('RANGE_NOT_SATISFIABLE', `unsupported Range header '${header}' (one bytes=start-end range)`);
   let start: number;
   let end: number;
@@ -286,9 +291,15 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
     app.delete(`/${plural}/:id/files/:name`, { schema: { ...t, summary: 'Delete a file and all its versions', params: fileParams } }, async (req) => {
       const { container, f } = await loadFile(req, 'files_delete_non_device_data');
-      const rows = await db.selectFrom('files').select('id').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute();
-      await db.deleteFrom('files').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute();
-      await ctx.store.remove(rows.map((r) => r.id));
+      const keys = (await db.selectFrom('files').select('id').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute()).map((r) => r.id);
+      await ctx.store.retire(keys);
+      try {
+        await db.deleteFrom('files').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute();
+      } catch (err) {
+        await ctx.store.confirm(keys);
+        throw err;
+      }
+      await ctx.store.remove(keys);
       return { deleted: 1 };
     });
   }
