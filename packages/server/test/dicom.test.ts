@@ -228,12 +228,15 @@ describe('files that are not (whole) DICOM keep their upload and get header_erro
     const { session } = await newSession();
     const acq = await newAcquisition(session);
     const brain2 = fs.readFileSync(geBrainSeries()[1]!);
+    const multiframe = fs.readFileSync(path.join(daikonData(), 'explicit_little.dcm'));
     const cases: { name: string; content: Buffer | string; error: RegExp }[] = [
       { name: 'x.dcm', content: 'This is a text file, not DICOM at all.\n'.repeat(20), error: /not a DICOM file/ },
       { name: 'tiny.dcm', content: 'hello', error: /not a DICOM file.*too short/ },
       { name: 'cut-header.dcm', content: brain2.subarray(0, 1500), error: /truncated/ },
       { name: 'cut-pixels.dcm', content: brain2.subarray(0, brain2.length - 1000), error: /truncated.*PixelData/ },
       { name: 'MR_truncated.dcm', content: fs.readFileSync(`${PYDICOM}/MR_truncated.dcm`), error: /truncated/ },
+      // Large enough that only its head is read first: the cut is still noticed against the file size.
+      { name: 'cut-multiframe.dcm', content: multiframe.subarray(0, 600_000), error: /truncated.*PixelData/ },
       {
         name: 'junk.dicom.zip',
         content: await zipOf([

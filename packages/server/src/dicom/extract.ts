@@ -17,7 +17,7 @@ export interface Extraction {
 }
 
 /** Most headers end well inside this; a file is read whole only when its header does not. */
-const HEAD_BYTES = 8 << 20;
+const HEAD_BYTES = 256 << 10;
 const MAX_GUNZIP_BYTES = 1 << 30;
 
 function readHead(file: string, size: number): Buffer {
