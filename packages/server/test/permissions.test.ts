@@ -47,6 +47,7 @@ beforeAll(async () => {
   ok(await s.admin.put(`/projects/${h.project}/permissions/${uid.roProj}`, { role_ids: ['ro'] }));
   ok(await s.admin.put(`/projects/${h.project}/permissions/${uid.pAdmin}`, { role_ids: ['admin'] }));
   fx = { ...h, file: 'scan.nii.gz', analysis, p2, p2Session, p2Acq, q };
+  for (const [plural, id] of containerIds()) ok(await s.admin.upload(`/${plural}/${id}/files`, [{ name: 'each.txt', content: plural }]));
 });
 afterAll(async () => {
   await s?.stop();
@@ -78,6 +79,17 @@ async function freshUser(): Promise<string> {
   const id = `target${n()}@lab.org`;
   ok(await s.admin.post('/users', { _id: id }));
   return id;
+}
+
+/** Every container type of P's hierarchy with its id. */
+function containerIds(): [string, string][] {
+  return [
+    ['projects', fx.project],
+    ['subjects', fx.subject],
+    ['sessions', fx.session],
+    ['acquisitions', fx.acquisition],
+    ['analyses', fx.analysis],
+  ];
 }
 
 interface Case {
@@ -431,10 +443,45 @@ describe('keeping permissions manageable', () => {
 });
 
 // Last: the matrix leaves extra projects, users and files behind that the checks above would trip over.
+/** The same families on every container type: list, get, info, tags, notes, files. */
+const PER_TYPE: [string, (id: string, plural: string) => Omit<Case, 'run'> & { run: (a: Api) => Promise<Reply> }][] = [
+  ['list', (_id, plural) => ({ name: `GET /${plural}`, expect: ANY_USER, run: (a) => a.get(`/${plural}`) })],
+  ['get', (id, plural) => ({ name: `GET /${plural}/id`, expect: READ, run: (a) => a.get(`/${plural}/${id}`) })],
+  ['info', (id, plural) => ({ name: `POST /${plural}/id/info`, expect: WRITE, run: (a) => a.post(`/${plural}/${id}/info`, { set: { k: n() } }) })],
+  ['tags', (id, plural) => ({ name: `GET /${plural}/id/tags`, expect: READ, run: (a) => a.get(`/${plural}/${id}/tags`) })],
+  ['tag', (id, plural) => ({ name: `POST /${plural}/id/tags`, expect: WRITE, run: (a) => a.post(`/${plural}/${id}/tags`, { value: `t${n()}` }) })],
+  ['note', (id, plural) => ({ name: `POST /${plural}/id/notes`, expect: WRITE, run: (a) => a.post(`/${plural}/${id}/notes`, { text: 'n' }) })],
+  [
+    'read note',
+    (id, plural) => ({
+      name: `GET /${plural}/id/notes/nid`,
+      expect: READ,
+      run: async (a) => a.get(`/${plural}/${id}/notes/${ok(await s.admin.post(`/${plural}/${id}/notes`, { text: 'by admin' }))._id}`),
+    }),
+  ],
+  ['upload', (id, plural) => ({ name: `POST /${plural}/id/files`, expect: WRITE, run: (a) => a.upload(`/${plural}/${id}/files`, [{ name: `u${n()}.txt`, content: 'u' }]) })],
+  ['download', (id, plural) => ({ name: `GET /${plural}/id/files/each.txt`, expect: READ, run: (a) => a.get(`/${plural}/${id}/files/each.txt`) })],
+  ['file info', (id, plural) => ({ name: `GET /${plural}/id/files/each.txt/info`, expect: READ, run: (a) => a.get(`/${plural}/${id}/files/each.txt/info`) })],
+  [
+    'file delete',
+    (id, plural) => ({
+      name: `DELETE /${plural}/id/files/x`,
+      expect: WRITE,
+      run: async (a) => {
+        const name = `d${n()}.txt`;
+        ok(await s.admin.upload(`/${plural}/${id}/files`, [{ name, content: 'd' }]));
+        return a.del(`/${plural}/${id}/files/${name}`);
+      },
+    }),
+  ],
+  ['subtree download', (id, plural) => ({ name: `GET /${plural}/id/download?summary`, expect: READ, run: (a) => a.get(`/${plural}/${id}/download?summary=true`) })],
+];
+
 describe('permission matrix', () => {
-  it(`answers every (role, request) pair as expected (${CASES.length} requests × ${ROLES.length} roles)`, async () => {
+  it(`answers every (role, request) pair as expected (${CASES.length} + ${PER_TYPE.length * 5} requests × ${ROLES.length} roles)`, async () => {
     const wrong: string[] = [];
-    for (const c of CASES) {
+    const perType = containerIds().flatMap(([plural, id]) => PER_TYPE.map(([, make]) => make(id, plural)));
+    for (const c of [...CASES, ...perType]) {
       for (const role of ROLES) {
         const r = await c.run(api[role], role);
         if (r.status !== c.expect[role]) wrong.push(`${c.name} as ${role}: ${r.status} (expected ${c.expect[role]}) ${JSON.stringify(r.body).slice(0, 160)}`);
