@@ -106,6 +106,16 @@ describe('list filters', () => {
     const after = await labels(q(`created>${third.created}`));
     expect(after.length).toBeLessThan(SMALL.length);
     expect(after).not.toContain('alpha');
+    // The same instant written in another zone or without milliseconds selects the same rows.
+    const t = new Date(third.created);
+    const plusTwo = new Date(t.getTime() + 2 * 3600_000).toISOString().replace(/\.\d+Z$/, '+02:00');
+    const atSecond = Math.floor(t.getTime() / 1000) * 1000;
+    expect(await labels(q(`created>=${plusTwo}`))).toEqual(await labels(q(`created>=${new Date(atSecond).toISOString()}`)));
+    expect(await labels(q(`created<=${third.created.replace('Z', '+00:00')}`))).toContain('gamma');
+    expect(await labels(q(`created>${third.created.replace('Z', '')}`))).toEqual(after);
+    const badDate = await s.admin.get(`/sessions/${small}/acquisitions${q('created>2024-13-45')}`);
+    expect(badDate.status).toBe(400);
+    expect(badDate.body.message).toContain('2024-13-45');
     expect(await labels(q('uid=null'))).toHaveLength(SMALL.length);
     expect(await labels(q(`_id=${third._id}`))).toEqual(['gamma']);
     expect(await labels(q(`parents.session=${small},label=beta`))).toEqual(['beta']);

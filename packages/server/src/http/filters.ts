@@ -102,6 +102,21 @@ function compare(lhs: Expression<unknown>, op: FilterOp, value: FilterValue): Ex
   }
 }
 
+const DATE_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * `created`/`modified` are stored as UTC ISO strings (`2024-05-01T10:00:00.000Z`), which compare
+ * correctly as text. A filter date in another zone or precision is brought to that form first, as
+ * Flywheel parses filter dates into datetimes; a value without a zone is read as UTC.
+ */
+function asStoredTime(term: FilterTerm, value: string): string {
+  const m = DATE_TIME.exec(value);
+  if (!m) return value;
+  const t = Date.parse(m[2] ? `${m[1]}T${m[2]}${m[3] ?? 'Z'}` : `${m[1]}T00:00:00Z`);
+  if (Number.isNaN(t)) throw new ApiError('INVALID_FILTER', `filter term '${term.key}${term.op}${term.raw}': '${value}' is not a valid date`);
+  return new Date(t).toISOString();
+}
+
 /** Builds the SQL condition for one term. */
 export function termToSql(dialect: SqlDialect, resolve: FieldResolver, term: FilterTerm): Expression<SqlBool> {
   const field = resolve(term.key);
@@ -129,6 +144,7 @@ export function termToSql(dialect: SqlDialect, resolve: FieldResolver, term: Fil
   let value = term.value;
   // Plain text columns compare as text: a label "007" must match filter label=007.
   if (field.kind === 'column' && !field.numeric && typeof value === 'number') value = term.raw;
+  if (field.kind === 'column' && typeof value === 'string' && /(^|\.)(created|modified)$/.test(field.column)) value = asStoredTime(term, value);
   if (field.kind === 'json' && typeof value === 'boolean') {
     lhs = dialect.jsonText(field.column, field.path);
   }
