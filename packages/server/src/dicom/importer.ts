@@ -18,12 +18,13 @@ import { ExtractionPool, type Outcome, PoolClosedError } from './pool.js';
  */
 export class DicomImporter {
   private readonly pending = new Set<Promise<void>>();
+  private readonly inFlight = new Set<string>();
   private closed = false;
 
   constructor(
     private readonly ctx: ServerContext,
     private readonly pool: ExtractionPool,
-    private readonly log: (msg: string) => void,
+    readonly log: (msg: string) => void,
   ) {}
 
   /** The filesCommitted listener: queues and returns at once. */
@@ -32,11 +33,51 @@ export class DicomImporter {
   };
 
   enqueue(container: ContainersTable, file: FilesTable): void {
-    if (this.closed) return;
+    if (this.closed || this.inFlight.has(file.id)) return;
+    this.inFlight.add(file.id);
     const job = this.process(container, file)
       .catch((err) => this.log(`dicom header of file ${file.id} ('${file.name}') not recorded: ${(err as Error).message}`))
-      .finally(() => this.pending.delete(job));
+      .finally(() => {
+        this.pending.delete(job);
+        this.inFlight.delete(file.id);
+      });
     this.pending.add(job);
+  }
+
+  /**
+   * Queues current DICOM files that have neither a header nor a header_error: uploads whose
+   * extraction a shutdown or crash cut off. The text match only narrows the scan; a header always
+   * serialises as `"dicom":{`, so a file it skips has one (or a user key of that name).
+   */
+  async resumeUnfinished(batch = 500): Promise<number> {
+    const db = this.ctx.handle.db;
+    let after = '';
+    let queued = 0;
+    while (!this.closed) {
+      const rows = await db
+        .selectFrom('files')
+        .selectAll()
+        .where('type', '=', 'dicom')
+        .where('current', '=', 1)
+        .where('id', '>', after)
+        .where('info', 'not like', '%"header_error":%')
+        .where('info', 'not like', '%"dicom":{%')
+        .orderBy('id')
+        .limit(batch)
+        .execute();
+      if (rows.length === 0) break;
+      after = rows[rows.length - 1]!.id;
+      const ids = [...new Set(rows.map((r) => r.container_id))];
+      const containers = await db.selectFrom('containers').selectAll().where('id', 'in', ids).execute();
+      const byId = new Map(containers.map((c) => [c.id, c]));
+      for (const row of rows) {
+        const container = byId.get(row.container_id);
+        if (!container) continue;
+        this.enqueue(container, row);
+        queued++;
+      }
+    }
+    return queued;
   }
 
   /** Resolves once every queued extraction has been recorded (tests and benchmarks await this). */
@@ -112,6 +153,10 @@ export function installDicomImport(ctx: ServerContext, opts: { log?: (msg: strin
   const importer = new DicomImporter(ctx, new ExtractionPool(opts.workers), opts.log ?? ((m) => console.warn(m)));
   ctx.hooks.filesCommitted.push(importer.onFilesCommitted);
   importers.set(ctx, importer);
+  importer.resumeUnfinished().then(
+    (n) => n > 0 && importer.log(`dicom: resumed header extraction of ${n} file(s) left unfinished by the last run`),
+    (err) => importer.log(`dicom: could not look for unfinished header extractions: ${(err as Error).message}`),
+  );
   return importer;
 }
 
