@@ -12,6 +12,7 @@ export interface EngineProcess {
   dir: string;
   /** What it printed on stderr so far, for failure messages. */
   output(): string;
+  exited: Promise<number | null>;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
   /** kill -9. */
@@ -44,6 +45,7 @@ export function startEngine(key: string, opts: { concurrency?: number; executor?
   return {
     proc,
     dir,
+    exited,
     output: () => out,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
