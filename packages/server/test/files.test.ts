@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ticketSecret } from '../src/dao/settings.js';
+import { signTicket } from '../src/files/tickets.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 
 let s: TestServer;
@@ -179,6 +181,22 @@ describe('file upload and download', () => {
     expect((await api.bytes(`${url}?version=1`)).data.equals(v1)).toBe(true);
   });
 
+  it('uploads analysis outputs directly and through the parent path', async () => {
+    const h = await makeHierarchy(api);
+    const analysis = (await api.post(`/sessions/${h.session}/analyses`, { label: 'run' })).body._id;
+    const direct = await api.upload(`/analyses/${analysis}/files`, [{ name: 'out.nii.gz', content: 'direct' }]);
+    expect(direct.status).toBe(200);
+    const viaParent = await api.upload(`/sessions/${h.session}/analyses/${analysis}/files`, [{ name: 'log.txt', content: 'via parent' }]);
+    expect(viaParent.status).toBe(200);
+    expect(viaParent.body[0]).toMatchObject({ name: 'log.txt', type: 'text', parent_ref: { type: 'analysis', id: analysis } });
+    expect((await api.bytes(`/analyses/${analysis}/files/out.nii.gz`)).data.toString()).toBe('direct');
+    expect((await api.bytes(`/analyses/${analysis}/files/log.txt`)).data.toString()).toBe('via parent');
+    // The analysis must hang under the container the path names.
+    const wrong = await api.upload(`/acquisitions/${h.acquisition}/analyses/${analysis}/files`, [{ name: 'x.txt', content: 'x' }]);
+    expect(wrong.status).toBe(404);
+    expect((await api.get(`/analyses/${analysis}`)).body.files.map((f: any) => f.name).sort()).toEqual(['log.txt', 'out.nii.gz']);
+  });
+
   it('gives concurrent uploads of one name distinct versions, exactly one current', async () => {
     const h = await makeHierarchy(api);
     const contents = Array.from({ length: 8 }, (_, i) => bytesOf(`c${i}`, 20_000 + i));
@@ -277,6 +295,11 @@ describe('file upload and download', () => {
     expect((await s.anon.bytes(`${url}?ticket=${encodeURIComponent(t1)}`)).data.equals(content)).toBe(true);
     // Without access there is no ticket either.
     expect((await s.anon.get(`${url}?ticket=`)).status).toBe(401);
+    // A genuine ticket past its lifetime is refused.
+    const row = await s.ctx.handle.db.selectFrom('files').select('id').where('container_id', '=', h.project).where('name', '=', 'p.bin').where('current', '=', 1).executeTakeFirstOrThrow();
+    const secret = await ticketSecret(s.ctx.handle.db);
+    expect((await s.anon.bytes(`${url}?ticket=${encodeURIComponent(signTicket(secret, `f:${row.id}`, 30))}`)).status).toBe(200);
+    expect((await s.anon.get(`${url}?ticket=${encodeURIComponent(signTicket(secret, `f:${row.id}`, -1))}`)).status).toBe(401);
   });
 
   it('modifies info, classification and fields', async () => {

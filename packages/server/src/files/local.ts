@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { StreamHash } from './hashing.js';
 import type { FileStore, StagedBlob } from './store.js';
 
 /**
@@ -36,16 +36,18 @@ export class LocalFileStore implements FileStore {
 
   async stage(key: string, source: Readable): Promise<StagedBlob> {
     const file = this.part(key);
-    const hash = createHash('sha384');
+    const hash = new StreamHash('sha384');
     let size = 0;
     const out = fs.createWriteStream(file, { flags: 'wx', highWaterMark: 1 << 20 });
+    let sha384: string;
     try {
       await pipeline(
         source,
         async function* (chunks: AsyncIterable<Buffer>) {
           for await (const chunk of chunks) {
-            hash.update(chunk);
             size += chunk.length;
+            const full = hash.update(chunk);
+            if (full) await full;
             yield chunk;
           }
         },
@@ -55,25 +57,32 @@ export class LocalFileStore implements FileStore {
       if ((source as Readable & { truncated?: boolean }).truncated) throw new Error('upload was truncated');
       const fh = await fsp.open(file, 'r');
       try {
-        await fh.sync();
+        [sha384] = await Promise.all([hash.digest(), fh.sync()]);
       } finally {
         await fh.close();
       }
     } catch (err) {
+      hash.abort();
       await fsp.rm(file, { force: true });
       throw err;
     }
-    return { key, size, sha384: hash.digest('hex') };
+    return { key, size, sha384 };
   }
 
   async publish(keys: string[]): Promise<void> {
+    // The markers must be on disk before any blob is: a blob in place without one would outlive a crash
+    // before the commit as an orphan nothing refers to.
+    for (const key of keys) await fsp.writeFile(this.marker(key), '');
+    await syncDir(this.staging);
     const dirs = new Set<string>();
     for (const key of keys) {
-      await fsp.writeFile(this.marker(key), '');
       const dest = this.pathOf(key);
-      await fsp.mkdir(path.dirname(dest), { recursive: true });
+      const dir = path.dirname(dest);
+      // A directory made here is durable only once its parent is synced too.
+      const created = await fsp.mkdir(dir, { recursive: true });
+      if (created) for (let d = dir; d.startsWith(created); d = path.dirname(d)) dirs.add(path.dirname(d));
       await fsp.rename(this.part(key), dest);
-      dirs.add(path.dirname(dest));
+      dirs.add(dir);
     }
     for (const d of dirs) await syncDir(d);
     await syncDir(this.staging);
