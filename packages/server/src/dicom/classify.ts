@@ -5,8 +5,8 @@ import type { Header, HeaderValue } from './header.js';
  * evidence Flywheel's dicom-mr-classifier looks at, in this order:
  *   1. what the header states outright (ImageType LOCALIZER/DIFFUSION/ASL/FIELD_MAP, diffusion
  *      b-values, temporal positions of an EPI series, sequence names like `ep_b…`/`fm2d`);
- *   2. the series description (then the protocol name) matched against the usual naming habits
- *      (first matching rule wins), plus any vocabulary words it contains ("PD", "FLAIR", "EPI" …);
+ *   2. the series description, then the protocol name, matched against the usual naming habits
+ *      (first matching rule wins), plus any vocabulary words they contain ("PD", "FLAIR", "EPI" …);
  *   3. the contrast the timing implies (TR/TE/TI), for series whose names say nothing.
  * Earlier evidence wins per key; Features accumulate from all three. Non-MR series get no
  * classification (as in Flywheel), except that objects without pixel data are Intent Non-Image.
@@ -204,8 +204,8 @@ export function classify(h: Header, facts: SeriesFacts = {}): Classification {
   if (facts.hasPixelData === false) return { Intent: ['Non-Image'] };
   if (String(h.Modality ?? '').toUpperCase() !== 'MR') return {};
   const sources = [classifyHeaderFacts(h, facts)];
-  const fromDescription = classifyLabel(String(h.SeriesDescription ?? ''));
-  sources.push(Object.keys(fromDescription).length ? fromDescription : classifyLabel(String(h.ProtocolName ?? '')));
+  // The protocol name only fills what the description leaves open ("<MIP Range>" of a TOF protocol).
+  sources.push(classifyLabel(String(h.SeriesDescription ?? '')), classifyLabel(String(h.ProtocolName ?? '')));
   const isEpi = list(h.ScanningSequence).includes('EP');
   if (!isEpi) sources.push(classifyTiming(h));
 
