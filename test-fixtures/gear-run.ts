@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
  * Runs a gear from gears/ the way an engine does (gear spec §1.8–1.11): a fresh folder laid out as
  * /flywheel/v0 — the gear's files, config.json with defaults filled from the manifest, each input
  * under input/<name>/, an empty output/ — then `bash -c <command or ./run>` there with only the
- * fixed PATH plus the manifest's environment. With `sandbox: 'bwrap'` the folder is mounted at
- * /flywheel/v0 inside bubblewrap with nothing but /usr and /etc (read-only) from the host.
+ * fixed PATH plus the manifest's environment. With `sandbox: 'bwrap'` the folder's entries are
+ * mounted at /flywheel/v0 inside bubblewrap with nothing but /usr and /etc (read-only) from the host.
  */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const GEAR_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -84,7 +84,14 @@ function bwrapArgs(dir: string, env: Record<string, string>, command: string): s
   const args = ['--ro-bind', '/usr', '/usr'];
   for (const l of ['lib', 'lib64', 'bin', 'sbin']) if (existsSync(`/usr/${l}`)) args.push('--symlink', `usr/${l}`, `/${l}`);
   args.push('--ro-bind', '/etc', '/etc', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
-  args.push('--bind', dir, '/flywheel/v0', '--chdir', '/flywheel/v0', '--unshare-all', '--die-with-parent', '--clearenv');
+  // As the engine does: a tmpfs at /flywheel/v0 with each job entry bound onto it, what the gear was
+  // given (input/, config.json) read-only, so a gear writing into its inputs fails here too.
+  args.push('--tmpfs', '/flywheel/v0');
+  for (const entry of readdirSync(dir)) {
+    const readOnly = entry === 'input' || entry === 'config.json';
+    args.push(readOnly ? '--ro-bind' : '--bind', join(dir, entry), `/flywheel/v0/${entry}`);
+  }
+  args.push('--chdir', '/flywheel/v0', '--unshare-all', '--die-with-parent', '--clearenv');
   for (const [k, v] of Object.entries(env)) args.push('--setenv', k, k === 'FLYWHEEL' ? '/flywheel/v0' : v);
   args.push('bash', '-c', command);
   return args;
