@@ -19,6 +19,8 @@ export interface Extraction {
 /** Most headers end well inside this; a file is read whole only when its header does not. */
 const HEAD_BYTES = 256 << 10;
 const MAX_GUNZIP_BYTES = 1 << 30;
+/** How much of each zip member is inflated to find its InstanceNumber and orientation. */
+const PEEK_BYTES = 64 << 10;
 
 function readHead(file: string, size: number): Buffer {
   const fd = fs.openSync(file, 'r');
@@ -69,14 +71,16 @@ function extractZip(file: string): Extraction {
     const orientations = new Set<string>();
     let firstProblem: string | undefined;
     for (const [index, entry] of candidates.entries()) {
-      let buf: Buffer;
+      let peek: ReturnType<typeof peekSlice>;
       try {
-        buf = zip.read(entry);
+        const head = zip.readHead(entry, PEEK_BYTES);
+        peek = peekSlice(head);
+        // A header longer than the peek (big private blocks) needs the whole member.
+        if (!peek && head.length < entry.size) peek = peekSlice(zip.read(entry));
       } catch (err) {
         firstProblem ??= `'${entry.name}': ${(err as Error).message}`;
         continue;
       }
-      const peek = peekSlice(buf);
       if (!peek) {
         firstProblem ??= `'${entry.name}' is not DICOM`;
         continue;

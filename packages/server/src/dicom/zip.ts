@@ -135,13 +135,36 @@ export class ZipArchive {
     return entries;
   }
 
-  /** The member's uncompressed content. */
-  read(entry: ZipEntry): Buffer {
+  private dataStart(entry: ZipEntry): number {
     if (entry.flags & 1) throw new ZipError(`'${entry.name}' is encrypted`);
-    if (entry.size > MAX_MEMBER_BYTES) throw new ZipError(`'${entry.name}' is ${entry.size} bytes uncompressed; members over 1 GiB are not read`);
     const local = this.bytes(entry.localHeaderOffset, 30);
     if (local.readUInt32LE(0) !== LOCAL) throw new ZipError(`no local header for '${entry.name}' where the central directory points`);
-    const start = entry.localHeaderOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+    return entry.localHeaderOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+  }
+
+  /**
+   * About the first `bytes` bytes of the member's content (fewer if it is shorter), inflating only
+   * a prefix of the compressed data: enough to read a DICOM header without unpacking the pixels.
+   */
+  readHead(entry: ZipEntry, bytes: number): Buffer {
+    if (entry.size <= bytes) return this.read(entry);
+    const start = this.dataStart(entry);
+    if (entry.method === 0) return this.bytes(start, bytes);
+    if (entry.method !== 8) return this.read(entry);
+    // DICOM rarely shrinks below half in deflate, so twice the wanted output in input is plenty.
+    const data = this.bytes(start, Math.min(entry.compressedSize, bytes * 2));
+    try {
+      const out = zlib.inflateRawSync(data, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      return out.subarray(0, Math.min(out.length, bytes));
+    } catch (err) {
+      throw new ZipError(`'${entry.name}' does not inflate: ${(err as Error).message}`);
+    }
+  }
+
+  /** The member's uncompressed content. */
+  read(entry: ZipEntry): Buffer {
+    if (entry.size > MAX_MEMBER_BYTES) throw new ZipError(`'${entry.name}' is ${entry.size} bytes uncompressed; members over 1 GiB are not read`);
+    const start = this.dataStart(entry);
     const data = this.bytes(start, entry.compressedSize);
     if (entry.method === 0) return data;
     if (entry.method !== 8) throw new ZipError(`'${entry.name}' uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`);
