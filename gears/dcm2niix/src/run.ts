@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { GearError, loadContext, logger, requireInput, runGear, workDir } from '../../lib/src/context.js';
+import { GearError, loadContext, logger, removeWorkDir, requireInput, runGear, workDir } from '../../lib/src/context.js';
 import { removeIncompleteVolumes } from './incomplete.js';
 import { planConversion } from './options.js';
 import { collectOutputs, combineCoils, writeMetadata } from './outputs.js';
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     if (files.length === 0) log.warn('dcm2niix converted nothing (all images ignored?)');
     for (const f of files) log.info(`output ${f.name} (${f.type ?? 'untyped'})`);
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    removeWorkDir(work);
   }
 }
 

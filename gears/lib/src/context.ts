@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +119,16 @@ export function workDir(ctx: GearContext): string {
     return mkdtempSync(join(preferred, 'run-'));
   } catch {
     return mkdtempSync(join(tmpdir(), `${ctx.manifest.name}-`));
+  }
+}
+
+/** Removes a workDir() and, when nothing else is left in it, the `work/` folder it was made in. */
+export function removeWorkDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  try {
+    rmdirSync(dirname(dir));
+  } catch {
+    // Not empty, or not ours to remove: leave it.
   }
 }
 
