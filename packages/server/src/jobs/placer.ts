@@ -239,6 +239,7 @@ export async function placeEngineUpload(ctx: ServerContext, req: FastifyRequest,
     if (analysisBlock) await fillContainer(ctx, dest, analysisBlock);
   } else if (!success && metadata) notes.push('the job failed: container metadata was not applied');
 
+  if (!files.length && !metadata && !notes.length) return { saved_files: parseJson<string[]>(job.saved_files, []), files: [], notes };
   const savedBefore = parseJson<string[]>(job.saved_files, []);
   const saved = [...new Set([...savedBefore, ...written.map((f) => f.name)])];
   const profile = parseJson<JsonObject>(job.profile, {});

@@ -372,10 +372,17 @@ export async function transitionJob(ctx: ServerContext, job: JobsTable, to: JobS
     profile.total_time_ms = Date.parse(stamp) - Date.parse(job.created);
     set.profile = JSON.stringify(profile);
   }
-  let q = ctx.handle.db.updateTable('jobs').set(set).where('id', '=', job.id).where('state', 'in', from);
-  if (opts.deviceId !== undefined) q = q.where('device_id', '=', opts.deviceId);
-  if (opts.heartbeatBefore !== undefined) q = q.where('heartbeat', '<', opts.heartbeatBefore);
-  const updated = await q.returningAll().executeTakeFirst();
+  const terminal = (TERMINAL_STATES as readonly string[]).includes(to);
+  // One transaction: the state change, the end of the job's keys and the log line commit together.
+  const updated = await ctx.handle.db.transaction().execute(async (trx) => {
+    let q = trx.updateTable('jobs').set(set).where('id', '=', job.id).where('state', 'in', from);
+    if (opts.deviceId !== undefined) q = q.where('device_id', '=', opts.deviceId);
+    if (opts.heartbeatBefore !== undefined) q = q.where('heartbeat', '<', opts.heartbeatBefore);
+    const row = await q.returningAll().executeTakeFirst();
+    if (row && terminal) await revokeJobKeys(trx, job.id);
+    if (row && opts.log) await appendSystemLog(trx, job.id, opts.log);
+    return row;
+  });
   if (!updated) {
     const cur = await getJob(ctx, job.id);
     if (!cur) throw notFound(`job ${job.id}`);
@@ -384,8 +391,6 @@ export async function transitionJob(ctx: ServerContext, job: JobsTable, to: JobS
     }
     throw conflict(`job ${job.id} is ${cur.state}; it cannot become ${to}`);
   }
-  if ((TERMINAL_STATES as readonly string[]).includes(to)) await revokeJobKeys(ctx.handle.db, job.id);
-  if (opts.log) await appendSystemLog(ctx.handle.db, job.id, opts.log);
   await emit(ctx, { type: 'state', job: updated, from: job.state });
   return updated;
 }

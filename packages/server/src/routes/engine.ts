@@ -74,6 +74,7 @@ interface FinishBody {
 export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['engine'] };
+  const heartbeatSlackMs = (ctx.config.jobHeartbeatTimeout * 1000) / 20;
 
   app.post(
     '/devices',
@@ -135,9 +136,14 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const job = await requireJob(ctx, (req.params as { id: string }).id);
       if (job.device_id !== p.userId) throw conflict(`job ${job.id} is not claimed by this engine`);
       const lines = (req.body as JobLogLine[]).map((l) => ({ fd: l.fd === LOG_FD.system ? LOG_FD.system : l.fd, msg: l.msg }));
-      await appendLog(db, job.id, lines);
-      if (job.state === 'running') {
-        await db.updateTable('jobs').set({ heartbeat: now() }).where('id', '=', job.id).where('state', '=', 'running').execute();
+      const stamp = now();
+      // A heartbeat much fresher than the timeout needs no write; lines and heartbeat commit together.
+      const beat = job.state === 'running' && (!job.heartbeat || Date.parse(stamp) - Date.parse(job.heartbeat) > heartbeatSlackMs);
+      if (lines.length || beat) {
+        await db.transaction().execute(async (trx) => {
+          await appendLog(trx, job.id, lines);
+          if (beat) await trx.updateTable('jobs').set({ heartbeat: stamp }).where('id', '=', job.id).where('state', '=', 'running').execute();
+        });
       }
       return { state: job.state };
     },

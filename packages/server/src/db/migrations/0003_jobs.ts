@@ -102,7 +102,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('modified', 'text', (c) => c.notNull())
     .execute();
   // The claim query walks pending jobs in (priority, age) order; the sweep walks running jobs by heartbeat.
-  await db.schema.createIndex('jobs_claim').on('jobs').columns(['state', 'priority_rank', 'created', 'id']).execute();
+  // Directions match the claim's ORDER BY, so the next job is the first index entry, not a sort of the queue.
+  await db.schema.createIndex('jobs_claim').on('jobs').columns(['state', 'priority_rank desc', 'created', 'id']).execute();
   await db.schema.createIndex('jobs_state_heartbeat').on('jobs').columns(['state', 'heartbeat']).execute();
   await db.schema.createIndex('jobs_origin').on('jobs').columns(['origin_id', 'created']).execute();
   await db.schema.createIndex('jobs_gear').on('jobs').columns(['gear_id']).execute();
