@@ -138,8 +138,11 @@ export interface NiftiImage {
   nt: number;
   /** Voxel sizes along x, y, z (mm when xyzt_units says so). */
   voxel: [number, number, number];
-  /** x fastest, then y, z, volume. */
-  data: Float64Array;
+  /**
+   * x fastest, then y, z, volume. float32 when that holds every value exactly (unscaled 8- and
+   * 16-bit integers: half the memory of a long 4D series), float64 otherwise.
+   */
+  data: Float32Array | Float64Array;
 }
 
 export function decodeNifti(buf: Buffer): NiftiImage {
@@ -161,7 +164,10 @@ export function decodeNifti(buf: Buffer): NiftiImage {
   }
   const v = new DataView(buf.buffer, buf.byteOffset + start, n * type.bytes);
   const le = header.littleEndian;
-  const out = new Float64Array(n);
+  const slope = header.sclSlope;
+  const scaled = slope !== 0 && Number.isFinite(slope) && (slope !== 1 || (Number.isFinite(header.sclInter) && header.sclInter !== 0));
+  const exactIn32 = !scaled && [2, 4, 256, 512].includes(header.datatype);
+  const out = exactIn32 ? new Float32Array(n) : new Float64Array(n);
   const read: (o: number) => number = {
     2: (o: number) => v.getUint8(o),
     4: (o: number) => v.getInt16(o, le),
@@ -176,10 +182,9 @@ export function decodeNifti(buf: Buffer): NiftiImage {
   }[header.datatype]!;
   for (let i = 0, o = 0; i < n; i++, o += type.bytes) out[i] = read(o);
   // The standard: slope 0 (or not a number) means the stored values are the values.
-  const slope = header.sclSlope;
-  if (slope !== 0 && Number.isFinite(slope)) {
+  if (scaled) {
     const inter = Number.isFinite(header.sclInter) ? header.sclInter : 0;
-    if (slope !== 1 || inter !== 0) for (let i = 0; i < n; i++) out[i] = out[i]! * slope + inter;
+    for (let i = 0; i < n; i++) out[i] = out[i]! * slope + inter;
   }
   const pd = (k: number) => (k < header.pixdim.length && header.pixdim[k]! > 0 ? header.pixdim[k]! : 1);
   return { header, nx, ny, nz, nt, voxel: [pd(0), pd(1), pd(2)], data: out };

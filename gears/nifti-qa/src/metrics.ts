@@ -36,7 +36,7 @@ export function computeMetrics(img: NiftiImage): QaResult {
     if (!Number.isFinite(img.data[i])) throw new Error('image holds NaN or infinite values; QA needs finite intensities');
   }
   let meanImage: Float64Array;
-  if (img.nt === 1) meanImage = img.data.subarray(0, nvox);
+  if (img.nt === 1) meanImage = Float64Array.from(img.data.subarray(0, nvox));
   else {
     meanImage = new Float64Array(nvox);
     const vol = new Float64Array(img.nt);

@@ -20,7 +20,7 @@ export interface Temporal {
   globalSignal: number[];
 }
 
-export function temporalMetrics(data: Float64Array, nvox: number, nt: number, mask: Uint8Array, meanImage: Float64Array): Temporal {
+export function temporalMetrics(data: ArrayLike<number>, nvox: number, nt: number, mask: Uint8Array, meanImage: Float64Array): Temporal {
   const idx: number[] = [];
   for (let i = 0; i < nvox; i++) if (mask[i]) idx.push(i);
   const m = idx.length;
