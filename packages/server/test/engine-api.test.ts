@@ -437,3 +437,40 @@ describe('engines that die, servers that restart', () => {
     }
   });
 });
+
+describe('several server processes on one database', () => {
+  it('share one queue: claims stay exclusive and a long poll on one sees jobs queued on the other', async () => {
+    const a = await startTestServer();
+    const b = await startTestServer({ dataDir: a.dataDir, databaseUrl: a.ctx.config.databaseUrl });
+    try {
+      const key = engineKeyOf(a);
+      const ea = new EngineSim(a.as(key), 'on-a');
+      const eb = new EngineSim(b.as(key), 'on-b');
+      const ah = await makeHierarchy(a.admin);
+      const m = manifest();
+      const gear = await addGear(a.admin, m);
+      const queued = new Set<string>();
+      for (let i = 0; i < 60; i++) queued.add(ok(await a.admin.post('/jobs/add', { gear_id: gear, destination: { type: 'acquisition', id: ah.acquisition } }))._id);
+      const got: string[] = [];
+      await Promise.all(
+        [ea, eb, ea, eb].map(async (e) => {
+          for (;;) {
+            const jobs = await e.ask({ jobs: 2 });
+            if (!jobs.length) return;
+            got.push(...jobs.map((j) => j.id));
+          }
+        }),
+      );
+      expect(got).toHaveLength(60);
+      expect(new Set(got)).toEqual(queued);
+
+      const waiting = eb.ask({ wait: 30 });
+      await new Promise((r) => setTimeout(r, 200));
+      const id = ok(await a.admin.post('/jobs/add', { gear_id: gear, destination: { type: 'acquisition', id: ah.acquisition } }))._id;
+      expect((await waiting).map((j) => j.id)).toEqual([id]);
+    } finally {
+      await b.stop();
+      await a.stop();
+    }
+  });
+});
