@@ -13,6 +13,8 @@ import { ENGINE_VERSION } from './version.js';
 
 /** The spec's fixed PATH, for a request that somehow carries none. */
 export const GEAR_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const HOST = { host: os.hostname(), cpu_cores: os.availableParallelism(), memory_bytes: os.totalmem() };
+
 /** How long finishing calls keep trying through an API outage before the result is given up. */
 const FINISH_RETRY_MS = 5 * 60_000;
 
@@ -59,7 +61,7 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
   jobLog.system(`Engine ${ctx.engineId} (Sprocket engine ${ENGINE_VERSION}) claimed the job: gear ${gear}, attempt ${job.attempt ?? 1}`);
   const jobDir = path.join(ctx.workDir, 'jobs', job.id.replace(/[^a-zA-Z0-9_.-]/g, '_'));
   const profile: Record<string, unknown> = {
-    executor: { name: '', host: os.hostname(), cpu_cores: os.cpus().length, memory_bytes: os.totalmem() },
+    executor: { name: '', ...HOST },
     versions: { engine: ENGINE_VERSION },
   };
   const executorInfo = profile.executor as { name: string };

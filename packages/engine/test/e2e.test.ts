@@ -117,4 +117,36 @@ describe('engine with the real server', () => {
     expect((await waitForJob(server.admin, next)).state).toBe('complete');
     expect(await eventually(async () => (await jobLog(server.admin, id)).some((l) => l.fd === -1 && l.msg.includes('cancelled')), 5000)).toBe(true);
   });
+
+  it('stops a gear that outruns its walltime and fails the job saying so', async () => {
+    const marker = `sprocket-e2e-walltime-${process.pid}-${Date.now()}`;
+    const id = await addJob(server.admin, {
+      gear_id: gears.slow,
+      destination: { type: 'acquisition', id: ids.acquisition },
+      config: { marker },
+      resources: { walltime: 1 },
+    });
+    const job = await waitForJob(server.admin, id);
+    expect(job.state).toBe('failed');
+    expect(job.failure_reason).toMatch(/walltime of 1 s/);
+    expect(await eventually(() => processesWith(marker).length === 0, 10_000)).toBe(true);
+  });
+
+  it('fails a job whose input cannot be downloaded, with a system log line', async () => {
+    const other = await makeHierarchy(server.admin);
+    await server.admin.upload(`/acquisitions/${other.acquisition}/files`, [{ name: 'gone.txt', content: 'soon gone' }]);
+    await engine.stop();
+    try {
+      const id = await addJob(server.admin, { gear_id: gears['echo-config'], inputs: { text: { type: 'acquisition', id: other.acquisition, name: 'gone.txt' } } });
+      expect((await server.admin.del(`/acquisitions/${other.acquisition}/files/gone.txt`)).status).toBe(200);
+      engine = startEngine(await engineKey(server.admin), { concurrency: 2, executor });
+      const job = await waitForJob(server.admin, id);
+      expect(job.state).toBe('failed');
+      expect(job.failure_reason).toMatch(/could not be prepared: input text .* could not be downloaded/);
+      const logs = await jobLog(server.admin, id);
+      expect(logs.some((l) => l.fd === -1 && l.msg.startsWith('The gear could not be prepared'))).toBe(true);
+    } finally {
+      if (engine.proc.exitCode !== null) engine = startEngine(await engineKey(server.admin), { concurrency: 2, executor });
+    }
+  });
 });

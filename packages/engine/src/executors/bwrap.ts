@@ -9,7 +9,15 @@ const ROOT_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 /** Job-directory entries the gear must not change: what it was given. */
 const READ_ONLY_ENTRIES = new Set(['input', 'config.json']);
 
+let hostSystem: string[] | undefined;
+
+/** The host's system folders as the sandbox sees them; they do not change while the engine runs. */
 function hostSystemArgs(): string[] {
+  hostSystem ??= readHostSystem();
+  return hostSystem;
+}
+
+function readHostSystem(): string[] {
   const args = ['--ro-bind', '/usr', '/usr'];
   for (const dir of ROOT_LINKS) {
     let st: fs.Stats;
