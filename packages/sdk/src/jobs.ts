@@ -71,7 +71,8 @@ export class Job extends Model {
 
   /** The log as the gear printed it. */
   async getLogText(): Promise<string> {
-    return (await this.getLogs()).logs.map((l) => l.msg).join('');
+    // Engines send whole lines with or without their newline; text gets one per line either way.
+    return (await this.getLogs()).logs.map((l) => (l.msg.endsWith('\n') ? l.msg : `${l.msg}\n`)).join('');
   }
 
   getDetail(): Promise<Json> {
