@@ -279,7 +279,15 @@ describe('running and finishing', () => {
     expect(a.info).toEqual({});
     expect(a.files[0]).toMatchObject({ name: 'partial.txt', from_failed_job: true, info: { partial: true }, origin: { type: 'job', id } });
     const failed = ok(await alice.get(`/jobs/${id}`));
-    expect(failed).toMatchObject({ state: 'failed', exit_code: 2, failure_reason: 'gear exited with code 2', produced_metadata: md, saved_files: ['partial.txt'] });
+    expect(failed).toMatchObject({ state: 'failed', exit_code: 2, failure_reason: 'gear exited with code 2', produced_metadata: md, saved_files: ['partial.txt'], failed_output_accepted: false });
+
+    // Accepting the output unflags it and applies the metadata, once.
+    expect(ok(await alice.post(`/jobs/${id}/accept-failed-output`))).toEqual({ accepted: 1, notes: [] });
+    const accepted = ok(await s.admin.get(`/acquisitions/${acq}`));
+    expect(accepted.info).toEqual({ should: 'not apply' });
+    expect(accepted.files[0].from_failed_job).toBeUndefined();
+    expect(ok(await alice.get(`/jobs/${id}`)).failed_output_accepted).toBe(true);
+    expect((await alice.post(`/jobs/${id}/accept-failed-output`)).status).toBe(409);
   });
 
   it('checks the upload against its job: ticket, destination, state', async () => {

@@ -214,30 +214,8 @@ export async function placeEngineUpload(ctx: ServerContext, req: FastifyRequest,
   const written = files.length ? await commitFiles(ctx, dest, files, { type: 'job', id: job.id }, { fromFailedJob: !success }) : [];
   const uploaded = new Set(files.map((f) => f.name));
 
-  if (success && metadata) {
-    const levels = await levelContainers(ctx, dest);
-    // Entries naming files that were not uploaded edit those files where they already are.
-    const edits: [ContainersTable, JsonObject][] = destEntries.filter((e) => !uploaded.has(e.name as string)).map((e) => [dest, e]);
-    for (const [level, row] of levels) {
-      if (row.id === dest.id) continue;
-      for (const e of fileEntries(isPlainObject(metadata[level]) ? (metadata[level] as JsonObject) : undefined)) edits.push([row, e]);
-    }
-    for (const [row, entry] of edits) {
-      const existing = await getCurrentFile(ctx.handle.db, row.id, entry.name as string);
-      if (existing) await updateExistingFile(ctx, row, existing, fileMetaOf(entry));
-      else notes.push(`.metadata.json names file '${String(entry.name)}', which is neither an output nor a file of ${row.type} ${row.id}; ignored`);
-    }
-    for (const [level, row] of levels) {
-      const block = metadata[level];
-      if (isPlainObject(block)) await fillContainer(ctx, row, block);
-      // Flywheel's session block may carry its subject.
-      if (level === 'session' && isPlainObject(block) && isPlainObject(block.subject) && levels.get('subject')) {
-        await fillContainer(ctx, levels.get('subject')!, block.subject);
-      }
-    }
-    const analysisBlock = dest.type === 'analysis' && isPlainObject(metadata.analysis) ? (metadata.analysis as JsonObject) : undefined;
-    if (analysisBlock) await fillContainer(ctx, dest, analysisBlock);
-  } else if (!success && metadata) notes.push('the job failed: container metadata was not applied');
+  if (success && metadata) notes.push(...(await applyContainerMetadata(ctx, dest, metadata, uploaded)));
+  else if (!success && metadata) notes.push('the job failed: container metadata was not applied (POST /jobs/{id}/accept-failed-output applies it)');
 
   if (!files.length && !metadata && !notes.length) return { saved_files: parseJson<string[]>(job.saved_files, []), files: [], notes };
   const savedBefore = parseJson<string[]>(job.saved_files, []);
@@ -259,4 +237,70 @@ export async function placeEngineUpload(ctx: ServerContext, req: FastifyRequest,
     .execute();
   for (const n of notes) await appendSystemLog(ctx.handle.db, job.id, n);
   return { saved_files: saved, files: written.map((f) => fileDoc(f, dest, true)), notes };
+}
+
+/**
+ * The part of `.metadata.json` that changes what already exists: container fields (fill-if-missing,
+ * tags added) of the destination and its ancestors, and entries naming files that are not among
+ * `uploaded` (edited in place). Returns notes on what could not be applied.
+ */
+export async function applyContainerMetadata(ctx: ServerContext, dest: ContainersTable, metadata: JsonObject, uploaded: Set<string>): Promise<string[]> {
+  const notes: string[] = [];
+  const levels = await levelContainers(ctx, dest);
+  const destEntries = fileEntries(destinationBlock(metadata, dest.type));
+  // Entries naming files that were not uploaded edit those files where they already are.
+  const edits: [ContainersTable, JsonObject][] = destEntries.filter((e) => !uploaded.has(e.name as string)).map((e) => [dest, e]);
+  for (const [level, row] of levels) {
+    if (row.id === dest.id) continue;
+    for (const e of fileEntries(isPlainObject(metadata[level]) ? (metadata[level] as JsonObject) : undefined)) edits.push([row, e]);
+  }
+  for (const [row, entry] of edits) {
+    const existing = await getCurrentFile(ctx.handle.db, row.id, entry.name as string);
+    if (existing) await updateExistingFile(ctx, row, existing, fileMetaOf(entry));
+    else notes.push(`.metadata.json names file '${String(entry.name)}', which is neither an output nor a file of ${row.type} ${row.id}; ignored`);
+  }
+  for (const [level, row] of levels) {
+    const block = metadata[level];
+    if (isPlainObject(block)) await fillContainer(ctx, row, block);
+    // Flywheel's session block may carry its subject.
+    if (level === 'session' && isPlainObject(block) && isPlainObject(block.subject) && levels.get('subject')) {
+      await fillContainer(ctx, levels.get('subject')!, block.subject);
+    }
+  }
+  if (dest.type === 'analysis' && isPlainObject(metadata.analysis)) await fillContainer(ctx, dest, metadata.analysis);
+  return notes;
+}
+
+/**
+ * `POST /jobs/{id}/accept-failed-output`: a failed job's outputs count after all. Their
+ * `from_failed_job` flag is cleared (gear rules then see them) and the container metadata the job
+ * produced is applied.
+ */
+export async function acceptFailedOutput(ctx: ServerContext, job: JobsTable): Promise<string[]> {
+  if (job.state !== 'failed') throw conflict(`job ${job.id} is ${job.state}; only a failed job's output can be accepted`);
+  const r = await ctx.handle.db
+    .updateTable('jobs')
+    .set({ failed_output_accepted: 1, modified: now() })
+    .where('id', '=', job.id)
+    .where('failed_output_accepted', '=', 0)
+    .executeTakeFirst();
+  if (!Number(r.numUpdatedRows)) throw conflict(`the output of job ${job.id} was already accepted`);
+  const dest = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
+  if (!dest) throw conflict(`the destination of job ${job.id} no longer exists`);
+  const saved = parseJson<string[]>(job.saved_files, []);
+  const flagged = saved.length
+    ? await ctx.handle.db.selectFrom('files').selectAll().where('container_id', '=', dest.id).where('name', 'in', saved).where('current', '=', 1).where('from_failed_job', '=', 1).execute()
+    : [];
+  const mine = flagged.filter((f) => parseJson<JsonObject>(f.origin, {}).id === job.id);
+  if (mine.length) {
+    const stamp = now();
+    await ctx.handle.db.updateTable('files').set({ from_failed_job: 0, modified: stamp }).where('id', 'in', mine.map((f) => f.id)).execute();
+    const accepted = mine.map((f) => ({ ...f, from_failed_job: 0, modified: stamp }));
+    for (const fn of ctx.hooks.filesCommitted) await fn(dest, accepted, mine);
+  }
+  const metadata = parseJson<JsonObject | null>(job.produced_metadata, null);
+  const notes = metadata ? await applyContainerMetadata(ctx, dest, metadata, new Set(saved)) : [];
+  await appendSystemLog(ctx.handle.db, job.id, `Failed output accepted: ${mine.length} file(s) unflagged${metadata ? ', container metadata applied' : ''}.`);
+  for (const n of notes) await appendSystemLog(ctx.handle.db, job.id, n);
+  return notes;
 }

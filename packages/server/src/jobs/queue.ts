@@ -404,6 +404,7 @@ export async function retryJob(ctx: ServerContext, job: JobsTable, opts: { ignor
   if (!allowed.includes(job.state as JobState)) {
     throw conflict(`job ${job.id} is ${job.state}; only ${opts.ignoreState ? 'finished' : 'failed'} jobs can be retried${opts.ignoreState ? '' : ' (ignoreState=true also allows complete and cancelled ones)'}`);
   }
+  if (!(await getGear(ctx.handle.db, job.gear_id))) throw conflict(`job ${job.id} cannot be retried: its gear ${job.gear_id} was deleted`);
   const stamp = now();
   const id = newId();
   const payload = parseJson<JsonObject>(job.config, {});

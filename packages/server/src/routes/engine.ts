@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type JobLogLine, LOG_FD } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, type Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
@@ -125,7 +126,9 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const gear = await getGear(db, j.gear_id);
       out.push(jobDoc(j, { request: gear ? jobRequest(j, gear) : undefined }));
     }
-    return { jobs: out };
+    if (!b.return?.states) return { jobs: out };
+    const counts = await db.selectFrom('jobs').select(['state', sql<number>`count(*)`.as('n')]).groupBy('state').execute();
+    return { jobs: out, states: Object.fromEntries(counts.map((c) => [c.state, Number(c.n)])) };
   });
 
   app.post(

@@ -16,6 +16,7 @@ import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { mintJobKeys } from '../jobs/keys.js';
 import { logText, readLog } from '../jobs/logs.js';
+import { acceptFailedOutput } from '../jobs/placer.js';
 import { type JobSpec, enqueueJob, requireJob, retryJob, transitionJob } from '../jobs/queue.js';
 import { OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
 
@@ -248,6 +249,17 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       await requireJobControl(ctx, access, job, 'jobs_run_cancel');
       const next = await retryJob(ctx, job, { ignoreState: (req.query as { ignoreState?: boolean }).ignoreState === true });
       return { _id: next.id, id: next.id };
+    },
+  );
+
+  app.post(
+    '/jobs/:id/accept-failed-output',
+    { schema: { ...t, summary: "Accept a failed job's outputs: unflag them and apply its container metadata", params: idParams } },
+    async (req) => {
+      const access = accessOf(ctx, req);
+      const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+      await requireJobControl(ctx, access, job, 'jobs_run_cancel');
+      return { accepted: 1, notes: await acceptFailedOutput(ctx, job) };
     },
   );
 
