@@ -132,6 +132,8 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
       networking: target.networking === true,
       resources: target.resources ?? {},
       image: target.image ?? null,
+      ...(target.uid !== undefined ? { uid: target.uid } : {}),
+      ...(target.gid !== undefined ? { gid: target.gid } : {}),
     };
     let selection: Awaited<ReturnType<ExecutorSelector['pick']>>;
     try {

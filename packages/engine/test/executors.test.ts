@@ -78,6 +78,18 @@ for (const [name, executor, usable] of executors) {
       expect(await eventually(() => processesWith(marker).length === 0, 10_000)).toBe(true);
     });
 
+    it.skipIf(process.getuid?.() !== 0)('runs the gear as the manifest’s uid/gid, able to write its outputs', async () => {
+      const dir = jobDirFor('exit-three', { config: {}, inputs: {}, destination: CONFIG.destination });
+      // mkdtemp folders are private to root; the gear's user must be able to reach its folder.
+      fs.chmodSync(path.dirname(dir), 0o755);
+      const io = capture();
+      const command = ['bash', '-c', 'echo "$(id -u):$(id -g)"; echo made > output/by-user.txt'];
+      const result = await executor.run(runSpec(dir, { command, uid: 1000, gid: 1001 }), io, new AbortController().signal);
+      expect(result.exitCode, io.err()).toBe(0);
+      expect(io.out()).toBe('1000:1001\n');
+      expect(fs.readFileSync(path.join(dir, 'output', 'by-user.txt'), 'utf8')).toBe('made\n');
+    });
+
     it('leaves nothing running after a gear exits with background children still alive', async () => {
       const marker = `sprocket-leftover-${name}-${process.pid}-${Date.now()}`;
       const dir = jobDirFor('exit-three', { config: {}, inputs: {}, destination: CONFIG.destination });

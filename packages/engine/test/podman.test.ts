@@ -9,7 +9,7 @@ import { capture, commandWorks, eventually, jobDirFor, processesWith, runSpec, t
 const hasPodman = commandWorks(['podman', '--version']) && commandWorks(['runc', '--version']);
 if (!hasPodman) console.warn('podman and runc are not installed (CI does not install them): podman executor tests skipped');
 
-const IMAGE = 'localhost/sprocket-test-bash:2';
+const IMAGE = 'localhost/sprocket-test-bash:3';
 const PODMAN = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
 const DEST = { type: 'acquisition', id: 'a'.repeat(24) };
 
@@ -31,7 +31,7 @@ function ensureImage(): void {
     fs.copyFileSync(real, path.join(root, file));
     fs.chmodSync(path.join(root, file), 0o755);
   }
-  for (const tool of ['sh', 'cat', 'cp', 'find', 'mkdir', 'ls', 'sort', 'touch', 'wc', 'pwd']) {
+  for (const tool of ['sh', 'cat', 'cp', 'find', 'mkdir', 'ls', 'sort', 'touch', 'wc', 'pwd', 'id']) {
     fs.symlinkSync('busybox', path.join(root, 'usr/bin', tool));
   }
   for (const dir of ['tmp', 'etc']) fs.mkdirSync(path.join(root, dir), { recursive: true });
@@ -65,6 +65,16 @@ describe.skipIf(!hasPodman)('podman executor', () => {
     const result = await podman.run(spec, io, new AbortController().signal);
     expect(result.exitCode).toBe(3);
     expect(io.out().split('\n')).toEqual(['268435456', 'lo', '']);
+  });
+
+  it('runs the gear as the manifest’s uid/gid', async () => {
+    const dir = jobDirFor('exit-three', { config: {}, inputs: {}, destination: DEST });
+    const io = capture();
+    const command = ['bash', '-c', 'echo "$(id -u):$(id -g)"; echo made > output/by-user.txt'];
+    const result = await podman.run(runSpec(dir, { image: IMAGE, command, uid: 1000, gid: 1001 }), io, new AbortController().signal);
+    expect(result.exitCode, io.err()).toBe(0);
+    expect(io.out()).toBe('1000:1001\n');
+    expect(fs.readFileSync(path.join(dir, 'output', 'by-user.txt'), 'utf8')).toBe('made\n');
   });
 
   it('stops a cancelled gear’s container and every process in it', async () => {

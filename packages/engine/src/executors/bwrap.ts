@@ -53,7 +53,10 @@ export function bwrapArgs(spec: RunSpec): string[] {
   }
   args.push('--chdir', GEAR_BASE, '--unshare-all');
   if (spec.networking) args.push('--share-net');
-  args.push('--die-with-parent', '--clearenv');
+  // The gear's user exists only inside the sandbox's user namespace; its files are the engine's outside.
+  if (spec.uid !== undefined) args.push('--unshare-user', '--uid', String(spec.uid), '--gid', String(spec.gid ?? spec.uid));
+  // Root keeps every capability in the sandbox unless told otherwise, enough to undo the read-only mounts.
+  args.push('--cap-drop', 'ALL', '--die-with-parent', '--clearenv');
   for (const [k, v] of Object.entries({ ...spec.env, FLYWHEEL: GEAR_BASE })) args.push('--setenv', k, v);
   args.push('--', ...spec.command);
   return args;
@@ -61,8 +64,8 @@ export function bwrapArgs(spec: RunSpec): string[] {
 
 /**
  * Bubblewrap: the job directory at /flywheel/v0, the host's /usr and /etc read-only, private /tmp,
- * no network unless the gear asks for `networking`, its own pid namespace (so nothing escapes a
- * cancel), and it dies with the engine.
+ * no network unless the gear asks for `networking`, no capabilities, its own pid namespace (so
+ * nothing escapes a cancel), and it dies with the engine.
  */
 export class BwrapExecutor implements Executor {
   readonly name = 'bwrap';

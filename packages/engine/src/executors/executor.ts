@@ -17,6 +17,9 @@ export interface RunSpec {
   image: string | null;
   /** Used to name containers or scheduler jobs so they can be found again. */
   jobId: string;
+  /** The user and group the gear runs as (the manifest's custom.flywheel.uid/gid), when given. */
+  uid?: number;
+  gid?: number;
 }
 
 /** Where the gear's output goes: raw chunks, split into lines by the caller. */

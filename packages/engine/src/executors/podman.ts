@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseMemory } from '../resources.js';
 import { type Executor, GEAR_BASE, KILL_GRACE_MS, type RunIO, type RunResult, type RunSpec } from './executor.js';
 import { succeeds } from './probe.js';
-import { runProcessGroup } from './spawn.js';
+import { handOver, runProcessGroup } from './spawn.js';
 
 /**
  * Settings that make podman work on these hosts (cgroups v1 hybrid, no systemd): crun cannot run
@@ -35,6 +35,7 @@ export function podmanRunArgs(spec: RunSpec): string[] {
     const ro = READ_ONLY_ENTRIES.has(entry.name) ? ':ro' : '';
     args.push('-v', `${path.join(spec.jobDir, entry.name)}:${GEAR_BASE}/${entry.name}${ro}`);
   }
+  if (spec.uid !== undefined) args.push('--user', `${spec.uid}:${spec.gid ?? spec.uid}`);
   args.push('-w', GEAR_BASE);
   for (const [k, v] of Object.entries({ ...spec.env, FLYWHEEL: GEAR_BASE })) args.push('--env', `${k}=${v}`);
   args.push('--entrypoint', '[]', spec.image, ...spec.command);
@@ -76,6 +77,7 @@ export class PodmanExecutor implements Executor {
     };
     signal.addEventListener('abort', stop, { once: true });
     if (signal.aborted) stop();
+    await handOver(spec);
     try {
       return await runProcessGroup(podmanRunArgs(spec), { cwd: spec.jobDir, env: { ...process.env } as Record<string, string> }, io, inner.signal);
     } finally {

@@ -1,5 +1,5 @@
 import type { Executor, RunIO, RunResult, RunSpec } from './executor.js';
-import { runProcessGroup } from './spawn.js';
+import { handOver, runProcessGroup } from './spawn.js';
 
 /**
  * No sandbox: the gear runs on the host, in the job directory, as the engine's user. For machines
@@ -14,8 +14,8 @@ export class ProcessExecutor implements Executor {
     return true;
   }
 
-  run(spec: RunSpec, io: RunIO, signal: AbortSignal): Promise<RunResult> {
+  async run(spec: RunSpec, io: RunIO, signal: AbortSignal): Promise<RunResult> {
     const env = { ...spec.env, FLYWHEEL: spec.jobDir };
-    return runProcessGroup(spec.command, { cwd: spec.jobDir, env }, io, signal);
+    return runProcessGroup(spec.command, { cwd: spec.jobDir, env, ...(await handOver(spec)) }, io, signal);
   }
 }

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { KILL_GRACE_MS, type RunIO, type RunResult } from './executor.js';
 
@@ -16,7 +18,7 @@ function killGroup(pgid: number, sig: NodeJS.Signals): void {
  */
 export function runProcessGroup(
   argv: string[],
-  opts: { cwd: string; env: Record<string, string> },
+  opts: { cwd: string; env: Record<string, string>; uid?: number; gid?: number },
   io: RunIO,
   signal: AbortSignal,
 ): Promise<RunResult> {
@@ -24,6 +26,8 @@ export function runProcessGroup(
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: opts.cwd,
       env: opts.env,
+      ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+      ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -57,4 +61,16 @@ export function runProcessGroup(
     });
     if (signal.aborted) stop();
   });
+}
+
+/**
+ * Lets a gear that runs as another user write where it must (output/, work/). Only root can switch
+ * users, so for anyone else the request is ignored and the gear runs as the engine's user.
+ */
+export async function handOver(spec: { jobDir: string; uid?: number; gid?: number }): Promise<{ uid?: number; gid?: number }> {
+  if (spec.uid === undefined || process.getuid?.() !== 0) return {};
+  const uid = spec.uid;
+  const gid = spec.gid ?? spec.uid;
+  for (const dir of ['output', 'work']) await fs.promises.chown(path.join(spec.jobDir, dir), uid, gid).catch(() => {});
+  return { uid, gid };
 }
