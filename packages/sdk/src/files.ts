@@ -84,6 +84,9 @@ export async function downloadUrl(client: Client, loc: FileLocation): Promise<st
 export async function fileParts(sources: UploadSource[]): Promise<MultipartPart[]> {
   const parts: MultipartPart[] = [];
   for (const src of sources) {
+    const name = typeof src === 'string' ? path.basename(src) : src.name;
+    // Checked before anything is sent: such a name cannot travel in a multipart header.
+    if (/[\r\n\0]/.test(name)) throw new SdkError(`file name ${JSON.stringify(name)} contains a line break or NUL`);
     if (typeof src === 'string') {
       const st = await fs.promises.stat(src);
       if (!st.isFile()) throw new SdkError(`${src} is not a file`);

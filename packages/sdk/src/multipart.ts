@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { SdkError } from './errors.js';
 
 /** One form field: text, or a file whose bytes come from `source` as the body is sent. */
 export type MultipartPart =
@@ -9,9 +10,13 @@ export function newBoundary(): string {
   return `----sprocket-${randomBytes(16).toString('hex')}`;
 }
 
-/** Quotes a Content-Disposition parameter; quotes and line breaks cannot appear raw inside it. */
+/**
+ * Quotes a Content-Disposition parameter: quotes and backslashes become quoted-pairs; line breaks
+ * cannot be carried at all (and no file may be named with one).
+ */
 function quoted(value: string): string {
-  return `"${value.replace(/["\r\n]/g, (c) => encodeURIComponent(c))}"`;
+  if (/[\r\n\0]/.test(value)) throw new SdkError(`${JSON.stringify(value)}: names cannot contain line breaks or NUL`);
+  return `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
 /** The multipart body as a byte stream; file contents are pulled from their sources lazily. */

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Acquisition, ApiError, type Client, FileEntry } from '../src/index.js';
+import { type Acquisition, ApiError, type Client, FileEntry, SdkError } from '../src/index.js';
 import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
 
 let s: TestServer;
@@ -129,12 +129,14 @@ describe('files', () => {
     const url = await v2.getDownloadUrl();
     expect(await (await fetch(url)).text()).toBe('{"snr": 13}');
 
-    // several files in one request; names with spaces and non-ASCII survive
+    // several files in one request; names with spaces, quotes and non-ASCII survive
     const many = await acq.uploadFiles([
       { name: 'a b.txt', data: 'one' },
       { name: 'résumé.txt', data: 'two' },
+      { name: `it's "quoted".txt`, data: 'three' },
     ]);
-    expect(many.map((f) => f.name)).toEqual(['a b.txt', 'résumé.txt']);
+    expect(many.map((f) => f.name)).toEqual(['a b.txt', 'résumé.txt', `it's "quoted".txt`]);
+    expect((await acq.readFile(`it's "quoted".txt`)).toString()).toBe('three');
     expect((await acq.readFile('résumé.txt')).toString()).toBe('two');
 
     await v2.delete();
@@ -143,6 +145,7 @@ describe('files', () => {
 
   it('reports missing local files and refused uploads clearly', async () => {
     await expect(acq.uploadFile(path.join(tmp, 'nope.nii.gz'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(acq.uploadFile({ name: 'two\nlines.txt', data: 'x' })).rejects.toThrow(SdkError);
     const err = await acq.uploadFile({ name: '..', data: 'x' }).catch((e) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ status: 400, code: 'INVALID_FILE_NAME', method: 'POST' });
