@@ -133,6 +133,10 @@ describe('users and API keys', () => {
     expect((await gus.get('/users/self')).status).toBe(401);
     expect((ok(await s.admin.get('/users/gus@lab.org'))).disabled).toBe(true);
     expect((await s.admin.del('/users/nobody@lab.org')).status).toBe(404);
+    // The site cannot lock itself out by accident.
+    expect((await s.admin.put('/users/admin@sprocket.local', { disabled: true })).status).toBe(409);
+    expect((await s.admin.del('/users/admin@sprocket.local')).status).toBe(409);
+    expect((await s.admin.get('/users/self')).status).toBe(200);
   });
 
   it('serves /config with site.api_url and /version', async () => {

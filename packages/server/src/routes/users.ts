@@ -138,9 +138,11 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     const { uid } = req.params as { uid: string };
     const b = req.body as UserBody;
     const self = uid === p.userId && !p.readOnly;
-    if (!p.isAdmin && !(self && b.roles === undefined && b.disabled === undefined && b._id === undefined)) {
+    // A site admin's read-only (job) key edits nothing.
+    if (!(p.isAdmin && !p.readOnly) && !(self && b.roles === undefined && b.disabled === undefined && b._id === undefined)) {
       throw forbidden('only site admins may change roles, disable users or edit other users');
     }
+    if (b.disabled && uid === p.userId) throw conflict('you cannot disable your own account (another site admin can)');
     if (b._id !== undefined && b._id !== uid) throw forbidden('a user id cannot be changed');
     await loadUser(uid);
     const r = await db
@@ -159,9 +161,10 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   });
 
   app.delete('/users/:uid', { schema: { ...t, params: userParams } }, async (req) => {
-    requireAdmin(req);
+    const p = requireAdmin(req);
     const { uid } = req.params as { uid: string };
     await loadUser(uid);
+    if (uid === p.userId) throw conflict('you cannot disable your own account (another site admin can)');
     // Users own provenance (file origins, jobs); deleting would orphan it, so they are disabled instead.
     await db.updateTable('users').set({ disabled: 1, modified: now() }).where('id', '=', uid).execute();
     await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', uid).execute();
