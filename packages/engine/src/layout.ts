@@ -64,6 +64,20 @@ export interface PreparedLayout {
   jobDir: string;
   inputFiles: number;
   inputBytes: number;
+  /** Inputs of base `api-key`: the gear will call the API, so it needs the network. */
+  apiKeyInputs: string[];
+}
+
+function apiKeyInputsOf(configJson: Buffer): string[] {
+  try {
+    const inputs = JSON.parse(configJson.toString('utf8'))?.inputs;
+    if (!inputs || typeof inputs !== 'object') return [];
+    return Object.entries(inputs as Record<string, { base?: unknown }>)
+      .filter(([, v]) => v && typeof v === 'object' && v.base === 'api-key')
+      .map(([k]) => k);
+  } catch {
+    return [];
+  }
 }
 
 /** Maps a path the request gives inside /flywheel/v0 to the job directory, refusing anything outside `under`. */
@@ -95,7 +109,8 @@ export async function prepareJobDir(opts: {
   await fs.promises.mkdir(path.join(jobDir, 'input'));
   await fs.promises.mkdir(path.join(jobDir, 'output'));
   await fs.promises.mkdir(path.join(jobDir, 'work'), { recursive: true });
-  await fs.promises.writeFile(path.join(jobDir, 'config.json'), await client.configJson(job.id, signal));
+  const configJson = await client.configJson(job.id, signal);
+  await fs.promises.writeFile(path.join(jobDir, 'config.json'), configJson, { mode: 0o600 });
 
   let inputBytes = 0;
   for (const input of request.inputs) {
@@ -107,5 +122,5 @@ export async function prepareJobDir(opts: {
       throw new Error(`input ${input.input} (${input.uri}) could not be downloaded: ${(err as Error).message}`);
     }
   }
-  return { jobDir, inputFiles: request.inputs.length, inputBytes };
+  return { jobDir, inputFiles: request.inputs.length, inputBytes, apiKeyInputs: apiKeyInputsOf(configJson) };
 }

@@ -129,7 +129,7 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
       jobId: job.id,
       command: target.command?.length ? target.command : ['bash', '-c', './run'],
       env: { PATH: GEAR_PATH, ...target.env },
-      networking: target.networking === true,
+      networking: target.networking === true || prepared.apiKeyInputs.length > 0,
       resources: target.resources ?? {},
       image: target.image ?? null,
       ...(target.uid !== undefined ? { uid: target.uid } : {}),
@@ -142,6 +142,7 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
       return await failEarly(`No executor can run this job: ${message(err)}`);
     }
     executorInfo.name = selection.executor.name;
+    if (!target.networking && spec.networking) jobLog.system(`Networking allowed: the gear calls the API with its api-key input (${prepared.apiKeyInputs.join(', ')})`);
     if (selection.note) jobLog.system(selection.note);
     jobLog.system(`Running ${JSON.stringify(spec.command)} with the ${selection.executor.name} executor${spec.networking ? ' (networking allowed)' : ''}`);
 

@@ -19,7 +19,7 @@ describe('engine with the real server', () => {
   beforeAll(async () => {
     server = await startTestServer();
     ids = await makeHierarchy(server.admin);
-    for (const g of ['echo-config', 'write-metadata', 'exit-three', 'slow']) gears[g] = await uploadGear(server.admin, g);
+    for (const g of ['echo-config', 'write-metadata', 'exit-three', 'slow', 'api-key']) gears[g] = await uploadGear(server.admin, g);
     engine = startEngine(await engineKey(server.admin), { concurrency: 2, executor });
   });
   afterAll(async () => {
@@ -148,5 +148,17 @@ describe('engine with the real server', () => {
     } finally {
       if (engine.proc.exitCode !== null) engine = startEngine(await engineKey(server.admin), { concurrency: 2, executor });
     }
+  });
+
+  it('gives an api-key gear network and a read-only key that works only while the job runs', async () => {
+    const id = await addJob(server.admin, { gear_id: gears['api-key'], destination: { type: 'acquisition', id: ids.acquisition } });
+    const job = await waitForJob(server.admin, id);
+    const logs = await jobLog(server.admin, id);
+    expect(job.state, JSON.stringify(logs)).toBe('complete');
+    expect(logs.some((l) => l.fd === -1 && l.msg.startsWith('Networking allowed'))).toBe(true);
+    expect(logs.some((l) => l.fd === 1 && l.msg.startsWith('I am '))).toBe(true);
+    expect(logs).toContainEqual({ fd: 1, msg: 'write refused 403' });
+    const key = (await server.admin.bytes(`/acquisitions/${ids.acquisition}/files/key.txt`)).data.toString();
+    expect((await server.as(key).get('/users/self')).status).toBe(401);
   });
 });

@@ -64,13 +64,14 @@ export function runProcessGroup(
 }
 
 /**
- * Lets a gear that runs as another user write where it must (output/, work/). Only root can switch
+ * Lets a gear that runs as another user write where it must (output/, work/) and read its
+ * config.json (private: it may hold an API key). Only root can switch
  * users, so for anyone else the request is ignored and the gear runs as the engine's user.
  */
 export async function handOver(spec: { jobDir: string; uid?: number; gid?: number }): Promise<{ uid?: number; gid?: number }> {
   if (spec.uid === undefined || process.getuid?.() !== 0) return {};
   const uid = spec.uid;
   const gid = spec.gid ?? spec.uid;
-  for (const dir of ['output', 'work']) await fs.promises.chown(path.join(spec.jobDir, dir), uid, gid).catch(() => {});
+  for (const name of ['output', 'work', 'config.json']) await fs.promises.chown(path.join(spec.jobDir, name), uid, gid).catch(() => {});
   return { uid, gid };
 }
