@@ -160,7 +160,7 @@ export async function batchRunGears(opts: TutorialOptions): Promise<TutorialResu
       for (const fileObj of acq.files) {
         // We only want DICOMs
         if (fileObj.type === 'dicom') {
-          const jobId = await runGear(dcm2niftiGear, { dcm2niix_input: fileObj }, fileObj.parent as Container);
+          const jobId = await runGear(dcm2niftiGear, { dcm2niix_input: fileObj }, fileObj.parent);
           if (jobId) dcm2niftiJobList.push(jobId);
         }
       }
@@ -178,7 +178,7 @@ export async function batchRunGears(opts: TutorialOptions): Promise<TutorialResu
     for await (const acq of session.acquisitions.iter()) {
       for (const fileObj of acq.files) {
         if (fileObj.type === 'nifti') {
-          const jobId = await runGear(qaGear, { nifti: fileObj }, fileObj.parent as Container);
+          const jobId = await runGear(qaGear, { nifti: fileObj }, fileObj.parent);
           if (jobId) qaJobList.push(jobId);
         }
       }

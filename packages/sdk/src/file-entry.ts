@@ -1,14 +1,9 @@
 import type { Client } from './client.js';
+import type { Container } from './containers.js';
 import { type DownloadOptions, type FileLocation, downloadTo, downloadUrl, openDownload, readAll } from './files.js';
 import { type Json, Model } from './model.js';
 import { PLURAL, makeObject } from './registry.js';
 import type { Classification, ContainerRef, FileRef, Origin } from './types.js';
-
-/** The container a file belongs to, as far as a file needs it. */
-export interface FileParent extends Model {
-  readonly containerType: string;
-  reload(): Promise<unknown>;
-}
 
 /** A file on a container (Flywheel's FileEntry). `id` is stable across versions of the file. */
 export class FileEntry extends Model {
@@ -34,12 +29,12 @@ export class FileEntry extends Model {
   declare modified: string;
   declare replaced: string | null;
   /** The container this file was listed on (for a looked-up file, a stub holding only its id). */
-  declare readonly parent: FileParent;
+  declare readonly parent: Container;
 
-  constructor(client: Client, doc: Json, parent?: FileParent) {
+  constructor(client: Client, doc: Json, parent?: Container) {
     super(client, doc);
     const ref = this.parent_ref;
-    const p = parent ?? makeObject<FileParent>(client, ref.type, { _id: ref.id, container_type: ref.type });
+    const p = parent ?? makeObject<Container>(client, ref.type, { _id: ref.id, container_type: ref.type });
     Object.defineProperty(this, 'parent', { value: p, enumerable: false, writable: true });
   }
 
