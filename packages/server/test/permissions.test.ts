@@ -422,6 +422,65 @@ describe('permission documents and custom roles', () => {
   });
 });
 
+describe('single-action roles', () => {
+  /** One request per action: it needs that action and, beyond the baseline, nothing else. */
+  const NEEDS: [string, (a: Api) => Promise<Reply>][] = [
+    ['containers_create_hierarchy', (a) => a.post('/acquisitions', { session: fx.session, label: `made-${n()}` })],
+    ['containers_modify_metadata', (a) => a.put(`/sessions/${fx.session}`, { operator: `op${n()}` })],
+    ['containers_delete_hierarchy', async (a) => a.del(`/acquisitions/${ok(await s.admin.post('/acquisitions', { session: fx.session, label: `gone-${n()}` }))._id}`)],
+    ['analyses_view_metadata', (a) => a.get(`/analyses/${fx.analysis}`)],
+    ['analyses_view_metadata', (a) => a.get(`/containers/${fx.analysis}`)],
+    ['analyses_view_metadata', (a) => a.get(`/sessions/${fx.session}/analyses`)],
+    ['analyses_view_metadata', (a) => a.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'analyses', 'qa'] })],
+    ['analyses_create_sdk', (a) => a.post(`/sessions/${fx.session}/analyses`, { label: `an-${n()}` })],
+    ['analyses_modify_metadata', (a) => a.put(`/analyses/${fx.analysis}`, { description: `d${n()}` })],
+    ['analyses_delete', async (a) => a.del(`/analyses/${ok(await s.admin.post(`/sessions/${fx.session}/analyses`, { label: `gone-${n()}` }))._id}`)],
+    ['files_download', (a) => a.get(`/acquisitions/${fx.acquisition}/files/${fx.file}`)],
+    ['files_create_upload', (a) => a.upload(`/acquisitions/${fx.acquisition}/files`, [{ name: `single-${n()}.txt`, content: 's' }])],
+    ['files_modify_metadata', (a) => a.post(`/acquisitions/${fx.acquisition}/files/${fx.file}/info`, { set: { by: n() } })],
+    [
+      'files_delete_non_device_data',
+      async (a) => {
+        const name = `gone-${n()}.txt`;
+        ok(await s.admin.upload(`/acquisitions/${fx.acquisition}/files`, [{ name, content: 'g' }]));
+        return a.del(`/acquisitions/${fx.acquisition}/files/${name}`);
+      },
+    ],
+    ['tags_manage', (a) => a.post(`/acquisitions/${fx.acquisition}/tags`, { value: `tag${n()}` })],
+    ['notes_manage', (a) => a.post(`/acquisitions/${fx.acquisition}/notes`, { text: 'single' })],
+    ['project_permissions_manage', async (a) => a.put(`/projects/${fx.project}/permissions/${await freshUser()}`, { role_ids: ['ro'] })],
+  ];
+
+  it('grants exactly the action a role names, on top of the viewing baseline', async () => {
+    const wrong: string[] = [];
+    const holders: [string, Api][] = [];
+    for (const action of ['(baseline only)', ...new Set(NEEDS.map(([a]) => a))]) {
+      const role = ok(await s.admin.post('/roles', { label: `only ${action}`, actions: action.startsWith('(') ? [] : [action] }))._id;
+      const user = `only-${holders.length}@lab.org`;
+      const api = await makeUser(s, user);
+      ok(await s.admin.put(`/projects/${fx.project}/permissions/${user}`, { role_ids: [role] }));
+      holders.push([action, api]);
+    }
+    for (const [action, api] of holders) {
+      // The baseline: the hierarchy, file lists, tags and notes are visible to every role.
+      for (const p of [`/projects/${fx.project}`, `/acquisitions/${fx.acquisition}/files/${fx.file}/info`, `/acquisitions/${fx.acquisition}/tags`, `/projects/${fx.project}/permissions`]) {
+        const r = await api.get(p);
+        if (r.status !== 200) wrong.push(`${action}: GET ${p} → ${r.status}`);
+      }
+      for (const [needed, run] of NEEDS) {
+        const r = await run(api);
+        const want = needed === action ? 200 : 403;
+        if (r.status !== want) wrong.push(`role with ${action}: request needing ${needed} → ${r.status} (expected ${want}) ${JSON.stringify(r.body).slice(0, 120)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    // The analyses listing shows analyses only to roles that may see them.
+    const listed = async (action: string) => ((await holders.find(([a]) => a === action)![1].get('/analyses')).body as any[]).length;
+    expect(await listed('(baseline only)')).toBe(0);
+    expect(await listed('analyses_view_metadata')).toBeGreaterThan(0);
+  });
+});
+
 describe('keeping permissions manageable', () => {
   it('keeps a group admin and unique role labels', async () => {
     ok(await s.admin.post('/groups', { _id: 'solo' }));

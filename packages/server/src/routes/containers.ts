@@ -1,4 +1,4 @@
-import { CONTAINER_TYPES, type ContainerType, PLURAL } from '@sprocket/types';
+import { type Action, CONTAINER_TYPES, type ContainerType, PLURAL } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
@@ -23,6 +23,9 @@ import { groupParams, idParams } from './schemas.js';
 
 type Body = JsonObject & { label?: string; info?: JsonObject; tags?: string[] };
 
+/** Analyses have their own view action: a role may show the data but not the analyses run on it. */
+const viewAction = (type: string): Action => (type === 'analysis' ? 'analyses_view_metadata' : 'containers_view_metadata');
+
 /** Splits a create/modify body into the columns and the per-type `fields` JSON. */
 function splitBody(type: ContainerType, b: Body) {
   const fields: JsonObject = {};
@@ -46,7 +49,8 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     let q = db.selectFrom('containers').selectAll().where('type', '=', type);
     if (scope) q = q.where(scope.column, '=', scope.value);
     if (!access.isAdmin) {
-      const { projects } = await access.visibleProjectIds();
+      let { projects } = await access.visibleProjectIds();
+      if (type === 'analysis') projects = await projectsAllowing(access, projects, 'analyses_view_metadata');
       if (!projects.length) return listReply(params, [], 0);
       q = q.where('project_id', 'in', projects);
     }
@@ -61,6 +65,16 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
       for (const d of docs) d.permissions = perms.get(d._id as string) ?? [];
     }
     return listReply(params, docs, total);
+  }
+
+  /** The subset of `projectIds` on which the caller may take `action` (roles can withhold some views). */
+  async function projectsAllowing(access: AccessContext, projectIds: string[], action: Action): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < projectIds.length; i += 500) {
+      const rows = await db.selectFrom('containers').select(['id', 'project_id', 'group_id']).where('id', 'in', projectIds.slice(i, i + 500)).execute();
+      for (const r of rows) if (await access.can(r, action)) out.push(r.id);
+    }
+    return out;
   }
 
   /** Role assignments per project, `[{_id, role_ids}]` as on Flywheel's Project model. */
@@ -175,7 +189,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
 
     app.get(`/${plural}/:id`, { schema: { ...t, summary: `Get a ${type}`, params: idParams } }, async (req) => {
       const access = accessOf(ctx, req);
-      const row = await access.requireContainer(type, (req.params as { id: string }).id, 'containers_view_metadata');
+      const row = await access.requireContainer(type, (req.params as { id: string }).id, viewAction(type));
       return fullDoc(row, access);
     });
 
@@ -266,7 +280,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     const { id } = req.params as { id: string };
     const row = await db.selectFrom('containers').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) throw notFound(`container ${id}`);
-    await access.check(row, 'containers_view_metadata');
+    await access.check(row, viewAction(row.type));
     return fullDoc(row, access);
   });
 
