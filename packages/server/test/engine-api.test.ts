@@ -153,7 +153,7 @@ describe('claiming', () => {
     expect(job.id).toBe(id);
     expect(job.request).toEqual({
       gear: { id: g.id, archive: `/gears/${g.id}/archive` },
-      inputs: [{ input: 'image', uri: `/acquisitions/${h.acquisition}/files/in.nii.gz`, location: '/flywheel/v0/input/image/in.nii.gz', size: 'input image'.length }],
+      inputs: [{ input: 'image', uri: `/acquisitions/${h.acquisition}/files/in.nii.gz?version=1`, location: '/flywheel/v0/input/image/in.nii.gz', size: 'input image'.length }],
       target: {
         command: ['bash', '-c', 'python3 run.py'],
         env: {
@@ -174,6 +174,9 @@ describe('claiming', () => {
     });
     expect(job.transitions.running).toBeTruthy();
     expect(job.claimed_by).toBe('test-engine/1');
+    // Inputs are pinned to the version the job was queued with.
+    ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'in.nii.gz', content: 'replaced later' }]));
+    expect((await engine.api.bytes(job.request.inputs[0].uri)).data.toString()).toBe('input image');
     ok(await engine.complete(id, true));
   });
 });

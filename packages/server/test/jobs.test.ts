@@ -68,7 +68,7 @@ describe('POST /jobs/add', () => {
       attempt: 1,
       previous_job_id: null,
       origin: { type: 'user', id: 'alice@lab.org' },
-      inputs: { scan: scan() },
+      inputs: { scan: { ...scan(), version: 1 } },
       destination: { type: 'acquisition', id: h.acquisition },
       tags: ['mine', gearName],
       saved_files: [],

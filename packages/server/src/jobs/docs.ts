@@ -66,14 +66,16 @@ export function jobRequest(row: JobsTable, gear: LoadedGear): JobRequest {
   const payload = parseJson<JsonObject>(row.config, {});
   const config = isPlainObject(payload.config) ? payload.config : {};
   const inputs: JobRequest['inputs'] = [];
+  const refs = parseJson<Record<string, { version?: number }>>(row.inputs, {});
   for (const [name, entry] of Object.entries(isPlainObject(payload.inputs) ? payload.inputs : {})) {
     if (!isPlainObject(entry) || entry.base !== 'file') continue;
+    const version = refs[name]?.version;
     const h = entry.hierarchy as { type: string; id: string };
     const loc = entry.location as { name: string; path: string };
     const obj = entry.object as { size?: number };
     inputs.push({
       input: name,
-      uri: `/${PLURAL[h.type as keyof typeof PLURAL] ?? `${h.type}s`}/${h.id}/files/${encodeURIComponent(loc.name)}`,
+      uri: `/${PLURAL[h.type as keyof typeof PLURAL] ?? `${h.type}s`}/${h.id}/files/${encodeURIComponent(loc.name)}${version ? `?version=${version}` : ''}`,
       location: loc.path,
       size: obj.size ?? 0,
     });

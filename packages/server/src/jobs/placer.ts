@@ -7,8 +7,7 @@ import { fillMissing, isPlainObject, type JsonObject, parseJson } from '../dao/j
 import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
 import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
-import { now } from '../ids.js';
-import { newId } from '../ids.js';
+import { newId, now } from '../ids.js';
 import { checkFileName } from '../routes/files.js';
 import { appendSystemLog } from './logs.js';
 
@@ -75,7 +74,7 @@ export async function checkEngineUpload(ctx: ServerContext, q: EngineUploadQuery
 }
 
 /** Streams the multipart body: file parts into staging, the `metadata` field as JSON. No file is fine. */
-async function receive(ctx: ServerContext, req: FastifyRequest, jobId: string): Promise<{ files: StagedFile[]; metadata?: JsonObject; metadataProblem?: string }> {
+async function receive(ctx: ServerContext, req: FastifyRequest): Promise<{ files: StagedFile[]; metadata?: JsonObject; metadataProblem?: string }> {
   if (!req.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'engine uploads are multipart/form-data (file parts and an optional metadata field)');
   const files: StagedFile[] = [];
   let metadata: JsonObject | undefined;
@@ -103,7 +102,6 @@ async function receive(ctx: ServerContext, req: FastifyRequest, jobId: string): 
         throw e;
       }
       files.push({ name, blob: await ctx.store.stage(newId(), part.file) });
-      await touchHeartbeat(ctx, jobId);
     }
   } catch (err) {
     await ctx.store.discard(files.map((f) => f.blob.key));
@@ -191,7 +189,15 @@ async function updateExistingFile(ctx: ServerContext, container: ContainersTable
 export async function placeEngineUpload(ctx: ServerContext, req: FastifyRequest, q: EngineUploadQuery, deviceId: string): Promise<JsonObject> {
   const { job, dest } = await checkEngineUpload(ctx, q, deviceId);
   const started = Date.now();
-  const { files, metadata, metadataProblem } = await receive(ctx, req, job.id);
+  // A long upload is a sign of life too: the job must not be orphaned while its outputs stream in.
+  const beat = setInterval(() => void touchHeartbeat(ctx, job.id).catch(() => undefined), Math.max(250, (ctx.config.jobHeartbeatTimeout * 1000) / 4));
+  let received: Awaited<ReturnType<typeof receive>>;
+  try {
+    received = await receive(ctx, req);
+  } finally {
+    clearInterval(beat);
+  }
+  const { files, metadata, metadataProblem } = received;
   // The job may have been cancelled or orphaned while the content streamed in.
   const fresh = await ctx.handle.db.selectFrom('jobs').select(['state', 'device_id', 'ticket']).where('id', '=', job.id).executeTakeFirst();
   if (fresh?.state !== 'running' || fresh.device_id !== deviceId || fresh.ticket !== job.ticket) {

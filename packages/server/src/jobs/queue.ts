@@ -197,7 +197,8 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
     const why = fileMismatch(ispec as FileInputSpec, f);
     if (why) throw badRequest(`inputs.${name}: file '${f.name}' does not match the input: ${why}`);
     files[name] = { holder, file: f };
-    inputsDoc[name] = { type, id: holder.id, name: f.name };
+    // The version is pinned: the job runs on the content its config.json describes, even if the name is re-uploaded.
+    inputsDoc[name] = { type, id: holder.id, name: f.name, version: f.version };
     entries[name] = fileInputEntry(name, holder, f);
     firstHolder ??= holder;
   }
