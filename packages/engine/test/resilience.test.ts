@@ -111,6 +111,23 @@ describe('engines that die, race and lose the API', () => {
     expect(job.claimed_by.endsWith(`/${e.proc.pid}`)).toBe(true);
   });
 
+  it.skipIf(!hasBwrap)('on SIGTERM past its grace period stops the gear and leaves the job to the orphan sweep', async () => {
+    const ids = await makeHierarchy(server.admin);
+    const marker = `sprocket-e2e-grace-${process.pid}-${Date.now()}`;
+    const e = engine({ concurrency: 1, executor: 'bwrap', env: { SPROCKET_ENGINE_SHUTDOWN_GRACE: '1' } });
+    const id = await addJob(server.admin, { gear_id: gears.slow, destination: { type: 'acquisition', id: ids.acquisition }, config: { marker } });
+    expect(await eventually(async () => (await jobLog(server.admin, id)).some((l) => l.msg === 'started'), 30_000)).toBe(true);
+    expect(await e.stop()).toBe(0);
+    expect(processesWith(marker)).toEqual([]);
+    const orphaned = await waitForJob(server.admin, id, ['failed'], 30_000);
+    expect(orphaned.failure_reason).toMatch(/orphaned/);
+    const logs = await jobLog(server.admin, id);
+    expect(logs.some((l) => l.fd === -1 && l.msg.includes('engine is shutting down'))).toBe(true);
+    // The retry is not run here: no engine is left, so cancel it.
+    const retryId = /Retried as job (\w+)/.exec(logs.find((l) => /Retried as job/.test(l.msg))!.msg)![1]!;
+    expect((await server.admin.put(`/jobs/${retryId}`, { state: 'cancelled' })).status).toBe(200);
+  });
+
   it('refuses to run with a key the API does not know', async () => {
     const wrong = startEngine(key.replace(/:[^:]+$/, ':not-a-real-secret'));
     engines.push(wrong);
@@ -120,6 +137,34 @@ describe('engines that die, race and lose the API', () => {
 });
 
 describe('an engine whose API goes away', () => {
+  it('finishes a job that was running while the API restarted, losing no log line', async () => {
+    const first = await startTestServer();
+    const config = { SPROCKET_DATA_DIR: first.dataDir, SPROCKET_PORT: new URL(first.url).port, ...(first.ctx.config.databaseUrl ? { DATABASE_URL: first.ctx.config.databaseUrl } : {}) };
+    const key = await engineKey(first.admin);
+    const gear = await uploadGear(first.admin, 'slow');
+    const ids = await makeHierarchy(first.admin);
+    const e = startEngine(key, { concurrency: 1 });
+    let second: Awaited<ReturnType<typeof startServer>> | undefined;
+    try {
+      const id = await addJob(first.admin, { gear_id: gear, destination: { type: 'acquisition', id: ids.acquisition }, config: { seconds: 4 } });
+      expect(await eventually(async () => (await jobLog(first.admin, id)).some((l) => l.msg === 'started'), 30_000)).toBe(true);
+      await first.stop();
+      await new Promise((r) => setTimeout(r, 1500));
+      second = await startServer(loadConfig(config));
+      const api = new Api(second.url, first.admin.key);
+      const job = await waitForJob(api, id);
+      expect(job.state).toBe('complete');
+      const msgs = (await jobLog(api, id)).map((l) => l.msg);
+      expect(msgs).toContain('started');
+      expect(msgs).toContain('done');
+      const acq = (await api.get(`/acquisitions/${ids.acquisition}`)).body;
+      expect(acq.files.filter((f: any) => f.name === 'done.txt')).toHaveLength(1);
+    } finally {
+      await e.stop();
+      await second?.close();
+    }
+  });
+
   it('reconnects with backoff and takes work queued after the API is back', async () => {
     const first = await startTestServer();
     const dataDir = first.dataDir;
