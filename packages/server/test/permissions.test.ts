@@ -478,6 +478,14 @@ describe('single-action roles', () => {
     const listed = async (action: string) => ((await holders.find(([a]) => a === action)![1].get('/analyses')).body as any[]).length;
     expect(await listed('(baseline only)')).toBe(0);
     expect(await listed('analyses_view_metadata')).toBeGreaterThan(0);
+    // Downloading the project without analyses_view_metadata leaves the analyses' files out.
+    const analysisFiles = ((await s.admin.get('/analyses')).body as any[])
+      .filter((a) => a.parents.project === fx.project)
+      .reduce((sum, a) => sum + a.files.length, 0);
+    expect(analysisFiles).toBeGreaterThan(0);
+    const all = (await s.admin.get(`/projects/${fx.project}/download?summary=true`)).body.file_cnt;
+    const downloader = holders.find(([a]) => a === 'files_download')![1];
+    expect((await downloader.get(`/projects/${fx.project}/download?summary=true`)).body.file_cnt).toBe(all - analysisFiles);
   });
 });
 

@@ -57,6 +57,9 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
       const rows: Node[] = [];
       for (let i = 0; i < ids.length; i += 500) rows.push(...(await db.selectFrom('containers').select(NODE_COLUMNS).where('id', 'in', ids.slice(i, i + 500)).execute()));
       const byId = new Map(rows.map((r) => [r.id, r]));
+      // A role may grant downloads but withhold analyses; their outputs then stay out of the archive.
+      const withAnalyses = root.type === 'analysis' || (await access.can(root, 'analyses_view_metadata'));
+      const holders = withAnalyses ? ids : rows.filter((r) => r.type !== 'analysis').map((r) => r.id);
       const group = await db.selectFrom('groups').select('id').where('id', '=', root.group_id).executeTakeFirst();
       // Sibling containers may share a label; their folders then get the id appended.
       const labelCount = new Map<string, number>();
@@ -76,8 +79,8 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
         }
         return [safeSegment(group?.id ?? root.group_id), ...parts].join('/');
       };
-      for (let i = 0; i < ids.length; i += 500) {
-        let q = db.selectFrom('files').select(FILE_COLUMNS).where('container_id', 'in', ids.slice(i, i + 500)).where('current', '=', 1);
+      for (let i = 0; i < holders.length; i += 500) {
+        let q = db.selectFrom('files').select(FILE_COLUMNS).where('container_id', 'in', holders.slice(i, i + 500)).where('current', '=', 1);
         if (sel.include?.length) q = q.where('type', 'in', sel.include);
         if (sel.exclude?.length) q = q.where((eb) => eb.or([eb('type', 'is', null), eb('type', 'not in', sel.exclude!)]));
         for (const f of await q.orderBy('container_id').orderBy('name').execute()) {
