@@ -15,6 +15,7 @@ APT_PACKAGES=(
   python3-nibabel # … reading the NIfTI with nibabel (its test data are fixtures too)
   python3-scipy   # … and scipy.ndimage for the masks
   postgresql    # the scale-out metadata backend (tests run against it too)
+  tmux          # the CLI tests drive interactive prompts through a real terminal
   ca-certificates
 )
 
