@@ -1,5 +1,5 @@
 import { FileEntry } from './file-entry.js';
-import { type DownloadOptions, type UploadSource, downloadTo, fileParts, readAll } from './files.js';
+import { type DownloadOptions, type DownloadToOptions, type UploadSource, downloadTo, fileParts, readAll } from './files.js';
 import { Finder } from './finder.js';
 import { Job, type JobListOptions, jobQuery } from './jobs.js';
 import { type Json, Model, withIds } from './model.js';
@@ -143,7 +143,7 @@ export abstract class Container extends Model {
   }
 
   /** Streams the named file to disk; returns the path written. */
-  downloadFile(name: string, dest: string, opts?: DownloadOptions): Promise<string> {
+  downloadFile(name: string, dest: string, opts?: DownloadToOptions): Promise<string> {
     return downloadTo(this.client, { ...this.params, name }, dest, opts);
   }
 

@@ -1,6 +1,6 @@
 import type { Client } from './client.js';
 import type { Container } from './containers.js';
-import { type DownloadOptions, type FileLocation, downloadTo, downloadUrl, openDownload, readAll } from './files.js';
+import { type DownloadOptions, type DownloadToOptions, type FileLocation, downloadTo, downloadUrl, openDownload, readAll } from './files.js';
 import { type Json, Model } from './model.js';
 import { PLURAL, makeObject } from './registry.js';
 import type { Classification, ContainerRef, FileRef, Origin } from './types.js';
@@ -48,7 +48,7 @@ export class FileEntry extends Model {
   }
 
   /** Streams the file to disk (see `downloadTo`); returns the path written. */
-  download(dest: string, opts?: DownloadOptions): Promise<string> {
+  download(dest: string, opts?: DownloadToOptions): Promise<string> {
     return downloadTo(this.client, this.location, dest, opts);
   }
 

@@ -2,7 +2,7 @@ export { Client, type ClientOptions, type LookupResult, type ResolveResult } fro
 export { Acquisition, Analysis, type AnalysisInputSpec, Container, Group, ParentContainer, Project, Session, Subject, type UploadOptions } from './containers.js';
 export { ApiError, SdkError } from './errors.js';
 export { FileEntry } from './file-entry.js';
-export type { DownloadOptions, UploadSource } from './files.js';
+export type { DownloadOptions, DownloadToOptions, UploadSource } from './files.js';
 export { Finder, type FindOptions, PAGE_SIZE } from './finder.js';
 export { Batch, BatchProposal, Gear, type GearConfigSpec, type GearInputSpec, type GearManifest, type GearRunOptions, type ProposeBatchOptions } from './gears.js';
 export { type GearInfo, Job, type WaitOptions, type WaitProgress, waitForJobs } from './jobs.js';

@@ -10,6 +10,8 @@ export interface CallOptions {
   query?: Record<string, QueryValue>;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Aborts the request, and a body still streaming. */
+  signal?: AbortSignal;
 }
 
 /** What the client is about to send; `onRequest` observers see every request. */
@@ -78,6 +80,7 @@ export class Transport {
       method: def.method,
       headers: { ...this.headers, ...(hasBody ? { 'Content-Type': 'application/json' } : {}), ...opts.headers },
       body: hasBody ? JSON.stringify(opts.body) : undefined,
+      signal: opts.signal,
     };
     const attempts = IDEMPOTENT.has(def.method) ? (this.opts.retries ?? 3) + 1 : 1;
     for (let attempt = 1; ; attempt++) {
@@ -85,6 +88,7 @@ export class Transport {
       try {
         res = await fetch(url, init);
       } catch (e) {
+        if (opts.signal?.aborted) throw e;
         if (attempt < attempts) {
           await sleep(250 * 2 ** (attempt - 1));
           continue;

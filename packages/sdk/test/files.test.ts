@@ -65,6 +65,65 @@ describe('files', () => {
     expect(await sha384(path.join(tmp, 'out', 'T1w.dicom.zip'))).toBe(srcHash);
   });
 
+  it('resumes a broken download from its .part file, and still checks the whole file', async () => {
+    const content = randomBytes(8 << 20);
+    const entry = await acq.uploadFile({ name: 'resume.bin', data: content });
+    const dest = path.join(tmp, 'resume', 'resume.bin');
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+
+    // What a broken earlier attempt left: the first 3 MiB.
+    fs.writeFileSync(`${dest}.part`, content.subarray(0, 3 << 20));
+    const seen: number[] = [];
+    await entry.download(dest, { resume: true, onProgress: (n, total) => {
+      seen.push(n);
+      expect(total).toBe(8 << 20);
+    } });
+    expect(seen[0]).toBeGreaterThan(3 << 20);
+    expect(seen.at(-1)).toBe(8 << 20);
+    expect(fs.readFileSync(dest).equals(content)).toBe(true);
+    expect(fs.existsSync(`${dest}.part`)).toBe(false);
+
+    // A download cut off midway leaves its part; the next call completes it.
+    fs.rmSync(dest);
+    const stop = new AbortController();
+    let cutAt = 0;
+    const cut = await entry
+      .download(dest, {
+        resume: true,
+        signal: stop.signal,
+        onProgress: (n) => {
+          if (n >= 2 << 20 && !cutAt) {
+            cutAt = n;
+            stop.abort();
+          }
+        },
+      })
+      .catch((e) => e);
+    expect(cut).toBeInstanceOf(Error);
+    expect(fs.existsSync(dest)).toBe(false);
+    const kept = fs.statSync(`${dest}.part`).size;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(8 << 20);
+    const resumedFrom: number[] = [];
+    await entry.download(dest, { resume: true, onProgress: (n) => resumedFrom.push(n) });
+    expect(resumedFrom[0]).toBeGreaterThan(kept);
+    expect(fs.readFileSync(dest).equals(content)).toBe(true);
+
+    // A part whose bytes are wrong is caught by the final hash, and thrown away.
+    fs.rmSync(dest);
+    fs.writeFileSync(`${dest}.part`, Buffer.alloc(3 << 20));
+    await expect(entry.download(dest, { resume: true })).rejects.toThrow(/corrupt/);
+    expect(fs.existsSync(dest)).toBe(false);
+    expect(fs.existsSync(`${dest}.part`)).toBe(false);
+    await entry.download(dest, { resume: true });
+    expect(fs.readFileSync(dest).equals(content)).toBe(true);
+
+    // A part longer than the file starts over.
+    fs.writeFileSync(`${dest}.part`, Buffer.alloc(9 << 20));
+    await entry.download(dest, { resume: true });
+    expect(fs.readFileSync(dest).equals(content)).toBe(true);
+  });
+
   it('streams an upload: the server receives bytes before the source is exhausted', async () => {
     // The source stops halfway until the server has written part of the upload to its staging
     // area; an SDK that collected the body before sending would never get past that point.
