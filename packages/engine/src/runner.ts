@@ -13,6 +13,9 @@ export interface RunnerOptions {
   shutdownGraceMs: number;
 }
 
+/** The most jobs one ask may claim (the API's limit). */
+const MAX_ASK = 100;
+
 /** The API does not accept the engine (wrong or revoked key, not an engine key): retrying will not help. */
 export class FatalEngineError extends Error {}
 
@@ -57,7 +60,7 @@ export class Runner {
           jobs = await this.ctx.client.ask(
             {
               capabilities: this.opts.capabilities,
-              return: { jobs: this.opts.concurrency - this.active.size },
+              return: { jobs: Math.min(MAX_ASK, this.opts.concurrency - this.active.size) },
               engine: this.ctx.engineId,
               wait: this.opts.waitSeconds,
             },
