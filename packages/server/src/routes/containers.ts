@@ -26,6 +26,14 @@ type Body = JsonObject & { label?: string; info?: JsonObject; tags?: string[] };
 /** Analyses have their own view action: a role may show the data but not the analyses run on it. */
 const viewAction = (type: string): Action => (type === 'analysis' ? 'analyses_view_metadata' : 'containers_view_metadata');
 
+/** Stored in UTC so timestamp filters and sorts compare instants, whatever zone the client wrote. */
+function normalizeTimestamp(ts: string | null): string | null {
+  if (ts === null) return null;
+  const t = Date.parse(ts);
+  if (Number.isNaN(t)) throw badRequest(`body.timestamp: '${ts}' is not a date-time`);
+  return new Date(t).toISOString();
+}
+
 /** Splits a create/modify body into the columns and the per-type `fields` JSON. */
 function splitBody(type: ContainerType, b: Body) {
   const fields: JsonObject = {};
@@ -35,7 +43,7 @@ function splitBody(type: ContainerType, b: Body) {
     label,
     fields,
     uid: 'uid' in b ? (b.uid as string | null) : undefined,
-    timestamp: 'timestamp' in b ? (b.timestamp as string | null) : undefined,
+    timestamp: 'timestamp' in b ? normalizeTimestamp(b.timestamp as string | null) : undefined,
   };
 }
 
