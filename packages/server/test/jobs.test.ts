@@ -1,4 +1,6 @@
+import { JOB_STATES, canTransition } from '@sprocket/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireJob, transitionJob } from '../src/jobs/queue.js';
 import { EngineSim, addGear, engineKeyOf, manifest } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
@@ -248,8 +250,10 @@ describe('job state changes', () => {
     const claimed = await engine.ask({ jobs: 100, whitelist: { 'gear-name': [gearName] } });
     expect(claimed.map((j) => j.id)).not.toContain(_id);
     for (const j of claimed) ok(await engine.complete(j.id, true));
-    const done = claimed[0]!;
-    expect((await s.admin.put(`/jobs/${done.id}`, { state: 'cancelled' })).status).toBe(409);
+    const { _id: other } = ok(await alice.post('/jobs/add', { gear_id: gearId, inputs: { scan: scan() }, config: { needed: 1 } }));
+    expect((await engine.ask({ whitelist: { 'gear-name': [gearName] } })).map((j) => j.id)).toEqual([other]);
+    ok(await engine.complete(other, true));
+    expect((await s.admin.put(`/jobs/${other}`, { state: 'cancelled' })).status).toBe(409);
   });
 
   it('retries failed jobs once (ignoreState for complete and cancelled ones)', async () => {
@@ -269,6 +273,29 @@ describe('job state changes', () => {
     ok(await alice.put(`/jobs/${r._id}`, { state: 'cancelled' }));
     expect((await alice.post(`/jobs/${r._id}/retry`)).status).toBe(409);
     expect(ok(await alice.post(`/jobs/${r._id}/retry?ignoreState=true`))._id).toMatch(/^[0-9a-f]{24}$/);
+  });
+});
+
+describe('the state table', () => {
+  it('allows exactly the transitions of packages/types/src/jobs.ts, as compare-and-set', async () => {
+    const { _id } = ok(await alice.post('/jobs/add', { gear_id: gearId, inputs: { scan: scan() }, config: { needed: 1 } }));
+    const base = await requireJob(s.ctx, _id);
+    for (const from of JOB_STATES) {
+      for (const to of JOB_STATES) {
+        if (from === to) continue;
+        await s.ctx.handle.db.updateTable('jobs').set({ state: from }).where('id', '=', _id).execute();
+        const job = { ...base, state: from };
+        const outcome = await transitionJob(s.ctx, job, to).then(
+          (j) => j.state,
+          (e) => e.status,
+        );
+        expect(outcome, `${from} → ${to}`).toBe(canTransition(from, to) ? to : 409);
+      }
+    }
+    // A stale view of the job loses the race: the row moved on, so nothing is written.
+    await s.ctx.handle.db.updateTable('jobs').set({ state: 'complete' }).where('id', '=', _id).execute();
+    await expect(transitionJob(s.ctx, { ...base, state: 'running' }, 'failed')).rejects.toMatchObject({ status: 409 });
+    expect((await requireJob(s.ctx, _id)).state).toBe('complete');
   });
 });
 

@@ -147,7 +147,11 @@ async function fillContainer(ctx: ServerContext, row: ContainersTable, block: Js
   if (typeof block.label === 'string' && block.label && !row.label) patch.label = block.label;
   if (row.type === 'subject' && typeof block.code === 'string' && block.code && !row.label) patch.label = block.code;
   if ((row.type === 'session' || row.type === 'acquisition') && typeof block.uid === 'string' && row.uid === null) patch.uid = block.uid;
-  if ((row.type === 'session' || row.type === 'acquisition') && typeof block.timestamp === 'string' && row.timestamp === null) patch.timestamp = block.timestamp;
+  if ((row.type === 'session' || row.type === 'acquisition') && typeof block.timestamp === 'string' && row.timestamp === null) {
+    // Stored as ISO-8601 like every other timestamp, so sorting and filtering keep working.
+    const t = Date.parse(block.timestamp);
+    if (Number.isFinite(t)) patch.timestamp = new Date(t).toISOString();
+  }
   const fields = parseJson<JsonObject>(row.fields, {});
   let fieldsChanged = false;
   for (const key of TYPE_FIELDS[row.type as ContainerType] ?? []) {
