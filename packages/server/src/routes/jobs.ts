@@ -128,7 +128,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
     if (p.readOnly) throw forbidden('read-only keys cannot launch jobs');
     const { compute_provider_id: _ignored, ...spec } = req.body as JobAddBody;
     const job = await enqueueJob(ctx, spec, { access, origin: p.jobId ? { type: 'user', id: p.userId, via: { type: 'job', id: p.jobId } } : { type: 'user', id: p.userId } });
-    return { _id: job.id, id: job.id };
+    return { _id: job.id };
   });
 
   app.get('/jobs', { schema: { ...t, summary: 'All jobs (site admin): filter, sort, paging; states= and tags= as comma lists', querystring: { type: 'object', properties: LIST_JOBS_QUERY } } }, async (req) => {
@@ -248,7 +248,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       }
       await requireJobControl(ctx, access, job, 'jobs_run_cancel');
       const next = await retryJob(ctx, job, { ignoreState: (req.query as { ignoreState?: boolean }).ignoreState === true });
-      return { _id: next.id, id: next.id };
+      return { _id: next.id };
     },
   );
 
