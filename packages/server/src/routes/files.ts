@@ -139,6 +139,8 @@ export async function receiveUpload(ctx: ServerContext, req: FastifyRequest): Pr
   } catch (err) {
     await ctx.store.discard(files.map((f) => f.blob.key));
     if (err instanceof ApiError) throw err;
+    // A full or failing disk is the server's trouble, not a bad request.
+    if (['ENOSPC', 'EDQUOT', 'EIO', 'EROFS'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
     throw badRequest(`upload failed: ${(err as Error).message}`);
   }
   if (!files.length) throw badRequest("upload has no file part (send the content as form field 'file')");
