@@ -11,7 +11,7 @@ import { type Json, type Model, withIds } from './model.js';
 import { PLURAL, makeObject } from './registry.js';
 import type { RouteName } from './routes.js';
 import { Transport, type TransportOptions } from './transport.js';
-import type { AuthStatus, GroupPermission, JobLog, ProjectPermission, Role, Rule, RuleInput, SiteConfig, VersionInfo } from './types.js';
+import type { AuthStatus, GroupPermission, JobLog, ProjectPermission, Role, Rule, RuleApplyResult, RuleInput, SiteConfig, VersionInfo } from './types.js';
 import { User } from './users.js';
 
 export interface ClientOptions extends TransportOptions {
@@ -315,6 +315,14 @@ export class Client {
 
   async deleteProjectRule(projectId: string, ruleId: string): Promise<void> {
     await this.json('deleteProjectRule', { params: { id: projectId, rid: ruleId } });
+  }
+
+  /**
+   * Runs a rule over the files already in the project (Sprocket extension); files it already ran
+   * on are skipped. With `dryRun`, only reports what it would launch.
+   */
+  applyProjectRule(projectId: string, ruleId: string, opts: { dryRun?: boolean } = {}): Promise<RuleApplyResult> {
+    return this.json<RuleApplyResult>('applyProjectRule', { params: { id: projectId, rid: ruleId }, body: { dry_run: opts.dryRun === true } });
   }
 }
 

@@ -64,6 +64,7 @@ export interface GearRunOptions {
 
 export interface ProposeBatchOptions {
   config?: Json;
+  priority?: JobPriority;
   tags?: string[];
   analysisLabel?: string;
   optionalInputPolicy?: 'ignored' | 'flexible' | 'required';
@@ -152,6 +153,7 @@ export class Gear extends Model {
       optional_input_policy: opts.optionalInputPolicy ?? 'ignored',
       ...(opts.config ? { config: opts.config } : {}),
       ...(opts.tags ? { tags: opts.tags } : {}),
+      ...(opts.priority ? { priority: opts.priority } : {}),
       ...(this.isAnalysis ? { analysis: { label: opts.analysisLabel ?? `${this.name} ${labelTimestamp()}` } } : {}),
     };
     return new BatchProposal(this.client, await this.client.transport.json<Json>('proposeBatch', { body }));
@@ -163,12 +165,25 @@ export class Gear extends Model {
 }
 
 /** Containers in a proposal become SDK objects when the API says what they are. */
-function containersOf(client: Model['client'], list: unknown): unknown[] {
-  if (!Array.isArray(list)) return [];
+function containersOf(client: Model['client'], list: unknown): unknown {
+  if (!Array.isArray(list)) return list;
   return list.map((c: Json) => {
     const type = (c.container_type ?? c.type) as string | undefined;
     return type && PLURAL[type] && type !== 'group' ? makeObject(client, type, c) : c;
   });
+}
+
+const jobsOf = (client: Model['client'], list: unknown): Job[] =>
+  ((Array.isArray(list) ? list : []) as (Json | string)[]).map((j) => new Job(client, typeof j === 'string' ? { id: j } : j));
+
+async function startBatch(client: Model['client'], id: string): Promise<Job[]> {
+  const res = await client.transport.json<unknown>('startBatch', { params: { id } });
+  return jobsOf(client, Array.isArray(res) ? res : (res as { jobs?: unknown } | undefined)?.jobs);
+}
+
+async function cancelBatch(client: Model['client'], id: string): Promise<number> {
+  const res = await client.transport.json<{ number_cancelled?: number }>('cancelBatch', { params: { id } });
+  return res?.number_cancelled ?? 0;
 }
 
 /** What a batch would run (matched), and what it could not (ambiguous, not_matched, no permission). */
@@ -192,23 +207,30 @@ export class BatchProposal extends Model {
   }
 
   /** Queues one job per matched entry; returns the jobs. */
-  async run(): Promise<Job[]> {
-    const res = await this.client.transport.json<unknown>('startBatch', { params: { id: this.id } });
-    const list = Array.isArray(res) ? res : ((res as { jobs?: unknown[] } | undefined)?.jobs ?? []);
-    return (list as (Json | string)[]).map((j) => (typeof j === 'string' ? new Job(this.client, { id: j }) : new Job(this.client, j)));
+  run(): Promise<Job[]> {
+    return startBatch(this.client, this.id);
   }
 
   /** Cancels the batch's still-pending jobs; returns how many. */
-  async cancel(): Promise<number> {
-    const res = await this.client.transport.json<{ number_cancelled?: number }>('cancelBatch', { params: { id: this.id } });
-    return res?.number_cancelled ?? 0;
+  cancel(): Promise<number> {
+    return cancelBatch(this.client, this.id);
   }
 }
 
 /** A batch that was proposed, and perhaps run. */
-export class Batch extends BatchProposal {
+export class Batch extends Model {
+  declare gear_id: string;
+  declare state: string;
+  declare config?: Json;
+  declare origin?: Origin;
   /** Job ids (or job documents when fetched with `jobs: true`). */
-  declare jobs?: (string | Json)[];
+  declare jobs: (string | Json)[];
+  /** How many jobs are in each state. */
+  declare job_states?: Record<string, number>;
+  /** How many containers the proposal matched. */
+  declare matched?: number;
+  declare created: string;
+  declare modified: string;
 
   async reload(): Promise<this> {
     this.assign(await this.client.transport.json<Json>('getBatch', { params: { id: this.id } }), true);
@@ -218,10 +240,18 @@ export class Batch extends BatchProposal {
   /** The batch's jobs, fetched with their current state. */
   async getJobs(): Promise<Job[]> {
     const doc = await this.client.transport.json<Json>('getBatch', { params: { id: this.id }, query: { jobs: true } });
-    return ((doc.jobs as (Json | string)[]) ?? []).map((j) => (typeof j === 'string' ? new Job(this.client, { id: j }) : new Job(this.client, j)));
+    return jobsOf(this.client, doc.jobs);
   }
 
-  /** Re-queues the batch's failed jobs (Sprocket extension); returns the new job ids. */
+  run(): Promise<Job[]> {
+    return startBatch(this.client, this.id);
+  }
+
+  cancel(): Promise<number> {
+    return cancelBatch(this.client, this.id);
+  }
+
+  /** Re-queues the batch's failed jobs (Sprocket extension), optionally only some exit codes, optionally with more memory; returns the new job ids. */
   async retryFailed(opts: { exitCodes?: number[]; memory?: string } = {}): Promise<string[]> {
     const body: Json = { ...(opts.exitCodes ? { exit_codes: opts.exitCodes } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
     const res = await this.client.transport.json<unknown>('retryFailedBatch', { params: { id: this.id }, body });

@@ -149,7 +149,7 @@ export const ROUTES = {
   retryJob: { method: 'POST', path: '/jobs/{id}/retry', query: ['ignoreState'], area: 'jobs' },
 
   // Batch
-  proposeBatch: { method: 'POST', path: '/batch', body: ['gear_id', 'config', 'tags', 'optional_input_policy', 'analysis', 'targets'], area: 'batch' },
+  proposeBatch: { method: 'POST', path: '/batch', body: ['gear_id', 'config', 'tags', 'priority', 'optional_input_policy', 'analysis', 'targets'], area: 'batch' },
   listBatches: { method: 'GET', path: '/batch', area: 'batch' },
   getBatch: { method: 'GET', path: '/batch/{id}', query: ['jobs'], area: 'batch' },
   startBatch: { method: 'POST', path: '/batch/{id}/run', area: 'batch' },
@@ -162,6 +162,7 @@ export const ROUTES = {
   getProjectRule: { method: 'GET', path: '/projects/{id}/rules/{rid}', area: 'rules' },
   modifyProjectRule: { method: 'PUT', path: '/projects/{id}/rules/{rid}', passthrough: true, area: 'rules' },
   deleteProjectRule: { method: 'DELETE', path: '/projects/{id}/rules/{rid}', area: 'rules' },
+  applyProjectRule: { method: 'POST', path: '/projects/{id}/rules/{rid}/apply', body: ['dry_run'], area: 'rules' },
 } as const satisfies Record<string, RouteDef>;
 
 export type RouteName = keyof typeof ROUTES;

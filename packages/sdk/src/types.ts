@@ -120,3 +120,13 @@ export interface Rule {
 
 /** What `addProjectRule` takes (the rule minus what the server assigns). */
 export type RuleInput = Omit<Partial<Rule>, 'id' | 'project_id'> & { gear_id: string; name: string };
+
+/** What applying a rule to existing files did (or, in a dry run, would do). */
+export interface RuleApplyResult {
+  dry_run: boolean;
+  launched?: number;
+  would_launch?: number;
+  jobs: Record<string, unknown>[];
+  already_launched: number;
+  refused: unknown[];
+}

@@ -144,16 +144,19 @@ export async function exerciseSdk(fw: Client, areas: WorkloadAreas): Promise<voi
         await analysisGear.run({ inputs: { dicom: file }, destination: session });
       }
       if (areas.batch) {
-        const proposal = await utility.proposeBatch([session], { tags: ['batch'] });
+        const proposal = await utility.proposeBatch([session], { tags: ['batch'], priority: 'high' });
         await proposal.run();
         await proposal.cancel();
-        await fw.getBatch(proposal.id);
+        const batch = await fw.getBatch(proposal.id);
+        await batch.getJobs();
+        await batch.retryFailed({ exitCodes: [3], memory: '4G' });
         await fw.getAllBatches();
       }
       if (areas.rules) {
         const rid = await project.addRule({ gear_id: utility.id, name: 'convert', any: [], all: [{ type: 'file.type', value: 'dicom' }], not: [] });
         await project.getRules();
         await fw.getProjectRule(project.id, rid);
+        await fw.applyProjectRule(project.id, rid, { dryRun: true });
         await fw.modifyProjectRule(project.id, rid, { disabled: true });
         await fw.deleteProjectRule(project.id, rid);
       }
