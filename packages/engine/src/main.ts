@@ -20,7 +20,8 @@ const { runner, ctx, executor } = await createEngine(config, log).catch((err: Er
   log.error(err.message);
   process.exit(2);
 });
-log.info(`${ctx.engineId} working for ${ctx.client.apiUrl}: ${config.concurrency} job(s) at once, executor ${config.executor === 'auto' ? `auto (${executor})` : executor}, folder ${config.workDir}`);
+// Always shown, whatever the log level: which engine this is and what it will do.
+process.stderr.write(`[engine] ${ctx.engineId} working for ${ctx.client.apiUrl}: ${config.concurrency} job(s) at once, executor ${config.executor === 'auto' ? `auto (${executor})` : executor}, folder ${config.workDir}\n`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
