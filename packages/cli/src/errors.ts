@@ -45,3 +45,9 @@ export function describeError(e: unknown): string {
 export function exitCodeOf(e: unknown): number {
   return e instanceof CliError ? e.exitCode : 1;
 }
+
+/** Ids are 24 hex digits; anything else is refused here with a message that says what was expected. */
+export function checkId(kind: string, id: string): string {
+  if (!/^[0-9a-f]{24}$/.test(id)) throw new CliError(`not a ${kind} id: '${id}' (ids are 24 hex digits)`);
+  return id;
+}

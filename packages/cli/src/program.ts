@@ -1,7 +1,18 @@
 import { Command } from 'commander';
+import * as jobRun from './commands/job-run.js';
+import * as jobLs from './commands/job-ls.js';
+import * as jobStatus from './commands/job-status.js';
+import * as jobWait from './commands/job-wait.js';
+import * as jobLogs from './commands/job-logs.js';
+import * as jobCancel from './commands/job-cancel.js';
+import * as jobRetry from './commands/job-retry.js';
 import * as login from './commands/login.js';
 import * as logout from './commands/logout.js';
 import * as download from './commands/download.js';
+import * as gearCreate from './commands/gear-create.js';
+import * as gearLocal from './commands/gear-local.js';
+import * as gearLs from './commands/gear-ls.js';
+import * as gearUpload from './commands/gear-upload.js';
 import * as importDicom from './commands/import-dicom.js';
 import * as importFolder from './commands/import-folder.js';
 import * as ls from './commands/ls.js';
@@ -34,5 +45,17 @@ Examples:
     .description('import a folder of data into a project')
     .addHelpText('after', '\nExamples:\n  $ sprocket import dicom ./scans lab study1\n  $ sprocket import folder ./study lab study1');
   for (const mod of [importDicom, importFolder]) mod.register(imports);
+
+  const gear = program
+    .command('gear')
+    .description('build gears: scaffold, run locally, upload, list')
+    .addHelpText('after', '\nExamples:\n  $ sprocket gear create\n  $ sprocket gear local --input_file=notes.txt\n  $ sprocket gear upload\n  $ sprocket gear ls');
+  for (const mod of [gearCreate, gearLocal, gearUpload, gearLs]) mod.register(gear);
+
+  const job = program
+    .command('job')
+    .description('run gears on data in Sprocket and follow their jobs')
+    .addHelpText('after', '\nExamples:\n  $ sprocket job run dcm2niix --dcm2niix_input=lab/study1/sub-01/ses-01/T1w/files/T1w.dicom.zip\n  $ sprocket job ls --state failed\n  $ sprocket job logs -f <id>');
+  for (const mod of [jobRun, jobLs, jobStatus, jobWait, jobLogs, jobCancel, jobRetry]) mod.register(job);
   return program;
 }
