@@ -7,6 +7,7 @@ import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
 import { assertEngineMayCall } from './jobs/engine-access.js';
 import { registerInputGuards } from './http/guards.js';
+import { batchRoutes } from './routes/batch.js';
 import { containerRoutes } from './routes/containers.js';
 import { downloadRoutes } from './routes/download.js';
 import { engineRoutes } from './routes/engine.js';
@@ -16,6 +17,7 @@ import { groupRoutes } from './routes/groups.js';
 import { jobRoutes } from './routes/jobs.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { permissionRoutes } from './routes/permissions.js';
+import { ruleRoutes } from './routes/rules.js';
 import { systemRoutes } from './routes/system.js';
 import { userRoutes } from './routes/users.js';
 import { viewRoutes } from './routes/views.js';
@@ -80,6 +82,8 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
       await gearRoutes(api, ctx);
       await jobRoutes(api, ctx);
       await engineRoutes(api, ctx);
+      await batchRoutes(api, ctx);
+      await ruleRoutes(api, ctx);
       await viewRoutes(api, ctx);
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },

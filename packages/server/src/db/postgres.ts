@@ -33,23 +33,24 @@ export const postgresDialect: SqlDialect = {
   async claimJobs(db, c) {
     // SKIP LOCKED lets concurrent claimers pass over rows another transaction is taking; the outer
     // `state = 'pending'` is re-checked on the locked row, so a job can never be taken twice.
+    // `= any(array(…))` runs the pick once: as `in (…)` the planner may rescan it per outer row,
+    // and each rescan skips the rows it just locked, claiming more than `limit` jobs.
+    const pick = db
+      .selectFrom('jobs')
+      .select('id')
+      .where('state', '=', 'pending')
+      .where(c.where)
+      .orderBy('priority_rank', 'desc')
+      .orderBy('created', 'asc')
+      .orderBy('id', 'asc')
+      .limit(c.limit)
+      .forUpdate()
+      .skipLocked();
     const rows = await db
       .updateTable('jobs')
       .set({ state: 'running', device_id: c.deviceId, claimed_by: c.claimedBy, heartbeat: c.stamp, t_running: c.stamp, modified: c.stamp })
       .where('state', '=', 'pending')
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('jobs')
-          .select('id')
-          .where('state', '=', 'pending')
-          .where(c.where)
-          .orderBy('priority_rank', 'desc')
-          .orderBy('created', 'asc')
-          .orderBy('id', 'asc')
-          .limit(c.limit)
-          .forUpdate()
-          .skipLocked(),
-      )
+      .where(sql<boolean>`id = any(array(${pick}))`)
       .returningAll()
       .execute();
     return rows as JobsTable[];

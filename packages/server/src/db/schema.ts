@@ -210,7 +210,46 @@ export interface JobLogsTable {
   created: string;
 }
 
+export interface BatchesTable {
+  id: string;
+  gear_id: string;
+  /** 'pending' (proposed), 'launched' (state then derived from the jobs) or 'cancelled'. */
+  state: string;
+  origin: string;
+  origin_id: string | null;
+  config: string;
+  /** What run launches: `{inputs: [...]}` or `{destinations: [...]}`, plus analysis, tags, priority. */
+  proposal: string;
+  /** The proposal's verdicts: matched / ambiguous / not_matched / improper_permissions ids. */
+  summary: string;
+  created: string;
+  modified: string;
+}
+
+export interface GearRulesTable {
+  id: string;
+  project_id: string;
+  gear_id: string;
+  gear_name: string;
+  name: string;
+  config: string | null;
+  fixed_inputs: string;
+  auto_update: number;
+  /** JSON condition lists `[{type, value, regex?}]` (the rule's `any`, `all`, `not`). */
+  any_of: string;
+  all_of: string;
+  none_of: string;
+  disabled: number;
+  priority: string | null;
+  compute_provider_id: string | null;
+  created_by: string;
+  created: string;
+  modified: string;
+}
+
 export interface Database {
+  batches: BatchesTable;
+  gear_rules: GearRulesTable;
   data_views: DataViewsTable;
   settings: SettingsTable;
   users: UsersTable;

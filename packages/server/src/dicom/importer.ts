@@ -28,8 +28,10 @@ export class DicomImporter {
   ) {}
 
   /** The filesCommitted listener: queues and returns at once. */
-  readonly onFilesCommitted = async (container: ContainersTable, written: FilesTable[]): Promise<void> => {
-    for (const file of written) if (file.type === 'dicom') this.enqueue(container, file);
+  readonly onFilesCommitted = async (container: ContainersTable, written: FilesTable[], replaced: FilesTable[] = []): Promise<void> => {
+    // A metadata edit hands back the same row: its content was read already unless it just became dicom.
+    const wasDicom = new Set(replaced.filter((r) => r.type === 'dicom').map((r) => r.id));
+    for (const file of written) if (file.type === 'dicom' && !wasDicom.has(file.id)) this.enqueue(container, file);
   };
 
   enqueue(container: ContainersTable, file: FilesTable): void {
@@ -106,8 +108,10 @@ export class DicomImporter {
     } finally {
       await local.cleanup();
     }
-    await this.record(file.id, outcome);
+    const change = await this.record(file.id, outcome);
     if (outcome.ok) await fillHierarchy(this.ctx.handle.db, container, hierarchyFromHeader(outcome.result.header));
+    // Modality and classification are file metadata like any other: gear rules see the change.
+    if (change) for (const fn of this.ctx.hooks.filesCommitted) if (fn !== this.onFilesCommitted) await fn(container, [change.after], [change.before]);
   }
 
   /** Workers read from a path; stores without local paths get a temporary copy. */
@@ -120,10 +124,10 @@ export class DicomImporter {
     return { file, cleanup: () => fsp.rm(dir, { recursive: true, force: true }) };
   }
 
-  private async record(fileRowId: string, outcome: Outcome): Promise<void> {
-    await this.ctx.handle.db.transaction().execute(async (trx) => {
+  private async record(fileRowId: string, outcome: Outcome): Promise<{ before: FilesTable; after: FilesTable } | undefined> {
+    return this.ctx.handle.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('files').selectAll().where('id', '=', fileRowId).executeTakeFirst();
-      if (!row) return; // deleted while queued
+      if (!row) return undefined; // deleted while queued
       const info = parseJson<JsonObject>(row.info, {});
       const set: Partial<FilesTable> = { modified: now() };
       if (outcome.ok) {
@@ -142,6 +146,7 @@ export class DicomImporter {
       }
       set.info = JSON.stringify(info);
       await trx.updateTable('files').set(set).where('id', '=', fileRowId).execute();
+      return { before: row, after: { ...row, ...set } };
     });
   }
 }

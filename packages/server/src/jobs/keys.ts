@@ -49,14 +49,18 @@ export async function mintJobKeys(ctx: ServerContext, job: JobsTable, manifest: 
   const wanted = Object.entries(manifest.inputs ?? {}).filter(([, s]) => s.base === 'api-key');
   if (!wanted.length) return {};
   const origin = parseJson<JsonObject>(job.origin, {});
-  if (origin.type !== 'user' || typeof origin.id !== 'string') {
+  // Rule jobs act as the rule's author, read-only whatever the manifest says (reference §1.12).
+  const via = origin.type === 'system' && origin.via && typeof origin.via === 'object' ? (origin.via as JsonObject) : undefined;
+  const ruleUser = via?.type === 'rule' && typeof via.user === 'string' ? via.user : undefined;
+  const userId = ruleUser ?? (origin.type === 'user' && typeof origin.id === 'string' ? origin.id : undefined);
+  if (!userId) {
     throw new ApiError('CONFLICT', `job ${job.id} needs an API key but was not launched by a user (origin ${String(origin.type)})`);
   }
   const keys: Record<string, string> = {};
   for (const [name, spec] of wanted) {
-    const readOnly = spec.base === 'api-key' && spec['read-only'] === true;
+    const readOnly = (spec.base === 'api-key' && spec['read-only'] === true) || ruleUser !== undefined;
     keys[name] = (
-      await issueKey(ctx.handle.db, ctx.config.publicUrl, origin.id, { label: `job ${job.id} input ${name}`, type: 'job', jobId: job.id, readOnly })
+      await issueKey(ctx.handle.db, ctx.config.publicUrl, userId, { label: `job ${job.id} input ${name}`, type: 'job', jobId: job.id, readOnly })
     ).key;
   }
   return keys;

@@ -400,7 +400,7 @@ export async function transitionJob(ctx: ServerContext, job: JobsTable, to: JobS
  * Queues a copy of a finished job (`attempt + 1`, `previous_job_id`). Only failed jobs, unless
  * `ignoreState` also allows complete and cancelled ones; a job is retried at most once.
  */
-export async function retryJob(ctx: ServerContext, job: JobsTable, opts: { ignoreState?: boolean } = {}): Promise<JobsTable> {
+export async function retryJob(ctx: ServerContext, job: JobsTable, opts: { ignoreState?: boolean; resources?: ResourceRequest } = {}): Promise<JobsTable> {
   const allowed: JobState[] = opts.ignoreState ? ['failed', 'complete', 'cancelled'] : ['failed'];
   if (!allowed.includes(job.state as JobState)) {
     throw conflict(`job ${job.id} is ${job.state}; only ${opts.ignoreState ? 'finished' : 'failed'} jobs can be retried${opts.ignoreState ? '' : ' (ignoreState=true also allows complete and cancelled ones)'}`);
@@ -417,6 +417,8 @@ export async function retryJob(ctx: ServerContext, job: JobsTable, opts: { ignor
     state: 'pending',
     attempt: job.attempt + 1,
     previous_job_id: job.id,
+    // A retry may ask for more than the attempt that failed (batch retry-failed with more memory).
+    resources: opts.resources ? JSON.stringify({ ...parseJson<ResourceRequest>(job.resources, {}), ...opts.resources }) : job.resources,
     retried: null,
     config: JSON.stringify(payload),
     saved_files: '[]',

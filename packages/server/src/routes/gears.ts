@@ -10,6 +10,7 @@ import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { forgetGear, gearDoc, loadedGear, receiveGearUpload, gearFieldResolver, requireGear, requiredFileInputs, requiresReadWriteKey } from '../jobs/gears.js';
 import { invocationSchema, suggestions } from '../jobs/invocation.js';
+import { followNewGearVersion } from '../jobs/rule-checks.js';
 import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
 
 /** Special `filter` values of `GET /gears` (Flywheel's): not field terms. */
@@ -32,6 +33,7 @@ export async function gearRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       const p = requirePrincipal(req);
       if (p.readOnly || !(p.isAdmin || p.roles.includes('developer'))) throw forbidden('uploading gears needs the developer or site_admin role');
       const { gear, warnings } = await receiveGearUpload(ctx, req);
+      warnings.push(...(await followNewGearVersion(ctx, gear)));
       return { ...gearDoc(gear), ...(warnings.length ? { warnings } : {}) };
     },
   );

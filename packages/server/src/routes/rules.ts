@@ -1,0 +1,91 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type ServerContext, accessOf } from '../context.js';
+import type { ContainersTable, GearRulesTable } from '../db/schema.js';
+import { notFound } from '../errors.js';
+import { newId, now } from '../ids.js';
+import { checkRule, type RuleInput, ruleBody, ruleDoc, ruleInputOf, ruleRow } from '../jobs/rule-checks.js';
+import { applyRule, onFilesCommitted, onJobComplete } from '../jobs/rules.js';
+import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
+
+const ruleParams = { type: 'object', required: ['id', 'rid'], properties: { id: OBJECT_ID_SCHEMA, rid: OBJECT_ID_SCHEMA } } as const;
+
+/** Gear rules of a project (`/projects/{id}/rules`), and the hooks that make them fire. */
+export async function ruleRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+  const t = { tags: ['projects', 'rules'] };
+
+  async function project(req: FastifyRequest, action: 'gear_rules_view' | 'gear_rules_manage'): Promise<ContainersTable> {
+    return accessOf(ctx, req).requireContainer('project', (req.params as { id: string }).id, action);
+  }
+
+  async function loadRule(req: FastifyRequest, action: 'gear_rules_view' | 'gear_rules_manage'): Promise<GearRulesTable> {
+    const p = await project(req, action);
+    const { rid } = req.params as { rid: string };
+    const row = await db.selectFrom('gear_rules').selectAll().where('id', '=', rid).where('project_id', '=', p.id).executeTakeFirst();
+    if (!row) throw notFound(`rule ${rid}`);
+    return row;
+  }
+
+  app.get('/projects/:id/rules', { schema: { ...t, summary: "A project's gear rules", params: idParams } }, async (req) => {
+    const p = await project(req, 'gear_rules_view');
+    const rows = await db.selectFrom('gear_rules').selectAll().where('project_id', '=', p.id).orderBy('created').orderBy('id').execute();
+    return rows.map(ruleDoc);
+  });
+
+  app.post('/projects/:id/rules', { schema: { ...t, summary: 'Add a gear rule', params: idParams, body: ruleBody } }, async (req) => {
+    const p = await project(req, 'gear_rules_manage');
+    const input = { ...(req.body as RuleInput) };
+    const gear = await checkRule(ctx, p.id, input);
+    const row = ruleRow({ id: newId(), project_id: p.id, created_by: accessOf(ctx, req).principal.userId, created: now() }, input, gear);
+    await db.insertInto('gear_rules').values(row).execute();
+    return { _id: row.id };
+  });
+
+  app.get('/projects/:id/rules/:rid', { schema: { ...t, params: ruleParams } }, async (req) => ruleDoc(await loadRule(req, 'gear_rules_view')));
+
+  app.put('/projects/:id/rules/:rid', { schema: { ...t, summary: 'Change a gear rule (fields given replace the stored ones)', params: ruleParams, body: ruleBody } }, async (req) => {
+    const row = await loadRule(req, 'gear_rules_manage');
+    const patch = req.body as RuleInput & { _id?: string; project_id?: string };
+    const { _id: _i, project_id: _p, ...fields } = patch;
+    const merged: RuleInput = { ...ruleInputOf(row), ...fields };
+    const gear = await checkRule(ctx, row.project_id, merged);
+    const next = ruleRow({ id: row.id, project_id: row.project_id, created_by: row.created_by, created: row.created }, merged, gear);
+    await db.updateTable('gear_rules').set(next).where('id', '=', row.id).execute();
+    return ruleDoc(next);
+  });
+
+  app.delete('/projects/:id/rules/:rid', { schema: { ...t, params: ruleParams } }, async (req) => {
+    const row = await loadRule(req, 'gear_rules_manage');
+    await db.deleteFrom('gear_rules').where('id', '=', row.id).execute();
+    return { deleted: 1 };
+  });
+
+  app.post(
+    '/projects/:id/rules/:rid/apply',
+    {
+      schema: {
+        ...t,
+        summary: 'Run a rule over the files already in the project; files it already ran on are skipped. dry_run lists what it would launch',
+        params: ruleParams,
+        body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' } } },
+      },
+    },
+    async (req) => {
+      const row = await loadRule(req, 'gear_rules_manage');
+      const dryRun = (req.body as { dry_run?: boolean } | undefined)?.dry_run === true;
+      const r = await applyRule(ctx, row, dryRun);
+      return {
+        dry_run: dryRun,
+        [dryRun ? 'would_launch' : 'launched']: r.launches.length,
+        jobs: r.launches,
+        already_launched: r.already,
+        refused: r.refused,
+      };
+    },
+  );
+
+  ctx.hooks.filesCommitted.push((container, written, replaced) => onFilesCommitted(ctx, container, written, replaced));
+  ctx.hooks.jobEvents.push(async (e) => {
+    if (e.type === 'state' && e.job.state === 'complete') await onJobComplete(ctx, e.job);
+  });
+}
