@@ -22,7 +22,8 @@ interface Schema {
 }
 
 // Server modules still being built: until their first route appears they are reported, not failed.
-const NOT_YET_SERVED: RouteArea[] = ['gears', 'jobs', 'batch', 'rules'];
+// Empty this once batch and rules are committed, so a module that disappears fails the test.
+const NOT_YET_SERVED: RouteArea[] = ['batch', 'rules'];
 
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv) => void;
 
