@@ -233,17 +233,25 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
       const row = await access.requireContainer(type, (req.params as { id: string }).id, action);
       const ids = await subtreeIds(db, row);
       const keys: string[] = [];
-      await db.transaction().execute(async (trx) => {
-        for (let i = 0; i < ids.length; i += 500) {
-          const chunk = ids.slice(i, i + 500);
-          const files = await trx.selectFrom('files').select('id').where('container_id', 'in', chunk).execute();
-          keys.push(...files.map((f) => f.id));
-          await trx.deleteFrom('files').where('container_id', 'in', chunk).execute();
-          await trx.deleteFrom('containers').where('id', 'in', chunk).execute();
-        }
-        if (type === 'project') await trx.deleteFrom('project_permissions').where('project_id', '=', row.id).execute();
-      });
-      // Content goes only after the metadata is gone: a crash in between leaves unreferenced blobs, never dangling rows.
+      try {
+        await db.transaction().execute(async (trx) => {
+          for (let i = 0; i < ids.length; i += 500) {
+            const files = await trx.selectFrom('files').select('id').where('container_id', 'in', ids.slice(i, i + 500)).execute();
+            keys.push(...files.map((f) => f.id));
+          }
+          // Marked before the rows go, so a crash after the commit leaves blobs that recovery removes.
+          await ctx.store.retire(keys);
+          for (let i = 0; i < ids.length; i += 500) {
+            const chunk = ids.slice(i, i + 500);
+            await trx.deleteFrom('files').where('container_id', 'in', chunk).execute();
+            await trx.deleteFrom('containers').where('id', 'in', chunk).execute();
+          }
+          if (type === 'project') await trx.deleteFrom('project_permissions').where('project_id', '=', row.id).execute();
+        });
+      } catch (err) {
+        await ctx.store.confirm(keys);
+        throw err;
+      }
       await ctx.store.remove(keys);
       return { deleted: 1 };
     });
