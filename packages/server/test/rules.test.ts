@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EngineProcess, engineKey, startEngine, waitForJob } from '../../engine/test/engines.js';
+import { eventually } from '../../engine/test/helpers.js';
 import { syntheticSeries, newUid } from '../../../test-fixtures/synthetic-dicom.js';
 import { dicomImporterOf } from '../src/dicom/importer.js';
 import { EngineSim, addGear, engineKeyOf, gearArchive, manifest, uploadArchive } from './gear-kit.js';
@@ -341,5 +343,58 @@ describe('apply', () => {
     expect(again).toMatchObject({ launched: 0, already_launched: 4, jobs: [] });
     await upload(s.admin, acq2, 'd.nii.gz');
     expect(ok(await s.admin.post(`/projects/${h.project}/rules/${rid}/apply`, { dry_run: true }))).toMatchObject({ would_launch: 1, already_launched: 4 });
+  });
+});
+
+describe('a pipeline of rules with a real engine', () => {
+  let server: TestServer;
+  let real: EngineProcess;
+  beforeAll(async () => {
+    server = await startTestServer();
+    real = startEngine(await engineKey(server.admin), { concurrency: 2, executor: 'process' });
+  });
+  afterAll(async () => {
+    await real?.stop();
+    await server?.stop();
+  });
+
+  async function gear(m: Record<string, unknown>, run: string): Promise<string> {
+    const r = await uploadArchive(server.admin, await gearArchive(m, { files: { run } }));
+    return ok(r, 'gear upload')._id;
+  }
+
+  it('dicom → converter → nifti → qa: each output launches the next step once; a failed conversion stops there', async () => {
+    const h = await makeHierarchy(server.admin);
+    const converter = await gear(
+      manifest({ inputs: { dicom: { base: 'file', type: { enum: ['dicom'] } } } }),
+      '#!/bin/bash\nset -e\nf=$(ls input/dicom)\necho "volume from $f" > "output/$(basename "$f" .dcm).nii.gz"\ncase "$f" in bad*) exit 1;; esac\n',
+    );
+    const qa = await gear(
+      manifest({ inputs: { nifti: { base: 'file', type: { enum: ['nifti'] } } } }),
+      '#!/bin/bash\nset -e\nf=$(ls input/nifti)\necho "{\\"input\\": \\"$f\\"}" > "output/$(basename "$f" .nii.gz).qa.json"\n',
+    );
+    const toNifti = await rule(h.project, { gear_id: converter, any: [{ type: 'file.type', value: 'dicom' }] }, server.admin);
+    const toQa = await rule(h.project, { gear_id: qa, any: [{ type: 'file.type', value: 'nifti' }] }, server.admin);
+    for (const name of ['scan.dcm', 'bad.dcm']) ok(await server.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name, content: 'not really dicom' }]));
+
+    const jobsOf = async (rid: string) => ok(await server.admin.get(`/jobs?filter=origin.id=rule:${rid}&sort=created:asc`)) as any[];
+    const done = await eventually(async () => (await jobsOf(toQa)).some((j) => j.state === 'complete'), 40_000, 100);
+    expect(done, real.output()).toBe(true);
+    const conversions = await jobsOf(toNifti);
+    expect(conversions).toHaveLength(2);
+    const byInput = Object.fromEntries(await Promise.all(conversions.map(async (j) => [j.inputs.dicom.name, await waitForJob(server.admin, j.id)])));
+    expect(byInput['scan.dcm'].state).toBe('complete');
+    expect(byInput['bad.dcm'].state).toBe('failed');
+    const checks = await jobsOf(toQa);
+    expect(checks.map((j) => j.inputs.nifti.name)).toEqual(['scan.nii.gz']);
+    expect(checks[0].tags).toEqual(expect.arrayContaining(['auto']));
+    const files = ok(await server.admin.get(`/acquisitions/${h.acquisition}`)).files;
+    const byName = Object.fromEntries(files.map((f: any) => [f.name, f]));
+    expect(byName['scan.qa.json']).toMatchObject({ type: 'qa', origin: { type: 'job', id: checks[0].id } });
+    expect(byName['bad.nii.gz']).toMatchObject({ from_failed_job: true });
+    // Nothing further is queued: the QA report matches no rule.
+    const all = ok(await server.admin.get('/jobs?limit=100'));
+    expect(all.filter((j: any) => j.state === 'pending' || j.state === 'running')).toEqual([]);
+    expect(all).toHaveLength(3);
   });
 });
