@@ -87,8 +87,8 @@ describe.skipIf(!hasPodman)('podman executor', () => {
     await io.waitFor('started');
     expect(await eventually(() => processesWith(marker).length >= 2, 5000)).toBe(true);
     abort.abort();
-    const result = await running;
-    expect(result.exitCode).not.toBe(0);
+    // What `podman run` exits with after `podman stop` varies; the engine goes by why it stopped the gear.
+    await running;
     expect(await eventually(() => processesWith(marker).length === 0, 15_000)).toBe(true);
     expect(spawnSync('podman', [...PODMAN, 'container', 'exists', containerName(spec.jobId)]).status).not.toBe(0);
   });
