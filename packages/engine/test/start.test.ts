@@ -45,7 +45,7 @@ describe('npm start', () => {
     });
     const exited = new Promise<number | null>((resolve) => launcher.once('exit', (code) => resolve(code)));
     try {
-      expect(await eventually(() => /\[engine\] \S+\/(\d+) working for/.test(out), 60_000), out).toBe(true);
+      expect(await eventually(() => /\[engine\] \S+\/(\d+) working for/.test(out), 40_000), out).toBe(true);
       const enginePid = Number(/\[engine\] \S+\/(\d+) working for/.exec(out)![1]);
       const api = new Api(`http://127.0.0.1:${port}/api`, fs.readFileSync(path.join(dataDir, 'admin-api-key'), 'utf8').trim());
       const ids = await makeHierarchy(api);
@@ -60,7 +60,13 @@ describe('npm start', () => {
       expect(alive(enginePid)).toBe(false);
       await expect(fetch(`http://127.0.0.1:${port}/api/version`)).rejects.toThrow();
     } finally {
-      if (launcher.exitCode === null) launcher.kill('SIGKILL');
+      // Twice: the second stops the server and engine at once; a SIGKILL would orphan them.
+      if (launcher.exitCode === null) {
+        launcher.kill('SIGINT');
+        await new Promise((r) => setTimeout(r, 200));
+        launcher.kill('SIGINT');
+        await exited;
+      }
     }
   });
 });
