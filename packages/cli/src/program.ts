@@ -8,6 +8,11 @@ import * as jobCancel from './commands/job-cancel.js';
 import * as jobRetry from './commands/job-retry.js';
 import * as login from './commands/login.js';
 import * as logout from './commands/logout.js';
+import * as batchRun from './commands/batch-run.js';
+import * as batchStatus from './commands/batch-status.js';
+import * as batchCancel from './commands/batch-cancel.js';
+import * as batchRetryFailed from './commands/batch-retry-failed.js';
+import * as batchLs from './commands/batch-ls.js';
 import * as download from './commands/download.js';
 import * as gearCreate from './commands/gear-create.js';
 import * as gearLocal from './commands/gear-local.js';
@@ -16,8 +21,13 @@ import * as gearUpload from './commands/gear-upload.js';
 import * as importDicom from './commands/import-dicom.js';
 import * as importFolder from './commands/import-folder.js';
 import * as ls from './commands/ls.js';
+import * as ruleLs from './commands/rule-ls.js';
+import * as ruleAdd from './commands/rule-add.js';
+import * as ruleDisable from './commands/rule-disable.js';
+import * as ruleApply from './commands/rule-apply.js';
 import * as status from './commands/status.js';
 import * as upload from './commands/upload.js';
+import * as view from './commands/view.js';
 import { CLI_VERSION } from './version.js';
 
 /** Every command, each registered by its own module. */
@@ -57,5 +67,19 @@ Examples:
     .description('run gears on data in Sprocket and follow their jobs')
     .addHelpText('after', '\nExamples:\n  $ sprocket job run dcm2niix --dcm2niix_input=lab/study1/sub-01/ses-01/T1w/files/T1w.dicom.zip\n  $ sprocket job ls --state failed\n  $ sprocket job logs -f <id>');
   for (const mod of [jobRun, jobLs, jobStatus, jobWait, jobLogs, jobCancel, jobRetry]) mod.register(job);
+
+  const batch = program
+    .command('batch')
+    .description('run a gear over many containers at once')
+    .addHelpText('after', '\nExamples:\n  $ sprocket batch run dcm2niix lab/study1 --dry-run\n  $ sprocket batch status <id>');
+  for (const mod of [batchRun, batchStatus, batchLs, batchCancel, batchRetryFailed]) mod.register(batch);
+
+  const rule = program
+    .command('rule')
+    .description("manage a project's gear rules (gears that run on new files by themselves)")
+    .addHelpText('after', '\nExamples:\n  $ sprocket rule add lab/study1 --gear dcm2niix --any file.type=dicom\n  $ sprocket rule ls lab/study1');
+  for (const mod of [ruleLs, ruleAdd, ruleDisable, ruleApply]) mod.register(rule);
+
+  view.register(program);
   return program;
 }
