@@ -7,17 +7,24 @@
  * SPROCKET_START_ENGINE=false runs the server alone (engines elsewhere). The engine's settings
  * (SPROCKET_ENGINE_CONCURRENCY, SPROCKET_EXECUTOR …) pass through; its work folder defaults to
  * <data dir>/engine.
+ *
+ * Once the API answers, the gears shipped in gears/ are uploaded if the site lacks their version
+ * (scripts/install-gears.ts, with the site admin key of <data dir>/admin-api-key);
+ * SPROCKET_INSTALL_GEARS=false leaves them out.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../packages/server/src/config.js';
+import { installShippedGears, keyForUrl } from './install-gears.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = loadConfig();
 const keyFile = path.join(config.dataDir, 'engine-api-key');
-const withEngine = !['0', 'false', 'no'].includes((process.env.SPROCKET_START_ENGINE ?? 'true').toLowerCase());
+const off = (name: string) => ['0', 'false', 'no'].includes((process.env[name] ?? 'true').toLowerCase());
+const withEngine = !off('SPROCKET_START_ENGINE');
+const withGears = !off('SPROCKET_INSTALL_GEARS');
 
 let stopping = false;
 let server: ChildProcess | undefined;
@@ -78,6 +85,23 @@ async function superviseEngine(): Promise<void> {
   }
 }
 
+/** Uploads the shipped gears the site lacks; a failure is reported, never fatal to the server. */
+async function installGears(): Promise<void> {
+  const adminKeyFile = path.join(config.dataDir, 'admin-api-key');
+  if (!fs.existsSync(adminKeyFile)) {
+    console.error(`[start] ${adminKeyFile} is gone, so the shipped gears were not checked; install them with 'npx tsx scripts/install-gears.ts --key <admin key>'`);
+    return;
+  }
+  try {
+    const apiKey = keyForUrl(fs.readFileSync(adminKeyFile, 'utf8'), config.publicUrl);
+    // A Ctrl-C during the upload is no failure worth reporting.
+    const r = await installShippedGears({ apiKey, log: (m) => stopping || console.log(`[start] ${m}`) });
+    if (r.present.length) console.log(`[start] shipped gears already installed: ${r.present.map((g) => `${g.name} ${g.version}`).join(', ')}`);
+  } catch (e) {
+    if (!stopping) console.error(`[start] the shipped gears could not be installed: ${(e as Error).message}`);
+  }
+}
+
 async function shutdown(): Promise<void> {
   if (stopping) {
     // Second Ctrl-C: no more waiting.
@@ -109,7 +133,9 @@ const serverDone = exited(server).then((code) => {
   }
   return code;
 });
-if (withEngine && (await serverUp())) void superviseEngine();
+const up = await serverUp();
+if (up && withGears) void installGears();
+if (withEngine && up) void superviseEngine();
 else if (withEngine && !stopping && !fs.existsSync(keyFile)) console.error(`[start] ${keyFile} was not written; no engine started`);
 const code = await serverDone;
 if (engine) await exited(engine);
