@@ -1,4 +1,5 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type CliProgress from 'cli-progress';
 import { humanSize } from './output.js';
 
 /** A progress display; a no-op when stderr is not a terminal (pipes, CI, tests). */
@@ -34,6 +35,8 @@ function duration(s: number): string {
  */
 export function progress(label: string, total: number, unit: string): Progress {
   if (!process.stderr.isTTY || process.env.SPROCKET_NO_PROGRESS) return NOOP;
+  // Loaded only when a bar is drawn: scripts and pipes never pay for it.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
   const bytes = unit === 'bytes';
   const amount = (n: number) => (bytes ? humanSize(n) : String(n));
   const samples: [number, number][] = [];

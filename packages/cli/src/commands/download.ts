@@ -12,6 +12,7 @@ import { eachLimit, positiveInt } from '../pool.js';
 import { progress } from '../progress.js';
 import { openSession } from '../session.js';
 import { type FetchOutcome, fetchFile } from '../transfer/fetch-file.js';
+import { rateLimit } from '../transfer/rate.js';
 import { listTree, safeSegment, type TreeFile } from '../transfer/tree.js';
 
 interface Options {
@@ -22,6 +23,7 @@ interface Options {
   tar?: boolean;
   list?: boolean;
   json?: boolean;
+  limitRate?: string;
 }
 
 const PLURAL: Record<string, string> = { project: 'projects', subject: 'subjects', session: 'sessions', acquisition: 'acquisitions', analysis: 'analyses' };
@@ -72,6 +74,7 @@ export function register(program: Command): void {
     .option('-i, --include <types>', 'only files of these types (comma-separated, repeatable): dicom, nifti …', collect, [])
     .option('-e, --exclude <types>', 'skip files of these types (comma-separated, repeatable)', collect, [])
     .option('-j, --jobs <n>', 'files downloaded at once (default 4)')
+    .option('--limit-rate <rate>', 'at most this many bytes per second in all, e.g. 500k, 2M')
     .option('--tar', "save the server's tar archive of the subtree as one file instead (not resumable)")
     .option('--list', 'only list what would be downloaded')
     .option('--json', 'with --list: print as JSON')
@@ -93,6 +96,7 @@ Examples:
     .action(async (target: string, opts: Options) => {
       const session = openSession();
       const jobs = positiveInt('--jobs', opts.jobs, 4);
+      const limit = rateLimit(opts.limitRate);
       const found = await lookupPath(session.client, target);
       if ('gear' in found && !(found instanceof FileEntry)) throw new CliError(`${target} is a gear; download gear files with the API`);
 
@@ -104,7 +108,7 @@ Examples:
         const bar = progress('Downloading', f.size, 'bytes');
         let outcome: FetchOutcome;
         try {
-          outcome = await fetchFile(session.raw, { cont: PLURAL[parent.type]!, id: parent.id, name: f.name, version: f.version, size: f.size, hash: f.hash }, dest, (n) => bar.add(n));
+          outcome = await fetchFile(session.raw, { cont: PLURAL[parent.type]!, id: parent.id, name: f.name, version: f.version, size: f.size, hash: f.hash }, dest, (n) => bar.add(n), limit);
         } finally {
           bar.stop();
         }
@@ -133,6 +137,7 @@ Examples:
             { cont: t.cont, id: t.id, name: t.entry.name, version: t.entry.version, size: t.entry.size, hash: t.entry.hash },
             path.join(outDir, ...t.rel.split('/')),
             (n) => bar.add(n),
+            limit,
           );
           counts[outcome]++;
           bar.note(`${++done}/${files.length} files`);

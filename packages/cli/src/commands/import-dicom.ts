@@ -10,6 +10,7 @@ import { humanSize, printJson, printTable } from '../output.js';
 import { eachLimit, positiveInt } from '../pool.js';
 import { progress } from '../progress.js';
 import { openSession } from '../session.js';
+import { rateLimit } from '../transfer/rate.js';
 import { uniqueNames, zipStream } from '../transfer/zip-stream.js';
 
 interface Options {
@@ -18,6 +19,7 @@ interface Options {
   jobs?: string;
   dryRun?: boolean;
   json?: boolean;
+  limitRate?: string;
 }
 
 /** Reads every file's header (16 at a time); files that are not DICOM series images are counted, not fatal. */
@@ -56,6 +58,7 @@ export function register(parent: Command): void {
     .option('--subject <label>', 'put everything under this subject instead of each PatientID')
     .option('--session <label>', 'label sessions this instead of their StudyDescription')
     .option('-j, --jobs <n>', 'series uploaded at once (default 3)')
+    .option('--limit-rate <rate>', 'at most this many bytes per second in all, e.g. 500k, 2M')
     .option('--dry-run', 'only show how the files would be sorted')
     .option('--json', 'with --dry-run: print the plan as JSON')
     .addHelpText(
@@ -74,6 +77,7 @@ Examples:
     )
     .action(async (dir: string, groupId: string, projectLabel: string, opts: Options) => {
       const jobs = positiveInt('--jobs', opts.jobs, 3);
+      const limit = rateLimit(opts.limitRate);
       if (!(await fs.promises.stat(dir).catch(() => undefined))?.isDirectory()) throw new CliError(`not a folder: ${dir}`);
       const session = opts.dryRun ? undefined : openSession();
       const { infos, ignored } = await scan(dir);
@@ -132,6 +136,7 @@ Examples:
                   sent += n;
                   bar.add(n);
                 },
+                limit,
               );
               try {
                 await acq.uploadFile({ name: plan.zipName, data: zip }, { metadata: { type: 'dicom' } });

@@ -12,6 +12,7 @@ import { progress } from '../progress.js';
 import { openSession } from '../session.js';
 import { countedRead } from '../transfer/counted.js';
 import { sha384Of } from '../transfer/fetch-file.js';
+import { rateLimit } from '../transfer/rate.js';
 import { zipStream } from '../transfer/zip-stream.js';
 
 const LEVELS = ['project', 'subject', 'session', 'acquisition'] as const;
@@ -76,6 +77,7 @@ export function register(parent: Command): void {
     .argument('<group>', 'group id')
     .argument('<project>', 'project label (created when missing)')
     .option('-j, --jobs <n>', 'files uploaded at once (default 3)')
+    .option('--limit-rate <rate>', 'at most this many bytes per second in all, e.g. 500k, 2M')
     .option('--dry-run', 'only show what would be uploaded where')
     .option('--json', 'with --dry-run: print the plan as JSON')
     .addHelpText(
@@ -90,8 +92,9 @@ Examples:
   $ sprocket import folder ./study lab study1
   $ sprocket import folder ./study lab study1 --dry-run`,
     )
-    .action(async (dir: string, groupId: string, projectLabel: string, opts: { jobs?: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (dir: string, groupId: string, projectLabel: string, opts: { jobs?: string; dryRun?: boolean; json?: boolean; limitRate?: string }) => {
       const jobs = positiveInt('--jobs', opts.jobs, 3);
+      const limit = rateLimit(opts.limitRate);
       if (!(await fs.promises.stat(dir).catch(() => undefined))?.isDirectory()) throw new CliError(`not a folder: ${dir}`);
       const items = await plan(dir);
       const where = (i: Item) => [projectLabel, ...i.labels].join('/');
@@ -138,7 +141,7 @@ Examples:
               sent += n;
               bar.add(n);
             };
-            const data = item.folder ? zipStream(item.members!, count) : countedRead(item.source, count);
+            const data = item.folder ? zipStream(item.members!, count, limit) : countedRead(item.source, count, limit);
             try {
               await container.uploadFile({ name: item.name, data });
             } catch (e) {

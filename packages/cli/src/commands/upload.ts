@@ -9,6 +9,7 @@ import { eachLimit, positiveInt } from '../pool.js';
 import { progress } from '../progress.js';
 import { openSession } from '../session.js';
 import { countedRead } from '../transfer/counted.js';
+import { rateLimit } from '../transfer/rate.js';
 
 export function register(program: Command): void {
   program
@@ -18,6 +19,7 @@ export function register(program: Command): void {
     .argument('<file...>', 'files to upload (a file of the same name becomes a new version)')
     .option('-t, --type <type>', 'file type to record (default: from the extension)')
     .option('-j, --jobs <n>', 'files uploaded at once (default 2)')
+    .option('--limit-rate <rate>', 'at most this many bytes per second in all, e.g. 500k, 2M')
     .option('--json', 'print the new file entries as JSON')
     .addHelpText(
       'after',
@@ -27,9 +29,10 @@ Examples:
   $ sprocket upload lab/study1/sub-01/ses-01/T1w t1.nii.gz t1.json
   $ sprocket upload lab/study1/sub-01/ses-01/T1w scan.zip --type dicom`,
     )
-    .action(async (target: string, files: string[], opts: { type?: string; jobs?: string; json?: boolean }) => {
+    .action(async (target: string, files: string[], opts: { type?: string; jobs?: string; json?: boolean; limitRate?: string }) => {
       const { client } = openSession();
       const jobs = positiveInt('--jobs', opts.jobs, 2);
+      const limit = rateLimit(opts.limitRate);
       const sizes: number[] = [];
       for (const f of files) {
         const st = await fs.promises.stat(f);
@@ -44,7 +47,7 @@ Examples:
       const uploaded: FileEntry[] = [];
       try {
         await eachLimit(files, jobs, async (f) => {
-          const data = countedRead(f, (n) => bar.add(n));
+          const data = countedRead(f, (n) => bar.add(n), limit);
           const entry = await dest.uploadFile({ name: path.basename(f), data }, opts.type ? { metadata: { type: opts.type } } : {});
           uploaded.push(entry);
         });

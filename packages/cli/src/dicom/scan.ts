@@ -5,7 +5,9 @@ import zlib from 'node:zlib';
 import type * as DicomParser from 'dicom-parser';
 
 // dicom-parser is a UMD bundle; require() gets its real exports whatever ESM interop makes of it.
-const dicomParser = createRequire(import.meta.url)('dicom-parser') as typeof DicomParser;
+// Loaded on first use: it takes longer to load than the rest of the CLI, which mostly never needs it.
+let parserModule: typeof DicomParser | undefined;
+const dicomParser = (): typeof DicomParser => (parserModule ??= createRequire(import.meta.url)('dicom-parser') as typeof DicomParser);
 
 /** The header fields the import sorts by. */
 export interface DicomInfo {
@@ -48,7 +50,7 @@ function looksLikeRawDataSet(buf: Uint8Array): boolean {
 function parse(buf: Uint8Array, partial: boolean): DicomParser.DataSet {
   const preamble = hasPreamble(buf);
   if (!preamble && !looksLikeRawDataSet(buf)) throw new Error('not DICOM');
-  return dicomParser.parseDicom(buf, {
+  return dicomParser().parseDicom(buf, {
     untilTag: 'x7fe00010',
     ...(preamble ? {} : { TransferSyntaxUID: IMPLICIT_LE }),
     inflater: ((arr: Uint8Array, position: number) => {

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import tar from 'tar-stream';
 
 /** What a run leaves in a gear folder; none of it belongs in the gear. */
 export const RUN_LEFTOVERS = new Set(['input', 'output', 'work', 'config.json']);
@@ -13,6 +12,8 @@ const NEVER = new Set(['.git', 'node_modules/.cache']);
  * first), modes kept so `run` stays executable, symlinks as links, run leftovers and .git left out.
  */
 export async function packGear(dir: string, out: string): Promise<{ files: number; bytes: number }> {
+  // Loaded here, not at start-up: only this command packs tars.
+  const { default: tar } = await import('tar-stream');
   const pack = tar.pack();
   const entries: string[] = [];
   const walk = async (rel: string) => {

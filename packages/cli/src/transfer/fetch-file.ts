@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { CliError } from '../errors.js';
 import type { RawApi } from '../session.js';
+import type { RateLimit } from './rate.js';
 
 export interface RemoteFile {
   /** Plural route segment and id of the holding container. */
@@ -55,7 +56,7 @@ async function staleParts(target: string, keep: string): Promise<string[]> {
  * anything else is downloaded. The content is checked against the server's hash before it is
  * renamed into place, so the target never holds partial or wrong bytes.
  */
-export async function fetchFile(raw: RawApi, f: RemoteFile, target: string, onBytes: (n: number) => void = () => {}): Promise<FetchOutcome> {
+export async function fetchFile(raw: RawApi, f: RemoteFile, target: string, onBytes: (n: number) => void = () => {}, limit?: RateLimit): Promise<FetchOutcome> {
   const sha = sha384Of(f.hash);
   const st = await fs.promises.stat(target).catch(() => undefined);
   if (st?.isDirectory()) throw new CliError(`${target} is a directory where the file ${f.name} should go`);
@@ -85,9 +86,13 @@ export async function fetchFile(raw: RawApi, f: RemoteFile, target: string, onBy
     if (resume && !append) onBytes(-have);
     const tap = new Transform({
       transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        onBytes(chunk.length);
-        cb(null, chunk);
+        const pass = () => {
+          hash.update(chunk);
+          onBytes(chunk.length);
+          cb(null, chunk);
+        };
+        if (limit) limit.take(chunk.length).then(pass, cb);
+        else pass();
       },
     });
     const body = res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) : Readable.from([]);

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { type Readable, Transform } from 'node:stream';
-import yazl from 'yazl';
+import type YazlModule from 'yazl';
+import type { RateLimit } from './rate.js';
 
 export interface ZipMember {
   /** File on disk. */
@@ -10,6 +12,10 @@ export interface ZipMember {
   size: number;
 }
 
+/** Loaded on first use, as only the import commands zip. */
+let yazlModule: typeof YazlModule | undefined;
+const yazl = (): typeof YazlModule => (yazlModule ??= createRequire(import.meta.url)('yazl') as typeof YazlModule);
+
 /** A stable member time, so the same files always make the same zip. */
 const MTIME = new Date('2000-01-01T00:00:00Z');
 
@@ -17,16 +23,20 @@ const MTIME = new Date('2000-01-01T00:00:00Z');
  * The members zipped (deflate) as a stream: files are opened one at a time as the zip is read,
  * so a series of any size costs a few buffers of memory. `onBytes` counts source bytes read.
  */
-export function zipStream(members: ZipMember[], onBytes: (n: number) => void = () => {}): Readable {
-  const zip = new yazl.ZipFile();
+export function zipStream(members: ZipMember[], onBytes: (n: number) => void = () => {}, limit?: RateLimit): Readable {
+  const zip = new (yazl().ZipFile)();
   const out = zip.outputStream as Readable;
   for (const m of members) {
     zip.addReadStreamLazy(m.name, { mtime: MTIME, mode: 0o100644, compress: true, size: m.size }, (cb) => {
-      const src = fs.createReadStream(m.file, { highWaterMark: 1 << 20 });
+      const src = fs.createReadStream(m.file, { highWaterMark: limit ? 64 << 10 : 1 << 20 });
       const count = new Transform({
         transform(chunk: Buffer, _enc, done) {
-          onBytes(chunk.length);
-          done(null, chunk);
+          const pass = () => {
+            onBytes(chunk.length);
+            done(null, chunk);
+          };
+          if (limit) limit.take(chunk.length).then(pass, done);
+          else pass();
         },
       });
       // yazl only watches the stream it is handed; a read error must end the zip, not vanish.
