@@ -71,7 +71,7 @@ Examples:
       const engine = await import('@sprocket/engine');
       const bwrap = new engine.BwrapExecutor();
       const executor = opts.sandbox && (await bwrap.available()) ? bwrap : new engine.ProcessExecutor();
-      info(`Running ${manifest.name} ${manifest.version} in ${jobDir} (${executor.name === 'bwrap' ? 'bubblewrap sandbox' : 'plain process, no sandbox'})`);
+      process.stdout.write(`Running ${manifest.name} ${manifest.version} in ${jobDir} (${executor.name === 'bwrap' ? 'bubblewrap sandbox' : 'plain process, no sandbox'})\n`);
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);
