@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from '../packages/server/test/helper
 import { buildGears } from '../scripts/build-gears.js';
 import { parseCsv } from './csv.js';
 import { PYTHON, python, ROOT, run, sprocket } from './processes.js';
-import { type RealSeries, realSeries } from './real-series.js';
+import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
 
 /**
  * The reference workflow (issue 5) on real scanner data: three subjects' DICOM series imported with

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { debFile, geBrainSeries } from '../test-fixtures/fetch.js';
+import { debFile, geBrainSeries } from './fetch.js';
 
 /**
  * The real scanner series of the reference workflow, one subject each, copied into
@@ -42,8 +42,7 @@ export function realSeries(root: string): { series: RealSeries[]; skip?: undefin
     if (missing) return { skip: missing.skip };
     const dir = path.join(root, src.subject);
     fs.mkdirSync(dir, { recursive: true });
-    // The two ASL files share a base name pattern with nothing else, but keep them apart by package anyway.
-    for (const [i, f] of (files as { path: string }[]).entries()) fs.copyFileSync(f.path, path.join(dir, `${String(i + 1).padStart(3, '0')}_${path.basename(f.path)}`));
+    for (const f of files as { path: string }[]) fs.copyFileSync(f.path, path.join(dir, path.basename(f.path)));
     series.push({ subject: src.subject, what: src.what, dir, dims: src.dims });
   }
   return { series };
