@@ -107,9 +107,20 @@ async function throughputPart(): Promise<void> {
   await measureThroughput(workDir, { bytes: mib * 2 ** 20, repeats, env }, log);
 }
 
+/** Figures from a shared machine mean little without knowing what else was running. */
+function machine(when: string): void {
+  const [l1, l5] = os.loadavg();
+  log(`[${when}] ${os.availableParallelism()} CPUs, load average ${l1!.toFixed(1)} (1 min) ${l5!.toFixed(1)} (5 min), node ${process.version}`);
+}
+
 try {
+  machine('start');
   if (parts.has('latency')) await latencyPart();
-  if (parts.has('throughput')) await throughputPart();
+  if (parts.has('throughput')) {
+    machine('before throughput');
+    await throughputPart();
+  }
+  machine('end');
 } finally {
   if (!keep && !givenDir) fs.rmSync(workDir, { recursive: true, force: true });
   else if (!keep) fs.rmSync(path.join(workDir, 'server-data'), { recursive: true, force: true });

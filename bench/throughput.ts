@@ -26,6 +26,8 @@ export interface ThroughputResult {
   rssPeakMB: number;
   /** VmHWM at the end: the process's peak since it started, start-up included. */
   rssLifetimePeakMB: number;
+  /** An idle `node --import tsx` process, for reading the figures above. */
+  loaderBaselineMB: number;
 }
 
 const MB = 1e6;
@@ -70,6 +72,15 @@ function memoryOf(pid: number): { rss: number; hwm: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
   return { rss: (kb('VmRSS') * 1024) / MB, hwm: (kb('VmHWM') * 1024) / MB };
+}
+
+/** RSS of an idle `node --import tsx` process: the part of the server's RSS that is the TypeScript loader's, not the server's. */
+async function loaderBaselineMB(): Promise<number> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 3000));
+  const { rss } = memoryOf(child.pid!);
+  child.kill();
+  return rss;
 }
 
 interface ServerProcess {
@@ -253,6 +264,7 @@ export async function measureThroughput(
     }
     clearInterval(sampler);
     const lifetime = memoryOf(pid).hwm;
+    const loader = await loaderBaselineMB();
 
     const rate = (ms: number[]) => opts.bytes / MB / (median(ms) / 1000);
     const r: ThroughputResult = {
@@ -266,6 +278,7 @@ export async function measureThroughput(
       rssIdleMB: idle,
       rssPeakMB: peak,
       rssLifetimePeakMB: lifetime,
+      loaderBaselineMB: loader,
     };
     const f = (x: number) => x.toFixed(0);
     log(
@@ -280,6 +293,7 @@ export async function measureThroughput(
       ),
     );
     log(`  server RSS: ${f(idle)} MB idle, ${f(peak)} MB peak during transfers (target < 200 MB), ${f(lifetime)} MB lifetime peak (VmHWM)`);
+    log(`  (an idle \`node --import tsx\` process alone is ${f(loader)} MB: the server runs from TypeScript sources through tsx, as npm start does)`);
     log(`  runs (ms): cp ${cpMs.map(f).join('/')}, cp+fsync ${cpSyncMs.map(f).join('/')}, upload ${upMs.map(f).join('/')}, download ${downMs.map(f).join('/')}`);
     return r;
   } finally {
