@@ -192,9 +192,13 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
       ...(result.exitCode !== null ? { exit_code: result.exitCode } : {}),
       ...(failure ? { failure_reason: failure } : {}),
     };
+    // Nothing to save: the ticket and the empty upload would be two round trips for nothing.
+    const nothingToSave = outputs.files.length === 0 && outputs.metadata === undefined;
     try {
-      const { ticket } = await retrying(() => ctx.client.prepareComplete(job.id, verdict), { forMs: FINISH_RETRY_MS });
-      await retrying(() => uploadOutputs(ctx.client, job.request.outputs[0]!.uri, ticket, outputs), { forMs: FINISH_RETRY_MS });
+      if (!nothingToSave) {
+        const { ticket } = await retrying(() => ctx.client.prepareComplete(job.id, verdict), { forMs: FINISH_RETRY_MS });
+        await retrying(() => uploadOutputs(ctx.client, job.request.outputs[0]!.uri, ticket, outputs), { forMs: FINISH_RETRY_MS });
+      }
     } catch (err) {
       if (stop.signal.aborted) return await endStopped();
       if (err instanceof HttpError && err.status === 409) {
