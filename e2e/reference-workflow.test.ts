@@ -212,16 +212,24 @@ describe.skipIf(!hasTools)('the reference workflow on real data', () => {
       expect(failed.map((j) => j.id), engine.output()).toEqual([]);
       await new Promise((r) => setTimeout(r, 500));
     }
-    checkTable(rows);
+    expect(rows, engine.output()).toHaveLength(series.length);
     // Everything was launched by the rules (system origin), nothing by this test.
     const outputs = (await everyFile(project)).filter((f) => f.file.type === 'qa' || f.file.type === 'nifti');
     expect(outputs).toHaveLength(series.length * 3);
     for (const f of outputs) expect((await fw.getJob(f.file.origin.id)).origin.type, f.file.name).toBe('system');
+
+    // The table as a user writes it: `sprocket view … -o qa.csv`.
+    const csvPath = path.join(tmp, 'rules-qa.csv');
+    const columns = ['subject.label', 'acquisition.label', 'file.name', ...METRICS.map((m) => `file.info.${m}=${m}`), 'file.info.bids_meta.EchoTime=EchoTime'];
+    await sprocket(key, ['view', `${group.id}/Reference by rules`, ...columns.flatMap((c) => ['-c', c]), '--file-filter', '*_qa.json', '--no-ids', '-o', csvPath], tmp);
+    const viewed = parseCsv(fs.readFileSync(csvPath, 'utf8'));
+    checkTable(viewed);
     // The same table as the batch run built, value for value.
     const batchTable = path.join(tmp, 'batch-table.csv');
     if (fs.existsSync(batchTable)) {
-      const bySubject = (r: Record<string, string>[]) => [...r].sort((a, b) => a['subject.label']!.localeCompare(b['subject.label']!));
-      expect(bySubject(rows)).toEqual(bySubject(parseCsv(fs.readFileSync(batchTable, 'utf8'))));
+      const keyed = (r: Record<string, string>[]) =>
+        Object.fromEntries(r.map((x) => [x['subject.label'], [x['acquisition.label'], x['file.name'], ...METRICS.map((m) => x[m]), x.EchoTime]]));
+      expect(keyed(viewed)).toEqual(keyed(parseCsv(fs.readFileSync(batchTable, 'utf8'))));
     }
   }, 300_000);
 });
