@@ -14,7 +14,8 @@ export function register(parent: Command): void {
       const { client } = openSession();
       const project = await projectAt(client, path);
       const rules = await client.getProjectRules(project.id);
-      if (opts.json) return printJson(rules);
+      // As the API sends them (`_id`), like every other --json listing.
+      if (opts.json) return printJson(rules.map(({ id, ...r }) => ({ _id: id, ...r })));
       const gearNames = new Map<string, string>();
       for (const r of rules) {
         if (!gearNames.has(r.gear_id)) {
