@@ -7,7 +7,7 @@ import { loadConfig } from '../packages/server/src/config.js';
 import { startServer } from '../packages/server/src/server.js';
 import { buildGears } from '../scripts/build-gears.js';
 import { installShippedGears } from '../scripts/install-gears.js';
-import { realSeries } from '../test-fixtures/real-series.js';
+import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
 import { zipFiles } from '../test-fixtures/zip.js';
 import { envInt, median, table } from './stats.js';
 
@@ -18,7 +18,8 @@ import { envInt, median, table } from './stats.js';
  * acquisition, a dcm2niix job queued on it, and the job complete, i.e. the engine has fetched the
  * input, unpacked it, run the shipped gear (Debian's dcm2niix) in its sandbox and saved the
  * outputs on the acquisition. By hand is `dcm2niix` with the gear's default flags on the unpacked
- * files. The table splits a run into its steps (the engine's profile of the job for the part it
+ * files; the real series of test-fixtures/real-series.ts and one 256×256×96 series from
+ * bench/generate-dicom.ts. The table splits a run into its steps (the engine's profile of the job for the part it
  * runs). The server runs in this process, one engine (one job at a time) beside it. Each series
  * is converted BENCH_DCM2NIIX_RUNS (5) times each way after a warm-up; medians are compared.
  *
@@ -47,6 +48,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** One series of bench/generate-dicom.ts (the scale-run generator) at a clinical T1 size. */
+async function syntheticSeries(out: string): Promise<RealSeries> {
+  const [matrix, slices] = [256, 96];
+  const gen = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'generate-dicom.ts'), out, '--subjects', '1', '--sessions', '1', '--series', '1', '--slices', String(slices), '--matrix', String(matrix)], {
+    stdio: 'ignore',
+  });
+  if ((await exited(gen)) !== 0) throw new Error('bench/generate-dicom.ts failed');
+  const dir = path.join(out, 'sub-001', 'ses-1');
+  return { subject: 'synthetic', what: 'synthetic T1w (generate-dicom)', dir: path.join(dir, fs.readdirSync(dir)[0]!), dims: [matrix, matrix, slices] };
 }
 
 async function byHand(dir: string, out: string): Promise<number> {
@@ -131,7 +143,7 @@ export async function benchDcm2niix(log: (line: string) => void = console.log): 
     };
 
     const rows: Dcm2niixBenchRow[] = [];
-    for (const series of found.series) {
+    for (const series of [...found.series, await syntheticSeries(path.join(scratch, 'synthetic'))]) {
       const files = fs.readdirSync(series.dir).map((f) => path.join(series.dir, f));
       const name = `${series.subject}.dicom.zip`;
       const zip = fs.readFileSync(await zipFiles(files, path.join(scratch, name)));
