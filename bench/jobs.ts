@@ -8,14 +8,15 @@
  * 3. Baseline: the same command (`bash -c true`, in the same sandbox) spawned directly as many
  *    times, with the same concurrency; the ratio says what the platform adds per job.
  *
- * BENCH_ENGINE_CONCURRENCY (default: cores), SPROCKET_EXECUTOR (auto) and DATABASE_URL (SQLite
- * otherwise) pass through.
+ * BENCH_ENGINE_CONCURRENCY (default: cores) and SPROCKET_EXECUTOR (auto) pass through;
+ * DATABASE_URL=postgres://… runs on a new database on that server (SQLite otherwise).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { bwrapArgs } from '../packages/engine/src/executors/bwrap.js';
 import { ExecutorSelector } from '../packages/engine/src/executors/select.js';
 import { loadConfig } from '../packages/server/src/config.js';
@@ -28,8 +29,31 @@ const DISPATCH = envInt('BENCH_DISPATCH_JOBS', 200);
 const CONCURRENCY = envInt('BENCH_ENGINE_CONCURRENCY', os.availableParallelism());
 const EXECUTOR = process.env.SPROCKET_EXECUTOR ?? 'auto';
 
+/** A new database on the server DATABASE_URL names, so runs never meet each other's data. */
+async function freshDatabase(base: string): Promise<string> {
+  const name = `sprocket_bench_jobs_${Date.now().toString(36)}`;
+  const client = new pg.Client({ connectionString: base });
+  await client.connect();
+  await client.query(`create database ${name}`);
+  await client.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropDatabase(dbUrl: string): Promise<void> {
+  const url = new URL(dbUrl);
+  const name = url.pathname.slice(1);
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  await client.query(`drop database if exists ${name} with (force)`);
+  await client.end();
+}
+
+const databaseUrl = process.env.DATABASE_URL?.startsWith('postgres') ? await freshDatabase(process.env.DATABASE_URL) : undefined;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-bench-jobs-'));
-const server = await startServer(loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: '0', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}) }));
+const server = await startServer(loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: '0', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) }));
 const adminKey = server.adminKey!;
 
 async function api(method: string, p: string, body?: unknown, key = adminKey): Promise<any> {
@@ -106,6 +130,7 @@ single.sort((a, b) => a - b);
 engine.kill('SIGTERM');
 await new Promise((r) => engine.once('exit', r));
 await server.close();
+if (databaseUrl) await dropDatabase(databaseUrl);
 
 // 3. The same command spawned directly, in the sandbox the engine used.
 const executorName = await new ExecutorSelector(EXECUTOR as 'auto').defaultName();
