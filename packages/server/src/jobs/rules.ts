@@ -72,7 +72,23 @@ function classificationValues(f: FilesTable): string[] {
   return Object.values(c).flatMap((v) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []));
 }
 
-type Matcher = (f: FilesTable, container: FilesTable[]) => boolean;
+/** What container.has-* conditions look at, gathered once per container rather than once per file. */
+export interface ContainerFacts {
+  types: string[];
+  classifications: string[];
+}
+
+export function containerFacts(files: FilesTable[]): ContainerFacts {
+  const types = new Set<string>();
+  const classifications = new Set<string>();
+  for (const f of files) {
+    if (f.type !== null) types.add(f.type);
+    for (const v of classificationValues(f)) classifications.add(v);
+  }
+  return { types: [...types], classifications: [...classifications] };
+}
+
+type Matcher = (f: FilesTable, container: ContainerFacts) => boolean;
 
 function compileCondition(c: Condition): Matcher {
   const test = conditionTest(c);
@@ -86,9 +102,9 @@ function compileCondition(c: Condition): Matcher {
     case 'file.classification':
       return (f) => classificationValues(f).some(test);
     case 'container.has-type':
-      return (_f, all) => all.some((x) => x.type !== null && test(x.type));
+      return (_f, all) => all.types.some(test);
     case 'container.has-classification':
-      return (_f, all) => all.some((x) => classificationValues(x).some(test));
+      return (_f, all) => all.classifications.some(test);
   }
 }
 
@@ -107,7 +123,7 @@ export function ruleDef(row: GearRulesTable): RuleDef {
 }
 
 /** Fires when no `not` matches, at least one `any` does (if there are any), and every `all` does. */
-export function ruleMatches(rule: RuleDef, f: FilesTable, container: FilesTable[]): boolean {
+export function ruleMatches(rule: RuleDef, f: FilesTable, container: ContainerFacts): boolean {
   if (rule.not.some((m) => m(f, container))) return false;
   if (rule.any.length && !rule.any.some((m) => m(f, container))) return false;
   return rule.all.every((m) => m(f, container));
@@ -143,11 +159,12 @@ function candidateKey(gearId: string, input: string, f: FilesTable, fixed: Fixed
 export async function candidatesFor(ctx: ServerContext, rules: RuleDef[], files: FilesTable[]): Promise<Map<string, Candidate>> {
   const out = new Map<string, Candidate>();
   const eligible = triggering(files);
+  const facts = containerFacts(eligible);
   for (const rule of rules) {
     const input = await ruleInput(ctx, rule);
     if (!input) continue;
     for (const f of eligible) {
-      if (!ruleMatches(rule, f, eligible)) continue;
+      if (!ruleMatches(rule, f, facts)) continue;
       const key = candidateKey(rule.row.gear_id, input, f, rule.fixed);
       if (!out.has(key)) out.set(key, { key, rule, input, file: f });
     }
