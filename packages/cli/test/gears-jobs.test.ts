@@ -115,6 +115,16 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
     expect(await cli.fails(['job', 'run', 'no-such-gear'])).toBe("error: no gear 'no-such-gear' is installed (see 'sprocket gear ls')");
     expect(await cli.fails(['job', 'run', 'cli-test-gear', '--prefix=x'])).toBe('error: gear cli-test-gear needs --input_file=<file path>');
     expect(await cli.fails(['job', 'status', 'nope'])).toBe("error: not a job id: 'nope' (ids are 24 hex digits)");
+
+    // An analysis gear: the job's outputs go to a new analysis on the input's container.
+    const analysisGear = tempDir('sprocket-cli-gear-');
+    await cli.ok(['gear', 'create', '--label', 'Summary Analysis', '--author', 'CLI tests', '--category', 'analysis'], { cwd: analysisGear });
+    await cli.ok(['gear', 'upload', analysisGear]);
+    const queued = await cli.json(['job', 'run', 'summary-analysis', `--input_file=${input}`, '--analysis-label', 'cli analysis']);
+    expect(queued).toEqual({ job: expect.stringMatching(/^[0-9a-f]{24}$/), analysis: expect.stringMatching(/^[0-9a-f]{24}$/) });
+    await cli.ok(['job', 'wait', queued.job, '--interval', '0.2']);
+    const analysis = await cli.json(['ls', 'lab/Project/sub-01/ses-01/T1w/analyses/cli analysis']);
+    expect(analysis.children.map((f: any) => f.name)).toEqual(['summary_notes.txt.txt']);
   });
 
   it('a failing job and a cancelled one make wait exit non-zero with one line', async () => {
