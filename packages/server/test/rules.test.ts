@@ -285,6 +285,16 @@ describe('rule jobs', () => {
     expect(await launchedOn(first)).toEqual({ 'a.dcm': 1, 'b.dcm': 1 });
   });
 
+  it('a rule that cannot launch never fails the write that triggered it', async () => {
+    const h = await makeHierarchy(s.admin);
+    const picky = await addGear(s.admin, manifest({ inputs: { file: { base: 'file', type: { enum: ['nifti'] } } } }));
+    const rid = await rule(h.project, { gear_id: picky, any: [{ type: 'file.name', value: '*.txt' }] });
+    const r = await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'notes.txt', content: 'x' }]);
+    expect(r.status).toBe(200);
+    expect(ok(await s.admin.get(`/acquisitions/${h.acquisition}/files/notes.txt/info`)).name).toBe('notes.txt');
+    expect(await ruleJobs(rid)).toEqual([]);
+  });
+
   it('api-key gears get a read-only key acting as the rule author', async () => {
     const h = await makeHierarchy(s.admin);
     const m = manifest({ inputs: { file: { base: 'file' }, key: { base: 'api-key', 'read-only': true } } });
