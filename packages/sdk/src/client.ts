@@ -13,6 +13,7 @@ import type { RouteName } from './routes.js';
 import { Transport, type TransportOptions } from './transport.js';
 import type { AuthStatus, GroupPermission, JobLog, ProjectPermission, Role, Rule, RuleApplyResult, RuleInput, SiteConfig, VersionInfo } from './types.js';
 import { User } from './users.js';
+import type { DataViewSpec, ViewFormat, ViewOptions, ViewRow } from './views.js';
 
 export interface ClientOptions extends TransportOptions {
   /** Environment to find the stored key in (defaults to process.env). */
@@ -323,6 +324,35 @@ export class Client {
    */
   applyProjectRule(projectId: string, ruleId: string, opts: { dryRun?: boolean } = {}): Promise<RuleApplyResult> {
     return this.json<RuleApplyResult>('applyProjectRule', { params: { id: projectId, rid: ruleId }, body: { dry_run: opts.dryRun === true } });
+  }
+
+  // --- Data views ----------------------------------------------------------------------------
+
+  /** Runs a view (ad hoc, or saved by id) over a container and returns its rows. */
+  async readView(view: DataViewSpec | string, containerId: string, opts: ViewOptions = {}): Promise<ViewRow[]> {
+    const res = await this.readViewData(view, containerId, 'json', opts);
+    return ((await res.json()) as { data: ViewRow[] }).data;
+  }
+
+  /** The raw answer of a view in any format, for streaming CSV or TSV straight to a file. */
+  readViewData(view: DataViewSpec | string, containerId: string, format: ViewFormat = 'csv', opts: ViewOptions = {}): Promise<Response> {
+    const query = { containerId, format, filter: opts.filter, skip: opts.skip, limit: opts.limit };
+    return typeof view === 'string'
+      ? this.transport.send('evaluateSavedView', { params: { id: view }, query })
+      : this.transport.send('evaluateView', { query, body: view });
+  }
+
+  /** Saves a view on a project, on a user (their id) or on the site ('site'); returns its id. */
+  async addView(parentId: string, view: DataViewSpec): Promise<string> {
+    return (await this.json<{ _id: string }>('addView', { params: { id: parentId }, body: view }))._id;
+  }
+
+  getViews(parentId: string): Promise<(DataViewSpec & { _id: string })[]> {
+    return this.json('getViews', { params: { id: parentId } });
+  }
+
+  async deleteView(viewId: string): Promise<void> {
+    await this.json('deleteView', { params: { id: viewId } });
   }
 }
 

@@ -13,3 +13,4 @@ export type { RequestRecord, TransportOptions } from './transport.js';
 export type * from './types.js';
 export { User } from './users.js';
 export { SDK_VERSION } from './version.js';
+export { type DataViewSpec, fileView, type ViewColumn, type ViewFormat, type ViewOptions, type ViewRow } from './views.js';

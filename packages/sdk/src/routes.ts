@@ -156,6 +156,13 @@ export const ROUTES = {
   cancelBatch: { method: 'POST', path: '/batch/{id}/cancel', area: 'batch' },
   retryFailedBatch: { method: 'POST', path: '/batch/{id}/retry-failed', passthrough: true, area: 'batch' },
 
+  // Data views
+  evaluateView: { method: 'POST', path: '/views/data', passthrough: true, query: ['containerId', 'format', 'filter', 'skip', 'limit'], area: 'core' },
+  evaluateSavedView: { method: 'GET', path: '/views/{id}/data', query: ['containerId', 'format', 'filter', 'skip', 'limit'], area: 'core' },
+  addView: { method: 'POST', path: '/containers/{id}/views', passthrough: true, area: 'core' },
+  getViews: { method: 'GET', path: '/containers/{id}/views', area: 'core' },
+  deleteView: { method: 'DELETE', path: '/views/{id}', area: 'core' },
+
   // Gear rules
   getProjectRules: { method: 'GET', path: '/projects/{id}/rules', area: 'rules' },
   addProjectRule: { method: 'POST', path: '/projects/{id}/rules', passthrough: true, area: 'rules' },

@@ -75,6 +75,13 @@ export async function exerciseSdk(fw: Client, areas: WorkloadAreas): Promise<voi
     await analysis.uploadOutput({ name: 'result.csv', data: 'a,b\n1,2\n' });
     await analysis.reload();
 
+    const view = { columns: [{ src: 'file.info.c' }], fileSpec: { container: 'acquisition' as const, filter: { value: '*.dicom.zip' } } };
+    await fw.readView(view, project.id, { filter: 'file.info.c=3', limit: 10 });
+    const viewId = await fw.addView(project.id, { label: 'c values', ...view });
+    await fw.getViews(project.id);
+    await (await fw.readViewData(viewId, project.id, 'csv')).text();
+    await fw.deleteView(viewId);
+
     await fw.projects.find('label=P-x');
     await fw.projects.findFirst('label=P-x');
     await project.subjects.findOne('label=sub-01-x');
