@@ -16,7 +16,7 @@ import { measureThroughput } from './throughput.js';
  *
  *   BENCH_ACQUISITIONS (100000)   BENCH_FILES_PER_ACQ (10)   BENCH_ACQ_PER_SESSION (20)
  *   BENCH_SESSIONS_PER_SUBJECT (2) BENCH_RUNS (50)           BENCH_TRANSFER_MB (1024)   BENCH_REPEATS (3)
- *   BENCH_PARTS (latency,throughput)
+ *   BENCH_PARTS (latency,throughput)   BENCH_SETTLE_S (120): longest wait for the server's memory to settle
  *   BENCH_DIR: work directory (default: a new one under the system temp dir). When it already holds a
  *              filled project from an earlier run (bench-fill.json), that data is reused.
  *   BENCH_KEEP=1: keep the work directory (and PostgreSQL database) afterwards.
@@ -104,7 +104,7 @@ async function throughputPart(): Promise<void> {
   log(`\nthroughput of a ${mib} MiB file, same disk as the server's data directory (${workDir}):`);
   // File content never touches the metadata database, so this part always runs the server on SQLite.
   const { DATABASE_URL: _ignored, ...env } = process.env;
-  await measureThroughput(workDir, { bytes: mib * 2 ** 20, repeats, env }, log);
+  await measureThroughput(workDir, { bytes: mib * 2 ** 20, repeats, settleMs: envInt('BENCH_SETTLE_S', 120) * 1000, env }, log);
 }
 
 /** Figures from a shared machine mean little without knowing what else was running. */
