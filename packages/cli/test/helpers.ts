@@ -3,14 +3,23 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 import { type TestServer, startTestServer } from '../../server/test/helpers.js';
 
 export { startTestServer, type TestServer };
 
 export const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'sprocket.js');
 
+const made: string[] = [];
+// Registered while the importing test file is collected: its folders go when its tests are done.
+afterAll(() => {
+  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'sprocket-cli-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
 
 export interface CliResult {
