@@ -1,3 +1,4 @@
+import { PLURAL as TYPE_PLURALS } from '@sprocket/types';
 import type { Client } from './client.js';
 import type { Json, Model } from './model.js';
 
@@ -20,11 +21,4 @@ export function makeObject<T extends Model = Model>(client: Client, type: string
 }
 
 /** Plural route segment of a container type. */
-export const PLURAL: Record<string, string> = {
-  group: 'groups',
-  project: 'projects',
-  subject: 'subjects',
-  session: 'sessions',
-  acquisition: 'acquisitions',
-  analysis: 'analyses',
-};
+export const PLURAL: Record<string, string> = TYPE_PLURALS;

@@ -22,13 +22,7 @@ export interface Origin {
   via?: { type: string; id: string };
 }
 
-export interface Parents {
-  group?: string;
-  project?: string;
-  subject?: string;
-  session?: string;
-  acquisition?: string;
-}
+export type { Parents } from '@sprocket/types';
 
 export interface Note {
   id: string;

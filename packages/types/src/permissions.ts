@@ -41,13 +41,14 @@ export const ACTIONS = [
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
-/** Every role must include these: without them a user could not even see what they were given. */
-export const READ_ONLY_ACTIONS: Action[] = [
+/**
+ * Flywheel's baseline: every role lets its holder see the containers, file listings, tags and notes
+ * they were given. Downloading content and viewing analyses are not part of it, so a custom role can
+ * withhold them.
+ */
+export const ROLE_BASELINE: Action[] = [
   'containers_view_metadata',
   'files_view_metadata',
-  'files_view_contents',
-  'files_download',
-  'analyses_view_metadata',
   'tags_view',
   'notes_view',
   'project_permissions_view',
@@ -56,6 +57,9 @@ export const READ_ONLY_ACTIONS: Action[] = [
   'gear_rules_view',
   'jobs_view',
 ];
+
+/** The built-in read-only role: the baseline plus reading content and analyses. */
+export const READ_ONLY_ACTIONS: Action[] = [...ROLE_BASELINE, 'files_view_contents', 'files_download', 'analyses_view_metadata'];
 
 export const READ_WRITE_ACTIONS: Action[] = [
   ...READ_ONLY_ACTIONS,

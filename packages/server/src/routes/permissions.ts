@@ -1,4 +1,4 @@
-import { ACTIONS, type Action, BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
+import { ACTIONS, type Action, BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess, ROLE_BASELINE } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
@@ -46,23 +46,6 @@ export async function seedBuiltinRoles(db: Kysely<Database>): Promise<void> {
       .execute();
   }
 }
-
-/**
- * Flywheel's baseline: every role lets its holder see the containers, file listings, tags and notes
- * they were given. Downloading content and viewing analyses are not part of it, so a custom role can
- * withhold them.
- */
-const ROLE_BASELINE: Action[] = [
-  'containers_view_metadata',
-  'files_view_metadata',
-  'tags_view',
-  'notes_view',
-  'project_permissions_view',
-  'data_views_view',
-  'session_templates_view',
-  'gear_rules_view',
-  'jobs_view',
-];
 
 function checkActions(actions: string[]): Action[] {
   const unknown = actions.filter((a) => !(ACTIONS as readonly string[]).includes(a));
