@@ -3,6 +3,7 @@ import { type EngineProcess, engineKey, startEngine, waitForJob } from '../../en
 import { eventually } from '../../engine/test/helpers.js';
 import { syntheticSeries, newUid } from '../../../test-fixtures/synthetic-dicom.js';
 import { dicomImporterOf } from '../src/dicom/importer.js';
+import { globRegExp } from '../src/jobs/rules.js';
 import { EngineSim, addGear, engineKeyOf, gearArchive, manifest, uploadArchive } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
@@ -191,6 +192,24 @@ describe('conditions', () => {
     expect(await launchedOn(combo)).toEqual({ 'sub-01_T1w.nii.gz': 1, 'sub-01_scan.dcm': 1 });
     expect(await launchedOn(onlyNot)).toEqual({ 'sub-01_scan.dcm': 1, 'sub-01.txt': 1 });
     expect(await launchedOn(off)).toEqual({});
+  });
+});
+
+describe('file.name globs read as fnmatch reads them', () => {
+  it.each([
+    ['*.nii.gz', 'a.NII.GZ', true],
+    ['[]a]x', ']x', true],
+    ['[!]a]x', 'bx', true],
+    ['[!]a]x', ']x', false],
+    ['[^a]', '^', true],
+    ['[^a]', 'b', false],
+    ['a[b', 'a[b', true],
+    ['[a-c]?', 'bz', true],
+    ['f(1)+.txt', 'f(1)+.txt', true],
+    ['x\\y', 'x\\y', true],
+    ['sub-*', 'xsub-01', false],
+  ])('%s against %s: %s', (glob, name, want) => {
+    expect(globRegExp(glob).test(name)).toBe(want);
   });
 });
 

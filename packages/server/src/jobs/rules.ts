@@ -40,12 +40,17 @@ export function globRegExp(glob: string): RegExp {
     if (c === '*') out += '.*';
     else if (c === '?') out += '.';
     else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
+      // As fnmatch: a `]` first in the set (after an optional `!`) is a member, not the end.
+      let j = i + 1;
+      if (glob[j] === '!') j++;
+      if (glob[j] === ']') j++;
+      const end = glob.indexOf(']', j);
       if (end === -1) out += '\\[';
       else {
-        let body = glob.slice(i + 1, end);
+        let body = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
         if (body.startsWith('!')) body = `^${body.slice(1)}`;
-        out += `[${body.replace(/\\/g, '\\\\')}]`;
+        else if (body.startsWith('^')) body = `\\${body}`;
+        out += `[${body.replace(/\[/g, '\\[').replace(/]/g, '\\]')}]`;
         i = end;
       }
     } else out += c.replace(/[.+^${}()|\\/]/g, '\\$&');
