@@ -49,6 +49,8 @@ export interface FinishBody {
   exit_code?: number;
   failure_reason?: string;
   profile?: Record<string, unknown>;
+  /** The last log lines, appended before the job ends (complete only). */
+  logs?: JobLogLine[];
 }
 
 /** The API answered with an error status. */

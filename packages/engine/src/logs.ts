@@ -148,6 +148,22 @@ export class JobLog {
     clearTimeout(this.timer);
   }
 
+  /**
+   * Ends the log and hands back what has not been sent (after any send in flight), for the caller to
+   * deliver with the job's completion: one request fewer than a last flush.
+   */
+  async drain(): Promise<JobLogLine[]> {
+    this.out.end();
+    this.err.end();
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.inFlight;
+    const lines = this.buffer;
+    this.buffer = [];
+    this.bufferedBytes = 0;
+    return lines;
+  }
+
   /** Stops the heartbeat without sending anything more: the job is being abandoned. */
   abandon(): void {
     this.closed = true;

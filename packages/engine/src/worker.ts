@@ -69,9 +69,9 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
   /** Finishing call that survives a short API outage; a 409 means the job is no longer ours. */
   const finish = async (body: FinishBody): Promise<JobOutcome> => {
     profile.total_time_ms = Date.now() - started;
-    await jobLog.close();
+    const logs = await jobLog.drain();
     try {
-      await retrying(() => ctx.client.complete(job.id, { ...body, profile }), { forMs: FINISH_RETRY_MS });
+      await retrying(() => ctx.client.complete(job.id, { ...body, profile, ...(logs.length ? { logs } : {}) }), { forMs: FINISH_RETRY_MS });
     } catch (err) {
       if (err instanceof HttpError && err.status === 409) {
         ctx.log.warn(`job ${job.id}: the API refused completion (${message(err)})`);

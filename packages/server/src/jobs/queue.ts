@@ -4,6 +4,7 @@ import {
   canTransition,
   JOB_PRIORITIES,
   JOB_STATES,
+  type JobLogLine,
   type JobPriority,
   type JobState,
   OBJECT_ID,
@@ -23,7 +24,7 @@ import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear, requireGear } from './gears.js';
 import { fileInputEntry, fileMismatch, resolveConfig } from './invocation.js';
 import { revokeJobKeys } from './keys.js';
-import { appendSystemLog } from './logs.js';
+import { appendLog, appendSystemLog } from './logs.js';
 import type { FileInputSpec } from './manifest.js';
 import { FALLBACK_POLL_MS, notifierOf } from './notifier.js';
 import { manifestResources, parseResources } from './resources.js';
@@ -353,6 +354,8 @@ export interface TransitionOptions {
   set?: Partial<JobsTable>;
   /** A system line for the job log. */
   log?: string;
+  /** Log lines the engine sends with the transition (its last ones), stored before `log`. */
+  lines?: JobLogLine[];
 }
 
 /**
@@ -381,6 +384,7 @@ export async function transitionJob(ctx: ServerContext, job: JobsTable, to: JobS
     if (opts.heartbeatBefore !== undefined) q = q.where('heartbeat', '<', opts.heartbeatBefore);
     const row = await q.returningAll().executeTakeFirst();
     if (row && terminal) await revokeJobKeys(trx, job.id);
+    if (row && opts.lines?.length) await appendLog(trx, job.id, opts.lines);
     if (row && opts.log) await appendSystemLog(trx, job.id, opts.log);
     return row;
   });

@@ -6,6 +6,7 @@ import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, type Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
+import type { JobsTable } from '../db/schema.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { now } from '../ids.js';
 import { jobDoc, jobRequest } from '../jobs/docs.js';
@@ -61,6 +62,8 @@ const finishBody = {
     failure_reason: { type: ['string', 'null'], maxLength: 2000 },
     elapsed: { type: 'number' },
     profile: { type: 'object' },
+    // complete only: the engine's last log lines, stored with the transition (one request fewer).
+    logs: { type: 'array', maxItems: 100000, items: { type: 'object', required: ['fd', 'msg'], properties: { fd: { type: 'integer' }, msg: { type: 'string' } } } },
   },
 } as const;
 
@@ -70,6 +73,7 @@ interface FinishBody {
   failure_reason?: string | null;
   elapsed?: number;
   profile?: JsonObject;
+  logs?: JobLogLine[];
 }
 
 export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
@@ -202,14 +206,23 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const reason = b.success ? null : (b.failure_reason ?? (exitCode !== null && exitCode !== undefined ? `gear exited with code ${exitCode}` : 'gear failed'));
       const saved = parseJson<string[]>(job.saved_files, []);
       const to = b.success ? 'complete' : 'failed';
-      const done = await transitionJob(ctx, job, to, {
-        from: ['running'],
-        deviceId: p.userId,
-        set: { failure_reason: reason, exit_code: exitCode ?? null, profile: JSON.stringify(profile), ticket: null },
-        log: b.success
-          ? `Job complete${saved.length ? `. The following outputs have been saved: ${saved.join(', ')}` : ''}.`
-          : `Job failed: ${reason}${saved.length ? `. Outputs kept (flagged from_failed_job): ${saved.join(', ')}` : ''}.`,
-      });
+      const lines = (b.logs ?? []).map((l) => ({ fd: l.fd, msg: l.msg }));
+      let done: JobsTable;
+      try {
+        done = await transitionJob(ctx, job, to, {
+          from: ['running'],
+          deviceId: p.userId,
+          set: { failure_reason: reason, exit_code: exitCode ?? null, profile: JSON.stringify(profile), ticket: null },
+          lines,
+          log: b.success
+            ? `Job complete${saved.length ? `. The following outputs have been saved: ${saved.join(', ')}` : ''}.`
+            : `Job failed: ${reason}${saved.length ? `. Outputs kept (flagged from_failed_job): ${saved.join(', ')}` : ''}.`,
+        });
+      } catch (e) {
+        // The job moved on without us (cancelled, orphaned): its engine's last lines still belong in its log.
+        if (lines.length && job.device_id === p.userId) await appendLog(db, job.id, lines);
+        throw e;
+      }
       return { id: done.id, state: done.state };
     },
   );
