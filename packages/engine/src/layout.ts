@@ -90,6 +90,19 @@ export function hostPath(jobDir: string, gearPath: string, under: string): strin
 }
 
 /**
+ * config.json straight from the claimed job (its `config` is that document, as in Flywheel's Job),
+ * saving a request; undefined when it has api-key inputs, whose keys only `GET config.json` mints.
+ */
+function configFromClaim(job: ClaimedJob): Buffer | undefined {
+  const payload = job.config;
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return undefined;
+  const inputs = (payload as { inputs?: unknown }).inputs;
+  if (!inputs || typeof inputs !== 'object') return undefined;
+  if (Object.values(inputs).some((v) => !v || typeof v !== 'object' || (v as { base?: unknown }).base === 'api-key')) return undefined;
+  return Buffer.from(JSON.stringify(payload));
+}
+
+/**
  * Lays out a job directory exactly as the gear will see /flywheel/v0: the gear's files, config.json
  * as the API serves it, input/<name>/<file> for every file input, an empty output/ and work/.
  */
@@ -109,7 +122,7 @@ export async function prepareJobDir(opts: {
   await fs.promises.mkdir(path.join(jobDir, 'input'));
   await fs.promises.mkdir(path.join(jobDir, 'output'));
   await fs.promises.mkdir(path.join(jobDir, 'work'), { recursive: true });
-  const configJson = await client.configJson(job.id, signal);
+  const configJson = configFromClaim(job) ?? (await client.configJson(job.id, signal));
   await fs.promises.writeFile(path.join(jobDir, 'config.json'), configJson, { mode: 0o600 });
 
   let inputBytes = 0;
