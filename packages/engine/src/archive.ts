@@ -12,11 +12,21 @@ function within(root: string, name: string): string {
   return target;
 }
 
-/** Refuses to write through a link the archive itself created earlier. */
-async function assertRealParents(root: string, target: string): Promise<void> {
-  const parent = path.dirname(target);
-  const real = await fs.promises.realpath(parent);
-  if (real !== root && !real.startsWith(root + path.sep)) throw new Error(`archive entry ${path.relative(root, target)} would be written through a link`);
+/**
+ * Walks (and with `create`, makes) the folders from `root` down to `dir` one at a time, refusing
+ * any that is a link or a file. Links the archive made itself can chain (`a → d/..`, `b → a/..`)
+ * to climb out of `root` while every link target looks inside it, so nothing is ever written or
+ * copied through a link.
+ */
+async function walkFolders(root: string, dir: string, entry: string, create: boolean): Promise<void> {
+  let at = root;
+  for (const part of path.relative(root, dir).split(path.sep).filter(Boolean)) {
+    at = path.join(at, part);
+    const st = await fs.promises.lstat(at).catch(() => undefined);
+    if (!st && create) await fs.promises.mkdir(at);
+    else if (!st) throw new Error(`archive entry ${entry} refers to ${path.relative(root, at)}, which does not exist`);
+    else if (!st.isDirectory()) throw new Error(`archive entry ${entry} would go through ${st.isSymbolicLink() ? 'the link' : 'the file'} ${path.relative(root, at)}`);
+  }
 }
 
 /**
@@ -40,26 +50,26 @@ export async function extractTarGz(source: Readable, dest: string): Promise<void
       const target = within(root, name);
       const mode = (h.mode ?? 0o644) & 0o777;
       if (h.type === 'directory') {
-        await fs.promises.mkdir(target, { recursive: true });
+        await walkFolders(root, target, name, true);
         entry.resume();
       } else if (h.type === 'file' || h.type === 'contiguous-file') {
-        await fs.promises.mkdir(path.dirname(target), { recursive: true });
-        await assertRealParents(root, target);
+        await walkFolders(root, path.dirname(target), name, true);
+        // 'wx' also refuses to follow a link already standing at the target.
         await pipeline(entry, fs.createWriteStream(target, { mode, flags: 'wx' }));
         await fs.promises.chmod(target, mode);
       } else if (h.type === 'symlink') {
         const link = h.linkname ?? '';
         if (path.isAbsolute(link)) throw new Error(`archive link ${name} → ${link} is absolute`);
         within(root, path.join(path.dirname(name), link));
-        await fs.promises.mkdir(path.dirname(target), { recursive: true });
-        await assertRealParents(root, target);
+        await walkFolders(root, path.dirname(target), name, true);
         await fs.promises.symlink(link, target);
         entry.resume();
       } else if (h.type === 'link') {
         const source = within(root, (h.linkname ?? '').replace(/^(\.\/)+/, ''));
-        await fs.promises.mkdir(path.dirname(target), { recursive: true });
-        await assertRealParents(root, target);
-        await fs.promises.copyFile(source, target);
+        await walkFolders(root, path.dirname(source), name, false);
+        if (!(await fs.promises.lstat(source).catch(() => undefined))?.isFile()) throw new Error(`archive entry ${name} links to ${h.linkname}, which is not a file of the archive`);
+        await walkFolders(root, path.dirname(target), name, true);
+        await fs.promises.copyFile(source, target, fs.constants.COPYFILE_EXCL);
         entry.resume();
       } else {
         // Devices, fifos and the like have no place in a gear; pax headers are handled by tar-stream.

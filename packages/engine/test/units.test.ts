@@ -11,10 +11,10 @@ import { collectOutputs } from '../src/outputs.js';
 import { parseMemory } from '../src/resources.js';
 import { packGear, tempDir } from './helpers.js';
 
-async function tarGz(entries: { name: string; type?: 'file' | 'symlink' | 'directory'; content?: string; linkname?: string; mode?: number }[]): Promise<Buffer> {
+async function tarGz(entries: { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; content?: string; linkname?: string; mode?: number }[]): Promise<Buffer> {
   const pack = tar.pack();
   for (const e of entries) {
-    if (e.type === 'symlink') pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname });
+    if (e.type === 'symlink' || e.type === 'link') pack.entry({ name: e.name, type: e.type, linkname: e.linkname });
     else if (e.type === 'directory') pack.entry({ name: e.name, type: 'directory' });
     else pack.entry({ name: e.name, mode: e.mode ?? 0o644 }, e.content ?? '');
   }
@@ -74,6 +74,36 @@ describe('gear archives', () => {
       expect(fs.existsSync(path.join(dir, 'escape'))).toBe(false);
     }
     expect(fs.existsSync('/tmp/evil-abs')).toBe(false);
+  });
+
+  it('never write through links the archive made, even when each link target looks inside', async () => {
+    // `up → d/..` is the gear folder itself, so `out → up/..` is its parent: a chain climbs out.
+    const chain = [
+      { name: 'manifest.json', content: 'from the archive' },
+      { name: 'd', type: 'directory' as const },
+      { name: 'up', type: 'symlink' as const, linkname: 'd/..' },
+      { name: 'out', type: 'symlink' as const, linkname: 'up/../victim' },
+    ];
+    const cases = [
+      [...chain, { name: 'out', type: 'link' as const, linkname: 'manifest.json' }],
+      [...chain, { name: 'out', content: 'x' }],
+      [...chain, { name: 'up/victim-dir', type: 'directory' as const }],
+      [...chain, { name: 'copy', type: 'link' as const, linkname: 'up/../victim' }],
+    ];
+    for (const entries of cases) {
+      const dir = tempDir();
+      fs.writeFileSync(path.join(dir, 'victim'), 'original');
+      await expect(extractTarGz(Readable.from(await tarGz(entries)), path.join(dir, 'gear'))).rejects.toThrow(/outside|link|exists/);
+      expect(fs.readFileSync(path.join(dir, 'victim'), 'utf8')).toBe('original');
+      expect(fs.existsSync(path.join(dir, 'victim-dir'))).toBe(false);
+      expect(fs.existsSync(path.join(dir, 'gear', 'copy'))).toBe(false);
+    }
+  });
+
+  it('keep hard links inside the archive as copies', async () => {
+    const dir = tempDir();
+    await extractTarGz(Readable.from(await tarGz([{ name: 'manifest.json', content: '{}' }, { name: 'bin/run', content: '#!/bin/bash' }, { name: 'run', type: 'link', linkname: 'bin/run' }])), dir);
+    expect(fs.readFileSync(path.join(dir, 'run'), 'utf8')).toBe('#!/bin/bash');
   });
 
   it('without a manifest are refused', async () => {
