@@ -61,10 +61,12 @@ function raw(method: string, urlPath: string, opts: { key?: string; body?: Buffe
 }
 
 /** A multipart body with the filename written verbatim into the part header. */
-function multipart(parts: { filename: string; content: string }[]): { body: Buffer; contentType: string } {
+/** `filename: undefined` leaves the parameter out: a file part (it has a Content-Type) with no name. */
+function multipart(parts: { filename: string | undefined; content: string }[]): { body: Buffer; contentType: string } {
   const boundary = `----sprocket${Math.random().toString(16).slice(2)}`;
   const chunks = parts.map(
-    (p) => `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${p.filename}"\r\nContent-Type: application/octet-stream\r\n\r\n${p.content}\r\n`,
+    (p) =>
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"${p.filename === undefined ? '' : `; filename="${p.filename}"`}\r\nContent-Type: application/octet-stream\r\n\r\n${p.content}\r\n`,
   );
   return { body: Buffer.from(`${chunks.join('')}--${boundary}--\r\n`, 'latin1'), contentType: `multipart/form-data; boundary=${boundary}` };
 }
@@ -406,7 +408,7 @@ describe('file upload and download', () => {
       expect(d.status, `DELETE ${name}`).toBe(400);
     }
 
-    const uploadCases: [string, RegExp][] = [
+    const uploadCases: [string | undefined, RegExp][] = [
       ['..', /'\.\.'/],
       ['../../etc/passwd', /path separator/],
       ['dir/file.txt', /path separator/],
@@ -414,6 +416,7 @@ describe('file upload and download', () => {
       ['a\u0001b.txt', /NUL or control/],
       ['a\u0000b.txt', /NUL or control/],
       ['', /empty/],
+      [undefined, /empty/],
     ];
     for (const [name, msg] of uploadCases) {
       const { body, contentType } = multipart([
@@ -422,6 +425,7 @@ describe('file upload and download', () => {
       ]);
       const r = await raw('POST', base, { key: adminKey(), body, headers: { 'Content-Type': contentType } });
       expect(r.status, JSON.stringify(name)).toBe(400);
+      expect(r.body.code, JSON.stringify(name)).toBe('INVALID_FILE_NAME');
       expect(r.body.message, JSON.stringify(name)).toMatch(msg);
     }
     // Nothing from the rejected uploads was kept, not even the good part before the bad one.

@@ -93,7 +93,7 @@ async function receive(ctx: ServerContext, req: FastifyRequest): Promise<{ files
         }
         continue;
       }
-      const name = part.filename;
+      const name = part.filename ?? '';
       try {
         checkFileName(name, `file part '${part.fieldname}'`);
         if (files.some((f) => f.name === name)) throw badRequest(`output '${name}' appears twice (sub-folders are flattened to base names)`);

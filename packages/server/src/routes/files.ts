@@ -125,7 +125,8 @@ export async function receiveUpload(ctx: ServerContext, req: FastifyRequest): Pr
         }
         continue;
       }
-      const name = part.filename;
+      // A part sent with `filename=""` arrives without one; it is refused as an empty name, not a crash.
+      const name = part.filename ?? '';
       try {
         checkFileName(name, `form field '${part.fieldname}'`);
         if (files.some((f) => f.name === name)) throw badRequest(`file '${name}' appears twice in one upload`);
