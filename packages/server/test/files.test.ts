@@ -145,6 +145,21 @@ describe('file upload and download', () => {
     const bad = await api.upload(`/sessions/${h.session}/files`, [{ name: 'z.txt', content: 'Z' }], 'not json' as unknown);
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/metadata/);
+    // Fields of the wrong shape are refused by name, as PUT …/files/{name} refuses them, not stored or a 500.
+    const wrongShape: [unknown, RegExp][] = [
+      [{ type: 5 }, /'metadata': type must be string or null/],
+      [{ modality: [] }, /'metadata': modality must be string or null/],
+      [{ tags: [1] }, /'metadata': tags\[0\] must be string/],
+      [{ classification: { Intent: 'T1' } }, /'metadata': classification\.Intent must be array/],
+      [{ info: 'x' }, /'metadata': info must be object/],
+      [{ files: [{ name: 'z.txt', type: {} }] }, /'metadata': files\[0\]\.type must be string or null/],
+      [{ files: 'z.txt' }, /'metadata': files must be an array/],
+    ];
+    for (const [metadata, msg] of wrongShape) {
+      const r = await api.upload(`/sessions/${h.session}/files`, [{ name: 'z.txt', content: 'Z' }], metadata);
+      expect(r.status, JSON.stringify(metadata)).toBe(400);
+      expect(r.body.message, JSON.stringify(metadata)).toMatch(msg);
+    }
     const noFile = await fetch(`${s.url}/sessions/${h.session}/files`, { method: 'POST', headers: api.headers(), body: new FormData() });
     expect(noFile.status).toBe(400);
     expect((await api.post(`/sessions/${h.session}/files`, { not: 'multipart' })).status).toBe(415);

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { type ContainerType, PLURAL } from '@sprocket/types';
+import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import { fileDoc, getCurrentFile, getFileVersion } from '../dao/files.js';
@@ -27,6 +28,24 @@ const fileMetaProps = {
   info: { type: 'object' },
   tags: { type: 'array', items: TAG },
 } as const;
+
+// The upload's `metadata` field sets the same fields as `PUT …/files/{name}`, under the same rules.
+const validateFileMeta = new Ajv({ strict: false }).compile({ type: 'object', properties: fileMetaProps });
+
+/** What is wrong with an upload's `metadata` (one set of fields, or Flywheel's `{files: […]}`), if anything. */
+function uploadMetadataProblem(metadata: JsonObject): string | undefined {
+  if ('files' in metadata && !Array.isArray(metadata.files)) return 'files must be an array of {name, …} entries';
+  const entries: [string, unknown][] = Array.isArray(metadata.files) ? metadata.files.map((e, i) => [`files[${i}]`, e]) : [['', metadata]];
+  for (const [where, entry] of entries) {
+    if (!isPlainObject(entry)) return `${where} must be an object`;
+    if (!validateFileMeta(entry)) {
+      const e = validateFileMeta.errors![0]!;
+      const field = `${where}${e.instancePath.replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.')}`.replace(/^\./, '');
+      return `${field || 'metadata'} ${(e.message ?? 'is invalid').replace(/^must be (\w+),(\w+)$/, 'must be $1 or $2')}`;
+    }
+  }
+  return undefined;
+}
 
 /** Checks a file name from a URL or upload; names are single path segments. */
 export function checkFileName(name: string, where: string): void {
@@ -122,6 +141,8 @@ export async function receiveUpload(ctx: ServerContext, req: FastifyRequest): Pr
           } catch (e) {
             throw badRequest(`form field 'metadata' is not a JSON object: ${(e as Error).message}`);
           }
+          const problem = uploadMetadataProblem(metadata);
+          if (problem) throw new ApiError('VALIDATION', `form field 'metadata': ${problem}`);
         }
         continue;
       }
