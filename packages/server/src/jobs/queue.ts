@@ -143,6 +143,39 @@ function parentsDoc(row: ContainersTable): JsonObject {
 }
 
 /**
+ * The columns of a job that has not run yet: pending, unclaimed, nothing saved, no result. A new
+ * job and a retry (which copies everything else from the attempt before) both start from these, so
+ * what a retry clears cannot drift from what a new job starts with.
+ */
+function notYetRun(stamp: string): Pick<
+  JobsTable,
+  | 'state' | 'retried' | 'saved_files' | 'produced_metadata' | 'failure_reason' | 'exit_code' | 'failed_output_accepted'
+  | 'device_id' | 'claimed_by' | 'heartbeat' | 'ticket' | 'ticket_success'
+  | 't_running' | 't_complete' | 't_failed' | 't_cancelled' | 'created' | 'modified'
+> {
+  return {
+    state: 'pending',
+    retried: null,
+    saved_files: '[]',
+    produced_metadata: null,
+    failure_reason: null,
+    exit_code: null,
+    failed_output_accepted: 0,
+    device_id: null,
+    claimed_by: null,
+    heartbeat: null,
+    ticket: null,
+    ticket_success: null,
+    t_running: null,
+    t_complete: null,
+    t_failed: null,
+    t_cancelled: null,
+    created: stamp,
+    modified: stamp,
+  };
+}
+
+/**
  * Checks a launch against the gear's manifest and the caller's permissions and builds the job
  * row, without storing anything. Every error is a 4xx naming the input, config key or field.
  */
@@ -259,12 +292,10 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
     gear_id: gear.row.id,
     gear_name: m.name,
     gear_info: JSON.stringify({ id: gear.row.id, category: gear.row.category, name: m.name, version: m.version, capabilities: m.capabilities ?? [] }),
-    state: 'pending',
     priority,
     priority_rank: JOB_PRIORITIES[priority],
     attempt: 1,
     previous_job_id: null,
-    retried: null,
     origin: JSON.stringify(opts.origin),
     origin_id: opts.origin.id,
     inputs: JSON.stringify(inputsDoc),
@@ -276,25 +307,10 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
     batch: spec.batch ?? null,
     capabilities: JSON.stringify(m.capabilities ?? []),
     resources: JSON.stringify(resources),
-    saved_files: '[]',
-    produced_metadata: null,
-    failure_reason: null,
-    exit_code: null,
-    failed_output_accepted: 0,
     profile: JSON.stringify({ total_input_files: sizes.length, total_input_size_bytes: sizes.reduce((a, b) => a + b, 0) }),
     parents: JSON.stringify(parentsDoc(dest)),
     related_container_ids: JSON.stringify([...related]),
-    device_id: null,
-    claimed_by: null,
-    heartbeat: null,
-    ticket: null,
-    ticket_success: null,
-    t_running: null,
-    t_complete: null,
-    t_failed: null,
-    t_cancelled: null,
-    created: stamp,
-    modified: stamp,
+    ...notYetRun(stamp),
   };
   return { row, containers: [...related], gear, files };
 }
@@ -418,30 +434,13 @@ export async function retryJob(ctx: ServerContext, job: JobsTable, opts: { ignor
   const row: JobsTable = {
     ...job,
     id,
-    state: 'pending',
     attempt: job.attempt + 1,
     previous_job_id: job.id,
     // A retry may ask for more than the attempt that failed (batch retry-failed with more memory).
     resources: opts.resources ? JSON.stringify({ ...parseJson<ResourceRequest>(job.resources, {}), ...opts.resources }) : job.resources,
-    retried: null,
     config: JSON.stringify(payload),
-    saved_files: '[]',
-    produced_metadata: null,
-    failure_reason: null,
-    exit_code: null,
-    failed_output_accepted: 0,
     profile: JSON.stringify({ total_input_files: profile.total_input_files ?? 0, total_input_size_bytes: profile.total_input_size_bytes ?? 0 }),
-    device_id: null,
-    claimed_by: null,
-    heartbeat: null,
-    ticket: null,
-    ticket_success: null,
-    t_running: null,
-    t_complete: null,
-    t_failed: null,
-    t_cancelled: null,
-    created: stamp,
-    modified: stamp,
+    ...notYetRun(stamp),
   };
   await ctx.handle.db.transaction().execute(async (trx) => {
     const r = await trx.updateTable('jobs').set({ retried: stamp }).where('id', '=', job.id).where('retried', 'is', null).where('state', 'in', allowed).executeTakeFirst();
