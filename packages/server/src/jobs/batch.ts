@@ -11,7 +11,8 @@ import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { fileFits, resolveConfig } from './invocation.js';
 import type { FileInputSpec } from './manifest.js';
-import { type InputRef, type JobOrigin, insertJobs, type PreparedJob, prepareJob, retryJob, transitionJob } from './queue.js';
+import { type InputRef, type JobOrigin, prepareJob } from './launch.js';
+import { insertJobs, type PreparedJob, retryJob, transitionJob } from './queue.js';
 import { parseResources } from './resources.js';
 
 /**

@@ -4,7 +4,8 @@ import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable, GearRulesTable, JobsTable } from '../db/schema.js';
 import { ApiError } from '../errors.js';
 import { getGear } from './gears.js';
-import { insertJobs, type JobOrigin, type PreparedJob, prepareJob } from './queue.js';
+import { type JobOrigin, prepareJob } from './launch.js';
+import { insertJobs, type PreparedJob } from './queue.js';
 
 /**
  * Gear rules (reference §2.12): which files a rule fires for, and the before/after comparison that

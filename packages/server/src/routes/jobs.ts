@@ -17,7 +17,8 @@ import { getGear } from '../jobs/gears.js';
 import { mintJobKeys } from '../jobs/keys.js';
 import { logText, readLog } from '../jobs/logs.js';
 import { acceptFailedOutput } from '../jobs/placer.js';
-import { type JobSpec, enqueueJob, requireJob, retryJob, transitionJob } from '../jobs/queue.js';
+import { type JobSpec, enqueueJob } from '../jobs/launch.js';
+import { requireJob, retryJob, transitionJob } from '../jobs/queue.js';
 import { OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
 
 const REF = { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' } } } as const;

@@ -1,0 +1,279 @@
+import {
+  CONTAINER_TYPES,
+  type ContainerType,
+  JOB_PRIORITIES,
+  type JobPriority,
+  OBJECT_ID,
+  type ResourceRequest,
+  SINGULAR,
+} from '@sprocket/types';
+import type { AccessContext } from '../auth/access.js';
+import type { ServerContext } from '../context.js';
+import { parentsOf } from '../dao/containers.js';
+import { getCurrentFile } from '../dao/files.js';
+import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
+import type { ContainersTable, JobsTable } from '../db/schema.js';
+import { ApiError, badRequest, notFound } from '../errors.js';
+import { newId, now } from '../ids.js';
+import { getGear } from './gears.js';
+import { fileInputEntry, fileMismatch, resolveConfig } from './invocation.js';
+import type { FileInputSpec } from './manifest.js';
+import { insertJobs, notYetRun, type PreparedJob } from './queue.js';
+import { manifestResources, parseResources } from './resources.js';
+
+/**
+ * Launching a job: checking what a launcher asks for against the gear's manifest and the caller's
+ * permissions and building the row (one function every launcher shares: `POST /jobs/add`,
+ * analyses, batch runs, gear rules). Storing and running it is the queue's part (queue.ts).
+ */
+
+export interface InputRef {
+  type: string;
+  id: string;
+  name: string;
+}
+
+export interface JobOrigin {
+  type: 'user' | 'system' | 'device' | 'rule' | 'batch';
+  id: string | null;
+  [k: string]: unknown;
+}
+
+/** What a launcher asks for: the body of `POST /jobs/add`, give or take. */
+export interface JobSpec {
+  gear_id: string;
+  inputs?: Record<string, unknown> | unknown[];
+  destination?: { type: string; id: string };
+  config?: JsonObject;
+  tags?: string[];
+  label?: string;
+  priority?: JobPriority;
+  resources?: unknown;
+  batch?: string;
+}
+
+export interface EnqueueOptions {
+  /** The caller's permissions; absent for the platform itself (rules), which checks nothing. */
+  access?: AccessContext;
+  origin: JobOrigin;
+  /** Only the analyses route may aim a job at an analysis. */
+  allowAnalysisDestination?: boolean;
+  /** Tags the launcher adds (`auto`, `batch`, `analysis`). */
+  extraTags?: string[];
+}
+
+function containerType(t: unknown): ContainerType | undefined {
+  if (typeof t !== 'string') return undefined;
+  const s = (CONTAINER_TYPES as readonly string[]).includes(t) ? t : SINGULAR[t];
+  return s && s !== 'group' ? (s as ContainerType) : undefined;
+}
+
+/** `inputs` as Flywheel's map `{name: {type, id, name}}`, or the stored array form `[{input, type, id, name}]`. */
+function inputMap(raw: JobSpec['inputs']): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  if (Array.isArray(raw)) {
+    for (const [i, item] of raw.entries()) {
+      if (!isPlainObject(item) || typeof item.input !== 'string') throw badRequest(`inputs[${i}]: expected {input, type, id, name}`);
+      out.set(item.input, item);
+    }
+  } else if (raw !== undefined && raw !== null) {
+    if (!isPlainObject(raw)) throw badRequest('inputs: expected an object {<input name>: {type, id, name}}');
+    for (const [k, v] of Object.entries(raw)) out.set(k, v);
+  }
+  return out;
+}
+
+async function loadContainer(ctx: ServerContext, access: AccessContext | undefined, type: ContainerType, id: string, action: Parameters<AccessContext['requireContainer']>[2], where: string): Promise<ContainersTable> {
+  try {
+    if (access) return await access.requireContainer(type, id, action);
+    const row = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', id).where('type', '=', type).executeTakeFirst();
+    if (!row) throw notFound(`${type} ${id}`);
+    return row;
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'NOT_FOUND') throw badRequest(`${where}: ${type} ${id} not found`);
+    if (e instanceof ApiError) throw new ApiError(e.code, `${where}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Every ancestor id of a container and the container itself, nearest first. */
+function lineage(row: ContainersTable): string[] {
+  return [...new Set([row.id, row.acquisition_id, row.session_id, row.subject_id, row.project_id].filter((x): x is string => !!x))];
+}
+
+/** `info.context.<key>` from the destination up through its ancestors to the group (gear spec §1.8). */
+async function resolveContext(ctx: ServerContext, dest: ContainersTable, keys: string[]): Promise<Record<string, JsonObject>> {
+  const out: Record<string, JsonObject> = {};
+  if (!keys.length) return out;
+  const ids = lineage(dest);
+  const rows = await ctx.handle.db.selectFrom('containers').select(['id', 'info']).where('id', 'in', ids).execute();
+  const byId = new Map(rows.map((r) => [r.id, parseJson<JsonObject>(r.info, {})]));
+  const group = await ctx.handle.db.selectFrom('groups').select('info').where('id', '=', dest.group_id).executeTakeFirst();
+  const infos = [...ids.map((id) => byId.get(id) ?? {}), parseJson<JsonObject>(group?.info, {})];
+  for (const key of keys) {
+    out[key] = { base: 'context', found: false };
+    for (const info of infos) {
+      const c = isPlainObject(info.context) ? info.context : undefined;
+      if (c && key in c && c[key] !== undefined) {
+        out[key] = { base: 'context', found: true, value: c[key] };
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+function parentsDoc(row: ContainersTable): JsonObject {
+  return { ...parentsOf(row), [row.type]: row.id };
+}
+
+/**
+ * Checks a launch against the gear's manifest and the caller's permissions and builds the job
+ * row, without storing anything. Every error is a 4xx naming the input, config key or field.
+ */
+export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: EnqueueOptions): Promise<PreparedJob> {
+  const { db } = ctx.handle;
+  const { access } = opts;
+  if (typeof spec.gear_id !== 'string' || !OBJECT_ID.test(spec.gear_id)) throw badRequest('gear_id: must be a 24-hex gear id');
+  const gear = await getGear(db, spec.gear_id);
+  if (!gear) throw badRequest(`gear_id: gear ${spec.gear_id} not found`);
+  const m = gear.manifest;
+  if (gear.row.disabled) throw badRequest(`gear_id: gear ${m.name} ${m.version} is disabled (custom.flywheel.invalid)`);
+
+  // Inputs, in the manifest's order so config.json lists them as the gear declares them.
+  const given = inputMap(spec.inputs);
+  for (const [name, value] of given) {
+    const ispec = m.inputs?.[name];
+    if (!ispec) {
+      const known = Object.keys(m.inputs ?? {});
+      throw badRequest(`inputs.${name}: gear ${m.name} has no input named '${name}' (${known.length ? `inputs: ${known.join(', ')}` : 'it takes none'})`);
+    }
+    if (ispec.base === 'api-key') throw badRequest(`inputs.${name}: api-key inputs are minted by the server for the running job; do not pass them`);
+    if (ispec.base === 'context') throw badRequest(`inputs.${name}: context inputs are resolved from info.context up the hierarchy; do not pass them`);
+    if (value === null || value === undefined) given.delete(name);
+  }
+  const files: PreparedJob['files'] = {};
+  const inputsDoc: JsonObject = {};
+  const entries: JsonObject = {};
+  const contextKeys: string[] = [];
+  let firstHolder: ContainersTable | undefined;
+  for (const [name, ispec] of Object.entries(m.inputs ?? {})) {
+    if (ispec.base === 'context') {
+      contextKeys.push(name);
+      continue;
+    }
+    if (ispec.base === 'api-key') {
+      entries[name] = { base: 'api-key' };
+      continue;
+    }
+    const ref = given.get(name);
+    if (ref === undefined) {
+      if (ispec.optional !== true) throw badRequest(`inputs.${name}: required input missing (a file reference {type, id, name})`);
+      continue;
+    }
+    if (!isPlainObject(ref) || typeof ref.id !== 'string' || typeof ref.name !== 'string' || typeof ref.type !== 'string') {
+      throw badRequest(`inputs.${name}: expected a file reference {type, id, name}`);
+    }
+    const type = containerType(ref.type);
+    if (!type) throw badRequest(`inputs.${name}: '${ref.type}' is not a container type (${CONTAINER_TYPES.join(', ')})`);
+    if (!OBJECT_ID.test(ref.id)) throw badRequest(`inputs.${name}: id '${ref.id}' is not a 24-hex container id`);
+    const holder = await loadContainer(ctx, access, type, ref.id, 'files_download', `inputs.${name}`);
+    const f = await getCurrentFile(db, holder.id, ref.name);
+    if (!f) throw badRequest(`inputs.${name}: file '${ref.name}' not found on ${type} ${ref.id}`);
+    const why = fileMismatch(ispec as FileInputSpec, f);
+    if (why) throw badRequest(`inputs.${name}: file '${f.name}' does not match the input: ${why}`);
+    files[name] = { holder, file: f };
+    // The version is pinned: the job runs on the content its config.json describes, even if the name is re-uploaded.
+    inputsDoc[name] = { type, id: holder.id, name: f.name, version: f.version };
+    entries[name] = fileInputEntry(name, holder, f);
+    firstHolder ??= holder;
+  }
+
+  // Destination: given, or the container of the first file input.
+  let destRef: { type: ContainerType; id: string };
+  if (spec.destination !== undefined) {
+    if (!isPlainObject(spec.destination) || typeof spec.destination.id !== 'string') throw badRequest('destination: expected {type, id}');
+    const t = containerType(spec.destination.type);
+    if (!t) throw badRequest(`destination.type: '${String(spec.destination.type)}' is not a container type`);
+    if (!OBJECT_ID.test(spec.destination.id)) throw badRequest(`destination.id: '${spec.destination.id}' is not a 24-hex container id`);
+    destRef = { type: t, id: spec.destination.id };
+  } else if (firstHolder) destRef = { type: firstHolder.type as ContainerType, id: firstHolder.id };
+  else throw badRequest('destination: required when the job has no file inputs');
+  if (destRef.type === 'analysis' && !opts.allowAnalysisDestination) {
+    throw badRequest('destination: jobs write into an analysis only when launched through POST /{container}/{id}/analyses');
+  }
+  const dest = await loadContainer(ctx, access, destRef.type, destRef.id, 'jobs_run_cancel', 'destination');
+  if (access) {
+    try {
+      await access.check(dest, 'files_create_upload');
+    } catch (e) {
+      if (e instanceof ApiError) throw new ApiError(e.code, `destination: ${e.message}`);
+      throw e;
+    }
+  }
+
+  const contexts = await resolveContext(ctx, dest, contextKeys);
+  const ordered: JsonObject = {};
+  for (const name of Object.keys(m.inputs ?? {})) {
+    if (entries[name]) ordered[name] = entries[name];
+    else if (contexts[name]) ordered[name] = contexts[name];
+  }
+
+  const config = resolveConfig(m, spec.config);
+
+  const manifestRes = parseResources(manifestResources(m.custom), 'manifest.custom.sprocket.resources');
+  const jobRes = parseResources(spec.resources, 'resources');
+  if (jobRes.problem) throw badRequest(jobRes.problem);
+  const resources: ResourceRequest = { ...(manifestRes.value ?? {}), ...jobRes.value };
+
+  const priority = spec.priority ?? 'medium';
+  if (!(priority in JOB_PRIORITIES)) throw badRequest(`priority: must be one of ${Object.keys(JOB_PRIORITIES).join(', ')}`);
+
+  const id = newId();
+  const payload: JsonObject = { config, inputs: ordered, destination: { type: dest.type, id: dest.id } };
+  const fw = isPlainObject(m.custom) && isPlainObject(m.custom.flywheel) ? m.custom.flywheel : {};
+  if (fw['show-job'] === true) payload.job = { id };
+
+  const related = new Set<string>(lineage(dest));
+  for (const { holder } of Object.values(files)) for (const c of lineage(holder)) related.add(c);
+  const tags = [...new Set([...(spec.tags ?? []), ...(opts.extraTags ?? []), m.name])];
+  const sizes = Object.values(files).map((x) => x.file.size);
+  const stamp = now();
+  const row: JobsTable = {
+    id,
+    gear_id: gear.row.id,
+    gear_name: m.name,
+    gear_info: JSON.stringify({ id: gear.row.id, category: gear.row.category, name: m.name, version: m.version, capabilities: m.capabilities ?? [] }),
+    priority,
+    priority_rank: JOB_PRIORITIES[priority],
+    attempt: 1,
+    previous_job_id: null,
+    origin: JSON.stringify(opts.origin),
+    origin_id: opts.origin.id,
+    inputs: JSON.stringify(inputsDoc),
+    destination_type: dest.type,
+    destination_id: dest.id,
+    config: JSON.stringify(payload),
+    tags: JSON.stringify(tags),
+    label: spec.label ?? null,
+    batch: spec.batch ?? null,
+    capabilities: JSON.stringify(m.capabilities ?? []),
+    resources: JSON.stringify(resources),
+    profile: JSON.stringify({ total_input_files: sizes.length, total_input_size_bytes: sizes.reduce((a, b) => a + b, 0) }),
+    parents: JSON.stringify(parentsDoc(dest)),
+    related_container_ids: JSON.stringify([...related]),
+    ...notYetRun(stamp),
+  };
+  return { row, containers: [...related], gear, files };
+}
+
+/**
+ * Creates one job: what `POST /jobs/add`, analyses, batch runs and gear rules all call. Returns the
+ * stored row (state `pending`).
+ */
+export async function enqueueJob(ctx: ServerContext, spec: JobSpec, opts: EnqueueOptions): Promise<JobsTable> {
+  const prepared = await prepareJob(ctx, spec, opts);
+  const [row] = await insertJobs(ctx, [prepared]);
+  return row!;
+}
+
