@@ -7,6 +7,13 @@ import { PLURAL, makeObject, registerClass } from './registry.js';
 import type { RouteName } from './routes.js';
 import type { ContainerRef, FileRef, GroupPermission, Note, Parents, ProjectPermission, Rule, RuleInput } from './types.js';
 
+/**
+ * The container classes of Flywheel's SDK in one file on purpose (past 400 lines): they are one
+ * hierarchy (Container → ParentContainer → Project … Analysis, and Group) whose classes refer to
+ * each other (a project's finders make subjects, a subject's make sessions) and are registered
+ * with registry.ts together at the end; split up, the modules would import each other in a ring.
+ */
+
 export interface UploadOptions {
   /** Fields for the uploaded file(s): `{type, modality, classification, info, tags}`. */
   metadata?: Json;
