@@ -12,7 +12,6 @@ export type FilesCommittedListener = (container: ContainersTable, written: Files
 /** Creates a job-based analysis; supplied by the jobs module. */
 export type AnalysisJobCreator = (req: FastifyRequest, parent: ContainersTable, body: Record<string, unknown>) => Promise<{ _id: string }>;
 
-/** Extension points later modules (jobs, rules) plug into without the core importing them. */
 /** Resolves lookup paths under a prefix another module owns (the jobs module: `gears/<name>[/<version>]`). */
 export type PathPrefixResolver = (req: FastifyRequest, rest: string[]) => Promise<Record<string, unknown> | undefined>;
 
@@ -24,6 +23,7 @@ export type JobEvent =
 /** Told after the change has committed; a listener's failure never undoes it. */
 export type JobEventListener = (event: JobEvent) => Promise<void>;
 
+/** Extension points later modules (jobs, rules) plug into without the core importing them. */
 export interface ServerHooks {
   filesCommitted: FilesCommittedListener[];
   jobEvents: JobEventListener[];
