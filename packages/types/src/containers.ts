@@ -48,3 +48,14 @@ export interface ContainerRef {
 export const OBJECT_ID = /^[0-9a-f]{24}$/;
 /** Group ids as Flywheel defines them. */
 export const GROUP_ID = /^[0-9a-z][0-9a-z.@_-]{0,62}[0-9a-z]$/;
+
+/**
+ * A label or file name as one folder or file name of a download: no slashes or control characters,
+ * never empty or a dot path. The server's archives and the CLI's folder downloads both name paths
+ * with it, so a download resumed one way matches what the other wrote.
+ */
+export function safePathSegment(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: labels may hold anything; paths may not
+  const cleaned = s.replace(/[/\\\u0000-\u001f]/g, '_').trim();
+  return cleaned === '' || cleaned === '.' || cleaned === '..' ? '_' : cleaned;
+}

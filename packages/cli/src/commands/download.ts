@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { FileEntry } from '@sprocket/sdk';
+import { type AnyContainerType, PLURAL, safePathSegment } from '@sprocket/types';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
 import { humanSize, printJson, printTable } from '../output.js';
@@ -13,7 +14,7 @@ import { progress } from '../progress.js';
 import { openSession } from '../session.js';
 import { type FetchOutcome, fetchFile } from '../transfer/fetch-file.js';
 import { rateLimit } from '../transfer/rate.js';
-import { listTree, safeSegment, type TreeFile } from '../transfer/tree.js';
+import { listTree, type TreeFile } from '../transfer/tree.js';
 
 interface Options {
   output?: string;
@@ -26,7 +27,6 @@ interface Options {
   limitRate?: string;
 }
 
-const PLURAL: Record<string, string> = { project: 'projects', subject: 'subjects', session: 'sessions', acquisition: 'acquisitions', analysis: 'analyses' };
 
 const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
@@ -46,7 +46,7 @@ async function downloadTar(session: ReturnType<typeof openSession>, root: Hierar
   const query = { include: opts.include.join(',') || undefined, exclude: opts.exclude.join(',') || undefined };
   const base = `/${PLURAL[type]}/${root.id}/download`;
   const summary = await session.raw.json<{ file_cnt: number; size: number }>('GET', base, { query: { ...query, summary: true } });
-  const dest = path.resolve(opts.output ?? `${safeSegment((root as { label?: string }).label ?? root.id)}.tar`);
+  const dest = path.resolve(opts.output ?? `${safePathSegment((root as { label?: string }).label ?? root.id)}.tar`);
   const res = await session.raw.send('GET', base, { query: { ...query, format: 'tar' } });
   const bar = progress('Downloading', summary.size, 'bytes');
   const tmp = `${dest}.part`;
@@ -108,7 +108,7 @@ Examples:
         const bar = progress('Downloading', f.size, 'bytes');
         let outcome: FetchOutcome;
         try {
-          outcome = await fetchFile(session.raw, { cont: PLURAL[parent.type]!, id: parent.id, name: f.name, version: f.version, size: f.size, hash: f.hash }, dest, (n) => bar.add(n), limit);
+          outcome = await fetchFile(session.raw, { cont: PLURAL[parent.type as AnyContainerType], id: parent.id, name: f.name, version: f.version, size: f.size, hash: f.hash }, dest, (n) => bar.add(n), limit);
         } finally {
           bar.stop();
         }

@@ -1,4 +1,5 @@
 import type { Acquisition, Client, Container, FileEntry, Project, Session, Subject } from '@sprocket/sdk';
+import { type AnyContainerType, PLURAL, safePathSegment } from '@sprocket/types';
 import { CliError } from '../errors.js';
 import type { HierarchyObject } from '../paths.js';
 
@@ -10,15 +11,6 @@ export interface TreeFile {
   /** The plural route segment and id of the container holding it. */
   cont: string;
   id: string;
-}
-
-const PLURAL: Record<string, string> = { project: 'projects', subject: 'subjects', session: 'sessions', acquisition: 'acquisitions', analysis: 'analyses' };
-
-/** As the server names archive folders: no slashes or control characters, never empty or a dot path. */
-export function safeSegment(s: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: labels may hold anything; paths may not
-  const cleaned = s.replace(/[/\\\u0000-\u001f]/g, '_').trim();
-  return cleaned === '' || cleaned === '.' || cleaned === '..' ? '_' : cleaned;
 }
 
 interface Node {
@@ -72,17 +64,17 @@ export async function listTree(client: Client, root: HierarchyObject): Promise<T
 
   const labelCount = new Map<string, number>();
   for (const n of nodes.values()) labelCount.set(`${n.parent}/${n.label}`, (labelCount.get(`${n.parent}/${n.label}`) ?? 0) + 1);
-  const folder = (n: Node) => ((labelCount.get(`${n.parent}/${n.label}`) ?? 0) > 1 ? `${safeSegment(n.label)}_${n.id}` : safeSegment(n.label));
+  const folder = (n: Node) => ((labelCount.get(`${n.parent}/${n.label}`) ?? 0) > 1 ? `${safePathSegment(n.label)}_${n.id}` : safePathSegment(n.label));
   const pathOf = (n: Node): string => {
     const parts: string[] = [];
     for (let cur: Node | undefined = n; cur; cur = cur.parent ? nodes.get(cur.parent) : undefined) parts.unshift(folder(cur));
-    return [safeSegment(group), ...parts].join('/');
+    return [safePathSegment(group), ...parts].join('/');
   };
   const out: TreeFile[] = [];
   const chainIds = new Set(chain.map((c) => c.id));
   for (const n of nodes.values()) {
     if (chainIds.has(n.id)) continue;
-    for (const f of n.files) out.push({ rel: `${pathOf(n)}/files/${safeSegment(f.name)}`, entry: f, cont: PLURAL[n.type]!, id: n.id });
+    for (const f of n.files) out.push({ rel: `${pathOf(n)}/files/${safePathSegment(f.name)}`, entry: f, cont: PLURAL[n.type as AnyContainerType], id: n.id });
   }
   return out.sort((a, b) => a.rel.localeCompare(b.rel));
 }

@@ -1,5 +1,5 @@
 import { PassThrough, type Readable } from 'node:stream';
-import { PLURAL } from '@sprocket/types';
+import { PLURAL, safePathSegment } from '@sprocket/types';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import tar from 'tar-stream';
 import yazl from 'yazl';
@@ -37,12 +37,6 @@ interface Selection {
 const FORMATS = ['tar', 'zip'] as const;
 type Format = (typeof FORMATS)[number];
 
-function safeSegment(s: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: labels may hold anything; archive paths may not
-  const cleaned = s.replace(/[/\\\u0000-\u001f]/g, '_').trim();
-  return cleaned === '' || cleaned === '.' || cleaned === '..' ? '_' : cleaned;
-}
-
 export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const secret = await ticketSecret(db);
@@ -65,7 +59,7 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
       const labelCount = new Map<string, number>();
       for (const r of rows) labelCount.set(`${r.parent_id}/${r.label}`, (labelCount.get(`${r.parent_id}/${r.label}`) ?? 0) + 1);
       const folder = (r: Node) => {
-        const label = safeSegment(r.label);
+        const label = safePathSegment(r.label);
         return (labelCount.get(`${r.parent_id}/${r.label}`) ?? 0) > 1 ? `${label}_${r.id}` : label;
       };
       const pathOf = async (r: Node): Promise<string> => {
@@ -77,7 +71,7 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
           cur = byId.get(pid) ?? (cur.parent_type === 'group' ? undefined : await db.selectFrom('containers').select(NODE_COLUMNS).where('id', '=', pid).executeTakeFirst());
           if (cur && !byId.has(cur.id)) byId.set(cur.id, cur);
         }
-        return [safeSegment(group?.id ?? root.group_id), ...parts].join('/');
+        return [safePathSegment(group?.id ?? root.group_id), ...parts].join('/');
       };
       for (let i = 0; i < holders.length; i += 500) {
         let q = db.selectFrom('files').select(FILE_COLUMNS).where('container_id', 'in', holders.slice(i, i + 500)).where('current', '=', 1);
@@ -85,7 +79,7 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
         if (sel.exclude?.length) q = q.where((eb) => eb.or([eb('type', 'is', null), eb('type', 'not in', sel.exclude!)]));
         for (const f of await q.orderBy('container_id').orderBy('name').execute()) {
           const holder = byId.get(f.container_id)!;
-          entries.push({ path: `${await pathOf(holder)}/files/${safeSegment(f.name)}`, file: f });
+          entries.push({ path: `${await pathOf(holder)}/files/${safePathSegment(f.name)}`, file: f });
         }
       }
     }
