@@ -1,10 +1,11 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../e2e/processes.js';
 import { batchRunGears } from '../../../examples/batch-run-gears.js';
 import { type EngineProcess, engineKey, startEngine } from '../../engine/test/engines.js';
 import { newUid, syntheticSeries } from '../../../test-fixtures/synthetic-dicom.js';
@@ -25,23 +26,6 @@ function packShippedGear(name: string): Buffer {
   const r = spawnSync('tar', ['-czf', '-', '--exclude=./test', '--exclude=./src', '-C', dir, '.'], { maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`tar of gear ${name} failed: ${r.stderr}`);
   return r.stdout;
-}
-
-/** Runs a command without blocking this process (the test server lives in it). */
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    p.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 }
 
 let s: TestServer;
@@ -136,13 +120,13 @@ describe('examples/batch-run-gears.ts', () => {
 
     // Run as a script (key from $FW_KEY): the second download pass finds the files already there.
     const example = path.join(ROOT, 'examples', 'batch-run-gears.ts');
-    const script = await run([example, '--project', 'Tutorial', '--results', results], { ...process.env, FW_KEY: adminKey(s), HOME: tmp, XDG_CONFIG_HOME: '' });
+    const script = await run(process.execPath, ['--import', 'tsx', example, '--project', 'Tutorial', '--results', results], { env: { ...process.env, FW_KEY: adminKey(s), HOME: tmp, XDG_CONFIG_HOME: '' } });
     expect(script.status, script.stderr).toBe(0);
     expect(script.stdout).toContain('File exists!');
     expect(script.stdout).toMatch(/Done: 4 conversion job\(s\), \d+ QA job\(s\)/);
 
     // Without a project the script says how to call it.
-    const usage = await run([example], { ...process.env, HOME: tmp });
+    const usage = await run(process.execPath, ['--import', 'tsx', example], { env: { ...process.env, HOME: tmp } });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toMatch(/^usage: /);
   });
