@@ -16,21 +16,6 @@ export const SINGULAR: Record<string, AnyContainerType> = Object.fromEntries(
   Object.entries(PLURAL).map(([s, p]) => [p, s as AnyContainerType]),
 );
 
-/** The parent type of each hierarchy level (analyses hang off any of project..acquisition). */
-export const PARENT_TYPE: Record<Exclude<ContainerType, 'analysis'>, AnyContainerType> = {
-  project: 'group',
-  subject: 'project',
-  session: 'subject',
-  acquisition: 'session',
-};
-
-export const CHILD_TYPE: Partial<Record<AnyContainerType, ContainerType>> = {
-  group: 'project',
-  project: 'subject',
-  subject: 'session',
-  session: 'acquisition',
-};
-
 export interface Parents {
   group?: string;
   project?: string;

@@ -17,7 +17,6 @@ interface Repeater {
 
 const exact = new Map<number, DictEntry>();
 const repeaters: Repeater[] = [];
-const byKeyword = new Map<string, number>();
 
 for (const line of DICTIONARY_DATA.split('\n')) {
   if (!line) continue;
@@ -33,9 +32,7 @@ for (const line of DICTIONARY_DATA.split('\n')) {
     }
     repeaters.push({ mask: mask >>> 0, value: value >>> 0, entry });
   } else {
-    const n = Number.parseInt(tag, 16);
-    exact.set(n, entry);
-    byKeyword.set(keyword, n);
+    exact.set(Number.parseInt(tag, 16), entry);
   }
 }
 
@@ -45,11 +42,6 @@ export function lookupTag(tag: number): DictEntry | undefined {
   if (hit) return hit;
   for (const r of repeaters) if (((tag & r.mask) >>> 0) === r.value) return r.entry;
   return undefined;
-}
-
-/** The tag number of a keyword (for callers that need the wire tag of a named attribute). */
-export function tagOfKeyword(keyword: string): number | undefined {
-  return byKeyword.get(keyword);
 }
 
 /** dicom-parser names tags "xggggeeee"; the dictionary is keyed by number. */

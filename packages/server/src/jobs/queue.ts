@@ -12,7 +12,7 @@ import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
 import { ApiError, conflict, notFound } from '../errors.js';
 import { newId, now } from '../ids.js';
-import { getGear, type LoadedGear, requireGear } from './gears.js';
+import { getGear, type LoadedGear } from './gears.js';
 import { revokeJobKeys } from './keys.js';
 import { appendLog, appendSystemLog } from './logs.js';
 import { FALLBACK_POLL_MS, notifierOf } from './notifier.js';
@@ -262,11 +262,6 @@ export async function claimJobs(
     if (left <= 0) return [];
     await notifier.wait(seen, Math.min(left, FALLBACK_POLL_MS), signal);
   }
-}
-
-/** Looks up the gear of a job (for its engine request); gears of queued jobs cannot be deleted. */
-export async function gearOfJob(ctx: ServerContext, job: JobsTable): Promise<LoadedGear> {
-  return requireGear(ctx.handle.db, job.gear_id);
 }
 
 /**

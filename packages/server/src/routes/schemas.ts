@@ -1,6 +1,8 @@
+import { GROUP_ID, OBJECT_ID } from '@sprocket/types';
+
 /** JSON schemas shared by route modules; the OpenAPI document is generated from these. */
-export const OBJECT_ID_SCHEMA = { type: 'string', pattern: '^[0-9a-f]{24}$' } as const;
-export const GROUP_ID_SCHEMA = { type: 'string', pattern: '^[0-9a-z][0-9a-z.@_-]{0,62}[0-9a-z]$' } as const;
+export const OBJECT_ID_SCHEMA = { type: 'string', pattern: OBJECT_ID.source } as const;
+export const GROUP_ID_SCHEMA = { type: 'string', pattern: GROUP_ID.source } as const;
 export const LABEL = { type: 'string', minLength: 1, maxLength: 256 } as const;
 export const TAG = { type: 'string', minLength: 1, maxLength: 32 } as const;
 export const INFO = { type: 'object' } as const;
