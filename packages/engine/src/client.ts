@@ -2,26 +2,12 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { JobLogLine, JobRequest, JobState } from '@sprocket/types';
+import { type JobLogLine, type JobRequest, type JobState, parseApiKey } from '@sprocket/types';
 
-/** Where an API key says the API is: `<host>:<port>:__force_insecure:<secret>`, `<host>:<port>:<secret>`, `<host>:<secret>`. */
+/** Where an engine key says the API is (Flywheel's compound key form, as the SDK reads it). */
 export function parseKey(key: string): { apiUrl: string; secret: string } {
-  const parts = key.trim().split(':');
-  const secret = parts.pop();
-  if (!secret || parts.length === 0 || !parts[0]) {
-    throw new Error('an engine key has the form <host>:<port>[:__force_insecure]:<secret>');
-  }
-  let insecure = false;
-  if (parts[parts.length - 1] === '__force_insecure') {
-    insecure = true;
-    parts.pop();
-  }
-  const [host, port] = parts;
-  if (parts.length > 2 || (port !== undefined && !/^\d+$/.test(port))) {
-    throw new Error(`cannot read host and port from the key (${parts.join(':')})`);
-  }
-  const scheme = insecure ? 'http' : 'https';
-  return { apiUrl: `${scheme}://${host}${port ? `:${port}` : ''}/api`, secret };
+  const { baseUrl, secret } = parseApiKey(key);
+  return { apiUrl: baseUrl, secret };
 }
 
 /** A job as `POST /jobs/ask` hands it out. */

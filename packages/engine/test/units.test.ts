@@ -28,7 +28,7 @@ describe('engine keys', () => {
   it('tell the API address', () => {
     expect(parseKey('127.0.0.1:8080:__force_insecure:s3cret')).toEqual({ apiUrl: 'http://127.0.0.1:8080/api', secret: 's3cret' });
     expect(parseKey('fw.example.org:443:s3cret')).toEqual({ apiUrl: 'https://fw.example.org:443/api', secret: 's3cret' });
-    expect(parseKey('fw.example.org:s3cret')).toEqual({ apiUrl: 'https://fw.example.org/api', secret: 's3cret' });
+    expect(parseKey('fw.example.org:s3cret')).toEqual({ apiUrl: 'https://fw.example.org:443/api', secret: 's3cret' });
     expect(() => parseKey('s3cret')).toThrow(/host/);
   });
 });

@@ -1,4 +1,5 @@
 export * from './containers.js';
 export * from './errors.js';
 export * from './jobs.js';
+export * from './keys.js';
 export * from './permissions.js';
