@@ -137,16 +137,21 @@ export async function measureLatencies(base: string, key: string, data: FilledPr
   const ft = await call(base, key, { name: 'probe', path: () => `/projects/${data.projectId}/acquisitions?limit=1&filter=${encodeURIComponent('files.type=nifti')}`, check: () => undefined }, 0);
   const supportsFileType = ft.status === 200;
   const results: LatencyResult[] = [];
-  for (const p of probes(data, supportsFileType)) {
-    const times: number[] = [];
-    for (let run = -3; run < runs; run++) {
-      const r = await call(base, key, p, Math.max(run, 0) + (run < 0 ? runs : 0));
+  const list = probes(data, supportsFileType);
+  const times = list.map(() => [] as number[]);
+  // Rounds over all probes rather than one probe at a time: a burst of load from elsewhere on the
+  // machine then spreads over every row instead of ruining one.
+  for (let run = -3; run < runs; run++) {
+    for (const [i, p] of list.entries()) {
+      const r = await call(base, key, p, run < 0 ? runs + run + 3 : run);
       const problem = r.status === 200 ? p.check(r.body) : `HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 300)}`;
       if (problem) throw new Error(`${p.name}: ${problem}`);
-      if (run >= 0) times.push(r.ms);
+      if (run >= 0) times[i]!.push(r.ms);
     }
-    times.sort((a, b) => a - b);
-    results.push({ name: p.name, p50: percentile(times, 50), p95: percentile(times, 95), max: times[times.length - 1]!, note: '' });
+  }
+  for (const [i, p] of list.entries()) {
+    const t = times[i]!.sort((a, b) => a - b);
+    results.push({ name: p.name, p50: percentile(t, 50), p95: percentile(t, 95), max: t[t.length - 1]!, note: '' });
   }
   if (!supportsFileType) results.push({ name: 'file-type filter (files.type=…)', p50: Number.NaN, p95: Number.NaN, max: Number.NaN, note: `not supported by the API (HTTP ${ft.status})` });
 
