@@ -144,7 +144,8 @@ export class ZipReader {
     const raw = readAt(this.fd, dataAt, entry.compressedSize);
     let data: Buffer;
     if (entry.method === 0) data = raw;
-    else if (entry.method === 8) data = inflateRawSync(raw);
+    // The declared size bounds the output: a member that lies about it cannot inflate without limit.
+    else if (entry.method === 8) data = inflateRawSync(raw, { maxOutputLength: Math.max(entry.size, 1) });
     else throw new ZipError(`${entry.name}: compression method ${entry.method} is not supported (only stored and deflate)`);
     if (data.length !== entry.size) throw new ZipError(`${entry.name}: size ${data.length} != ${entry.size}`);
     if (crc32(data) !== entry.crc >>> 0) throw new ZipError(`${entry.name}: CRC mismatch (archive damaged)`);
