@@ -4,16 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { loadConfig } from '../packages/server/src/config.js';
 import { connectDatabase } from '../packages/server/src/db/connect.js';
-import { startServer } from '../packages/server/src/server.js';
 import { type FilledProject, fillProject } from './fill.js';
 import { measureLatencies } from './latency.js';
+import { startServerProcess } from './server-process.js';
 import { envInt } from './stats.js';
 import { measureThroughput } from './throughput.js';
 
 /**
  * `npm run bench:storage`: metadata latencies on a large project, then 1 GiB transfer throughput.
+ * The project is written straight into the database; the server then runs as its own process
+ * (`node --import tsx packages/server/src/main.ts`, as `npm start`) and is measured through HTTP.
  *
  *   BENCH_ACQUISITIONS (100000)   BENCH_FILES_PER_ACQ (10)   BENCH_ACQ_PER_SESSION (20)
  *   BENCH_SESSIONS_PER_SUBJECT (2) BENCH_RUNS (50)           BENCH_TRANSFER_MB (1024)   BENCH_REPEATS (3)
@@ -88,15 +89,14 @@ async function latencyPart(): Promise<void> {
     log(`reusing the project filled in ${workDir}: ${manifest.data.counts.acquisitions} acquisitions, ${manifest.data.counts.files} files`);
   }
 
-  const config = loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: '0', ...(manifest.databaseUrl ? { DATABASE_URL: manifest.databaseUrl } : {}) });
-  const server = await startServer(config);
+  const { DATABASE_URL: _ignored, ...env } = process.env;
+  const server = await startServerProcess(dataDir, manifest.databaseUrl ? { ...env, DATABASE_URL: manifest.databaseUrl } : env);
   try {
-    const key = server.adminKey ?? fs.readFileSync(path.join(dataDir, 'admin-api-key'), 'utf8').trim();
     const runs = envInt('BENCH_RUNS', 50);
     log(`\nlatency through HTTP as site admin, ${runs} runs each (after 3 warm-up runs):`);
-    await measureLatencies(server.url, key, manifest.data, runs, log);
+    await measureLatencies(server.url, server.key, manifest.data, runs, log);
   } finally {
-    await server.close();
+    await server.stop();
   }
   if (!keep && createdDb && !givenDir) await dropPgDatabase(createdDb);
 }

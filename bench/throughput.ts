@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { type ServerProcess, startServerProcess } from './server-process.js';
 import { elapsedMs, median, table } from './stats.js';
 
 /**
@@ -56,17 +56,6 @@ async function sha384File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** VmRSS / VmHWM of a process in MB, from /proc. */
 function memoryOf(pid: number): { rss: number; hwm: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -81,47 +70,6 @@ async function loaderBaselineMB(): Promise<number> {
   const { rss } = memoryOf(child.pid!);
   child.kill();
   return rss;
-}
-
-interface ServerProcess {
-  child: ChildProcess;
-  url: string;
-  key: string;
-  stop(): Promise<void>;
-}
-
-async function startServerProcess(dataDir: string, env: NodeJS.ProcessEnv): Promise<ServerProcess> {
-  const port = await freePort();
-  // node --import tsx is what `npx tsx` runs, minus the wrapper processes, so the pid sampled is the server's.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
-    env: { ...env, SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: String(port), SPROCKET_HOST: '127.0.0.1', SPROCKET_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      if (output.includes('listening at')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
-    setTimeout(() => reject(new Error(`server did not start in 60 s:\n${output}`)), 60_000).unref();
-  });
-  const key = fs.readFileSync(path.join(dataDir, 'admin-api-key'), 'utf8').trim();
-  return {
-    child,
-    url: `http://127.0.0.1:${port}/api`,
-    key,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 async function api(server: ServerProcess, method: string, p: string, body?: unknown): Promise<any> {

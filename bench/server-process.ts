@@ -1,0 +1,61 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+/**
+ * The API server as its own process, started the way `npm start` starts it, so what the benchmark
+ * measures is the server's time and memory, not the client's.
+ */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  key: string;
+  stop(): Promise<void>;
+}
+
+export async function startServerProcess(dataDir: string, env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+  const port = await freePort();
+  // node --import tsx is what `npx tsx` runs, minus the wrapper processes, so the pid sampled is the server's.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
+    env: { ...env, SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: String(port), SPROCKET_HOST: '127.0.0.1', SPROCKET_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('listening at')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
+    setTimeout(() => reject(new Error(`server did not start in 60 s:\n${output}`)), 60_000).unref();
+  });
+  const key = fs.readFileSync(path.join(dataDir, 'admin-api-key'), 'utf8').trim();
+  return {
+    child,
+    url: `http://127.0.0.1:${port}/api`,
+    key,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
