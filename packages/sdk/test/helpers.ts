@@ -1,4 +1,5 @@
 import { type TestServer, startTestServer } from '../../server/test/helpers.js';
+import { makeUser } from '../../server/test/people.js';
 import { Client, type ClientOptions, type RequestRecord } from '../src/index.js';
 
 export { startTestServer, type TestServer };
@@ -17,11 +18,7 @@ export function recordingClient(key: string, opts: ClientOptions = {}): { fw: Cl
 
 /** A new user with a key, as a compound key the SDK can use. */
 export async function newUserKey(s: TestServer, id: string, roles: string[] = ['user']): Promise<string> {
-  const created = await s.admin.post('/users', { _id: id, email: id, firstname: id.split('@')[0], lastname: 'Test', roles });
-  if (created.status !== 200) throw new Error(`cannot create ${id}: ${JSON.stringify(created.body)}`);
-  const key = await s.admin.post(`/users/${encodeURIComponent(id)}/key`, {});
-  if (key.status !== 200) throw new Error(`cannot issue a key for ${id}: ${JSON.stringify(key.body)}`);
-  return key.body.key as string;
+  return (await makeUser(s, id, roles)).key!;
 }
 
 export const uniq = (p: string) => `${p}${Math.random().toString(36).slice(2, 8)}`;
