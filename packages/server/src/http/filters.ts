@@ -1,6 +1,7 @@
 import { type Expression, type SqlBool, sql } from 'kysely';
 import type { SqlDialect } from '../db/dialect.js';
 import { ApiError } from '../errors.js';
+import { userRegexProblem } from './user-regex.js';
 
 /**
  * Flywheel's list filter language: `key<op>value` terms joined by commas (AND). Operators are
@@ -57,11 +58,8 @@ export function parseFilter(filter: string): FilterTerm[] {
       if (!KEY.test(key)) throw new ApiError('INVALID_FILTER', `filter term '${term}': invalid key '${key}'`);
       const raw = term.slice(i + op.length).trim();
       if (op === '=~') {
-        try {
-          new RegExp(raw);
-        } catch (e) {
-          throw new ApiError('INVALID_FILTER', `filter term '${term}': invalid regular expression: ${(e as Error).message}`);
-        }
+        const problem = userRegexProblem(raw);
+        if (problem) throw new ApiError('INVALID_FILTER', `filter term '${term}': ${problem}`);
       }
       return { key, op, value: coerce(raw, op), raw };
     }

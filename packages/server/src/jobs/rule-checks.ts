@@ -3,12 +3,13 @@ import type { ServerContext } from '../context.js';
 import { getCurrentFile } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { GearRulesTable } from '../db/schema.js';
+import { userRegexProblem } from '../http/user-regex.js';
 import { badRequest } from '../errors.js';
 import { now } from '../ids.js';
 import { getGear, type LoadedGear, requiredFileInputs, requiresReadWriteKey } from './gears.js';
 import { fileMismatch, resolveConfig } from './invocation.js';
 import type { FileInputSpec, GearManifest } from './manifest.js';
-import { CONDITION_TYPES, type Condition, type FixedInput, conditionTest } from './rules.js';
+import { CONDITION_TYPES, type Condition, type FixedInput } from './rules.js';
 
 /**
  * What a gear rule must satisfy to be saved (reference §2.12, `kofalt/core:api/jobs/handlers.py`
@@ -69,11 +70,8 @@ function checkConditions(list: Condition[] | undefined, key: string): void {
     if (!(CONDITION_TYPES as readonly string[]).includes(c.type)) throw badRequest(`${where}.type: '${c.type}' is not a condition type (${CONDITION_TYPES.join(', ')})`);
     if (!c.value) throw badRequest(`${where}.value: must be a non-empty string`);
     if (c.regex) {
-      try {
-        conditionTest(c);
-      } catch (e) {
-        throw badRequest(`${where}.value: not a valid regular expression: ${(e as Error).message}`);
-      }
+      const problem = userRegexProblem(c.value, 'i');
+      if (problem) throw badRequest(`${where}.value: ${problem}`);
     }
   }
 }

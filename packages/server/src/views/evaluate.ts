@@ -6,6 +6,7 @@ import { type JsonObject, isPlainObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { badRequest } from '../errors.js';
 import type { FilterTerm } from '../http/filters.js';
+import { compileUserRegex } from '../http/user-regex.js';
 import { type ColumnSpec, type DataViewSpec, LEVELS, type Level } from './spec.js';
 
 export type Row = Record<string, unknown>;
@@ -94,11 +95,7 @@ export function planView(view: DataViewSpec, target: ContainersTable) {
   if (depth(level) < depth(target.type)) level = target.type as Level;
   let nameFilter: RegExp | undefined;
   if (fileSpec?.filter) {
-    try {
-      nameFilter = fileSpec.filter.regex ? new RegExp(fileSpec.filter.value) : globToRegex(fileSpec.filter.value);
-    } catch (e) {
-      throw badRequest(`fileSpec.filter.value: invalid regular expression: ${(e as Error).message}`);
-    }
+    nameFilter = fileSpec.filter.regex ? compileUserRegex(fileSpec.filter.value, '', 'fileSpec.filter.value') : globToRegex(fileSpec.filter.value);
   }
   const defaults: ColumnSpec[] = [];
   for (const l of LEVELS.slice(0, depth(level) + 1)) {
