@@ -7,6 +7,7 @@ import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
 import { assertEngineMayCall } from './jobs/engine-access.js';
 import { registerInputGuards } from './http/guards.js';
+import { withResponseModels } from './openapi-models.js';
 import { batchRoutes } from './routes/batch.js';
 import { containerRoutes } from './routes/containers.js';
 import { downloadRoutes } from './routes/download.js';
@@ -62,6 +63,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
       },
       security: [{ ApiKey: [] }],
     },
+    transformObject: withResponseModels,
   });
 
   app.addHook('onRequest', async (req) => {

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './jobs.js';
 export * from './keys.js';
 export * from './permissions.js';
+export * from './models.js';
