@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { createDatabase, dropDatabase } from '../test-fixtures/pg-databases.js';
 import { bwrapArgs } from '../packages/engine/src/executors/bwrap.js';
 import { ExecutorSelector } from '../packages/engine/src/executors/select.js';
 import { loadConfig } from '../packages/server/src/config.js';
@@ -29,29 +29,7 @@ const DISPATCH = envInt('BENCH_DISPATCH_JOBS', 200);
 const CONCURRENCY = envInt('BENCH_ENGINE_CONCURRENCY', os.availableParallelism());
 const EXECUTOR = process.env.SPROCKET_EXECUTOR ?? 'auto';
 
-/** A new database on the server DATABASE_URL names, so runs never meet each other's data. */
-async function freshDatabase(base: string): Promise<string> {
-  const name = `sprocket_bench_jobs_${Date.now().toString(36)}`;
-  const client = new pg.Client({ connectionString: base });
-  await client.connect();
-  await client.query(`create database ${name}`);
-  await client.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropDatabase(dbUrl: string): Promise<void> {
-  const url = new URL(dbUrl);
-  const name = url.pathname.slice(1);
-  url.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  await client.query(`drop database if exists ${name} with (force)`);
-  await client.end();
-}
-
-const databaseUrl = process.env.DATABASE_URL?.startsWith('postgres') ? await freshDatabase(process.env.DATABASE_URL) : undefined;
+const databaseUrl = process.env.DATABASE_URL?.startsWith('postgres') ? await createDatabase(process.env.DATABASE_URL, 'sprocket_bench_jobs') : undefined;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-bench-jobs-'));
 const server = await startServer(loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: '0', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) }));
 const adminKey = server.adminKey!;

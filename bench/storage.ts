@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
+import { createDatabase, dropDatabase } from '../test-fixtures/pg-databases.js';
 import { connectDatabase } from '../packages/server/src/db/connect.js';
 import { type FilledProject, fillProject } from './fill.js';
 import { measureLatencies } from './latency.js';
@@ -38,27 +38,6 @@ interface Manifest {
   data: FilledProject;
 }
 
-async function createPgDatabase(base: string): Promise<string> {
-  const name = `sprocket_bench_${Date.now().toString(36)}`;
-  const client = new pg.Client({ connectionString: base });
-  await client.connect();
-  await client.query(`create database ${name}`);
-  await client.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropPgDatabase(dbUrl: string): Promise<void> {
-  const url = new URL(dbUrl);
-  const name = url.pathname.slice(1);
-  url.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  await client.query(`drop database if exists ${name} with (force)`);
-  await client.end();
-}
-
 async function latencyPart(): Promise<void> {
   const dataDir = path.join(workDir, 'latency-data');
   let manifest: Manifest | undefined = fs.existsSync(manifestFile) ? (JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest) : undefined;
@@ -72,7 +51,7 @@ async function latencyPart(): Promise<void> {
       acquisitionsPerSession: envInt('BENCH_ACQ_PER_SESSION', 20),
       sessionsPerSubject: envInt('BENCH_SESSIONS_PER_SUBJECT', 2),
     };
-    const databaseUrl = wantPg ? await createPgDatabase(process.env.DATABASE_URL!) : undefined;
+    const databaseUrl = wantPg ? await createDatabase(process.env.DATABASE_URL!, 'sprocket_bench') : undefined;
     createdDb = databaseUrl;
     log(`filling one project: ${opts.acquisitions} acquisitions × ${opts.filesPerAcquisition} files on ${databaseUrl ? `PostgreSQL (${databaseUrl})` : `SQLite (${dataDir})`}`);
     const handle = await connectDatabase({ databaseUrl, dataDir });
@@ -98,7 +77,7 @@ async function latencyPart(): Promise<void> {
   } finally {
     await server.stop();
   }
-  if (!keep && createdDb && !givenDir) await dropPgDatabase(createdDb);
+  if (!keep && createdDb && !givenDir) await dropDatabase(createdDb);
 }
 
 async function throughputPart(): Promise<void> {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import { createDatabase } from '../../../test-fixtures/pg-databases.js';
 import { loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
 
@@ -20,14 +20,7 @@ export interface TestServer extends RunningServer {
 export async function freshDatabaseUrl(): Promise<string | undefined> {
   const base = process.env.SPROCKET_TEST_DATABASE_URL;
   if (!base?.startsWith('postgres')) return undefined;
-  const name = `sprocket_t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-  const client = new pg.Client({ connectionString: base });
-  await client.connect();
-  await client.query(`create database ${name}`);
-  await client.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return createDatabase(base, 'sprocket_t');
 }
 
 export async function startTestServer(opts: { dataDir?: string; databaseUrl?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
