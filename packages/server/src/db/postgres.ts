@@ -65,7 +65,33 @@ export function openPostgres(url: string): DatabaseHandle {
   // LISTEN needs a connection of its own for as long as anyone listens; it is opened on first use.
   let listener: pg.Client | undefined;
   let connecting: Promise<pg.Client> | undefined;
+  let closing = false;
+  let retryMs = 500;
   const subscribers = new Map<string, Set<() => void>>();
+  const wakeAll = () => {
+    for (const set of subscribers.values()) for (const fn of set) fn();
+  };
+  // A dropped listener (database restart, idle-connection killer) must not silently turn every
+  // long poll into a slow poll: resubscribe with backoff, and wake everyone once we are back,
+  // since notifications sent in between were lost.
+  function dropped(): void {
+    listener = undefined;
+    connecting = undefined;
+    if (closing || subscribers.size === 0) return;
+    setTimeout(() => void resubscribe(), retryMs).unref();
+    retryMs = Math.min(retryMs * 2, 30_000);
+  }
+  async function resubscribe(): Promise<void> {
+    if (closing) return;
+    try {
+      const client = await listenerClient();
+      for (const channel of subscribers.keys()) await client.query(`listen ${channel}`);
+      retryMs = 500;
+      wakeAll();
+    } catch {
+      dropped();
+    }
+  }
   async function listenerClient(): Promise<pg.Client> {
     if (listener) return listener;
     connecting ??= (async () => {
@@ -73,12 +99,21 @@ export function openPostgres(url: string): DatabaseHandle {
       client.on('notification', (n) => {
         for (const fn of subscribers.get(n.channel) ?? []) fn();
       });
-      // A dropped listener only costs latency (callers also poll); never crash the server over it.
-      client.on('error', () => {
-        listener = undefined;
+      let gone = false;
+      const onGone = () => {
+        if (gone) return;
+        gone = true;
+        if (listener === client || !listener) dropped();
+      };
+      // Never crash the server over the listener: callers also poll while it is away.
+      client.on('error', onGone);
+      client.on('end', onGone);
+      try {
+        await client.connect();
+      } catch (err) {
         connecting = undefined;
-      });
-      await client.connect();
+        throw err;
+      }
       listener = client;
       return client;
     })();
@@ -88,6 +123,7 @@ export function openPostgres(url: string): DatabaseHandle {
     db,
     dialect: postgresDialect,
     async close() {
+      closing = true;
       const l = listener;
       listener = undefined;
       subscribers.clear();
