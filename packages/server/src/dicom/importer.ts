@@ -108,8 +108,7 @@ export class DicomImporter {
     } finally {
       await local.cleanup();
     }
-    const change = await this.record(file.id, outcome);
-    if (outcome.ok) await fillHierarchy(this.ctx.handle.db, container, hierarchyFromHeader(outcome.result.header));
+    const change = await this.record(file.id, outcome, container);
     // Modality and classification are file metadata like any other: gear rules see the change.
     if (change) for (const fn of this.ctx.hooks.filesCommitted) if (fn !== this.onFilesCommitted) await fn(container, [change.after], [change.before]);
   }
@@ -124,8 +123,15 @@ export class DicomImporter {
     return { file, cleanup: () => fsp.rm(dir, { recursive: true, force: true }) };
   }
 
-  private async record(fileRowId: string, outcome: Outcome): Promise<{ before: FilesTable; after: FilesTable } | undefined> {
+  /**
+   * Stores the outcome on the file and fills the session/acquisition from the header in one
+   * transaction: whoever sees the header on the file also sees the hierarchy it filled.
+   */
+  private async record(fileRowId: string, outcome: Outcome, container: ContainersTable): Promise<{ before: FilesTable; after: FilesTable } | undefined> {
     return this.ctx.handle.db.transaction().execute(async (trx) => {
+      // The container's row lock first, as uploads take it (files/commit.ts): a re-upload of this
+      // name racing the extraction then waits instead of deadlocking on the file row.
+      await trx.updateTable('containers').set((eb) => ({ id: eb.ref('id') })).where('id', '=', container.id).execute();
       const row = await trx.selectFrom('files').selectAll().where('id', '=', fileRowId).executeTakeFirst();
       if (!row) return undefined; // deleted while queued
       const info = parseJson<JsonObject>(row.info, {});
@@ -146,6 +152,7 @@ export class DicomImporter {
       }
       set.info = JSON.stringify(info);
       await trx.updateTable('files').set(set).where('id', '=', fileRowId).execute();
+      if (outcome.ok) await fillHierarchy(trx, container, hierarchyFromHeader(outcome.result.header));
       return { before: row, after: { ...row, ...set } };
     });
   }
