@@ -10,6 +10,7 @@ import { installShippedGears } from '../scripts/install-gears.js';
 import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
 import { zipFiles } from '../test-fixtures/zip.js';
 import { envInt, median, table } from './stats.js';
+import { benchApi } from './api.js';
 
 /**
  * dcm2niix through Sprocket against dcm2niix run by hand on the same series, wall time.
@@ -82,16 +83,8 @@ export async function benchDcm2niix(log: (line: string) => void = console.log): 
   await buildGears(['dcm2niix']);
   const server = await startServer(loadConfig({ SPROCKET_DATA_DIR: path.join(scratch, 'data'), SPROCKET_PORT: '0', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}) }));
   const key = server.adminKey!;
-  const api = async (method: string, p: string, body?: unknown): Promise<any> => {
-    const res = await fetch(server.url + p, {
-      method,
-      headers: { Authorization: `scitran-user ${key}`, ...(body !== undefined && !(body instanceof FormData) ? { 'Content-Type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : body instanceof FormData ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const api = benchApi(server.url, key);
+
   let engine: ChildProcess | undefined;
   try {
     const installed = await installShippedGears({ apiKey: key, only: ['dcm2niix'] });

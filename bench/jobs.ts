@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, dropDatabase } from '../test-fixtures/pg-databases.js';
+import { benchApi } from './api.js';
 import { bwrapArgs } from '../packages/engine/src/executors/bwrap.js';
 import { ExecutorSelector } from '../packages/engine/src/executors/select.js';
 import { loadConfig } from '../packages/server/src/config.js';
@@ -34,16 +35,7 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-bench-jobs-'));
 const server = await startServer(loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: '0', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) }));
 const adminKey = server.adminKey!;
 
-async function api(method: string, p: string, body?: unknown, key = adminKey): Promise<any> {
-  const res = await fetch(server.url + p, {
-    method,
-    headers: { Authorization: `scitran-user ${key}`, ...(body !== undefined && !(body instanceof FormData) ? { 'Content-Type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : body instanceof FormData ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
+const api = benchApi(server.url, adminKey);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

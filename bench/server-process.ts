@@ -1,23 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../test-fixtures/processes.js';
 
 /**
  * The API server as its own process, started the way `npm start` starts it, so what the benchmark
  * measures is the server's time and memory, not the client's.
  */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 export interface ServerProcess {
   child: ChildProcess;
   url: string;

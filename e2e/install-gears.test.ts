@@ -1,6 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabaseUrl, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { buildGears } from '../scripts/build-gears.js';
 import { installShippedGears, keyForUrl, shippedGears } from '../scripts/install-gears.js';
+import { freePort, type Spawned, spawnCaptured } from '../test-fixtures/processes.js';
 
 /**
  * First-start gear install: the gears in gears/ reach a new site through the ordinary
@@ -65,36 +64,9 @@ describe('scripts/install-gears.ts', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** `npm start` without its build step (done above) and without an engine. */
-function start(env: NodeJS.ProcessEnv): { proc: ChildProcess; output: () => string; stop: () => Promise<number | null> } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'start.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  proc.stderr!.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return {
-    proc,
-    output: () => out,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return exited;
-    },
-  };
+function start(env: NodeJS.ProcessEnv): Spawned {
+  return spawnCaptured(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'start.ts')], { cwd: ROOT, env });
 }
 
 async function until(what: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {

@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnCaptured } from '../../../test-fixtures/processes.js';
 import type { Api } from '../../server/test/helpers.js';
 import { eventually, packGear, tempDir } from './helpers.js';
 
@@ -21,7 +22,7 @@ export interface EngineProcess {
 
 export function startEngine(key: string, opts: { concurrency?: number; executor?: string; env?: Record<string, string> } = {}): EngineProcess {
   const dir = tempDir('sprocket-engine-dir-');
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const child = spawnCaptured(process.execPath, ['--import', 'tsx', MAIN], {
     env: {
       PATH: process.env.PATH,
       SPROCKET_API_KEY: key,
@@ -32,25 +33,14 @@ export function startEngine(key: string, opts: { concurrency?: number; executor?
       SPROCKET_ENGINE_SHUTDOWN_GRACE: '5',
       ...opts.env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  proc.stderr!.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const { proc, exited } = child;
   return {
     proc,
     dir,
     exited,
-    output: () => out,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return exited;
-    },
+    output: child.output,
+    stop: child.stop,
     async kill9() {
       proc.kill('SIGKILL');
       await exited;
