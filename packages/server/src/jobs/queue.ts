@@ -6,10 +6,10 @@ import {
   type ResourceRequest,
   TERMINAL_STATES,
 } from '@sprocket/types';
-import { type Expression, type SqlBool, sql } from 'kysely';
+import { type Expression, type SqlBool, sql, type Transaction } from 'kysely';
 import type { JobEvent, ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
-import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
+import type { ContainersTable, Database, FilesTable, JobsTable } from '../db/schema.js';
 import { ApiError, conflict, notFound } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
@@ -110,6 +110,8 @@ export interface TransitionOptions {
   log?: string;
   /** Log lines the engine sends with the transition (its last ones), stored before `log`. */
   lines?: JobLogLine[];
+  /** More writes that must commit with the transition or not at all (the orphan sweep's retry). */
+  within?: (trx: Transaction<Database>, moved: JobsTable) => Promise<void>;
 }
 
 /**
@@ -140,6 +142,7 @@ export async function transitionJob(ctx: ServerContext, job: JobsTable, to: JobS
     if (row && terminal) await revokeJobKeys(trx, job.id);
     if (row && opts.lines?.length) await appendLog(trx, job.id, opts.lines);
     if (row && opts.log) await appendSystemLog(trx, job.id, opts.log);
+    if (row && opts.within) await opts.within(trx, row);
     return row;
   });
   if (!updated) {
@@ -159,6 +162,21 @@ export async function transitionJob(ctx: ServerContext, job: JobsTable, to: JobS
  * `ignoreState` also allows complete and cancelled ones; a job is retried at most once.
  */
 export async function retryJob(ctx: ServerContext, job: JobsTable, opts: { ignoreState?: boolean; resources?: ResourceRequest } = {}): Promise<JobsTable> {
+  const retry = await prepareRetry(ctx, job, opts);
+  await ctx.handle.db.transaction().execute((trx) => retry.insert(trx));
+  await retry.announce();
+  return retry.row;
+}
+
+/**
+ * The retry of `job`, built but not stored: `insert` writes it inside a caller's transaction, so
+ * the orphan sweep can fail a job and queue its retry atomically; `announce` runs after commit.
+ */
+async function prepareRetry(
+  ctx: ServerContext,
+  job: JobsTable,
+  opts: { ignoreState?: boolean; resources?: ResourceRequest } = {},
+): Promise<{ row: JobsTable; insert(trx: Transaction<Database>): Promise<void>; announce(): Promise<void> }> {
   const allowed: JobState[] = opts.ignoreState ? ['failed', 'complete', 'cancelled'] : ['failed'];
   if (!allowed.includes(job.state as JobState)) {
     throw conflict(`job ${job.id} is ${job.state}; only ${opts.ignoreState ? 'finished' : 'failed'} jobs can be retried${opts.ignoreState ? '' : ' (ignoreState=true also allows complete and cancelled ones)'}`);
@@ -180,24 +198,28 @@ export async function retryJob(ctx: ServerContext, job: JobsTable, opts: { ignor
     profile: JSON.stringify({ total_input_files: profile.total_input_files ?? 0, total_input_size_bytes: profile.total_input_size_bytes ?? 0 }),
     ...notYetRun(stamp),
   };
-  await ctx.handle.db.transaction().execute(async (trx) => {
-    const r = await trx.updateTable('jobs').set({ retried: stamp }).where('id', '=', job.id).where('retried', 'is', null).where('state', 'in', allowed).executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw conflict(`job ${job.id} was already retried`);
-    await trx.insertInto('jobs').values(row).execute();
-    const links = await trx.selectFrom('job_containers').select('container_id').where('job_id', '=', job.id).execute();
-    if (links.length) await trx.insertInto('job_containers').values(links.map((l) => ({ job_id: id, container_id: l.container_id }))).execute();
-    if (job.destination_type === 'analysis') {
-      // The analysis follows its latest attempt.
-      const a = await trx.selectFrom('containers').select('fields').where('id', '=', job.destination_id).executeTakeFirst();
-      if (a) {
-        const fields = { ...parseJson<JsonObject>(a.fields, {}), job: id };
-        await trx.updateTable('containers').set({ fields: JSON.stringify(fields), modified: stamp }).where('id', '=', job.destination_id).execute();
+  return {
+    row,
+    async insert(trx) {
+      const r = await trx.updateTable('jobs').set({ retried: stamp }).where('id', '=', job.id).where('retried', 'is', null).where('state', 'in', allowed).executeTakeFirst();
+      if (!Number(r.numUpdatedRows)) throw conflict(`job ${job.id} was already retried`);
+      await trx.insertInto('jobs').values(row).execute();
+      const links = await trx.selectFrom('job_containers').select('container_id').where('job_id', '=', job.id).execute();
+      if (links.length) await trx.insertInto('job_containers').values(links.map((l) => ({ job_id: id, container_id: l.container_id }))).execute();
+      if (job.destination_type === 'analysis') {
+        // The analysis follows its latest attempt.
+        const a = await trx.selectFrom('containers').select('fields').where('id', '=', job.destination_id).executeTakeFirst();
+        if (a) {
+          const fields = { ...parseJson<JsonObject>(a.fields, {}), job: id };
+          await trx.updateTable('containers').set({ fields: JSON.stringify(fields), modified: stamp }).where('id', '=', job.destination_id).execute();
+        }
       }
-    }
-  });
-  notifierOf(ctx).notify();
-  await emit(ctx, { type: 'retried', job: row, previous: job });
-  return row;
+    },
+    async announce() {
+      notifierOf(ctx).notify();
+      await emit(ctx, { type: 'retried', job: row, previous: job });
+    },
+  };
 }
 
 /** What an engine asks for in `POST /jobs/ask`. */
@@ -276,31 +298,31 @@ export async function sweepOrphans(ctx: ServerContext): Promise<number> {
   let failed = 0;
   for (const job of stale) {
     const seconds = ctx.config.jobHeartbeatTimeout;
-    let row: JobsTable;
+    const max = ctx.config.jobMaxAttempts;
+    // The retry commits with the failure: a crash in between must not leave a failed orphan unretried.
+    const retry = job.attempt < max ? await prepareRetry(ctx, { ...job, state: 'failed' }).catch((e) => (e instanceof ApiError ? undefined : Promise.reject(e))) : undefined;
     try {
-      row = await transitionJob(ctx, job, 'failed', {
+      await transitionJob(ctx, job, 'failed', {
         from: ['running'],
         heartbeatBefore: cutoff,
         set: { failure_reason: `orphaned: no heartbeat from engine ${job.claimed_by ?? job.device_id ?? '?'} for more than ${seconds} s` },
         log: `Job orphaned: engine ${job.claimed_by ?? job.device_id ?? '?'} sent no heartbeat for more than ${seconds} s (last at ${job.heartbeat}); marked failed.`,
+        within: async (trx) => {
+          if (retry) {
+            await retry.insert(trx);
+            await appendSystemLog(trx, job.id, `Retried as job ${retry.row.id} (attempt ${retry.row.attempt} of ${max}).`);
+            await appendSystemLog(trx, retry.row.id, `Retry of job ${job.id}, which was orphaned (attempt ${retry.row.attempt} of ${max}).`);
+          } else if (job.attempt >= max) {
+            await appendSystemLog(trx, job.id, `Not retried: attempt ${job.attempt} reached SPROCKET_JOB_MAX_ATTEMPTS (${max}).`);
+          }
+        },
       });
     } catch (e) {
       if (e instanceof ApiError) continue;
       throw e;
     }
     failed++;
-    const max = ctx.config.jobMaxAttempts;
-    if (row.attempt < max) {
-      try {
-        const next = await retryJob(ctx, row);
-        await appendSystemLog(ctx.handle.db, row.id, `Retried as job ${next.id} (attempt ${next.attempt} of ${max}).`);
-        await appendSystemLog(ctx.handle.db, next.id, `Retry of job ${row.id}, which was orphaned (attempt ${next.attempt} of ${max}).`);
-      } catch (e) {
-        if (!(e instanceof ApiError)) throw e;
-      }
-    } else {
-      await appendSystemLog(ctx.handle.db, row.id, `Not retried: attempt ${row.attempt} reached SPROCKET_JOB_MAX_ATTEMPTS (${max}).`);
-    }
+    await retry?.announce();
   }
   return failed;
 }
