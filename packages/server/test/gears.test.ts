@@ -5,7 +5,8 @@ import { addGear, gearArchive, manifest, uploadArchive } from './gear-kit.js';
 import { makeHierarchy, startTestServer, type Api, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
 
-const FIXTURES = path.resolve(import.meta.dirname, '../../../../shared/fixtures/gear-manifests');
+// The manifests are the project's own copies; SOURCES.md beside them says where each came from.
+const FIXTURES = path.resolve(import.meta.dirname, '../../../test-fixtures/gear-manifests');
 const fixtureFiles = fs
   .readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.json'))
