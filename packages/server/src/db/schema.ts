@@ -135,6 +135,18 @@ export interface GearsTable {
   archive_key: string | null;
   archive_size: number;
   disabled: number;
+  /** The name's owner when this version was stored (null: site admins); auto_update follows only the same owner. */
+  owner_id: string | null;
+  /** The user who uploaded this version (null for gears stored before owners were recorded). */
+  uploaded_by: string | null;
+  created: string;
+  modified: string;
+}
+
+/** Who may upload new versions of a gear name: the owner (null: site admins only) and site admins. */
+export interface GearNamesTable {
+  name: string;
+  owner_id: string | null;
   created: string;
   modified: string;
 }
@@ -261,6 +273,7 @@ export interface Database {
   roles: RolesTable;
   project_permissions: ProjectPermissionsTable;
   gears: GearsTable;
+  gear_names: GearNamesTable;
   devices: DevicesTable;
   jobs: JobsTable;
   job_containers: JobContainersTable;

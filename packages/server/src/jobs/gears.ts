@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
+import type { Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { Database, GearsTable } from '../db/schema.js';
@@ -8,6 +9,7 @@ import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { newId, now } from '../ids.js';
 import { readArchiveManifest } from './archive.js';
+import { checkMayUpload, claimGearName } from './gear-owners.js';
 import { checkManifest, type GearManifest } from './manifest.js';
 
 export const GEAR_CATEGORIES = ['converter', 'utility', 'qa', 'classifier', 'analysis'] as const;
@@ -82,9 +84,10 @@ function categoryOf(m: GearManifest, formValue: string | undefined): GearCategor
 /**
  * Receives `POST /gears`: the multipart field `file` (the gear directory as a tar.gz) streams into
  * the file store while its manifest is read on the way; an optional `category` field. The gear is
- * stored only when the manifest is valid and its name+version is new.
+ * stored only when the manifest is valid, its name+version is new and `uploader` may add versions
+ * of the name (its owner or a site admin; a new name becomes the uploader's).
  */
-export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest): Promise<{ gear: LoadedGear; warnings: string[] }> {
+export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest, uploader: Principal): Promise<{ gear: LoadedGear; warnings: string[] }> {
   if (!req.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', "a gear is uploaded as multipart/form-data with its tar.gz in the field 'file'");
   let staged: { key: string; size: number; sha384: string } | undefined;
   let found: Awaited<ReturnType<typeof readArchiveManifest>> | undefined;
@@ -125,6 +128,7 @@ export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest)
     const { errors, warnings } = checkManifest(parsed);
     if (errors.length) throw new ApiError('VALIDATION', `manifest.json is invalid: ${errors.join('; ')}`);
     const manifest = parsed as GearManifest;
+    await checkMayUpload(ctx.handle.db, manifest.name, uploader);
     const stamp = now();
     const row: GearsTable = {
       id: newId(),
@@ -136,6 +140,8 @@ export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest)
       archive_key: blob.key,
       archive_size: blob.size,
       disabled: gearInvalid(manifest) ? 1 : 0,
+      owner_id: null,
+      uploaded_by: uploader.userId,
       created: stamp,
       modified: stamp,
     };
@@ -144,8 +150,14 @@ export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest)
     if (taken) throw gearExists(row);
     await ctx.store.publish([blob.key]);
     try {
-      await ctx.handle.db.insertInto('gears').values(row).execute();
+      // The name is claimed (or its owner checked again) in the transaction that stores the version:
+      // a first upload that fails leaves the name unclaimed, and racing first uploads get one owner.
+      await ctx.handle.db.transaction().execute(async (trx) => {
+        row.owner_id = await claimGearName(trx, row.name, uploader);
+        await trx.insertInto('gears').values(row).execute();
+      });
     } catch (e) {
+      if (e instanceof ApiError) throw e;
       // Two uploads of the same name+version raced past the check: the unique index decides.
       const again = await ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
       throw again ? gearExists(row) : e;

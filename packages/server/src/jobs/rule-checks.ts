@@ -190,19 +190,34 @@ export function ruleInputOf(row: GearRulesTable): RuleInput {
 }
 
 /**
- * A new gear version was uploaded: `auto_update` rules on older versions of the same name follow it,
- * unless the new version could not drive them (then they stay, and the returned note says why).
+ * A new gear version was uploaded: `auto_update` rules on older versions of the same name follow it
+ * when it comes from the same owner as the version the rule runs now (a name handed to someone else
+ * does not carry other projects' rules along) and could drive them. Notes say why a rule stays, but
+ * only about rules in projects `mayMention` allows: an uploader learns nothing of projects they
+ * cannot see.
  */
-export async function followNewGearVersion(ctx: ServerContext, gear: LoadedGear): Promise<string[]> {
+export async function followNewGearVersion(ctx: ServerContext, gear: LoadedGear, mayMention: (projectId: string) => Promise<boolean>): Promise<string[]> {
   const { db } = ctx.handle;
   if (gear.row.disabled) return [];
-  const rows = await db.selectFrom('gear_rules').selectAll().where('gear_name', '=', gear.manifest.name).where('auto_update', '=', 1).where('gear_id', '!=', gear.row.id).execute();
+  const rows = await db
+    .selectFrom('gear_rules')
+    .leftJoin('gears', 'gears.id', 'gear_rules.gear_id')
+    .selectAll('gear_rules')
+    .select(['gears.id as current_gear', 'gears.owner_id as current_owner'])
+    .where('gear_rules.gear_name', '=', gear.manifest.name)
+    .where('gear_rules.auto_update', '=', 1)
+    .where('gear_rules.gear_id', '!=', gear.row.id)
+    .execute();
   const notes: string[] = [];
   const follow: string[] = [];
   for (const row of rows) {
-    const problem = gearRuleProblem(gear.manifest, parseJson<FixedInput[]>(row.fixed_inputs, []));
-    if (problem) notes.push(`gear rule ${row.id} ('${row.name}') stays on its current version: ${problem}`);
-    else follow.push(row.id);
+    let problem: string | undefined;
+    // A rule whose gear was deleted has no owner to compare with: it stays rather than guess.
+    if (row.current_gear === null) problem = 'the version it runs was deleted, so its owner is unknown';
+    else if (row.current_owner !== gear.row.owner_id) problem = 'the new version has a different owner than the version it runs';
+    else problem = gearRuleProblem(gear.manifest, parseJson<FixedInput[]>(row.fixed_inputs, []));
+    if (!problem) follow.push(row.id);
+    else if (await mayMention(row.project_id)) notes.push(`gear rule ${row.id} ('${row.name}') stays on its current version: ${problem}`);
   }
   if (follow.length) await db.updateTable('gear_rules').set({ gear_id: gear.row.id, modified: now() }).where('id', 'in', follow).execute();
   return notes;

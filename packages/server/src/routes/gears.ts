@@ -8,6 +8,7 @@ import { currentFiles, parentsOf } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
+import { gearNameOwner, setGearNameOwner } from '../jobs/gear-owners.js';
 import { forgetGear, gearDoc, loadedGear, receiveGearUpload, gearFieldResolver, requireGear, requiredFileInputs, requiresReadWriteKey } from '../jobs/gears.js';
 import { invocationSchema, suggestions } from '../jobs/invocation.js';
 import { followNewGearVersion } from '../jobs/rule-checks.js';
@@ -31,9 +32,16 @@ export async function gearRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     },
     async (req) => {
       const p = requirePrincipal(req);
+      // A job's key acts for its job's data only: a gear must never publish gears.
+      if (p.jobId) throw forbidden('a job key may not upload gears');
       if (p.readOnly || !(p.isAdmin || p.roles.includes('developer'))) throw forbidden('uploading gears needs the developer or site_admin role');
-      const { gear, warnings } = await receiveGearUpload(ctx, req);
-      warnings.push(...(await followNewGearVersion(ctx, gear)));
+      const { gear, warnings } = await receiveGearUpload(ctx, req, p);
+      const access = accessOf(ctx, req);
+      const mayMention = async (projectId: string) => {
+        const project = await db.selectFrom('containers').select(['id', 'project_id', 'group_id']).where('id', '=', projectId).executeTakeFirst();
+        return project !== undefined && (await access.can(project, 'gear_rules_view'));
+      };
+      warnings.push(...(await followNewGearVersion(ctx, gear, mayMention)));
       return { ...gearDoc(gear), ...(warnings.length ? { warnings } : {}) };
     },
   );
@@ -82,6 +90,40 @@ export async function gearRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       const from = params.skip ?? 0;
       gears = gears.slice(from, params.limit !== undefined ? from + params.limit : undefined);
       return listReply(params, gears.map(gearDoc), total);
+    },
+  );
+
+  const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
+  const ownerDoc = (o: { name: string; owner_id: string | null }) => ({ name: o.name, owner: o.owner_id });
+
+  app.get('/gears/owners/:name', { schema: { ...t, summary: 'Who may upload versions of a gear name: its owner (null: site admins only) and site admins', params: nameParams } }, async (req) => {
+    requirePrincipal(req);
+    const { name } = req.params as { name: string };
+    const owner = await gearNameOwner(db, name);
+    if (!owner) throw notFound(`gear name ${name}`);
+    return ownerDoc(owner);
+  });
+
+  app.put(
+    '/gears/owners/:name',
+    {
+      schema: {
+        ...t,
+        summary: "Hand a gear name to another user (owner: user id) or to the site admins (owner: null); the name's owner or a site admin",
+        params: nameParams,
+        body: { type: 'object', additionalProperties: false, required: ['owner'], properties: { owner: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'null' }] } } },
+      },
+    },
+    async (req) => {
+      const p = requirePrincipal(req);
+      if (p.jobId || p.readOnly) throw forbidden('changing a gear name\'s owner needs a read-write user key');
+      const { name } = req.params as { name: string };
+      const { owner } = req.body as { owner: string | null };
+      if (owner !== null) {
+        const user = await db.selectFrom('users').select('id').where('id', '=', owner).executeTakeFirst();
+        if (!user) throw badRequest(`owner: user ${owner} not found`);
+      }
+      return ownerDoc(await setGearNameOwner(db, name, owner, p));
     },
   );
 
