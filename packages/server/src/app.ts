@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { authenticate } from './auth/authenticate.js';
+import { assertJobKeyMayCall } from './auth/job-key-access.js';
 import { isEngine } from './auth/principal.js';
 import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
@@ -68,7 +69,8 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
 
   app.addHook('onRequest', async (req) => {
     req.principal = await authenticate(ctx.handle, req);
-    if (isEngine(req.principal)) assertEngineMayCall(req);
+    if (isEngine(req.principal)) await assertEngineMayCall(ctx.handle, req);
+    else if (req.principal?.jobId) assertJobKeyMayCall(req);
   });
 
   await app.register(

@@ -135,11 +135,11 @@ describe('proposals', () => {
 describe('running', () => {
   it('queues one job per matched container, tagged batch; state follows the jobs', async () => {
     const g = await niftiGear();
-    const p = ok(await alice.post('/batch', { gear_id: g.id, targets: [{ type: 'project', id: A.project }], config: { level: 3 }, tags: ['study'], priority: 'high' }));
+    const p = ok(await alice.post('/batch', { gear_id: g.id, targets: [{ type: 'project', id: A.project }], config: { level: 3 }, tags: ['study'], priority: 'low' }));
     const jobs = ok(await alice.post(`/batch/${p._id}/run`));
     expect(jobs).toHaveLength(2);
     for (const j of jobs) {
-      expect(j).toMatchObject({ state: 'pending', batch: p._id, priority: 'high', gear_id: g.id, origin: { type: 'user', id: 'alice@batch.org' }, config: { config: { level: 3 } } });
+      expect(j).toMatchObject({ state: 'pending', batch: p._id, priority: 'low', gear_id: g.id, origin: { type: 'user', id: 'alice@batch.org' }, config: { config: { level: 3 } } });
       expect(j.tags.sort()).toEqual(['batch', g.name, 'study'].sort());
     }
     expect(jobs.map((j: any) => j.destination.id).sort()).toEqual([A.a1, A.a5].sort());

@@ -8,6 +8,11 @@ import type { Principal } from './principal.js';
  * The one permission check. A user's actions on a project are the union of the actions of the
  * roles they hold on it and of the built-in role matching their access to the project's group.
  * Everything below a project (subjects … analyses, files) takes the project's permissions.
+ *
+ * A job key (the api-key input of a running job) sees only the projects its job touches: the
+ * destination's and the inputs'. There it holds its user's actions (all of them for a site admin);
+ * everywhere else nothing, so the rest of the site is as invisible to it as to a stranger. It
+ * has no group-level powers either. Which routes a job key may call at all is job-key-access.ts.
  */
 
 const GROUP_ORDER: Record<GroupAccess, number> = { ro: 1, rw: 2, admin: 3 };
@@ -15,6 +20,7 @@ const GROUP_ORDER: Record<GroupAccess, number> = { ro: 1, rw: 2, admin: 3 };
 export class AccessContext {
   private readonly projectCache = new Map<string, Set<Action>>();
   private groupAccessCache?: Map<string, GroupAccess>;
+  private jobScopeCache?: Promise<Map<string, string>>;
 
   constructor(
     private readonly handle: DatabaseHandle,
@@ -39,7 +45,23 @@ export class AccessContext {
 
   async groupAccess(groupId: string): Promise<GroupAccess | undefined> {
     if (this.isAdmin) return 'admin';
+    if (this.principal.jobId) return undefined;
     return (await this.groupAccessMap()).get(groupId);
+  }
+
+  /** A job key's projects (id → group id): those of its job's destination and inputs; undefined for other keys. */
+  private async jobScope(): Promise<Map<string, string> | undefined> {
+    const jobId = this.principal.jobId;
+    if (!jobId || this.principal.kind === 'engine') return undefined;
+    this.jobScopeCache ??= (async () => {
+      const job = await this.handle.db.selectFrom('jobs').select('related_container_ids').where('id', '=', jobId).executeTakeFirst();
+      const ids = job ? (JSON.parse(job.related_container_ids) as string[]) : [];
+      const rows = ids.length
+        ? await this.handle.db.selectFrom('containers').select(['id', 'type', 'project_id', 'group_id']).where('id', 'in', ids).execute()
+        : [];
+      return new Map(rows.map((r) => [r.project_id ?? r.id, r.group_id]));
+    })();
+    return this.jobScopeCache;
   }
 
   /** The actions this principal may take on a project (empty: the project is invisible to them). */
@@ -47,13 +69,16 @@ export class AccessContext {
     let actions = this.projectCache.get(projectId);
     if (actions) return actions;
     actions = new Set<Action>();
-    if (this.principal.kind === 'engine') {
+    const scope = await this.jobScope();
+    if (scope && !scope.has(projectId)) {
+      // Outside its job: nothing, as for a stranger.
+    } else if (this.principal.kind === 'engine') {
       // Engines fetch the inputs of whatever job they claim, anywhere on the site, and change nothing.
       for (const a of READ_ONLY_ACTIONS) actions.add(a);
-    } else if (this.isAdmin) {
+    } else if (this.isAdmin || (scope && this.principal.roles.includes('site_admin'))) {
       for (const a of BUILTIN_ROLES.admin.actions) actions.add(a);
     } else {
-      const access = await this.groupAccess(groupId);
+      const access = (await this.groupAccessMap()).get(groupId);
       if (access) for (const a of BUILTIN_ROLES[access].actions) actions.add(a);
       const perm = await this.handle.db
         .selectFrom('project_permissions')
@@ -126,6 +151,13 @@ export class AccessContext {
    */
   async visibleProjectIds(): Promise<{ projects: string[]; groups: Set<string> }> {
     if (this.visibleCache) return this.visibleCache;
+    const scope = await this.jobScope();
+    if (scope) {
+      const visible: string[] = [];
+      for (const [project, group] of scope) if ((await this.projectActions(project, group)).size) visible.push(project);
+      this.visibleCache = { projects: visible, groups: new Set(visible.map((p) => scope.get(p)!)) };
+      return this.visibleCache;
+    }
     const groupIds = [...(await this.groupAccessMap()).keys()];
     const direct = await this.handle.db
       .selectFrom('project_permissions')

@@ -21,11 +21,15 @@ function presentedSecret(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** Resolves the API key of a request into a principal; undefined when the request carries none. */
-export async function authenticate(handle: DatabaseHandle, req: FastifyRequest): Promise<Principal | undefined> {
-  const secret = presentedSecret(req);
-  if (!secret) return undefined;
-  const row = await handle.db
+const INVALID = 'invalid or revoked API key';
+
+/**
+ * The principal a stored key stands for, checked as at every request: not revoked, its user or
+ * device not disabled, a job key only while its job runs. Download tickets name the key that asked
+ * for them and come back through here when used, so a ticket dies with its key.
+ */
+export async function principalOfKey(handle: DatabaseHandle, by: { hash: string } | { keyId: string }): Promise<{ principal: Principal; lastUsed: string | null }> {
+  const base = handle.db
     .selectFrom('api_keys')
     .leftJoin('users', 'users.id', 'api_keys.user_id')
     .leftJoin('devices', 'devices.id', 'api_keys.user_id')
@@ -42,38 +46,65 @@ export async function authenticate(handle: DatabaseHandle, req: FastifyRequest):
       'users.disabled',
       'devices.label as device_label',
       'devices.disabled as device_disabled',
-    ])
-    .where('api_keys.hash', '=', hashSecret(secret))
-    .executeTakeFirst();
-  if (!row || row.revoked) throw new ApiError('UNAUTHENTICATED', 'invalid or revoked API key');
+    ]);
+  const row = await ('hash' in by ? base.where('api_keys.hash', '=', by.hash) : base.where('api_keys.id', '=', by.keyId)).executeTakeFirst();
+  if (!row) throw new ApiError('UNAUTHENTICATED', INVALID);
   const engine = row.key_type === 'engine';
-  if (engine ? row.device_label === null : row.email === null) throw new ApiError('UNAUTHENTICATED', 'invalid or revoked API key');
+  if (engine ? row.device_label === null : row.email === null) throw new ApiError('UNAUTHENTICATED', INVALID);
+  // Disabling revokes every key too; saying why helps the holder more than "revoked".
   if (engine ? row.device_disabled : row.disabled) throw new ApiError('UNAUTHENTICATED', `${engine ? 'device' : 'user'} ${row.email ?? row.device_label} is disabled`);
+  if (row.revoked) throw new ApiError('UNAUTHENTICATED', INVALID);
   if (row.job_id) {
     // Job keys live only while their job runs; revocation at the end is the rule, this is the guard.
     const job = await handle.db.selectFrom('jobs').select('state').where('id', '=', row.job_id).executeTakeFirst();
     if (job?.state !== 'running') throw new ApiError('UNAUTHENTICATED', `API key of job ${row.job_id} is no longer valid (job is ${job?.state ?? 'gone'})`);
   }
-  // last_used is advisory; writing it at most once a minute keeps reads from becoming writes.
-  const stamp = now();
-  if (!row.last_used || Date.parse(stamp) - Date.parse(row.last_used) > 60_000) {
-    await handle.db.updateTable('api_keys').set({ last_used: stamp }).where('id', '=', row.key_id).execute();
-    if (engine) await handle.db.updateTable('devices').set({ last_seen: stamp }).where('id', '=', row.user_id).execute();
-  }
   if (engine) {
-    return { kind: 'engine', userId: row.user_id, email: row.device_label ?? row.user_id, roles: [], isAdmin: false, keyId: row.key_id, readOnly: true, jobId: null };
+    return {
+      principal: { kind: 'engine', userId: row.user_id, email: row.device_label ?? row.user_id, roles: [], isAdmin: false, keyId: row.key_id, readOnly: true, jobId: null },
+      lastUsed: row.last_used,
+    };
   }
   const roles = JSON.parse(row.roles ?? '[]') as SiteRole[];
   return {
-    kind: 'user',
-    userId: row.user_id,
-    email: row.email ?? row.user_id,
-    roles,
-    isAdmin: roles.includes('site_admin'),
-    keyId: row.key_id,
-    readOnly: row.read_only === 1,
-    jobId: row.job_id,
+    principal: {
+      kind: 'user',
+      userId: row.user_id,
+      email: row.email ?? row.user_id,
+      roles,
+      // A job key never carries site-admin powers; within its job's projects access.ts grants them.
+      isAdmin: roles.includes('site_admin') && !row.job_id,
+      keyId: row.key_id,
+      readOnly: row.read_only === 1,
+      jobId: row.job_id,
+    },
+    lastUsed: row.last_used,
   };
+}
+
+/**
+ * A user acting without a key of their own (a gear rule runs as its author): read-only, since
+ * such checks ask what the user could do, and undefined for a missing or disabled user.
+ */
+export async function principalOfUser(handle: DatabaseHandle, userId: string): Promise<Principal | undefined> {
+  const u = await handle.db.selectFrom('users').select(['id', 'email', 'roles', 'disabled']).where('id', '=', userId).executeTakeFirst();
+  if (!u || u.disabled) return undefined;
+  const roles = JSON.parse(u.roles) as SiteRole[];
+  return { kind: 'user', userId: u.id, email: u.email, roles, isAdmin: roles.includes('site_admin'), keyId: '', readOnly: false, jobId: null };
+}
+
+/** Resolves the API key of a request into a principal; undefined when the request carries none. */
+export async function authenticate(handle: DatabaseHandle, req: FastifyRequest): Promise<Principal | undefined> {
+  const secret = presentedSecret(req);
+  if (!secret) return undefined;
+  const { principal, lastUsed } = await principalOfKey(handle, { hash: hashSecret(secret) });
+  // last_used is advisory; writing it at most once a minute keeps reads from becoming writes.
+  const stamp = now();
+  if (!lastUsed || Date.parse(stamp) - Date.parse(lastUsed) > 60_000) {
+    await handle.db.updateTable('api_keys').set({ last_used: stamp }).where('id', '=', principal.keyId).execute();
+    if (principal.kind === 'engine') await handle.db.updateTable('devices').set({ last_seen: stamp }).where('id', '=', principal.userId).execute();
+  }
+  return principal;
 }
 
 export function requirePrincipal(req: FastifyRequest): Principal {

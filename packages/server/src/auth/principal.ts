@@ -5,6 +5,10 @@ export interface Principal {
   userId: string;
   email: string;
   roles: SiteRole[];
+  /**
+   * Site admin powers. False for a job key even when its user is a site admin: a job key acts only
+   * within its job's projects (see access.ts), where a site admin's key still holds every action.
+   */
   isAdmin: boolean;
   keyId: string;
   /** Keys handed to gears may be read-only: they can look but never change anything. */

@@ -1,5 +1,7 @@
 import { type JobRequest, PLURAL, type ResourceRequest } from '@sprocket/types';
+import type { AccessContext } from '../auth/access.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
+import type { DatabaseHandle } from '../db/dialect.js';
 import type { JobsTable } from '../db/schema.js';
 import type { LoadedGear } from './gears.js';
 import { runEnvironment } from './invocation.js';
@@ -97,4 +99,103 @@ export function jobRequest(row: JobsTable, gear: LoadedGear): JobRequest {
     target,
     outputs: [{ uri: `/engine?level=${row.destination_type}&id=${row.destination_id}&job=${row.id}` }],
   };
+}
+
+/**
+ * What of a job one reader may not see. A job can read files from projects that the readers of
+ * its destination cannot see (and, listed under an input's container, write to a destination the
+ * reader cannot see). Those parts are redacted for that reader: an input keeps its name (the key
+ * the gear declares) and its container type; its container id, file name, info, hash and the uri
+ * and location the engine uses are dropped, and `redacted: true` says so. A hidden destination
+ * keeps only its type, and the job's outputs (saved files, produced metadata, parents) go with it.
+ */
+export interface JobRedaction {
+  inputs: Set<string>;
+  destination: boolean;
+  /** Container ids of related_container_ids the reader may not see. */
+  containers: Set<string>;
+}
+
+type Visibility = Map<string, boolean>;
+
+/** Which of these containers the reader sees (files_view_metadata on its project); unknown ids count as hidden. */
+async function visibility(handle: DatabaseHandle, access: AccessContext, ids: string[]): Promise<Visibility> {
+  const out: Visibility = new Map();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = await handle.db.selectFrom('containers').select(['id', 'type', 'project_id', 'group_id']).where('id', 'in', unique.slice(i, i + 500)).execute();
+    for (const r of rows) out.set(r.id, await access.can(r, 'files_view_metadata'));
+  }
+  return out;
+}
+
+/** The redactions for each job (by id); undefined where the reader sees everything. */
+export async function jobRedactions(handle: DatabaseHandle, access: AccessContext, rows: JobsTable[]): Promise<Map<string, JobRedaction | undefined>> {
+  const out = new Map<string, JobRedaction | undefined>();
+  const p = access.principal;
+  // Site admins see every job whole; an engine sees only jobs it runs, and needs them whole.
+  if (access.isAdmin || p.kind === 'engine' || !rows.length) {
+    for (const r of rows) out.set(r.id, undefined);
+    return out;
+  }
+  const refsOf = (r: JobsTable) => parseJson<Record<string, { id?: string }>>(r.inputs, {});
+  const ids = rows.flatMap((r) => [r.destination_id, ...parseJson<string[]>(r.related_container_ids, []), ...Object.values(refsOf(r)).flatMap((x) => (x.id ? [x.id] : []))]);
+  const seen = await visibility(handle, access, ids);
+  const sees = (id: string | undefined) => (id ? seen.get(id) === true : false);
+  for (const r of rows) {
+    const inputs = new Set(Object.entries(refsOf(r)).filter(([, ref]) => !sees(ref.id)).map(([name]) => name));
+    const containers = new Set(parseJson<string[]>(r.related_container_ids, []).filter((id) => !sees(id)));
+    const destination = !sees(r.destination_id);
+    out.set(r.id, inputs.size || containers.size || destination ? { inputs, destination, containers } : undefined);
+  }
+  return out;
+}
+
+/** config.json's payload with hidden inputs (and a hidden destination) reduced to what may be shown. */
+export function redactPayload(payload: JsonObject, r: JobRedaction | undefined): JsonObject {
+  if (!r) return payload;
+  const out: JsonObject = { ...payload };
+  if (isPlainObject(payload.inputs)) {
+    const inputs: JsonObject = {};
+    for (const [name, entry] of Object.entries(payload.inputs)) {
+      inputs[name] = r.inputs.has(name) && isPlainObject(entry) ? { base: entry.base, redacted: true } : entry;
+    }
+    out.inputs = inputs;
+  }
+  if (r.destination && isPlainObject(payload.destination)) out.destination = { type: payload.destination.type, redacted: true };
+  return out;
+}
+
+/** A job document (from jobDoc) as one reader may see it. */
+export function redactJobDoc(doc: JsonObject, r: JobRedaction | undefined): JsonObject {
+  if (!r) return doc;
+  const out: JsonObject = { ...doc };
+  const inputs: JsonObject = {};
+  for (const [name, ref] of Object.entries(isPlainObject(doc.inputs) ? doc.inputs : {})) {
+    inputs[name] = r.inputs.has(name) && isPlainObject(ref) ? { type: ref.type, redacted: true } : ref;
+  }
+  out.inputs = inputs;
+  if (isPlainObject(doc.config)) out.config = redactPayload(doc.config, r);
+  out.related_container_ids = (doc.related_container_ids as string[]).filter((id) => !r.containers.has(id));
+  if (r.destination && isPlainObject(doc.destination)) {
+    out.destination = { type: doc.destination.type, redacted: true };
+    out.parents = {};
+    out.saved_files = [];
+    out.produced_metadata = null;
+  }
+  const request = doc.request as JobRequest | undefined;
+  if (request) {
+    out.request = {
+      ...request,
+      inputs: request.inputs.filter((i) => !r.inputs.has(i.input)),
+      outputs: r.destination ? [] : request.outputs,
+    };
+  }
+  return out;
+}
+
+/** Job documents for a reader: jobDoc, then redacted to what the reader may see. */
+export async function jobDocsFor(handle: DatabaseHandle, access: AccessContext, rows: JobsTable[]): Promise<JsonObject[]> {
+  const redactions = await jobRedactions(handle, access, rows);
+  return rows.map((r) => redactJobDoc(jobDoc(r), redactions.get(r.id)));
 }

@@ -7,13 +7,15 @@ import {
   type ResourceRequest,
   SINGULAR,
 } from '@sprocket/types';
-import type { AccessContext } from '../auth/access.js';
+import { AccessContext } from '../auth/access.js';
+import { principalOfUser } from '../auth/authenticate.js';
+import type { Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { parentsOf } from '../dao/containers.js';
 import { getCurrentFile } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, notFound } from '../errors.js';
+import { ApiError, badRequest, forbidden, notFound } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { getGear } from './gears.js';
 import { fileInputEntry, fileMismatch, resolveConfig } from './invocation.js';
@@ -123,6 +125,20 @@ async function resolveContext(ctx: ServerContext, dest: ContainersTable, keys: s
   return out;
 }
 
+/** Stands in for a rule author who is gone or disabled: holds nothing anywhere. */
+const NOBODY = { kind: 'user', userId: '', email: '', roles: [], isAdmin: false, keyId: '', readOnly: true, jobId: null } as const satisfies Principal;
+
+/**
+ * Priorities above `medium` put a job ahead of everyone else's: they need an admin of the
+ * destination's project (project_permissions_manage there) or a site admin. Every launcher
+ * (jobs/add, analyses, batches, rules as their author) and PUT /jobs/{id} goes through here.
+ */
+export async function requirePriority(access: AccessContext, dest: ContainersTable | undefined, priority: JobPriority, where: string): Promise<void> {
+  if (JOB_PRIORITIES[priority] <= JOB_PRIORITIES.medium || access.isAdmin) return;
+  if (dest && (await access.can(dest, 'project_permissions_manage'))) return;
+  throw forbidden(`${where}: '${priority}' priority needs a site admin or an admin of the destination's project (anyone may use low or medium)`);
+}
+
 function parentsDoc(row: ContainersTable): JsonObject {
   return { ...parentsOf(row), [row.type]: row.id };
 }
@@ -228,6 +244,13 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
 
   const priority = spec.priority ?? 'medium';
   if (!(priority in JOB_PRIORITIES)) throw badRequest(`priority: must be one of ${Object.keys(JOB_PRIORITIES).join(', ')}`);
+  if (JOB_PRIORITIES[priority] > JOB_PRIORITIES.medium) {
+    // A rule launches as its author: the priority it carries needs the author's standing.
+    const via = isPlainObject(opts.origin.via) ? opts.origin.via : undefined;
+    const author = !access && via?.type === 'rule' && typeof via.user === 'string' ? via.user : undefined;
+    const actor = access ?? (author ? new AccessContext(ctx.handle, (await principalOfUser(ctx.handle, author)) ?? NOBODY) : undefined);
+    if (actor) await requirePriority(actor, dest, priority, author ? `priority (rule author ${author})` : 'priority');
+  }
 
   const id = newId();
   const payload: JsonObject = { config, inputs: ordered, destination: { type: dest.type, id: dest.id } };

@@ -6,7 +6,6 @@ import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, type Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
-import type { JobsTable } from '../db/schema.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { now } from '../ids.js';
 import { jobDoc, jobRequest } from '../jobs/docs.js';
@@ -143,14 +142,25 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const job = await requireJob(ctx, (req.params as { id: string }).id);
       if (job.device_id !== p.userId) throw conflict(`job ${job.id} is not claimed by this engine`);
       const lines = (req.body as JobLogLine[]).map((l) => ({ fd: l.fd === LOG_FD.system ? LOG_FD.system : l.fd, msg: l.msg }));
+      // A job's log is the engine's to write only while the job runs; after that it is a record.
+      // An empty heartbeat still answers the state: that is how the engine learns of a cancel.
+      if (lines.length && job.state !== 'running') throw conflict(`job ${job.id} is ${job.state}; its log takes lines only while it runs`);
       const stamp = now();
       // A heartbeat much fresher than the timeout needs no write; lines and heartbeat commit together.
       const beat = job.state === 'running' && (!job.heartbeat || Date.parse(stamp) - Date.parse(job.heartbeat) > heartbeatSlackMs);
       if (lines.length || beat) {
-        await db.transaction().execute(async (trx) => {
+        const stillRunning = await db.transaction().execute(async (trx) => {
+          // The state is checked again in the transaction: a cancel between the read and here closes the log.
+          const r = await trx.updateTable('jobs').set(beat ? { heartbeat: stamp } : { modified: job.modified }).where('id', '=', job.id).where('state', '=', 'running').where('device_id', '=', p.userId).executeTakeFirst();
+          if (!Number(r.numUpdatedRows)) return false;
           await appendLog(trx, job.id, lines);
-          if (beat) await trx.updateTable('jobs').set({ heartbeat: stamp }).where('id', '=', job.id).where('state', '=', 'running').execute();
+          return true;
         });
+        if (!stillRunning) {
+          const current = await requireJob(ctx, job.id);
+          if (lines.length) throw conflict(`job ${job.id} is ${current.state}; its log takes lines only while it runs`);
+          return { state: current.state };
+        }
       }
       return { state: job.state };
     },
@@ -207,22 +217,16 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const saved = parseJson<string[]>(job.saved_files, []);
       const to = b.success ? 'complete' : 'failed';
       const lines = (b.logs ?? []).map((l) => ({ fd: l.fd, msg: l.msg }));
-      let done: JobsTable;
-      try {
-        done = await transitionJob(ctx, job, to, {
-          from: ['running'],
-          deviceId: p.userId,
-          set: { failure_reason: reason, exit_code: exitCode ?? null, profile: JSON.stringify(profile), ticket: null },
-          lines,
-          log: b.success
-            ? `Job complete${saved.length ? `. The following outputs have been saved: ${saved.join(', ')}` : ''}.`
-            : `Job failed: ${reason}${saved.length ? `. Outputs kept (flagged from_failed_job): ${saved.join(', ')}` : ''}.`,
-        });
-      } catch (e) {
-        // The job moved on without us (cancelled, orphaned): its engine's last lines still belong in its log.
-        if (lines.length && job.device_id === p.userId) await appendLog(db, job.id, lines);
-        throw e;
-      }
+      // A job that moved on without us (cancelled, orphaned) refuses this with 409: its log is closed to the engine now.
+      const done = await transitionJob(ctx, job, to, {
+        from: ['running'],
+        deviceId: p.userId,
+        set: { failure_reason: reason, exit_code: exitCode ?? null, profile: JSON.stringify(profile), ticket: null },
+        lines,
+        log: b.success
+          ? `Job complete${saved.length ? `. The following outputs have been saved: ${saved.join(', ')}` : ''}.`
+          : `Job failed: ${reason}${saved.length ? `. Outputs kept (flagged from_failed_job): ${saved.join(', ')}` : ''}.`,
+      });
       return { id: done.id, state: done.state };
     },
   );
@@ -232,7 +236,8 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     const job = await requireJob(ctx, (req.params as { id: string }).id);
     if (job.device_id !== p.userId) throw conflict(`job ${job.id} is not claimed by this engine`);
     const profile = { ...parseJson<JsonObject>(job.profile, {}), ...(req.body as JsonObject) };
-    await db.updateTable('jobs').set({ profile: JSON.stringify(profile), heartbeat: now() }).where('id', '=', job.id).where('state', '=', 'running').execute();
+    const r = await db.updateTable('jobs').set({ profile: JSON.stringify(profile), heartbeat: now() }).where('id', '=', job.id).where('state', '=', 'running').where('device_id', '=', p.userId).executeTakeFirst();
+    if (!Number(r.numUpdatedRows)) throw conflict(`job ${job.id} is ${job.state}; its profile changes only while it runs`);
     return { modified: 1 };
   });
 

@@ -12,12 +12,12 @@ import type { Database, JobsTable } from '../db/schema.js';
 import { ApiError, badRequest, forbidden, notFound } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
-import { jobDoc, jobRequest } from '../jobs/docs.js';
+import { jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { mintJobKeys } from '../jobs/keys.js';
 import { logText, readLog } from '../jobs/logs.js';
 import { acceptFailedOutput } from '../jobs/placer.js';
-import { type JobSpec, enqueueJob } from '../jobs/launch.js';
+import { type JobSpec, enqueueJob, requirePriority } from '../jobs/launch.js';
 import { requireJob, retryJob, transitionJob } from '../jobs/queue.js';
 import { OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
 
@@ -97,8 +97,9 @@ function stateAndTagQuery<Q extends SelectQueryBuilder<Database, any, any>>(ctx:
 /** May this principal see the job? Admins, the launcher, its engine, and users with jobs_view where it writes. */
 async function canSeeJob(ctx: ServerContext, access: AccessContext, job: JobsTable): Promise<boolean> {
   const p = access.principal;
-  if (isEngine(p)) return job.device_id === p.userId;
-  if (p.isAdmin || job.origin_id === p.userId) return true;
+  if (isEngine(p)) return job.device_id === p.userId && job.state === 'running';
+  // A job key sees jobs through its job's projects only, not everything its user launched.
+  if (p.isAdmin || (job.origin_id === p.userId && !p.jobId)) return true;
   const dest = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
   return dest ? access.can(dest, 'jobs_view') : false;
 }
@@ -153,17 +154,24 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
   app.get('/jobs/:id', { schema: { ...t, params: idParams } }, async (req) => {
     const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
     const gear = await getGear(db, job.gear_id);
-    return jobDoc(job, { request: gear && job.state !== 'pending' ? jobRequest(job, gear) : undefined });
+    const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
+    return redactJobDoc(jobDoc(job, { request: gear && job.state !== 'pending' ? jobRequest(job, gear) : undefined }), redaction);
   });
 
   app.get('/jobs/:id/detail', { schema: { ...t, summary: 'A job with its input and output file entries', params: idParams } }, async (req) => {
     const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
-    const doc = jobDoc(job);
+    const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
+    const doc = redactJobDoc(jobDoc(job), redaction);
     const inputs: JsonObject = {};
     for (const [name, ref] of Object.entries(parseJson<Record<string, { type: string; id: string; name: string }>>(job.inputs, {}))) {
+      if (redaction?.inputs.has(name)) {
+        inputs[name] = (doc.inputs as JsonObject)[name]!;
+        continue;
+      }
       const f = await getCurrentFile(db, ref.id, ref.name);
       inputs[name] = f ? { ...ref, ...fileDoc(f, undefined, false) } : ref;
     }
+    if (redaction?.destination) return { ...doc, inputs, outputs: [], parent_info: null };
     const outputs = [];
     for (const name of parseJson<string[]>(job.saved_files, [])) {
       const f = await getCurrentFile(db, job.destination_id, name);
@@ -185,9 +193,10 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
 
   app.get('/jobs/:id/config.json', { schema: { ...t, summary: "The gear's config.json (gear spec §1.8); api-key inputs are minted for the running job's engine", params: idParams } }, async (req) => {
     const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
-    const payload = parseJson<JsonObject>(job.config, {});
-    const inputs = isPlainObject(payload.inputs) ? payload.inputs : {};
     const p = req.principal;
+    const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
+    const payload = redactPayload(parseJson<JsonObject>(job.config, {}), redaction);
+    const inputs = isPlainObject(payload.inputs) ? payload.inputs : {};
     if (isEngine(p) && job.state === 'running' && job.device_id === p?.userId) {
       const gear = await getGear(db, job.gear_id);
       if (gear) for (const [name, key] of Object.entries(await mintJobKeys(ctx, job, gear.manifest))) inputs[name] = { base: 'api-key', key };
@@ -217,6 +226,8 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       }
       if (b.priority !== undefined && b.priority !== job.priority) {
         await requireJobControl(ctx, access, job, 'jobs_cancel_any');
+        const dest = await db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
+        await requirePriority(access, dest, b.priority, 'priority');
         const r = await db
           .updateTable('jobs')
           .set({ priority: b.priority, priority_rank: JOB_PRIORITIES[b.priority], modified: new Date().toISOString() })
@@ -279,10 +290,11 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
           req,
         );
         const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver, 'jobs.id');
-        const ids = [...new Set(rows.flatMap((r) => [r.destination_id, ...Object.values(parseJson<Record<string, { id: string }>>(r.inputs, {})).map((i) => i.id)]))];
+        const jobs = await jobDocsFor(ctx.handle, access, rows);
+        // Labels only of containers the reader may see: a job that read this container may write elsewhere.
+        const ids = [...new Set(jobs.flatMap((j) => [(j.destination as { id?: string }).id, ...Object.values(j.inputs as Record<string, { id?: string }>).map((i) => i.id)]))].filter((x): x is string => !!x);
         const conts = ids.length ? await db.selectFrom('containers').select(['id', 'label', 'type']).where('id', 'in', ids).execute() : [];
         const containers = Object.fromEntries(conts.map((c) => [c.id, { _id: c.id, label: c.label, container_type: c.type }]));
-        const jobs = rows.map((r) => jobDoc(r));
         return params.envelope ? { jobs, containers, total: total ?? jobs.length } : { jobs, containers };
       },
     );
@@ -307,7 +319,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       const params = parseListParams(req);
       if (!params.sort.length && params.afterId === undefined) params.sort = [{ key: 'created', dir: 'desc' }];
       const { rows } = await runList(stateAndTagQuery(ctx, base.selectAll(), req), { ...params, envelope: false }, ctx.handle.dialect, jobFieldResolver);
-      return { stats, total, jobs: rows.map((r) => jobDoc(r)) };
+      return { stats, total, jobs: await jobDocsFor(ctx.handle, accessOf(ctx, req), rows) };
     },
   );
 

@@ -1,3 +1,4 @@
+import type { Action } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { type ServerContext, accessOf } from '../context.js';
@@ -5,7 +6,7 @@ import { containerDoc, currentFiles, subjectsById } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
-import { badRequest, notFound } from '../errors.js';
+import { ApiError, badRequest, notFound } from '../errors.js';
 import { acceptsFeature } from '../http/listing.js';
 
 /**
@@ -51,6 +52,15 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     return q.orderBy('created').orderBy('id').limit(1).executeTakeFirst();
   }
 
+  /**
+   * A path that names something the caller may not see gets the very answer of a path that names
+   * nothing: same status, same message, and no id of what was found.
+   */
+  function missing(path: string[], upTo: number, containerLevel = false): ApiError {
+    const seg = path[upTo]!;
+    return notFound(`path ${path.slice(0, upTo + 1).join('/')}${containerLevel && seg.includes('.') ? ` (for a file, use files/${seg})` : ''}`);
+  }
+
   async function walk(req: FastifyRequest, raw: string[] | string): Promise<Node[]> {
     const path = splitPath(raw);
     if (!path.length) throw badRequest('body.path is empty');
@@ -58,7 +68,21 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     const subjects = acceptsFeature(req, 'Subject-Container');
     const levels = subjects ? ['project', 'subject', 'session', 'acquisition'] : ['project', 'session', 'acquisition'];
     const groupId = path[0]!;
-    await access.requireGroup(groupId, 'visible');
+    const allowed = async (row: ContainersTable, action: Action, upTo: number, containerLevel = false) => {
+      try {
+        await access.check(row, action);
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        if (e.code === 'NOT_FOUND') throw missing(path, upTo, containerLevel);
+        throw new ApiError(e.code, `permission denied: ${action} at path ${path.slice(0, upTo + 1).join('/')}`);
+      }
+    };
+    try {
+      await access.requireGroup(groupId, 'visible');
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'NOT_FOUND') throw missing(path, 0);
+      throw e;
+    }
     const g = await db.selectFrom('groups').selectAll().where('id', '=', groupId).executeTakeFirstOrThrow();
     const nodes: Node[] = [{ kind: 'group', id: g.id, doc: { _id: g.id, label: g.label, tags: parseJson(g.tags, []), created: g.created, modified: g.modified } }];
     let cur: { type: string; id: string } = { type: 'group', id: g.id };
@@ -70,16 +94,16 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         const name = path[++i]!;
         if (seg === 'files') {
           const parent = (nodes[nodes.length - 1] as { row: ContainersTable }).row;
-          await access.check(parent, 'files_view_metadata');
+          await allowed(parent, 'files_view_metadata', i);
           const f = await getCurrentFile(db, cur.id, name);
-          if (!f) throw notFound(`path ${path.slice(0, i + 1).join('/')}`);
+          if (!f) throw missing(path, i);
           nodes.push({ kind: 'file', file: f, parent });
           if (i + 1 < path.length) throw badRequest(`path: nothing can follow a file (${path.slice(i + 1).join('/')})`);
           break;
         }
         const a = await child(cur, 'analysis', name);
-        if (!a) throw notFound(`path ${path.slice(0, i + 1).join('/')}`);
-        await access.check(a, 'analyses_view_metadata');
+        if (!a) throw missing(path, i);
+        await allowed(a, 'analyses_view_metadata', i);
         nodes.push({ kind: 'container', row: a });
         cur = { type: 'analysis', id: a.id };
         level = levels.length;
@@ -88,8 +112,8 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const type = levels[level];
       if (!type) throw notFound(`path ${shown} (too deep${seg.includes('.') ? `; did you mean files/${seg}?` : ''})`);
       const row = await child(cur, type, seg);
-      if (!row) throw notFound(`path ${shown}${seg.includes('.') ? ` (for a file, use files/${seg})` : ''}`);
-      await access.check(row, 'containers_view_metadata');
+      if (!row) throw missing(path, i, true);
+      await allowed(row, 'containers_view_metadata', i, true);
       nodes.push({ kind: 'container', row });
       cur = { type, id: row.id };
       level++;

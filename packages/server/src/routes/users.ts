@@ -1,8 +1,10 @@
 import { SITE_ROLES, type SiteRole } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
 import { createUser, issueKey, userDoc } from '../dao/users.js';
+import type { Database } from '../db/schema.js';
 import { conflict, forbidden, notFound } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
@@ -47,6 +49,11 @@ interface UserBody {
   lastname?: string;
   roles?: SiteRole[];
   disabled?: boolean;
+}
+
+/** Every key of a user, their own and those minted for their running jobs. */
+async function revokeAllKeys(db: Kysely<Database>, uid: string): Promise<void> {
+  await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', uid).where('revoked', '=', 0).execute();
 }
 
 function requireAdmin(req: FastifyRequest) {
@@ -144,19 +151,25 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     }
     if (b.disabled && uid === p.userId) throw conflict('you cannot disable your own account (another site admin can)');
     if (b._id !== undefined && b._id !== uid) throw forbidden('a user id cannot be changed');
-    await loadUser(uid);
-    const r = await db
-      .updateTable('users')
-      .set({
-        ...(b.email !== undefined ? { email: b.email } : {}),
-        ...(b.firstname !== undefined ? { firstname: b.firstname } : {}),
-        ...(b.lastname !== undefined ? { lastname: b.lastname } : {}),
-        ...(b.roles !== undefined ? { roles: JSON.stringify(b.roles.length ? b.roles : ['user']) } : {}),
-        ...(b.disabled !== undefined ? { disabled: b.disabled ? 1 : 0 } : {}),
-        modified: now(),
-      })
-      .where('id', '=', uid)
-      .executeTakeFirst();
+    const before = await loadUser(uid);
+    const r = await db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('users')
+        .set({
+          ...(b.email !== undefined ? { email: b.email } : {}),
+          ...(b.firstname !== undefined ? { firstname: b.firstname } : {}),
+          ...(b.lastname !== undefined ? { lastname: b.lastname } : {}),
+          ...(b.roles !== undefined ? { roles: JSON.stringify(b.roles.length ? b.roles : ['user']) } : {}),
+          ...(b.disabled !== undefined ? { disabled: b.disabled ? 1 : 0 } : {}),
+          modified: now(),
+        })
+        .where('id', '=', uid)
+        .executeTakeFirst();
+      // Disabling ends every key of the account, as DELETE does: re-enabling later brings none back,
+      // so an account disabled because a key leaked is clean once enabled again (an admin issues a new key).
+      if (b.disabled && !before.disabled) await revokeAllKeys(trx, uid);
+      return updated;
+    });
     return { modified: Number(r.numUpdatedRows) };
   });
 
@@ -166,8 +179,10 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     await loadUser(uid);
     if (uid === p.userId) throw conflict('you cannot disable your own account (another site admin can)');
     // Users own provenance (file origins, jobs); deleting would orphan it, so they are disabled instead.
-    await db.updateTable('users').set({ disabled: 1, modified: now() }).where('id', '=', uid).execute();
-    await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', uid).execute();
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable('users').set({ disabled: 1, modified: now() }).where('id', '=', uid).execute();
+      await revokeAllKeys(trx, uid);
+    });
     return { deleted: 1 };
   });
 
