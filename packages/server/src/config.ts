@@ -14,6 +14,10 @@ export interface ServerConfig {
   jobHeartbeatTimeout: number;
   /** Orphaned jobs are retried while their attempt number is below this. */
   jobMaxAttempts: number;
+  /** Bounds on a gear archive at `POST /gears` (SPROCKET_GEAR_ARCHIVE_*): a tar.gz may not expand past them. */
+  gearArchive: { maxBytes: number; maxEntries: number; maxRatio: number };
+  /** Bounds on DICOM header extraction per uploaded file (SPROCKET_DICOM_*): where a zip bomb stops. */
+  dicomLimits: { maxInflatedBytes: number; maxMembers: number; timeoutSeconds: number };
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, integer: boolean): number {
@@ -42,5 +46,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logLevel: env.SPROCKET_LOG_LEVEL ?? 'warn',
     jobHeartbeatTimeout: positiveNumber(env, 'SPROCKET_JOB_HEARTBEAT_TIMEOUT', 60, false),
     jobMaxAttempts: positiveNumber(env, 'SPROCKET_JOB_MAX_ATTEMPTS', 3, true),
+    gearArchive: {
+      maxBytes: positiveNumber(env, 'SPROCKET_GEAR_ARCHIVE_MAX_BYTES', 4 * 1024 ** 3, true),
+      maxEntries: positiveNumber(env, 'SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES', 100_000, true),
+      maxRatio: positiveNumber(env, 'SPROCKET_GEAR_ARCHIVE_MAX_RATIO', 100, false),
+    },
+    dicomLimits: {
+      maxInflatedBytes: positiveNumber(env, 'SPROCKET_DICOM_MAX_INFLATED_BYTES', 1024 ** 3, true),
+      maxMembers: positiveNumber(env, 'SPROCKET_DICOM_ZIP_MAX_MEMBERS', 100_000, true),
+      timeoutSeconds: positiveNumber(env, 'SPROCKET_DICOM_EXTRACT_TIMEOUT', 60, false),
+    },
   };
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { type Kysely, Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as m0001 from '../src/db/migrations/0001_core.js';
@@ -164,6 +165,126 @@ describe('gears stored before owners were recorded', () => {
       expect((await uploadArchive(old2.admin, await gearArchive(qaManifest('legacy-qa', '2.0.0')))).status).toBe(200);
     } finally {
       await old2.stop();
+    }
+  });
+});
+
+/** One ustar header, written by hand so the tests can say exactly what a hostile archive holds. */
+function tarHeader(name: string, opts: { size?: number; type?: string; linkname?: string } = {}): Buffer {
+  const h = Buffer.alloc(512);
+  const put = (at: number, len: number, text: string) => h.write(text.slice(0, len), at, len, 'latin1');
+  const octal = (at: number, len: number, n: number) => put(at, len, `${n.toString(8).padStart(len - 1, '0')}\0`);
+  put(0, 100, name);
+  octal(100, 8, opts.type === '5' ? 0o755 : 0o644);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, opts.size ?? 0);
+  octal(136, 12, Math.floor(Date.now() / 1000));
+  put(156, 1, opts.type ?? '0');
+  put(157, 100, opts.linkname ?? '');
+  put(257, 6, 'ustar\0');
+  put(263, 2, '00');
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  put(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  return h;
+}
+
+interface Member {
+  name: string;
+  type?: string;
+  linkname?: string;
+  content?: string;
+}
+
+/** The tar bytes of `members` (content padded to 512), without the end blocks. */
+function tarMembers(members: Member[]): Buffer {
+  const out: Buffer[] = [];
+  for (const m of members) {
+    const body = Buffer.from(m.content ?? '');
+    out.push(tarHeader(m.name, { size: body.length, type: m.type, linkname: m.linkname }), body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  return Buffer.concat(out);
+}
+
+const hostile = (members: Member[]) => gzipSync(Buffer.concat([tarMembers([{ name: 'manifest.json', content: JSON.stringify(manifest()) }, ...members]), Buffer.alloc(1024)]));
+
+describe('gear archive members', () => {
+  it.each<[string, Member[], string]>([
+    ['a .. path', [{ name: '../../etc/cron.d/gear', content: 'x' }], 'archive member "../../etc/cron.d/gear" has a \'..\' in its path'],
+    ['a .. inside the path', [{ name: 'lib/../../escape', content: 'x' }], '"lib/../../escape" has a \'..\''],
+    ['an absolute path', [{ name: '/etc/passwd', content: 'x' }], 'archive member "/etc/passwd" has an absolute path'],
+    ['an absolute link', [{ name: 'shadow', type: '2', linkname: '/etc/shadow' }], 'archive link "shadow" → "/etc/shadow" is absolute'],
+    ['a link climbing out', [{ name: 'lib/', type: '5' }, { name: 'lib/up', type: '2', linkname: '../..' }], 'archive link "lib/up" → "../.." leads outside the gear'],
+    [
+      'a chain of links that each look inside',
+      [{ name: 'd/', type: '5' }, { name: 'up', type: '2', linkname: 'd/..' }, { name: 'out', type: '2', linkname: 'up/../x' }],
+      'archive link "out" → "up/../x" leads outside the gear',
+    ],
+    ['a member written through a link', [{ name: 'l', type: '2', linkname: 'lib' }, { name: 'l/run', content: 'x' }], '"l/run" lies below "l", which is not a folder'],
+    ['a hard link out', [{ name: 'pw', type: '1', linkname: '/etc/passwd' }], 'archive hard link "pw" → "/etc/passwd" does not name an earlier file'],
+    ['a device', [{ name: 'mem', type: '3' }], 'archive member "mem" is a character-device'],
+    ['a file twice', [{ name: 'run', content: 'a' }, { name: './run', content: 'b' }], 'archive member "./run" appears twice'],
+    ['a file replaced by a link', [{ name: 'run', content: 'a' }, { name: 'run', type: '2', linkname: 'lib' }], 'archive member "run" appears twice'],
+  ])('refuses %s at upload (400 naming the member)', async (_what, members, message) => {
+    const r = await uploadArchive(alice, hostile(members));
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(r.body.message).toContain(message);
+  });
+
+  it('accepts links and hard links that stay inside the gear', async () => {
+    const r = await uploadArchive(
+      alice,
+      hostile([
+        { name: 'lib/', type: '5' },
+        { name: 'lib/tool.sh', content: 'echo' },
+        { name: 'tool', type: '2', linkname: 'lib/tool.sh' },
+        { name: 'lib/self', type: '2', linkname: '../lib/./tool.sh' },
+        { name: 'copy.sh', type: '1', linkname: 'lib/tool.sh' },
+      ]),
+    );
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+  });
+});
+
+describe('gear archive expansion', () => {
+  it('refuses a 1 MB archive that inflates to 1.1 GB (413) without inflating it all', async () => {
+    // gzip members concatenate: 1100 copies of 1 MiB of zeros gzipped is ~1.1 MB that inflates to 1.1 GiB.
+    const size = 1100 * 2 ** 20;
+    const prefix = Buffer.concat([tarMembers([{ name: 'manifest.json', content: JSON.stringify(manifest()) }]), tarHeader('weights.bin', { size })]);
+    const zeros = gzipSync(Buffer.alloc(2 ** 20), { level: 9 });
+    const bomb = Buffer.concat([gzipSync(prefix), ...Array<Buffer>(1100).fill(zeros), gzipSync(Buffer.alloc(1024))]);
+    expect(bomb.length).toBeLessThan(1.3e6);
+    const r = await uploadArchive(alice, bomb);
+    expect(r.status, JSON.stringify(r.body)).toBe(413);
+    expect(r.body.message).toMatch(/the archive expands more than 100 times .*decompression bomb/);
+    // It stopped soon after the 64 MiB the ratio waits for, far from the 1.1 GiB at the end.
+    const inflated = Number(/\((\d+) bytes from/.exec(r.body.message)?.[1]);
+    expect(inflated).toBeLessThan(128 * 2 ** 20);
+  });
+
+  it('refuses a member whose declared size exceeds the bound before reading it', async () => {
+    const prefix = Buffer.concat([tarMembers([{ name: 'manifest.json', content: JSON.stringify(manifest()) }]), tarHeader('huge.bin', { size: 5 * 2 ** 30 })]);
+    const r = await uploadArchive(alice, gzipSync(prefix));
+    expect(r.status, JSON.stringify(r.body)).toBe(413);
+    expect(r.body.message).toContain('archive member "huge.bin" declares 5368709120 bytes: the archive would expand to more than 4294967296 bytes');
+  });
+
+  it('bounds members and total bytes by the SPROCKET_GEAR_ARCHIVE_* settings', async () => {
+    const small = await startTestServer({ env: { SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES: '20', SPROCKET_GEAR_ARCHIVE_MAX_BYTES: String(2 ** 20) } });
+    try {
+      const dev = await makeUser(small, 'dev@small.org', ['developer']);
+      const many = Array.from({ length: 25 }, (_, i) => ({ name: `f${i}`, content: 'x' }));
+      const r = await uploadArchive(dev, hostile(many));
+      expect(r.status).toBe(413);
+      expect(r.body.message).toContain('the archive has more than 20 members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)');
+      const big = await uploadArchive(dev, hostile([{ name: 'blob', content: 'x'.repeat(2 ** 20) }]));
+      expect(big.status).toBe(413);
+      expect(big.body.message).toContain('declares 1048576 bytes: the archive would expand to more than 1048576 bytes');
+      expect((await uploadArchive(dev, hostile(many.slice(0, 10)))).status).toBe(200);
+    } finally {
+      await small.stop();
     }
   });
 });

@@ -1,8 +1,28 @@
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/**
+ * The expansion ratio is judged only past this much output: small archives of text and tar padding
+ * legitimately compress far better than the ratio allows, and cost nothing to expand.
+ */
+const RATIO_FLOOR_BYTES = 64 * 1024 * 1024;
+/** Link chains longer than this are refused rather than followed (also ends loops). */
+const MAX_LINK_HOPS = 40;
+
+/** How far a gear archive may expand (settings SPROCKET_GEAR_ARCHIVE_*). */
+export interface ArchiveLimits {
+  /** Uncompressed bytes of the whole tar stream, declared or real. */
+  maxBytes: number;
+  /** Tar members, folders included. */
+  maxEntries: number;
+  /** Uncompressed bytes per compressed byte received, once past RATIO_FLOOR_BYTES of output. */
+  maxRatio: number;
+}
+
+export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxBytes: 4 * 1024 ** 3, maxEntries: 100_000, maxRatio: 100 };
 
 export interface ArchiveManifest {
   /** The manifest's text, or undefined with `problem` saying why none was usable. */
@@ -10,28 +30,133 @@ export interface ArchiveManifest {
   /** '' when manifest.json sits at the top of the archive, else the one top-level folder holding it. */
   root?: string;
   problem?: string;
+  /** Set when `problem` is a size bound (the upload is refused with 413, not 400). */
+  tooLarge?: boolean;
 }
 
-function normalise(name: string): string {
-  return name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+class Refusal extends Error {
+  constructor(
+    message: string,
+    readonly tooLarge = false,
+  ) {
+    super(message);
+  }
 }
 
 /**
- * Reads a gear archive (tar.gz of the gear's directory) as it streams past and finds its
- * manifest.json: at the top, or inside the one top-level folder the archive has (what
- * `tar czf gear.tgz mygear/` makes). Always consumes the whole stream, even when it is not a
- * tar.gz, so a caller teeing the upload into storage is never stalled.
+ * What the engine would refuse when it extracts the gear for a job (packages/engine/src/archive.ts),
+ * checked member by member so the upload fails instead, naming the member: names outside the gear
+ * (absolute, `..`), links that lead out of it (directly or through other links), hard links to
+ * anything but an earlier file, two members at one path, members below a file or link, and devices
+ * or fifos, which have no place in a gear.
  */
-export function readArchiveManifest(source: Readable): Promise<ArchiveManifest> {
+class MemberRules {
+  private readonly dirs = new Set<string>();
+  private readonly files = new Set<string>();
+  /** Symbolic links: path → target, resolved once every member is known. */
+  private readonly links = new Map<string, string>();
+
+  /** The member's path parts (without `.` and empty ones); throws a Refusal naming it. */
+  check(header: tar.Headers): string[] {
+    const raw = header.name;
+    const shown = JSON.stringify(raw);
+    if (raw.startsWith('/')) throw new Refusal(`archive member ${shown} has an absolute path`);
+    const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
+    if (parts.includes('..')) throw new Refusal(`archive member ${shown} has a '..' in its path`);
+    if (!parts.length) return parts;
+    const key = parts.join('/');
+    for (let i = 1; i < parts.length; i++) {
+      const above = parts.slice(0, i).join('/');
+      if (this.files.has(above) || this.links.has(above)) throw new Refusal(`archive member ${shown} lies below ${JSON.stringify(above)}, which is not a folder`);
+    }
+    const taken = this.files.has(key) || this.links.has(key);
+    switch (header.type) {
+      case 'directory':
+        if (taken) throw new Refusal(`archive member ${shown} is a folder where another member is not`);
+        break;
+      case 'file':
+      case 'contiguous-file':
+      case 'symlink':
+      case 'link':
+        if (taken || this.dirs.has(key)) throw new Refusal(`archive member ${shown} appears twice in the archive`);
+        break;
+      default:
+        throw new Refusal(`archive member ${shown} is a ${header.type ?? 'special file'}; a gear holds only files, folders and links`);
+    }
+    if (header.type === 'symlink') {
+      const target = header.linkname ?? '';
+      if (!target) throw new Refusal(`archive link ${shown} has no target`);
+      if (path.posix.isAbsolute(target)) throw new Refusal(`archive link ${shown} → ${JSON.stringify(target)} is absolute`);
+      this.links.set(key, target);
+    } else if (header.type === 'link') {
+      const target = header.linkname ?? '';
+      const targetParts = target.split('/').filter((p) => p !== '' && p !== '.');
+      if (target.startsWith('/') || targetParts.includes('..') || !this.files.has(targetParts.join('/'))) {
+        throw new Refusal(`archive hard link ${shown} → ${JSON.stringify(target)} does not name an earlier file of the archive`);
+      }
+      this.files.add(key);
+    } else if (header.type === 'directory') {
+      this.dirs.add(key);
+    } else {
+      this.files.add(key);
+    }
+    for (let i = 1; i < parts.length; i++) this.dirs.add(parts.slice(0, i).join('/'));
+    return parts;
+  }
+
+  /** Once all members are known: every symbolic link, followed through the others, stays inside. */
+  checkLinks(): void {
+    for (const [link, target] of this.links) {
+      const parts = link.split('/').slice(0, -1);
+      let queue = target.split('/');
+      let hops = 0;
+      while (queue.length) {
+        const c = queue.shift()!;
+        if (c === '' || c === '.') continue;
+        if (c === '..') {
+          if (!parts.length) throw new Refusal(`archive link ${JSON.stringify(link)} → ${JSON.stringify(target)} leads outside the gear`);
+          parts.pop();
+          continue;
+        }
+        parts.push(c);
+        const next = this.links.get(parts.join('/'));
+        if (next === undefined) continue;
+        if (++hops > MAX_LINK_HOPS) throw new Refusal(`archive link ${JSON.stringify(link)} → ${JSON.stringify(target)} goes through more than ${MAX_LINK_HOPS} links`);
+        if (path.posix.isAbsolute(next)) throw new Refusal(`archive link ${JSON.stringify(link)} → ${JSON.stringify(target)} leads outside the gear`);
+        parts.pop();
+        queue = [...next.split('/'), ...queue];
+      }
+    }
+  }
+}
+
+/**
+ * Reads a gear archive (tar.gz of the gear's directory) as it streams past, checks its members (see
+ * MemberRules) and its expansion (`limits`: declared and real uncompressed bytes, members, ratio),
+ * and finds its manifest.json: at the top, or inside the one top-level folder the archive has (what
+ * `tar czf gear.tgz mygear/` makes). Always consumes the whole stream, even when it is refused or
+ * not a tar.gz, so a caller teeing the upload into storage is never stalled; once refused, nothing
+ * more is inflated.
+ */
+export function readArchiveManifest(source: Readable, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<ArchiveManifest> {
   return new Promise((resolve) => {
     const candidates = new Map<string, string>();
     const tops = new Set<string>();
+    const rules = new MemberRules();
     let failed: string | undefined;
+    let tooLarge = false;
     let settled = false;
     const finish = () => {
       if (settled) return;
+      if (!failed) {
+        try {
+          rules.checkLinks();
+        } catch (e) {
+          failed = (e as Error).message;
+        }
+      }
       settled = true;
-      if (failed) return resolve({ problem: failed });
+      if (failed) return resolve({ problem: failed, ...(tooLarge ? { tooLarge } : {}) });
       const atRoot = candidates.get('');
       if (atRoot !== undefined) return resolve({ text: atRoot, root: '' });
       const nested = [...candidates.entries()];
@@ -46,19 +171,54 @@ export function readArchiveManifest(source: Readable): Promise<ArchiveManifest> 
       sourceEnded = true;
       if (failed) finish();
     });
-    const drainOnError = (msg: string) => {
+    const extract = tar.extract();
+    const gunzip = createGunzip();
+    const drainOnError = (msg: string, bound = false) => {
       if (failed) return;
       failed = msg;
+      tooLarge = bound;
+      // Stop inflating: a bomb must not be expanded to its end just to be refused.
+      source.unpipe(gunzip);
+      gunzip.unpipe(extract);
+      gunzip.destroy();
+      extract.destroy();
       if (sourceEnded) return finish();
       // Keep reading so the other consumer of `source` sees the whole upload.
-      source.unpipe();
       source.on('data', () => undefined);
       source.resume();
     };
-    const extract = tar.extract();
+    let compressed = 0;
+    let inflated = 0;
+    let declared = 0;
+    let entries = 0;
+    source.on('data', (c: Buffer) => {
+      compressed += c.length;
+    });
+    gunzip.on('data', (c: Buffer) => {
+      inflated += c.length;
+      if (inflated > limits.maxBytes) {
+        drainOnError(`the archive expands to more than ${limits.maxBytes} bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)`, true);
+      } else if (inflated > RATIO_FLOOR_BYTES && inflated > limits.maxRatio * compressed) {
+        drainOnError(
+          `the archive expands more than ${limits.maxRatio} times (${inflated} bytes from the first ${compressed} compressed; SPROCKET_GEAR_ARCHIVE_MAX_RATIO): refused as a decompression bomb`,
+          true,
+        );
+      }
+    });
     extract.on('entry', (header, stream, next) => {
-      const name = normalise(header.name);
-      const parts = name.split('/').filter(Boolean);
+      let parts: string[];
+      try {
+        if (++entries > limits.maxEntries) throw new Refusal(`the archive has more than ${limits.maxEntries} members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)`, true);
+        declared += header.size ?? 0;
+        if (declared > limits.maxBytes) {
+          throw new Refusal(`archive member ${JSON.stringify(header.name)} declares ${header.size} bytes: the archive would expand to more than ${limits.maxBytes} bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)`, true);
+        }
+        parts = rules.check(header);
+      } catch (e) {
+        if (!(e instanceof Refusal)) throw e;
+        drainOnError(e.message, e.tooLarge);
+        return;
+      }
       if (parts.length) tops.add(parts.length > 1 || header.type === 'directory' ? parts[0]! : '');
       const isManifest = header.type === 'file' && parts[parts.length - 1] === 'manifest.json' && parts.length <= 2;
       if (!isManifest) {
@@ -81,7 +241,6 @@ export function readArchiveManifest(source: Readable): Promise<ArchiveManifest> 
     });
     extract.on('finish', finish);
     extract.on('error', (e) => drainOnError(`the file is not a gzip-compressed tar archive (${e.message})`));
-    const gunzip = createGunzip();
     gunzip.on('error', (e) => drainOnError(`the file is not a gzip-compressed tar archive (${e.message})`));
     source.on('error', (e) => {
       failed ??= `upload failed: ${e.message}`;

@@ -106,7 +106,7 @@ export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest,
       const toParse = new PassThrough();
       part.file.pipe(toStore);
       part.file.pipe(toParse);
-      const [blob, manifest] = await Promise.all([ctx.store.stage(newId(), toStore), readArchiveManifest(toParse)]);
+      const [blob, manifest] = await Promise.all([ctx.store.stage(newId(), toStore), readArchiveManifest(toParse, ctx.config.gearArchive)]);
       staged = blob;
       found = manifest;
     }
@@ -118,7 +118,9 @@ export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest,
   if (!staged || !found) throw badRequest("upload has no gear archive (send the tar.gz as form field 'file')");
   const blob = staged;
   try {
-    if (found.problem || found.text === undefined) throw badRequest(`file: ${found.problem}`);
+    if (found.problem || found.text === undefined) {
+      throw found.tooLarge ? new ApiError('PAYLOAD_TOO_LARGE', `file: ${found.problem}`) : badRequest(`file: ${found.problem}`);
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(found.text);
