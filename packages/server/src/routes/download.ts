@@ -3,13 +3,13 @@ import { PLURAL, safePathSegment } from '@sprocket/types';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import tar from 'tar-stream';
 import yazl from 'yazl';
-import { AccessContext } from '../auth/access.js';
+import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { subtreeIds } from '../dao/containers.js';
 import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, badRequest } from '../errors.js';
-import { signTicket, verifyTicket } from '../files/tickets.js';
+import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
 
 /**
@@ -198,7 +198,7 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
       const sel: Selection = { nodes, include: include?.length ? include : undefined, exclude: exclude?.length ? exclude : undefined };
       const entries = await collect(accessOf(ctx, req), sel);
       const p = accessOf(ctx, req).principal;
-      return { ticket: signTicket(secret, `d:${JSON.stringify({ ...sel, user: p.userId })}`, 300), ...summary(entries) };
+      return { ticket: signTicket(secret, `d:${JSON.stringify({ ...sel, user: p.userId })}`, 300, p.keyId), ...summary(entries) };
     },
   );
 
@@ -210,11 +210,8 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
       const payload = verifyTicket(secret, q.ticket);
       if (!payload?.target.startsWith('d:')) throw new ApiError('UNAUTHENTICATED', 'download ticket is invalid or expired');
       const sel = JSON.parse(payload.target.slice(2)) as Selection & { user: string };
-      // The ticket carries who asked; permissions are checked again as that user at download time.
-      const user = await db.selectFrom('users').selectAll().where('id', '=', sel.user).executeTakeFirst();
-      if (!user || user.disabled) throw new ApiError('UNAUTHENTICATED', 'download ticket is invalid or expired');
-      const roles = JSON.parse(user.roles) as never[];
-      const access = new AccessContext(ctx.handle, { userId: user.id, email: user.email, roles, isAdmin: (roles as string[]).includes('site_admin'), keyId: '', readOnly: true, jobId: null });
+      // The ticket carries the key that asked; permissions are checked again as that key at download time.
+      const access = await ticketAccess(ctx.handle, payload);
       return stream(await collect(access, sel), q.format ?? 'tar', reply, 'download');
     },
   );

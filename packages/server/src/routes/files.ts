@@ -11,7 +11,7 @@ import { ApiError, badRequest, notFound } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { fileNameProblem } from '../files/filetypes.js';
 import { nulPath } from '../http/guards.js';
-import { signTicket, verifyTicket } from '../files/tickets.js';
+import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { newId, now } from '../ids.js';
 import { type InfoUpdate, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
 
@@ -236,11 +236,13 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
           const payload = verifyTicket(secret, q.ticket);
           f = payload?.target.startsWith('f:') ? await db.selectFrom('files').selectAll().where('id', '=', payload.target.slice(2)).executeTakeFirst() : undefined;
           if (!f || f.container_id !== id || f.name !== name) throw new ApiError('UNAUTHENTICATED', 'download ticket is invalid or expired');
+          // Checked again as the key that asked: a ticket does not outlive the permission behind it.
+          await (await ticketAccess(ctx.handle, payload!)).requireContainer(type, id, 'files_download');
         } else {
           await accessOf(ctx, req).requireContainer(type, id, 'files_download');
           f = q.version ? await getFileVersion(db, id, name, q.version) : await getCurrentFile(db, id, name);
           if (!f) throw notFound(`file '${name}'${q.version ? ` version ${q.version}` : ''} on ${type} ${id}`);
-          if (q.ticket === '') return { ticket: signTicket(secret, `f:${f.id}`) };
+          if (q.ticket === '') return { ticket: signTicket(secret, `f:${f.id}`, 60, accessOf(ctx, req).principal.keyId) };
         }
         return sendFile(ctx, req, reply, f, q.view === true);
       },
