@@ -1,4 +1,19 @@
+import fs from 'node:fs';
 import path from 'node:path';
+
+/**
+ * Data at rest is for the server's own user only: directories 0700, files 0600 (files/local.ts,
+ * db/sqlite.ts and the key files follow this). Modes are given explicitly rather than left to the
+ * umask, and an existing data directory is narrowed to 0700 at start.
+ */
+export const PRIVATE_DIR_MODE = 0o700;
+export const PRIVATE_FILE_MODE = 0o600;
+
+/** Creates a directory (and missing parents) private to this user, and narrows it if it exists. */
+export function ensurePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  fs.chmodSync(dir, PRIVATE_DIR_MODE);
+}
 
 /** Everything the server reads from its environment, parsed once at start. */
 export interface ServerConfig {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
-import type { ServerConfig } from './config.js';
+import { type ServerConfig, ensurePrivateDir } from './config.js';
 import type { ServerContext } from './context.js';
 import { connectDatabase } from './db/connect.js';
 import { bootstrapAdmin } from './dao/users.js';
@@ -28,7 +28,7 @@ export interface RunningServer {
  * function serves `npm start` and the end-to-end tests.
  */
 export async function startServer(config: ServerConfig, opts: { logger?: boolean } = {}): Promise<RunningServer> {
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  ensurePrivateDir(config.dataDir);
   const handle = await connectDatabase(config);
   const store = new LocalFileStore(path.join(config.dataDir, 'files'));
   await store.recover(async (keys) => {

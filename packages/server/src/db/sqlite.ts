@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../config.js';
 import type { DatabaseHandle, SqlDialect } from './dialect.js';
 import type { Database, JobsTable } from './schema.js';
 
@@ -71,7 +72,13 @@ export const sqliteDialect: SqlDialect = {
 };
 
 export function openSqlite(file: string): DatabaseHandle {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
+    // SQLite would create the database 0644, and it gives -wal and -shm the database's mode: made
+    // 0600 first (and narrowed if older), all three stay readable by the server's user only.
+    fs.closeSync(fs.openSync(file, 'a', PRIVATE_FILE_MODE));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chmodSync(f, PRIVATE_FILE_MODE);
+  }
   const raw = new SQLite(file);
   // WAL lets readers run beside the single writer; FULL sync makes every acknowledged commit durable.
   raw.pragma('journal_mode = WAL');

@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, ensurePrivateDir } from '../config.js';
 import { StreamHash } from './hashing.js';
 import type { FileStore, StagedBlob } from './store.js';
 
@@ -18,8 +19,10 @@ export class LocalFileStore implements FileStore {
   constructor(root: string) {
     this.blobs = path.join(root, 'blobs');
     this.staging = path.join(root, 'staging');
-    fs.mkdirSync(this.blobs, { recursive: true });
-    fs.mkdirSync(this.staging, { recursive: true });
+    // Content is readable by the server's user only (config.ts); existing folders are narrowed too.
+    ensurePrivateDir(root);
+    ensurePrivateDir(this.blobs);
+    ensurePrivateDir(this.staging);
   }
 
   pathOf(key: string): string {
@@ -38,7 +41,7 @@ export class LocalFileStore implements FileStore {
     const file = this.part(key);
     const hash = new StreamHash('sha384');
     let size = 0;
-    const out = fs.createWriteStream(file, { flags: 'wx', highWaterMark: 1 << 20 });
+    const out = fs.createWriteStream(file, { flags: 'wx', mode: PRIVATE_FILE_MODE, highWaterMark: 1 << 20 });
     let sha384: string;
     try {
       await pipeline(
@@ -72,14 +75,14 @@ export class LocalFileStore implements FileStore {
   async publish(keys: string[]): Promise<void> {
     // The markers must be on disk before any blob is: a blob in place without one would outlive a crash
     // before the commit as an orphan nothing refers to.
-    for (const key of keys) await fsp.writeFile(this.marker(key), '');
+    for (const key of keys) await fsp.writeFile(this.marker(key), '', { mode: PRIVATE_FILE_MODE });
     await syncDir(this.staging);
     const dirs = new Set<string>();
     for (const key of keys) {
       const dest = this.pathOf(key);
       const dir = path.dirname(dest);
       // A directory made here is durable only once its parent is synced too.
-      const created = await fsp.mkdir(dir, { recursive: true });
+      const created = await fsp.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
       if (created) for (let d = dir; d.startsWith(created); d = path.dirname(d)) dirs.add(path.dirname(d));
       await fsp.rename(this.part(key), dest);
       dirs.add(dir);
@@ -105,7 +108,7 @@ export class LocalFileStore implements FileStore {
   }
 
   async retire(keys: string[]): Promise<void> {
-    for (const key of keys) await fsp.writeFile(this.marker(key), '');
+    for (const key of keys) await fsp.writeFile(this.marker(key), '', { mode: PRIVATE_FILE_MODE });
     await syncDir(this.staging);
   }
 
