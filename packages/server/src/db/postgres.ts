@@ -10,6 +10,16 @@ function pathArray(parts: readonly string[]): string {
   return `{${parts.map((p) => `"${p.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
 }
 
+/**
+ * PostgreSQL's regex engine backtracks too: a user's pattern could hold a database connection (and
+ * so one of the pool's few) for as long as it likes. Statements that carry one (marked by
+ * regexMatch) run under this statement_timeout; when it fires PostgreSQL cancels the statement with
+ * SQLSTATE 57014, which the listing code reports as a 400 naming the filter. Other statements keep
+ * the server's default: a lock wait or a large import may rightly take longer.
+ */
+export const USER_REGEX_TIMEOUT_MS = 5000;
+const USER_REGEX_MARK = '/* sprocket:user-regex */';
+
 export const postgresDialect: SqlDialect = {
   name: 'postgres',
   jsonText(column, parts) {
@@ -25,7 +35,8 @@ export const postgresDialect: SqlDialect = {
   },
   regexMatch(expr, pattern) {
     const e = typeof expr === 'string' ? sql.ref(expr) : expr;
-    return sql<boolean>`(${e} ~ ${pattern})`;
+    // The marker puts the statement under USER_REGEX_TIMEOUT_MS (see boundUserRegexStatements).
+    return sql<boolean>`(${e} ~ ${pattern} ${sql.raw(USER_REGEX_MARK)})`;
   },
   jsonArrayWithin(column, values) {
     return sql<boolean>`(${sql.ref(column)}::jsonb <@ ${JSON.stringify(values)}::jsonb)`;
@@ -59,8 +70,26 @@ export const postgresDialect: SqlDialect = {
 
 const CHANNEL = /^[a-z_][a-z0-9_]*$/;
 
+/** Wraps each new pooled client's query so marked statements get the bound (and only they). */
+function boundUserRegexStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  client.query = (async (...args: unknown[]) => {
+    const text = args[0];
+    if (typeof text !== 'string' || !text.includes(USER_REGEX_MARK) || args.length > 2) return query(...args);
+    // Session-level SET, undone right after. Inside a transaction a failed statement aborts it and
+    // the undo fails too, but the rollback that follows restores the setting all the same.
+    await query(`set statement_timeout = ${USER_REGEX_TIMEOUT_MS}`);
+    try {
+      return await query(...args);
+    } finally {
+      await query('set statement_timeout to default').catch(() => undefined);
+    }
+  }) as typeof client.query;
+}
+
 export function openPostgres(url: string): DatabaseHandle {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  pool.on('connect', boundUserRegexStatements);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   // LISTEN needs a connection of its own for as long as anyone listens; it is opened on first use.
   let listener: pg.Client | undefined;

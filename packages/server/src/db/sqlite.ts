@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
+import RE2 from 're2';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../config.js';
 import type { DatabaseHandle, SqlDialect } from './dialect.js';
 import type { Database, JobsTable } from './schema.js';
@@ -10,12 +11,14 @@ function jsonPath(parts: readonly string[]): string {
   return `$${parts.map((p) => `."${p.replaceAll('"', '""')}"`).join('')}`;
 }
 
-const regexCache = new Map<string, RegExp | null>();
-function compiled(pattern: string): RegExp | null {
+// User filters (`label=~…`) reach SQL through regexp(); RE2 matches in time linear in the value,
+// so no pattern can stall the server's thread, which this function runs on.
+const regexCache = new Map<string, RE2 | null>();
+function compiled(pattern: string): RE2 | null {
   let re = regexCache.get(pattern);
   if (re === undefined) {
     try {
-      re = new RegExp(pattern);
+      re = new RE2(pattern);
     } catch {
       re = null;
     }

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { type Expression, type SelectQueryBuilder, sql } from 'kysely';
 import type { SqlDialect } from '../db/dialect.js';
+import { USER_REGEX_TIMEOUT_MS } from '../db/postgres.js';
 import { ApiError } from '../errors.js';
 import { type FieldRef, type FieldResolver, type FilterTerm, parseFilter, parseSort, type SortKey, termToSql } from './filters.js';
 
@@ -96,10 +97,13 @@ export async function runList<QB extends SelectQueryBuilder<any, any, any>>(
   try {
     return await listRows(qb, params, dialect, resolve, idColumn);
   } catch (e) {
-    // JavaScript checked the patterns at parse time; PostgreSQL's regex dialect may still refuse one.
-    if ((e as { code?: unknown }).code === '2201B') {
-      const terms = params.filter.filter((t) => t.op === '=~').map((t) => `'${t.key}=~${t.raw}'`);
-      throw new ApiError('INVALID_FILTER', `filter term ${terms.join(', ')}: ${(e as Error).message}`);
+    const code = (e as { code?: unknown }).code;
+    const terms = () => params.filter.filter((t) => t.op === '=~').map((t) => `'${t.key}=~${t.raw}'`);
+    // RE2 checked the patterns at parse time; PostgreSQL's regex dialect may still refuse one.
+    if (code === '2201B') throw new ApiError('INVALID_FILTER', `filter term ${terms().join(', ')}: ${(e as Error).message}`);
+    // 57014 (query_canceled): the statement_timeout that bounds statements carrying user patterns.
+    if (code === '57014' && terms().length) {
+      throw new ApiError('INVALID_FILTER', `filter term ${terms().join(', ')}: the database stopped matching after ${USER_REGEX_TIMEOUT_MS / 1000} s; use a simpler regular expression or narrow the listing`);
     }
     throw e;
   }

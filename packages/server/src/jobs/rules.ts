@@ -3,6 +3,7 @@ import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable, GearRulesTable, JobsTable } from '../db/schema.js';
 import { ApiError } from '../errors.js';
+import RE2 from 're2';
 import { getGear } from './gears.js';
 import { type JobOrigin, prepareJob } from './launch.js';
 import { insertJobs, type PreparedJob } from './queue.js';
@@ -33,7 +34,10 @@ export const RULE_LEVELS = new Set(['project', 'subject', 'session', 'acquisitio
 
 type Test = (s: string) => boolean;
 
-/** Shell glob as Python's fnmatch reads it: `*`, `?`, `[seq]`, `[!seq]`; the whole name must match. */
+/**
+ * Shell glob as Python's fnmatch reads it: `*`, `?`, `[seq]`, `[!seq]`; the whole name must match.
+ * Compiled with RE2: under a backtracking engine a glob of many `*`s costs polynomial time per name.
+ */
 export function globRegExp(glob: string): RegExp {
   let out = '';
   for (let i = 0; i < glob.length; i++) {
@@ -56,13 +60,21 @@ export function globRegExp(glob: string): RegExp {
       }
     } else out += c.replace(/[.+^${}()|\\/]/g, '\\$&');
   }
-  return new RegExp(`^(?:${out})$`, 'is');
+  return new RE2(`^(?:${out})$`, 'is');
 }
 
 /** A condition's string test: case-insensitive equality, glob for file.name, or a regex matched at the start. */
 export function conditionTest(c: Condition): Test {
   if (c.regex) {
-    const re = new RegExp(`^(?:${c.value})`, 'i');
+    // RE2 (linear time): a rule's pattern runs on every new file of its project. One that RE2
+    // refuses (saved before patterns were checked against RE2) matches nothing rather than failing
+    // the upload that triggered the rule.
+    let re: RE2;
+    try {
+      re = new RE2(`^(?:${c.value})`, 'i');
+    } catch {
+      return () => false;
+    }
     return (s) => re.test(s);
   }
   if (c.type === 'file.name') {
