@@ -359,8 +359,10 @@ describe('data at rest', () => {
   it('an existing, wider data directory is narrowed at start', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-wide-'));
     fs.chmodSync(dir, 0o755);
-    fs.writeFileSync(path.join(dir, 'sprocket.db'), '', { mode: 0o644 });
-    fs.chmodSync(path.join(dir, 'sprocket.db'), 0o644);
+    const sqlite = !process.env.SPROCKET_TEST_DATABASE_URL?.startsWith('postgres');
+    // An empty file is a valid new SQLite database; on PostgreSQL the data directory holds none.
+    if (sqlite) fs.writeFileSync(path.join(dir, 'sprocket.db'), '');
+    if (sqlite) fs.chmodSync(path.join(dir, 'sprocket.db'), 0o644);
     const o = await startTestServer({ dataDir: dir });
     try {
       ok(await o.admin.upload(`/projects/${(await makeHierarchy(o.admin)).project}/files`, [{ name: 'x.txt', content: 'x' }]));

@@ -73,7 +73,8 @@ export class AccessContext {
     if (scope && !scope.has(projectId)) {
       // Outside its job: nothing, as for a stranger.
     } else if (this.principal.kind === 'engine') {
-      // Engines fetch the inputs of whatever job they claim, anywhere on the site, and change nothing.
+      // Engines fetch the inputs of the jobs they run, anywhere on the site, and change nothing;
+      // engine-access.ts lets an engine key reach only those files, and only while the job runs.
       for (const a of READ_ONLY_ACTIONS) actions.add(a);
     } else if (this.isAdmin || (scope && this.principal.roles.includes('site_admin'))) {
       for (const a of BUILTIN_ROLES.admin.actions) actions.add(a);
