@@ -7,7 +7,7 @@ import { isEngine } from './auth/principal.js';
 import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
 import { assertEngineMayCall } from './jobs/engine-access.js';
-import { registerInputGuards } from './http/guards.js';
+import { jsonTooDeep, registerInputGuards, tooDeepMessage } from './http/guards.js';
 import { withResponseModels } from './openapi-models.js';
 import { batchRoutes } from './routes/batch.js';
 import { containerRoutes } from './routes/containers.js';
@@ -20,6 +20,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { permissionRoutes } from './routes/permissions.js';
 import { ruleRoutes } from './routes/rules.js';
+import { CONTROL_CHARACTER, NO_CONTROL_CHARACTERS } from './routes/schemas.js';
 import { systemRoutes } from './routes/system.js';
 import { userRoutes } from './routes/users.js';
 import { viewRoutes } from './routes/views.js';
@@ -31,7 +32,9 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
     // Requests carry 24-hex ids and file names; long URLs are almost always an error.
     routerOptions: { maxParamLength: 1024 },
     bodyLimit: 16 * 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, formats: { [NO_CONTROL_CHARACTERS]: (v: string) => !CONTROL_CHARACTER.test(v) } },
+    },
     forceCloseConnections: true,
     frameworkErrors: sendFrameworkError,
   });
@@ -45,6 +48,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
+    if (jsonTooDeep(text)) return done(new ApiError('INVALID_JSON', tooDeepMessage('body')), undefined);
     try {
       done(null, JSON.parse(text));
     } catch (e) {
@@ -65,6 +69,12 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
       security: [{ ApiKey: [] }],
     },
     transformObject: withResponseModels,
+  });
+
+  // Every answer, errors included: browsers keep to the declared type and never sniff one (an upload
+  // served as text/plain must not turn into HTML). See sendFile for what file downloads add.
+  app.addHook('onRequest', async (_req, reply) => {
+    void reply.header('X-Content-Type-Options', 'nosniff');
   });
 
   app.addHook('onRequest', async (req) => {

@@ -31,7 +31,12 @@ function toBody(err: FastifyError | ApiError | Error, req?: FastifyRequest): Err
         : first?.keyword === 'required'
           ? ` '${(first.params as { missingProperty?: string }).missingProperty}'`
           : '';
-    return { status: 400, code: 'VALIDATION', message: `${where}: ${first?.message ?? fe.message}${extra}` };
+    // The label format (routes/schemas.ts) says what it refuses rather than just its name.
+    const message =
+      first?.keyword === 'format' && (first.params as { format?: string }).format === 'no-control-characters'
+        ? 'must not contain control characters (ANSI escapes, tabs, newlines, U+0000-U+001F, U+007F-U+009F)'
+        : (first?.message ?? fe.message);
+    return { status: 400, code: 'VALIDATION', message: `${where}: ${message}${extra}` };
   }
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     const type = req?.headers['content-type'] ?? '(none)';

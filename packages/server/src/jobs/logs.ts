@@ -27,7 +27,16 @@ export async function readLog(db: Kysely<Database>, jobId: string): Promise<JobL
   return rows.flatMap((r) => parseJson<JobLogLine[]>(r.lines, []));
 }
 
-/** The log as plain text; system lines are marked so a reader can tell them from the gear's output. */
+/**
+ * The log as plain text; system lines are marked so a reader can tell them from the gear's output.
+ * The engine sends the gear's output one line per entry without its newline (the platform's own
+ * lines carry one): each entry ends in exactly one newline, so the text reads as the gear wrote it.
+ */
 export function logText(lines: JobLogLine[]): string {
-  return lines.map((l) => (l.fd === LOG_FD.system ? `[sprocket] ${l.msg}` : l.msg)).join('');
+  return lines
+    .map((l) => {
+      const msg = l.msg.endsWith('\n') ? l.msg : `${l.msg}\n`;
+      return l.fd === LOG_FD.system ? `[sprocket] ${msg}` : msg;
+    })
+    .join('');
 }

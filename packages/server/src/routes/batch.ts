@@ -14,7 +14,7 @@ import {
   retryFailed,
   runBatch,
 } from '../jobs/batch.js';
-import { OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
+import { NO_CONTROL_CHARACTERS, OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
 
 const proposeBody = {
   type: 'object',
@@ -29,7 +29,7 @@ const proposeBody = {
     },
     config: { type: 'object' },
     tags: { type: 'array', items: TAG },
-    analysis: { type: 'object', properties: { label: { type: 'string', maxLength: 256 }, description: { type: 'string' } } },
+    analysis: { type: 'object', properties: { label: { type: 'string', maxLength: 256, format: NO_CONTROL_CHARACTERS }, description: { type: 'string' } } },
     target_context: { type: 'object' },
     optional_input_policy: { enum: [...OPTIONAL_INPUT_POLICIES] },
     priority: { enum: Object.keys(JOB_PRIORITIES) },

@@ -1,10 +1,10 @@
 import type { ContainerType } from '@sprocket/types';
-import { INFO, LABEL, OBJECT_ID_SCHEMA, TAG } from './schemas.js';
+import { INFO, LABEL, NO_CONTROL_CHARACTERS, OBJECT_ID_SCHEMA, TAG } from './schemas.js';
 
 /** Request bodies for creating and modifying each container type. */
 const SUBJECT_FIELDS = {
   code: LABEL,
-  master_code: { type: 'string', maxLength: 256 },
+  master_code: { type: 'string', maxLength: 256, format: NO_CONTROL_CHARACTERS },
   firstname: { type: 'string', maxLength: 64 },
   lastname: { type: 'string', maxLength: 64 },
   sex: { type: ['string', 'null'], enum: ['male', 'female', 'other', 'unknown', null] },

@@ -10,7 +10,7 @@ import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, badRequest, notFound } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { fileNameProblem } from '../files/filetypes.js';
-import { nulPath } from '../http/guards.js';
+import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { newId, now } from '../ids.js';
 import { type InfoUpdate, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
@@ -76,8 +76,21 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return { start, end };
 }
 
+/**
+ * Uploaded content is data, never code on the API's origin: an uploaded HTML page or SVG shown
+ * inline would otherwise run its scripts with the API's origin (and the keys a web UI keeps there).
+ * So every file answer says `nosniff` (the browser keeps to the stored type, set in app.ts for every
+ * answer) and `Content-Security-Policy: sandbox`: shown inline (`?view=true`, as the web UI frames a
+ * QA report) a page renders in an opaque origin with no scripts, forms, plugins or navigation of the
+ * window. Without `?view=true` files are attachments. PDF is the one type left unsandboxed: browsers'
+ * PDF viewers refuse to open in a sandboxed document, and they run no script in the page's origin.
+ */
+const UNSANDBOXED = new Set(['application/pdf']);
+export const FILE_SANDBOX = 'sandbox';
+
 /** Streams one stored file version, honouring Range. */
 export function sendFile(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, f: FilesTable, inline: boolean): FastifyReply {
+  if (!UNSANDBOXED.has(f.mimetype.split(';')[0]!.trim().toLowerCase())) void reply.header('Content-Security-Policy', FILE_SANDBOX);
   let range: { start: number; end: number } | undefined;
   try {
     range = parseRange(req.headers.range, f.size);
@@ -132,6 +145,7 @@ export async function receiveUpload(ctx: ServerContext, req: FastifyRequest): Pr
     for await (const part of req.parts({ preservePath: true })) {
       if (part.type === 'field') {
         if (part.fieldname === 'metadata') {
+          if (jsonTooDeep(String(part.value))) throw new ApiError('INVALID_JSON', tooDeepMessage("form field 'metadata'"));
           try {
             const v = JSON.parse(String(part.value));
             if (!isPlainObject(v)) throw new Error('not an object');

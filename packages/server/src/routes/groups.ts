@@ -6,7 +6,7 @@ import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.j
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
-import { GROUP_ID_SCHEMA, TAG, groupParams } from './schemas.js';
+import { GROUP_ID_SCHEMA, NO_CONTROL_CHARACTERS, TAG, groupParams } from './schemas.js';
 
 const permParams = {
   type: 'object',
@@ -81,7 +81,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
           type: 'object',
           additionalProperties: false,
           required: ['_id'],
-          properties: { _id: GROUP_ID_SCHEMA, label: { type: 'string', minLength: 1, maxLength: 64 }, tags: { type: 'array', items: TAG } },
+          properties: { _id: GROUP_ID_SCHEMA, label: { type: 'string', minLength: 1, maxLength: 64, format: NO_CONTROL_CHARACTERS }, tags: { type: 'array', items: TAG } },
         },
       },
     },
@@ -119,7 +119,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       schema: {
         ...t,
         params: groupParams,
-        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { label: { type: 'string', minLength: 1, maxLength: 64 }, tags: { type: 'array', items: TAG } } },
+        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { label: { type: 'string', minLength: 1, maxLength: 64, format: NO_CONTROL_CHARACTERS }, tags: { type: 'array', items: TAG } } },
       },
     },
     async (req) => {
