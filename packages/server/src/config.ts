@@ -9,8 +9,16 @@ import path from 'node:path';
 export const PRIVATE_DIR_MODE = 0o700;
 export const PRIVATE_FILE_MODE = 0o600;
 
-/** Creates a directory (and missing parents) private to this user, and narrows it if it exists. */
+/**
+ * Creates a directory (and missing parents) private to this user, and narrows it if it exists.
+ * A directory every user may write to (/tmp, say) is shared by nature: narrowing it would break
+ * the host and keeping it would expose the data, so it is refused.
+ */
 export function ensurePrivateDir(dir: string): void {
+  const existing = fs.statSync(dir, { throwIfNoEntry: false });
+  if (existing && (existing.mode & 0o002) !== 0) {
+    throw new Error(`${dir} is writable by every user (mode ${(existing.mode & 0o7777).toString(8)}): give Sprocket a directory of its own (SPROCKET_DATA_DIR)`);
+  }
   fs.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   fs.chmodSync(dir, PRIVATE_DIR_MODE);
 }

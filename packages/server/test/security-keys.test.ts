@@ -372,4 +372,16 @@ describe('data at rest', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('refuses a data directory every user may write to, instead of narrowing or using it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-shared-'));
+    fs.chmodSync(dir, 0o1777);
+    try {
+      await expect(startTestServer({ dataDir: dir })).rejects.toThrow(/is writable by every user \(mode 1777\): give Sprocket a directory of its own/);
+      expect(fs.statSync(dir).mode & 0o7777).toBe(0o1777);
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
