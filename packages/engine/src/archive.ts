@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { parseMemory } from './resources.js';
 import tar from 'tar-stream';
 
 /** Inside `root`, or an error naming the entry: an archive must not write anywhere else. */
@@ -29,19 +31,51 @@ async function walkFolders(root: string, dir: string, entry: string, create: boo
   }
 }
 
+/** How far a gear archive may expand in the engine (the server's SPROCKET_GEAR_ARCHIVE_* settings, same defaults). */
+export interface ArchiveLimits {
+  maxBytes: number;
+  maxEntries: number;
+}
+
+export function archiveLimits(env: NodeJS.ProcessEnv = process.env): ArchiveLimits {
+  const read = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = parseMemory(raw);
+    if (!n) throw new Error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  return { maxBytes: read('SPROCKET_GEAR_ARCHIVE_MAX_BYTES', 4 * 1024 ** 3), maxEntries: read('SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES', 100_000) };
+}
+
 /**
- * Extracts a gear's tar.gz into `dest` (created, must not exist). Regular files keep their
+ * Extracts a gear's tar.gz into `dest` (created, must not exist). Expansion stops, with an error
+ * naming the setting, once the members' bytes or count pass `limits`: a small archive must not
+ * fill the engine's disk. Regular files keep their
  * permission bits (a gear's `run` must stay executable; set-id bits are dropped), folders and
  * links are recreated, and any entry or link that would reach outside `dest` fails the extraction.
  */
-export async function extractTarGz(source: Readable, dest: string): Promise<void> {
+export async function extractTarGz(source: Readable, dest: string, limits: ArchiveLimits = archiveLimits()): Promise<void> {
   await fs.promises.mkdir(dest, { recursive: true });
   const root = await fs.promises.realpath(dest);
   const extract = tar.extract();
   const done = pipeline(source, createGunzip(), extract);
+  let entries = 0;
+  let written = 0;
+  const tooBig = () => new Error(`the archive expands to more than ${limits.maxBytes} bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)`);
+  // Declared sizes can lie (a pax header, a truncated member); the bytes themselves are counted too.
+  const counted = () =>
+    new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        written += chunk.length;
+        cb(written > limits.maxBytes ? tooBig() : null, chunk);
+      },
+    });
   const consume = (async () => {
     for await (const entry of extract) {
       const h = entry.header;
+      if (++entries > limits.maxEntries) throw new Error(`the archive has more than ${limits.maxEntries} members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)`);
+      if (written + (h.size ?? 0) > limits.maxBytes) throw tooBig();
       const name = h.name.replace(/^(\.\/)+/, '');
       if (!name || name === '.' || name === './') {
         entry.resume();
@@ -55,7 +89,7 @@ export async function extractTarGz(source: Readable, dest: string): Promise<void
       } else if (h.type === 'file' || h.type === 'contiguous-file') {
         await walkFolders(root, path.dirname(target), name, true);
         // 'wx' also refuses to follow a link already standing at the target.
-        await pipeline(entry, fs.createWriteStream(target, { mode, flags: 'wx' }));
+        await pipeline(entry, counted(), fs.createWriteStream(target, { mode, flags: 'wx' }));
         await fs.promises.chmod(target, mode);
       } else if (h.type === 'symlink') {
         const link = h.linkname ?? '';
@@ -76,8 +110,13 @@ export async function extractTarGz(source: Readable, dest: string): Promise<void
         entry.resume();
       }
     }
-  })();
-  await Promise.all([done, consume]);
+  })().catch((err: unknown) => {
+    // Stop inflating at once: the rest of the archive is never read.
+    source.destroy();
+    extract.destroy();
+    throw err;
+  });
+  await Promise.all([done.catch((err: unknown) => consume.then(() => Promise.reject(err))), consume]);
 }
 
 /**

@@ -2,7 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { archiveLimits } from './archive.js';
+import { gearLimits } from './executors/limits.js';
+import { podmanUidBase } from './executors/podman.js';
 import { EXECUTOR_CHOICES, type ExecutorChoice } from './executors/select.js';
+import { gearCacheMax } from './layout.js';
 
 /** Everything the engine reads from its command line and environment, checked once at start. */
 export interface EngineConfig {
@@ -30,7 +34,19 @@ export const USAGE = `Usage: sprocket-engine [--key KEY | --key-file FILE] [--co
   SPROCKET_ENGINE_CAPABILITIES       comma-separated (default: networking)
   SPROCKET_ENGINE_SHUTDOWN_GRACE     seconds running jobs get on shutdown (default 10)
   SPROCKET_ENGINE_KEEP_JOBS=1        keep job folders after the job (debugging)
-  SPROCKET_LOG_LEVEL                 debug, info (default), warn, error`;
+  SPROCKET_LOG_LEVEL                 debug, info (default), warn, error
+
+Gear sandbox and limits:
+  SPROCKET_GEAR_UID, SPROCKET_GEAR_GID   host user a gear runs as when the engine is root (default 65534, nobody)
+  SPROCKET_GEAR_MAX_PROCESSES        processes and threads one gear may have (default 512)
+  SPROCKET_JOB_DISK_LIMIT            size a job folder may grow to, and the largest file (default 20G)
+  SPROCKET_GEAR_CACHE_MAX            size of the gear cache; least recently used gears go first (default 20G)
+  SPROCKET_GEAR_ARCHIVE_MAX_BYTES    bytes a gear archive may expand to (default 4G)
+  SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES  members a gear archive may have (default 100000)
+  SPROCKET_PODMAN_UID_BASE           host uid a rootful podman maps container root onto (default 524288)
+  SPROCKET_PROCESS_EXECUTOR_AS_ROOT=true  let the unsandboxed process executor run gears when the
+                                     engine is root (refused otherwise)
+  A job's memory request is enforced (per-job cgroup, else prlimit --as).`;
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;
@@ -60,6 +76,11 @@ export function loadEngineConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   if (!EXECUTOR_CHOICES.includes(executor)) throw new Error(`executor must be one of ${EXECUTOR_CHOICES.join(', ')}, got ${JSON.stringify(executor)}`);
   const grace = Number(env.SPROCKET_ENGINE_SHUTDOWN_GRACE ?? 10);
   if (!Number.isFinite(grace) || grace < 0) throw new Error('SPROCKET_ENGINE_SHUTDOWN_GRACE must be a number of seconds');
+  // Checked here so a wrong setting stops the engine at start rather than failing every job.
+  gearLimits(env);
+  archiveLimits(env);
+  gearCacheMax(env);
+  podmanUidBase(env);
   return {
     key,
     apiUrl: values.url ?? env.SPROCKET_API_URL ?? undefined,

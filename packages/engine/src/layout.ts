@@ -2,42 +2,129 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { extractTarGz, gearRoot } from './archive.js';
+import { diskUsage } from './disk.js';
+import { parseMemory } from './resources.js';
 import type { ClaimedJob, EngineClient } from './client.js';
 import { GEAR_BASE } from './executors/executor.js';
 
 /** What the spec says the executor creates afresh, whatever the gear shipped under those names. */
 const RESERVED = ['config.json', 'input', 'output'];
 
+export const DEFAULT_GEAR_CACHE_MAX = 20 * 1024 ** 3;
+
+/** SPROCKET_GEAR_CACHE_MAX: bytes the gear cache may hold before the least recently used gears go. */
+export function gearCacheMax(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.SPROCKET_GEAR_CACHE_MAX;
+  if (raw === undefined || raw === '') return DEFAULT_GEAR_CACHE_MAX;
+  const n = parseMemory(raw);
+  if (!n) throw new Error(`SPROCKET_GEAR_CACHE_MAX must be a size such as 20G, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const safeName = (gearId: string) => gearId.replace(/[^a-zA-Z0-9_.-]/g, '_');
+
 /**
  * Extracted gear archives, one folder per gear id. A gear id names immutable content (a new
  * version is a new gear), so an entry never goes stale. Extraction happens in a private folder that
  * is renamed into place, so engines sharing the folder never see half a gear.
+ *
+ * The cache is bounded: after each new extraction the least recently used gears (a folder's mtime
+ * is touched on each use) are removed until it holds at most `maxBytes`. A gear this engine is
+ * laying out a job from is pinned and never removed; a job runs from its own copy afterwards.
  */
 export class GearCache {
   private readonly pending = new Map<string, Promise<string>>();
+  private readonly pins = new Map<string, number>();
 
   constructor(
     private readonly client: Pick<EngineClient, 'stream'>,
     readonly dir: string,
+    readonly maxBytes: number = gearCacheMax(),
   ) {}
+
+  /** Keeps the gear in the cache until `unpin`. */
+  pin(gearId: string): void {
+    this.pins.set(safeName(gearId), (this.pins.get(safeName(gearId)) ?? 0) + 1);
+  }
+
+  unpin(gearId: string): void {
+    const n = (this.pins.get(safeName(gearId)) ?? 1) - 1;
+    if (n > 0) this.pins.set(safeName(gearId), n);
+    else this.pins.delete(safeName(gearId));
+  }
+
+  /** Removes least recently used, unpinned gears until the cache fits its bound. */
+  async prune(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = (await fs.promises.readdir(this.dir)).filter((n) => !n.startsWith('.'));
+    } catch {
+      return [];
+    }
+    const entries = await Promise.all(
+      names.map(async (name) => {
+        const p = path.join(this.dir, name);
+        const st = await fs.promises.stat(p).catch(() => undefined);
+        return { name, p, used: st?.mtimeMs ?? 0, bytes: st ? await diskUsage(p) : 0 };
+      }),
+    );
+    let total = entries.reduce((sum, e) => sum + e.bytes, 0);
+    const removed: string[] = [];
+    for (const e of entries.sort((a, b) => a.used - b.used)) {
+      if (total <= this.maxBytes) break;
+      if (this.pins.has(e.name) || this.pending.has(e.name)) continue;
+      // Renamed first, so no engine sharing the folder finds half a gear under its name.
+      const doomed = path.join(this.dir, `.prune.${e.name}.${process.pid}.${randomBytes(4).toString('hex')}`);
+      try {
+        await fs.promises.rename(e.p, doomed);
+      } catch {
+        continue;
+      }
+      await fs.promises.rm(doomed, { recursive: true, force: true });
+      total -= e.bytes;
+      removed.push(e.name);
+    }
+    return removed;
+  }
 
   /** The folder holding the gear's files (manifest.json at its top). */
   get(gearId: string, archiveUri: string): Promise<string> {
-    let p = this.pending.get(gearId);
+    const key = safeName(gearId);
+    let p = this.pending.get(key);
     if (!p) {
       // Not tied to one job's cancel: other jobs of the same gear may be waiting on this download.
       p = this.fetch(gearId, archiveUri);
-      this.pending.set(gearId, p);
-      // A failed download must not poison the cache: the next job tries again.
-      p.catch(() => this.pending.delete(gearId));
+      this.pending.set(key, p);
+      // A failed download must not poison the cache: the next job tries again. A kept entry is
+      // looked up again on the next use, in case a prune removed it meanwhile.
+      p.then(
+        () => this.pending.delete(key),
+        () => this.pending.delete(key),
+      );
     }
-    return p;
+    return p.then(async (dir) => {
+      // Touched on each use: the prune removes the least recently used first.
+      const now = new Date();
+      await fs.promises.utimes(path.join(this.dir, key), now, now).catch(() => {});
+      return dir;
+    });
   }
 
   private async fetch(gearId: string, archiveUri: string): Promise<string> {
-    const safeId = gearId.replace(/[^a-zA-Z0-9_.-]/g, '_');
+    const safeId = safeName(gearId);
     const final = path.join(this.dir, safeId);
     if (fs.existsSync(final)) return gearRoot(final);
+    const root = await this.extract(safeId, archiveUri, final);
+    this.pin(gearId);
+    try {
+      await this.prune();
+    } finally {
+      this.unpin(gearId);
+    }
+    return root;
+  }
+
+  private async extract(safeId: string, archiveUri: string, final: string): Promise<string> {
     await fs.promises.mkdir(this.dir, { recursive: true });
     const tmp = path.join(this.dir, `.${safeId}.${process.pid}.${randomBytes(4).toString('hex')}`);
     try {
@@ -116,8 +203,14 @@ export async function prepareJobDir(opts: {
   const { client, job, jobDir, signal } = opts;
   const request = job.request;
   await fs.promises.rm(jobDir, { recursive: true, force: true });
-  const gearDir = await opts.gears.get(request.gear.id ?? job.gear_id, request.gear.archive);
-  await fs.promises.cp(gearDir, jobDir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+  const gearId = request.gear.id ?? job.gear_id;
+  opts.gears.pin(gearId);
+  try {
+    const gearDir = await opts.gears.get(gearId, request.gear.archive);
+    await fs.promises.cp(gearDir, jobDir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+  } finally {
+    opts.gears.unpin(gearId);
+  }
   for (const name of RESERVED) await fs.promises.rm(path.join(jobDir, name), { recursive: true, force: true });
   await fs.promises.mkdir(path.join(jobDir, 'input'));
   await fs.promises.mkdir(path.join(jobDir, 'output'));

@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { retrying } from './backoff.js';
 import { type ClaimedJob, type EngineClient, type FinishBody, HttpError } from './client.js';
+import { watchDisk } from './disk.js';
 import type { RunResult, RunSpec } from './executors/executor.js';
+import { gearLimits, human } from './executors/limits.js';
 import type { ExecutorSelector } from './executors/select.js';
 import { type GearCache, prepareJobDir } from './layout.js';
 import type { Logger } from './logger.js';
@@ -41,8 +43,10 @@ function message(err: unknown): string {
 }
 
 /** Why a run counts as failed, or undefined when it succeeded. */
-function failureOf(result: RunResult, stoppedBy: unknown, walltime?: number): string | undefined {
+function failureOf(result: RunResult, stoppedBy: unknown, walltime?: number, diskLimit?: number): string | undefined {
   if (stoppedBy === 'walltime') return `the gear exceeded its walltime of ${walltime} s and was stopped`;
+  if (stoppedBy === 'disk') return `the job folder grew past the job disk limit of ${human(diskLimit ?? 0)} (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped`;
+  if (result.limit) return result.limit;
   if (result.exitCode === 0) return undefined;
   if (result.exitCode === null) return `the gear was killed by signal ${result.signal ?? 'unknown'}`;
   return `the gear exited with code ${result.exitCode}`;
@@ -153,6 +157,9 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
     stop.signal.addEventListener('abort', onStop, { once: true });
     shutdown.addEventListener('abort', onShutdown, { once: true });
     const wallTimer = walltime ? setTimeout(() => runStop.abort('walltime'), walltime * 1000) : undefined;
+    // work/ and output/ live on the engine's disk: a gear filling them would fill the host's.
+    const diskLimit = gearLimits().diskBytes;
+    const stopWatching = watchDisk(jobDir, diskLimit, () => runStop.abort('disk'));
     const runStarted = Date.now();
     let result: RunResult;
     try {
@@ -161,6 +168,7 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
       return await failEarly(`The gear could not be started: ${message(err)}`);
     } finally {
       clearTimeout(wallTimer);
+      stopWatching();
       stop.signal.removeEventListener('abort', onStop);
       shutdown.removeEventListener('abort', onShutdown);
     }
@@ -173,7 +181,7 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
     }
 
     // 3. Upload. Outputs of a failed run are saved too; the API flags them.
-    let failure = failureOf(result, stoppedBy, walltime);
+    let failure = failureOf(result, stoppedBy, walltime, diskLimit);
     const uploadStarted = Date.now();
     let outputs: CollectedOutputs;
     try {

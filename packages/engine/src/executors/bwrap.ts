@@ -2,12 +2,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Executor, GEAR_BASE, type RunIO, type RunResult, type RunSpec } from './executor.js';
 import { succeeds } from './probe.js';
-import { runProcessGroup } from './spawn.js';
+import { gearLimits, isRoot } from './limits.js';
+import { handOver, runConfined } from './spawn.js';
 
 /** Top-level host folders that are symlinks into /usr on merged-/usr systems and real folders elsewhere. */
 const ROOT_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 /** Job-directory entries the gear must not change: what it was given. */
 const READ_ONLY_ENTRIES = new Set(['input', 'config.json']);
+/** Host secrets under /etc no gear has business reading. */
+const ETC_SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssl/private', '/etc/security/opasswd'];
+/** Every namespace but the user namespace: as root, bwrap's own user namespace would map the gear to host root. */
+const UNSHARE_BUT_USER = ['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try'];
 
 let hostSystem: string[] | undefined;
 
@@ -30,10 +35,35 @@ function readHostSystem(): string[] {
     else if (st.isDirectory()) args.push('--ro-bind', dir, dir);
   }
   args.push('--ro-bind', '/etc', '/etc');
+  // Unreadable to the gear's uid already; masked too, so a mistaken mode on the host exposes nothing.
+  let hostKeys: string[] = [];
+  try {
+    hostKeys = fs.readdirSync('/etc/ssh').filter((f) => /^ssh_host_.*_key$/.test(f)).map((f) => `/etc/ssh/${f}`);
+  } catch {
+    // no ssh server here
+  }
+  for (const secret of [...ETC_SECRETS, ...hostKeys]) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(secret);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) args.push('--tmpfs', secret, '--remount-ro', secret);
+    else if (st.isFile()) args.push('--ro-bind', '/dev/null', secret);
+  }
   // Software installed outside the package manager (FSL, FreeSurfer …) conventionally lives in /opt.
   if (fs.existsSync('/opt')) args.push('--ro-bind', '/opt', '/opt');
-  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  // /proc/sys holds host kernel settings: read-only whoever the gear is. /tmp is the gear's own.
+  args.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
   return args;
+}
+
+/** The host user a gear runs as: the site's gear user when the engine is root, else the engine's own (undefined). */
+export function gearOwner(_spec?: Pick<RunSpec, 'uid' | 'gid'>): { uid: number; gid: number } | undefined {
+  if (!isRoot()) return undefined;
+  const { uid, gid } = gearLimits();
+  return { uid, gid };
 }
 
 /**
@@ -51,21 +81,34 @@ export function bwrapArgs(spec: RunSpec): string[] {
     if (entry.isSymbolicLink()) args.push('--symlink', fs.readlinkSync(host), inside);
     else args.push(READ_ONLY_ENTRIES.has(entry.name) ? '--ro-bind' : '--bind', host, inside);
   }
-  args.push('--chdir', GEAR_BASE, '--unshare-all');
+  args.push('--chdir', GEAR_BASE);
+  const owner = gearOwner(spec);
+  let command = spec.command;
+  if (owner) {
+    // The engine is root. bwrap makes the mounts as root, then the gear becomes the site's gear
+    // user on the host (setpriv: no groups, no capabilities, no new privileges). A manifest's
+    // uid/gid is what the gear sees inside a user namespace of its own over that host user.
+    args.push(...UNSHARE_BUT_USER, '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
+    const inner = spec.uid !== undefined && (spec.uid !== owner.uid || (spec.gid ?? spec.uid) !== owner.gid) ? ['/usr/bin/unshare', '--user', `--map-user=${spec.uid}`, `--map-group=${spec.gid ?? spec.uid}`, '--'] : [];
+    command = ['/usr/bin/setpriv', `--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', ...inner, ...command];
+  } else {
+    // Not root: bwrap's user namespace maps the gear onto the engine's own unprivileged user.
+    args.push('--unshare-all');
+    if (spec.uid !== undefined) args.push('--unshare-user', '--uid', String(spec.uid), '--gid', String(spec.gid ?? spec.uid));
+    args.push('--cap-drop', 'ALL');
+  }
   if (spec.networking) args.push('--share-net');
-  // The gear's user exists only inside the sandbox's user namespace; its files are the engine's outside.
-  if (spec.uid !== undefined) args.push('--unshare-user', '--uid', String(spec.uid), '--gid', String(spec.gid ?? spec.uid));
-  // Root keeps every capability in the sandbox unless told otherwise, enough to undo the read-only mounts.
-  args.push('--cap-drop', 'ALL', '--die-with-parent', '--clearenv');
+  args.push('--die-with-parent', '--clearenv');
   for (const [k, v] of Object.entries({ ...spec.env, FLYWHEEL: GEAR_BASE })) args.push('--setenv', k, v);
-  args.push('--', ...spec.command);
+  args.push('--', ...command);
   return args;
 }
 
 /**
- * Bubblewrap: the job directory at /flywheel/v0, the host's /usr and /etc read-only, private /tmp,
- * no network unless the gear asks for `networking`, no capabilities, its own pid namespace (so
- * nothing escapes a cancel), and it dies with the engine.
+ * Bubblewrap: the job directory at /flywheel/v0, the host's /usr, /etc (secrets masked) and /opt
+ * read-only, /proc/sys read-only, private /tmp, no network unless the gear asks for `networking`,
+ * no capabilities, never host root (the site's gear user when the engine is root), its own pid
+ * namespace (so nothing escapes a cancel), within the site's limits, and it dies with the engine.
  */
 export class BwrapExecutor implements Executor {
   readonly name = 'bwrap';
@@ -77,7 +120,8 @@ export class BwrapExecutor implements Executor {
     return this.probe;
   }
 
-  run(spec: RunSpec, io: RunIO, signal: AbortSignal): Promise<RunResult> {
-    return runProcessGroup(bwrapArgs(spec), { cwd: spec.jobDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } }, io, signal);
+  async run(spec: RunSpec, io: RunIO, signal: AbortSignal): Promise<RunResult> {
+    await handOver(spec.jobDir, gearOwner(spec));
+    return runConfined(spec, bwrapArgs(spec), { cwd: spec.jobDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } }, io, signal);
   }
 }

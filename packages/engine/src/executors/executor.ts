@@ -32,6 +32,8 @@ export interface RunResult {
   /** null when the gear was killed by a signal. */
   exitCode: number | null;
   signal?: string;
+  /** The site limit that stopped the gear, in words (memory request, …), when one did. */
+  limit?: string;
 }
 
 /**

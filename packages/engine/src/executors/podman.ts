@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseMemory } from '../resources.js';
 import { type Executor, GEAR_BASE, KILL_GRACE_MS, type RunIO, type RunResult, type RunSpec } from './executor.js';
+import { gearLimits, isRoot } from './limits.js';
 import { succeeds } from './probe.js';
 import { handOver, runProcessGroup } from './spawn.js';
 
@@ -11,7 +12,25 @@ import { handOver, runProcessGroup } from './spawn.js';
  * here, runc needs cgroupfs, and the default rlimits cannot be applied, so they are set explicitly.
  */
 const PODMAN_GLOBAL = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
-const LIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+const LIMITS = ['--ulimit', 'nofile=1024:1024'];
+/** Host uids a rootful podman maps the container's 0–65535 onto (SPROCKET_PODMAN_UID_BASE). */
+export const DEFAULT_PODMAN_UID_BASE = 524_288;
+const ID_RANGE = 65_536;
+
+export function podmanUidBase(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.SPROCKET_PODMAN_UID_BASE;
+  if (raw === undefined || raw === '') return DEFAULT_PODMAN_UID_BASE;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < ID_RANGE) throw new Error(`SPROCKET_PODMAN_UID_BASE must be an integer of at least ${ID_RANGE}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Where the container's user lands on the host when podman runs as root: never host root. */
+function podmanOwner(spec: Pick<RunSpec, 'uid' | 'gid'>): { uid: number; gid: number } | undefined {
+  if (!isRoot()) return undefined; // rootless podman maps through the engine user's own subuids
+  const base = podmanUidBase();
+  return { uid: base + (spec.uid ?? 0), gid: base + (spec.gid ?? spec.uid ?? 0) };
+}
 const READ_ONLY_ENTRIES = new Set(['input', 'config.json']);
 
 export function containerName(jobId: string): string {
@@ -25,7 +44,15 @@ export function containerName(jobId: string): string {
  */
 export function podmanRunArgs(spec: RunSpec): string[] {
   if (!spec.image) throw new Error('the podman executor needs a gear that names a container image');
+  const limits = gearLimits();
   const args = ['podman', ...PODMAN_GLOBAL, 'run', '--rm', '--name', containerName(spec.jobId), ...LIMITS];
+  args.push('--pids-limit', String(limits.maxProcesses), '--ulimit', `fsize=${limits.diskBytes}:${limits.diskBytes}`, '--security-opt', 'no-new-privileges');
+  if (isRoot()) {
+    // Rootful podman would run the container's root as host root: map the container's ids onto an
+    // unprivileged host range instead, and run as the manifest's user (root of the container by default).
+    const base = podmanUidBase();
+    args.push('--uidmap', `0:${base}:${ID_RANGE}`, '--gidmap', `0:${base}:${ID_RANGE}`, '--user', `${spec.uid ?? 0}:${spec.gid ?? spec.uid ?? 0}`);
+  } else if (spec.uid !== undefined) args.push('--user', `${spec.uid}:${spec.gid ?? spec.uid}`);
   if (!spec.networking) args.push('--network', 'none');
   const bytes = spec.resources.memory ? parseMemory(spec.resources.memory) : undefined;
   if (bytes) args.push('--memory', String(bytes));
@@ -35,7 +62,6 @@ export function podmanRunArgs(spec: RunSpec): string[] {
     const ro = READ_ONLY_ENTRIES.has(entry.name) ? ':ro' : '';
     args.push('-v', `${path.join(spec.jobDir, entry.name)}:${GEAR_BASE}/${entry.name}${ro}`);
   }
-  if (spec.uid !== undefined) args.push('--user', `${spec.uid}:${spec.gid ?? spec.uid}`);
   args.push('-w', GEAR_BASE);
   for (const [k, v] of Object.entries({ ...spec.env, FLYWHEEL: GEAR_BASE })) args.push('--env', `${k}=${v}`);
   args.push('--entrypoint', '[]', spec.image, ...spec.command);
@@ -77,7 +103,7 @@ export class PodmanExecutor implements Executor {
     };
     signal.addEventListener('abort', stop, { once: true });
     if (signal.aborted) stop();
-    await handOver(spec);
+    await handOver(spec.jobDir, podmanOwner(spec));
     try {
       return await runProcessGroup(podmanRunArgs(spec), { cwd: spec.jobDir, env: { ...process.env } as Record<string, string> }, io, inner.signal);
     } finally {

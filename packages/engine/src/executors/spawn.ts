@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { KILL_GRACE_MS, type RunIO, type RunResult } from './executor.js';
+import { confine, type GearLimits, gearLimits, human, isRoot } from './limits.js';
+import { KILL_GRACE_MS, type RunIO, type RunResult, type RunSpec } from './executor.js';
 
 function killGroup(pgid: number, sig: NodeJS.Signals): void {
   try {
@@ -63,15 +64,46 @@ export function runProcessGroup(
   });
 }
 
+/** Changes the owner of everything under `dir` (links themselves, never what they point to). */
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  await fs.promises.lchown(dir, uid, gid);
+  for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) await chownTree(p, uid, gid);
+    else await fs.promises.lchown(p, uid, gid);
+  }
+}
+
 /**
- * Lets a gear that runs as another user write where it must (output/, work/) and read its
- * config.json (private: it may hold an API key). Only root can switch
- * users, so for anyone else the request is ignored and the gear runs as the engine's user.
+ * Hands the job folder to the host user the gear runs as, so it can read its files, inputs and
+ * config.json (private: it may hold an API key) and write output/ and work/. Only root can switch
+ * users; for anyone else the gear runs as the engine's user and nothing changes hands.
  */
-export async function handOver(spec: { jobDir: string; uid?: number; gid?: number }): Promise<{ uid?: number; gid?: number }> {
-  if (spec.uid === undefined || process.getuid?.() !== 0) return {};
-  const uid = spec.uid;
-  const gid = spec.gid ?? spec.uid;
-  for (const name of ['output', 'work', 'config.json']) await fs.promises.chown(path.join(spec.jobDir, name), uid, gid).catch(() => {});
-  return { uid, gid };
+export async function handOver(jobDir: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
+  if (!owner || !isRoot()) return;
+  await chownTree(jobDir, owner.uid, owner.gid);
+}
+
+/**
+ * runProcessGroup inside the site's limits (process count, memory request, largest file): the
+ * result names the limit that stopped the gear, if one did.
+ */
+export async function runConfined(
+  spec: RunSpec,
+  argv: string[],
+  opts: { cwd: string; env: Record<string, string>; uid?: number; gid?: number },
+  io: RunIO,
+  signal: AbortSignal,
+  limits: GearLimits = gearLimits(),
+): Promise<RunResult> {
+  const confinement = confine(spec, argv, limits);
+  try {
+    const result = await runProcessGroup(confinement.argv, opts, io, signal);
+    const limit = confinement.verdict();
+    if (limit) return { ...result, limit };
+    if (result.signal === 'SIGXFSZ') return { ...result, limit: `the gear wrote a file larger than the job disk limit of ${human(limits.diskBytes)} (SPROCKET_JOB_DISK_LIMIT)` };
+    return result;
+  } finally {
+    await confinement.release();
+  }
 }
