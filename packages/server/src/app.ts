@@ -20,7 +20,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { permissionRoutes } from './routes/permissions.js';
 import { ruleRoutes } from './routes/rules.js';
-import { CONTROL_CHARACTER, NO_CONTROL_CHARACTERS } from './routes/schemas.js';
+import { SCHEMA_FORMATS } from './routes/schemas.js';
 import { systemRoutes } from './routes/system.js';
 import { userRoutes } from './routes/users.js';
 import { viewRoutes } from './routes/views.js';
@@ -33,7 +33,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
     routerOptions: { maxParamLength: 1024 },
     bodyLimit: 16 * 1024 * 1024,
     ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, formats: { [NO_CONTROL_CHARACTERS]: (v: string) => !CONTROL_CHARACTER.test(v) } },
+      customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, formats: SCHEMA_FORMATS },
     },
     forceCloseConnections: true,
     frameworkErrors: sendFrameworkError,

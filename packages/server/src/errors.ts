@@ -31,11 +31,7 @@ function toBody(err: FastifyError | ApiError | Error, req?: FastifyRequest): Err
         : first?.keyword === 'required'
           ? ` '${(first.params as { missingProperty?: string }).missingProperty}'`
           : '';
-    // The label format (routes/schemas.ts) says what it refuses rather than just its name.
-    const message =
-      first?.keyword === 'format' && (first.params as { format?: string }).format === 'no-control-characters'
-        ? 'must not contain control characters (ANSI escapes, tabs, newlines, U+0000-U+001F, U+007F-U+009F)'
-        : (first?.message ?? fe.message);
+    const message = first ? schemaErrorMessage(first) : fe.message;
     return { status: 400, code: 'VALIDATION', message: `${where}: ${message}${extra}` };
   }
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
@@ -57,6 +53,13 @@ function toBody(err: FastifyError | ApiError | Error, req?: FastifyRequest): Err
     return { status: fe.statusCode, code: fe.statusCode === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', message: fe.message };
   }
   return { status: 500, code: 'INTERNAL', message: 'internal server error' };
+}
+
+/** A JSON-schema error's message; the label format (routes/schemas.ts) says what it refuses rather than just its name. */
+export function schemaErrorMessage(e: { keyword: string; params: unknown; message?: string }): string {
+  if (e.keyword === 'format' && (e.params as { format?: string }).format === 'no-control-characters')
+    return 'must not contain control characters (ANSI escapes, tabs, newlines, U+0000-U+001F, U+007F-U+009F)';
+  return e.message ?? 'is invalid';
 }
 
 /** For Fastify's `frameworkErrors`: failures before routing (an undecodable URL) get the same JSON body. */

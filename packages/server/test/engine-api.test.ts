@@ -314,6 +314,23 @@ describe('running and finishing', () => {
     expect((await engine.upload(job, ticket, [{ name: 'late.txt', content: 'a' }])).status).toBe(409);
   });
 
+  it('ignores a .metadata.json nested past the bound, naming why, and still stores the outputs', async () => {
+    const g = await simpleGear();
+    const id = await queue(alice, g.id);
+    const [job] = await engine.ask({ whitelist: { 'gear-name': [g.name] } });
+    const ticket = await engine.prepare(id, true);
+    // 10,000 levels: parsing it once overflowed the server's stack (a 500, the outputs lost).
+    const form = new FormData();
+    form.append('metadata', `{"acquisition":{"info":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`);
+    form.append('file', new Blob(['result']), 'deep.txt');
+    const res = await fetch(`${engine.api.base}${job.request.outputs[0].uri}&job_ticket=${ticket}`, { method: 'POST', headers: engine.api.headers(), body: form });
+    const body = (await res.json()) as { notes: string[] };
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.notes.join('\n')).toMatch(/\.metadata\.json: JSON nested deeper than 64 levels.*metadata ignored/);
+    ok(await engine.complete(id, true));
+    expect(ok(await alice.get(`/jobs/${id}`)).saved_files).toEqual(['deep.txt']);
+  });
+
   it('writes analysis outputs into the analysis', async () => {
     const gear = await addGear(s.admin, manifest({ custom: { 'gear-builder': { category: 'analysis' } }, inputs: { image: { base: 'file' } } }));
     const { _id: aid } = ok(await alice.post(`/sessions/${h.session}/analyses`, { label: 'run', job: { gear_id: gear, inputs: { image: { type: 'acquisition', id: h.acquisition, name: 'in.nii.gz' } } } }));

@@ -95,6 +95,19 @@ describe('labels', () => {
     expect(ok(await s.admin.get(`/acquisitions/${h.acquisition}`)).label).toBe(fine);
     ok(await s.admin.put(`/acquisitions/${h.acquisition}`, { label: 'T1w' }));
   });
+
+  it('refuses control characters in tags: through the tag routes, container bodies and upload metadata', async () => {
+    const tagged = await s.admin.post(`/acquisitions/${h.acquisition}/tags`, { value: ansi });
+    expect(tagged.status).toBe(400);
+    expect(tagged.body.message).toMatch(/^body\.value: must not contain control characters/);
+    const inBody = await s.admin.put(`/acquisitions/${h.acquisition}`, { tags: ['ok', 'bad\u001b[0m'] });
+    expect(inBody.status).toBe(400);
+    expect(inBody.body.message).toMatch(/^body\.tags\/1: must not contain control characters|^body\.tags\.1: must not contain control characters|^body\.tags\[1\]: must not contain control characters/);
+    const upload = await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'tagged.txt', content: 'x' }], { tags: [ansi] });
+    expect(upload.status).toBe(400);
+    expect(upload.body.message).toMatch(/control characters/);
+    expect(ok(await s.admin.get(`/acquisitions/${h.acquisition}`)).tags).toEqual([]);
+  });
 });
 
 describe('job logs as text', () => {

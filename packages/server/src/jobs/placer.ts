@@ -7,6 +7,7 @@ import { fillMissing, isPlainObject, type JsonObject, parseJson } from '../dao/j
 import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
 import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
+import { jsonTooDeep, tooDeepMessage } from '../http/guards.js';
 import { newId, now } from '../ids.js';
 import { checkFileName } from '../routes/files.js';
 import { appendSystemLog } from './logs.js';
@@ -83,6 +84,11 @@ async function receive(ctx: ServerContext, req: FastifyRequest): Promise<{ files
     for await (const part of req.parts()) {
       if (part.type === 'field') {
         if (part.fieldname === 'metadata') {
+          // Bounded like every JSON the API reads: a gear's deeply nested file would overflow the parser's stack.
+          if (jsonTooDeep(String(part.value))) {
+            metadataProblem = tooDeepMessage('.metadata.json');
+            continue;
+          }
           try {
             const v = JSON.parse(String(part.value));
             if (!isPlainObject(v)) throw new Error('not a JSON object');

@@ -7,13 +7,13 @@ import { fileDoc, getCurrentFile, getFileVersion } from '../dao/files.js';
 import { type JsonObject, isPlainObject, parseJson } from '../dao/json.js';
 import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
-import { ApiError, badRequest, notFound } from '../errors.js';
+import { ApiError, badRequest, notFound, schemaErrorMessage } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { fileNameProblem } from '../files/filetypes.js';
 import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { newId, now } from '../ids.js';
-import { type InfoUpdate, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
+import { type InfoUpdate, OBJECT_ID_SCHEMA, SCHEMA_FORMATS, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
 
 const fileParams = {
   type: 'object',
@@ -30,7 +30,7 @@ const fileMetaProps = {
 } as const;
 
 // The upload's `metadata` field sets the same fields as `PUT …/files/{name}`, under the same rules.
-const validateFileMeta = new Ajv({ strict: false }).compile({ type: 'object', properties: fileMetaProps });
+const validateFileMeta = new Ajv({ strict: false, formats: SCHEMA_FORMATS }).compile({ type: 'object', properties: fileMetaProps });
 
 /** What is wrong with an upload's `metadata` (one set of fields, or Flywheel's `{files: […]}`), if anything. */
 function uploadMetadataProblem(metadata: JsonObject): string | undefined {
@@ -41,7 +41,7 @@ function uploadMetadataProblem(metadata: JsonObject): string | undefined {
     if (!validateFileMeta(entry)) {
       const e = validateFileMeta.errors![0]!;
       const field = `${where}${e.instancePath.replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.')}`.replace(/^\./, '');
-      return `${field || 'metadata'} ${(e.message ?? 'is invalid').replace(/^must be (\w+),(\w+)$/, 'must be $1 or $2')}`;
+      return `${field || 'metadata'} ${schemaErrorMessage(e).replace(/^must be (\w+),(\w+)$/, 'must be $1 or $2')}`;
     }
   }
   return undefined;

@@ -4,15 +4,17 @@ import { GROUP_ID, OBJECT_ID } from '@sprocket/types';
 export const OBJECT_ID_SCHEMA = { type: 'string', pattern: OBJECT_ID.source } as const;
 export const GROUP_ID_SCHEMA = { type: 'string', pattern: GROUP_ID.source } as const;
 /**
- * Labels and codes are printed by the CLI, put into CSV exports and download folder names: like
+ * Labels, codes and tags are printed by the CLI, put into CSV exports and download folder names: like
  * file names they hold no control characters (C0, DEL and C1: a label carrying an ANSI escape
  * rewrote the terminal of whoever listed it). Checked as a JSON schema format, registered in app.ts.
  */
 export const NO_CONTROL_CHARACTERS = 'no-control-characters';
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+/** The string formats these schemas use, for every Ajv that compiles them (fastify's and the upload metadata check). */
+export const SCHEMA_FORMATS = { [NO_CONTROL_CHARACTERS]: (v: string) => !CONTROL_CHARACTER.test(v) };
 export const LABEL = { type: 'string', minLength: 1, maxLength: 256, format: NO_CONTROL_CHARACTERS } as const;
-export const TAG = { type: 'string', minLength: 1, maxLength: 32 } as const;
+export const TAG = { type: 'string', minLength: 1, maxLength: 32, format: NO_CONTROL_CHARACTERS } as const;
 export const INFO = { type: 'object' } as const;
 export const idParams = { type: 'object', properties: { id: OBJECT_ID_SCHEMA }, required: ['id'] } as const;
 export const groupParams = { type: 'object', properties: { id: GROUP_ID_SCHEMA }, required: ['id'] } as const;
