@@ -1,6 +1,6 @@
 /**
  * `npm start`: the API server and one engine beside it. Both run as child processes in their own
- * process groups, so Ctrl-C reaches only this launcher, which then stops them in order: the engine
+ * process groups that die with this launcher (PR_SET_PDEATHSIG), so Ctrl-C reaches only this launcher, which then stops them in order: the engine
  * first (its running jobs get their grace period to finish and upload while the API is still up),
  * then the server. A second Ctrl-C stops everything at once.
  *
@@ -12,8 +12,9 @@
  * (scripts/install-gears.ts, with the site admin key of <data dir>/admin-api-key);
  * SPROCKET_INSTALL_GEARS=false leaves them out.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../packages/server/src/config.js';
@@ -30,8 +31,28 @@ let stopping = false;
 let server: ChildProcess | undefined;
 let engine: ChildProcess | undefined;
 
+/**
+ * Each child is started through `setpriv --pdeathsig KILL` (util-linux), which has the kernel kill
+ * it the moment this launcher dies, however it dies (kill -9 included): a server left behind would
+ * hold the port and keep acknowledging uploads. Its own process group still keeps Ctrl-C away from
+ * it, so the launcher can stop the engine before the server.
+ */
+const pdeathsig = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
+if (!pdeathsig) console.error('[start] setpriv (util-linux) is missing: the server and engine would outlive a killed launcher');
+
 function run(entry: string, env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], { stdio: 'inherit', env, detached: true, cwd: process.cwd() });
+  const argv = [process.execPath, '--import', 'tsx', path.join(root, entry)];
+  const full = pdeathsig ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
+  return spawn(full[0]!, full.slice(1), { stdio: 'inherit', env, detached: true, cwd: process.cwd() });
+}
+
+/** Whether something already listens where the server would: a second `npm start`, say. */
+function portBusy(host: string, port: number): Promise<NodeJS.ErrnoException | undefined> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' ? err : undefined));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
+  });
 }
 
 function exited(child: ChildProcess): Promise<number> {
@@ -124,6 +145,11 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal
 process.on('exit', () => {
   for (const child of [engine, server]) if (child?.pid && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
+
+if (config.port !== 0 && (await portBusy(config.host, config.port))) {
+  console.error(`[start] port ${config.port} on ${config.host} is already in use (another Sprocket still running?): stop it, or choose another port with SPROCKET_PORT`);
+  process.exit(1);
+}
 
 server = run('packages/server/src/main.ts', process.env);
 const serverDone = exited(server).then((code) => {

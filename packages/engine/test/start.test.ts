@@ -51,4 +51,54 @@ describe('npm start', () => {
       }
     }
   });
+
+  it('dies whole with its launcher on kill -9, and a second start on the busy port says so', async () => {
+    const dataDir = tempDir('sprocket-start-');
+    const port = await freePort();
+    const env = { PATH: process.env.PATH, SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: String(port), SPROCKET_LOG_LEVEL: 'warn', SPROCKET_INSTALL_GEARS: 'false' };
+    const first = spawnCaptured(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/start.ts')], { cwd: ROOT, env });
+    let children: number[] = [];
+    try {
+      expect(await eventually(() => /\[engine\] \S+\/(\d+) working for/.test(first.output()), 40_000), first.output()).toBe(true);
+      children = childrenOf(first.proc.pid!);
+      expect(children.length).toBe(2); // the server and the engine
+
+      const second = spawnCaptured(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/start.ts')], { cwd: ROOT, env: { ...env, SPROCKET_DATA_DIR: tempDir('sprocket-start-') } });
+      expect(await second.exited).toBe(1);
+      expect(second.output()).toContain(`[start] port ${port} on 127.0.0.1 is already in use`);
+      expect((await fetch(`http://127.0.0.1:${port}/api/version`)).ok).toBe(true);
+
+      first.proc.kill('SIGKILL');
+      await first.exited;
+      expect(await eventually(() => children.every((pid) => !alive(pid)), 10_000)).toBe(true);
+      expect(
+        await eventually(async () => {
+          try {
+            await fetch(`http://127.0.0.1:${port}/api/version`);
+            return false;
+          } catch {
+            return true;
+          }
+        }, 10_000),
+      ).toBe(true);
+    } finally {
+      for (const pid of children) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
 });
+
+/** Pids whose parent is `pid`. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
