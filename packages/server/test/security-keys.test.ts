@@ -240,6 +240,41 @@ describe('job documents redact what the reader may not see', () => {
     expect(ok(await s.admin.get(`/jobs/${job.id}`)).inputs.scan).toMatchObject({ id: B.acquisition, name: hiddenName });
     ok(await engine.complete(job.id, true));
   });
+
+  it('an analysis’s copies of input files from a hidden project are redacted on every path that shows the analysis', async () => {
+    const erin = await makeUser(s, 'erin@sec.org');
+    ok(await s.admin.post(`/groups/${C.group}/permissions`, { _id: 'erin@sec.org', access: 'ro' }));
+    const hiddenName = 'patient-john-roe-t2.nii.gz';
+    ok(await s.admin.upload(`/acquisitions/${B.acquisition}/files`, [{ name: hiddenName, content: 'john' }], { info: { PatientName: 'John Roe' } }));
+    ok(await s.admin.upload(`/acquisitions/${C.acquisition}/files`, [{ name: 'seen.txt', content: 's' }]));
+    const hash = ok(await s.admin.get(`/acquisitions/${B.acquisition}/files/${hiddenName}/info`)).hash;
+    const { _id: aid } = ok(
+      await s.admin.post(`/sessions/${C.session}/analyses`, {
+        label: 'cross-project',
+        inputs: [
+          { type: 'acquisition', id: B.acquisition, name: hiddenName },
+          { type: 'acquisition', id: C.acquisition, name: 'seen.txt' },
+        ],
+      }),
+    );
+    const secrets = [hiddenName, 'John Roe', hash, B.acquisition];
+    const leaks = (doc: unknown) => secrets.filter((x) => JSON.stringify(doc).includes(x));
+    const session = ok(await erin.get(`/sessions/${C.session}`));
+    const project = ok(await erin.get(`/projects/${session.project}`));
+    const docs = {
+      get: ok(await erin.get(`/sessions/${C.session}/analyses/${aid}`)),
+      list: ok(await erin.get(`/sessions/${C.session}/analyses`)),
+      all: ok(await erin.get('/analyses')),
+      byId: ok(await erin.get(`/analyses/${aid}`)),
+      session,
+      lookup: ok(await erin.post('/lookup', { path: [C.group, project.label, session.subject.code, session.label, 'analyses', 'cross-project'] })),
+    };
+    for (const [what, doc] of Object.entries(docs)) expect(leaks(doc), what).toEqual([]);
+    expect(docs.get.inputs).toHaveLength(2);
+    expect(docs.get.inputs[0]).toEqual({ type: 'nifti', redacted: true });
+    expect(docs.get.inputs[1]).toMatchObject({ name: 'seen.txt' });
+    expect(ok(await s.admin.get(`/sessions/${C.session}/analyses/${aid}`)).inputs[0]).toMatchObject({ name: hiddenName });
+  });
 });
 
 describe('download tickets', () => {

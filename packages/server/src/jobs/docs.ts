@@ -1,5 +1,6 @@
 import { type JobRequest, PLURAL, type ResourceRequest } from '@sprocket/types';
 import type { AccessContext } from '../auth/access.js';
+import { visibleContainers } from '../auth/visibility.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { DatabaseHandle } from '../db/dialect.js';
 import type { JobsTable } from '../db/schema.js';
@@ -116,19 +117,6 @@ export interface JobRedaction {
   containers: Set<string>;
 }
 
-type Visibility = Map<string, boolean>;
-
-/** Which of these containers the reader sees (files_view_metadata on its project); unknown ids count as hidden. */
-async function visibility(handle: DatabaseHandle, access: AccessContext, ids: string[]): Promise<Visibility> {
-  const out: Visibility = new Map();
-  const unique = [...new Set(ids)];
-  for (let i = 0; i < unique.length; i += 500) {
-    const rows = await handle.db.selectFrom('containers').select(['id', 'type', 'project_id', 'group_id']).where('id', 'in', unique.slice(i, i + 500)).execute();
-    for (const r of rows) out.set(r.id, await access.can(r, 'files_view_metadata'));
-  }
-  return out;
-}
-
 /** The redactions for each job (by id); undefined where the reader sees everything. */
 export async function jobRedactions(handle: DatabaseHandle, access: AccessContext, rows: JobsTable[]): Promise<Map<string, JobRedaction | undefined>> {
   const out = new Map<string, JobRedaction | undefined>();
@@ -140,7 +128,7 @@ export async function jobRedactions(handle: DatabaseHandle, access: AccessContex
   }
   const refsOf = (r: JobsTable) => parseJson<Record<string, { id?: string }>>(r.inputs, {});
   const ids = rows.flatMap((r) => [r.destination_id, ...parseJson<string[]>(r.related_container_ids, []), ...Object.values(refsOf(r)).flatMap((x) => (x.id ? [x.id] : []))]);
-  const seen = await visibility(handle, access, ids);
+  const seen = await visibleContainers(handle, access, ids);
   const sees = (id: string | undefined) => (id ? seen.get(id) === true : false);
   for (const r of rows) {
     const inputs = new Set(Object.entries(refsOf(r)).filter(([, ref]) => !sees(ref.id)).map(([name]) => name));

@@ -1,6 +1,7 @@
 import { type ContainerType, PLURAL } from '@sprocket/types';
 import type { FastifyInstance } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
+import { redactAnalysisInputs } from '../auth/visibility.js';
 import { containerDoc, currentFiles } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
@@ -32,7 +33,8 @@ export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, t
     const q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where('parent_id', '=', parent.id);
     const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
     const files = await currentFiles(db, rows.map((r) => r.id));
-    return listReply(params, rows.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false })), total);
+    const docs = rows.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false }));
+    return listReply(params, await redactAnalysisInputs(ctx.handle, access, docs), total);
   });
 
   app.get(
@@ -44,7 +46,9 @@ export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, t
       const row = await access.requireContainer('analysis', aid, 'analyses_view_metadata');
       if (row.parent_id !== id) throw notFound(`analysis ${aid} under ${type} ${id}`);
       const files = (await currentFiles(db, [row.id])).get(row.id) ?? [];
-      return containerDoc(row, files, { withInfo: true });
+      const doc = containerDoc(row, files, { withInfo: true });
+      await redactAnalysisInputs(ctx.handle, access, [doc]);
+      return doc;
     },
   );
 

@@ -2,6 +2,7 @@ import { type Action, CONTAINER_TYPES, type ContainerType, PLURAL } from '@sproc
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
+import { redactAnalysisInputs } from '../auth/visibility.js';
 import {
   TYPE_FIELDS,
   containerDoc,
@@ -68,6 +69,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     const docs = rows.map((r) =>
       containerDoc(r, files.get(r.id) ?? [], { withInfo: false, subject: r.subject_id ? subjects.get(r.subject_id) : undefined }),
     );
+    if (type === 'analysis') await redactAnalysisInputs(ctx.handle, access, docs);
     if (type === 'project') {
       const perms = await projectPermissions(rows.map((r) => r.id));
       for (const d of docs) d.permissions = perms.get(d._id as string) ?? [];
@@ -111,9 +113,10 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     if (row.type !== 'analysis' && (await access.can(row, 'analyses_view_metadata'))) {
       const rows = await db.selectFrom('containers').selectAll().where('parent_id', '=', row.id).where('type', '=', 'analysis').orderBy('id').execute();
       const af = await currentFiles(db, rows.map((r) => r.id));
-      analyses = rows.map((a) => containerDoc(a, af.get(a.id) ?? [], { withInfo: false }));
+      analyses = await redactAnalysisInputs(ctx.handle, access, rows.map((a) => containerDoc(a, af.get(a.id) ?? [], { withInfo: false })));
     }
     const doc = containerDoc(row, files, { withInfo: true, subject, analyses });
+    await redactAnalysisInputs(ctx.handle, access, [doc]);
     if (row.type === 'project') doc.permissions = (await projectPermissions([row.id])).get(row.id) ?? [];
     return doc;
   }

@@ -2,6 +2,7 @@ import type { Action } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { type ServerContext, accessOf } from '../context.js';
+import { redactAnalysisInputs } from '../auth/visibility.js';
 import { containerDoc, currentFiles, subjectsById } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
@@ -121,12 +122,14 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     return nodes;
   }
 
-  async function nodeDoc(node: Node, full: boolean): Promise<JsonObject> {
+  async function nodeDoc(req: FastifyRequest, node: Node, full: boolean): Promise<JsonObject> {
     if (node.kind === 'group') return { ...node.doc, container_type: 'group', node_type: 'group' };
     if (node.kind === 'file') return { ...fileDoc(node.file, node.parent, full), container_type: 'file', node_type: 'file' };
     const files = (await currentFiles(db, [node.row.id])).get(node.row.id) ?? [];
     const subject = node.row.type === 'session' && node.row.subject_id ? (await subjectsById(db, [node.row.subject_id])).get(node.row.subject_id) : undefined;
-    return { ...containerDoc(node.row, files, { withInfo: full, subject }), node_type: node.row.type };
+    const doc = containerDoc(node.row, files, { withInfo: full, subject });
+    await redactAnalysisInputs(ctx.handle, accessOf(ctx, req), [doc]);
+    return { ...doc, node_type: node.row.type };
   }
 
   async function prefixed(req: FastifyRequest, raw: string[] | string): Promise<JsonObject | undefined> {
@@ -140,7 +143,7 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     const special = await prefixed(req, path);
     if (special) return special;
     const nodes = await walk(req, path);
-    return nodeDoc(nodes[nodes.length - 1]!, true);
+    return nodeDoc(req, nodes[nodes.length - 1]!, true);
   });
 
   app.post('/resolve', { schema: { tags: ['lookup'], summary: 'Resolve a path to its nodes and the children of the last', body: pathBody } }, async (req) => {
@@ -169,13 +172,14 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         const visible = [];
         for (const r of rows) if (await access.can(r, 'containers_view_metadata')) visible.push(r);
         const files = await currentFiles(db, visible.map((r) => r.id));
-        for (const r of visible) children.push({ ...containerDoc(r, files.get(r.id) ?? [], { withInfo: false }), node_type: r.type });
+        const docs = await redactAnalysisInputs(ctx.handle, access, visible.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false })));
+        for (const d of docs) children.push({ ...d, node_type: d.container_type });
       }
       if (last.kind === 'container') {
         const files = (await currentFiles(db, [last.row.id])).get(last.row.id) ?? [];
         for (const f of files) children.push({ ...fileDoc(f, last.row, false), container_type: 'file', node_type: 'file' });
       }
     }
-    return { path: await Promise.all(nodes.map((n) => nodeDoc(n, false))), children };
+    return { path: await Promise.all(nodes.map((n) => nodeDoc(req, n, false))), children };
   });
 }
