@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHierarchy, startTestServer, type TestServer } from '../../server/test/helpers.js';
 import { BwrapExecutor } from '../src/executors/bwrap.js';
@@ -19,8 +20,9 @@ describe('engine with the real server', () => {
   beforeAll(async () => {
     server = await startTestServer();
     ids = await makeHierarchy(server.admin);
-    for (const g of ['echo-config', 'write-metadata', 'exit-three', 'slow', 'api-key']) gears[g] = await uploadGear(server.admin, g);
-    engine = startEngine(await engineKey(server.admin), { concurrency: 2, executor });
+    for (const g of ['echo-config', 'write-metadata', 'exit-three', 'slow', 'api-key', 'hog']) gears[g] = await uploadGear(server.admin, g);
+    // A small disk limit: the other gears here write a few bytes.
+    engine = startEngine(await engineKey(server.admin), { concurrency: 2, executor, env: { SPROCKET_JOB_DISK_LIMIT: '20M' } });
   });
   afterAll(async () => {
     await engine?.stop();
@@ -130,6 +132,24 @@ describe('engine with the real server', () => {
     expect(job.state).toBe('failed');
     expect(job.failure_reason).toMatch(/walltime of 1 s/);
     expect(await eventually(() => processesWith(marker).length === 0, 10_000)).toBe(true);
+  });
+
+  it('stops a gear that fills its work folder past the job disk limit and fails the job naming the limit', async () => {
+    const id = await addJob(server.admin, { gear_id: gears.hog, destination: { type: 'acquisition', id: ids.acquisition }, config: { mode: 'disk' } });
+    const job = await waitForJob(server.admin, id, undefined, 60_000);
+    expect(job.state).toBe('failed');
+    expect(job.failure_reason).toBe('the job folder grew past the job disk limit of 20 MiB (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped');
+    expect((await jobLog(server.admin, id)).map((l) => l.msg).join('')).not.toContain('wrote 400 MiB');
+  });
+
+  it('kills a gear that allocates beyond its memory request and fails the job saying so', async () => {
+    const id = await addJob(server.admin, { gear_id: gears.hog, destination: { type: 'acquisition', id: ids.acquisition }, config: { mode: 'memory' }, resources: { memory: '64M' } });
+    const job = await waitForJob(server.admin, id);
+    expect(job.state).toBe('failed');
+    const memoryCgroup = fs.existsSync('/sys/fs/cgroup/memory/cgroup.procs');
+    // Where no memory cgroup can be made, prlimit --as makes the allocation fail instead of a kill.
+    if (memoryCgroup) expect(job.failure_reason).toBe('the gear used more than its memory request of 64 MiB and was killed');
+    else expect(job.failure_reason).toMatch(/exited with code/);
   });
 
   it('fails a job whose input cannot be downloaded, with a system log line', async () => {

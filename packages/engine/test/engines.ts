@@ -31,6 +31,8 @@ export function startEngine(key: string, opts: { concurrency?: number; executor?
       SPROCKET_EXECUTOR: opts.executor ?? 'auto',
       SPROCKET_LOG_LEVEL: 'warn',
       SPROCKET_ENGINE_SHUTDOWN_GRACE: '5',
+      // Tests run as root in CI; the unsandboxed executor then needs the operator's explicit yes.
+      ...(opts.executor === 'process' ? { SPROCKET_PROCESS_EXECUTOR_AS_ROOT: 'true' } : {}),
       ...opts.env,
     },
   });

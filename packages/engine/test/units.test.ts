@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
+import { createGzip, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { extractTarGz, gearRoot } from '../src/archive.js';
 import { parseKey } from '../src/client.js';
+import { GearCache } from '../src/layout.js';
 import { JobLog } from '../src/logs.js';
 import { collectOutputs } from '../src/outputs.js';
 import { parseMemory } from '../src/resources.js';
@@ -110,6 +112,76 @@ describe('gear archives', () => {
     const dir = tempDir();
     await extractTarGz(Readable.from(await tarGz([{ name: 'run', content: '#!/bin/bash' }])), dir);
     await expect(gearRoot(dir)).rejects.toThrow(/no manifest.json/);
+  });
+});
+
+/** A tar.gz streamed from `members` files of `size` zero bytes each, built without holding it in memory. */
+async function zeroBomb(members: number, size: number): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const gz = pack.pipe(createGzip({ level: 9 }));
+  gz.on('data', (c: Buffer) => chunks.push(c));
+  const ended = new Promise((r) => gz.on('end', r));
+  pack.entry({ name: 'manifest.json' }, '{}');
+  const block = Buffer.alloc(1024 * 1024);
+  for (let m = 0; m < members; m++) {
+    await new Promise<void>((resolve, reject) => {
+      const entry = pack.entry({ name: `blob-${m}`, size }, (err) => (err ? reject(err) : resolve()));
+      for (let left = size; left > 0; left -= block.length) entry.write(block.subarray(0, Math.min(left, block.length)));
+      (entry as NodeJS.WritableStream).end();
+    });
+  }
+  pack.finalize();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+describe('gear archive expansion in the engine', () => {
+  it('stops a small archive that inflates past SPROCKET_GEAR_ARCHIVE_MAX_BYTES, writing no more than the bound', async () => {
+    const bomb = await zeroBomb(1, 128 * 1024 ** 2);
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    const dest = path.join(tempDir(), 'gear');
+    await expect(extractTarGz(Readable.from(bomb), dest, { maxBytes: 16 * 1024 ** 2, maxEntries: 100 })).rejects.toThrow(
+      'the archive expands to more than 16777216 bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)',
+    );
+    const written = fs.readdirSync(dest).reduce((sum, f) => sum + fs.statSync(path.join(dest, f)).size, 0);
+    expect(written).toBeLessThanOrEqual(16 * 1024 ** 2);
+  });
+
+  it('refuses an archive with more members than SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES', async () => {
+    const many = await tarGz([{ name: 'manifest.json', content: '{}' }, ...Array.from({ length: 30 }, (_, i) => ({ name: `f${i}`, content: 'x' }))]);
+    await expect(extractTarGz(Readable.from(many), path.join(tempDir(), 'gear'), { maxBytes: 1024 ** 2, maxEntries: 10 })).rejects.toThrow(
+      'the archive has more than 10 members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)',
+    );
+  });
+});
+
+describe('gear cache', () => {
+  const archives: Record<string, Buffer> = {};
+  const client = { stream: async (uri: string) => Readable.from(archives[uri]!) };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('removes the least recently used gears past SPROCKET_GEAR_CACHE_MAX, never a pinned one', async () => {
+    // Incompressible content: each gear costs ~300 KiB on disk.
+    for (const g of ['a', 'b', 'c', 'd']) archives[g] = await tarGz([{ name: 'manifest.json', content: '{}' }, { name: 'data', content: randomBytes(150 * 1024).toString('hex') }]);
+    const dir = tempDir();
+    const cache = new GearCache(client as never, dir, 700 * 1024);
+    await cache.get('a', 'a');
+    await sleep(20);
+    await cache.get('b', 'b');
+    await sleep(20);
+    await cache.get('a', 'a'); // used again: b is now the oldest
+    await sleep(20);
+    await cache.get('c', 'c');
+    expect(fs.readdirSync(dir).sort()).toEqual(['a', 'c']);
+
+    // A gear a job is laying out from stays, even as the oldest.
+    cache.pin('a');
+    await sleep(20);
+    await cache.get('d', 'd');
+    expect(fs.readdirSync(dir).sort()).toEqual(['a', 'd']);
+    cache.unpin('a');
+    expect(await cache.prune()).toEqual([]);
   });
 });
 
