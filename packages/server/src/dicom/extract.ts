@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { type Classification, classify } from './classify.js';
-import { DicomError, type Header, parseDicomHeader, peekSlice } from './header.js';
-import { ZipArchive, ZipError } from './zip.js';
+import { DicomError, type Header, looksLikeDicom, type ParsedHeader, parseDicomHeader, peekSlice, type SlicePeek } from './header.js';
+import { InflateBudget, inflatePrefix, LimitError, ZipArchive, ZipError } from './zip.js';
 
 /** What header extraction learns from one uploaded DICOM file or zipped series. */
 export interface Extraction {
@@ -16,41 +15,92 @@ export interface Extraction {
   member?: string;
 }
 
-/** Most headers end well inside this; a file is read whole only when its header does not. */
+/** Most headers end well inside this; a longer one is read in growing heads. */
 const HEAD_BYTES = 256 << 10;
-const MAX_GUNZIP_BYTES = 1 << 30;
+/** A header (everything before the pixel data) is never read past this much content. */
+const MAX_HEADER_BYTES = 64 << 20;
+/** A plain (uncompressed) file costs no inflation: its header may run this far. */
+const MAX_PLAIN_HEADER_BYTES = 1 << 30;
 /** How much of each zip member is inflated to find its InstanceNumber and orientation. */
 const PEEK_BYTES = 64 << 10;
+
+/** Bounds on one file's header extraction (settings SPROCKET_DICOM_*). */
+export interface ExtractLimits {
+  /** Bytes inflated in all (zip members, gzip) before extraction stops. */
+  maxInflatedBytes: number;
+  /** Zip members; a zip with more is not read. */
+  maxMembers: number;
+  /** Seconds of work before extraction stops (checked between zip members). */
+  timeoutSeconds: number;
+}
+
+export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = { maxInflatedBytes: 1 << 30, maxMembers: 100_000, timeoutSeconds: 60 };
+
+/** Where extraction gave up on a bound: reported as the file's header_error, never skipped over. */
+class Deadline {
+  private readonly at: number;
+  constructor(private readonly seconds: number) {
+    this.at = Date.now() + seconds * 1000;
+  }
+
+  check(what: string): void {
+    if (Date.now() > this.at) throw new LimitError(`stopped at ${what}: header extraction took longer than ${this.seconds} s (SPROCKET_DICOM_EXTRACT_TIMEOUT)`);
+  }
+}
 
 function readHead(file: string, size: number): Buffer {
   const fd = fs.openSync(file, 'r');
   try {
     const len = Math.min(size, HEAD_BYTES);
-    const buf = Buffer.allocUnsafe(len);
-    let done = 0;
-    while (done < len) {
-      const n = fs.readSync(fd, buf, done, len - done, done);
-      if (n === 0) break;
-      done += n;
-    }
-    return buf.subarray(0, done);
+    return readAt(fd, 0, len);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-function parseFile(file: string, size: number) {
-  const head = readHead(file, size);
-  if (head.length === size) return parseDicomHeader(head);
-  try {
-    return parseDicomHeader(head, size);
-  } catch (err) {
-    if (err instanceof DicomError && err.needMore) return parseDicomHeader(fs.readFileSync(file));
-    throw err;
+function readAt(fd: number, position: number, len: number): Buffer {
+  const buf = Buffer.allocUnsafe(len);
+  let done = 0;
+  while (done < len) {
+    const n = fs.readSync(fd, buf, done, len - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return buf.subarray(0, done);
+}
+
+/**
+ * Parses the header from growing heads of some content (`head(n)`: its first n bytes, fewer only
+ * where it ends) of `total` bytes, never reading past `max`: the pixel data is not needed.
+ */
+function parseFromHeads(head: (n: number) => Buffer, total: number, max: number): ParsedHeader {
+  for (let n = HEAD_BYTES; ; n *= 4) {
+    const want = Math.min(n, total, max);
+    const buf = head(want);
+    if (buf.length < want || buf.length >= total) return parseDicomHeader(buf);
+    try {
+      return parseDicomHeader(buf, total);
+    } catch (err) {
+      if (!(err instanceof DicomError && err.needMore)) throw err;
+      if (want >= max) throw new DicomError(`the header does not end within the first ${max} bytes; longer headers are not read (${err.message})`);
+    }
+  }
+}
+
+/** Peeks at growing heads of a member until it reads as a slice; undefined when it is not DICOM. */
+function peekFromHeads(head: (n: number) => Buffer, total: number): SlicePeek | undefined {
+  for (let n = PEEK_BYTES; ; n *= 4) {
+    const want = Math.min(n, total, MAX_HEADER_BYTES);
+    const buf = head(want);
+    const peek = peekSlice(buf);
+    // A header longer than the peek (big private blocks) needs a longer head.
+    if (peek || buf.length < want || want >= total || want >= MAX_HEADER_BYTES || !looksLikeDicom(buf)) return peek;
   }
 }
 
 function result(header: Header, hasPixelData: boolean, facts: { sliceCount?: number; orientations?: number } = {}): Extraction {
+  // Zeros parse as empty elements: a "header" with nothing in it says the content is not DICOM.
+  if (Object.keys(header).length === 0) throw new DicomError('no DICOM attributes found (only empty, group-length or private elements before the pixel data)');
   const modality = typeof header.Modality === 'string' && header.Modality ? header.Modality : null;
   return { header, modality, classification: classify(header, { ...facts, hasPixelData }) };
 }
@@ -61,8 +111,8 @@ function isClutter(name: string): boolean {
   return name.startsWith('__MACOSX/') || base.startsWith('._') || base === '.DS_Store' || base.toUpperCase() === 'DICOMDIR';
 }
 
-function extractZip(file: string): Extraction {
-  const zip = ZipArchive.open(file);
+function extractZip(file: string, limits: ExtractLimits, budget: InflateBudget, deadline: Deadline): Extraction {
+  const zip = ZipArchive.open(file, { maxEntries: limits.maxMembers });
   try {
     const members = zip.entries.filter((e) => !e.isDirectory);
     const candidates = members.filter((e) => !isClutter(e.name));
@@ -71,13 +121,12 @@ function extractZip(file: string): Extraction {
     const orientations = new Set<string>();
     let firstProblem: string | undefined;
     for (const [index, entry] of candidates.entries()) {
-      let peek: ReturnType<typeof peekSlice>;
+      deadline.check(`member ${index + 1} of ${candidates.length} ('${entry.name}')`);
+      let peek: SlicePeek | undefined;
       try {
-        const head = zip.readHead(entry, PEEK_BYTES);
-        peek = peekSlice(head);
-        // A header longer than the peek (big private blocks) needs the whole member.
-        if (!peek && head.length < entry.size) peek = peekSlice(zip.read(entry));
+        peek = peekFromHeads((n) => zip.readHead(entry, n, budget), entry.size);
       } catch (err) {
+        if (err instanceof LimitError) throw err;
         firstProblem ??= `'${entry.name}': ${(err as Error).message}`;
         continue;
       }
@@ -96,14 +145,16 @@ function extractZip(file: string): Extraction {
     let lastError: Error | undefined;
     for (const s of slices) {
       const entry = candidates[s.index]!;
+      deadline.check(`the header of '${entry.name}'`);
       try {
-        const parsed = parseDicomHeader(zip.read(entry));
+        const parsed = parseFromHeads((n) => zip.readHead(entry, n, budget), entry.size, MAX_HEADER_BYTES);
         return {
           ...result(parsed.header, parsed.hasPixelData, { sliceCount: slices.length, orientations: orientations.size }),
           zipMemberCount: members.length,
           member: entry.name,
         };
       } catch (err) {
+        if (err instanceof LimitError) throw err;
         lastError ??= new DicomError(`'${entry.name}': ${(err as Error).message}`);
       }
     }
@@ -113,32 +164,48 @@ function extractZip(file: string): Extraction {
   }
 }
 
+/** A gzipped DICOM file: only as much is inflated as its header needs. */
+function extractGzip(file: string, size: number, budget: InflateBudget): Extraction {
+  const fd = fs.openSync(file, 'r');
+  let data: Buffer;
+  try {
+    // Deflate never makes data much larger: twice the longest header in input is plenty.
+    data = readAt(fd, 0, Math.min(size, MAX_HEADER_BYTES * 2 + 4096));
+  } finally {
+    fs.closeSync(fd);
+  }
+  let parsed: ParsedHeader;
+  try {
+    // The full size is unknown (ISIZE is modulo 2^32): a head shorter than asked for is the whole.
+    parsed = parseFromHeads((n) => inflatePrefix(data, n, 'gzip', budget, 'the gzip data'), Number.MAX_SAFE_INTEGER, MAX_HEADER_BYTES);
+  } catch (err) {
+    if (err instanceof ZipError && !(err instanceof LimitError)) throw new DicomError(`gzip data does not decompress: ${err.message}`);
+    throw err;
+  }
+  return result(parsed.header, parsed.hasPixelData);
+}
+
 /**
  * Extracts the header of a `dicom` file: a single DICOM file (optionally gzipped) or a zip of a series.
  * Throws DicomError/ZipError with a reason fit for `info.header_error`.
  */
-export function extractFile(file: string): Extraction {
+export function extractFile(file: string, limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS): Extraction {
   const size = fs.statSync(file).size;
   if (size === 0) throw new DicomError('empty file');
   const magic = readHead(file, Math.min(size, 4));
-  if (magic[0] === 0x50 && magic[1] === 0x4b && (magic[2] === 3 || magic[2] === 5)) {
-    try {
-      return extractZip(file);
-    } catch (err) {
-      if (err instanceof ZipError) throw new DicomError(err.message);
-      throw err;
-    }
+  const budget = new InflateBudget(limits.maxInflatedBytes);
+  try {
+    if (magic[0] === 0x50 && magic[1] === 0x4b && (magic[2] === 3 || magic[2] === 5)) return extractZip(file, limits, budget, new Deadline(limits.timeoutSeconds));
+    if (magic[0] === 0x1f && magic[1] === 0x8b) return extractGzip(file, size, budget);
+  } catch (err) {
+    if (err instanceof ZipError) throw new DicomError(err.message);
+    throw err;
   }
-  if (magic[0] === 0x1f && magic[1] === 0x8b) {
-    let buf: Buffer;
-    try {
-      buf = zlib.gunzipSync(fs.readFileSync(file), { maxOutputLength: MAX_GUNZIP_BYTES });
-    } catch (err) {
-      throw new DicomError(`gzip data does not decompress: ${(err as Error).message}`);
-    }
-    const parsed = parseDicomHeader(buf);
+  const fd = fs.openSync(file, 'r');
+  try {
+    const parsed = parseFromHeads((n) => readAt(fd, 0, n), size, MAX_PLAIN_HEADER_BYTES);
     return result(parsed.header, parsed.hasPixelData);
+  } finally {
+    fs.closeSync(fd);
   }
-  const parsed = parseFile(file, size);
-  return result(parsed.header, parsed.hasPixelData);
 }

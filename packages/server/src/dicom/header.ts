@@ -95,6 +95,14 @@ function hasPreamble(buf: Uint8Array): boolean {
   return buf.length >= 132 && buf[128] === 0x44 && buf[129] === 0x49 && buf[130] === 0x43 && buf[131] === 0x4d;
 }
 
+/** True when the bytes start like a DICOM file (preamble, or a plausible first element). */
+export function looksLikeDicom(buf: Uint8Array): boolean {
+  return hasPreamble(buf) || guessRawTransferSyntax(buf) !== undefined;
+}
+
+/** A deflated data set inflating past this is refused: it would be a bomb, not a header. */
+const MAX_INFLATED_DATA_SET = 256 << 20;
+
 /**
  * Parses a DICOM file's header (everything before the pixel data) into Flywheel's header shape:
  * keyword → value; numbers as numbers, multiple values as arrays, sequences as arrays of objects,
@@ -117,7 +125,13 @@ export function parseDicomHeader(buf: Buffer, totalSize = buf.length): ParsedHea
       vrCallback: (tag: string) => lookupTag(parseParserTag(tag))?.vr,
       inflater: ((arr: Uint8Array, position: number) => {
         if (partial) throw new DicomError('deflated data set needs the whole file', true);
-        const inflated = zlib.inflateRawSync(arr.subarray(position));
+        let inflated: Buffer;
+        try {
+          inflated = zlib.inflateRawSync(arr.subarray(position), { maxOutputLength: MAX_INFLATED_DATA_SET });
+        } catch (e) {
+          if ((e as { code?: unknown }).code !== 'ERR_BUFFER_TOO_LARGE') throw e;
+          throw new DicomError(`the deflated data set inflates to more than ${MAX_INFLATED_DATA_SET} bytes; not read`);
+        }
         return Buffer.concat([Buffer.from(arr.buffer, arr.byteOffset, position), inflated]);
       }) as unknown as DicomParser.ParseDicomOptions['inflater'],
     } as DicomParser.ParseDicomOptions);

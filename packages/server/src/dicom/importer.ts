@@ -162,7 +162,7 @@ const importers = new WeakMap<ServerContext, DicomImporter>();
 
 /** Hooks DICOM header extraction into file commits on this server. */
 export function installDicomImport(ctx: ServerContext, opts: { log?: (msg: string) => void; workers?: number } = {}): DicomImporter {
-  const importer = new DicomImporter(ctx, new ExtractionPool(opts.workers), opts.log ?? ((m) => console.warn(m)));
+  const importer = new DicomImporter(ctx, new ExtractionPool(opts.workers, ctx.config.dicomLimits), opts.log ?? ((m) => console.warn(m)));
   ctx.hooks.filesCommitted.push(importer.onFilesCommitted);
   importers.set(ctx, importer);
   importer.resumeUnfinished().then(

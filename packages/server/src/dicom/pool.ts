@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Extraction } from './extract.js';
+import { DEFAULT_EXTRACT_LIMITS, type Extraction, type ExtractLimits } from './extract.js';
 import type { ExtractReply } from './worker.js';
 
 /** Rejection reason of tasks dropped because the pool closed (not a fact about the file). */
@@ -55,9 +55,14 @@ export class ExtractionPool {
   private nextId = 1;
   private closed = false;
 
+  /**
+   * `limits` bound each file's extraction inside the worker, which then reports why it stopped; the
+   * worker is killed only past twice the time limit (at least 30 s more), as a last resort.
+   */
   constructor(
     private readonly size = defaultPoolSize(),
-    private readonly timeoutMs = 120_000,
+    private readonly limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS,
+    private readonly timeoutMs = Math.max(2 * limits.timeoutSeconds, limits.timeoutSeconds + 30) * 1000,
   ) {}
 
   run(file: string): Promise<Outcome> {
@@ -69,7 +74,7 @@ export class ExtractionPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(workerEntry(), { resourceLimits: { maxOldGenerationSizeMb: 1024 } });
+    const worker = new Worker(workerEntry(), { workerData: { limits: this.limits }, resourceLimits: { maxOldGenerationSizeMb: 1024 } });
     worker.unref();
     const slot: Slot = { worker };
     worker.on('message', (reply: ExtractReply) => {

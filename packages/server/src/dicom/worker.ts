@@ -1,5 +1,5 @@
-import { parentPort } from 'node:worker_threads';
-import { extractFile } from './extract.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { DEFAULT_EXTRACT_LIMITS, type ExtractLimits, extractFile } from './extract.js';
 import { DicomError } from './header.js';
 
 /** Worker-thread entry: extracts headers one file at a time so parsing never blocks the API. */
@@ -13,11 +13,12 @@ export type ExtractReply =
   | { id: number; ok: false; error: string };
 
 const port = parentPort;
+const limits: ExtractLimits = (workerData as { limits?: ExtractLimits } | null)?.limits ?? DEFAULT_EXTRACT_LIMITS;
 if (port) {
   port.on('message', (msg: ExtractRequest) => {
     let reply: ExtractReply;
     try {
-      reply = { id: msg.id, ok: true, result: extractFile(msg.file) };
+      reply = { id: msg.id, ok: true, result: extractFile(msg.file, limits) };
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       reply = { id: msg.id, ok: false, error: err instanceof DicomError ? text : `header extraction failed: ${text}` };

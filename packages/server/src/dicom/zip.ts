@@ -19,13 +19,73 @@ export interface ZipEntry {
 
 export class ZipError extends Error {}
 
+/** Extraction stopped at a bound (bytes, members, time): the file's header_error says which. */
+export class LimitError extends ZipError {}
+
+/**
+ * How many bytes one file's header extraction may inflate in all (zip members, gzip): a zip bomb
+ * stops here with the reason, instead of burning a worker for its whole expansion.
+ */
+export class InflateBudget {
+  used = 0;
+  constructor(readonly max: number) {}
+
+  charge(bytes: number, what: string): void {
+    this.used += bytes;
+    if (this.used > this.max) {
+      throw new LimitError(`stopped at ${what}: header extraction inflated more than ${this.max} bytes of this file (SPROCKET_DICOM_MAX_INFLATED_BYTES)`);
+    }
+  }
+}
+
+function tooLarge(err: unknown): boolean {
+  return (err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE';
+}
+
+/**
+ * The first `want` bytes (fewer when the data is shorter) that compressed `data` inflates to, never
+ * inflating much more: growing prefixes of the input are inflated with the output capped, so a
+ * member that expands a thousandfold costs about `want`, not its whole size. Each attempt is charged
+ * to `budget`.
+ */
+export function inflatePrefix(data: Buffer, want: number, format: 'raw' | 'gzip', budget: InflateBudget, what: string): Buffer {
+  const cap = want * 2 + (64 << 10);
+  const inflate = (n: number) => {
+    const input = data.subarray(0, n);
+    const opts = { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: cap };
+    return format === 'raw' ? zlib.inflateRawSync(input, opts) : zlib.gunzipSync(input, opts);
+  };
+  // Deflate expands at most ~1032:1, so this much input never overshoots the cap on the first try.
+  let n = Math.min(data.length, Math.max(1024, Math.ceil(want / 1032)));
+  let lo = 0;
+  let hi: number | undefined;
+  let best: Buffer = Buffer.alloc(0);
+  for (;;) {
+    let out: Buffer;
+    try {
+      out = inflate(n);
+    } catch (err) {
+      if (!tooLarge(err)) throw new ZipError(`${what} does not inflate: ${(err as Error).message}`);
+      budget.charge(cap, what);
+      hi = n;
+      n = Math.floor((lo + hi) / 2);
+      if (n <= lo) return best.subarray(0, want);
+      continue;
+    }
+    budget.charge(out.length, what);
+    if (out.length >= want || n >= data.length) return out.subarray(0, Math.min(out.length, want));
+    best = out;
+    lo = n;
+    n = hi !== undefined ? Math.floor((lo + hi) / 2) : Math.min(data.length, n * 4);
+    if (n <= lo) return best;
+  }
+}
+
 const EOCD = 0x06054b50;
 const EOCD64_LOCATOR = 0x07064b50;
 const EOCD64 = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
-/** One member is inflated in memory; anything larger than this is refused rather than risked. */
-const MAX_MEMBER_BYTES = 1 << 30;
 
 export class ZipArchive {
   readonly entries: ZipEntry[];
@@ -34,15 +94,17 @@ export class ZipArchive {
   private constructor(
     private readonly fd: number,
     size: number,
+    private readonly maxEntries: number,
   ) {
     this.size = size;
     this.entries = this.readDirectory();
   }
 
-  static open(file: string): ZipArchive {
+  /** `maxEntries` is checked against the end record before the directory is read. */
+  static open(file: string, opts: { maxEntries?: number } = {}): ZipArchive {
     const fd = fs.openSync(file, 'r');
     try {
-      return new ZipArchive(fd, fs.fstatSync(fd).size);
+      return new ZipArchive(fd, fs.fstatSync(fd).size, opts.maxEntries ?? Number.POSITIVE_INFINITY);
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -93,6 +155,7 @@ export class ZipArchive {
       dirSize = Number(rec.readBigUInt64LE(40));
       dirOffset = Number(rec.readBigUInt64LE(48));
     }
+    if (count > this.maxEntries) throw new LimitError(`the zip has ${count} members; more than ${this.maxEntries} are not read (SPROCKET_DICOM_ZIP_MAX_MEMBERS)`);
     const dir = this.bytes(dirOffset, dirSize);
     const entries: ZipEntry[] = [];
     let p = 0;
@@ -143,39 +206,17 @@ export class ZipArchive {
   }
 
   /**
-   * About the first `bytes` bytes of the member's content (fewer if it is shorter), inflating only
-   * a prefix of the compressed data: enough to read a DICOM header without unpacking the pixels.
+   * The first `bytes` bytes of the member's content (fewer if it is shorter), inflating only about
+   * that much whatever the member declares: enough to read a DICOM header without unpacking the
+   * pixels. What is inflated is charged to `budget`.
    */
-  readHead(entry: ZipEntry, bytes: number): Buffer {
-    if (entry.size <= bytes) return this.read(entry);
+  readHead(entry: ZipEntry, bytes: number, budget: InflateBudget): Buffer {
     const start = this.dataStart(entry);
-    if (entry.method === 0) return this.bytes(start, bytes);
-    if (entry.method !== 8) return this.read(entry);
-    // DICOM rarely shrinks below half in deflate, so twice the wanted output in input is plenty.
-    const data = this.bytes(start, Math.min(entry.compressedSize, bytes * 2));
-    try {
-      const out = zlib.inflateRawSync(data, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-      return out.subarray(0, Math.min(out.length, bytes));
-    } catch (err) {
-      throw new ZipError(`'${entry.name}' does not inflate: ${(err as Error).message}`);
-    }
-  }
-
-  /** The member's uncompressed content. */
-  read(entry: ZipEntry): Buffer {
-    if (entry.size > MAX_MEMBER_BYTES) throw new ZipError(`'${entry.name}' is ${entry.size} bytes uncompressed; members over 1 GiB are not read`);
-    const start = this.dataStart(entry);
-    const data = this.bytes(start, entry.compressedSize);
-    if (entry.method === 0) return data;
-    if (entry.method !== 8) throw new ZipError(`'${entry.name}' uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`);
-    let out: Buffer;
-    try {
-      // The declared size bounds the output, so a lying header cannot inflate without limit.
-      out = zlib.inflateRawSync(data, { maxOutputLength: Math.max(entry.size, 1) });
-    } catch (err) {
-      throw new ZipError(`'${entry.name}' does not inflate: ${(err as Error).message}`);
-    }
-    if (out.length !== entry.size) throw new ZipError(`'${entry.name}' inflates to ${out.length} bytes, the directory says ${entry.size}`);
-    return out;
+    const what = `'${entry.name}'`;
+    if (entry.method === 0) return this.bytes(start, Math.min(entry.compressedSize, bytes));
+    if (entry.method !== 8) throw new ZipError(`${what} uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`);
+    // Deflate never makes data more than a little larger, so twice the wanted output in input is plenty.
+    const data = this.bytes(start, Math.min(entry.compressedSize, bytes * 2 + 4096));
+    return inflatePrefix(data, Math.min(bytes, Math.max(entry.size, 1)), 'raw', budget, what);
   }
 }
