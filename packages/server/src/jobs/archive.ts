@@ -57,7 +57,7 @@ class MemberRules {
   private readonly links = new Map<string, string>();
 
   /** The member's path parts (without `.` and empty ones); throws a Refusal naming it. */
-  check(header: tar.Headers): string[] {
+  check(header: tar.Header): string[] {
     const raw = header.name;
     const shown = JSON.stringify(raw);
     if (raw.startsWith('/')) throw new Refusal(`archive member ${shown} has an absolute path`);
