@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerName, PodmanExecutor } from '../src/executors/podman.js';
+import { containerName, DEFAULT_PODMAN_UID_BASE, PodmanExecutor, podmanRunArgs } from '../src/executors/podman.js';
 import { ExecutorSelector } from '../src/executors/select.js';
 import { capture, commandWorks, eventually, jobDirFor, processesWith, runSpec, tempDir } from './helpers.js';
 
@@ -100,5 +100,20 @@ describe.skipIf(!hasPodman)('podman executor', () => {
     expect(missing.executor.name).not.toBe('podman');
     expect(missing.note).toContain('not available to podman');
     await expect(new ExecutorSelector('podman').pick({ image: null })).rejects.toThrow(/names no container image/);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)('rootful podman command line', () => {
+  it('maps the container’s ids onto an unprivileged host range and bounds processes and file size', () => {
+    const dir = jobDirFor('noop', { config: {}, inputs: {}, destination: { type: 'acquisition', id: 'a'.repeat(24) } });
+    const args = podmanRunArgs(runSpec(dir, { image: 'example/gear:1', resources: { memory: '1G' } }));
+    const at = (flag: string) => args[args.indexOf(flag) + 1];
+    expect(at('--uidmap')).toBe(`0:${DEFAULT_PODMAN_UID_BASE}:65536`);
+    expect(at('--gidmap')).toBe(`0:${DEFAULT_PODMAN_UID_BASE}:65536`);
+    expect(at('--user')).toBe('0:0');
+    expect(at('--pids-limit')).toBe('512');
+    expect(at('--memory')).toBe(String(1024 ** 3));
+    expect(args).toContain('no-new-privileges');
+    expect(args).toContain(`fsize=${20 * 1024 ** 3}:${20 * 1024 ** 3}`);
   });
 });
