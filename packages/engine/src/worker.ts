@@ -45,7 +45,7 @@ function message(err: unknown): string {
 /** Why a run counts as failed, or undefined when it succeeded. */
 function failureOf(result: RunResult, stoppedBy: unknown, walltime?: number, diskLimit?: number): string | undefined {
   if (stoppedBy === 'walltime') return `the gear exceeded its walltime of ${walltime} s and was stopped`;
-  if (stoppedBy === 'disk') return `the job folder grew past the job disk limit of ${human(diskLimit ?? 0)} (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped`;
+  if (stoppedBy === 'disk') return `the job folder (inputs aside) grew past the job disk limit of ${human(diskLimit ?? 0)} (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped`;
   if (result.limit) return result.limit;
   if (result.exitCode === 0) return undefined;
   if (result.exitCode === null) return `the gear was killed by signal ${result.signal ?? 'unknown'}`;
@@ -157,9 +157,10 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
     stop.signal.addEventListener('abort', onStop, { once: true });
     shutdown.addEventListener('abort', onShutdown, { once: true });
     const wallTimer = walltime ? setTimeout(() => runStop.abort('walltime'), walltime * 1000) : undefined;
-    // work/ and output/ live on the engine's disk: a gear filling them would fill the host's.
+    // work/ and output/ live on the engine's disk: a gear filling them would fill the host's. The
+    // inputs (read-only to the gear) do not count: a large scan is no attack.
     const diskLimit = gearLimits().diskBytes;
-    const stopWatching = watchDisk(jobDir, diskLimit, () => runStop.abort('disk'));
+    const stopWatching = watchDisk(jobDir, diskLimit, () => runStop.abort('disk'), new Set(['input']));
     const runStarted = Date.now();
     let result: RunResult;
     try {

@@ -138,7 +138,7 @@ describe('engine with the real server', () => {
     const id = await addJob(server.admin, { gear_id: gears.hog, destination: { type: 'acquisition', id: ids.acquisition }, config: { mode: 'disk' } });
     const job = await waitForJob(server.admin, id, undefined, 60_000);
     expect(job.state).toBe('failed');
-    expect(job.failure_reason).toBe('the job folder grew past the job disk limit of 20 MiB (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped');
+    expect(job.failure_reason).toBe('the job folder (inputs aside) grew past the job disk limit of 20 MiB (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped');
     expect((await jobLog(server.admin, id)).map((l) => l.msg).join('')).not.toContain('wrote 400 MiB');
   });
 

@@ -6,6 +6,7 @@ import { BwrapExecutor } from '../src/executors/bwrap.js';
 import type { Executor } from '../src/executors/executor.js';
 import { DEFAULT_GEAR_UID } from '../src/executors/limits.js';
 import { ProcessExecutor } from '../src/executors/process.js';
+import { ExecutorSelector } from '../src/executors/select.js';
 import { capture, jobDirFor, runSpec, tempDir } from './helpers.js';
 
 const bwrap = new BwrapExecutor();
@@ -94,6 +95,13 @@ describe.skipIf(!root)('process executor with the engine as root', () => {
       /refuses.*SPROCKET_PROCESS_EXECUTOR_AS_ROOT=true/,
     );
     expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('stops an engine set to SPROCKET_EXECUTOR=process at start, unless allowed', async () => {
+    setEnv({ SPROCKET_PROCESS_EXECUTOR_AS_ROOT: '' });
+    await expect(new ExecutorSelector('process').check()).rejects.toThrow(/SPROCKET_PROCESS_EXECUTOR_AS_ROOT=true/);
+    process.env.SPROCKET_PROCESS_EXECUTOR_AS_ROOT = 'true';
+    await expect(new ExecutorSelector('process').check()).resolves.toBeUndefined();
   });
 
   it('runs it when SPROCKET_PROCESS_EXECUTOR_AS_ROOT=true', async () => {

@@ -1,7 +1,8 @@
 import { BwrapExecutor } from './bwrap.js';
 import type { Executor, RunSpec } from './executor.js';
 import { PodmanExecutor } from './podman.js';
-import { ProcessExecutor } from './process.js';
+import { isRoot } from './limits.js';
+import { AS_ROOT_SETTING, ProcessExecutor, processAsRootAllowed } from './process.js';
 
 export const EXECUTOR_CHOICES = ['auto', 'bwrap', 'process', 'podman'] as const;
 export type ExecutorChoice = (typeof EXECUTOR_CHOICES)[number];
@@ -28,6 +29,9 @@ export class ExecutorSelector {
   async check(): Promise<void> {
     if (this.choice === 'auto') return;
     const executor = this[this.choice];
+    if (this.choice === 'process' && isRoot() && !processAsRootAllowed()) {
+      throw new Error(`SPROCKET_EXECUTOR=process runs gears unsandboxed, and this engine runs as root: set ${AS_ROOT_SETTING}=true to accept that, or use bwrap`);
+    }
     if (!(await executor.available())) {
       throw new Error(`SPROCKET_EXECUTOR=${this.choice}, but ${this.choice} is not usable on this machine`);
     }
