@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EngineClient } from './client.js';
 import type { EngineConfig } from './config.js';
+import { sweepStaleCgroups } from './executors/limits.js';
 import { ExecutorSelector } from './executors/select.js';
 import { GearCache } from './layout.js';
 import { createLogger, type Logger } from './logger.js';
@@ -16,6 +17,8 @@ export async function createEngine(config: EngineConfig, log: Logger = createLog
   const client = new EngineClient(config.key, config.apiUrl);
   const selector = new ExecutorSelector(config.executor);
   await selector.check();
+  const swept = sweepStaleCgroups();
+  if (swept) log.info(`removed ${swept} empty job cgroup(s) left by engines that were killed`);
   const ctx: EngineContext = {
     client,
     selector,

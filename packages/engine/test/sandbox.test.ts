@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BwrapExecutor } from '../src/executors/bwrap.js';
 import type { Executor } from '../src/executors/executor.js';
-import { DEFAULT_GEAR_UID } from '../src/executors/limits.js';
+import { DEFAULT_GEAR_UID, sweepStaleCgroups } from '../src/executors/limits.js';
 import { ProcessExecutor } from '../src/executors/process.js';
 import { ExecutorSelector } from '../src/executors/select.js';
 import { capture, jobDirFor, runSpec, tempDir } from './helpers.js';
@@ -146,6 +146,36 @@ for (const [name, executor, usable] of executors) {
     });
   });
 }
+
+const pidsGroups = '/sys/fs/cgroup/pids/sprocket';
+describe.skipIf(!root || !fs.existsSync('/sys/fs/cgroup/pids/cgroup.procs'))('job cgroups left by a killed engine', () => {
+  it('are swept at engine start when empty, never while a process is in them', async () => {
+    const stale = path.join(pidsGroups, 'sweep-test-stale');
+    const busy = path.join(pidsGroups, 'sweep-test-busy');
+    fs.mkdirSync(stale, { recursive: true });
+    fs.mkdirSync(busy, { recursive: true });
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const pid = sleeper.pid!;
+    fs.writeFileSync(path.join(busy, 'cgroup.procs'), String(pid));
+    try {
+      // A group made a moment ago may belong to another engine whose gear has not joined it yet.
+      sweepStaleCgroups();
+      expect(fs.existsSync(stale)).toBe(true);
+      expect(sweepStaleCgroups(0)).toBeGreaterThanOrEqual(1);
+      expect(fs.existsSync(stale)).toBe(false);
+      expect(fs.existsSync(busy)).toBe(true);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 50 && fs.existsSync(busy); i++) {
+        try {
+          fs.rmdirSync(busy);
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    }
+  });
+});
 
 it('the sandbox tools this file relies on exist', () => {
   expect(spawnSync('setpriv', ['--version']).status).toBe(0);

@@ -99,6 +99,36 @@ async function removeCgroup(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Removes the per-job cgroups that engines killed with SIGKILL left behind. Only empty groups can be
+ * removed at all (a group with live processes answers EBUSY), and only those made more than
+ * `olderThanMs` ago are tried: another engine on this host may have just made one its gear has not
+ * joined yet. Returns how many went.
+ */
+export function sweepStaleCgroups(olderThanMs = 60_000): number {
+  let removed = 0;
+  for (const controller of ['pids', 'memory']) {
+    const parent = path.join(CGROUP_ROOT, controller, 'sprocket');
+    let names: string[];
+    try {
+      names = fs.readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const dir = path.join(parent, name);
+      try {
+        if (Date.now() - fs.statSync(dir).mtimeMs < olderThanMs) continue;
+        fs.rmdirSync(dir);
+        removed++;
+      } catch {
+        // Busy (the gear still runs under another engine) or already gone.
+      }
+    }
+  }
+  return removed;
+}
+
 /** The limits as applied to one run: the command to spawn instead, and what to ask afterwards. */
 export interface Confinement {
   argv: string[];
