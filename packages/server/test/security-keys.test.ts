@@ -321,6 +321,9 @@ describe('priorities above medium', () => {
     expect(ok(await alice.get(`/jobs/${mine}`)).priority).toBe('medium');
     ok(await alice.put(`/jobs/${mine}`, { priority: 'low' }));
     const proposal = ok(await alice.post('/batch', { gear_id: g, targets: [{ type: 'acquisition', id: A.acquisition }], priority: 'critical' }));
+    // The proposal already says so: the container is one alice may not launch on at that priority.
+    expect(proposal.improper_permissions).toHaveLength(1);
+    expect(proposal.matched).toEqual([]);
     expect(ok(await alice.post(`/batch/${proposal._id}/run`))).toEqual([]);
     // A project admin and a site admin may.
     const pam = await makeUser(s, 'pam@sec.org');

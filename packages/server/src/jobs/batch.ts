@@ -11,7 +11,7 @@ import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { fileFits, resolveConfig } from './invocation.js';
 import type { FileInputSpec } from './manifest.js';
-import { type InputRef, type JobOrigin, prepareJob } from './launch.js';
+import { type InputRef, type JobOrigin, prepareJob, priorityAllowed } from './launch.js';
 import { insertJobs, type PreparedJob, retryJob, transitionJob } from './queue.js';
 import { parseResources } from './resources.js';
 
@@ -110,9 +110,10 @@ function launchActions(analysis: boolean): Action[] {
   return analysis ? ['jobs_run_cancel', 'analyses_create_job'] : ['jobs_run_cancel', 'files_create_upload'];
 }
 
-async function mayLaunch(access: AccessContext, row: ContainersTable, actions: Action[]): Promise<boolean> {
+/** Whether the launcher may run the batch's job on this container, at the batch's priority. */
+async function mayLaunch(access: AccessContext, row: ContainersTable, actions: Action[], priority: JobPriority): Promise<boolean> {
   for (const a of actions) if (!(await access.can(row, a))) return false;
-  return true;
+  return priorityAllowed(access, row, priority);
 }
 
 /** `POST /batch`: matches the gear against the containers under the targets and stores the proposal. */
@@ -143,6 +144,8 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
   const policy = b.optional_input_policy ?? 'ignored';
   const analysis = isAnalysisBatch(gear, b);
   const actions = launchActions(analysis);
+  // Containers where the launcher may not use the priority asked for are shown as improper at once.
+  const priority = b.priority ?? 'medium';
   const summary: Summary = { matched: [], ambiguous: [], not_matched: [], improper_permissions: [] };
   const docs: Record<'matched' | 'ambiguous' | 'not_matched', JsonObject[]> = { matched: [], ambiguous: [], not_matched: [] };
   const entries: ProposalEntry[] = [];
@@ -151,7 +154,7 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
   if (!inputs.length) {
     // Gears without file inputs ("SDK gears") run once per session.
     for (const s of await containersUnder(ctx, targets, 'session')) {
-      if (!(await mayLaunch(access, s, actions))) {
+      if (!(await mayLaunch(access, s, actions, priority))) {
         summary.improper_permissions.push(s.id);
         continue;
       }
@@ -167,7 +170,7 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
     );
     for (const acq of acquisitions) {
       const list = files.get(acq.id) ?? [];
-      if (!(await mayLaunch(access, acq, actions))) {
+      if (!(await mayLaunch(access, acq, actions, priority))) {
         summary.improper_permissions.push(acq.id);
         continue;
       }

@@ -133,9 +133,13 @@ const NOBODY = { kind: 'user', userId: '', email: '', roles: [], isAdmin: false,
  * destination's project (project_permissions_manage there) or a site admin. Every launcher
  * (jobs/add, analyses, batches, rules as their author) and PUT /jobs/{id} goes through here.
  */
+export async function priorityAllowed(access: AccessContext, dest: ContainersTable | undefined, priority: JobPriority): Promise<boolean> {
+  if (JOB_PRIORITIES[priority] <= JOB_PRIORITIES.medium || access.isAdmin) return true;
+  return dest !== undefined && (await access.can(dest, 'project_permissions_manage'));
+}
+
 export async function requirePriority(access: AccessContext, dest: ContainersTable | undefined, priority: JobPriority, where: string): Promise<void> {
-  if (JOB_PRIORITIES[priority] <= JOB_PRIORITIES.medium || access.isAdmin) return;
-  if (dest && (await access.can(dest, 'project_permissions_manage'))) return;
+  if (await priorityAllowed(access, dest, priority)) return;
   throw forbidden(`${where}: '${priority}' priority needs a site admin or an admin of the destination's project (anyone may use low or medium)`);
 }
 
