@@ -45,7 +45,7 @@ fi
 if [ -d node_modules/.bin ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
   echo "setup: npm dependencies up to date"
 else
-  # better-sqlite3 compiles from source here (no prebuilt download): about a minute and a half.
+  # better-sqlite3 and re2 compile from source here (no prebuilt downloads): three to four minutes.
   npm ci --no-audit --no-fund
 fi
 echo "setup: done"

@@ -6,7 +6,7 @@ import { createGzip, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { extractTarGz, gearRoot } from '../src/archive.js';
-import { parseKey } from '../src/client.js';
+import { HttpError, parseKey } from '../src/client.js';
 import { GearCache } from '../src/layout.js';
 import { JobLog } from '../src/logs.js';
 import { collectOutputs } from '../src/outputs.js';
@@ -265,6 +265,27 @@ describe('job log', () => {
     log.system('second');
     await log.flush();
     expect(sent).toEqual(['first', 'second']);
+    expect(states).toEqual(['cancelled']);
+    log.abandon();
+  });
+
+  it('learns why the server closed the log (409 on lines) from an empty heartbeat, so a cancel stays a cancel', async () => {
+    const states: string[] = [];
+    const calls: number[] = [];
+    const log = new JobLog(
+      {
+        logs: async (_id, lines) => {
+          calls.push(lines.length);
+          if (lines.length) throw new HttpError(409, { code: 'CONFLICT', message: 'job job1 is cancelled; its log takes lines only while it runs' }, 'POST /jobs/job1/logs');
+          return { state: 'cancelled' };
+        },
+      },
+      'job1',
+      { intervalMs: 60_000, onState: (s) => states.push(s) },
+    );
+    log.system('buffered when the cancel landed');
+    await log.flush();
+    expect(calls).toEqual([1, 0]);
     expect(states).toEqual(['cancelled']);
     log.abandon();
   });
