@@ -54,6 +54,11 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
     expect(config.config).toEqual({ prefix: 'loc', count_lines: true });
     expect(config.inputs.input_file).toMatchObject({ base: 'file', location: { name: 'notes.txt', path: '/flywheel/v0/input/input_file/notes.txt' }, object: { type: 'text', size: 4 } });
 
+    // --no-sandbox is the user's explicit choice of a plain process, as whoever they are (root included).
+    const plain = await cli.ok(['gear', 'local', gearDir, `--input_file=${local}`, '--no-sandbox', '--dir', path.join(tempDir(), 'plain')]);
+    expect(plain).toContain('(plain process, no sandbox)');
+    expect(plain).toContain('(1 files)');
+
     expect(await cli.fails(['gear', 'local', gearDir, `--input_file=${local}`, '--bogus=1'])).toBe('error: unknown option --bogus for gear cli-test-gear; it takes --input_file (input), --prefix, --count_lines');
     expect(await cli.fails(['gear', 'local', gearDir, `--input_file=${local}`, '--count_lines=maybe'])).toBe("error: --count_lines: expected true or false, got 'maybe'");
     expect(await cli.fails(['gear', 'local', gearDir])).toBe('error: gear cli-test-gear needs --input_file=<file>');

@@ -20,7 +20,7 @@ export function register(parent: Command): void {
     .description('run a gear on this machine, laid out as an engine would run it')
     .argument('[dir]', 'the gear folder (holding manifest.json)', '.')
     .option('--dir <jobdir>', 'job folder to lay out and run in (default: a new temporary folder)')
-    .option('--no-sandbox', 'run as a plain process even when bubblewrap is installed')
+    .option('--no-sandbox', 'run as a plain process even when bubblewrap is installed (as root too: without it, root needs bubblewrap)')
     .allowUnknownOption()
     .allowExcessArguments()
     .addHelpText(
@@ -70,7 +70,9 @@ Examples:
 
       const engine = await import('@sprocket/engine');
       const bwrap = new engine.BwrapExecutor();
-      const executor = opts.sandbox && (await bwrap.available()) ? bwrap : new engine.ProcessExecutor();
+      // --no-sandbox is the user saying, on their own machine, that the gear may run unsandboxed (as
+      // root too, if that is who they are); falling back for want of bubblewrap is not, so as root that refuses.
+      const executor = opts.sandbox && (await bwrap.available()) ? bwrap : new engine.ProcessExecutor(opts.sandbox ? {} : { allowRoot: true });
       process.stdout.write(`Running ${manifest.name} ${manifest.version} in ${jobDir} (${executor.name === 'bwrap' ? 'bubblewrap sandbox' : 'plain process, no sandbox'})\n`);
       const abort = new AbortController();
       const onSignal = () => abort.abort();
