@@ -9,19 +9,44 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { STANDARD_SERIES, newUid, syntheticSeries } from '../test-fixtures/synthetic-dicom.js';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    subjects: { type: 'string', default: '100' },
-    sessions: { type: 'string', default: '2' },
-    series: { type: 'string', default: '4' },
-    slices: { type: 'string', default: '16' },
-    matrix: { type: 'string', default: '64' },
-  },
-});
+const USAGE = `usage: npx tsx bench/generate-dicom.ts <out dir> [--subjects N] [--sessions N] [--series N] [--slices N] [--matrix N]
+
+Writes synthetic MR DICOM laid out <out dir>/<subject>/<session>/<series>/<n>.dcm, one file per slice.
+  --subjects N   subjects (default 100)
+  --sessions N   sessions per subject (default 2)
+  --series N     series per session, at most ${STANDARD_SERIES.length} (default 4)
+  --slices N     slices (files) per series (default 16)
+  --matrix N     rows and columns of each slice (default 64)`;
+
+let parsed: ReturnType<typeof parse>;
+function parse() {
+  return parseArgs({
+    allowPositionals: true,
+    options: {
+      subjects: { type: 'string', default: '100' },
+      sessions: { type: 'string', default: '2' },
+      series: { type: 'string', default: '4' },
+      slices: { type: 'string', default: '16' },
+      matrix: { type: 'string', default: '64' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+try {
+  parsed = parse();
+} catch (e) {
+  // An unknown or malformed option is the user's mistake: one line and the usage, not a stack trace.
+  console.error(`generate-dicom: ${(e as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+const { values, positionals } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const out = positionals[0];
 if (!out) {
-  console.error('usage: generate-dicom.ts <out dir> [--subjects N] [--sessions N] [--series N] [--slices N] [--matrix N]');
+  console.error(USAGE);
   process.exit(2);
 }
 const n = (v: string | undefined, name: string) => {

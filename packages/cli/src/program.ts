@@ -46,7 +46,7 @@ Examples:
   $ sprocket login 127.0.0.1:8080:__force_insecure:AbCdEf0123
   $ sprocket ls lab/study1
   $ sprocket import dicom ./scans lab study1
-  $ sprocket job run dcm2niix --dicom=lab/study1/sub-01/ses-01/T1w/files/T1w.dicom.zip`,
+  $ sprocket job run dcm2niix --dcm2niix_input=lab/study1/sub-01/ses-01/T1w/files/T1w.dicom.zip`,
     );
   for (const mod of [login, logout, status, ls, upload, download]) mod.register(program);
 

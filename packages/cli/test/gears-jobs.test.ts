@@ -49,7 +49,7 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
     const out = await cli.ok(['gear', 'local', gearDir, `--input_file=${local}`, '--prefix', 'loc', '--dir', jobDir]);
     expect(out).toContain(bwrapWorks ? '(bubblewrap sandbox)' : '(plain process, no sandbox)');
     expect(out).toContain(`Outputs in ${jobDir}/output (1 files)`);
-    expect(fs.readFileSync(path.join(jobDir, 'output', 'loc_notes.txt.txt'), 'utf8')).toBe('file: notes.txt\nbytes: 4\nlines: 2\n');
+    expect(fs.readFileSync(path.join(jobDir, 'output', 'loc_notes.txt'), 'utf8')).toBe('file: notes.txt\nbytes: 4\nlines: 2\n');
     const config = JSON.parse(fs.readFileSync(path.join(jobDir, 'config.json'), 'utf8'));
     expect(config.config).toEqual({ prefix: 'loc', count_lines: true });
     expect(config.inputs.input_file).toMatchObject({ base: 'file', location: { name: 'notes.txt', path: '/flywheel/v0/input/input_file/notes.txt' }, object: { type: 'text', size: 4 } });
@@ -98,7 +98,7 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
     expect(id, run).toBeDefined();
     expect(run).toContain(`${id} complete`);
     const acq = (await s.admin.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w'] })).body;
-    expect(acq.files.map((f: any) => f.name)).toContain('srv_notes.txt.txt');
+    expect(acq.files.map((f: any) => f.name)).toContain('srv_notes.txt');
 
     const jobs = await cli.json(['job', 'ls']);
     expect(jobs[0]).toMatchObject({ _id: id, state: 'complete', gear_info: { name: 'cli-test-gear' } });
@@ -106,9 +106,9 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
     const status = await cli.ok(['job', 'status', id!]);
     expect(status).toContain(`Job ${id}: complete`);
     expect(status).toContain('config       prefix = "srv"');
-    expect(status).toContain('outputs      srv_notes.txt.txt');
+    expect(status).toContain('outputs      srv_notes.txt');
     const logs = await cli.ok(['job', 'logs', '-f', id!, '--interval', '0.2']);
-    expect(logs).toContain('wrote output/srv_notes.txt.txt\n');
+    expect(logs).toContain('wrote output/srv_notes.txt\n');
     expect(logs).toMatch(/^\[sprocket\] .*claimed the job/m);
 
     expect(await cli.fails(['job', 'retry', id!])).toMatch(/^error: job [0-9a-f]{24} is complete; only failed jobs can be retried/);
@@ -129,7 +129,7 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
     expect(queued).toEqual({ job: expect.stringMatching(/^[0-9a-f]{24}$/), analysis: expect.stringMatching(/^[0-9a-f]{24}$/) });
     await cli.ok(['job', 'wait', queued.job, '--interval', '0.2']);
     const analysis = await cli.json(['ls', 'lab/Project/sub-01/ses-01/T1w/analyses/cli analysis']);
-    expect(analysis.children.map((f: any) => f.name)).toEqual(['summary_notes.txt.txt']);
+    expect(analysis.children.map((f: any) => f.name)).toEqual(['summary_notes.txt']);
   });
 
   it('a failing job and a cancelled one make wait exit non-zero with one line', async () => {

@@ -13,7 +13,7 @@ import type { EngineContext } from './worker.js';
 export const HEARTBEAT_MS = 1000;
 
 /** Wires an engine from its configuration; `runner.run()` then works until `runner.stop()`. */
-export async function createEngine(config: EngineConfig, log: Logger = createLogger(config.logLevel)): Promise<{ runner: Runner; ctx: EngineContext; executor: string }> {
+export async function createEngine(config: EngineConfig, log: Logger = createLogger(config.logLevel)): Promise<{ runner: Runner; ctx: EngineContext; executor: string; notes: string[] }> {
   const client = new EngineClient(config.key, config.apiUrl);
   const selector = new ExecutorSelector(config.executor);
   await selector.check();
@@ -35,5 +35,5 @@ export async function createEngine(config: EngineConfig, log: Logger = createLog
     waitSeconds: config.waitSeconds,
     shutdownGraceMs: config.shutdownGraceMs,
   });
-  return { runner, ctx, executor: await selector.defaultName() };
+  return { runner, ctx, executor: await selector.defaultName(), notes: await selector.startNotes() };
 }

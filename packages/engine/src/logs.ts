@@ -13,6 +13,15 @@ const EAGER_LINES = 500;
 const EAGER_BYTES = 256 * 1024;
 /** What is kept while the API is unreachable; beyond it the oldest lines give way. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** How much of the gear's last line a failure reason quotes. */
+export const LAST_LINE_MAX = 300;
+
+/** A log line as a failure reason may quote it: trimmed, control characters out, bounded. */
+export function quotableLine(msg: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
+  const clean = msg.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return clean.length > LAST_LINE_MAX ? `${clean.slice(0, LAST_LINE_MAX - 1)}…` : clean;
+}
 
 class LineSplitter {
   private readonly decoder = new StringDecoder('utf8');
@@ -56,6 +65,8 @@ export class JobLog {
   stateSeen?: string;
   /** Last error of a failed send, for the engine's own diagnostics. */
   lastError?: unknown;
+  /** The gear's last non-empty line on each stream, for the failure reason of a failed run. */
+  private readonly lastLines: { stdout?: string; stderr?: string } = {};
 
   constructor(
     private readonly sink: LogSink,
@@ -80,7 +91,22 @@ export class JobLog {
     this.push(LOG_FD.system, msg);
   }
 
+  /** Emits the gear's unterminated last lines, once its output has ended. */
+  endOutput(): void {
+    this.out.end();
+    this.err.end();
+  }
+
+  /** The gear's last non-empty stderr line (else stdout line), trimmed and bounded; undefined when it printed nothing. */
+  lastGearLine(): string | undefined {
+    return this.lastLines.stderr ?? this.lastLines.stdout;
+  }
+
   private push(fd: number, msg: string): void {
+    if (fd === LOG_FD.stdout || fd === LOG_FD.stderr) {
+      const line = quotableLine(msg);
+      if (line) this.lastLines[fd === LOG_FD.stderr ? 'stderr' : 'stdout'] = line;
+    }
     for (let i = 0; i < Math.max(1, msg.length); i += MAX_LINE) {
       const piece = msg.slice(i, i + MAX_LINE);
       this.buffer.push({ fd, msg: piece });

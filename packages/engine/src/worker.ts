@@ -42,14 +42,17 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Why a run counts as failed, or undefined when it succeeded. */
-function failureOf(result: RunResult, stoppedBy: unknown, walltime?: number, diskLimit?: number): string | undefined {
+/**
+ * Why a run counts as failed, or undefined when it succeeded. A gear that exits non-zero is quoted:
+ * its last stderr line (else stdout line) usually says what went wrong, where the code alone does not.
+ */
+export function failureOf(result: RunResult, stoppedBy: unknown, walltime?: number, diskLimit?: number, lastLine?: string): string | undefined {
   if (stoppedBy === 'walltime') return `the gear exceeded its walltime of ${walltime} s and was stopped`;
   if (stoppedBy === 'disk') return `the job folder (inputs aside) grew past the job disk limit of ${human(diskLimit ?? 0)} (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped`;
   if (result.limit) return result.limit;
   if (result.exitCode === 0) return undefined;
   if (result.exitCode === null) return `the gear was killed by signal ${result.signal ?? 'unknown'}`;
-  return `the gear exited with code ${result.exitCode}`;
+  return `the gear exited with code ${result.exitCode}${lastLine ? `: ${lastLine}` : ''}`;
 }
 
 /** One job's life on this engine: prepare, run, upload, complete. Never throws. */
@@ -182,7 +185,8 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
     }
 
     // 3. Upload. Outputs of a failed run are saved too; the API flags them.
-    let failure = failureOf(result, stoppedBy, walltime, diskLimit);
+    jobLog.endOutput();
+    let failure = failureOf(result, stoppedBy, walltime, diskLimit, jobLog.lastGearLine());
     const uploadStarted = Date.now();
     let outputs: CollectedOutputs;
     try {

@@ -45,7 +45,11 @@ set -euo pipefail
 
 input=$(ls -1 input/input_file/* | head -n 1)
 prefix="\${FW_CONFIG_PREFIX:-summary}"
-out="output/\${prefix}_$(basename "$input").txt"
+# notes.txt gives summary_notes.txt: the input's name without its extension(s), then .txt.
+base=$(basename "$input")
+stem="\${base%%.*}"
+[ -n "$stem" ] || stem="$base"
+out="output/\${prefix}_\${stem}.txt"
 
 echo "reading $input"
 {

@@ -43,6 +43,15 @@ export class ExecutorSelector {
     return (await this.bwrap.available()) ? 'bwrap' : 'process';
   }
 
+  /**
+   * What the engine says once at start instead of in every job's log: in auto mode without a usable
+   * podman, gears naming a container image run their gear files on the host system.
+   */
+  async startNotes(): Promise<string[]> {
+    if (this.choice !== 'auto' || (await this.podman.available())) return [];
+    return [`podman (with runc) is not installed here: gears naming a container image run their gear files with the ${await this.defaultName()} executor instead`];
+  }
+
   async pick(spec: Pick<RunSpec, 'image'>): Promise<Selection> {
     if (this.choice === 'podman') {
       if (!spec.image) throw new Error('SPROCKET_EXECUTOR=podman, but the gear names no container image');
@@ -51,8 +60,10 @@ export class ExecutorSelector {
     }
     if (this.choice !== 'auto') return { executor: this[this.choice] };
     let note: string | undefined;
-    if (spec.image) {
-      if ((await this.podman.available()) && (await this.podman.hasImage(spec.image))) return { executor: this.podman };
+    // Without podman at all the engine said so once at start (startNotes); a podman lacking this
+    // gear's image is worth saying in the job's own log.
+    if (spec.image && (await this.podman.available())) {
+      if (await this.podman.hasImage(spec.image)) return { executor: this.podman };
       note = `container image ${spec.image} is not available to podman here; running the gear files on the host system`;
     }
     if (await this.bwrap.available()) return { executor: this.bwrap, note };

@@ -1,0 +1,91 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeHierarchy, startTestServer, type TestServer } from '../../server/test/helpers.js';
+import { BwrapExecutor } from '../src/executors/bwrap.js';
+import { PodmanExecutor } from '../src/executors/podman.js';
+import { addJob, type EngineProcess, engineKey, jobLog, startEngine, waitForJob } from './engines.js';
+import { eventually, packGear, tempDir } from './helpers.js';
+
+/**
+ * A failed job says why in its failure reason: the gear's last stderr line (else stdout line), not
+ * only the exit code. And an engine without podman says so once at start, not in every job's log.
+ */
+const executor = (await new BwrapExecutor().available()) ? 'bwrap' : 'process';
+const hasPodman = await new PodmanExecutor().available();
+
+const gearsDir = tempDir('sprocket-failure-gears-');
+function writeGear(name: string, run: string, custom?: Record<string, unknown>): void {
+  const dir = path.join(gearsDir, name);
+  fs.mkdirSync(dir);
+  const manifest = { name, label: name, description: `Test gear ${name}`, version: '1.0.0', author: 'Sprocket tests', license: 'MIT', url: '', source: '', config: {}, inputs: {}, ...(custom ? { custom } : {}) };
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+  fs.writeFileSync(path.join(dir, 'run'), `#!/bin/bash\n${run}\n`, { mode: 0o755 });
+}
+
+// The error is coloured and followed by blank lines and a stdout line, as real tools print them.
+writeGear('says-why', `echo "reading the input"\necho -e "\\e[31mERROR: cannot read input/dicom: no such file\\e[0m" >&2\necho "   " >&2\necho "cleanup done"\nexit 1`);
+writeGear('stdout-only', `printf 'x%.0s' $(seq 1 1000)\necho\nexit 2`);
+writeGear('silent', 'exit 5');
+writeGear('image-gear', 'echo fine', { 'gear-builder': { image: 'localhost/sprocket-no-such-image:1' } });
+
+describe('failure reasons and executor notes', () => {
+  let server: TestServer;
+  let engine: EngineProcess;
+  let ids: Awaited<ReturnType<typeof makeHierarchy>>;
+  const gears: Record<string, string> = {};
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    ids = await makeHierarchy(server.admin);
+    for (const g of ['says-why', 'stdout-only', 'silent', 'image-gear']) {
+      const r = await server.admin.upload('/gears', [{ name: `${g}.tar.gz`, content: new Blob([packGear(g, gearsDir)]) }]);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      gears[g] = r.body._id;
+    }
+    // auto, as `npm start` runs it; without bubblewrap here auto falls back to the process executor.
+    engine = startEngine(await engineKey(server.admin), { concurrency: 2, executor: 'auto', env: executor === 'process' ? { SPROCKET_PROCESS_EXECUTOR_AS_ROOT: 'true' } : {} });
+  });
+  afterAll(async () => {
+    await engine?.stop();
+    await server?.stop();
+  });
+
+  const run = async (gear: string) => waitForJob(server.admin, await addJob(server.admin, { gear_id: gears[gear], destination: { type: 'acquisition', id: ids.acquisition } }));
+
+  it("quotes the gear's last non-empty stderr line, without its colour codes", async () => {
+    const job = await run('says-why');
+    expect(job.state, engine.output()).toBe('failed');
+    expect(job.exit_code).toBe(1);
+    expect(job.failure_reason).toBe('the gear exited with code 1: ERROR: cannot read input/dicom: no such file');
+    const logs = await jobLog(server.admin, job.id);
+    expect(logs.filter((l) => l.fd === -1).map((l) => l.msg)).toContain('The gear exited with code 1: ERROR: cannot read input/dicom: no such file');
+  });
+
+  it('falls back to the last stdout line, bounded; a silent gear keeps the bare exit code', async () => {
+    const job = await run('stdout-only');
+    expect(job.state).toBe('failed');
+    const prefix = 'the gear exited with code 2: ';
+    expect(job.failure_reason.startsWith(prefix)).toBe(true);
+    const quoted = job.failure_reason.slice(prefix.length);
+    expect(quoted).toBe(`${'x'.repeat(299)}…`);
+
+    const silent = await run('silent');
+    expect(silent.failure_reason).toBe('the gear exited with code 5');
+  });
+
+  it('an engine without podman says so once at start, not in the log of each job naming an image', async () => {
+    const job = await run('image-gear');
+    expect(job.state, engine.output()).toBe('complete');
+    const notes = (await jobLog(server.admin, job.id)).filter((l) => l.fd === -1).map((l) => l.msg);
+    if (hasPodman) {
+      // podman is here, the image is not: that is about this gear, so its job says it.
+      expect(notes.some((m) => m.includes('not available to podman'))).toBe(true);
+    } else {
+      expect(notes.some((m) => m.includes('podman')), notes.join('\n')).toBe(false);
+      expect(await eventually(() => engine.output().includes('[engine] podman (with runc) is not installed here'), 5000), engine.output()).toBe(true);
+      expect(engine.output().match(/podman \(with runc\) is not installed/g)).toHaveLength(1);
+    }
+    expect(notes.some((m) => m.includes(`with the ${executor} executor`)), notes.join('\n')).toBe(true);
+  });
+});
