@@ -5,7 +5,7 @@ import { FileEntry } from './file-entry.js';
 import { type UploadSource, fileParts } from './files.js';
 import { Finder } from './finder.js';
 import { Batch, Gear } from './gears.js';
-import { Job, type JobListOptions, type WaitOptions, jobQuery, waitForJobs } from './jobs.js';
+import { Job, type JobListing, type JobListOptions, type WaitOptions, jobQuery, waitForJobs } from './jobs.js';
 import { parseApiKey, readStoredKey } from './key.js';
 import { type Json, type Model, withIds } from './model.js';
 import { PLURAL, makeObject } from './registry.js';
@@ -272,10 +272,27 @@ export class Client {
     return String(res._id ?? res.id);
   }
 
-  /** Jobs you launched (newest first), with counts by state. */
-  async getCurrentUserJobs(opts: JobListOptions & { gear?: string } = {}): Promise<{ stats: Record<string, number>; total: number; jobs: Job[] }> {
-    const res = await this.json<{ stats: Record<string, number>; total: number; jobs: Json[] }>('getCurrentUserJobs', { query: jobQuery(opts) });
-    return { ...res, jobs: res.jobs.map((j) => new Job(this, j)) };
+  /** Jobs you launched (newest first), with counts by state and the labels and paths of their containers. */
+  async getCurrentUserJobs(opts: JobListOptions & { gear?: string } = {}): Promise<{ stats: Record<string, number>; total: number; jobs: Job[]; containers: JobListing['containers'] }> {
+    const res = await this.json<{ stats: Record<string, number>; total: number; jobs: Json[]; containers?: JobListing['containers'] }>('getCurrentUserJobs', { query: jobQuery(opts) });
+    return { ...res, jobs: res.jobs.map((j) => new Job(this, j)), containers: res.containers ?? {} };
+  }
+
+  /**
+   * Every job on a container and anything below it that you may see, whoever launched it (gear rules
+   * and batches included), with the labels and paths of their containers (`GET /{cont}/{id}/jobs`).
+   */
+  async getContainerJobs(container: { type: string; id: string }, opts: JobListOptions = {}): Promise<JobListing> {
+    const cont = PLURAL[container.type];
+    if (!cont) throw new SdkError(`getContainerJobs: ${container.type} containers have no job list (use a project or something below it)`);
+    const res = await this.json<{ jobs: Json[]; containers?: JobListing['containers']; total?: number }>('listContainerJobs', { params: { cont, id: container.id }, query: jobQuery(opts) });
+    return { jobs: res.jobs.map((j) => new Job(this, j)), containers: res.containers ?? {}, ...(res.total !== undefined ? { total: res.total } : {}) };
+  }
+
+  /** Jobs you may see (everything for site admins), with labels and paths (`GET /jobs?include=containers`). */
+  async getJobListing(opts: JobListOptions = {}): Promise<JobListing> {
+    const res = await this.json<{ jobs: Json[]; containers?: JobListing['containers'] }>('listJobs', { query: { ...jobQuery(opts), include: 'containers' } });
+    return { jobs: res.jobs.map((j) => new Job(this, j)), containers: res.containers ?? {} };
   }
 
   /** Polls until every job is complete, failed or cancelled; resolves with the final jobs. */

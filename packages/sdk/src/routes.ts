@@ -138,7 +138,7 @@ export const ROUTES = {
   getGearInvocation: { method: 'GET', path: '/gears/{id}/invocation', area: 'gears' },
 
   // Jobs
-  listJobs: list('/jobs', 'jobs', undefined, ['states', 'tags']),
+  listJobs: list('/jobs', 'jobs', undefined, ['states', 'tags', 'include']),
   listContainerJobs: { method: 'GET', path: '/{cont}/{id}/jobs', cont: ALL_CONTS, query: [...LIST_QUERY, 'states', 'tags'], area: 'jobs' },
   getCurrentUserJobs: { method: 'GET', path: '/users/self/jobs', query: [...LIST_QUERY, 'states', 'tags', 'gear'], area: 'jobs' },
   addJob: { method: 'POST', path: '/jobs/add', body: ['gear_id', 'inputs', 'destination', 'config', 'tags', 'label', 'priority'], area: 'jobs' },
@@ -149,7 +149,7 @@ export const ROUTES = {
   retryJob: { method: 'POST', path: '/jobs/{id}/retry', query: ['ignoreState'], area: 'jobs' },
 
   // Batch
-  proposeBatch: { method: 'POST', path: '/batch', body: ['gear_id', 'config', 'tags', 'priority', 'optional_input_policy', 'analysis', 'targets'], area: 'batch' },
+  proposeBatch: { method: 'POST', path: '/batch', body: ['gear_id', 'config', 'tags', 'priority', 'optional_input_policy', 'analysis', 'targets'], query: ['dry_run'], area: 'batch' },
   listBatches: { method: 'GET', path: '/batch', area: 'batch' },
   getBatch: { method: 'GET', path: '/batch/{id}', query: ['jobs'], area: 'batch' },
   startBatch: { method: 'POST', path: '/batch/{id}/run', area: 'batch' },

@@ -182,6 +182,9 @@ export const MODELS = {
     job_states: { type: 'object', additionalProperties: { type: 'integer' } },
     matched: { type: 'integer' },
     skipped: { type: 'array' },
+    // Sprocket, for listings: the gear's name and version, and what the batch was proposed over.
+    gear_info: { type: 'object', properties: { id: str, name: str, version: str } },
+    targets: { type: 'array', items: { type: 'object', required: ['type', 'id'], properties: { type: str, id: str, path: str } } },
     ...STAMPS,
   }),
   Rule: model(
