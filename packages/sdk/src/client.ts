@@ -1,11 +1,12 @@
 import type { JobPriority } from '@sprocket/types';
+import { Collection, type CollectionInput } from './collections.js';
 import { type Acquisition, type Analysis, type Container, Group, type Project, type Session, type Subject } from './containers.js';
 import { SdkError } from './errors.js';
 import { FileEntry } from './file-entry.js';
 import { type UploadSource, fileParts } from './files.js';
 import { Finder } from './finder.js';
 import { Batch, Gear } from './gears.js';
-import { Job, type JobListing, type JobListOptions, type WaitOptions, jobQuery, waitForJobs } from './jobs.js';
+import { Job, type JobListOptions, type WaitOptions, jobQuery, waitForJobs } from './jobs.js';
 import { parseApiKey, readStoredKey } from './key.js';
 import { type Json, type Model, withIds } from './model.js';
 import { PLURAL, makeObject } from './registry.js';
@@ -21,7 +22,7 @@ export interface ClientOptions extends TransportOptions {
 }
 
 /** Anything `fw.lookup` can return. */
-export type LookupResult = Group | Project | Subject | Session | Acquisition | Analysis | FileEntry | Gear;
+export type LookupResult = Group | Project | Subject | Session | Acquisition | Analysis | FileEntry | Gear | Collection;
 
 export interface ResolveResult {
   /** One object per path element. */
@@ -54,6 +55,7 @@ export class Client {
   readonly analyses: Finder<Analysis>;
   readonly jobs: Finder<Job>;
   readonly gears: Finder<Gear>;
+  readonly collections: Finder<Collection>;
 
   constructor(apiKey?: string, opts: ClientOptions = {}) {
     const key = apiKey ?? readStoredKey(opts.env);
@@ -71,6 +73,7 @@ export class Client {
     this.analyses = containers('analysis');
     this.jobs = new Finder(this, 'listJobs', {}, (d) => new Job(this, d), 'jobs');
     this.gears = new Finder(this, 'listGears', {}, (d) => new Gear(this, d), 'gears');
+    this.collections = new Finder(this, 'listCollections', {}, (d) => new Collection(this, d), 'collections');
   }
 
   private json<T>(route: RouteName, opts?: Parameters<Transport['json']>[1]): Promise<T> {
@@ -115,6 +118,16 @@ export class Client {
     return new Group(this, await this.json<Json>('getGroup', { params: { id } }));
   }
 
+  async getCollection(id: string): Promise<Collection> {
+    return new Collection(this, await this.json<Json>('getCollection', { params: { id } }));
+  }
+
+  /** Creates a collection (the caller becomes its curator) and returns it. */
+  async addCollection(fields: CollectionInput): Promise<Collection> {
+    const { _id } = await this.json<{ _id: string }>('addCollection', { body: { ...fields } });
+    return this.getCollection(_id);
+  }
+
   getProject = (id: string) => this.getContainer<Project>('project', id);
   getSubject = (id: string) => this.getContainer<Subject>('subject', id);
   getSession = (id: string) => this.getContainer<Session>('session', id);
@@ -148,7 +161,7 @@ export class Client {
     const type = typeOfDoc(doc);
     if (type === 'file') return new FileEntry(this, doc);
     if (type === 'gear') return new Gear(this, doc);
-    if (type && (PLURAL[type] || type === 'group')) return makeObject(this, type, doc) as LookupResult;
+    if (type && (PLURAL[type] || type === 'group' || type === 'collection')) return makeObject(this, type, doc) as LookupResult;
     throw new SdkError(`cannot tell what kind of object ${JSON.stringify(doc).slice(0, 120)} is`);
   }
 
@@ -272,27 +285,10 @@ export class Client {
     return String(res._id ?? res.id);
   }
 
-  /** Jobs you launched (newest first), with counts by state and the labels and paths of their containers. */
-  async getCurrentUserJobs(opts: JobListOptions & { gear?: string } = {}): Promise<{ stats: Record<string, number>; total: number; jobs: Job[]; containers: JobListing['containers'] }> {
-    const res = await this.json<{ stats: Record<string, number>; total: number; jobs: Json[]; containers?: JobListing['containers'] }>('getCurrentUserJobs', { query: jobQuery(opts) });
-    return { ...res, jobs: res.jobs.map((j) => new Job(this, j)), containers: res.containers ?? {} };
-  }
-
-  /**
-   * Every job on a container and anything below it that you may see, whoever launched it (gear rules
-   * and batches included), with the labels and paths of their containers (`GET /{cont}/{id}/jobs`).
-   */
-  async getContainerJobs(container: { type: string; id: string }, opts: JobListOptions = {}): Promise<JobListing> {
-    const cont = PLURAL[container.type];
-    if (!cont) throw new SdkError(`getContainerJobs: ${container.type} containers have no job list (use a project or something below it)`);
-    const res = await this.json<{ jobs: Json[]; containers?: JobListing['containers']; total?: number }>('listContainerJobs', { params: { cont, id: container.id }, query: jobQuery(opts) });
-    return { jobs: res.jobs.map((j) => new Job(this, j)), containers: res.containers ?? {}, ...(res.total !== undefined ? { total: res.total } : {}) };
-  }
-
-  /** Jobs you may see (everything for site admins), with labels and paths (`GET /jobs?include=containers`). */
-  async getJobListing(opts: JobListOptions = {}): Promise<JobListing> {
-    const res = await this.json<{ jobs: Json[]; containers?: JobListing['containers'] }>('listJobs', { query: { ...jobQuery(opts), include: 'containers' } });
-    return { jobs: res.jobs.map((j) => new Job(this, j)), containers: res.containers ?? {} };
+  /** Jobs you launched (newest first), with counts by state. */
+  async getCurrentUserJobs(opts: JobListOptions & { gear?: string } = {}): Promise<{ stats: Record<string, number>; total: number; jobs: Job[] }> {
+    const res = await this.json<{ stats: Record<string, number>; total: number; jobs: Json[] }>('getCurrentUserJobs', { query: jobQuery(opts) });
+    return { ...res, jobs: res.jobs.map((j) => new Job(this, j)) };
   }
 
   /** Polls until every job is complete, failed or cancelled; resolves with the final jobs. */

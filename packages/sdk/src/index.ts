@@ -1,11 +1,12 @@
 export { Client, type ClientOptions, type LookupResult, type ResolveResult } from './client.js';
+export { Collection, type CollectionInput, type CollectionMember } from './collections.js';
 export { Acquisition, Analysis, type AnalysisInputSpec, Container, Group, ParentContainer, Project, Session, Subject, type UploadOptions } from './containers.js';
 export { ApiError, SdkError } from './errors.js';
 export { FileEntry } from './file-entry.js';
 export type { DownloadOptions, DownloadToOptions, UploadSource } from './files.js';
 export { Finder, type FindOptions, PAGE_SIZE } from './finder.js';
 export { Batch, BatchProposal, Gear, type GearConfigSpec, type GearInputSpec, type GearManifest, type GearRunOptions, type ProposeBatchOptions } from './gears.js';
-export { type ContainerLabel, type GearInfo, Job, type JobListing, launchedBy, type WaitOptions, type WaitProgress, waitForJobs } from './jobs.js';
+export { type GearInfo, Job, type WaitOptions, type WaitProgress, waitForJobs } from './jobs.js';
 export { configDir, type ParsedKey, parseApiKey, readStoredKey, removeStoredKey, storeKey, userConfigPath } from './key.js';
 export { Model } from './model.js';
 export { LIST_QUERY, type Method, ROUTES, type RouteArea, type RouteDef, type RouteName } from './routes.js';
