@@ -40,14 +40,14 @@ describe('batch run/status/ls/cancel/retry-failed and rule add/ls/disable/enable
 
   it('batch run shows the proposal, --dry-run queues nothing; a real run is waited for and reported', async () => {
     const dry = await cli.ok(['batch', 'run', 'counter', 'lab/Project', '--dry-run', '--prefix=batch']);
-    expect(dry).toMatch(/^Proposal [0-9a-f]{24} for counter 0\.1\.0 over lab\/Project:\n/);
-    expect(dry).toMatch(/acquisition\s+T1w\s+input_file: a\.txt/);
-    expect(dry).toMatch(/acquisition\s+T2w\s+input_file: b\.txt/);
+    expect(dry).toMatch(/^Proposal \(dry run\) for counter 0\.1\.0 over lab\/Project:\n/);
+    expect(dry).toMatch(/T1w\s+input_file: a\.txt/);
+    expect(dry).toMatch(/T2w\s+input_file: b\.txt/);
     expect(dry).toContain('2 matched, 0 ambiguous, 0 not matched, 0 without permission');
-    expect(dry).toContain('Dry run: nothing was queued.');
+    expect(dry).toContain('Dry run: nothing was queued and no batch was kept.');
     expect((await s.admin.get('/jobs')).body).toHaveLength(0);
 
-    const out = await cli.ok(['batch', 'run', 'counter', 'lab/Project', '--prefix=batch', '--wait', '--interval', '0.2']);
+    const out = await cli.ok(['batch', 'run', 'counter', 'lab/Project', '--prefix=batch', '--yes', '--wait', '--interval', '0.2']);
     const batchId = /Started batch ([0-9a-f]{24}): 2 jobs queued/.exec(out)?.[1];
     expect(batchId, out).toBeDefined();
     expect(out.match(/ complete$/gm)).toHaveLength(2);
@@ -61,7 +61,7 @@ describe('batch run/status/ls/cancel/retry-failed and rule add/ls/disable/enable
   });
 
   it('a batch with a failing job exits non-zero; retry-failed queues it again; a cancelled batch cannot be cancelled twice', async () => {
-    const r = await cli.run(['batch', 'run', 'picky-counter', 'lab/Project', '--wait', '--interval', '0.2']);
+    const r = await cli.run(['batch', 'run', 'picky-counter', 'lab/Project', '--yes', '--wait', '--interval', '0.2']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^error: 1 of 2 jobs did not complete \([0-9a-f]{24} failed: .*4.*\)/);
     const batchId = /Started batch ([0-9a-f]{24})/.exec(r.stdout)![1]!;
@@ -70,7 +70,9 @@ describe('batch run/status/ls/cancel/retry-failed and rule add/ls/disable/enable
     expect(await cli.fails(['job', 'wait', retried.jobs[0], '--interval', '0.2'])).toMatch(/did not complete/);
     expect(await cli.fails(['batch', 'status', 'nope'])).toBe("error: not a batch id: 'nope' (ids are 24 hex digits)");
 
-    const proposal = /^Proposal ([0-9a-f]{24})/.exec(await cli.ok(['batch', 'run', 'counter', 'lab/Project', '--dry-run']))![1]!;
+    // A pending proposal (dry runs keep none), made through the API as the SDK's propose_batch does.
+    const gearId = (await s.admin.get('/gears')).body.find((g: any) => g.gear.name === 'counter')._id;
+    const proposal = (await s.admin.post('/batch', { gear_id: gearId, targets: [{ type: 'session', id: ids.session }] })).body._id;
     expect(await cli.ok(['batch', 'cancel', proposal])).toBe(`Cancelled batch ${proposal}: 0 pending jobs cancelled\n`);
     expect(await cli.fails(['batch', 'cancel', proposal])).toMatch(/^error: batch [0-9a-f]{24} is already cancelled \(409 CONFLICT\)$/);
   });

@@ -68,6 +68,8 @@ export interface ProposeBatchOptions {
   tags?: string[];
   analysisLabel?: string;
   optionalInputPolicy?: 'ignored' | 'flexible' | 'required';
+  /** Only look: the server stores no batch, and the proposal's id is null (nothing to run or cancel). */
+  dryRun?: boolean;
 }
 
 function toRef(x: InputValue): FileRef | ContainerRef {
@@ -156,7 +158,7 @@ export class Gear extends Model {
       ...(opts.priority ? { priority: opts.priority } : {}),
       ...(this.isAnalysis ? { analysis: { label: opts.analysisLabel ?? `${this.name} ${labelTimestamp()}` } } : {}),
     };
-    return new BatchProposal(this.client, await this.client.transport.json<Json>('proposeBatch', { body }));
+    return new BatchProposal(this.client, await this.client.transport.json<Json>('proposeBatch', { body, ...(opts.dryRun ? { query: { dry_run: true } } : {}) }));
   }
 
   async delete(): Promise<void> {
@@ -198,6 +200,8 @@ export class BatchProposal extends Model {
   declare not_matched: Container[];
   declare improper_permissions: string[];
   declare optional_input_policy?: string;
+  /** Labels and paths of the listed containers and their parents, by id (Sprocket). */
+  declare containers?: Record<string, { _id: string; label: string; container_type: string; path: string }>;
   declare created: string;
   declare modified: string;
 
@@ -229,6 +233,10 @@ export class Batch extends Model {
   declare job_states?: Record<string, number>;
   /** How many containers the proposal matched. */
   declare matched?: number;
+  /** The gear's name and version (Sprocket). */
+  declare gear_info?: { id: string; name: string; version: string };
+  /** What the batch was proposed over, with each one's path (Sprocket; absent for older batches). */
+  declare targets?: { type: string; id: string; path?: string }[];
   declare created: string;
   declare modified: string;
 

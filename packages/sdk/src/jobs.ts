@@ -21,6 +21,31 @@ export const jobQuery = (o: JobListOptions & { gear?: string }) => ({
   gear: o.gear,
 });
 
+/** A listing's `containers` entry: where its jobs ran, by container id (Sprocket adds `path`). */
+export interface ContainerLabel {
+  _id: string;
+  label: string;
+  container_type: string;
+  /** group/project/subject/session/acquisition labels (analyses end in analyses/<label>). */
+  path: string;
+}
+
+/** Jobs with the labels and paths of the containers they name, fetched in the same request. */
+export interface JobListing {
+  jobs: Job[];
+  containers: Record<string, ContainerLabel>;
+  total?: number;
+}
+
+/** Who launched a job, for people: the user id, `rule:<name>` for gear rules, else `<type>:<id>`. */
+export function launchedBy(origin: Origin | undefined): string {
+  if (!origin) return '';
+  const via = origin.via as (Origin['via'] & { name?: string }) | undefined;
+  if (via?.type === 'rule') return `rule:${via.name ?? via.id}`;
+  if (origin.type === 'user') return origin.id;
+  return `${origin.type}:${origin.id}`;
+}
+
 export interface GearInfo {
   id: string;
   category: string;

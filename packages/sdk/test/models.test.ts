@@ -84,7 +84,7 @@ const TABLE: Row[] = [
     true,
   ),
   row<Gear>('Gear', 'GearDoc')(['id', 'category', 'gear', 'exchange', 'created', 'modified'], ['name', 'version', 'isAnalysis'], true),
-  row<Batch>('Batch', 'Batch')(['id', 'gear_id', 'state', 'config', 'origin', 'jobs', 'job_states', 'matched', 'created', 'modified'], [], true),
+  row<Batch>('Batch', 'Batch')(['id', 'gear_id', 'state', 'config', 'origin', 'jobs', 'job_states', 'matched', 'gear_info', 'targets', 'created', 'modified'], [], true),
   row<Rule>('Rule', 'Rule')(['id', 'project_id', 'gear_id', 'name', 'config', 'fixed_inputs', 'auto_update', 'any', 'all', 'not', 'disabled', 'compute_provider_id'], [], true),
   row<Role>('Role', 'Role')(['id', 'label', 'actions', 'default_flywheel_role', 'in_use'], [], true),
   row<SiteConfig>('SiteConfig', 'Config')(['site', 'auth', 'features', 'signed_url', 'created', 'modified'], [], true),

@@ -1,4 +1,4 @@
-import type { Job } from '@sprocket/sdk';
+import { type ContainerLabel, type Job, launchedBy } from '@sprocket/sdk';
 import { type Column, shortDate } from '../output.js';
 
 export const JOB_COLUMNS: Column<Job>[] = [
@@ -8,6 +8,35 @@ export const JOB_COLUMNS: Column<Job>[] = [
   { header: 'CREATED', value: (j) => shortDate(j.created) },
   { header: 'DESTINATION', value: (j) => (j.destination ? `${j.destination.type} ${j.destination.id}` : '') },
 ];
+
+/** `name@version` of the job's gear (its id when the job carries no gear_info). */
+export function gearLabel(j: Job): string {
+  return j.gear_info?.name ? `${j.gear_info.name}@${j.gear_info.version}` : j.gear_id;
+}
+
+/**
+ * The job's destination as a path (group/project/subject/session/acquisition labels) from a
+ * listing's containers map; a destination the reader may not see is `(hidden <type>)`.
+ */
+export function destinationPath(j: Job, containers: Record<string, ContainerLabel>): string {
+  const d = j.destination as { type?: string; id?: string; redacted?: boolean } | undefined;
+  if (!d) return '';
+  if (d.redacted || !d.id) return `(hidden ${d.type ?? 'container'})`;
+  return containers[d.id]?.path ?? `${d.type} ${d.id}`;
+}
+
+/** Columns of `job ls` with a listing's containers map: where each job ran and who launched it. */
+export function listingColumns(containers: Record<string, ContainerLabel>): Column<Job>[] {
+  return [
+    { header: 'ID', value: (j) => j.id },
+    { header: 'STATE', value: (j) => j.state },
+    { header: 'GEAR', value: gearLabel },
+    { header: 'DESTINATION', value: (j) => destinationPath(j, containers) },
+    { header: 'LAUNCHED BY', value: (j) => launchedBy(j.origin) },
+    { header: 'QUEUED', value: (j) => shortDate(j.created) },
+    { header: 'ELAPSED', value: (j) => runTime(j) },
+  ];
+}
 
 /** How long a job ran (or has been running), from its transitions. */
 export function runTime(j: Job): string {

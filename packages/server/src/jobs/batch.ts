@@ -13,6 +13,7 @@ import { fileFits, resolveConfig } from './invocation.js';
 import type { FileInputSpec } from './manifest.js';
 import { type InputRef, type JobOrigin, prepareJob, priorityAllowed } from './launch.js';
 import { insertJobs, type PreparedJob, retryJob, transitionJob } from './queue.js';
+import { containerLabels } from './listing.js';
 import { parseResources } from './resources.js';
 
 /**
@@ -42,6 +43,8 @@ interface ProposalEntry {
 
 interface Proposal {
   entries: ProposalEntry[];
+  /** The containers the batch was proposed over (absent in batches proposed before it was kept). */
+  targets?: { type: string; id: string }[];
   analysis: { label: string; description?: string } | null;
   tags: string[];
   priority: JobPriority;
@@ -93,17 +96,29 @@ async function containersUnder(ctx: ServerContext, targets: ContainersTable[], l
   return [...out.values()];
 }
 
-function containerEntry(row: ContainersTable, files: FilesTable[]): JsonObject {
+function containerEntry(row: ContainersTable, files: FilesTable[], reason?: string): JsonObject {
   return {
     _id: row.id,
     container_type: row.type,
     label: row.label,
     parents: parentsOf(row),
     files: files.map((f) => fileDoc(f, row, false)),
+    // Beyond Flywheel: why an ambiguous or unmatched container is not run, for the proposal table.
+    ...(reason ? { reason } : {}),
     created: row.created,
     modified: row.modified,
   };
 }
+
+/** An input's file constraints in a few words (`type dicom|parrec`), for reasons. */
+function constraintsOf(spec: FileInputSpec): string {
+  const parts = Object.entries(spec)
+    .filter(([k]) => !['base', 'description', 'optional'].includes(k))
+    .map(([k, d]) => (isPlainObject(d) && Array.isArray(d.enum) ? `${k} ${d.enum.join('|')}` : `${k} ${JSON.stringify(d)}`));
+  return parts.length ? parts.join(', ') : 'any file';
+}
+
+const MAX_NAMED_FILES = 5;
 
 /** What launching into a container needs, on top of seeing it. */
 function launchActions(analysis: boolean): Action[] {
@@ -116,8 +131,11 @@ async function mayLaunch(access: AccessContext, row: ContainersTable, actions: A
   return priorityAllowed(access, row, priority);
 }
 
-/** `POST /batch`: matches the gear against the containers under the targets and stores the proposal. */
-export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: BatchInput): Promise<JsonObject> {
+/**
+ * `POST /batch`: matches the gear against the containers under the targets and stores the proposal
+ * (a pending batch, to run or cancel). `dryRun` stores nothing: the reply has `_id: null`.
+ */
+export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: BatchInput, opts: { dryRun?: boolean } = {}): Promise<JsonObject> {
   const access = accessOf(ctx, req);
   const p = access.principal;
   if (p.readOnly) throw forbidden('read-only keys cannot launch jobs');
@@ -176,18 +194,27 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
       }
       let missing = false;
       let ambiguous = false;
+      const reasons: string[] = [];
       const chosen: Record<string, InputRef> = {};
       for (const [name, spec] of inputs) {
         const fits = list.filter((f) => fileFits(spec, f));
         const needed = spec.optional !== true || policy === 'required';
         if (fits.length === 1 && (needed || policy === 'flexible')) chosen[name] = { type: acq.type, id: acq.id, name: fits[0]!.name };
         if (!needed) continue;
-        if (fits.length === 0) missing = true;
-        else if (fits.length > 1) ambiguous = true;
+        if (fits.length === 0) {
+          missing = true;
+          reasons.push(`input ${name}: no file matches (${constraintsOf(spec)}; ${list.length} file${list.length === 1 ? '' : 's'} here)`);
+        } else if (fits.length > 1) {
+          ambiguous = true;
+          const names = fits.slice(0, MAX_NAMED_FILES).map((f) => f.name).join(', ');
+          reasons.push(`input ${name}: ${fits.length} files match (${names}${fits.length > MAX_NAMED_FILES ? ', …' : ''})`);
+        }
       }
       const verdict = missing ? 'not_matched' : ambiguous ? 'ambiguous' : 'matched';
       summary[verdict].push(acq.id);
-      docs[verdict].push(containerEntry(acq, list));
+      // An unmatched container names only what is missing; an ambiguous one what has too many files.
+      const why = reasons.filter((r) => (verdict === 'not_matched' ? r.includes('no file matches') : true)).join('; ');
+      docs[verdict].push(containerEntry(acq, list, verdict === 'matched' ? undefined : why));
       if (verdict === 'matched') entries.push({ container: { type: acq.type, id: acq.id }, inputs: chosen });
     }
   }
@@ -195,6 +222,7 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
   const label = typeof b.analysis?.label === 'string' && b.analysis.label ? b.analysis.label : `${gear.manifest.name} ${now().slice(0, 19).replace('T', ' ')}`;
   const proposal: Proposal = {
     entries,
+    targets: targets.map((t) => ({ type: t.type, id: t.id })),
     analysis: analysis ? { label, ...(b.analysis?.description ? { description: b.analysis.description } : {}) } : null,
     tags: b.tags ?? [],
     priority: b.priority ?? 'medium',
@@ -214,9 +242,12 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
     created: stamp,
     modified: stamp,
   };
-  await ctx.handle.db.insertInto('batches').values(row).execute();
+  if (!opts.dryRun) await ctx.handle.db.insertInto('batches').values(row).execute();
+  // Labels and paths of everything listed and of its subjects and sessions, for tables (one lookup).
+  const listed = [...docs.matched, ...docs.ambiguous, ...docs.not_matched];
+  const labelIds = [...listed.flatMap((d) => [d._id as string, ...Object.entries(d.parents as JsonObject).flatMap(([k, v]) => (k === 'group' ? [] : [v as string]))]), ...summary.improper_permissions];
   return {
-    _id: row.id,
+    _id: opts.dryRun ? null : row.id,
     gear_id: row.gear_id,
     config,
     state: 'pending',
@@ -225,6 +256,7 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
     ...docs,
     improper_permissions: summary.improper_permissions,
     proposal: { [inputs.length ? 'inputs' : 'destinations']: entries.map((e) => (inputs.length ? e.inputs : e.container)), analysis: proposal.analysis, tags: proposal.tags },
+    containers: Object.fromEntries(await containerLabels(ctx.handle, labelIds)),
     created: row.created,
     modified: row.modified,
   };
@@ -256,7 +288,30 @@ export function deriveState(stored: string, jobStates: string[]): string {
   return 'complete';
 }
 
-export function batchDoc(row: BatchesTable, jobs: JobsTable[] | string[], states: string[]): JsonObject {
+/** Beyond Flywheel, for listings: the gear's name and version, and the batch's targets with their paths. */
+export interface BatchExtras {
+  gear_info?: { id: string; name: string; version: string };
+  targets?: { type: string; id: string; path?: string }[];
+}
+
+/** The extras of many batches in two lookups (gears, container paths), not one per batch. */
+export async function batchExtras(ctx: ServerContext, rows: BatchesTable[]): Promise<Map<string, BatchExtras>> {
+  const { db } = ctx.handle;
+  const gearIds = [...new Set(rows.map((r) => r.gear_id))];
+  const gears = new Map<string, { id: string; name: string; version: string }>();
+  for (let i = 0; i < gearIds.length; i += 500) {
+    for (const g of await db.selectFrom('gears').select(['id', 'name', 'version']).where('id', 'in', gearIds.slice(i, i + 500)).execute()) gears.set(g.id, g);
+  }
+  const targetsOf = (r: BatchesTable) => parseJson<Proposal>(r.proposal, { entries: [], analysis: null, tags: [], priority: 'medium', optional_input_policy: 'ignored' }).targets ?? [];
+  const labels = await containerLabels(ctx.handle, rows.flatMap((r) => targetsOf(r).map((t) => t.id)));
+  const out = new Map<string, BatchExtras>();
+  for (const r of rows) {
+    out.set(r.id, { ...(gears.has(r.gear_id) ? { gear_info: gears.get(r.gear_id)! } : {}), targets: targetsOf(r).map((t) => ({ ...t, ...(labels.has(t.id) ? { path: labels.get(t.id)!.path } : {}) })) });
+  }
+  return out;
+}
+
+export function batchDoc(row: BatchesTable, jobs: JobsTable[] | string[], states: string[], extras: BatchExtras = {}): JsonObject {
   const summary = parseJson<Summary>(row.summary, { matched: [], ambiguous: [], not_matched: [], improper_permissions: [] });
   const counts: Record<string, number> = {};
   for (const s of states) counts[s] = (counts[s] ?? 0) + 1;
@@ -270,6 +325,7 @@ export function batchDoc(row: BatchesTable, jobs: JobsTable[] | string[], states
     job_states: counts,
     matched: summary.matched.length,
     ...(summary.skipped?.length ? { skipped: summary.skipped } : {}),
+    ...extras,
     created: row.created,
     modified: row.modified,
   };

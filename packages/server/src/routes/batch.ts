@@ -7,6 +7,7 @@ import {
   OPTIONAL_INPUT_POLICIES,
   type RetryFailedInput,
   batchDoc,
+  batchExtras,
   batchJobs,
   cancelBatch,
   loadBatch,
@@ -52,8 +53,17 @@ export async function batchRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   const t = { tags: ['batch'] };
   const id = (req: { params: unknown }) => (req.params as { id: string }).id;
 
-  app.post('/batch', { schema: { ...t, summary: 'Propose a batch run: which containers under the targets match the gear', body: proposeBody } }, async (req) =>
-    proposeBatch(ctx, req, req.body as BatchInput),
+  app.post(
+    '/batch',
+    {
+      schema: {
+        ...t,
+        summary: 'Propose a batch run: which containers under the targets match the gear (ambiguous and not_matched ones say why in reason); dry_run=true stores no batch',
+        body: proposeBody,
+        querystring: { type: 'object', properties: { dry_run: { type: 'boolean' } } },
+      },
+    },
+    async (req) => proposeBatch(ctx, req, req.body as BatchInput, { dryRun: (req.query as { dry_run?: boolean }).dry_run === true }),
   );
 
   app.get('/batch', { schema: { ...t, summary: 'Your batches (every batch for site admins)' } }, async (req) => {
@@ -78,12 +88,14 @@ export async function batchRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     }
     const byBatch = new Map<string, typeof jobs>();
     for (const j of jobs) byBatch.set(j.batch!, [...(byBatch.get(j.batch!) ?? []), j]);
+    const extras = await batchExtras(ctx, rows);
     return rows.map((r) => {
       const list = byBatch.get(r.id) ?? [];
       return batchDoc(
         r,
         list.map((j) => j.id),
         list.map((j) => j.state),
+        extras.get(r.id),
       );
     });
   });
@@ -99,6 +111,7 @@ export async function batchRoutes(app: FastifyInstance, ctx: ServerContext): Pro
         row,
         inflate ? (jobs.map((j) => jobDoc(j)) as never) : jobs.map((j) => j.id),
         jobs.map((j) => j.state),
+        (await batchExtras(ctx, [row])).get(row.id),
       );
     },
   );

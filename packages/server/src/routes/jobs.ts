@@ -14,6 +14,7 @@ import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
+import { jobListingContainers, jobsViewProjects, nameRuleOrigins } from '../jobs/listing.js';
 import { mintJobKeys } from '../jobs/keys.js';
 import { logText, readLog } from '../jobs/logs.js';
 import { acceptFailedOutput } from '../jobs/placer.js';
@@ -81,6 +82,8 @@ export const jobFieldResolver: FieldResolver = (key) => {
 };
 
 const LIST_JOBS_QUERY = { ...LIST_QUERY, states: { type: 'string' }, tags: { type: 'string' } } as const;
+/** `include=containers`: the reply carries the `containers` map (labels and paths) beside the jobs. */
+const INCLUDE_QUERY = { include: { type: 'string', enum: ['containers'] } } as const;
 
 /** Flywheel's SDK passes `states` and `tags` as comma lists beside `filter`. */
 // biome-ignore lint/suspicious/noExplicitAny: any job query
@@ -133,14 +136,52 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
     return { _id: job.id };
   });
 
-  app.get('/jobs', { schema: { ...t, summary: 'All jobs (site admin): filter, sort, paging; states= and tags= as comma lists', querystring: { type: 'object', properties: LIST_JOBS_QUERY } } }, async (req) => {
-    const p = requirePrincipal(req);
-    if (!p.isAdmin) throw forbidden('site_admin role required (users list their jobs at /users/self/jobs)');
-    const params = parseListParams(req);
-    const q = stateAndTagQuery(ctx, db.selectFrom('jobs').selectAll(), req);
-    const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver);
-    return listReply(params, rows.map((r) => jobDoc(r)), total);
-  });
+  app.get(
+    '/jobs',
+    {
+      schema: {
+        ...t,
+        summary: 'Jobs: every job for site admins; for others the jobs they launched and those on data where they hold jobs_view (rule jobs included). filter, sort, paging; states= and tags= as comma lists; include=containers adds labels and paths',
+        querystring: { type: 'object', properties: { ...LIST_JOBS_QUERY, ...INCLUDE_QUERY } },
+      },
+    },
+    async (req) => {
+      const p = requirePrincipal(req);
+      if (isEngine(p)) throw forbidden('engines list no jobs; they ask for work at /jobs/ask');
+      const access = accessOf(ctx, req);
+      const params = parseListParams(req);
+      const include = (req.query as { include?: string }).include === 'containers';
+      let q = stateAndTagQuery(ctx, db.selectFrom('jobs').selectAll('jobs'), req);
+      if (!access.isAdmin) {
+        // What canSeeJob allows, as one query: own jobs (not through a job key) and jobs writing
+        // where the reader holds jobs_view. What of those they may not see is redacted below.
+        const projects = await jobsViewProjects(ctx.handle, access);
+        const mine = p.jobId ? undefined : p.userId;
+        if (!projects.length && !mine) return include ? { jobs: [], containers: {} } : listReply(params, [], 0);
+        q = q.where((eb) => {
+          const ors = [];
+          if (mine) ors.push(eb('jobs.origin_id', '=', mine));
+          if (projects.length) {
+            ors.push(
+              eb(
+                'jobs.destination_id',
+                'in',
+                eb.selectFrom('containers').select('containers.id').where((c) => c.or([c('containers.project_id', 'in', projects), c('containers.id', 'in', projects)])),
+              ),
+            );
+          }
+          return eb.or(ors);
+        });
+      }
+      const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver, 'jobs.id');
+      const jobs = await nameRuleOrigins(ctx.handle, await jobDocsFor(ctx.handle, access, rows));
+      if (include) {
+        const containers = await jobListingContainers(ctx.handle, jobs);
+        return params.envelope ? { jobs, containers, total: total ?? jobs.length } : { jobs, containers };
+      }
+      return listReply(params, jobs, total);
+    },
+  );
 
   app.get('/jobs/stats', { schema: { ...t, summary: 'Job counts by state (site admin)' } }, async (req) => {
     const p = requirePrincipal(req);
@@ -279,7 +320,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
   for (const type of CONTAINER_TYPES) {
     app.get(
       `/${PLURAL[type]}/:id/jobs`,
-      { schema: { tags: [PLURAL[type], 'jobs'], summary: `Jobs whose inputs or outputs touch a ${type}`, params: idParams, querystring: { type: 'object', properties: LIST_JOBS_QUERY } } },
+      { schema: { tags: [PLURAL[type], 'jobs'], summary: `Jobs whose inputs or outputs touch a ${type} or anything below it, whoever launched them, as {jobs, containers}`, params: idParams, querystring: { type: 'object', properties: LIST_JOBS_QUERY } } },
       async (req) => {
         const access = accessOf(ctx, req);
         const row = await access.requireContainer(type, (req.params as { id: string }).id, 'jobs_view');
@@ -290,11 +331,10 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
           req,
         );
         const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver, 'jobs.id');
-        const jobs = await jobDocsFor(ctx.handle, access, rows);
-        // Labels only of containers the reader may see: a job that read this container may write elsewhere.
-        const ids = [...new Set(jobs.flatMap((j) => [(j.destination as { id?: string }).id, ...Object.values(j.inputs as Record<string, { id?: string }>).map((i) => i.id)]))].filter((x): x is string => !!x);
-        const conts = ids.length ? await db.selectFrom('containers').select(['id', 'label', 'type']).where('id', 'in', ids).execute() : [];
-        const containers = Object.fromEntries(conts.map((c) => [c.id, { _id: c.id, label: c.label, container_type: c.type }]));
+        // Every job on data the reader may see, whoever launched it (a user, a rule, a batch); what
+        // of it they may not see is redacted, and so left out of the containers map.
+        const jobs = await nameRuleOrigins(ctx.handle, await jobDocsFor(ctx.handle, access, rows));
+        const containers = await jobListingContainers(ctx.handle, jobs);
         return params.envelope ? { jobs, containers, total: total ?? jobs.length } : { jobs, containers };
       },
     );
@@ -319,7 +359,8 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       const params = parseListParams(req);
       if (!params.sort.length && params.afterId === undefined) params.sort = [{ key: 'created', dir: 'desc' }];
       const { rows } = await runList(stateAndTagQuery(ctx, base.selectAll(), req), { ...params, envelope: false }, ctx.handle.dialect, jobFieldResolver);
-      return { stats, total, jobs: await jobDocsFor(ctx.handle, accessOf(ctx, req), rows) };
+      const jobs = await nameRuleOrigins(ctx.handle, await jobDocsFor(ctx.handle, accessOf(ctx, req), rows));
+      return { stats, total, jobs, containers: await jobListingContainers(ctx.handle, jobs) };
     },
   );
 
