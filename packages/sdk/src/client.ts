@@ -1,5 +1,4 @@
 import type { JobPriority } from '@sprocket/types';
-import { Collection, type CollectionInput } from './collections.js';
 import { type Acquisition, type Analysis, type Container, Group, type Project, type Session, type Subject } from './containers.js';
 import { SdkError } from './errors.js';
 import { FileEntry } from './file-entry.js';
@@ -13,7 +12,7 @@ import { PLURAL, makeObject } from './registry.js';
 import type { RouteName } from './routes.js';
 import { Transport, type TransportOptions } from './transport.js';
 import type { AuthStatus, GroupPermission, JobLog, ProjectPermission, Role, Rule, RuleApplyResult, RuleInput, SiteConfig, VersionInfo } from './types.js';
-import { User } from './users.js';
+import { type ApiKey, type IssuedApiKey, User } from './users.js';
 import type { DataViewSpec, ViewFormat, ViewOptions, ViewRow } from './views.js';
 
 export interface ClientOptions extends TransportOptions {
@@ -22,7 +21,7 @@ export interface ClientOptions extends TransportOptions {
 }
 
 /** Anything `fw.lookup` can return. */
-export type LookupResult = Group | Project | Subject | Session | Acquisition | Analysis | FileEntry | Gear | Collection;
+export type LookupResult = Group | Project | Subject | Session | Acquisition | Analysis | FileEntry | Gear;
 
 export interface ResolveResult {
   /** One object per path element. */
@@ -55,7 +54,6 @@ export class Client {
   readonly analyses: Finder<Analysis>;
   readonly jobs: Finder<Job>;
   readonly gears: Finder<Gear>;
-  readonly collections: Finder<Collection>;
 
   constructor(apiKey?: string, opts: ClientOptions = {}) {
     const key = apiKey ?? readStoredKey(opts.env);
@@ -73,7 +71,6 @@ export class Client {
     this.analyses = containers('analysis');
     this.jobs = new Finder(this, 'listJobs', {}, (d) => new Job(this, d), 'jobs');
     this.gears = new Finder(this, 'listGears', {}, (d) => new Gear(this, d), 'gears');
-    this.collections = new Finder(this, 'listCollections', {}, (d) => new Collection(this, d), 'collections');
   }
 
   private json<T>(route: RouteName, opts?: Parameters<Transport['json']>[1]): Promise<T> {
@@ -118,16 +115,6 @@ export class Client {
     return new Group(this, await this.json<Json>('getGroup', { params: { id } }));
   }
 
-  async getCollection(id: string): Promise<Collection> {
-    return new Collection(this, await this.json<Json>('getCollection', { params: { id } }));
-  }
-
-  /** Creates a collection (the caller becomes its curator) and returns it. */
-  async addCollection(fields: CollectionInput): Promise<Collection> {
-    const { _id } = await this.json<{ _id: string }>('addCollection', { body: { ...fields } });
-    return this.getCollection(_id);
-  }
-
   getProject = (id: string) => this.getContainer<Project>('project', id);
   getSubject = (id: string) => this.getContainer<Subject>('subject', id);
   getSession = (id: string) => this.getContainer<Session>('session', id);
@@ -154,6 +141,27 @@ export class Client {
     return this.getUser(id);
   }
 
+  // --- API keys ----------------------------------------------------------------------------
+
+  /** Issues a key for yourself, or (site admins) for `userId`; the answer holds the secret, once. */
+  async addApiKey(opts: { userId?: string; label?: string } = {}): Promise<IssuedApiKey> {
+    const body = opts.label !== undefined ? { label: opts.label } : {};
+    const res = opts.userId ? await this.json<Json>('addUserKey', { params: { uid: opts.userId }, body }) : await this.json<Json>('addCurrentUserKey', { body });
+    return { id: String(res.id ?? res._id), key: String(res.key) };
+  }
+
+  /** Your keys, or (site admins) `userId`'s, revoked ones included; never the secrets. */
+  async getApiKeys(userId?: string): Promise<ApiKey[]> {
+    const list = userId ? await this.json<Json[]>('getUserKeys', { params: { uid: userId } }) : await this.json<Json[]>('getCurrentUserKeys');
+    return withIds<ApiKey>(list);
+  }
+
+  /** Revokes one of your keys, or (site admins) one of `userId`'s. */
+  async revokeApiKey(keyId: string, userId?: string): Promise<void> {
+    if (userId) await this.json('deleteUserKey', { params: { uid: userId, kid: keyId } });
+    else await this.json('deleteCurrentUserKey', { params: { kid: keyId } });
+  }
+
   // --- Paths -------------------------------------------------------------------------------
 
   /** Turns a lookup/resolve document into the SDK object it describes. */
@@ -161,7 +169,7 @@ export class Client {
     const type = typeOfDoc(doc);
     if (type === 'file') return new FileEntry(this, doc);
     if (type === 'gear') return new Gear(this, doc);
-    if (type && (PLURAL[type] || type === 'group' || type === 'collection')) return makeObject(this, type, doc) as LookupResult;
+    if (type && (PLURAL[type] || type === 'group')) return makeObject(this, type, doc) as LookupResult;
     throw new SdkError(`cannot tell what kind of object ${JSON.stringify(doc).slice(0, 120)} is`);
   }
 
@@ -182,6 +190,10 @@ export class Client {
   }
 
   // --- Permissions and roles ---------------------------------------------------------------
+
+  async getGroupPermissions(groupId: string): Promise<GroupPermission[]> {
+    return withIds<GroupPermission>(await this.json<Json[]>('getGroupPermissions', { params: { id: groupId } }));
+  }
 
   async getGroupUserPermission(groupId: string, userId: string): Promise<GroupPermission> {
     return withIds<GroupPermission>([await this.json<Json>('getGroupUserPermission', { params: { id: groupId, uid: userId } })])[0]!;

@@ -74,6 +74,15 @@ export class FileEntry extends Model {
     return this;
   }
 
+  /**
+   * Every stored version of the file, oldest first, each with its `origin` (who or which job wrote
+   * it; job origins carry the job's `gear_info` and who launched it).
+   */
+  async getVersions(): Promise<FileEntry[]> {
+    const docs = await this.client.transport.json<Json[]>('getFileVersions', { params: this.location });
+    return docs.map((d) => new FileEntry(this.client, d, this.parent));
+  }
+
   /** Changes fields such as `type`, `modality`, `tags`. */
   async update(fields: { type?: string | null; modality?: string | null; tags?: string[]; classification?: Classification; info?: Json }): Promise<this> {
     await this.client.transport.json('modifyFile', { params: this.location, body: fields });

@@ -1,5 +1,4 @@
 export { Client, type ClientOptions, type LookupResult, type ResolveResult } from './client.js';
-export { Collection, type CollectionInput, type CollectionMember } from './collections.js';
 export { Acquisition, Analysis, type AnalysisInputSpec, Container, Group, ParentContainer, Project, Session, Subject, type UploadOptions } from './containers.js';
 export { ApiError, SdkError } from './errors.js';
 export { FileEntry } from './file-entry.js';
@@ -12,6 +11,6 @@ export { Model } from './model.js';
 export { LIST_QUERY, type Method, ROUTES, type RouteArea, type RouteDef, type RouteName } from './routes.js';
 export type { RequestRecord, TransportOptions } from './transport.js';
 export type * from './types.js';
-export { User } from './users.js';
+export { type ApiKey, type IssuedApiKey, User } from './users.js';
 export { SDK_VERSION } from './version.js';
 export { type DataViewSpec, fileView, type ViewColumn, type ViewFormat, type ViewOptions, type ViewRow } from './views.js';

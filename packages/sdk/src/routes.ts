@@ -56,6 +56,13 @@ export const ROUTES = {
   addUser: { method: 'POST', path: '/users', passthrough: true, area: 'core' },
   modifyUser: { method: 'PUT', path: '/users/{uid}', passthrough: true, area: 'core' },
   deleteUser: { method: 'DELETE', path: '/users/{uid}', area: 'core' },
+  // API keys (the secret is only in the answer that issues it)
+  addCurrentUserKey: { method: 'POST', path: '/users/self/key', body: ['label'], area: 'core' },
+  getCurrentUserKeys: { method: 'GET', path: '/users/self/keys', area: 'core' },
+  deleteCurrentUserKey: { method: 'DELETE', path: '/users/self/keys/{kid}', area: 'core' },
+  addUserKey: { method: 'POST', path: '/users/{uid}/key', body: ['label'], area: 'core' },
+  getUserKeys: { method: 'GET', path: '/users/{uid}/keys', area: 'core' },
+  deleteUserKey: { method: 'DELETE', path: '/users/{uid}/keys/{kid}', area: 'core' },
 
   // Groups and their permissions (legacy ro/rw/admin access)
   listGroups: list('/groups'),
@@ -105,6 +112,7 @@ export const ROUTES = {
   modifyFile: { method: 'PUT', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, passthrough: true, area: 'core' },
   deleteFile: { method: 'DELETE', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, area: 'core' },
   getFileInfo: { method: 'GET', path: '/{cont}/{id}/files/{name}/info', cont: ALL_CONTS, area: 'core' },
+  getFileVersions: { method: 'GET', path: '/{cont}/{id}/files/{name}/versions', cont: ALL_CONTS, area: 'core' },
   modifyFileInfo: { method: 'POST', path: '/{cont}/{id}/files/{name}/info', cont: ALL_CONTS, body: ['set', 'delete', 'replace'], area: 'core' },
   modifyFileClassification: {
     method: 'POST',
@@ -117,24 +125,6 @@ export const ROUTES = {
   // Paths
   lookup: { method: 'POST', path: '/lookup', body: ['path'], area: 'core' },
   resolve: { method: 'POST', path: '/resolve', body: ['path'], area: 'core' },
-
-  // Collections
-  listCollections: list('/collections'),
-  getCollection: { method: 'GET', path: '/collections/{id}', area: 'core' },
-  addCollection: { method: 'POST', path: '/collections', body: ['label', 'description', 'info', 'tags'], area: 'core' },
-  modifyCollection: { method: 'PUT', path: '/collections/{id}', body: ['contents'], passthrough: true, area: 'core' },
-  deleteCollection: { method: 'DELETE', path: '/collections/{id}', area: 'core' },
-  listCollectionSessions: list('/collections/{id}/sessions'),
-  listCollectionAcquisitions: list('/collections/{id}/acquisitions', 'core', undefined, ['session']),
-  modifyCollectionInfo: { method: 'POST', path: '/collections/{id}/info', body: ['set', 'delete', 'replace'], area: 'core' },
-  addCollectionTag: { method: 'POST', path: '/collections/{id}/tags', body: ['value'], area: 'core' },
-  deleteCollectionTag: { method: 'DELETE', path: '/collections/{id}/tags/{value}', area: 'core' },
-  addCollectionNote: { method: 'POST', path: '/collections/{id}/notes', body: ['text'], area: 'core' },
-  deleteCollectionNote: { method: 'DELETE', path: '/collections/{id}/notes/{nid}', area: 'core' },
-  getCollectionPermissions: { method: 'GET', path: '/collections/{id}/permissions', area: 'core' },
-  addCollectionPermission: { method: 'POST', path: '/collections/{id}/permissions', body: ['_id', 'role_ids', 'access'], area: 'core' },
-  modifyCollectionUserPermission: { method: 'PUT', path: '/collections/{id}/permissions/{uid}', body: ['role_ids', 'access'], area: 'core' },
-  deleteCollectionUserPermission: { method: 'DELETE', path: '/collections/{id}/permissions/{uid}', area: 'core' },
 
   // Roles and project permissions
   getAllRoles: { method: 'GET', path: '/roles', area: 'core' },

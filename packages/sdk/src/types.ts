@@ -20,6 +20,10 @@ export interface Origin {
   type: 'user' | 'device' | 'job' | 'system' | 'unknown' | string;
   id: string;
   via?: { type: string; id: string };
+  /** On file versions made by a job: the gear that ran (Sprocket). */
+  gear_info?: { id: string; name: string; version: string };
+  /** On file versions made by a job: the job's own origin, who launched it (Sprocket). */
+  launched_by?: { type: string; id: string | null; via?: { type: string; id: string; user?: string } };
 }
 
 export type { Parents } from '@sprocket/types';

@@ -1,5 +1,22 @@
 import { type Json, Model } from './model.js';
 
+/** An API key as listed (never its secret). */
+export interface ApiKey {
+  id: string;
+  label: string;
+  /** `user`, or what issued it. */
+  type: string;
+  created: string;
+  last_used: string | null;
+  revoked: boolean;
+}
+
+/** A key just issued: `key` is the whole compound key, shown this once. */
+export interface IssuedApiKey {
+  id: string;
+  key: string;
+}
+
 /** A user; `id` is their user id (an email-like string). */
 export class User extends Model {
   declare email: string;

@@ -20,8 +20,8 @@ beforeAll(async () => {
   ok(await s.admin.upload(`/projects/${h.project}/files`, [{ name: 'protocol.pdf', content: 'pdf' }]));
   analysis = ok(await s.admin.post(`/sessions/${h.session}/analyses`, { label: 'qa' }))._id;
   ok(await s.admin.upload(`/analyses/${analysis}/files`, [{ name: 'report.html', content: '<p>' }]));
-  // A second acquisition with the same label: the older one wins, as in Flywheel.
-  twin = ok(await s.admin.post('/acquisitions', { session: h.session, label: 'T1w' }))._id;
+  // A second acquisition in the session (same-label containers are the 'ambiguous paths' tests').
+  twin = ok(await s.admin.post('/acquisitions', { session: h.session, label: 'T2w' }))._id;
 });
 afterAll(async () => {
   await s?.stop();
@@ -36,7 +36,6 @@ describe('POST /lookup', () => {
     expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01'] }))).toMatchObject({ _id: h.session, container_type: 'session' });
     const acq = ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w'] }));
     expect(acq).toMatchObject({ _id: h.acquisition, container_type: 'acquisition', info: {} });
-    expect(acq._id).not.toBe(twin);
     // A single slash-separated string works as well.
     expect(ok(await sdk.post('/lookup', { path: 'lab/Project/sub-01/ses-01' }))._id).toBe(h.session);
   });
@@ -150,5 +149,55 @@ describe('POST /resolve', () => {
     expect(ok(await outsider.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w', 'files', 'scan.nii.gz'] })).name).toBe('scan.nii.gz');
     // The admin sees both.
     expect(ok(await sdk.post('/resolve', { path: ['lab'] })).children.map((c: any) => c.label)).toEqual(['Project', 'Secret']);
+  });
+});
+
+describe('ambiguous paths', () => {
+  let repeat: string[];
+  let subject: string;
+  beforeAll(async () => {
+    // Repeat visits with one StudyDescription: two sessions of one subject share a label.
+    subject = ok(await s.admin.post('/subjects', { project: h.project, label: 'sub-001' }))._id;
+    repeat = [];
+    for (const timestamp of ['2024-01-10T09:00:00.000Z', '2024-06-10T09:00:00.000Z']) {
+      repeat.push(ok(await s.admin.post('/sessions', { project: h.project, subject: { _id: subject }, label: 'Synthetic study', timestamp }))._id);
+    }
+    ok(await s.admin.post('/acquisitions', { session: repeat[1], label: 'T1w' }));
+  });
+
+  it('answers 409 listing every match with its id and dates instead of picking one', async () => {
+    for (const route of ['/lookup', '/resolve']) {
+      for (const path of [['lab', 'Project', 'sub-001', 'Synthetic study'], ['lab', 'Project', 'sub-001', 'Synthetic study', 'T1w']]) {
+        const r = await sdk.post(route, { path });
+        expect(r.status, `${route} ${path.join('/')}`).toBe(409);
+        expect(r.body.code).toBe('CONFLICT');
+        expect(r.body.message).toContain('lab/Project/sub-001/Synthetic study is ambiguous: it matches 2 sessions');
+        for (const id of repeat) expect(r.body.message).toContain(id);
+        expect(r.body.message).toMatch(/created \d{4}-\d\d-\d\dT.*timestamp 2024-01-10T09:00:00.*timestamp 2024-06-10T09:00:00/);
+      }
+    }
+    // Without subjects in the path the sessions are matched under the project: still two.
+    expect((await legacy.post('/lookup', { path: ['lab', 'Project', 'Synthetic study'] })).status).toBe(409);
+    // Same-label analyses too.
+    for (let i = 0; i < 2; i++) ok(await s.admin.post(`/sessions/${repeat[0]}/analyses`, { label: 'rerun' }));
+    const an = await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-001', `<id:${repeat[0]}>`, 'analyses', 'rerun'] });
+    expect(an.status).toBe(409);
+    expect(an.body.message).toContain('matches 2 analyses');
+  });
+
+  it('takes an id where a label goes, bare or as <id:HEX>; a label that looks like an id still wins', async () => {
+    for (const [i, id] of repeat.entries()) {
+      expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-001', id] }))._id).toBe(id);
+      expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-001', `<id:${id}>`] }))._id).toBe(id);
+      const res = ok(await sdk.post('/resolve', { path: ['lab', h.project, subject, id] }));
+      expect(res.path.map((n: any) => n._id)).toEqual(['lab', h.project, subject, id]);
+      expect(res.children.map((c: any) => c.label)).toEqual(i === 1 ? ['T1w'] : []);
+    }
+    expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-001', repeat[1]!, 'T1w'] })).container_type).toBe('acquisition');
+    // An id from elsewhere in the tree does not match under the wrong parent.
+    expect((await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01', repeat[0]!] })).status).toBe(404);
+    const hexLabel = 'aaaaaaaaaaaaaaaaaaaaaaaa';
+    const labelled = ok(await s.admin.post('/sessions', { project: h.project, subject: { _id: subject }, label: hexLabel }))._id;
+    expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-001', hexLabel] }))._id).toBe(labelled);
   });
 });

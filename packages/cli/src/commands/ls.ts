@@ -1,9 +1,8 @@
-import { ApiError, FileEntry, type LookupResult } from '@sprocket/sdk';
+import { FileEntry, type LookupResult } from '@sprocket/sdk';
 import type { Command } from 'commander';
 import { humanSize, plain, printJson, printTable, shortDate } from '../output.js';
-import { splitPath, typeOf } from '../paths.js';
+import { resolvePath, splitPath, typeOf } from '../paths.js';
 import { openSession } from '../session.js';
-import { CliError } from '../errors.js';
 
 interface Row {
   kind: string;
@@ -46,14 +45,10 @@ Examples:
       if (!path || !splitPath(path).length) {
         children = await client.groups.find();
       } else {
-        try {
-          const res = await client.resolve(path);
-          target = res.path[res.path.length - 1];
-          children = res.children;
-        } catch (e) {
-          if (e instanceof ApiError && (e.status === 404 || e.status === 403)) throw new CliError(`not found: ${path} (${e.message})`);
-          throw e;
-        }
+        // A label shared by several containers is an error listing them; an id works in its place.
+        const res = await resolvePath(client, path);
+        target = res.path[res.path.length - 1];
+        children = res.children;
       }
       if (opts.json) {
         printJson(target ? { path: plain(target), children: plain(children) } : plain(children));

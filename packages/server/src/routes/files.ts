@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import { fileDoc, getCurrentFile, getFileVersion } from '../dao/files.js';
 import { type JsonObject, isPlainObject, parseJson } from '../dao/json.js';
+import { describeJobOrigins } from '../dao/origins.js';
 import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, badRequest, notFound, schemaErrorMessage } from '../errors.js';
@@ -267,11 +268,15 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       return fileDoc(f, container, true);
     });
 
-    app.get(`/${plural}/:id/files/:name/versions`, { schema: { ...t, summary: 'Every stored version of a file', params: fileParams } }, async (req) => {
-      const { container, f } = await loadFile(req, 'files_view_metadata');
-      const rows = await db.selectFrom('files').selectAll().where('container_id', '=', container.id).where('file_id', '=', f.file_id).orderBy('version').execute();
-      return rows.map((r) => fileDoc(r, container, false));
-    });
+    app.get(
+      `/${plural}/:id/files/:name/versions`,
+      { schema: { ...t, summary: "Every stored version of a file, oldest first; job origins carry the job's gear_info and launched_by", params: fileParams } },
+      async (req) => {
+        const { container, f } = await loadFile(req, 'files_view_metadata');
+        const rows = await db.selectFrom('files').selectAll().where('container_id', '=', container.id).where('file_id', '=', f.file_id).orderBy('version').execute();
+        return describeJobOrigins(db, rows.map((r) => fileDoc(r, container, false)));
+      },
+    );
 
     app.put(
       `/${plural}/:id/files/:name`,

@@ -12,7 +12,8 @@ import { acceptsFeature } from '../http/listing.js';
 
 /**
  * Path resolution: `group/project/[subject/]session/acquisition`, then `files/<name>` or
- * `analyses/<label>[/files/<name>]` at any level; `<id:HEX>` matches an element by id. Subjects are
+ * `analyses/<label>[/files/<name>]` at any level; `<id:HEX>` matches an element by id, and so does a
+ * bare id where no label matches; a label shared by several visible containers is a 409 listing them. Subjects are
  * part of the path when the client sends `X-Accept-Feature: Subject-Container` (Flywheel's SDK does).
  */
 type Node =
@@ -36,6 +37,23 @@ function splitPath(raw: unknown): string[] {
   return (parts.length === 1 ? parts[0]!.split('/') : parts).filter((s) => s !== '');
 }
 
+/** How many same-label candidates an ambiguity error lists (one more is fetched to say "more"). */
+const AMBIGUOUS_SHOWN = 20;
+const BARE_ID = /^[0-9a-f]{24}$/;
+
+/** `path a/b matches 2 sessions; name one by id (a/<id>): <id> (created …, timestamp …), …` */
+function ambiguous(path: string[], at: number, rows: ContainersTable[]): ApiError {
+  const shown = rows.slice(0, AMBIGUOUS_SHOWN);
+  const list = shown.map((r) => `${r.id} (created ${r.created}${r.timestamp ? `, timestamp ${r.timestamp}` : ''})`).join('; ');
+  const more = rows.length > AMBIGUOUS_SHOWN ? '; and more' : '';
+  const type = rows[0]!.type === 'analysis' ? 'analyses' : `${rows[0]!.type}s`;
+  const prefix = path.slice(0, at).join('/');
+  return new ApiError(
+    'CONFLICT',
+    `path ${path.slice(0, at + 1).join('/')} is ambiguous: it matches ${rows.length}${more ? '+' : ''} ${type}; name one by id (${prefix}/<id>): ${list}${more}`,
+  );
+}
+
 export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
 
@@ -44,13 +62,20 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     return m?.[1];
   }
 
-  async function child(parent: { type: string; id: string }, type: string, seg: string): Promise<ContainersTable | undefined> {
+  /**
+   * The containers of `type` under `parent` that a path element names: `<id:HEX>` by id, else by
+   * label (at most AMBIGUOUS_SHOWN + 1, oldest first), else a bare 24-hex element by id, so an id
+   * works wherever a label does (a label that happens to look like an id still wins).
+   */
+  async function children(parent: { type: string; id: string }, type: string, seg: string): Promise<ContainersTable[]> {
     const id = idMatch(seg);
     let q = db.selectFrom('containers').selectAll().where('type', '=', type);
     // Without subjects in the path, sessions are looked up under the project directly.
     q = parent.type === 'project' && type === 'session' ? q.where('project_id', '=', parent.id) : q.where('parent_id', '=', parent.id);
-    q = id ? q.where('id', '=', id) : q.where('label', '=', seg);
-    return q.orderBy('created').orderBy('id').limit(1).executeTakeFirst();
+    if (id) return q.where('id', '=', id).execute();
+    const rows = await q.where('label', '=', seg).orderBy('created').orderBy('id').limit(AMBIGUOUS_SHOWN + 1).execute();
+    if (!rows.length && BARE_ID.test(seg)) return q.where('id', '=', seg).execute();
+    return rows;
   }
 
   /**
@@ -69,6 +94,18 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     const subjects = acceptsFeature(req, 'Subject-Container');
     const levels = subjects ? ['project', 'subject', 'session', 'acquisition'] : ['project', 'session', 'acquisition'];
     const groupId = path[0]!;
+    /**
+     * One of several containers sharing a label is never picked silently (Flywheel takes the oldest;
+     * repeat visits with one StudyDescription make that a wrong answer): more than one the caller can
+     * see is a 409 listing each with its id and dates. Ones the caller cannot see do not count.
+     */
+    const pick = async (rows: ContainersTable[], action: Action, upTo: string[], at: number): Promise<ContainersTable | undefined> => {
+      if (rows.length < 2) return rows[0];
+      const visible: ContainersTable[] = [];
+      for (const r of rows) if (await access.can(r, action)) visible.push(r);
+      if (visible.length < 2) return visible[0] ?? rows[0];
+      throw ambiguous(upTo, at, visible);
+    };
     const allowed = async (row: ContainersTable, action: Action, upTo: number, containerLevel = false) => {
       try {
         await access.check(row, action);
@@ -102,7 +139,7 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
           if (i + 1 < path.length) throw badRequest(`path: nothing can follow a file (${path.slice(i + 1).join('/')})`);
           break;
         }
-        const a = await child(cur, 'analysis', name);
+        const a = await pick(await children(cur, 'analysis', name), 'analyses_view_metadata', path, i);
         if (!a) throw missing(path, i);
         await allowed(a, 'analyses_view_metadata', i);
         nodes.push({ kind: 'container', row: a });
@@ -112,7 +149,7 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       }
       const type = levels[level];
       if (!type) throw notFound(`path ${shown} (too deep${seg.includes('.') ? `; did you mean files/${seg}?` : ''})`);
-      const row = await child(cur, type, seg);
+      const row = await pick(await children(cur, type, seg), 'containers_view_metadata', path, i);
       if (!row) throw missing(path, i, true);
       await allowed(row, 'containers_view_metadata', i, true);
       nodes.push({ kind: 'container', row });
