@@ -1,4 +1,5 @@
 import type { JobPriority } from '@sprocket/types';
+import { Collection, type CollectionInput } from './collections.js';
 import { type Acquisition, type Analysis, type Container, Group, type Project, type Session, type Subject } from './containers.js';
 import { SdkError } from './errors.js';
 import { FileEntry } from './file-entry.js';
@@ -21,7 +22,7 @@ export interface ClientOptions extends TransportOptions {
 }
 
 /** Anything `fw.lookup` can return. */
-export type LookupResult = Group | Project | Subject | Session | Acquisition | Analysis | FileEntry | Gear;
+export type LookupResult = Group | Project | Subject | Session | Acquisition | Analysis | FileEntry | Gear | Collection;
 
 export interface ResolveResult {
   /** One object per path element. */
@@ -54,6 +55,7 @@ export class Client {
   readonly analyses: Finder<Analysis>;
   readonly jobs: Finder<Job>;
   readonly gears: Finder<Gear>;
+  readonly collections: Finder<Collection>;
 
   constructor(apiKey?: string, opts: ClientOptions = {}) {
     const key = apiKey ?? readStoredKey(opts.env);
@@ -71,6 +73,7 @@ export class Client {
     this.analyses = containers('analysis');
     this.jobs = new Finder(this, 'listJobs', {}, (d) => new Job(this, d), 'jobs');
     this.gears = new Finder(this, 'listGears', {}, (d) => new Gear(this, d), 'gears');
+    this.collections = new Finder(this, 'listCollections', {}, (d) => new Collection(this, d), 'collections');
   }
 
   private json<T>(route: RouteName, opts?: Parameters<Transport['json']>[1]): Promise<T> {
@@ -113,6 +116,16 @@ export class Client {
 
   async getGroup(id: string): Promise<Group> {
     return new Group(this, await this.json<Json>('getGroup', { params: { id } }));
+  }
+
+  async getCollection(id: string): Promise<Collection> {
+    return new Collection(this, await this.json<Json>('getCollection', { params: { id } }));
+  }
+
+  /** Creates a collection (the caller becomes its curator) and returns it. */
+  async addCollection(fields: CollectionInput): Promise<Collection> {
+    const { _id } = await this.json<{ _id: string }>('addCollection', { body: { ...fields } });
+    return this.getCollection(_id);
   }
 
   getProject = (id: string) => this.getContainer<Project>('project', id);
@@ -169,7 +182,7 @@ export class Client {
     const type = typeOfDoc(doc);
     if (type === 'file') return new FileEntry(this, doc);
     if (type === 'gear') return new Gear(this, doc);
-    if (type && (PLURAL[type] || type === 'group')) return makeObject(this, type, doc) as LookupResult;
+    if (type && (PLURAL[type] || type === 'group' || type === 'collection')) return makeObject(this, type, doc) as LookupResult;
     throw new SdkError(`cannot tell what kind of object ${JSON.stringify(doc).slice(0, 120)} is`);
   }
 

@@ -1,4 +1,5 @@
 export { Client, type ClientOptions, type LookupResult, type ResolveResult } from './client.js';
+export { Collection, type CollectionInput, type CollectionMember } from './collections.js';
 export { Acquisition, Analysis, type AnalysisInputSpec, Container, Group, ParentContainer, Project, Session, Subject, type UploadOptions } from './containers.js';
 export { ApiError, SdkError } from './errors.js';
 export { FileEntry } from './file-entry.js';

@@ -126,6 +126,24 @@ export const ROUTES = {
   lookup: { method: 'POST', path: '/lookup', body: ['path'], area: 'core' },
   resolve: { method: 'POST', path: '/resolve', body: ['path'], area: 'core' },
 
+  // Collections
+  listCollections: list('/collections'),
+  getCollection: { method: 'GET', path: '/collections/{id}', area: 'core' },
+  addCollection: { method: 'POST', path: '/collections', body: ['label', 'description', 'info', 'tags'], area: 'core' },
+  modifyCollection: { method: 'PUT', path: '/collections/{id}', body: ['contents'], passthrough: true, area: 'core' },
+  deleteCollection: { method: 'DELETE', path: '/collections/{id}', area: 'core' },
+  listCollectionSessions: list('/collections/{id}/sessions'),
+  listCollectionAcquisitions: list('/collections/{id}/acquisitions', 'core', undefined, ['session']),
+  modifyCollectionInfo: { method: 'POST', path: '/collections/{id}/info', body: ['set', 'delete', 'replace'], area: 'core' },
+  addCollectionTag: { method: 'POST', path: '/collections/{id}/tags', body: ['value'], area: 'core' },
+  deleteCollectionTag: { method: 'DELETE', path: '/collections/{id}/tags/{value}', area: 'core' },
+  addCollectionNote: { method: 'POST', path: '/collections/{id}/notes', body: ['text'], area: 'core' },
+  deleteCollectionNote: { method: 'DELETE', path: '/collections/{id}/notes/{nid}', area: 'core' },
+  getCollectionPermissions: { method: 'GET', path: '/collections/{id}/permissions', area: 'core' },
+  addCollectionPermission: { method: 'POST', path: '/collections/{id}/permissions', body: ['_id', 'role_ids', 'access'], area: 'core' },
+  modifyCollectionUserPermission: { method: 'PUT', path: '/collections/{id}/permissions/{uid}', body: ['role_ids', 'access'], area: 'core' },
+  deleteCollectionUserPermission: { method: 'DELETE', path: '/collections/{id}/permissions/{uid}', area: 'core' },
+
   // Roles and project permissions
   getAllRoles: { method: 'GET', path: '/roles', area: 'core' },
   getRole: { method: 'GET', path: '/roles/{rid}', area: 'core' },

@@ -98,6 +98,23 @@ export async function exerciseSdk(fw: Client, areas: WorkloadAreas): Promise<voi
     await fw.lookup(`${group.id}/${project.label}/${subject.label}/${session.label}/${acq.label}/files/${file.name}`);
     await fw.resolve(`${group.id}/${project.label}`);
 
+    const collection = await fw.addCollection({ label: uniq('coll-'), description: 'curated', info: { a: 1 }, tags: ['c'] });
+    await collection.addSessions(session);
+    await collection.addAcquisitions([acq.id]);
+    await collection.sessions().find();
+    await collection.acquisitions().find({ limit: 5 });
+    await collection.sessionAcquisitions(session);
+    await collection.removeAcquisitions(acq);
+    await collection.removeSessions(session.id);
+    await collection.update({ label: `${collection.label}-x`, description: 'changed' });
+    await collection.updateInfo({ b: 2 });
+    await collection.addTag('d');
+    await collection.deleteTag('d');
+    await collection.deleteNote(await collection.addNote('a note'));
+    await collection.reload();
+    await fw.collections.find({ limit: 5 });
+    await fw.get(collection.id);
+
     const user = await fw.addUser({ id: `${uniq('u')}@lab.org`, email: 'x@lab.org', firstname: 'X', lastname: 'Y', roles: ['user'] });
     await user.update({ firstname: 'Z' });
     await user.reload();
@@ -121,6 +138,11 @@ export async function exerciseSdk(fw: Client, areas: WorkloadAreas): Promise<voi
     await project.getUserPermission(user.id);
     await project.getPermissions();
     await project.deletePermission(user.id);
+    await collection.addPermission({ id: user.id, access: 'ro' });
+    await collection.updatePermission(user.id, { role_ids: ['rw'] });
+    await collection.getPermissions();
+    await collection.deletePermission(user.id);
+    await collection.delete();
     await fw.deleteRole(roleId);
     await user.delete();
     await (await fw.addGroup({ id: uniq('empty') })).delete();

@@ -10,6 +10,7 @@ import { assertEngineMayCall } from './jobs/engine-access.js';
 import { jsonTooDeep, registerInputGuards, tooDeepMessage } from './http/guards.js';
 import { withResponseModels } from './openapi-models.js';
 import { batchRoutes } from './routes/batch.js';
+import { collectionRoutes } from './routes/collections.js';
 import { containerRoutes } from './routes/containers.js';
 import { downloadRoutes } from './routes/download.js';
 import { engineRoutes } from './routes/engine.js';
@@ -99,6 +100,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
       await batchRoutes(api, ctx);
       await ruleRoutes(api, ctx);
       await viewRoutes(api, ctx);
+      await collectionRoutes(api, ctx);
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     },
     { prefix: '/api' },

@@ -30,6 +30,10 @@ function replies(): Map<string, Reply> {
     m.set(`/api/${plural}/{id}/analyses`, { model: 'Analysis', shape: 'list' });
     m.set(`/api/${plural}/{id}/analyses/{aid}`, { model: 'Analysis', shape: 'one' });
   }
+  m.set('/api/collections', { model: 'Collection', shape: 'list' });
+  m.set('/api/collections/{id}', { model: 'Collection', shape: 'one' });
+  m.set('/api/collections/{id}/sessions', { model: 'Session', shape: 'list' });
+  m.set('/api/collections/{id}/acquisitions', { model: 'Acquisition', shape: 'list' });
   m.set('/api/jobs', { model: 'Job', shape: 'list' });
   m.set('/api/jobs/{id}', { model: 'Job', shape: 'one' });
   m.set('/api/gears', { model: 'GearDoc', shape: 'list' });

@@ -87,6 +87,21 @@ export const MODELS = {
     weight: numOrNull,
   }),
   Acquisition: model([...CONTAINER_REQUIRED, 'session', 'uid', 'timestamp'], { ...CONTAINER_PROPS, session: str, ...TIME_PROPS }),
+  // A curated set of sessions and acquisitions (outside the hierarchy: no parents, no group).
+  Collection: model(['_id', 'container_type', 'label', 'curator', 'tags', 'notes', 'info_exists', 'files', 'permissions', 'created', 'modified'], {
+    _id: str,
+    container_type: { type: 'string', enum: ['collection'] },
+    label: str,
+    description: str,
+    curator: str,
+    tags: strings,
+    notes: { type: 'array', items: obj },
+    info_exists: bool,
+    info: obj,
+    files: { type: 'array', items: ref('FileEntry') },
+    permissions: { type: 'array', items: { type: 'object', required: ['_id', 'role_ids'], properties: { _id: str, role_ids: strings } } },
+    ...STAMPS,
+  }),
   Analysis: model([...CONTAINER_REQUIRED, 'parent'], {
     ...CONTAINER_PROPS,
     parent: typedRef,

@@ -259,7 +259,38 @@ export interface GearRulesTable {
   modified: string;
 }
 
+/** A curated set of sessions and acquisitions (migration 0007); outside the group → project tree. */
+export interface CollectionsTable {
+  id: string;
+  label: string;
+  description: string | null;
+  /** The user who created it; they hold the admin role on it from the start. */
+  curator: string;
+  info: string;
+  tags: string;
+  notes: string;
+  created: string;
+  modified: string;
+}
+
+export interface CollectionPermissionsTable {
+  collection_id: string;
+  user_id: string;
+  role_ids: string;
+}
+
+/** One container added to a collection: `level` is 'session' or 'acquisition'. */
+export interface CollectionMembersTable {
+  collection_id: string;
+  container_id: string;
+  level: string;
+  created: string;
+}
+
 export interface Database {
+  collections: CollectionsTable;
+  collection_permissions: CollectionPermissionsTable;
+  collection_members: CollectionMembersTable;
   batches: BatchesTable;
   gear_rules: GearRulesTable;
   data_views: DataViewsTable;

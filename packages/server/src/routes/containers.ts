@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
+import { CollectionAccess } from '../auth/collection-access.js';
+import { collectionDoc, collectionPermissions } from '../dao/collections.js';
 import {
   TYPE_FIELDS,
   containerDoc,
@@ -14,13 +16,13 @@ import {
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable } from '../db/schema.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
 import { analysisRoutes } from './analyses.js';
 import { containerMetaRoutes } from './container-meta.js';
 import { createBody, modifyBody } from './container-bodies.js';
-import { groupParams, idParams } from './schemas.js';
+import { GROUP_ID_SCHEMA, OBJECT_ID_SCHEMA, groupParams, idParams } from './schemas.js';
 
 type Body = JsonObject & { label?: string; info?: JsonObject; tags?: string[] };
 
@@ -248,6 +250,8 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
             const chunk = ids.slice(i, i + 500);
             await trx.deleteFrom('files').where('container_id', 'in', chunk).execute();
             await trx.deleteFrom('containers').where('id', 'in', chunk).execute();
+            // Collections hold references: what is gone leaves them too.
+            await trx.deleteFrom('collection_members').where('container_id', 'in', chunk).execute();
           }
           if (type === 'project') await trx.deleteFrom('project_permissions').where('project_id', '=', row.id).execute();
         });
@@ -294,13 +298,42 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     );
   }
 
-  app.get('/containers/:id', { schema: { tags: ['containers'], summary: 'Get any container by id', params: idParams } }, async (req) => {
+  // Any container by id, as Flywheel's fw.get(id): hierarchy containers, groups (their ids are
+  // names, not object ids) and collections, each saying what it is in `container_type`.
+  const anyIdParams = { type: 'object', required: ['id'], properties: { id: { anyOf: [OBJECT_ID_SCHEMA, GROUP_ID_SCHEMA] } } } as const;
+  app.get('/containers/:id', { schema: { tags: ['containers'], summary: 'Get any container (group, collection, project … analysis) by id', params: anyIdParams } }, async (req) => {
     const access = accessOf(ctx, req);
     const { id } = req.params as { id: string };
     const row = await db.selectFrom('containers').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) throw notFound(`container ${id}`);
-    await access.check(row, viewAction(row.type));
-    return fullDoc(row, access);
+    if (row) {
+      await access.check(row, viewAction(row.type));
+      return fullDoc(row, access);
+    }
+    if (await db.selectFrom('collections').select('id').where('id', '=', id).executeTakeFirst()) {
+      const c = await new CollectionAccess(ctx.handle, access).require(id, 'containers_view_metadata');
+      return collectionDoc(c, (await collectionPermissions(db, [c.id])).get(c.id) ?? [], true);
+    }
+    if (await db.selectFrom('groups').select('id').where('id', '=', id).executeTakeFirst()) {
+      try {
+        await access.requireGroup(id, 'visible');
+      } catch (e) {
+        if (e instanceof ApiError && e.code === 'NOT_FOUND') throw notFound(`container ${id}`);
+        throw e;
+      }
+      const g = await db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      const perms = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', id).orderBy('user_id').execute();
+      return {
+        _id: g.id,
+        container_type: 'group',
+        label: g.label,
+        info: parseJson<JsonObject>(g.info, {}),
+        tags: parseJson<string[]>(g.tags, []),
+        permissions: perms.map((p) => ({ _id: p.user_id, access: p.access })),
+        created: g.created,
+        modified: g.modified,
+      };
+    }
+    throw notFound(`container ${id}`);
   });
 
 }

@@ -1,0 +1,370 @@
+import { BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { CollectionAccess } from '../auth/collection-access.js';
+import { type ServerContext, accessOf } from '../context.js';
+import {
+  COLLECTION_LEVELS,
+  type CollectionNode,
+  acquisitionsQuery,
+  addMembers,
+  collectionDoc,
+  collectionFieldResolver,
+  collectionPermissions,
+  removeMembers,
+  sessionsQuery,
+} from '../dao/collections.js';
+import { containerDoc, containerFieldResolver, currentFiles, subjectsById } from '../dao/containers.js';
+import { type JsonObject, parseJson } from '../dao/json.js';
+import type { CollectionsTable, ContainersTable } from '../db/schema.js';
+import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import { newId, now } from '../ids.js';
+import { INFO, type InfoUpdate, LABEL, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
+
+/**
+ * Collections (Flywheel's `/collections`): curated sets of sessions and acquisitions from any
+ * projects, with permissions like a project's. Contents change through `PUT /collections/{id}`
+ * with `contents: {operation: add|remove, nodes: [{_id, level}]}`, as Flywheel's SDK sends it.
+ * Listing a collection's sessions or acquisitions shows only those the caller may see in their own
+ * projects: a role on a collection never opens the data it points at.
+ */
+
+/** At most this many nodes per change, so one request stays one bounded transaction. */
+const MAX_NODES = 10_000;
+
+const DESCRIPTION = { type: 'string', maxLength: 10_000 } as const;
+const contentsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['operation', 'nodes'],
+  properties: {
+    operation: { type: 'string', enum: ['add', 'remove'] },
+    nodes: {
+      type: 'array',
+      maxItems: MAX_NODES,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['_id', 'level'],
+        properties: { _id: OBJECT_ID_SCHEMA, level: { type: 'string', enum: [...COLLECTION_LEVELS] } },
+      },
+    },
+  },
+} as const;
+const createBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['label'],
+  properties: { label: LABEL, description: DESCRIPTION, info: INFO, tags: { type: 'array', maxItems: 1000, items: TAG } },
+} as const;
+const modifyBody = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: { ...createBody.properties, contents: contentsSchema },
+} as const;
+const permParams = { type: 'object', required: ['id', 'uid'], properties: { id: OBJECT_ID_SCHEMA, uid: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
+const permBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    _id: { type: 'string', minLength: 1, maxLength: 256 },
+    role_ids: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, minItems: 1, maxItems: 100, uniqueItems: true },
+    access: { type: 'string', enum: [...GROUP_ACCESS] },
+  },
+} as const;
+const tagParams = { type: 'object', required: ['id', 'value'], properties: { id: OBJECT_ID_SCHEMA, value: TAG } } as const;
+const noteParams = { type: 'object', required: ['id', 'nid'], properties: { id: OBJECT_ID_SCHEMA, nid: OBJECT_ID_SCHEMA } } as const;
+const noteBody = { type: 'object', additionalProperties: false, required: ['text'], properties: { text: { type: 'string', minLength: 1, maxLength: 100_000 } } } as const;
+const acquisitionsQueryString = { type: 'object', properties: { ...LIST_QUERY, session: OBJECT_ID_SCHEMA } } as const;
+
+interface CollectionBody {
+  label?: string;
+  description?: string;
+  info?: JsonObject;
+  tags?: string[];
+  contents?: { operation: 'add' | 'remove'; nodes: CollectionNode[] };
+}
+
+interface PermBody {
+  _id?: string;
+  role_ids?: string[];
+  access?: GroupAccess;
+}
+
+export async function collectionRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { db } = ctx.handle;
+  const t = { tags: ['collections'] };
+
+  const collAccess = (req: FastifyRequest) => new CollectionAccess(ctx.handle, accessOf(ctx, req));
+  const idOf = (req: FastifyRequest) => (req.params as { id: string }).id;
+  const save = (id: string, patch: Partial<CollectionsTable>) => db.updateTable('collections').set({ ...patch, modified: now() }).where('id', '=', id).execute();
+
+  async function fullDoc(row: CollectionsTable): Promise<JsonObject> {
+    return collectionDoc(row, (await collectionPermissions(db, [row.id])).get(row.id) ?? [], true);
+  }
+
+  /**
+   * The containers `nodes` name, each checked to exist at its level and to be visible to the
+   * caller; the first that is not is reported by its place in the body, as a missing one would be.
+   */
+  async function resolveNodes(req: FastifyRequest, nodes: CollectionNode[]): Promise<{ node: CollectionNode; row: ContainersTable }[]> {
+    const access = accessOf(ctx, req);
+    const rows = new Map<string, ContainersTable>();
+    const ids = [...new Set(nodes.map((n) => n._id))];
+    for (let i = 0; i < ids.length; i += 500) {
+      for (const r of await db.selectFrom('containers').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute()) rows.set(r.id, r);
+    }
+    const out: { node: CollectionNode; row: ContainersTable }[] = [];
+    for (const [i, node] of nodes.entries()) {
+      const row = rows.get(node._id);
+      const where = `body.contents.nodes[${i}]`;
+      if (!row || !(await access.can(row, 'containers_view_metadata'))) throw notFound(`${where}: ${node.level} ${node._id}`);
+      if (row.type !== node.level) throw badRequest(`${where}: ${node._id} is a ${row.type}, not a ${node.level}`);
+      out.push({ node, row });
+    }
+    return out;
+  }
+
+  /** Session or acquisition documents of a collection the caller may see, listed like /projects/{id}/sessions. */
+  async function listMembers(req: FastifyRequest, level: 'session' | 'acquisition', collectionId: string, sessionId?: string) {
+    const access = accessOf(ctx, req);
+    const params = parseListParams(req);
+    let q = level === 'session' ? sessionsQuery(db, collectionId) : acquisitionsQuery(db, collectionId);
+    if (sessionId) q = q.where('session_id', '=', sessionId);
+    if (!access.isAdmin) {
+      const { projects } = await access.visibleProjectIds();
+      if (!projects.length) return listReply(params, [], 0);
+      q = q.where('project_id', 'in', projects);
+    }
+    const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver(level));
+    const files = await currentFiles(db, rows.map((r) => r.id));
+    const subjects = level === 'session' ? await subjectsById(db, rows.map((r) => r.subject_id!).filter(Boolean)) : new Map<string, ContainersTable>();
+    const docs = rows.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false, subject: r.subject_id ? subjects.get(r.subject_id) : undefined }));
+    return listReply(params, docs, total);
+  }
+
+  app.post('/collections', { schema: { ...t, summary: 'Create a collection (its creator becomes its curator, with the admin role)', body: createBody } }, async (req) => {
+    const p = accessOf(ctx, req).principal;
+    if (p.readOnly || p.jobId || p.kind === 'engine') throw forbidden('creating collections needs a user key that may write');
+    const b = req.body as CollectionBody;
+    const id = newId();
+    const stamp = now();
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('collections')
+        .values({
+          id,
+          label: b.label!,
+          description: b.description ?? null,
+          curator: p.userId,
+          info: JSON.stringify(b.info ?? {}),
+          tags: JSON.stringify(b.tags ?? []),
+          notes: '[]',
+          created: stamp,
+          modified: stamp,
+        })
+        .execute();
+      await trx.insertInto('collection_permissions').values({ collection_id: id, user_id: p.userId, role_ids: JSON.stringify([BUILTIN_ROLES.admin.id]) }).execute();
+    });
+    return { _id: id };
+  });
+
+  app.get('/collections', { schema: { ...t, summary: 'List the collections the caller holds a role on', querystring: { type: 'object', properties: LIST_QUERY } } }, async (req) => {
+    const params = parseListParams(req);
+    const visible = await collAccess(req).visibleIds();
+    let q = db.selectFrom('collections').selectAll();
+    if (visible) {
+      if (!visible.length) return listReply(params, [], 0);
+      q = q.where('id', 'in', visible);
+    }
+    const { rows, total } = await runList(q, params, ctx.handle.dialect, collectionFieldResolver);
+    const perms = await collectionPermissions(db, rows.map((r) => r.id));
+    return listReply(params, rows.map((r) => collectionDoc(r, perms.get(r.id) ?? [], false)), total);
+  });
+
+  app.get('/collections/curators', { schema: { ...t, summary: 'The curators of the collections the caller holds a role on' } }, async (req) => {
+    const visible = await collAccess(req).visibleIds();
+    if (visible && !visible.length) return [];
+    let q = db.selectFrom('collections').innerJoin('users', 'users.id', 'collections.curator').select(['users.id', 'users.firstname', 'users.lastname']).distinct();
+    if (visible) q = q.where('collections.id', 'in', visible);
+    const rows = await q.orderBy('users.id').execute();
+    return rows.map((u) => ({ _id: u.id, firstname: u.firstname, lastname: u.lastname }));
+  });
+
+  app.get('/collections/:id', { schema: { ...t, summary: 'Get a collection', params: idParams } }, async (req) =>
+    fullDoc(await collAccess(req).require(idOf(req), 'containers_view_metadata')),
+  );
+
+  app.put(
+    '/collections/:id',
+    { schema: { ...t, summary: 'Modify a collection; `contents` adds or removes sessions and acquisitions', params: idParams, body: modifyBody } },
+    async (req) => {
+      const row = await collAccess(req).require(idOf(req), 'containers_modify_metadata');
+      const b = req.body as CollectionBody;
+      const nodes = b.contents ? await resolveNodes(req, b.contents.nodes) : [];
+      await db.transaction().execute(async (trx) => {
+        if (b.contents?.operation === 'add') await addMembers(trx, row.id, nodes.map((n) => n.node));
+        if (b.contents?.operation === 'remove') await removeMembers(trx, row.id, nodes);
+        await trx
+          .updateTable('collections')
+          .set({
+            ...(b.label !== undefined ? { label: b.label } : {}),
+            ...(b.description !== undefined ? { description: b.description } : {}),
+            ...(b.info !== undefined ? { info: JSON.stringify(b.info) } : {}),
+            ...(b.tags !== undefined ? { tags: JSON.stringify(b.tags) } : {}),
+            modified: now(),
+          })
+          .where('id', '=', row.id)
+          .execute();
+      });
+      return { modified: 1 };
+    },
+  );
+
+  app.delete('/collections/:id', { schema: { ...t, summary: 'Delete a collection (its sessions and acquisitions stay where they are)', params: idParams } }, async (req) => {
+    const row = await collAccess(req).require(idOf(req), 'containers_delete_project');
+    await db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('collection_members').where('collection_id', '=', row.id).execute();
+      await trx.deleteFrom('collection_permissions').where('collection_id', '=', row.id).execute();
+      await trx.deleteFrom('collections').where('id', '=', row.id).execute();
+    });
+    return { deleted: 1 };
+  });
+
+  app.get(
+    '/collections/:id/sessions',
+    { schema: { ...t, summary: 'List the sessions of a collection the caller may see', params: idParams, querystring: { type: 'object', properties: LIST_QUERY } } },
+    async (req) => {
+      const row = await collAccess(req).require(idOf(req), 'containers_view_metadata');
+      return listMembers(req, 'session', row.id);
+    },
+  );
+
+  app.get(
+    '/collections/:id/acquisitions',
+    { schema: { ...t, summary: 'List the acquisitions of a collection the caller may see (`session` narrows to one session)', params: idParams, querystring: acquisitionsQueryString } },
+    async (req) => {
+      const row = await collAccess(req).require(idOf(req), 'containers_view_metadata');
+      return listMembers(req, 'acquisition', row.id, (req.query as { session?: string }).session);
+    },
+  );
+
+  // Permissions, as a project's: role assignments per user (legacy `access` names a built-in role).
+  async function roleIdsFrom(b: PermBody): Promise<string[]> {
+    const ids = b.role_ids ?? (b.access ? [BUILTIN_ROLES[b.access].id] : undefined);
+    if (!ids) throw badRequest("body needs 'role_ids' (or legacy 'access')");
+    const found = await db.selectFrom('roles').select('id').where('id', 'in', ids).execute();
+    const missing = ids.filter((id) => !found.some((f) => f.id === id));
+    if (missing.length) throw badRequest(`body.role_ids: unknown role(s) ${missing.join(', ')}`);
+    return ids;
+  }
+  async function userExists(uid: string) {
+    if (!(await db.selectFrom('users').select('id').where('id', '=', uid).executeTakeFirst())) throw notFound(`user ${uid}`);
+  }
+  const permDoc = (p: { user_id: string; role_ids: string }) => ({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) });
+  const pt = { tags: ['collections', 'permissions'] };
+
+  app.get('/collections/:id/permissions', { schema: { ...pt, params: idParams } }, async (req) => {
+    const row = await collAccess(req).require(idOf(req), 'project_permissions_view');
+    const rows = await db.selectFrom('collection_permissions').selectAll().where('collection_id', '=', row.id).orderBy('user_id').execute();
+    return rows.map(permDoc);
+  });
+  app.post('/collections/:id/permissions', { schema: { ...pt, params: idParams, body: { ...permBody, required: ['_id'] } } }, async (req) => {
+    const row = await collAccess(req).require(idOf(req), 'project_permissions_manage');
+    const b = req.body as PermBody;
+    await userExists(b._id!);
+    const roleIds = await roleIdsFrom(b);
+    const existing = await db.selectFrom('collection_permissions').select('user_id').where('collection_id', '=', row.id).where('user_id', '=', b._id!).executeTakeFirst();
+    if (existing) throw conflict(`user ${b._id} already has a permission on collection ${row.id}; use PUT to change it`);
+    await db.insertInto('collection_permissions').values({ collection_id: row.id, user_id: b._id!, role_ids: JSON.stringify(roleIds) }).execute();
+    return { modified: 1 };
+  });
+  app.get('/collections/:id/permissions/:uid', { schema: { ...pt, params: permParams } }, async (req) => {
+    const { id, uid } = req.params as { id: string; uid: string };
+    await collAccess(req).require(id, 'project_permissions_view');
+    const p = await db.selectFrom('collection_permissions').selectAll().where('collection_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
+    if (!p) throw notFound(`permission for ${uid} on collection ${id}`);
+    return permDoc(p);
+  });
+  app.put('/collections/:id/permissions/:uid', { schema: { ...pt, params: permParams, body: permBody } }, async (req) => {
+    const { id, uid } = req.params as { id: string; uid: string };
+    await collAccess(req).require(id, 'project_permissions_manage');
+    const b = req.body as PermBody;
+    if (b._id && b._id !== uid) throw badRequest(`body._id '${b._id}' does not match the user in the path '${uid}'`);
+    await userExists(uid);
+    const roleIds = JSON.stringify(await roleIdsFrom(b));
+    await db
+      .insertInto('collection_permissions')
+      .values({ collection_id: id, user_id: uid, role_ids: roleIds })
+      .onConflict((oc) => oc.columns(['collection_id', 'user_id']).doUpdateSet({ role_ids: roleIds }))
+      .execute();
+    return { modified: 1 };
+  });
+  app.delete('/collections/:id/permissions/:uid', { schema: { ...pt, params: permParams } }, async (req) => {
+    const { id, uid } = req.params as { id: string; uid: string };
+    await collAccess(req).require(id, 'project_permissions_manage');
+    const r = await db.deleteFrom('collection_permissions').where('collection_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
+    if (!Number(r.numDeletedRows)) throw notFound(`permission for ${uid} on collection ${id}`);
+    return { deleted: 1 };
+  });
+
+  // Info, tags and notes, as on containers.
+  app.post('/collections/:id/info', { schema: { ...t, summary: 'Set, delete or replace collection info', params: idParams, body: infoUpdateBody } }, async (req) => {
+    const row = await collAccess(req).require(idOf(req), 'containers_modify_metadata');
+    await save(row.id, { info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body as InfoUpdate)) });
+    return { modified: 1 };
+  });
+  app.post(
+    '/collections/:id/tags',
+    { schema: { ...t, summary: 'Add a tag to a collection', params: idParams, body: { type: 'object', additionalProperties: false, required: ['value'], properties: { value: TAG } } } },
+    async (req) => {
+      const row = await collAccess(req).require(idOf(req), 'tags_manage');
+      const { value } = req.body as { value: string };
+      const tags = parseJson<string[]>(row.tags, []);
+      if (tags.includes(value)) throw conflict(`tag '${value}' already on collection ${row.id}`);
+      await save(row.id, { tags: JSON.stringify([...tags, value]) });
+      return { modified: 1 };
+    },
+  );
+  app.delete('/collections/:id/tags/:value', { schema: { ...t, params: tagParams } }, async (req) => {
+    const row = await collAccess(req).require(idOf(req), 'tags_manage');
+    const { value } = req.params as { value: string };
+    const tags = parseJson<string[]>(row.tags, []);
+    if (!tags.includes(value)) throw notFound(`tag '${value}' on collection ${row.id}`);
+    await save(row.id, { tags: JSON.stringify(tags.filter((x) => x !== value)) });
+    return { deleted: 1 };
+  });
+  app.post('/collections/:id/notes', { schema: { ...t, summary: 'Add a note to a collection', params: idParams, body: noteBody } }, async (req) => {
+    const row = await collAccess(req).require(idOf(req), 'notes_manage');
+    const stamp = now();
+    const note = { _id: newId(), text: (req.body as { text: string }).text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
+    await save(row.id, { notes: JSON.stringify([...parseJson<JsonObject[]>(row.notes, []), note]) });
+    return { _id: note._id };
+  });
+  app.delete('/collections/:id/notes/:nid', { schema: { ...t, params: noteParams } }, async (req) => {
+    const row = await collAccess(req).require(idOf(req), 'notes_manage');
+    const { nid } = req.params as { nid: string };
+    const notes = parseJson<{ _id: string }[]>(row.notes, []);
+    if (!notes.some((n) => n._id === nid)) throw notFound(`note ${nid}`);
+    await save(row.id, { notes: JSON.stringify(notes.filter((n) => n._id !== nid)) });
+    return { deleted: 1 };
+  });
+
+  // `collections/<label>` (or `collections/<id:…>`) in /lookup: the one such collection the caller
+  // holds a role on. Anything else falls through to the hierarchy walk (a group may be called
+  // "collections").
+  ctx.hooks.pathPrefixes.set('collections', async (req, rest) => {
+    if (rest.length !== 1) return undefined;
+    const seg = rest[0]!;
+    const byId = /^<id:([0-9a-f]{24})>$/.exec(seg)?.[1];
+    const visible = await collAccess(req).visibleIds();
+    if (visible && !visible.length) return undefined;
+    let q = db.selectFrom('collections').selectAll();
+    q = byId ? q.where('id', '=', byId) : q.where('label', '=', seg);
+    if (visible) q = q.where('id', 'in', visible);
+    const rows = await q.orderBy('created').orderBy('id').limit(2).execute();
+    if (rows.length > 1) throw new ApiError('CONFLICT', `path collections/${seg}: more than one collection is labelled '${seg}'; use collections/<id:…>`);
+    return rows[0] ? fullDoc(rows[0]) : undefined;
+  });
+}
