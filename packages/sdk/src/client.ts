@@ -409,6 +409,15 @@ export class Client {
   async deleteView(viewId: string): Promise<void> {
     await this.json('deleteView', { params: { id: viewId } });
   }
+
+  getView(viewId: string): Promise<DataViewSpec & { _id: string; parent: string }> {
+    return this.json('getView', { params: { id: viewId } });
+  }
+
+  /** Changes only the fields given (Flywheel's modify_view); a field set to null is removed. */
+  async modifyView(viewId: string, fields: Partial<{ [K in keyof DataViewSpec]: DataViewSpec[K] | null }>): Promise<void> {
+    await this.json('modifyView', { params: { id: viewId }, body: fields });
+  }
 }
 
 export type { Model };

@@ -14,4 +14,16 @@ export type { RequestRecord, TransportOptions } from './transport.js';
 export type * from './types.js';
 export { type ApiKey, type IssuedApiKey, User } from './users.js';
 export { SDK_VERSION } from './version.js';
-export { type DataViewSpec, fileView, type ViewColumn, type ViewFormat, type ViewOptions, type ViewRow } from './views.js';
+export {
+  type AnalysisFilter,
+  type DataViewSpec,
+  fileView,
+  type NameFilter,
+  type ViewColumn,
+  type ViewColumnType,
+  ViewBuilder,
+  type ViewFileSpec,
+  type ViewFormat,
+  type ViewOptions,
+  type ViewRow,
+} from './views.js';

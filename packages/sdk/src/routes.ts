@@ -188,6 +188,8 @@ export const ROUTES = {
   addView: { method: 'POST', path: '/containers/{id}/views', passthrough: true, area: 'core' },
   getViews: { method: 'GET', path: '/containers/{id}/views', area: 'core' },
   deleteView: { method: 'DELETE', path: '/views/{id}', area: 'core' },
+  getView: { method: 'GET', path: '/views/{id}', area: 'core' },
+  modifyView: { method: 'PUT', path: '/views/{id}', passthrough: true, area: 'core' },
 
   // Gear rules
   getProjectRules: { method: 'GET', path: '/projects/{id}/rules', area: 'rules' },

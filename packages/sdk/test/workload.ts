@@ -81,6 +81,8 @@ export async function exerciseSdk(fw: Client, areas: WorkloadAreas): Promise<voi
     const viewId = await fw.addView(project.id, { label: 'c values', ...view });
     await fw.getViews(project.id);
     await (await fw.readViewData(viewId, project.id, 'csv')).text();
+    await fw.modifyView(viewId, { label: 'c values, renamed', includeIds: false });
+    await fw.getView(viewId);
     await fw.deleteView(viewId);
 
     await fw.projects.find('label=P-x');

@@ -41,6 +41,8 @@ export interface ServerConfig {
   gearArchive: { maxBytes: number; maxEntries: number; maxRatio: number };
   /** Bounds on DICOM header extraction per uploaded file (SPROCKET_DICOM_*): where a zip bomb stops. */
   dicomLimits: { maxInflatedBytes: number; maxMembers: number; timeoutSeconds: number };
+  /** Bounds on data views that read files (`fileSpec.processFiles`, SPROCKET_VIEW_*): bytes per file, rows per view. */
+  viewLimits: { maxFileBytes: number; maxRows: number };
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, integer: boolean): number {
@@ -78,6 +80,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxInflatedBytes: positiveNumber(env, 'SPROCKET_DICOM_MAX_INFLATED_BYTES', 1024 ** 3, true),
       maxMembers: positiveNumber(env, 'SPROCKET_DICOM_ZIP_MAX_MEMBERS', 100_000, true),
       timeoutSeconds: positiveNumber(env, 'SPROCKET_DICOM_EXTRACT_TIMEOUT', 60, false),
+    },
+    viewLimits: {
+      maxFileBytes: positiveNumber(env, 'SPROCKET_VIEW_MAX_FILE_BYTES', 256 * 1024 ** 2, true),
+      maxRows: positiveNumber(env, 'SPROCKET_VIEW_MAX_ROWS', 1_000_000, true),
     },
   };
 }

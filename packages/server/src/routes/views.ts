@@ -4,12 +4,12 @@ import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { DataViewsTable } from '../db/schema.js';
-import { forbidden, notFound } from '../errors.js';
+import { badRequest, forbidden, notFound } from '../errors.js';
 import { parseFilter } from '../http/filters.js';
 import { newId, now } from '../ids.js';
-import { evaluateView, planView } from '../views/evaluate.js';
+import { checkView, evaluateView, planView } from '../views/evaluate.js';
 import { CONTENT_TYPE, VIEW_FORMATS, type ViewFormat, columnsOf, formatRows } from '../views/format.js';
-import { type DataViewSpec, dataViewSchema } from '../views/spec.js';
+import { type DataViewSpec, dataViewPatchSchema, dataViewSchema, storedSpec } from '../views/spec.js';
 import { OBJECT_ID_SCHEMA } from './schemas.js';
 
 const evalQuery = {
@@ -73,9 +73,12 @@ export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         yield row;
       }
     });
-    // Check the view before any byte is sent, so a bad one gets a 400, not a cut-off stream.
-    planView(view, target);
-    const columns = format === 'json' || format === 'json-flat' ? undefined : await columnsOf(page());
+    // Check the view before any byte is sent, so a bad one gets a 400, not a cut-off stream. Views
+    // that read files run once first for the same reason: a file too large or unreadable, or too
+    // many records, is refused with a 4xx naming the file instead of cutting the answer short.
+    const plan = planView(view, target);
+    const tabular = format !== 'json' && format !== 'json-flat';
+    const columns = tabular || plan.processFiles ? await columnsOf(page()) : undefined;
     void reply.type(CONTENT_TYPE[format]);
     if (format === 'csv' || format === 'tsv') void reply.header('Content-Disposition', `attachment; filename="view.${format}"`);
     return reply.send(Readable.from(formatRows(format, page(), columns)));
@@ -130,7 +133,8 @@ export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     const access = accessOf(ctx, req);
     const { cid } = req.params as { cid: string };
     await canManage(access, cid);
-    const { _id, parent, origin, ...spec } = req.body as DataViewSpec & { origin?: unknown };
+    const spec = storedSpec(req.body as JsonObject) as unknown as DataViewSpec;
+    checkView(spec);
     const stamp = now();
     const id = newId();
     await db
@@ -149,11 +153,20 @@ export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   app.get('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => viewDoc(await loadView(req)));
 
-  app.put('/views/:vid', { schema: { ...t, params: viewParams, body: dataViewSchema } }, async (req) => {
+  // Flywheel's modify_view: only the fields given change (the Python SDK leaves unset ones out);
+  // a field given as null is removed. The result must still be a valid view.
+  app.put('/views/:vid', { schema: { ...t, summary: 'Update the fields given of a saved data view', params: viewParams, body: dataViewPatchSchema } }, async (req) => {
     const v = await loadView(req);
     await canManage(accessOf(ctx, req), v.parent);
-    const { _id, parent, origin, ...spec } = req.body as DataViewSpec & { origin?: unknown };
-    await db.updateTable('data_views').set({ spec: JSON.stringify(spec), label: spec.label ?? v.label, modified: now() }).where('id', '=', v.id).execute();
+    const merged: JsonObject = parseJson<JsonObject>(v.spec, {});
+    for (const [k, val] of Object.entries(storedSpec(req.body as JsonObject))) {
+      if (val === null) delete merged[k];
+      else merged[k] = val;
+    }
+    if (!Array.isArray(merged.columns)) throw badRequest('columns: a view needs a columns list');
+    checkView(merged as unknown as DataViewSpec);
+    const label = typeof merged.label === 'string' ? merged.label : v.label;
+    await db.updateTable('data_views').set({ spec: JSON.stringify(merged), label, modified: now() }).where('id', '=', v.id).execute();
     return { modified: 1 };
   });
 
