@@ -13,6 +13,11 @@ import * as batchStatus from './commands/batch-status.js';
 import * as batchCancel from './commands/batch-cancel.js';
 import * as batchRetryFailed from './commands/batch-retry-failed.js';
 import * as batchLs from './commands/batch-ls.js';
+import * as collectionCreate from './commands/collection-create.js';
+import * as collectionDelete from './commands/collection-delete.js';
+import * as collectionLs from './commands/collection-ls.js';
+import * as collectionMembers from './commands/collection-members.js';
+import * as collectionShow from './commands/collection-show.js';
 import * as download from './commands/download.js';
 import * as gearCreate from './commands/gear-create.js';
 import * as gearLocal from './commands/gear-local.js';
@@ -79,6 +84,15 @@ Examples:
     .description("manage a project's gear rules (gears that run on new files by themselves)")
     .addHelpText('after', '\nExamples:\n  $ sprocket rule add lab/study1 --gear dcm2niix --any file.type=dicom\n  $ sprocket rule ls lab/study1');
   for (const mod of [ruleLs, ruleAdd, ruleDisable, ruleApply]) mod.register(rule);
+
+  const collection = program
+    .command('collection')
+    .description('curate collections: sets of sessions and acquisitions from any projects')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket collection create "QA failures"\n  $ sprocket collection add "QA failures" lab/study1/sub-01/ses-01 lab/study1/sub-02/ses-01/T1w\n  $ sprocket collection show "QA failures"\n  $ sprocket collection delete "QA failures" --yes',
+    );
+  for (const mod of [collectionCreate, collectionLs, collectionShow, collectionMembers, collectionDelete]) mod.register(collection);
 
   view.register(program);
   return program;
