@@ -97,6 +97,17 @@ describe('response models in /api/openapi.json match real replies', () => {
     expect(acq.files.map((f: any) => f.name)).toEqual(['brain.nii.gz']);
   });
 
+  it('collections, their sessions and acquisitions', async () => {
+    const id = ok(await s.admin.post('/collections', { label: 'Picked', description: 'd', info: { a: 1 }, tags: ['t'] }))._id;
+    ok(await s.admin.put(`/collections/${id}`, { contents: { operation: 'add', nodes: [{ _id: h.session, level: 'session' }] } }));
+    const one = await check('/collections/{id}', `/collections/${id}`);
+    expect(one.container_type).toBe('collection');
+    await check('/collections', '/collections');
+    await check('/collections', '/collections', { headers: ENVELOPE });
+    expect((await check('/collections/{id}/sessions', `/collections/${id}/sessions`)).map((x: any) => x._id)).toEqual([h.session]);
+    expect((await check('/collections/{id}/acquisitions', `/collections/${id}/acquisitions`, { headers: ENVELOPE })).results.map((x: any) => x._id)).toEqual([h.acquisition]);
+  });
+
   it('file entries', async () => {
     const f = await check('/acquisitions/{id}/files/{name}/info', `/acquisitions/${h.acquisition}/files/brain.nii.gz/info`);
     expect(f.info).toEqual({ te: 3 });
