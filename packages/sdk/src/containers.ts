@@ -1,5 +1,17 @@
+import { SdkError } from './errors.js';
 import { FileEntry } from './file-entry.js';
-import { type DownloadOptions, type DownloadToOptions, type UploadSource, downloadTo, fileParts, readAll } from './files.js';
+import {
+  type DownloadOptions,
+  type DownloadToOptions,
+  type UploadSource,
+  type ZipInfo,
+  downloadTo,
+  downloadZipMemberTo,
+  fileParts,
+  readAll,
+  readZipMember,
+  zipInfo,
+} from './files.js';
 import { Finder } from './finder.js';
 import { Job, type JobListOptions, jobQuery } from './jobs.js';
 import { type Json, Model, withIds } from './model.js';
@@ -158,6 +170,21 @@ export abstract class Container extends Model {
     return readAll(this.client, { ...this.params, name }, opts);
   }
 
+  /** The members of the named zip file (Flywheel's `get_file_zip_info`). */
+  getFileZipInfo(name: string, opts?: DownloadOptions): Promise<ZipInfo> {
+    return zipInfo(this.client, { ...this.params, name }, opts);
+  }
+
+  /** Streams one member of the named zip file to `dest` (Flywheel's `download_file_zip_member`); returns the path written. */
+  downloadFileZipMember(name: string, member: string, dest: string, opts?: DownloadOptions): Promise<string> {
+    return downloadZipMemberTo(this.client, { ...this.params, name }, member, dest, opts);
+  }
+
+  /** One member of the named zip file in memory (Flywheel's `read_file_zip_member`). */
+  readFileZipMember(name: string, member: string, opts?: DownloadOptions): Promise<Buffer> {
+    return readZipMember(this.client, { ...this.params, name }, member, opts);
+  }
+
   async deleteFile(name: string): Promise<void> {
     await this.client.transport.json('deleteFile', { params: { ...this.params, name } });
     if (Array.isArray(this.files)) this.files = this.files.filter((f) => f.name !== name);
@@ -184,10 +211,30 @@ export abstract class Container extends Model {
   }
 }
 
+const CHILD_ANALYSIS_ROUTES: Record<string, RouteName | undefined> = {
+  'project/subjects': 'listProjectSubjectAnalyses',
+  'project/sessions': 'listProjectSessionAnalyses',
+  'project/acquisitions': 'listProjectAcquisitionAnalyses',
+  'subject/sessions': 'listSubjectSessionAnalyses',
+  'subject/acquisitions': 'listSubjectAcquisitionAnalyses',
+  'session/acquisitions': 'listSessionAcquisitionAnalyses',
+};
+
 /** A container analyses can hang off (project, subject, session, acquisition). */
 export abstract class ParentContainer extends Container {
   get analyses(): Finder<Analysis> {
     return new Finder<Analysis>(this.client, 'listAnalyses', this.params, (d) => new Analysis(this.client, d), 'analyses');
+  }
+
+  /**
+   * Flywheel's `get_analyses(cont, id, sub)`: the analyses hung off this container's `subjects`,
+   * `sessions` or `acquisitions`, or `all` of them at and below it (the ones the caller may see).
+   */
+  analysesOf(children: 'subjects' | 'sessions' | 'acquisitions' | 'all'): Finder<Analysis> {
+    const route = children === 'all' ? 'listAllAnalyses' : CHILD_ANALYSIS_ROUTES[`${this.containerType}/${children}`];
+    if (!route) throw new SdkError(`a ${this.containerType} has no ${children}; use 'all' or a kind of container below it`);
+    const params: Record<string, string> = children === 'all' ? this.params : { id: this.id };
+    return new Finder<Analysis>(this.client, route, params, (d) => new Analysis(this.client, d), 'analyses');
   }
 
   /** An analysis without a job (results uploaded by the caller); returns it. */

@@ -1,6 +1,18 @@
 import type { Client } from './client.js';
 import type { Container } from './containers.js';
-import { type DownloadOptions, type DownloadToOptions, type FileLocation, downloadTo, downloadUrl, openDownload, readAll } from './files.js';
+import {
+  type DownloadOptions,
+  type DownloadToOptions,
+  type FileLocation,
+  type ZipInfo,
+  downloadTo,
+  downloadUrl,
+  downloadZipMemberTo,
+  openDownload,
+  readAll,
+  readZipMember,
+  zipInfo,
+} from './files.js';
 import { type Json, Model } from './model.js';
 import { PLURAL, makeObject } from './registry.js';
 import type { Classification, ContainerRef, FileRef, Origin } from './types.js';
@@ -65,6 +77,21 @@ export class FileEntry extends Model {
   /** A one-shot URL that needs no key. */
   getDownloadUrl(): Promise<string> {
     return downloadUrl(this.client, this.location);
+  }
+
+  /** The members of this zip file (Flywheel's `get_zip_info`); a file that is not a zip is an ApiError (400). */
+  getZipInfo(opts?: DownloadOptions): Promise<ZipInfo> {
+    return zipInfo(this.client, this.location, opts);
+  }
+
+  /** Streams one member of this zip file to `dest` (a path, or a directory to put it in); returns the path written. */
+  downloadZipMember(member: string, dest: string, opts?: DownloadOptions): Promise<string> {
+    return downloadZipMemberTo(this.client, this.location, member, dest, opts);
+  }
+
+  /** One member of this zip file in memory. */
+  readZipMember(member: string, opts?: DownloadOptions): Promise<Buffer> {
+    return readZipMember(this.client, this.location, member, opts);
   }
 
   /** Fetches the file's current document, info included. */

@@ -126,6 +126,58 @@ export async function downloadUrl(client: Client, loc: FileLocation): Promise<st
   return `${client.transport.url('downloadFile', { params: params(loc) }).url}?ticket=${encodeURIComponent(ticket)}`;
 }
 
+/** One member of a zip file, as `GET …/files/{name}?info=true` lists it (Flywheel's FileZipEntry). */
+export interface ZipMember {
+  path: string;
+  size: number;
+  /** ISO date-time, as the archiver recorded it. */
+  timestamp: string;
+  comment: string;
+}
+
+/** A zip file's member list (Flywheel's FileZipInfo). */
+export interface ZipInfo {
+  comment: string;
+  members: ZipMember[];
+}
+
+/** The member list of a zip file (the server answers 400 for a file that is not a zip). */
+export function zipInfo(client: Client, loc: FileLocation, opts: DownloadOptions = {}): Promise<ZipInfo> {
+  return client.transport.json<ZipInfo>('downloadFile', { params: params(loc), query: { info: true, version: opts.version } });
+}
+
+/** One zip member's content as a Node stream, streamed out of the stored zip by the server. */
+export async function openZipMember(client: Client, loc: FileLocation, member: string, opts: DownloadOptions & { signal?: AbortSignal } = {}): Promise<Readable> {
+  const res = await client.transport.send('downloadFile', { params: params(loc), query: { member, version: opts.version }, signal: opts.signal });
+  return res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) : Readable.from([]);
+}
+
+/**
+ * Streams one zip member to `dest` (a file path, or an existing directory to put it in under the
+ * member's base name), through a temporary file renamed into place once complete.
+ */
+export async function downloadZipMemberTo(client: Client, loc: FileLocation, member: string, dest: string, opts: DownloadOptions & { signal?: AbortSignal } = {}): Promise<string> {
+  let target = path.resolve(dest);
+  const st = await fs.promises.stat(target).catch(() => undefined);
+  if (st?.isDirectory()) target = path.join(target, path.posix.basename(member));
+  await fs.promises.mkdir(path.dirname(target), { recursive: true });
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.part`);
+  try {
+    await pipeline(await openZipMember(client, loc, member, opts), fs.createWriteStream(tmp));
+    await fs.promises.rename(tmp, target);
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
+  }
+  return target;
+}
+
+/** One zip member's whole content in memory. */
+export async function readZipMember(client: Client, loc: FileLocation, member: string, opts: DownloadOptions = {}): Promise<Buffer> {
+  const res = await client.transport.send('downloadFile', { params: params(loc), query: { member, version: opts.version } });
+  return Buffer.from(await res.arrayBuffer());
+}
+
 /** Turns upload sources into multipart file parts; paths are checked now and read while sending. */
 export async function fileParts(sources: UploadSource[]): Promise<MultipartPart[]> {
   const parts: MultipartPart[] = [];

@@ -3,7 +3,7 @@ export { Collection, type CollectionInput, type CollectionMember } from './colle
 export { Acquisition, Analysis, type AnalysisInputSpec, Container, Group, ParentContainer, Project, Session, Subject, type UploadOptions } from './containers.js';
 export { ApiError, SdkError } from './errors.js';
 export { FileEntry } from './file-entry.js';
-export type { DownloadOptions, DownloadToOptions, UploadSource } from './files.js';
+export type { DownloadOptions, DownloadToOptions, UploadSource, ZipInfo, ZipMember } from './files.js';
 export { Finder, type FindOptions, PAGE_SIZE } from './finder.js';
 export { Batch, BatchProposal, Gear, type GearConfigSpec, type GearInputSpec, type GearManifest, type GearRunOptions, type ProposeBatchOptions } from './gears.js';
 export { type ContainerLabel, type GearInfo, Job, type JobListing, launchedBy, type WaitOptions, type WaitProgress, waitForJobs } from './jobs.js';

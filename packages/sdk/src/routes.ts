@@ -105,10 +105,18 @@ export const ROUTES = {
   // Analyses
   listAnalyses: list('/{cont}/{id}/analyses', 'core', PARENT_CONTS),
   addAnalysis: { method: 'POST', path: '/{cont}/{id}/analyses', cont: PARENT_CONTS, body: ['label', 'description', 'inputs', 'info', 'tags', 'job'], area: 'core' },
+  // The analyses of a container's children, or of everything at and below it (`all`)
+  listAllAnalyses: list('/{cont}/{id}/all/analyses', 'core', PARENT_CONTS, ['inflate_job']),
+  listProjectSubjectAnalyses: list('/projects/{id}/subjects/analyses', 'core', undefined, ['inflate_job']),
+  listProjectSessionAnalyses: list('/projects/{id}/sessions/analyses', 'core', undefined, ['inflate_job']),
+  listProjectAcquisitionAnalyses: list('/projects/{id}/acquisitions/analyses', 'core', undefined, ['inflate_job']),
+  listSubjectSessionAnalyses: list('/subjects/{id}/sessions/analyses', 'core', undefined, ['inflate_job']),
+  listSubjectAcquisitionAnalyses: list('/subjects/{id}/acquisitions/analyses', 'core', undefined, ['inflate_job']),
+  listSessionAcquisitionAnalyses: list('/sessions/{id}/acquisitions/analyses', 'core', undefined, ['inflate_job']),
 
   // Files
   uploadFile: { method: 'POST', path: '/{cont}/{id}/files', cont: ALL_CONTS, multipart: ['file', 'metadata'], area: 'core' },
-  downloadFile: { method: 'GET', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, query: ['version', 'ticket', 'view'], area: 'core' },
+  downloadFile: { method: 'GET', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, query: ['version', 'ticket', 'view', 'info', 'member'], area: 'core' },
   modifyFile: { method: 'PUT', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, passthrough: true, area: 'core' },
   deleteFile: { method: 'DELETE', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, area: 'core' },
   getFileInfo: { method: 'GET', path: '/{cont}/{id}/files/{name}/info', cont: ALL_CONTS, area: 'core' },

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Client, Gear, Job, Session } from '../src/index.js';
 import { manifest, packGear } from './gears.js';
 import { uniq } from './helpers.js';
+import { zipOf } from './zip-fixture.js';
 
 export interface WorkloadAreas {
   gears: boolean;
@@ -68,6 +69,13 @@ export async function exerciseSdk(fw: Client, areas: WorkloadAreas): Promise<voi
     await fetch(await file.getDownloadUrl());
     await acq.readFile('notes.txt');
     await acq.deleteFile('notes.txt');
+    const zipped = await acq.uploadFile({ name: 'members.zip', data: await zipOf({ 'a/b.txt': 'inside' }) });
+    await zipped.getZipInfo();
+    await zipped.readZipMember('a/b.txt');
+    await zipped.downloadZipMember('a/b.txt', tmp);
+    await acq.getFileZipInfo('members.zip');
+    await acq.readFileZipMember('members.zip', 'a/b.txt');
+    await acq.downloadFileZipMember('members.zip', 'a/b.txt', path.join(tmp, 'b-again.txt'));
 
     const analysis = await session.addAnalysis({ label: 'manual', description: 'by hand', inputs: [file], info: { x: 1 }, tags: ['m'] });
     await analysis.update({ description: 'changed', label: 'manual!' });
@@ -95,6 +103,10 @@ export async function exerciseSdk(fw: Client, areas: WorkloadAreas): Promise<voi
       await finder.find();
     }
     for (const c of [project, subject, session, acq]) await c.analyses.find();
+    for (const c of [project, subject, session, acq]) await c.analysesOf('all').find();
+    for (const kind of ['subjects', 'sessions', 'acquisitions'] as const) await project.analysesOf(kind).find();
+    for (const kind of ['sessions', 'acquisitions'] as const) await subject.analysesOf(kind).find();
+    await session.analysesOf('acquisitions').find();
     await fw.get(acq.id);
     await fw.getGroup(group.id);
     await fw.lookup(`${group.id}/${project.label}/${subject.label}/${session.label}/${acq.label}/files/${file.name}`);

@@ -9,6 +9,7 @@ import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js'
 import { assertEngineMayCall } from './jobs/engine-access.js';
 import { jsonTooDeep, registerInputGuards, tooDeepMessage } from './http/guards.js';
 import { withResponseModels } from './openapi-models.js';
+import { registerAnalysisJobInflation } from './routes/analyses.js';
 import { batchRoutes } from './routes/batch.js';
 import { collectionRoutes } from './routes/collections.js';
 import { containerRoutes } from './routes/containers.js';
@@ -89,6 +90,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
       await systemRoutes(api, ctx);
       await userRoutes(api, ctx);
       await groupRoutes(api, ctx);
+      registerAnalysisJobInflation(api, ctx);
       await containerRoutes(api, ctx);
       await fileRoutes(api, ctx);
       await lookupRoutes(api, ctx);

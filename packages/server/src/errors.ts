@@ -22,17 +22,10 @@ function toBody(err: FastifyError | ApiError | Error, req?: FastifyRequest): Err
   if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.message };
   const fe = err as FastifyError;
   if (fe.validation) {
-    // Fastify names the part (body, querystring, params) and the field in `validationContext`/instancePath.
+    // Fastify names the part (body, querystring, params, headers) in `validationContext`; the error names the rest.
     const first = fe.validation[0];
-    const where = `${fe.validationContext ?? 'request'}${first?.instancePath ? first.instancePath.replaceAll('/', '.') : ''}`;
-    const extra =
-      first?.keyword === 'additionalProperties'
-        ? ` '${(first.params as { additionalProperty?: string }).additionalProperty}'`
-        : first?.keyword === 'required'
-          ? ` '${(first.params as { missingProperty?: string }).missingProperty}'`
-          : '';
-    const message = first ? schemaErrorMessage(first) : fe.message;
-    return { status: 400, code: 'VALIDATION', message: `${where}: ${message}${extra}` };
+    const message = first ? schemaErrorMessage(first, fe.validationContext ?? 'request') : fe.message;
+    return { status: 400, code: 'VALIDATION', message };
   }
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     const type = req?.headers['content-type'] ?? '(none)';
@@ -55,11 +48,92 @@ function toBody(err: FastifyError | ApiError | Error, req?: FastifyRequest): Err
   return { status: 500, code: 'INTERNAL', message: 'internal server error' };
 }
 
-/** A JSON-schema error's message; the label format (routes/schemas.ts) says what it refuses rather than just its name. */
-export function schemaErrorMessage(e: { keyword: string; params: unknown; message?: string }): string {
-  if (e.keyword === 'format' && (e.params as { format?: string }).format === 'no-control-characters')
-    return 'must not contain control characters (ANSI escapes, tabs, newlines, U+0000-U+001F, U+007F-U+009F)';
-  return e.message ?? 'is invalid';
+/** What a JSON-schema validator reports about one failure (ajv's `ErrorObject`, structurally). */
+export interface SchemaError {
+  keyword: string;
+  instancePath: string;
+  params: unknown;
+  message?: string;
+}
+
+/** `/files/0/type` → `.files[0].type`: the dotted form every other message uses for a place. */
+export function instancePathToDots(instancePath: string): string {
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((seg) => seg.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .map((seg) => (/^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`))
+    .join('');
+}
+
+const quote = (v: unknown) => JSON.stringify(v);
+
+/**
+ * One schema failure as `{at, rule}`: `at` is the place below the instance path (the missing or
+ * unknown property for the keywords that name one: ajv's own message names it too, which made
+ * "must have required property '_id' '_id'"), `rule` what the value there breaks, naming neither
+ * the field nor the place again. Keywords not listed keep ajv's message, which names no field.
+ */
+export function describeSchemaError(e: SchemaError): { at: string; rule: string } {
+  const p = (e.params ?? {}) as Record<string, unknown>;
+  const at = instancePathToDots(e.instancePath);
+  const below = (prop: unknown) => `${at}${typeof prop === 'string' && /^\d+$/.test(prop) ? `[${prop}]` : `.${String(prop)}`}`;
+  switch (e.keyword) {
+    case 'required':
+      return { at: below(p.missingProperty), rule: 'is required' };
+    case 'dependencies':
+    case 'dependentRequired':
+      return { at: below(p.missingProperty), rule: `is required when '${String(p.property)}' is given` };
+    case 'additionalProperties':
+    case 'unevaluatedProperties': {
+      const prop = p.additionalProperty ?? p.unevaluatedProperty;
+      return { at: below(prop), rule: 'is not a known property here' };
+    }
+    case 'propertyNames':
+      return { at: below(p.propertyName), rule: 'is not an allowed property name' };
+    case 'type': {
+      const types = Array.isArray(p.type) ? p.type : String(p.type).split(',');
+      return { at, rule: `must be ${types.join(' or ')}` };
+    }
+    case 'enum':
+      return { at, rule: `must be one of ${(p.allowedValues as unknown[] | undefined)?.map(quote).join(', ') ?? 'the allowed values'}` };
+    case 'const':
+      return { at, rule: `must be ${quote(p.allowedValue)}` };
+    case 'format':
+      if (p.format === NO_CONTROL_CHARACTERS_FORMAT)
+        return { at, rule: 'must not contain control characters (ANSI escapes, tabs, newlines, U+0000-U+001F, U+007F-U+009F)' };
+      return { at, rule: `must be a valid ${String(p.format)}` };
+    case 'pattern':
+      return { at, rule: `must match the pattern ${String(p.pattern)}` };
+    case 'minLength':
+      return { at, rule: `must be at least ${String(p.limit)} character${p.limit === 1 ? '' : 's'} long` };
+    case 'maxLength':
+      return { at, rule: `must be at most ${String(p.limit)} characters long` };
+    case 'minItems':
+      return { at, rule: `must have at least ${String(p.limit)} item${p.limit === 1 ? '' : 's'}` };
+    case 'maxItems':
+      return { at, rule: `must have at most ${String(p.limit)} items` };
+    case 'minProperties':
+      return { at, rule: `must have at least ${String(p.limit)} propert${p.limit === 1 ? 'y' : 'ies'}` };
+    case 'maxProperties':
+      return { at, rule: `must have at most ${String(p.limit)} properties` };
+    case 'uniqueItems': {
+      const [first, second] = [Number(p.i), Number(p.j)].sort((x, y) => x - y);
+      return { at, rule: `must not repeat items (items ${first} and ${second} are equal)` };
+    }
+    default:
+      // minimum, maximum, multipleOf, anyOf, oneOf, not, if …: ajv's message names only the rule.
+      return { at, rule: e.message ?? 'is invalid' };
+  }
+}
+
+/** The label format of routes/schemas.ts, spelled out here so errors.ts depends on nothing in routes/. */
+const NO_CONTROL_CHARACTERS_FORMAT = 'no-control-characters';
+
+/** A schema failure as one message that names the place (`body`, `querystring` …) and the field once: `body._id: is required`. */
+export function schemaErrorMessage(e: SchemaError, where: string): string {
+  const { at, rule } = describeSchemaError(e);
+  return `${where}${at}: ${rule}`;
 }
 
 /** For Fastify's `frameworkErrors`: failures before routing (an undecodable URL) get the same JSON body. */

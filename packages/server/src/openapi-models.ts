@@ -29,6 +29,17 @@ function replies(): Map<string, Reply> {
     m.set(`/api/${plural}/{id}/files/{name}/info`, { model: 'FileEntry', shape: 'one' });
     m.set(`/api/${plural}/{id}/analyses`, { model: 'Analysis', shape: 'list' });
     m.set(`/api/${plural}/{id}/analyses/{aid}`, { model: 'Analysis', shape: 'one' });
+    if (plural !== 'analyses') m.set(`/api/${plural}/{id}/all/analyses`, { model: 'Analysis', shape: 'list' });
+  }
+  for (const [parent, child] of [
+    ['projects', 'subjects'],
+    ['projects', 'sessions'],
+    ['projects', 'acquisitions'],
+    ['subjects', 'sessions'],
+    ['subjects', 'acquisitions'],
+    ['sessions', 'acquisitions'],
+  ]) {
+    m.set(`/api/${parent}/{id}/${child}/analyses`, { model: 'Analysis', shape: 'list' });
   }
   m.set('/api/collections', { model: 'Collection', shape: 'list' });
   m.set('/api/collections/{id}', { model: 'Collection', shape: 'one' });

@@ -362,10 +362,11 @@ describe('permission documents and custom roles', () => {
       ]),
     );
     expect((await api.admin.get(`/projects/${fx.project}/permissions`)).body).toEqual(expect.arrayContaining([{ _id: uid.roProj, role_ids: ['ro'] }]));
-    // List projections carry them too; a project without assignments has an empty list.
+    // List projections carry them too. A new project starts with its group's permissions of the
+    // moment copied in (P2: only the admin who made the group; ro and rw joined the group later).
     const listed = (await api.ro.get('/projects')).body as any[];
     expect(listed.find((p) => p._id === fx.project).permissions).toEqual(project.permissions);
-    expect(listed.find((p) => p._id === fx.p2).permissions).toEqual([]);
+    expect(listed.find((p) => p._id === fx.p2).permissions).toEqual([{ _id: uid.admin, role_ids: ['admin'] }]);
   });
 
   it('honours each action of a custom role', async () => {

@@ -15,6 +15,17 @@ export interface ZipEntry {
   size: number;
   localHeaderOffset: number;
   isDirectory: boolean;
+  /** CRC-32 of the content, from the central directory. */
+  crc32: number;
+  /** Last modification as the archiver recorded it (MS-DOS date and time: local time, 2-second steps). */
+  modified: Date;
+  comment: string;
+}
+
+/** An MS-DOS date and time (as zip stores them) as a Date read in UTC, which is what zip listings show. */
+function dosDateTime(date: number, time: number): Date {
+  const d = new Date(Date.UTC(1980 + (date >> 9), ((date >> 5) & 0xf) - 1, date & 0x1f, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2));
+  return Number.isNaN(d.getTime()) ? new Date(Date.UTC(1980, 0, 1)) : d;
 }
 
 export class ZipError extends Error {}
@@ -89,6 +100,8 @@ const LOCAL = 0x04034b50;
 
 export class ZipArchive {
   readonly entries: ZipEntry[];
+  /** The archive comment from the end record. */
+  comment = '';
   private readonly size: number;
 
   private constructor(
@@ -145,6 +158,8 @@ export class ZipArchive {
     let count = tail.readUInt16LE(at + 10);
     let dirSize = tail.readUInt32LE(at + 12);
     let dirOffset = tail.readUInt32LE(at + 16);
+    const commentLength = tail.readUInt16LE(at + 20);
+    this.comment = tail.subarray(at + 22, Math.min(tailLen, at + 22 + commentLength)).toString('utf8');
     if (count === 0xffff || dirSize === 0xffffffff || dirOffset === 0xffffffff) {
       const locAt = this.size - tailLen + at - 20;
       const loc = locAt >= 0 ? this.bytes(locAt, 20) : undefined;
@@ -163,6 +178,8 @@ export class ZipArchive {
       if (p + 46 > dir.length || dir.readUInt32LE(p) !== CENTRAL) throw new ZipError(`zip central directory is corrupt at entry ${i + 1} of ${count}`);
       const flags = dir.readUInt16LE(p + 8);
       const method = dir.readUInt16LE(p + 10);
+      const modified = dosDateTime(dir.readUInt16LE(p + 14), dir.readUInt16LE(p + 12));
+      const crc32 = dir.readUInt32LE(p + 16);
       let compressedSize = dir.readUInt32LE(p + 20);
       let size = dir.readUInt32LE(p + 24);
       const nameLen = dir.readUInt16LE(p + 28);
@@ -192,13 +209,16 @@ export class ZipArchive {
         }
         e += 4 + len;
       }
-      entries.push({ name, method, flags, compressedSize, size, localHeaderOffset, isDirectory: name.endsWith('/') });
+      const commentStart = p + 46 + nameLen + extraLen;
+      const comment = dir.subarray(commentStart, Math.min(dir.length, commentStart + commentLen)).toString(flags & 0x800 ? 'utf8' : 'latin1');
+      entries.push({ name, method, flags, compressedSize, size, localHeaderOffset, isDirectory: name.endsWith('/'), crc32, modified, comment });
       p += 46 + nameLen + extraLen + commentLen;
     }
     return entries;
   }
 
-  private dataStart(entry: ZipEntry): number {
+  /** Where the member's stored (possibly compressed) bytes begin in the file. */
+  dataStart(entry: ZipEntry): number {
     if (entry.flags & 1) throw new ZipError(`'${entry.name}' is encrypted`);
     const local = this.bytes(entry.localHeaderOffset, 30);
     if (local.readUInt32LE(0) !== LOCAL) throw new ZipError(`no local header for '${entry.name}' where the central directory points`);

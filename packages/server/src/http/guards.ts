@@ -101,9 +101,46 @@ declare module 'fastify' {
   }
 }
 
+type JsonSchemaLike = { type?: unknown; properties?: Record<string, JsonSchemaLike>; anyOf?: JsonSchemaLike[]; oneOf?: JsonSchemaLike[] };
+
+/** Whether a schema admits `kind` (`type: 'x'`, `type: ['x', …]`, or any branch of anyOf / oneOf). */
+function admits(schema: JsonSchemaLike | undefined, kind: string): boolean {
+  if (!schema) return false;
+  const t = schema.type;
+  if (t === kind || (Array.isArray(t) && t.includes(kind))) return true;
+  return [...(schema.anyOf ?? []), ...(schema.oneOf ?? [])].some((s) => admits(s, kind));
+}
+
+/**
+ * Python spells booleans `True` / `False`, and Flywheel's SDK (through `requests`) puts them in query
+ * strings that way: `GET /gears?all_versions=True`. The validator coerces only `true` / `false`, so
+ * for query parameters whose schema is boolean the Python spellings are turned into those first.
+ */
+export function pythonBooleansToJson(query: Record<string, unknown>, schema: JsonSchemaLike | undefined): void {
+  const props = schema?.properties;
+  if (!props) return;
+  const fix = (v: unknown) => (v === 'True' ? 'true' : v === 'False' ? 'false' : v);
+  for (const [key, value] of Object.entries(query)) {
+    if (!admits(props[key], 'boolean')) continue;
+    query[key] = Array.isArray(value) ? value.map(fix) : fix(value);
+  }
+}
+
+/** A query flag read by hand (routes without a schema for it): `true`, `True`, `1` and a bare `?flag` are on. */
+export function queryFlag(value: unknown): boolean {
+  const v = Array.isArray(value) ? value[value.length - 1] : value;
+  return v === true || v === '' || v === '1' || (typeof v === 'string' && v.toLowerCase() === 'true');
+}
+
 export function registerInputGuards(app: FastifyInstance): void {
   // preValidation runs after parsing, before the schema: the message then names the field that holds the NUL.
   app.addHook('preValidation', async (req) => {
+    const schema = req.routeOptions.schema as { body?: JsonSchemaLike; querystring?: JsonSchemaLike } | undefined;
+    if (req.query && typeof req.query === 'object') pythonBooleansToJson(req.query as Record<string, unknown>, schema?.querystring);
+    // A POST or PUT without a body (`Content-Length: 0`, typed JSON or not: what `requests` sends for
+    // `POST /users/{id}/key`) is an empty object to a route whose body is an object, so only the
+    // fields it requires are reported missing, not the body as a whole.
+    if (req.body === undefined && schema?.body && (schema.body.type === undefined || admits(schema.body, 'object'))) req.body = {};
     // File names in paths are left to the file routes, whose check covers every control character.
     const { name: _fileName, ...params } = (req.params ?? {}) as Record<string, unknown>;
     const hit = nulPath(params, 'params') ?? nulPath(req.query, 'querystring') ?? nulPath(req.body, 'body');

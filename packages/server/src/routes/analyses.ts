@@ -1,6 +1,11 @@
 import { type ContainerType, PLURAL } from '@sprocket/types';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
+import type { JsonObject } from '../dao/json.js';
+import type { ContainersTable } from '../db/schema.js';
+import { queryFlag } from '../http/guards.js';
+import { jobDocsFor } from '../jobs/docs.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
 import { containerDoc, currentFiles } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
@@ -20,26 +25,98 @@ interface AnalysisBody {
   job?: Record<string, unknown>;
 }
 
+/**
+ * Flywheel's `?inflate_job=true`: each analysis's `job` (the job id) becomes the job document, as
+ * the reader may see it (redacted like every job document), so `analysis.job.id` works in the SDK.
+ * An id whose job is gone stays an id.
+ */
+export async function inflateJobs(ctx: ServerContext, access: AccessContext, docs: JsonObject[]): Promise<JsonObject[]> {
+  const ids = [...new Set(docs.map((d) => d.job).filter((j): j is string => typeof j === 'string'))];
+  if (!ids.length) return docs;
+  const rows = [];
+  for (let i = 0; i < ids.length; i += 500) rows.push(...(await ctx.handle.db.selectFrom('jobs').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute()));
+  const jobs = new Map((await jobDocsFor(ctx.handle, access, rows)).map((j) => [String(j.id ?? j._id), j]));
+  for (const d of docs) if (typeof d.job === 'string' && jobs.has(d.job)) d.job = jobs.get(d.job)!;
+  return docs;
+}
+
+const INFLATE_QUERY = { inflate_job: { type: 'boolean', description: "replace each analysis's job id with the job document" } } as const;
+
+/**
+ * `GET /analyses/{id}` is served with the other containers (routes/containers.ts); its `?inflate_job`
+ * is applied here, to the document on its way out, so the container routes need not know about jobs.
+ */
+export function registerAnalysisJobInflation(app: FastifyInstance, ctx: ServerContext): void {
+  app.addHook('preSerialization', async (req: FastifyRequest, _reply, payload: unknown) => {
+    if (req.method !== 'GET' || req.routeOptions.url !== '/api/analyses/:id') return payload;
+    if (!queryFlag((req.query as Record<string, unknown> | undefined)?.inflate_job)) return payload;
+    const doc = payload as JsonObject;
+    if (doc?.container_type !== 'analysis') return payload;
+    await inflateJobs(ctx, accessOf(ctx, req), [doc]);
+    return doc;
+  });
+}
+
+/** Which analyses `GET /{cont}/{id}/{child}/analyses` lists: those hung off that kind of child, or `all` below (and on) the container. */
+const CHILD_ANALYSES: Record<Exclude<ContainerType, 'analysis'>, (ContainerType | 'all')[]> = {
+  project: ['subject', 'session', 'acquisition', 'all'],
+  subject: ['session', 'acquisition', 'all'],
+  session: ['acquisition', 'all'],
+  acquisition: ['all'],
+};
+
+const CHAIN_COLUMN = { project: 'project_id', subject: 'subject_id', session: 'session_id', acquisition: 'acquisition_id' } as const;
+
 /** Analyses hung off a container: ad-hoc ones here, job-based ones through `ctx.hooks.analysisJobCreator`. */
 export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, type: ContainerType): Promise<void> {
   const { db } = ctx.handle;
   const plural = PLURAL[type];
   const t = { tags: [plural] };
 
-  app.get(`/${plural}/:id/analyses`, { schema: { ...t, summary: `Analyses of a ${type}`, params: idParams, querystring: { type: 'object', properties: LIST_QUERY } } }, async (req) => {
+  /** One page of analysis documents for a reader: files, redacted inputs, and jobs when asked to inflate them. */
+  async function analysisPage(req: FastifyRequest, access: AccessContext, rows: ContainersTable[]): Promise<JsonObject[]> {
+    const files = await currentFiles(db, rows.map((r) => r.id));
+    const docs = await redactAnalysisInputs(ctx.handle, access, rows.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false })));
+    return (req.query as { inflate_job?: boolean }).inflate_job ? inflateJobs(ctx, access, docs) : docs;
+  }
+
+  const listQuery = { type: 'object', properties: { ...LIST_QUERY, ...INFLATE_QUERY } } as const;
+
+  app.get(`/${plural}/:id/analyses`, { schema: { ...t, summary: `Analyses of a ${type}`, params: idParams, querystring: listQuery } }, async (req) => {
     const access = accessOf(ctx, req);
     const parent = await access.requireContainer(type, (req.params as { id: string }).id, 'analyses_view_metadata');
     const params = parseListParams(req);
     const q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where('parent_id', '=', parent.id);
     const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
-    const files = await currentFiles(db, rows.map((r) => r.id));
-    const docs = rows.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false }));
-    return listReply(params, await redactAnalysisInputs(ctx.handle, access, docs), total);
+    return listReply(params, await analysisPage(req, access, rows), total);
   });
+
+  if (type !== 'analysis') {
+    for (const child of CHILD_ANALYSES[type]) {
+      const segment = child === 'all' ? 'all' : PLURAL[child];
+      const summary = child === 'all' ? `Analyses of a ${type} and of everything below it` : `Analyses of the ${PLURAL[child]} of a ${type}`;
+      app.get(`/${plural}/:id/${segment}/analyses`, { schema: { ...t, summary, params: idParams, querystring: listQuery } }, async (req) => {
+        const access = accessOf(ctx, req);
+        // Permissions are per project, so the right to see this container's analyses is the right to see all below it.
+        const parent = await access.requireContainer(type, (req.params as { id: string }).id, 'analyses_view_metadata');
+        const params = parseListParams(req);
+        let q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where(CHAIN_COLUMN[type], '=', parent.id);
+        if (child !== 'all') q = q.where('parent_type', '=', child);
+        const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
+        return listReply(params, await analysisPage(req, access, rows), total);
+      });
+    }
+  }
 
   app.get(
     `/${plural}/:id/analyses/:aid`,
-    { schema: { ...t, params: { type: 'object', required: ['id', 'aid'], properties: { id: OBJECT_ID_SCHEMA, aid: OBJECT_ID_SCHEMA } } } },
+    {
+      schema: {
+        ...t,
+        params: { type: 'object', required: ['id', 'aid'], properties: { id: OBJECT_ID_SCHEMA, aid: OBJECT_ID_SCHEMA } },
+        querystring: { type: 'object', properties: INFLATE_QUERY },
+      },
+    },
     async (req) => {
       const access = accessOf(ctx, req);
       const { id, aid } = req.params as { id: string; aid: string };
@@ -48,6 +125,7 @@ export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, t
       const files = (await currentFiles(db, [row.id])).get(row.id) ?? [];
       const doc = containerDoc(row, files, { withInfo: true });
       await redactAnalysisInputs(ctx.handle, access, [doc]);
+      if ((req.query as { inflate_job?: boolean }).inflate_job) await inflateJobs(ctx, access, [doc]);
       return doc;
     },
   );

@@ -21,6 +21,7 @@ import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing
 import { now } from '../ids.js';
 import { analysisRoutes } from './analyses.js';
 import { containerMetaRoutes } from './container-meta.js';
+import { copyGroupPermissions } from './permissions.js';
 import { createBody, modifyBody } from './container-bodies.js';
 import { GROUP_ID_SCHEMA, OBJECT_ID_SCHEMA, groupParams, idParams } from './schemas.js';
 
@@ -149,7 +150,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
         await access.requireGroup(group, 'rw');
         const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', group).where('type', '=', 'project').where('label', '=', label!).executeTakeFirst();
         if (dup) throw conflict(`project '${label}' already exists in group ${group}`);
-        return insertContainer(db, {
+        const project = await insertContainer(db, {
           type,
           label: label!,
           chain: { group_id: group, project_id: null, subject_id: null, session_id: null, acquisition_id: null },
@@ -157,6 +158,8 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
           parentId: group,
           ...common,
         });
+        await copyGroupPermissions(db, group, project.id);
+        return project;
       }
       case 'subject': {
         if (!label) throw badRequest("body: a subject needs 'label' or 'code'");

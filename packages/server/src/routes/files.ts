@@ -8,11 +8,12 @@ import { type JsonObject, isPlainObject, parseJson } from '../dao/json.js';
 import { describeJobOrigins } from '../dao/origins.js';
 import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
-import { ApiError, badRequest, notFound, schemaErrorMessage } from '../errors.js';
+import { ApiError, badRequest, describeSchemaError, notFound } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { fileNameProblem } from '../files/filetypes.js';
 import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
+import { openZipMember, zipInfo } from '../files/zip-members.js';
 import { newId, now } from '../ids.js';
 import { type InfoUpdate, OBJECT_ID_SCHEMA, SCHEMA_FORMATS, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
 
@@ -40,9 +41,9 @@ function uploadMetadataProblem(metadata: JsonObject): string | undefined {
   for (const [where, entry] of entries) {
     if (!isPlainObject(entry)) return `${where} must be an object`;
     if (!validateFileMeta(entry)) {
-      const e = validateFileMeta.errors![0]!;
-      const field = `${where}${e.instancePath.replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.')}`.replace(/^\./, '');
-      return `${field || 'metadata'} ${schemaErrorMessage(e).replace(/^must be (\w+),(\w+)$/, 'must be $1 or $2')}`;
+      const { at, rule } = describeSchemaError(validateFileMeta.errors![0]!);
+      const field = `${where}${at}`.replace(/^\./, '');
+      return `${field || 'metadata'} ${rule}`;
     }
   }
   return undefined;
@@ -116,6 +117,31 @@ export function sendFile(ctx: ServerContext, req: FastifyRequest, reply: Fastify
   if (req.method === 'HEAD') return reply.send(Readable.from([]));
   if (f.size === 0) return reply.send('');
   return reply.send(ctx.store.open(f.id, range));
+}
+
+/**
+ * `?info=true` (the member list of a zip, Flywheel's FileZipInfo) or `?member=<path>` (that member's
+ * content) of one stored file version: read from the stored blob, the member streamed and inflated
+ * on the way out (see files/zip-members.ts for the bounds).
+ */
+function sendZipPart(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, f: FilesTable, member: string | undefined, inline: boolean) {
+  const blob = ctx.store.pathOf?.(f.id);
+  if (!blob) throw new ApiError('BAD_REQUEST', 'zip members are not available on this file store');
+  const what = `file '${f.name}'`;
+  if (member === undefined) return zipInfo(blob, what);
+  const { entry, stream } = openZipMember(blob, member, what);
+  const base = member.split('/').pop() || member;
+  // The member is as untrusted as any upload: sandboxed, an attachment unless ?view=true (see sendFile).
+  void reply
+    .header('Content-Security-Policy', FILE_SANDBOX)
+    .header('Content-Type', 'application/octet-stream')
+    .header('Content-Disposition', `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(base)}`)
+    .header('Content-Length', entry.size);
+  if (req.method === 'HEAD') {
+    stream.destroy();
+    return reply.send(Readable.from([]));
+  }
+  return reply.send(stream);
 }
 
 function metaFor(name: string, metadata: JsonObject | undefined): FileMeta | undefined {
@@ -234,17 +260,24 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       {
         schema: {
           ...t,
-          summary: 'Download a file (Range supported; ?version=N for an earlier version; ?ticket= for a signed URL)',
+          summary:
+            'Download a file (Range supported; ?version=N for an earlier version; ?ticket= for a signed URL; ?info=true lists the members of a zip, ?member=<path> streams one)',
           params: fileParams,
           querystring: {
             type: 'object',
-            properties: { version: { type: 'integer', minimum: 1 }, ticket: { type: 'string' }, view: { type: 'boolean' }, info: { type: 'boolean' } },
+            properties: {
+              version: { type: 'integer', minimum: 1 },
+              ticket: { type: 'string' },
+              view: { type: 'boolean' },
+              info: { type: 'boolean', description: 'answer the zip member list {comment, members: [{path, size, timestamp, comment}]}' },
+              member: { type: 'string', minLength: 1, maxLength: 4096, description: 'stream this zip member instead of the whole file' },
+            },
           },
         },
       },
       async (req, reply) => {
         const { id, name } = req.params as { id: string; name: string };
-        const q = req.query as { version?: number; ticket?: string; view?: boolean; info?: boolean };
+        const q = req.query as { version?: number; ticket?: string; view?: boolean; info?: boolean; member?: string };
         checkFileName(name, 'path');
         let f: FilesTable | undefined;
         if (q.ticket) {
@@ -259,6 +292,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
           if (!f) throw notFound(`file '${name}'${q.version ? ` version ${q.version}` : ''} on ${type} ${id}`);
           if (q.ticket === '') return { ticket: signTicket(secret, `f:${f.id}`, 60, accessOf(ctx, req).principal.keyId) };
         }
+        if (q.info || q.member !== undefined) return sendZipPart(ctx, req, reply, f, q.member, q.view === true);
         return sendFile(ctx, req, reply, f, q.view === true);
       },
     );

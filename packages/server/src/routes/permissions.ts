@@ -47,6 +47,31 @@ export async function seedBuiltinRoles(db: Kysely<Database>): Promise<void> {
   }
 }
 
+/**
+ * A new project starts with its group's permissions copied in as project role assignments (group
+ * access `ro`/`rw`/`admin` → the built-in role of that id), as Flywheel does: `GET
+ * /projects/{id}/permissions/{uid}` then finds the group's members, and their `role_ids` resolve
+ * through `/roles`. Group access keeps applying to the group's projects as before (auth/access.ts
+ * joins both), so a group admin administers every project of the group whatever the copies say;
+ * like Flywheel's, the copies are a snapshot that later group changes do not touch.
+ *
+ * Existing projects are not migrated: their group members already act on them through the group,
+ * and copying today's group members into every old project would make those rights outlive a later
+ * removal from the group, widening access without anyone asking for it.
+ */
+export async function copyGroupPermissions(db: Kysely<Database>, groupId: string, projectId: string): Promise<void> {
+  const rows = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', groupId).orderBy('user_id').execute();
+  const values = rows
+    .filter((r) => (GROUP_ACCESS as readonly string[]).includes(r.access))
+    .map((r) => ({ project_id: projectId, user_id: r.user_id, role_ids: JSON.stringify([BUILTIN_ROLES[r.access as GroupAccess].id]) }));
+  if (!values.length) return;
+  await db
+    .insertInto('project_permissions')
+    .values(values)
+    .onConflict((oc) => oc.columns(['project_id', 'user_id']).doNothing())
+    .execute();
+}
+
 function checkActions(actions: string[]): Action[] {
   const unknown = actions.filter((a) => !(ACTIONS as readonly string[]).includes(a));
   if (unknown.length) throw badRequest(`body.actions: unknown action(s) ${unknown.join(', ')}`);
