@@ -72,7 +72,8 @@ const ROWS: Row[] = [
   { what: 'session id too short', method: 'GET', path: () => '/sessions/abc123', status: 400, names: /params\.id/ },
   { what: 'acquisition id upper-case', method: 'PUT', path: () => `/acquisitions/${HEX.toUpperCase()}`, body: { label: 'x' }, status: 400, names: /params\.id/ },
   { what: 'delete with bad id', method: 'DELETE', path: () => '/subjects/123', status: 400, names: /params\.id/ },
-  { what: 'container by bad id', method: 'GET', path: () => '/containers/zzzzzzzzzzzzzzzzzzzzzzzz', status: 400, names: /params\.id/ },
+  // Neither a container id nor a group id (lowercase names are group ids, which /containers/{id} takes too).
+  { what: 'container by bad id', method: 'GET', path: () => '/containers/ZZZZZZZZZZZZZZZZZZZZZZZZ', status: 400, names: /params\.id/ },
   { what: 'child listing with bad id', method: 'GET', path: () => '/projects/xyz/sessions', status: 400, names: /params\.id/ },
   { what: 'subject create with bad project id', method: 'POST', path: () => '/subjects', body: { project: 'nope', label: 's' }, status: 400, names: /body\.project/ },
   { what: 'acquisition create with bad session id', method: 'POST', path: () => '/acquisitions', body: { session: 42, label: 'a' }, status: 400, names: /body\.session/ },
