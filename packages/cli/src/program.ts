@@ -19,6 +19,7 @@ import * as collectionLs from './commands/collection-ls.js';
 import * as collectionMembers from './commands/collection-members.js';
 import * as collectionShow from './commands/collection-show.js';
 import * as download from './commands/download.js';
+import * as fileMembers from './commands/file-members.js';
 import * as gearCreate from './commands/gear-create.js';
 import * as gearLocal from './commands/gear-local.js';
 import * as gearLs from './commands/gear-ls.js';
@@ -93,6 +94,12 @@ Examples:
       '\nExamples:\n  $ sprocket collection create "QA failures"\n  $ sprocket collection add "QA failures" lab/study1/sub-01/ses-01 lab/study1/sub-02/ses-01/T1w\n  $ sprocket collection show "QA failures"\n  $ sprocket collection delete "QA failures" --yes',
     );
   for (const mod of [collectionCreate, collectionLs, collectionShow, collectionMembers, collectionDelete]) mod.register(collection);
+
+  const file = program
+    .command('file')
+    .description('look inside files on the server')
+    .addHelpText('after', '\nExamples:\n  $ sprocket file members lab/study1/sub-01/ses-01/T1w/files/T1w.dicom.zip');
+  for (const mod of [fileMembers]) mod.register(file);
 
   view.register(program);
   return program;

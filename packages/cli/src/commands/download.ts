@@ -25,6 +25,7 @@ interface Options {
   list?: boolean;
   json?: boolean;
   limitRate?: string;
+  member?: string;
 }
 
 
@@ -76,6 +77,7 @@ export function register(program: Command): void {
     .option('-j, --jobs <n>', 'files downloaded at once (default 4)')
     .option('--limit-rate <rate>', 'at most this many bytes per second in all, e.g. 500k, 2M')
     .option('--tar', "save the server's tar archive of the subtree as one file instead (not resumable)")
+    .option('--member <path>', "for a zip file: download only this member (see 'sprocket file members')")
     .option('--list', 'only list what would be downloaded')
     .option('--json', 'with --list: print as JSON')
     .addHelpText(
@@ -91,6 +93,7 @@ Examples:
   $ sprocket download lab/study1/sub-01 --include nifti,bval,bvec
   $ sprocket download lab/study1 --exclude dicom --list
   $ sprocket download lab/study1/sub-01/ses-01/T1w/files/t1.nii.gz -o t1.nii.gz
+  $ sprocket download lab/study1/sub-01/ses-01/T1w/files/T1w.dicom.zip --member T1w/IM0001.dcm
   $ sprocket download lab/study1 --tar -o study1.tar`,
     )
     .action(async (target: string, opts: Options) => {
@@ -99,6 +102,16 @@ Examples:
       const limit = rateLimit(opts.limitRate);
       const found = await lookupPath(session.client, target);
       if ('gear' in found && !(found instanceof FileEntry)) throw new CliError(`${target} is a gear; download gear files with the API`);
+
+      if (opts.member !== undefined && !(found instanceof FileEntry)) throw new CliError(`--member needs a zip file: ${target} is not a file`);
+      if (found instanceof FileEntry && opts.member !== undefined) {
+        // The server streams the member out of the stored zip; nothing else of the zip is transferred.
+        const member = opts.member;
+        const written = await found.downloadZipMember(member, opts.output ?? path.posix.basename(member));
+        const size = (await fs.promises.stat(written)).size;
+        process.stdout.write(`Downloaded ${member} of ${found.name}: ${written} (${humanSize(size)})\n`);
+        return;
+      }
 
       if (found instanceof FileEntry) {
         const f = found;
