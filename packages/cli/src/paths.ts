@@ -26,6 +26,11 @@ export async function pathParts(client: Client, path: string): Promise<string[]>
     if (e instanceof ApiError && (e.status === 404 || e.status === 403)) return parts;
     throw e;
   }
+  // GET /containers/{id} names groups and collections too: a group's id is its own path, and a
+  // collection lives outside the tree that paths walk.
+  const kind: string = found.containerType;
+  if (kind === 'group') return parts;
+  if (kind === 'collection') throw new CliError(`${parts[0]} is a collection, not a place in the hierarchy (see 'sprocket collection show ${parts[0]}')`);
   const parents = (found.parents ?? {}) as Record<string, string | undefined>;
   const chain = ORDER.filter((t) => t !== found.containerType && parents[t]).map((t, i) => (i === 0 ? parents[t]! : `<id:${parents[t]}>`));
   return found.containerType === 'analysis' ? [...chain, 'analyses', `<id:${found.id}>`] : [...chain, `<id:${found.id}>`];

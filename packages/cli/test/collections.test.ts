@@ -68,6 +68,14 @@ describe('sprocket collection', () => {
     await cli.ok(['collection', 'create', 'Mine']);
     expect(await cli.fails(['collection', 'show', 'Mine'])).toMatch(/^error: path collections\/Mine: more than one collection is labelled 'Mine'/);
 
+    // A bare id in a path: a collection's is refused in one line; a group whose id looks like a
+    // container id still lists (GET /containers/{id} now answers groups too).
+    const [first] = await cli.json(['collection', 'ls', '--json']);
+    expect(await cli.fails(['ls', first._id])).toBe(`error: ${first._id} is a collection, not a place in the hierarchy (see 'sprocket collection show ${first._id}')`);
+    ok(await s.admin.post('/groups', { _id: 'abcdefabcdefabcdefabcdef', label: 'hexlike' }));
+    ok(await s.admin.post('/projects', { group: 'abcdefabcdefabcdefabcdef', label: 'InHex' }));
+    expect(await cli.ok(['ls', 'abcdefabcdefabcdefabcdef'])).toMatch(/project .*InHex/);
+
     // Someone without a role on a collection is told it does not exist.
     const bob = await makeUser(s, 'bob@lab.org');
     const bobCli = new Cli();
