@@ -15,12 +15,12 @@ const executor = (await new BwrapExecutor().available()) ? 'bwrap' : 'process';
 const hasPodman = await new PodmanExecutor().available();
 
 const gearsDir = tempDir('sprocket-failure-gears-');
-function writeGear(name: string, run: string, custom?: Record<string, unknown>): void {
+function writeGear(name: string, run: string | null, custom?: Record<string, unknown>): void {
   const dir = path.join(gearsDir, name);
   fs.mkdirSync(dir);
   const manifest = { name, label: name, description: `Test gear ${name}`, version: '1.0.0', author: 'Sprocket tests', license: 'MIT', url: '', source: '', config: {}, inputs: {}, ...(custom ? { custom } : {}) };
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
-  fs.writeFileSync(path.join(dir, 'run'), `#!/bin/bash\n${run}\n`, { mode: 0o755 });
+  if (run !== null) fs.writeFileSync(path.join(dir, 'run'), `#!/bin/bash\n${run}\n`, { mode: 0o755 });
 }
 
 // The error is coloured and followed by blank lines and a stdout line, as real tools print them.
@@ -28,6 +28,8 @@ writeGear('says-why', `echo "reading the input"\necho -e "\\e[31mERROR: cannot r
 writeGear('stdout-only', `printf 'x%.0s' $(seq 1 1000)\necho\nexit 2`);
 writeGear('silent', 'exit 5');
 writeGear('image-gear', 'echo fine', { 'gear-builder': { image: 'localhost/sprocket-no-such-image:1' } });
+// Its program is only in its image: without podman that is worth saying in the job's log.
+writeGear('image-only', null, { 'gear-builder': { image: 'localhost/sprocket-no-such-image:1' } });
 
 describe('failure reasons and executor notes', () => {
   let server: TestServer;
@@ -38,7 +40,7 @@ describe('failure reasons and executor notes', () => {
   beforeAll(async () => {
     server = await startTestServer();
     ids = await makeHierarchy(server.admin);
-    for (const g of ['says-why', 'stdout-only', 'silent', 'image-gear']) {
+    for (const g of ['says-why', 'stdout-only', 'silent', 'image-gear', 'image-only']) {
       const r = await server.admin.upload('/gears', [{ name: `${g}.tar.gz`, content: new Blob([packGear(g, gearsDir)]) }]);
       expect(r.status, JSON.stringify(r.body)).toBe(200);
       gears[g] = r.body._id;
@@ -87,5 +89,15 @@ describe('failure reasons and executor notes', () => {
       expect(engine.output().match(/podman \(with runc\) is not installed/g)).toHaveLength(1);
     }
     expect(notes.some((m) => m.includes(`with the ${executor} executor`)), notes.join('\n')).toBe(true);
+  });
+
+  it.skipIf(hasPodman)('a gear whose program lives only in its image says so in its log when podman is missing', async () => {
+    const job = await run('image-only');
+    expect(job.state).toBe('failed');
+    const notes = (await jobLog(server.admin, job.id)).filter((l) => l.fd === -1).map((l) => l.msg);
+    expect(notes).toContain(
+      "the gear's ./run is not among its files (it lives in container image localhost/sprocket-no-such-image:1) and podman is not installed here: the gear is run on the host system and will likely fail",
+    );
+    expect(job.failure_reason).toMatch(/^the gear exited with code 127: .*\.\/run: No such file or directory$/);
   });
 });

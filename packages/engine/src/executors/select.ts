@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { BwrapExecutor } from './bwrap.js';
 import type { Executor, RunSpec } from './executor.js';
 import { PodmanExecutor } from './podman.js';
@@ -52,7 +54,7 @@ export class ExecutorSelector {
     return [`podman (with runc) is not installed here: gears naming a container image run their gear files with the ${await this.defaultName()} executor instead`];
   }
 
-  async pick(spec: Pick<RunSpec, 'image'>): Promise<Selection> {
+  async pick(spec: Pick<RunSpec, 'image'> & Partial<Pick<RunSpec, 'jobDir' | 'command'>>): Promise<Selection> {
     if (this.choice === 'podman') {
       if (!spec.image) throw new Error('SPROCKET_EXECUTOR=podman, but the gear names no container image');
       if (!(await this.podman.hasImage(spec.image))) throw new Error(`container image ${spec.image} is not present locally (podman image exists)`);
@@ -61,12 +63,28 @@ export class ExecutorSelector {
     if (this.choice !== 'auto') return { executor: this[this.choice] };
     let note: string | undefined;
     // Without podman at all the engine said so once at start (startNotes); a podman lacking this
-    // gear's image is worth saying in the job's own log.
+    // gear's image, or a gear whose program lives only in its image, is worth saying in the job's log.
     if (spec.image && (await this.podman.available())) {
       if (await this.podman.hasImage(spec.image)) return { executor: this.podman };
       note = `container image ${spec.image} is not available to podman here; running the gear files on the host system`;
+    } else if (spec.image) {
+      const missing = missingEntryPoint(spec);
+      if (missing) note = `the gear's ${missing} is not among its files (it lives in container image ${spec.image}) and podman is not installed here: the gear is run on the host system and will likely fail`;
     }
     if (await this.bwrap.available()) return { executor: this.bwrap, note };
     return { executor: this.process, note };
   }
+}
+
+/**
+ * The gear's program when the command names one in the gear folder (`./run`, `bash run.sh` …) and
+ * the folder lacks it; undefined when it is there or the command names none.
+ */
+export function missingEntryPoint(spec: Partial<Pick<RunSpec, 'jobDir' | 'command'>>): string | undefined {
+  if (!spec.jobDir || !spec.command?.length) return undefined;
+  const script = spec.command[0] === 'bash' && spec.command[1] === '-c' ? (spec.command[2] ?? '') : spec.command.join(' ');
+  const words = script.trim().split(/\s+/);
+  const first = words[0] === 'bash' || words[0] === 'sh' || words[0] === 'python' || words[0] === 'python3' ? words[1] : words[0];
+  if (!first || first.startsWith('/') || !(first.startsWith('./') || first.includes('.') || first === 'run')) return undefined;
+  return fs.existsSync(path.join(spec.jobDir, first)) ? undefined : first;
 }
