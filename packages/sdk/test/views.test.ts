@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, type Client, fileView } from '../src/index.js';
+import { ApiError, type Client, fileView, ViewBuilder } from '../src/index.js';
 import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
 
 let s: TestServer;
@@ -46,6 +46,41 @@ describe('data views through the SDK', () => {
     expect(await fw.readView(id, projectId)).toHaveLength(3);
     await fw.deleteView(id);
     await expect(fw.readView(id, projectId)).rejects.toBeInstanceOf(ApiError);
+  });
+
+  it('builds bodies as Flywheel\'s ViewBuilder does, reads inside files, and updates saved views field by field', async () => {
+    const project = await fw.getProject(projectId);
+    for await (const session of project.sessions.iter()) {
+      for await (const acq of session.acquisitions.iter()) await acq.uploadFile({ name: 'roi.csv', data: Buffer.from('roi,vol\nhip,4.5\namy,x\n') });
+    }
+    const builder = new ViewBuilder({ label: 'volumes' }).column('subject.label').files('acquisition', 'roi.csv').fileColumn('vol', { type: 'float' }).includeIds(false).includeLabels(false);
+    const view = builder.build();
+    // The Python SDK's DataView JSON for the same steps (None fields left out).
+    expect(view).toEqual({
+      label: 'volumes',
+      columns: [{ src: 'subject.label' }],
+      fileSpec: { container: 'acquisition', filter: { value: 'roi.csv' }, processFiles: true, formatOptions: {}, columns: [{ src: 'vol', type: 'float' }] },
+      includeIds: false,
+      includeLabels: false,
+      sort: true,
+    });
+    const rows = await fw.readView(view, projectId);
+    expect(rows.slice(0, 2)).toEqual([
+      { 'subject.label': 'sub-01', vol: 4.5 },
+      { 'subject.label': 'sub-01', vol: null },
+    ]);
+    expect(rows).toHaveLength(6);
+    expect(() => new ViewBuilder().fileContainer('acquisition').build()).toThrow(/file container and a file filter/);
+
+    const id = await fw.addView(projectId, view);
+    await fw.modifyView(id, { missingDataStrategy: 'drop-row', description: 'no bad volumes' });
+    const saved = await fw.getView(id);
+    expect(saved).toMatchObject({ label: 'volumes', description: 'no bad volumes', missingDataStrategy: 'drop-row', fileSpec: view.fileSpec });
+    expect((await fw.readView(id, projectId)).map((r) => r.vol)).toEqual([4.5, 4.5, 4.5]);
+    const err = await fw.modifyView(id, { columns: [{ src: 'file.name' }], fileSpec: null }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.message).toContain("columns[0].src 'file.name'");
+    await fw.deleteView(id);
   });
 
   it('reports a bad view as an ApiError naming the column', async () => {

@@ -78,7 +78,8 @@ export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     // many records, is refused with a 4xx naming the file instead of cutting the answer short.
     const plan = planView(view, target);
     const tabular = format !== 'json' && format !== 'json-flat';
-    const columns = tabular || plan.processFiles ? await columnsOf(page()) : undefined;
+    const planned = [...plan.columns, ...(plan.fileColumns ?? [])].map((c) => c.dst ?? c.src);
+    const columns = tabular || plan.processFiles ? await columnsOf(page(), planned) : undefined;
     void reply.type(CONTENT_TYPE[format]);
     if (format === 'csv' || format === 'tsv') void reply.header('Content-Disposition', `attachment; filename="view.${format}"`);
     return reply.send(Readable.from(formatRows(format, page(), columns)));

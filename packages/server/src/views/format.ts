@@ -58,9 +58,12 @@ export async function* formatRows(format: ViewFormat, rows: AsyncIterable<Row>, 
   for await (const r of rows) yield `${cols.map((c) => enc(r[c])).join(sep)}\n`;
 }
 
-/** Collects the column names of a row stream in first-seen order. */
-export async function columnsOf(rows: AsyncIterable<Row>): Promise<string[]> {
+/**
+ * Collects the column names of a row stream in first-seen order; with no rows at all, the names
+ * the view plans (so an empty CSV still has its header).
+ */
+export async function columnsOf(rows: AsyncIterable<Row>, planned: string[] = []): Promise<string[]> {
   const seen = new Set<string>();
   for await (const r of rows) for (const k of Object.keys(r)) seen.add(k);
-  return [...seen];
+  return seen.size ? [...seen] : planned;
 }
