@@ -110,6 +110,10 @@ describe('collections', () => {
     expect((await bob.post(`/collections/${coll}/permissions`, { _id: 'carol@coll.org', access: 'admin' })).status).toBe(403);
     ok(await alice.del(`/collections/${coll}/permissions/carol@coll.org`));
     expect((await carol.get(`/collections/${coll}`)).status).toBe(404);
+    // The curator stays an admin of it without a permission row.
+    ok(await alice.del(`/collections/${coll}/permissions/alice@coll.org`));
+    expect(ok(await alice.get('/collections')).map((c: { _id: string }) => c._id)).toEqual([coll]);
+    ok(await alice.put(`/collections/${coll}/permissions/alice@coll.org`, { access: 'admin' }));
   });
 
   it('refuses bad nodes naming the node, and changes nothing then', async () => {

@@ -50,6 +50,7 @@ export async function membersAt(client: Client, paths: string[]): Promise<Member
 /** Paths (`group/project/subject/session[/acquisition]`) of members, labels fetched once each. */
 export class PathNamer {
   private readonly labels = new Map<string, Promise<string>>();
+  private readonly sessions = new Map<string, Promise<Session | undefined>>();
 
   constructor(private readonly client: Client) {}
 
@@ -70,7 +71,12 @@ export class PathNamer {
   }
 
   async acquisition(a: Acquisition): Promise<string> {
-    const session = this.client.getSession(a.parents.session!).catch(() => undefined);
+    const id = a.parents.session!;
+    let session = this.sessions.get(id);
+    if (!session) {
+      session = this.client.getSession(id).catch(() => undefined);
+      this.sessions.set(id, session);
+    }
     const s = await session;
     return s ? `${await this.session(s)}/${a.label}` : `${a.parents.group}/${await this.label('project', a.parents.project)}/?/${a.label}`;
   }

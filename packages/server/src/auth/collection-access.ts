@@ -7,7 +7,8 @@ import type { AccessContext } from './access.js';
 /**
  * Permissions on collections, shaped like a project's: each user holds roles on the collection
  * (`collection_permissions`), and their actions there are the union of those roles' actions. The
- * curator gets the built-in admin role when the collection is made. Group access plays no part: a
+ * curator gets the built-in admin role when the collection is made, and stays an admin of it even
+ * without that row, so a collection cannot be locked away from its curator. Group access plays no part: a
  * collection belongs to no group. Site admins hold every action; job and engine keys none (their
  * reach is the job's projects, and job-key-access.ts keeps them off these routes anyway).
  *
@@ -29,14 +30,15 @@ export class CollectionAccess {
     return this.handle.db;
   }
 
-  async actions(collectionId: string): Promise<Set<Action>> {
+  async actions(collection: Pick<CollectionsTable, 'id' | 'curator'>): Promise<Set<Action>> {
+    const collectionId = collection.id;
     const hit = this.cache.get(collectionId);
     if (hit) return hit;
     const p = this.access.principal;
     let actions = new Set<Action>();
     if (p.jobId || p.kind === 'engine') {
       // Nothing: outside any job's projects.
-    } else if (p.isAdmin) {
+    } else if (p.isAdmin || collection.curator === p.userId) {
       actions = new Set(ACTIONS);
     } else {
       const perm = await this.db
@@ -60,7 +62,7 @@ export class CollectionAccess {
   async require(id: string, action: Action): Promise<CollectionsTable> {
     const row = await this.db.selectFrom('collections').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) throw notFound(`collection ${id}`);
-    const actions = await this.actions(row.id);
+    const actions = await this.actions(row);
     if (actions.size === 0) throw notFound(`collection ${id}`);
     if (!actions.has(action)) throw new ApiError('FORBIDDEN', `permission denied: ${action} on collection ${id}`);
     return row;
@@ -72,6 +74,7 @@ export class CollectionAccess {
     if (p.jobId || p.kind === 'engine') return [];
     if (p.isAdmin) return undefined;
     const rows = await this.db.selectFrom('collection_permissions').select('collection_id').where('user_id', '=', p.userId).execute();
-    return rows.map((r) => r.collection_id);
+    const curated = await this.db.selectFrom('collections').select('id').where('curator', '=', p.userId).execute();
+    return [...new Set([...rows.map((r) => r.collection_id), ...curated.map((r) => r.id)])];
   }
 }
