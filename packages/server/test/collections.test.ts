@@ -235,7 +235,8 @@ describe('collections', () => {
 
   it('deleting a collection leaves its members where they are', async () => {
     ok(await alice.put(`/collections/${coll}`, { contents: { operation: 'add', nodes: [{ _id: h1.session, level: 'session' }] } }));
-    ok(await alice.del(`/collections/${coll}`));
+    // As Flywheel's SDK sends it: Content-Type application/json and no body.
+    ok(await alice.request('DELETE', `/collections/${coll}`, undefined, { 'Content-Type': 'application/json' }));
     expect((await alice.get(`/collections/${coll}`)).status).toBe(404);
     expect((await alice.get(`/containers/${coll}`)).status).toBe(404);
     expect((await alice.get(`/sessions/${h1.session}`)).status).toBe(200);
