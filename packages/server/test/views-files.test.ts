@@ -154,6 +154,11 @@ describe('processFiles: rows from inside files', () => {
     expect(expr.body.message).toContain('columns[0].expr: column expressions are not supported');
     const zip = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: '*.zip' }, zipMember: { value: '*.csv' } } });
     expect(zip.body.message).toContain('fileSpec.zipMember');
+    const semicolons = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: 'metrics.tsv' }, processFiles: true, formatOptions: { delimiter: ';' } }, includeIds: false, includeLabels: false });
+    expect(semicolons.body.data[0]).toEqual({ 'region\tvolume': 'putamen\t5000' });
+    const quote = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: '*.csv' }, processFiles: true, formatOptions: { delimiter: '"' } } });
+    expect(quote.status).toBe(400);
+    expect(quote.body.message).toMatch(/fileSpec\.formatOptions\.delimiter/);
     const type = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: '*.csv' }, processFiles: true, columns: [{ src: 'v', type: 'double' }] } });
     expect(type.status).toBe(400);
     expect(type.body.message).toMatch(/fileSpec\.columns(\[0\]|\.0)\.type/);

@@ -51,6 +51,10 @@ const COLUMN_ALIASES = [
   { name: 'file.modality', description: 'file modality', type: 'string' },
   { name: 'file.classification', description: 'file classification (flattened)', type: 'object' },
   { name: 'file.info', description: 'file info (flattened)', type: 'object' },
+  { name: 'analysis.id', description: 'analysis id (with fileSpec.analysisFilter)', type: 'string' },
+  { name: 'analysis.label', description: 'analysis label (with fileSpec.analysisFilter)', type: 'string' },
+  { name: 'analysis.gear_info.name', description: 'gear that made the analysis', type: 'string' },
+  { name: 'analysis.gear_info.version', description: 'version of that gear', type: 'string' },
 ];
 
 export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {

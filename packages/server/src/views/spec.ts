@@ -109,7 +109,8 @@ const FILE_SPEC = {
     match: { type: 'string', enum: ['first', 'last', 'newest', 'oldest', 'all'] },
     processFiles: { type: 'boolean' },
     format: { type: 'string', enum: ['csv', 'tsv', 'json'] },
-    formatOptions: nullable({ type: 'object', additionalProperties: false, properties: { delimiter: { type: 'string', minLength: 1, maxLength: 1 } } }),
+    // The delimiters CSV readers meet in practice; a quote or line break would make records unparseable.
+    formatOptions: nullable({ type: 'object', additionalProperties: false, properties: { delimiter: { type: 'string', enum: [',', '\t', ';', '|', ' '] } } }),
     // A record's field names are free text (CSV headers), so file columns take any name.
     columns: nullable({ type: 'array', maxItems: 500, items: columnSchema({ type: 'string', minLength: 1, maxLength: 512 }) }),
     zipMember: nullable(NAME_FILTER),
