@@ -106,6 +106,9 @@ describe('GET /jobs for users who are not site admins', () => {
     const bad = await bob.get('/jobs?include=everything');
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/include/);
+    const long = await bob.get(`/jobs?filter=label=${'x'.repeat(5000)}`);
+    expect(long.status).toBe(400);
+    expect(long.body.message).toMatch(/filter/);
   });
 
   it('/users/self/jobs carries the containers map too', async () => {

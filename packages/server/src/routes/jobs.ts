@@ -81,7 +81,13 @@ export const jobFieldResolver: FieldResolver = (key) => {
   return undefined;
 };
 
-const LIST_JOBS_QUERY = { ...LIST_QUERY, states: { type: 'string' }, tags: { type: 'string' } } as const;
+// Bounded: non-admins reach these lists too, and each filter term becomes SQL (regexes go through RE2).
+const LIST_JOBS_QUERY = {
+  ...LIST_QUERY,
+  filter: { type: 'string', maxLength: 4096 },
+  states: { type: 'string', maxLength: 256 },
+  tags: { type: 'string', maxLength: 4096 },
+} as const;
 /** `include=containers`: the reply carries the `containers` map (labels and paths) beside the jobs. */
 const INCLUDE_QUERY = { include: { type: 'string', enum: ['containers'] } } as const;
 
