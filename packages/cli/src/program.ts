@@ -19,7 +19,17 @@ import * as collectionLs from './commands/collection-ls.js';
 import * as collectionMembers from './commands/collection-members.js';
 import * as collectionShow from './commands/collection-show.js';
 import * as download from './commands/download.js';
+import * as groupAdmin from './commands/group-admin.js';
+import * as infoEdit from './commands/info-edit.js';
+import * as infoShow from './commands/info-show.js';
+import * as keyAdmin from './commands/key-admin.js';
+import * as mvPath from './commands/mv-path.js';
+import * as permissionAdmin from './commands/permission-admin.js';
+import * as rmPath from './commands/rm-path.js';
+import * as tagEdit from './commands/tag-edit.js';
+import * as userAdmin from './commands/user-admin.js';
 import * as fileMembers from './commands/file-members.js';
+import * as fileVersions from './commands/file-versions.js';
 import * as gearCreate from './commands/gear-create.js';
 import * as gearLocal from './commands/gear-local.js';
 import * as gearLs from './commands/gear-ls.js';
@@ -98,8 +108,38 @@ Examples:
   const file = program
     .command('file')
     .description('look inside files on the server')
-    .addHelpText('after', '\nExamples:\n  $ sprocket file members lab/study1/sub-01/ses-01/T1w/files/T1w.dicom.zip');
-  for (const mod of [fileMembers]) mod.register(file);
+    .addHelpText('after', '\nExamples:\n  $ sprocket file members lab/study1/sub-01/ses-01/T1w/files/T1w.dicom.zip\n  $ sprocket file versions lab/study1/sub-01/ses-01/T1w/files/T1w.nii.gz');
+  for (const mod of [fileMembers, fileVersions]) mod.register(file);
+
+  const info = program
+    .command('info')
+    .description("show a container's or file's metadata (info, tags, classification, DICOM header, origin); set or remove info fields")
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket info lab/study1/sub-01/ses-01/T1w/files/T1w.dicom.zip\n  $ sprocket info 6650f0c2a1b2c3d4e5f60718 --json\n  $ sprocket info set lab/study1/sub-01 cohort=pilot\n  $ sprocket info rm lab/study1/sub-01 cohort',
+    );
+  infoShow.register(info);
+  infoEdit.register(info);
+
+  const tag = program
+    .command('tag')
+    .description('add or remove tags on containers and files')
+    .addHelpText('after', '\nExamples:\n  $ sprocket tag add lab/study1/sub-01/ses-01 reviewed\n  $ sprocket tag rm lab/study1/sub-01/ses-01 reviewed');
+  tagEdit.register(tag);
+  for (const mod of [rmPath, mvPath]) mod.register(program);
+
+  const admin: [string, string, string, { register(c: ReturnType<Command['command']>): void }][] = [
+    ['group', 'create and list groups (site admins create)', '  $ sprocket group add lab\n  $ sprocket group ls', groupAdmin],
+    ['user', 'create, list and disable users (site admins)', '  $ sprocket user add ana@lab.org --key\n  $ sprocket user ls\n  $ sprocket user disable ana@lab.org', userAdmin],
+    ['key', 'issue, list and revoke API keys', '  $ sprocket key add --label laptop\n  $ sprocket key ls\n  $ sprocket key revoke <id>', keyAdmin],
+    [
+      'permission',
+      'who may see and change a group or project: group access ro/rw/admin, project roles by name',
+      '  $ sprocket permission add lab ana@lab.org rw\n  $ sprocket permission add lab/study1 bob@lab.org read-only\n  $ sprocket permission ls lab/study1\n  $ sprocket permission rm lab ana@lab.org',
+      permissionAdmin,
+    ],
+  ];
+  for (const [name, description, examples, mod] of admin) mod.register(program.command(name).description(description).addHelpText('after', `\nExamples:\n${examples}`));
 
   view.register(program);
   return program;

@@ -7,7 +7,8 @@ export async function ensureProject(client: Client, groupId: string, label: stri
   try {
     group = await client.getGroup(groupId);
   } catch (e) {
-    if (e instanceof ApiError && (e.status === 404 || e.status === 403)) throw new CliError(`not found: group ${groupId} (${e.message})`);
+    // A group you cannot see answers as one that does not exist; either way this is what to do next.
+    if (e instanceof ApiError && (e.status === 404 || e.status === 403)) throw new CliError(`group "${groupId}" does not exist; create it with: sprocket group add ${groupId}`);
     throw e;
   }
   try {
