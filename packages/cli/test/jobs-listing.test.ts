@@ -83,6 +83,7 @@ describe('job ls with a path, and failure reasons in job status', () => {
     expect(job.state, engine.output()).toBe('failed');
     const status = await bob.ok(['job', 'status', failed]);
     expect(status).toContain(`Job ${failed}: failed (the gear exited with code 1: grumpy: cannot open input/scan: No such file or directory)`);
+    expect(status).toMatch(new RegExp(`\n  destination  lab/Project/sub-01/ses-01 \\(session ${ids.session}\\)\n  launched by  \\S*admin\\S*\n`));
     expect((await bob.json(['job', 'status', failed])).failure_reason).toBe('the gear exited with code 1: grumpy: cannot open input/scan: No such file or directory');
   });
 });

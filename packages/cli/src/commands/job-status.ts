@@ -15,7 +15,10 @@ export function register(parent: Command): void {
       const { client } = openSession();
       for (const id of ids) checkId('job', id);
       const jobs = await Promise.all(ids.map((id) => client.getJob(id)));
-      if (opts.json) printJson(plain(ids.length === 1 ? jobs[0] : jobs));
-      else process.stdout.write(`${jobs.map(describeJob).join('\n\n')}\n`);
+      if (opts.json) return printJson(plain(ids.length === 1 ? jobs[0] : jobs));
+      // The destinations' paths, from the listing that carries them (one request per job asked about).
+      const listings = await Promise.all(ids.map((id) => client.getJobListing({ filter: `_id=${id}` }).catch(() => undefined)));
+      const containers = Object.assign({}, ...listings.map((l) => l?.containers ?? {}));
+      process.stdout.write(`${jobs.map((j) => describeJob(j, containers)).join('\n\n')}\n`);
     });
 }

@@ -48,11 +48,14 @@ export function runTime(j: Job): string {
 }
 
 /** The job as a short report for people. */
-export function describeJob(j: Job): string {
+export function describeJob(j: Job, containers: Record<string, ContainerLabel> = {}): string {
+  const dest = j.destination as { type?: string; id?: string } | undefined;
+  const path = dest?.id ? containers[dest.id]?.path : undefined;
   const lines = [
     `Job ${j.id}: ${j.state}${j.state === 'failed' && j.failure_reason ? ` (${j.failure_reason})` : ''}`,
     `  gear         ${j.gear_info ? `${j.gear_info.name} ${j.gear_info.version} (${j.gear_info.category})` : j.gear_id}`,
-    `  destination  ${j.destination ? `${j.destination.type} ${j.destination.id}` : '-'}`,
+    `  destination  ${j.destination ? `${path ? `${path} (${dest?.type} ${dest?.id})` : `${j.destination.type} ${j.destination.id}`}` : '-'}`,
+    `  launched by  ${launchedBy(j.origin) || '-'}`,
   ];
   for (const [name, ref] of Object.entries(j.inputs ?? {})) lines.push(`  input        ${name}: ${ref.name ?? ''} (${ref.type} ${ref.id})`);
   const config = (j.config as { config?: Record<string, unknown> } | undefined)?.config ?? {};
