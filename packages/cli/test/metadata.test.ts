@@ -1,11 +1,44 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineSim, addGear, engineKeyOf, manifest } from '../../server/test/gear-kit.js';
 import { makeHierarchy } from '../../server/test/helpers.js';
-import { Cli, startTestServer, type TestServer, tempDir } from './helpers.js';
+import { BIN, Cli, eventually, startTestServer, type TestServer, tempDir } from './helpers.js';
 
 const LONG = 240_000;
+const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+
+/** `sprocket <args>` on a real terminal (a detached tmux window); answers typed in, screen read back. */
+class Terminal {
+  private readonly socket = `sprocket-meta-test-${process.pid}`;
+  private readonly t = (...args: string[]) => execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
+  start(cli: Cli, args: string[]): void {
+    const quoted = args.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const env = `env -i HOME=${cli.home} PATH=${process.env.PATH} TERM=xterm-256color LANG=C.UTF-8`;
+    this.t('new-session', '-d', '-s', 'm', '-x', '200', '-y', '20', `${env} '${process.execPath}' '${BIN}' ${quoted}; echo EXIT=$?; sleep 600`);
+  }
+  async waitFor(text: string): Promise<string> {
+    let screen = '';
+    const seen = await eventually(
+      () => {
+        screen = this.t('capture-pane', '-p', '-t', 'm');
+        return screen.includes(text);
+      },
+      60_000,
+      100,
+    );
+    if (!seen) throw new Error(`never showed ${text}:\n${screen}`);
+    return screen;
+  }
+  type(text: string): void {
+    this.t('send-keys', '-t', 'm', '-l', text);
+    this.t('send-keys', '-t', 'm', 'Enter');
+  }
+  close(): void {
+    spawnSync('tmux', ['-L', this.socket, 'kill-server']);
+  }
+}
 const ACQ = 'lab/Project/sub-01/ses-01/T1w';
 const SCAN = `${ACQ}/files/scan.nii.gz`;
 
@@ -128,5 +161,27 @@ describe('metadata from the command line: info, tags, versions, rm, mv', () => {
     expect((await s.admin.get(`/acquisitions/${ids.acquisition}/files/scan.nii.gz/info`)).status).toBe(404);
     expect(await cli.ok(['rm', ids.acquisition, '--yes'])).toBe(`Deleted acquisition ${ids.acquisition}\n`);
     expect((await s.admin.get(`/acquisitions/${ids.acquisition}`)).status).toBe(404);
+  }, LONG);
+
+  it.skipIf(!hasTmux)('on a terminal rm asks, and only yes deletes', async () => {
+    await s.admin.upload(`/sessions/${ids.session}/files`, [{ name: 'keep.txt', content: 'k' }]);
+    const file = `lab/Project/${(await s.admin.get(`/subjects/${(await s.admin.get(`/sessions/${ids.session}`)).body.parents.subject}`)).body.label}/baseline/files/keep.txt`;
+    for (const [answer, kept] of [
+      ['n', true],
+      ['yes', false],
+    ] as const) {
+      const term = new Terminal();
+      try {
+        term.start(cli, ['rm', file]);
+        await term.waitFor(`Delete file ${file} (all 1 version)? [y/N]`);
+        term.type(answer);
+        const screen = await term.waitFor('EXIT=');
+        expect(screen).toContain(kept ? 'EXIT=1' : 'EXIT=0');
+        if (kept) expect(screen).toContain('not confirmed, nothing done');
+        expect((await s.admin.get(`/sessions/${ids.session}/files/keep.txt/info`)).status).toBe(kept ? 200 : 404);
+      } finally {
+        term.close();
+      }
+    }
   }, LONG);
 });
