@@ -136,7 +136,7 @@ describe('metadata from the command line: info, tags, versions, rm, mv', () => {
     expect(await cli.ok(['info', 'lab/Project/sub-01/ses-01'])).toMatch(/^tags\s+reviewed$/m);
   }, LONG);
 
-  it('mv renames containers and says plainly what the server cannot move; rm deletes after confirmation', async () => {
+  it('mv renames containers, moves sessions and acquisitions; rm deletes after confirmation', async () => {
     expect(await cli.fails(['mv', 'lab/Project/sub-01/ses-01', 'lab/Project/sub-01/baseline'])).toBe(
       "error: Rename session lab/Project/sub-01/ses-01 to 'baseline': refusing without confirmation; pass --yes (there is no terminal to ask on)",
     );
@@ -146,16 +146,18 @@ describe('metadata from the command line: info, tags, versions, rm, mv', () => {
     const other = (await s.admin.post('/subjects', { project: ids.project, label: 'sub-02' })).body._id;
     expect(other).toBeTruthy();
     expect(await cli.fails(['mv', 'lab/Project/sub-01/baseline', 'lab/Project/sub-01/baseline/T1w', '--yes'])).toBe(
-      'error: a session moves into a subject or project, not a acquisition (lab/Project/sub-01/baseline/T1w)',
+      'error: a session moves into a subject, not an acquisition (lab/Project/sub-01/baseline/T1w)',
     );
-    const move = await cli.run(['mv', 'lab/Project/sub-01/baseline', 'lab/Project/sub-02', '--yes']);
-    // Either the server moves sessions (then it is under sub-02), or the CLI says it cannot.
-    if (move.code === 0) expect((await s.admin.get(`/sessions/${ids.session}`)).body.parents.subject).toBe(other);
-    else expect(move.stderr).toBe("error: this server does not support moving sessions (PUT /sessions/{id} with 'subject')\n");
-
-    const file = `${ACQ.replace('ses-01', 'baseline')}/files/scan.nii.gz`;
-    const base = move.code === 0 ? 'lab/Project/sub-02/baseline' : 'lab/Project/sub-01/baseline';
-    const moved = file.replace('lab/Project/sub-01/baseline', base);
+    expect(await cli.ok(['mv', 'lab/Project/sub-01/baseline', 'lab/Project/sub-02', '--yes'])).toBe('Moved session baseline into subject lab/Project/sub-02\n');
+    expect((await s.admin.get(`/sessions/${ids.session}`)).body.parents.subject).toBe(other);
+    expect((await s.admin.get(`/acquisitions/${ids.acquisition}`)).body.parents.subject).toBe(other);
+    expect(await cli.fails(['ls', 'lab/Project/sub-01/baseline'])).toMatch(/^error: not found/);
+    const moved = 'lab/Project/sub-02/baseline/T1w/files/scan.nii.gz';
+    // An acquisition moves into another session (and back).
+    const spare = (await s.admin.post('/sessions', { project: ids.project, subject: { _id: other }, label: 'spare' })).body._id;
+    await cli.ok(['mv', 'lab/Project/sub-02/baseline/T1w', 'lab/Project/sub-02/spare', '--yes']);
+    expect((await s.admin.get(`/acquisitions/${ids.acquisition}`)).body.parents.session).toBe(spare);
+    await cli.ok(['mv', 'lab/Project/sub-02/spare/T1w', 'lab/Project/sub-02/baseline', '--yes']);
     expect(await cli.fails(['rm', moved])).toMatch(/^error: Delete file .*scan\.nii\.gz \(all 2 versions\): refusing without confirmation; pass --yes/);
     expect(await cli.ok(['rm', moved, '--yes'])).toBe(`Deleted file ${moved}\n`);
     expect((await s.admin.get(`/acquisitions/${ids.acquisition}/files/scan.nii.gz/info`)).status).toBe(404);

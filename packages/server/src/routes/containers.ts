@@ -14,6 +14,7 @@ import {
   subtreeIds,
 } from '../dao/containers.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
+import { MOVE_TARGETS, moveContainer } from '../dao/moves.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable } from '../db/schema.js';
 import { ApiError, badRequest, conflict, notFound } from '../errors.js';
@@ -215,6 +216,14 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
       const row = await access.requireContainer(type, (req.params as { id: string }).id, action);
       const b = req.body as Body;
       const { label, fields, uid, timestamp } = splitBody(type, b);
+      const move = MOVE_TARGETS[type];
+      const moveTo = move && b[move.field] !== undefined ? (type === 'session' ? ((b.subject as JsonObject)._id as string) : (b.session as string)) : undefined;
+      if (moveTo && move) {
+        // Moving takes the subtree out of one place and into another: delete rights here, create rights there.
+        await access.check(row, 'containers_delete_hierarchy');
+        const dest = await access.requireContainer(move.type, moveTo, 'containers_create_hierarchy');
+        if (dest.id !== row.parent_id) await moveContainer(db, row, dest);
+      }
       if (label && label !== row.label && (type === 'project' || type === 'subject')) {
         const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', row.parent_id).where('type', '=', type).where('label', '=', label).executeTakeFirst();
         if (dup) throw conflict(`${type} '${label}' already exists under ${row.parent_type} ${row.parent_id}`);
