@@ -78,7 +78,7 @@ describe('metadata from the command line: info, tags, versions, rm, mv', () => {
     const rows = table.trim().split('\n');
     expect(rows[0]).toMatch(/^VERSION\s+SIZE\s+CREATED\s+STATE\s+HASH\s+MADE BY$/);
     expect(rows[1]).toMatch(new RegExp(`^\\s*1\\s+12 B\\s+\\S+ \\S+\\s+replaced\\s+[0-9a-f]{12}\\s+upload by ${me}$`));
-    expect(rows[2]).toMatch(new RegExp(`^\\s*2\\s+16 B\\s+\\S+ \\S+\\s+current\\s+[0-9a-f]{12}\\s+job ${jobId} \\(qa-gear 1\\.2\\.0, launched by ${me}\\)$`));
+    expect(rows[2]).toMatch(new RegExp(`^\\s*2\\s+16 B\\s+\\S+ \\S+\\s+current\\s+[0-9a-f]{12}\\s+job ${jobId} \\(qa-gear@1\\.2\\.0, launched by ${me}\\)$`));
     const json = await cli.json(['file', 'versions', SCAN]);
     expect(json.map((v: any) => v.origin)).toEqual([
       { type: 'user', id: me },
@@ -93,7 +93,7 @@ describe('metadata from the command line: info, tags, versions, rm, mv', () => {
     expect(out).toMatch(/^modality\s+MR$/m);
     expect(out).toMatch(/^classification\s+Intent: Structural$/m);
     expect(out).toMatch(/^version\s+2$/m);
-    expect(out).toMatch(new RegExp(`^origin\\s+job ${jobId} \\(qa-gear 1\\.2\\.0, launched by ${me}\\)$`, 'm'));
+    expect(out).toMatch(new RegExp(`^origin\\s+job ${jobId} \\(qa-gear@1\\.2\\.0, launched by ${me}\\)$`, 'm'));
     expect(out).toMatch(/DICOM header:\n {2}\{\n {4}"SeriesDescription": "T1w MPRAGE"/);
     expect(out).toMatch(/info:\n {2}\{\n {4}"qa": \{/);
     const doc = await cli.json(['info', SCAN]);

@@ -7,11 +7,11 @@ import { openSession } from '../session.js';
 
 type Json = Record<string, unknown>;
 
-/** `job 65f0… (dcm2niix 1.0.0, launched by ana@lab.org)`, `upload by ana@lab.org`, … */
+/** `job 65f0… (dcm2niix@1.0.0, launched by ana@lab.org)`, `upload by ana@lab.org`, … */
 export function describeOrigin(o: Origin | undefined): string {
   if (!o?.type) return 'unknown';
   if (o.type === 'job') {
-    const gear = o.gear_info ? `${o.gear_info.name} ${o.gear_info.version}` : undefined;
+    const gear = o.gear_info ? `${o.gear_info.name}@${o.gear_info.version}` : undefined;
     const by = o.launched_by ? launcher(o.launched_by) : undefined;
     const about = [gear, by ? `launched by ${by}` : undefined].filter(Boolean).join(', ');
     return `job ${o.id}${about ? ` (${about})` : ''}`;
