@@ -233,6 +233,22 @@ describe('collections', () => {
     expect(twice.body.message).toMatch(/more than one collection is labelled 'QA'/);
   });
 
+  it('a role assigned only on a collection is in use: it cannot be deleted until the assignment goes', async () => {
+    const role = ok(await s.admin.post('/roles', { label: 'coll-reviewer', actions: ['containers_view_metadata'] }))._id as string;
+    ok(await alice.post(`/collections/${coll}/permissions`, { _id: 'carol@coll.org', role_ids: [role] }));
+    expect(ok(await s.admin.get(`/roles/${role}`)).in_use).toBe(true);
+    const refused = await s.admin.del(`/roles/${role}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.message).toMatch(/coll-reviewer/);
+    // A second POST for the same user says to use PUT, naming the collection.
+    const again = await alice.post(`/collections/${coll}/permissions`, { _id: 'carol@coll.org', role_ids: [role] });
+    expect(again.status).toBe(409);
+    expect(again.body.message).toContain(`collection ${coll}`);
+    ok(await alice.del(`/collections/${coll}/permissions/carol@coll.org`));
+    expect(ok(await s.admin.get(`/roles/${role}`)).in_use).toBe(false);
+    ok(await s.admin.del(`/roles/${role}`));
+  });
+
   it('deleting a collection leaves its members where they are', async () => {
     ok(await alice.put(`/collections/${coll}`, { contents: { operation: 'add', nodes: [{ _id: h1.session, level: 'session' }] } }));
     // As Flywheel's SDK sends it: Content-Type application/json and no body.

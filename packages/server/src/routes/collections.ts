@@ -1,4 +1,4 @@
-import { BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
+import { BUILTIN_ROLES } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CollectionAccess } from '../auth/collection-access.js';
 import { type ServerContext, accessOf } from '../context.js';
@@ -19,6 +19,7 @@ import type { CollectionsTable, ContainersTable } from '../db/schema.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { newId, now } from '../ids.js';
+import { roleAssignmentRoutes } from './role-assignments.js';
 import { INFO, type InfoUpdate, LABEL, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
 
 /**
@@ -63,16 +64,6 @@ const modifyBody = {
   minProperties: 1,
   properties: { ...createBody.properties, contents: contentsSchema },
 } as const;
-const permParams = { type: 'object', required: ['id', 'uid'], properties: { id: OBJECT_ID_SCHEMA, uid: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
-const permBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    _id: { type: 'string', minLength: 1, maxLength: 256 },
-    role_ids: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, minItems: 1, maxItems: 100, uniqueItems: true },
-    access: { type: 'string', enum: [...GROUP_ACCESS] },
-  },
-} as const;
 const tagParams = { type: 'object', required: ['id', 'value'], properties: { id: OBJECT_ID_SCHEMA, value: TAG } } as const;
 const noteParams = { type: 'object', required: ['id', 'nid'], properties: { id: OBJECT_ID_SCHEMA, nid: OBJECT_ID_SCHEMA } } as const;
 const noteBody = { type: 'object', additionalProperties: false, required: ['text'], properties: { text: { type: 'string', minLength: 1, maxLength: 100_000 } } } as const;
@@ -86,11 +77,6 @@ interface CollectionBody {
   contents?: { operation: 'add' | 'remove'; nodes: CollectionNode[] };
 }
 
-interface PermBody {
-  _id?: string;
-  role_ids?: string[];
-  access?: GroupAccess;
-}
 
 export async function collectionRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
@@ -251,62 +237,12 @@ export async function collectionRoutes(app: FastifyInstance, ctx: ServerContext)
   );
 
   // Permissions, as a project's: role assignments per user (legacy `access` names a built-in role).
-  async function roleIdsFrom(b: PermBody): Promise<string[]> {
-    const ids = b.role_ids ?? (b.access ? [BUILTIN_ROLES[b.access].id] : undefined);
-    if (!ids) throw badRequest("body needs 'role_ids' (or legacy 'access')");
-    const found = await db.selectFrom('roles').select('id').where('id', 'in', ids).execute();
-    const missing = ids.filter((id) => !found.some((f) => f.id === id));
-    if (missing.length) throw badRequest(`body.role_ids: unknown role(s) ${missing.join(', ')}`);
-    return ids;
-  }
-  async function userExists(uid: string) {
-    if (!(await db.selectFrom('users').select('id').where('id', '=', uid).executeTakeFirst())) throw notFound(`user ${uid}`);
-  }
-  const permDoc = (p: { user_id: string; role_ids: string }) => ({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) });
-  const pt = { tags: ['collections', 'permissions'] };
-
-  app.get('/collections/:id/permissions', { schema: { ...pt, params: idParams } }, async (req) => {
-    const row = await collAccess(req).require(idOf(req), 'project_permissions_view');
-    const rows = await db.selectFrom('collection_permissions').selectAll().where('collection_id', '=', row.id).orderBy('user_id').execute();
-    return rows.map(permDoc);
-  });
-  app.post('/collections/:id/permissions', { schema: { ...pt, params: idParams, body: { ...permBody, required: ['_id'] } } }, async (req) => {
-    const row = await collAccess(req).require(idOf(req), 'project_permissions_manage');
-    const b = req.body as PermBody;
-    await userExists(b._id!);
-    const roleIds = await roleIdsFrom(b);
-    const existing = await db.selectFrom('collection_permissions').select('user_id').where('collection_id', '=', row.id).where('user_id', '=', b._id!).executeTakeFirst();
-    if (existing) throw conflict(`user ${b._id} already has a permission on collection ${row.id}; use PUT to change it`);
-    await db.insertInto('collection_permissions').values({ collection_id: row.id, user_id: b._id!, role_ids: JSON.stringify(roleIds) }).execute();
-    return { modified: 1 };
-  });
-  app.get('/collections/:id/permissions/:uid', { schema: { ...pt, params: permParams } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
-    await collAccess(req).require(id, 'project_permissions_view');
-    const p = await db.selectFrom('collection_permissions').selectAll().where('collection_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
-    if (!p) throw notFound(`permission for ${uid} on collection ${id}`);
-    return permDoc(p);
-  });
-  app.put('/collections/:id/permissions/:uid', { schema: { ...pt, params: permParams, body: permBody } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
-    await collAccess(req).require(id, 'project_permissions_manage');
-    const b = req.body as PermBody;
-    if (b._id && b._id !== uid) throw badRequest(`body._id '${b._id}' does not match the user in the path '${uid}'`);
-    await userExists(uid);
-    const roleIds = JSON.stringify(await roleIdsFrom(b));
-    await db
-      .insertInto('collection_permissions')
-      .values({ collection_id: id, user_id: uid, role_ids: roleIds })
-      .onConflict((oc) => oc.columns(['collection_id', 'user_id']).doUpdateSet({ role_ids: roleIds }))
-      .execute();
-    return { modified: 1 };
-  });
-  app.delete('/collections/:id/permissions/:uid', { schema: { ...pt, params: permParams } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
-    await collAccess(req).require(id, 'project_permissions_manage');
-    const r = await db.deleteFrom('collection_permissions').where('collection_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
-    if (!Number(r.numDeletedRows)) throw notFound(`permission for ${uid} on collection ${id}`);
-    return { deleted: 1 };
+  roleAssignmentRoutes(app, db, {
+    plural: 'collections',
+    noun: 'collection',
+    table: 'collection_permissions',
+    column: 'collection_id',
+    require: (req, id, action) => collAccess(req).require(id, action),
   });
 
   // Info, tags and notes, as on containers.

@@ -7,7 +7,7 @@ import { parseJson } from '../dao/json.js';
 import type { Database, RolesTable } from '../db/schema.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { newId, now } from '../ids.js';
-import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
+import { ROLE_ASSIGNMENT_TABLES, roleAssignmentRoutes } from './role-assignments.js';
 
 const roleParams = { type: 'object', required: ['rid'], properties: { rid: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 const roleBody = {
@@ -18,22 +18,7 @@ const roleBody = {
     actions: { type: 'array', items: { type: 'string' }, uniqueItems: true },
   },
 } as const;
-const permParams = { type: 'object', required: ['id', 'uid'], properties: { id: OBJECT_ID_SCHEMA, uid: { type: 'string', minLength: 1 } } } as const;
-const permBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    _id: { type: 'string', minLength: 1 },
-    role_ids: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, uniqueItems: true },
-    access: { type: 'string', enum: [...GROUP_ACCESS] },
-  },
-} as const;
 
-interface PermBody {
-  _id?: string;
-  role_ids?: string[];
-  access?: GroupAccess;
-}
 
 /** Built-in roles exist on every site, with fixed ids matching the legacy access levels. */
 export async function seedBuiltinRoles(db: Kysely<Database>): Promise<void> {
@@ -83,13 +68,17 @@ export async function permissionRoutes(app: FastifyInstance, ctx: ServerContext)
   await seedBuiltinRoles(db);
 
   async function roleDoc(r: RolesTable) {
-    const inUse = await db
-      .selectFrom('project_permissions')
-      .select('project_id')
-      .where(ctx.handle.dialect.jsonArrayContains('role_ids', r.id))
-      .limit(1)
-      .executeTakeFirst();
-    return { _id: r.id, label: r.label, actions: parseJson<string[]>(r.actions, []), default_flywheel_role: r.default_flywheel_role, in_use: Boolean(inUse) };
+    let inUse = false;
+    for (const table of ROLE_ASSIGNMENT_TABLES) {
+      const hit = await db
+        .selectFrom(table)
+        .select('user_id')
+        .where(ctx.handle.dialect.jsonArrayContains('role_ids', r.id))
+        .limit(1)
+        .executeTakeFirst();
+      inUse ||= Boolean(hit);
+    }
+    return { _id: r.id, label: r.label, actions: parseJson<string[]>(r.actions, []), default_flywheel_role: r.default_flywheel_role, in_use: inUse };
   }
   async function loadRole(rid: string) {
     const r = await db.selectFrom('roles').selectAll().where('id', '=', rid).executeTakeFirst();
@@ -144,67 +133,17 @@ export async function permissionRoutes(app: FastifyInstance, ctx: ServerContext)
     requireAdmin(req);
     const r = await loadRole((req.params as { rid: string }).rid);
     if (r.default_flywheel_role) throw forbidden(`built-in role '${r.label}' cannot be deleted`);
-    if ((await roleDoc(r)).in_use) throw conflict(`role '${r.label}' is assigned on a project; remove those assignments first`);
+    if ((await roleDoc(r)).in_use) throw conflict(`role '${r.label}' is assigned on a project or collection; remove those assignments first`);
     await db.deleteFrom('roles').where('id', '=', r.id).execute();
     return { deleted: 1 };
   });
 
   // Project permissions: role assignments per user.
-  const pt = { tags: ['projects', 'permissions'] };
-  async function roleIdsFrom(b: PermBody): Promise<string[]> {
-    const ids = b.role_ids ?? (b.access ? [BUILTIN_ROLES[b.access].id] : undefined);
-    if (!ids) throw badRequest("body needs 'role_ids' (or legacy 'access')");
-    const found = await db.selectFrom('roles').select('id').where('id', 'in', ids).execute();
-    const missing = ids.filter((id) => !found.some((f) => f.id === id));
-    if (missing.length) throw badRequest(`body.role_ids: unknown role(s) ${missing.join(', ')}`);
-    return ids;
-  }
-  async function userExists(uid: string) {
-    if (!(await db.selectFrom('users').select('id').where('id', '=', uid).executeTakeFirst())) throw notFound(`user ${uid}`);
-  }
-  const permDoc = (p: { user_id: string; role_ids: string }) => ({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) });
-
-  app.get('/projects/:id/permissions', { schema: { ...pt, params: idParams } }, async (req) => {
-    const project = await accessOf(ctx, req).requireContainer('project', (req.params as { id: string }).id, 'project_permissions_view');
-    const rows = await db.selectFrom('project_permissions').selectAll().where('project_id', '=', project.id).orderBy('user_id').execute();
-    return rows.map(permDoc);
-  });
-  app.post('/projects/:id/permissions', { schema: { ...pt, params: idParams, body: { ...permBody, required: ['_id'] } } }, async (req) => {
-    const project = await accessOf(ctx, req).requireContainer('project', (req.params as { id: string }).id, 'project_permissions_manage');
-    const b = req.body as PermBody;
-    await userExists(b._id!);
-    const roleIds = await roleIdsFrom(b);
-    const existing = await db.selectFrom('project_permissions').select('user_id').where('project_id', '=', project.id).where('user_id', '=', b._id!).executeTakeFirst();
-    if (existing) throw conflict(`user ${b._id} already has a permission on project ${project.id}; use PUT to change it`);
-    await db.insertInto('project_permissions').values({ project_id: project.id, user_id: b._id!, role_ids: JSON.stringify(roleIds) }).execute();
-    return { modified: 1 };
-  });
-  app.get('/projects/:id/permissions/:uid', { schema: { ...pt, params: permParams } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
-    await accessOf(ctx, req).requireContainer('project', id, 'project_permissions_view');
-    const p = await db.selectFrom('project_permissions').selectAll().where('project_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
-    if (!p) throw notFound(`permission for ${uid} on project ${id}`);
-    return permDoc(p);
-  });
-  app.put('/projects/:id/permissions/:uid', { schema: { ...pt, params: permParams, body: permBody } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
-    await accessOf(ctx, req).requireContainer('project', id, 'project_permissions_manage');
-    const b = req.body as PermBody;
-    if (b._id && b._id !== uid) throw badRequest(`body._id '${b._id}' does not match the user in the path '${uid}'`);
-    await userExists(uid);
-    const roleIds = JSON.stringify(await roleIdsFrom(b));
-    await db
-      .insertInto('project_permissions')
-      .values({ project_id: id, user_id: uid, role_ids: roleIds })
-      .onConflict((oc) => oc.columns(['project_id', 'user_id']).doUpdateSet({ role_ids: roleIds }))
-      .execute();
-    return { modified: 1 };
-  });
-  app.delete('/projects/:id/permissions/:uid', { schema: { ...pt, params: permParams } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
-    await accessOf(ctx, req).requireContainer('project', id, 'project_permissions_manage');
-    const r = await db.deleteFrom('project_permissions').where('project_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
-    if (!r.numDeletedRows) throw notFound(`permission for ${uid} on project ${id}`);
-    return { deleted: 1 };
+  roleAssignmentRoutes(app, db, {
+    plural: 'projects',
+    noun: 'project',
+    table: 'project_permissions',
+    column: 'project_id',
+    require: (req, id, action) => accessOf(ctx, req).requireContainer('project', id, action),
   });
 }
