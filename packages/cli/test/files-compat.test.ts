@@ -1,23 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { zipBuffer } from '../../../test-fixtures/zip.js';
 import { makeHierarchy } from '../../server/test/helpers.js';
 import { Cli, startTestServer, type TestServer, tempDir } from './helpers.js';
 
 /** `sprocket file members` and `sprocket download --member`: zip members without downloading the zip. */
 
-function zipOf(members: Record<string, string | Buffer>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, content] of Object.entries(members)) zip.addBuffer(Buffer.from(content), name, { mtime: new Date(2024, 0, 2, 3, 4, 6) });
-  zip.end();
-  const chunks: Buffer[] = [];
-  return new Promise((resolve, reject) => {
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-    zip.outputStream.on('error', reject);
-  });
-}
 
 describe('file members, download --member', () => {
   let s: TestServer;
@@ -33,7 +22,7 @@ describe('file members, download --member', () => {
     cli = new Cli();
     await cli.login(s.admin.key!);
     work = tempDir();
-    fs.writeFileSync(path.join(work, 'T1w.zip'), await zipOf({ 'T1w/IM0001.dcm': slices, 'T1w/IM0002.dcm': 'second', 'notes.txt': 'hi' }));
+    fs.writeFileSync(path.join(work, 'T1w.zip'), await zipBuffer({ 'T1w/IM0001.dcm': slices, 'T1w/IM0002.dcm': 'second', 'notes.txt': 'hi' }, { mtime: new Date(2024, 0, 2, 3, 4, 6) }));
     fs.writeFileSync(path.join(work, 'notes.txt'), 'plain text, not a zip, long enough to be looked at');
     await cli.ok(['upload', acqPath, path.join(work, 'T1w.zip'), path.join(work, 'notes.txt')]);
   });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Client, Gear, Job, Session } from '../src/index.js';
 import { manifest, packGear } from './gears.js';
 import { uniq } from './helpers.js';
-import { zipOf } from './zip-fixture.js';
+import { zipBuffer as zipOf } from '../../../test-fixtures/zip.js';
 
 export interface WorkloadAreas {
   gears: boolean;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Acquisition, ApiError, type Client, type Project, SdkError, type Session, type Subject } from '../src/index.js';
 import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
-import { zipOf } from './zip-fixture.js';
+import { zipBuffer as zipOf } from '../../../test-fixtures/zip.js';
 
 /** Flywheel's zip-member calls (`get_file_zip_info`, `download_file_zip_member`, `read_file_zip_member`) and `get_analyses(cont, id, sub)`. */
 

@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { daikonData, debFile, geBrainSeries } from '../../../test-fixtures/fetch.js';
+import { zipBuffer as zipOf } from '../../../test-fixtures/zip.js';
 import { extractFile } from '../src/dicom/extract.js';
 import { dicomImporterOf } from '../src/dicom/importer.js';
 import { type Api, freshDatabaseUrl, startTestServer, type TestServer } from './helpers.js';
@@ -49,20 +49,6 @@ function dcmdump(file: string, keyword: string): string | undefined {
   return /\[([^\]]*)\]/.exec(nested.stdout)?.[1];
 }
 
-function zipOf(files: { name: string; path?: string; content?: Buffer | string }[]): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const f of files) {
-    if (f.path) zip.addFile(f.path, f.name);
-    else zip.addBuffer(Buffer.from(f.content ?? ''), f.name);
-  }
-  zip.end();
-  const chunks: Buffer[] = [];
-  return new Promise((resolve, reject) => {
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-    zip.outputStream.on('error', reject);
-  });
-}
 
 let groupN = 0;
 async function newSession(sessionLabel = 'untitled') {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ZipMember, zipBuffer } from '../../../test-fixtures/zip.js';
 import { makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
 
@@ -10,27 +10,10 @@ import { makeUser, ok } from './people.js';
  * with a key or through a download ticket.
  */
 
-interface Member {
-  name: string;
-  content: Buffer | string;
-  compress?: boolean;
-  mtime?: Date;
-}
 
-function zipOf(members: (Member | { dir: string })[], comment = ''): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const m of members) {
-    if ('dir' in m) zip.addEmptyDirectory(m.dir);
-    else zip.addBuffer(Buffer.from(m.content), m.name, { compress: m.compress ?? true, mtime: m.mtime ?? new Date(2024, 4, 6, 7, 8, 10) });
-  }
-  zip.end({ forceZip64Format: false, comment });
-  const chunks: Buffer[] = [];
-  return new Promise((resolve, reject) => {
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-    zip.outputStream.on('error', reject);
-  });
-}
+
+/** Every member stamped at one known time unless it says otherwise, so the listing's timestamps can be checked. */
+const zipOf = (members: (ZipMember | { dir: string })[], comment = '') => zipBuffer(members, { comment, mtime: new Date(2024, 4, 6, 7, 8, 10) });
 
 /** The central-directory record of `name` in a zip (offset of its signature). */
 function centralEntry(zip: Buffer, name: string): number {
