@@ -114,12 +114,13 @@ function admits(schema: JsonSchemaLike | undefined, kind: string): boolean {
 /**
  * Python spells booleans `True` / `False`, and Flywheel's SDK (through `requests`) puts them in query
  * strings that way: `GET /gears?all_versions=True`. The validator coerces only `true` / `false`, so
- * for query parameters whose schema is boolean the Python spellings are turned into those first.
+ * for query parameters whose schema is boolean the Python spellings are turned into those first
+ * (and `1` / `0`, which shell scripts and curl users write, the same way as queryFlag reads them).
  */
 export function pythonBooleansToJson(query: Record<string, unknown>, schema: JsonSchemaLike | undefined): void {
   const props = schema?.properties;
   if (!props) return;
-  const fix = (v: unknown) => (v === 'True' ? 'true' : v === 'False' ? 'false' : v);
+  const fix = (v: unknown) => (v === 'True' || v === '1' ? 'true' : v === 'False' || v === '0' ? 'false' : v);
   for (const [key, value] of Object.entries(query)) {
     if (!admits(props[key], 'boolean')) continue;
     query[key] = Array.isArray(value) ? value.map(fix) : fix(value);

@@ -40,7 +40,7 @@ export async function inflateJobs(ctx: ServerContext, access: AccessContext, doc
   return docs;
 }
 
-const INFLATE_QUERY = { inflate_job: { type: 'boolean', description: "replace each analysis's job id with the job document" } } as const;
+export const INFLATE_QUERY = { inflate_job: { type: 'boolean', description: "replace each analysis's job id with the job document" } } as const;
 
 /**
  * `GET /analyses/{id}` is served with the other containers (routes/containers.ts); its `?inflate_job`

@@ -20,7 +20,7 @@ import type { ContainersTable } from '../db/schema.js';
 import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
-import { analysisRoutes } from './analyses.js';
+import { INFLATE_QUERY, analysisRoutes } from './analyses.js';
 import { containerMetaRoutes } from './container-meta.js';
 import { copyGroupPermissions } from './permissions.js';
 import { createBody, modifyBody } from './container-bodies.js';
@@ -204,11 +204,16 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
       });
     }
 
-    app.get(`/${plural}/:id`, { schema: { ...t, summary: `Get a ${type}`, params: idParams } }, async (req) => {
+    app.get(
+      `/${plural}/:id`,
+      // An analysis takes Flywheel's ?inflate_job (applied on the way out by routes/analyses.ts).
+      { schema: { ...t, summary: `Get a ${type}`, params: idParams, ...(type === 'analysis' ? { querystring: { type: 'object', properties: INFLATE_QUERY } } : {}) } },
+      async (req) => {
       const access = accessOf(ctx, req);
       const row = await access.requireContainer(type, (req.params as { id: string }).id, viewAction(type));
       return fullDoc(row, access);
-    });
+      },
+    );
 
     app.put(`/${plural}/:id`, { schema: { ...t, summary: `Modify a ${type}`, params: idParams, body: modifyBody(type) } }, async (req) => {
       const access = accessOf(ctx, req);
