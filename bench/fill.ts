@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { ContainersTable, Database, FilesTable } from '../packages/server/src/db/schema.js';
-import { guessFileType, guessMimetype } from '../packages/server/src/files/filetypes.js';
+import { guessFileType, guessMimetype } from '@sprocket/types';
 import { newId } from '../packages/server/src/ids.js';
 import { elapsedMs } from './stats.js';
 

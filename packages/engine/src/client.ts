@@ -2,7 +2,16 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { type JobLogLine, type JobRequest, type JobState, parseApiKey } from '@sprocket/types';
+import {
+  type AskBody,
+  type CompleteReply,
+  type FinishBody,
+  type JobLogLine,
+  type JobRequest,
+  type LogsReply,
+  type PrepareCompleteReply,
+  parseApiKey,
+} from '@sprocket/types';
 
 /** Where an engine key says the API is (Flywheel's compound key form, as the SDK reads it). */
 export function parseKey(key: string): { apiUrl: string; secret: string } {
@@ -19,24 +28,6 @@ export interface ClaimedJob {
   attempt?: number;
   request: JobRequest;
   [k: string]: unknown;
-}
-
-export interface AskBody {
-  capabilities: string[];
-  return: { jobs: number };
-  engine: string;
-  wait?: number;
-  whitelist?: Record<string, string[]>;
-  blacklist?: Record<string, string[]>;
-}
-
-export interface FinishBody {
-  success: boolean;
-  exit_code?: number;
-  failure_reason?: string;
-  profile?: Record<string, unknown>;
-  /** The last log lines, appended before the job ends (complete only). */
-  logs?: JobLogLine[];
 }
 
 /** The API answered with an error status. */
@@ -125,11 +116,11 @@ export class EngineClient {
   }
 
   /** Appends log lines; doubles as the heartbeat and tells the job's current state. */
-  logs(jobId: string, lines: JobLogLine[]): Promise<{ state?: JobState }> {
+  logs(jobId: string, lines: JobLogLine[]): Promise<LogsReply> {
     return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/logs`, lines);
   }
 
-  prepareComplete(jobId: string, body: FinishBody): Promise<{ ticket: string }> {
+  prepareComplete(jobId: string, body: FinishBody): Promise<PrepareCompleteReply> {
     return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/prepare-complete`, body);
   }
 
@@ -141,7 +132,7 @@ export class EngineClient {
     return text ? JSON.parse(text) : undefined;
   }
 
-  complete(jobId: string, body: FinishBody): Promise<unknown> {
+  complete(jobId: string, body: FinishBody): Promise<CompleteReply> {
     return this.json('POST', `/jobs/${encodeURIComponent(jobId)}/complete`, body);
   }
 }

@@ -2,11 +2,11 @@ export { EngineClient, HttpError, parseKey, type ClaimedJob } from './client.js'
 export { loadEngineConfig, type EngineConfig } from './config.js';
 export { createEngine, HEARTBEAT_MS } from './engine.js';
 export { BwrapExecutor, bwrapArgs } from './executors/bwrap.js';
-export { GEAR_BASE, type Executor, type RunIO, type RunResult, type RunSpec } from './executors/executor.js';
+export type { Executor, RunIO, RunResult, RunSpec } from './executors/executor.js';
 export { PodmanExecutor, podmanRunArgs } from './executors/podman.js';
 export { ProcessExecutor } from './executors/process.js';
 export { ExecutorSelector, type ExecutorChoice } from './executors/select.js';
-export { GearCache, prepareJobDir } from './layout.js';
+export { GearCache, layOutJobDir, prepareJobDir } from './layout.js';
 export { JobLog } from './logs.js';
 export { collectOutputs, uploadOutputs } from './outputs.js';
 export { Runner } from './runner.js';

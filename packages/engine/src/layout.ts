@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { CONFIG_JSON, GEAR_BASE, INPUT_DIR_NAME, JOB_DIRS, RESERVED_ENTRIES } from '@sprocket/types';
 import { extractTarGz, gearRoot } from './archive.js';
 import { diskUsage } from './disk.js';
 import { parseMemory } from './resources.js';
 import type { ClaimedJob, EngineClient } from './client.js';
-import { GEAR_BASE } from './executors/executor.js';
-
-/** What the spec says the executor creates afresh, whatever the gear shipped under those names. */
-const RESERVED = ['config.json', 'input', 'output'];
 
 export const DEFAULT_GEAR_CACHE_MAX = 20 * 1024 ** 3;
 
@@ -190,6 +187,24 @@ function configFromClaim(job: ClaimedJob): Buffer | undefined {
 }
 
 /**
+ * The gear's files copied into a job folder, then the folders the spec says the executor creates
+ * afresh (input/, output/; config.json removed for the caller to write) and work/. Shared by the
+ * engine and `sprocket gear local`, which leaves out `skip` (a local gear folder's own run leftovers).
+ */
+export async function layOutJobDir(gearDir: string, jobDir: string, opts: { skip?: ReadonlySet<string> } = {}): Promise<void> {
+  const { skip } = opts;
+  await fs.promises.mkdir(jobDir, { recursive: true });
+  await fs.promises.cp(gearDir, jobDir, {
+    recursive: true,
+    verbatimSymlinks: true,
+    preserveTimestamps: true,
+    ...(skip ? { filter: (src: string) => !skip.has(path.relative(gearDir, src)) } : {}),
+  });
+  for (const name of RESERVED_ENTRIES) await fs.promises.rm(path.join(jobDir, name), { recursive: true, force: true });
+  for (const name of JOB_DIRS) await fs.promises.mkdir(path.join(jobDir, name), { recursive: true });
+}
+
+/**
  * Lays out a job directory exactly as the gear will see /flywheel/v0: the gear's files, config.json
  * as the API serves it, input/<name>/<file> for every file input, an empty output/ and work/.
  */
@@ -206,21 +221,16 @@ export async function prepareJobDir(opts: {
   const gearId = request.gear.id ?? job.gear_id;
   opts.gears.pin(gearId);
   try {
-    const gearDir = await opts.gears.get(gearId, request.gear.archive);
-    await fs.promises.cp(gearDir, jobDir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    await layOutJobDir(await opts.gears.get(gearId, request.gear.archive), jobDir);
   } finally {
     opts.gears.unpin(gearId);
   }
-  for (const name of RESERVED) await fs.promises.rm(path.join(jobDir, name), { recursive: true, force: true });
-  await fs.promises.mkdir(path.join(jobDir, 'input'));
-  await fs.promises.mkdir(path.join(jobDir, 'output'));
-  await fs.promises.mkdir(path.join(jobDir, 'work'), { recursive: true });
   const configJson = configFromClaim(job) ?? (await client.configJson(job.id, signal));
-  await fs.promises.writeFile(path.join(jobDir, 'config.json'), configJson, { mode: 0o600 });
+  await fs.promises.writeFile(path.join(jobDir, CONFIG_JSON), configJson, { mode: 0o600 });
 
   let inputBytes = 0;
   for (const input of request.inputs) {
-    const dest = hostPath(jobDir, input.location, 'input');
+    const dest = hostPath(jobDir, input.location, INPUT_DIR_NAME);
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     try {
       inputBytes += await client.download(input.uri, dest, signal);

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { FinishBody } from '@sprocket/types';
 import { retrying } from './backoff.js';
-import { type ClaimedJob, type EngineClient, type FinishBody, HttpError } from './client.js';
+import { type ClaimedJob, type EngineClient, HttpError } from './client.js';
 import { watchDisk } from './disk.js';
 import type { RunResult, RunSpec } from './executors/executor.js';
 import { gearLimits, human } from './executors/limits.js';

@@ -1,4 +1,4 @@
-import type { JobPriority } from '@sprocket/types';
+import type { GearManifest, JobPriority } from '@sprocket/types';
 import { Container } from './containers.js';
 import { SdkError } from './errors.js';
 import { FileEntry } from './file-entry.js';
@@ -7,45 +7,11 @@ import { type Json, Model } from './model.js';
 import { PLURAL, makeObject } from './registry.js';
 import type { ContainerRef, FileRef, Origin } from './types.js';
 
-/** One manifest input (`inputs.<key>`). */
-export interface GearInputSpec {
-  base: 'file' | 'api-key' | 'context';
-  description?: string;
-  optional?: boolean;
-  read_only?: boolean;
-  type?: { enum?: string[] };
-  [k: string]: unknown;
-}
-
-/** One manifest config option (`config.<key>`): a JSON-schema fragment with an optional default. */
-export interface GearConfigSpec {
-  type?: string | string[];
-  default?: unknown;
-  description?: string;
-  enum?: unknown[];
-  optional?: boolean;
-  [k: string]: unknown;
-}
-
-/** The gear manifest. */
-export interface GearManifest {
-  name: string;
-  label: string;
-  version: string;
-  description: string;
-  author: string;
-  maintainer?: string;
-  license: string;
-  source: string;
-  url: string;
-  cite?: string;
-  command?: string;
-  environment?: Record<string, string>;
-  inputs: Record<string, GearInputSpec>;
-  config: Record<string, GearConfigSpec>;
-  custom?: Json;
-  [k: string]: unknown;
-}
+/**
+ * The gear manifest and its parts, as the gear spec defines them (`@sprocket/types`, the schema the
+ * server validates uploads with), under the names this SDK has always exported.
+ */
+export type { ConfigSpec as GearConfigSpec, GearManifest, InputSpec as GearInputSpec } from '@sprocket/types';
 
 export type InputValue = FileEntry | FileRef | Container | ContainerRef;
 

@@ -78,7 +78,7 @@ Examples:
           category = await ask(`Category must be one of ${CATEGORIES.join(', ')}`, 'utility');
         }
         const manifest = scaffoldManifest({ name, label, author, category, description: opts.description });
-        await validateManifest(manifest, '(from your answers)');
+        validateManifest(manifest, '(from your answers)');
         await fs.promises.writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
         await fs.promises.writeFile(runFile, scaffoldRun(label), { mode: 0o755 });
         await fs.promises.chmod(runFile, 0o755);

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { resolveConfig, runEnvironment } from '@sprocket/types';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
 import { gearArgs, missingInputs, splitFlags } from '../gears/flags.js';
-import { layOut, localJobId, serverJobModules } from '../gears/local-run.js';
+import { layOut, localJobId } from '../gears/local-run.js';
 import { readManifest } from '../gears/manifest-file.js';
 import { humanSize, info } from '../output.js';
 import { currentKey } from '../session.js';
@@ -59,8 +60,7 @@ Examples:
       const missing = missingInputs(manifest, files);
       if (missing.length) throw new CliError(`gear ${manifest.name} needs ${missing.map((m) => `--${m}=<file>`).join(', ')}`);
 
-      const mods = await serverJobModules();
-      const config = mods.resolveConfig(manifest as never, args.config);
+      const config = resolveConfig(manifest, args.config);
       const jobDir = path.resolve(opts.dir ?? path.join(await fs.promises.mkdtemp(path.join(os.tmpdir(), 'sprocket-gear-local-')), 'v0'));
       if (opts.dir && (await fs.promises.readdir(jobDir).catch(() => [])).length) throw new CliError(`--dir ${jobDir} is not empty`);
       const needsKey = Object.values(manifest.inputs ?? {}).some((s) => s.base === 'api-key');
@@ -86,7 +86,7 @@ Examples:
             jobDir,
             jobId: localJobId(),
             command: ['bash', '-c', manifest.command || './run'],
-            env: mods.runEnvironment(manifest as never, config),
+            env: runEnvironment(manifest, config),
             networking: (manifest.capabilities as string[] | undefined)?.includes('networking') ?? false,
             resources: {},
             image: null,

@@ -1,21 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { GearManifest } from '@sprocket/sdk';
+import { checkManifest, type GearManifest } from '@sprocket/types';
 import { CliError } from '../errors.js';
 
 /**
- * The server's own manifest validator (packages/server/src/jobs/manifest.ts): a pure module of
- * JSON-schema checks, imported here so a gear is judged by exactly the rules the upload applies.
- * Loaded on demand because compiling its schema costs start-up time other commands need not pay.
+ * Checks a manifest object with the gear spec's validator (`@sprocket/types`, the one the server's
+ * upload applies), so a gear is judged here by exactly the rules it will meet there; a one-line
+ * error naming the first problem's JSON path.
  */
-async function serverCheck(m: unknown): Promise<{ errors: string[]; warnings: string[] }> {
-  const { checkManifest } = await import('../../../server/src/jobs/manifest.js');
-  return checkManifest(m);
-}
-
-/** Checks a manifest object; a one-line error naming the first problem's JSON path. */
-export async function validateManifest(m: unknown, where: string): Promise<string[]> {
-  const { errors, warnings } = await serverCheck(m);
+export function validateManifest(m: unknown, where: string): string[] {
+  const { errors, warnings } = checkManifest(m);
   if (errors.length) {
     const more = errors.length > 1 ? ` (and ${errors.length - 1} more: ${errors.slice(1, 3).join('; ')})` : '';
     throw new CliError(`invalid manifest ${where}: ${errors[0]}${more}`);
@@ -39,6 +33,6 @@ export async function readManifest(dir: string): Promise<{ manifest: GearManifes
   } catch (e) {
     throw new CliError(`invalid manifest ${file}: not valid JSON (${(e as Error).message})`);
   }
-  const warnings = await validateManifest(parsed, file);
+  const warnings = validateManifest(parsed, file);
   return { manifest: parsed as GearManifest, file, warnings };
 }

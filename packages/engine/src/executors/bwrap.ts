@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Executor, GEAR_BASE, type RunIO, type RunResult, type RunSpec } from './executor.js';
+import { CONFIG_JSON, GEAR_BASE, INPUT_DIR_NAME } from '@sprocket/types';
+import type { Executor, RunIO, RunResult, RunSpec } from './executor.js';
 import { succeeds } from './probe.js';
 import { gearLimits, isRoot } from './limits.js';
 import { handOver, runConfined } from './spawn.js';
@@ -8,7 +9,7 @@ import { handOver, runConfined } from './spawn.js';
 /** Top-level host folders that are symlinks into /usr on merged-/usr systems and real folders elsewhere. */
 const ROOT_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 /** Job-directory entries the gear must not change: what it was given. */
-const READ_ONLY_ENTRIES = new Set(['input', 'config.json']);
+const READ_ONLY_ENTRIES = new Set([INPUT_DIR_NAME, CONFIG_JSON]);
 /** Host secrets under /etc no gear has business reading. */
 const ETC_SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssl/private', '/etc/security/opasswd'];
 /** Every namespace but the user namespace: as root, bwrap's own user namespace would map the gear to host root. */

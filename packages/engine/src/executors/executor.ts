@@ -1,8 +1,5 @@
 import type { ResourceRequest } from '@sprocket/types';
 
-/** The gear's base folder as every gear sees it, whatever runs it. */
-export const GEAR_BASE = '/flywheel/v0';
-
 /** What to run: the job directory (laid out as `/flywheel/v0`) and the request's target. */
 export interface RunSpec {
   /** Host directory holding the gear files, config.json, input/, output/ and work/. */

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseMemory } from '../resources.js';
-import { type Executor, GEAR_BASE, KILL_GRACE_MS, type RunIO, type RunResult, type RunSpec } from './executor.js';
+import { CONFIG_JSON, GEAR_BASE, INPUT_DIR_NAME } from '@sprocket/types';
+import { type Executor, KILL_GRACE_MS, type RunIO, type RunResult, type RunSpec } from './executor.js';
 import { gearLimits, isRoot } from './limits.js';
 import { succeeds } from './probe.js';
 import { handOver, runProcessGroup } from './spawn.js';
@@ -31,7 +32,7 @@ function podmanOwner(spec: Pick<RunSpec, 'uid' | 'gid'>): { uid: number; gid: nu
   const base = podmanUidBase();
   return { uid: base + (spec.uid ?? 0), gid: base + (spec.gid ?? spec.uid ?? 0) };
 }
-const READ_ONLY_ENTRIES = new Set(['input', 'config.json']);
+const READ_ONLY_ENTRIES = new Set([INPUT_DIR_NAME, CONFIG_JSON]);
 
 export function containerName(jobId: string): string {
   return `sprocket-job-${jobId.replace(/[^a-zA-Z0-9_.-]/g, '_')}`;

@@ -1,14 +1,14 @@
+import { isPlainObject, type JsonObject } from '@sprocket/types';
+
 /** JSON columns are stored as text; these keep parsing in one place and tolerate legacy nulls. */
 export function parseJson<T>(text: string | null | undefined, fallback: T): T {
   if (text === null || text === undefined || text === '') return fallback;
   return JSON.parse(text) as T;
 }
 
-export type JsonObject = Record<string, unknown>;
-
-export function isPlainObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+// Defined with the gear spec, whose manifests and config.json are made of them; re-exported so the
+// data layer keeps one import for its JSON helpers.
+export { isPlainObject, type JsonObject } from '@sprocket/types';
 
 /** Fills `target` with `patch` only where target's value is absent or null, recursing into objects. */
 export function fillMissing(target: JsonObject, patch: JsonObject): JsonObject {

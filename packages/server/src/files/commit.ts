@@ -1,8 +1,8 @@
+import { guessFileType, guessMimetype } from '@sprocket/types';
 import type { ServerContext } from '../context.js';
 import type { JsonObject } from '../dao/json.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { newId, now } from '../ids.js';
-import { guessFileType, guessMimetype } from './filetypes.js';
 import type { StagedBlob } from './store.js';
 
 /** File fields a client or gear may set alongside the content. */

@@ -1,4 +1,4 @@
-import { type Action, type JobPriority, OBJECT_ID, TERMINAL_STATES } from '@sprocket/types';
+import { type Action, type FileInputSpec, type JobPriority, OBJECT_ID, parseResources, TERMINAL_STATES } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
@@ -10,11 +10,9 @@ import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.j
 import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { fileFits, resolveConfig } from './invocation.js';
-import type { FileInputSpec } from './manifest.js';
 import { type InputRef, type JobOrigin, prepareJob, priorityAllowed } from './launch.js';
 import { insertJobs, type PreparedJob, retryJob, transitionJob } from './queue.js';
 import { containerLabels } from './listing.js';
-import { parseResources } from './resources.js';
 
 /**
  * Batch runs (reference §2.11): a proposal matches a gear's inputs against every container under the

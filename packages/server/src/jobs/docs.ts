@@ -1,11 +1,10 @@
-import { type JobRequest, PLURAL, type ResourceRequest } from '@sprocket/types';
+import { type JobRequest, PLURAL, type ResourceRequest, runEnvironment } from '@sprocket/types';
 import type { AccessContext } from '../auth/access.js';
 import { visibleContainers } from '../auth/visibility.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { DatabaseHandle } from '../db/dialect.js';
 import type { JobsTable } from '../db/schema.js';
 import type { LoadedGear } from './gears.js';
-import { runEnvironment } from './invocation.js';
 
 /** A job as the API shows it. Flywheel's Job model names the id `id`; `_id` is kept beside it. */
 export function jobDoc(row: JobsTable, opts: { request?: JobRequest } = {}): JsonObject {

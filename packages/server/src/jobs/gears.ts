@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
+import { checkManifest, type GearManifest } from '@sprocket/types';
 import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
@@ -10,7 +11,6 @@ import type { FieldResolver } from '../http/filters.js';
 import { newId, now } from '../ids.js';
 import { readArchiveManifest } from './archive.js';
 import { checkMayUpload, claimGearName } from './gear-owners.js';
-import { checkManifest, type GearManifest } from './manifest.js';
 
 export const GEAR_CATEGORIES = ['converter', 'utility', 'qa', 'classifier', 'analysis'] as const;
 export type GearCategory = (typeof GEAR_CATEGORIES)[number];

@@ -7,7 +7,7 @@ import { issueKey } from '../dao/users.js';
 import type { Database, JobsTable } from '../db/schema.js';
 import { ApiError } from '../errors.js';
 import { newId, now } from '../ids.js';
-import type { GearManifest } from './manifest.js';
+import type { GearManifest } from '@sprocket/types';
 
 /** Keys of the jobs and engines: api-key inputs minted per job, and device keys for engines. */
 

@@ -1,9 +1,13 @@
 import {
   CONTAINER_TYPES,
   type ContainerType,
+  contextInputEntry,
+  type FileInputSpec,
   JOB_PRIORITIES,
   type JobPriority,
+  manifestResources,
   OBJECT_ID,
+  parseResources,
   type ResourceRequest,
   SINGULAR,
 } from '@sprocket/types';
@@ -19,9 +23,7 @@ import { ApiError, badRequest, forbidden, notFound } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { getGear } from './gears.js';
 import { fileInputEntry, fileMismatch, resolveConfig } from './invocation.js';
-import type { FileInputSpec } from './manifest.js';
 import { insertJobs, notYetRun, type PreparedJob } from './queue.js';
-import { manifestResources, parseResources } from './resources.js';
 
 /**
  * Launching a job: checking what a launcher asks for against the gear's manifest and the caller's
@@ -113,14 +115,8 @@ async function resolveContext(ctx: ServerContext, dest: ContainersTable, keys: s
   const group = await ctx.handle.db.selectFrom('groups').select('info').where('id', '=', dest.group_id).executeTakeFirst();
   const infos = [...ids.map((id) => byId.get(id) ?? {}), parseJson<JsonObject>(group?.info, {})];
   for (const key of keys) {
-    out[key] = { base: 'context', found: false };
-    for (const info of infos) {
-      const c = isPlainObject(info.context) ? info.context : undefined;
-      if (c && key in c && c[key] !== undefined) {
-        out[key] = { base: 'context', found: true, value: c[key] };
-        break;
-      }
-    }
+    const holder = infos.map((info) => (isPlainObject(info.context) ? info.context : undefined)).find((c) => c && key in c && c[key] !== undefined);
+    out[key] = contextInputEntry(holder?.[key]);
   }
   return out;
 }

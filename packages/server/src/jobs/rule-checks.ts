@@ -1,4 +1,4 @@
-import { JOB_PRIORITIES, OBJECT_ID } from '@sprocket/types';
+import { type FileInputSpec, type GearManifest, JOB_PRIORITIES, OBJECT_ID } from '@sprocket/types';
 import type { ServerContext } from '../context.js';
 import { getCurrentFile } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
@@ -8,7 +8,6 @@ import { badRequest } from '../errors.js';
 import { now } from '../ids.js';
 import { getGear, type LoadedGear, requiredFileInputs, requiresReadWriteKey } from './gears.js';
 import { fileMismatch, resolveConfig } from './invocation.js';
-import type { FileInputSpec, GearManifest } from './manifest.js';
 import { CONDITION_TYPES, type Condition, type FixedInput } from './rules.js';
 
 /**

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type JobLogLine, LOG_FD } from '@sprocket/types';
+import { type AskBody, type FinishBody, type JobLogLine, LOG_FD } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
@@ -42,15 +42,6 @@ const askBody = {
   },
 } as const;
 
-interface AskBody {
-  capabilities?: string[];
-  return?: { jobs?: number; peek?: boolean; states?: boolean };
-  engine?: string;
-  whitelist?: Record<string, string[]>;
-  blacklist?: Record<string, string[]>;
-  wait?: number;
-}
-
 const finishBody = {
   type: 'object',
   additionalProperties: false,
@@ -65,15 +56,6 @@ const finishBody = {
     logs: { type: 'array', maxItems: 100000, items: { type: 'object', required: ['fd', 'msg'], properties: { fd: { type: 'integer' }, msg: { type: 'string' } } } },
   },
 } as const;
-
-interface FinishBody {
-  success: boolean;
-  exit_code?: number | null;
-  failure_reason?: string | null;
-  elapsed?: number;
-  profile?: JsonObject;
-  logs?: JobLogLine[];
-}
 
 export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;

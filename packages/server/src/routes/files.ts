@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { type ContainerType, PLURAL } from '@sprocket/types';
+import { type ContainerType, fileNameProblem, PLURAL } from '@sprocket/types';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
@@ -10,7 +10,6 @@ import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, badRequest, describeSchemaError, notFound } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
-import { fileNameProblem } from '../files/filetypes.js';
 import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { openZipMember, zipInfo } from '../files/zip-members.js';

@@ -1,4 +1,4 @@
-import { CONTAINER_TYPES, type ContainerType, SINGULAR } from '@sprocket/types';
+import { CONTAINER_TYPES, type ContainerType, invocationSchema, SINGULAR } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { isEngine } from '../auth/principal.js';
@@ -10,7 +10,7 @@ import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { gearNameOwner, setGearNameOwner } from '../jobs/gear-owners.js';
 import { forgetGear, gearDoc, loadedGear, receiveGearUpload, gearFieldResolver, requireGear, requiredFileInputs, requiresReadWriteKey } from '../jobs/gears.js';
-import { invocationSchema, suggestions } from '../jobs/invocation.js';
+import { suggestions } from '../jobs/invocation.js';
 import { followNewGearVersion } from '../jobs/rule-checks.js';
 import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
 

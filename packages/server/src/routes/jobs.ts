@@ -1,4 +1,4 @@
-import { CONTAINER_TYPES, JOB_PRIORITIES, JOB_STATES, type JobPriority, PLURAL } from '@sprocket/types';
+import { apiKeyInputEntry, CONTAINER_TYPES, JOB_PRIORITIES, JOB_STATES, type JobPriority, PLURAL } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type SelectQueryBuilder, sql } from 'kysely';
 import type { AccessContext } from '../auth/access.js';
@@ -246,7 +246,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
     const inputs = isPlainObject(payload.inputs) ? payload.inputs : {};
     if (isEngine(p) && job.state === 'running' && job.device_id === p?.userId) {
       const gear = await getGear(db, job.gear_id);
-      if (gear) for (const [name, key] of Object.entries(await mintJobKeys(ctx, job, gear.manifest))) inputs[name] = { base: 'api-key', key };
+      if (gear) for (const [name, key] of Object.entries(await mintJobKeys(ctx, job, gear.manifest))) inputs[name] = apiKeyInputEntry(key);
     }
     return { ...payload, inputs };
   });

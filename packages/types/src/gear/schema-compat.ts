@@ -1,4 +1,4 @@
-import { isPlainObject, type JsonObject } from '../dao/json.js';
+import { isPlainObject, type JsonObject } from './json.js';
 
 /**
  * Gear manifests write config and input directives in draft-04, where `exclusiveMaximum: true`

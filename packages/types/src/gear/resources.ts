@@ -1,5 +1,5 @@
-import type { ResourceRequest } from '@sprocket/types';
-import { isPlainObject } from '../dao/json.js';
+import type { ResourceRequest } from '../jobs.js';
+import { isPlainObject } from './json.js';
 
 const MEMORY = /^\d+(\.\d+)?\s*([KMGTP]i?B?|B)?$/i;
 

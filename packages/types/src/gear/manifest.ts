@@ -1,5 +1,6 @@
-import { Ajv, type ErrorObject } from 'ajv';
-import { isPlainObject, type JsonObject } from '../dao/json.js';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { lazy, newAjv } from './ajv.js';
+import { isPlainObject, type JsonObject } from './json.js';
 import { manifestResources, parseResources } from './resources.js';
 import { toModernSchema } from './schema-compat.js';
 
@@ -174,10 +175,12 @@ function isRegex(s: string): boolean {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-ajv.addFormat('uri-or-empty', isUriOrEmpty);
-ajv.addFormat('regex', isRegex);
-const validateShape = ajv.compile(MANIFEST_SCHEMA);
+const manifestValidator = lazy(() => {
+  const ajv = newAjv({ allErrors: true, strict: false });
+  ajv.addFormat('uri-or-empty', isUriOrEmpty);
+  ajv.addFormat('regex', isRegex);
+  return ajv.compile(MANIFEST_SCHEMA);
+});
 
 /** A JSON path in the form people read: `config.tile_size.type`, `inputs["my input"].base`. */
 export function jsonPath(base: string, instancePath: string): string {
@@ -240,6 +243,7 @@ export interface ManifestCheck {
 /** Validates a parsed manifest against the spec. Errors make the gear unusable; warnings do not. */
 export function checkManifest(m: unknown): ManifestCheck {
   if (!isPlainObject(m)) return { errors: ['manifest: must be a JSON object'], warnings: [] };
+  const validateShape = manifestValidator();
   const errors = validateShape(m) ? [] : describeErrors('manifest', validateShape.errors, 10);
   const warnings: string[] = [];
   if (errors.length) return { errors, warnings };
@@ -276,14 +280,14 @@ export function checkManifest(m: unknown): ManifestCheck {
   return { errors, warnings };
 }
 
-const valueAjv = new Ajv({ allErrors: true, strict: false });
-const snippetCache = new WeakMap<object, ReturnType<typeof valueAjv.compile>>();
+const valueAjv = lazy(() => newAjv({ allErrors: true, strict: false }));
+const snippetCache = new WeakMap<object, ValidateFunction>();
 
 /** The validator of one config value (the snippet, read as draft-04). */
 export function compileSnippet(spec: ConfigSpec) {
   let v = snippetCache.get(spec);
   if (!v) {
-    v = valueAjv.compile(toModernSchema(spec));
+    v = valueAjv().compile(toModernSchema(spec));
     snippetCache.set(spec, v);
   }
   return v;
@@ -298,7 +302,7 @@ export function compileFileInput(spec: FileInputSpec) {
   if (!v) {
     const properties: JsonObject = {};
     for (const [k, d] of Object.entries(spec)) if (!FILE_INPUT_RESERVED.has(k)) properties[k] = toModernSchema(d as JsonObject);
-    v = valueAjv.compile({ type: 'object', properties });
+    v = valueAjv().compile({ type: 'object', properties });
     snippetCache.set(spec, v);
   }
   return v;
