@@ -1,3 +1,4 @@
+import { SPROCKET_VERSION } from '@sprocket/types';
 import { Command } from 'commander';
 import * as jobRun from './commands/job-run.js';
 import * as jobLs from './commands/job-ls.js';
@@ -44,13 +45,12 @@ import * as ruleApply from './commands/rule-apply.js';
 import * as status from './commands/status.js';
 import * as upload from './commands/upload.js';
 import * as view from './commands/view.js';
-import { CLI_VERSION } from './version.js';
 
 /** Every command, each registered by its own module. */
 export function buildProgram(): Command {
   const program = new Command('sprocket')
     .description('Sprocket from the terminal: browse, upload, download and import data; build, run and batch gears')
-    .version(CLI_VERSION, '-V, --version')
+    .version(SPROCKET_VERSION, '-V, --version')
     .showSuggestionAfterError(true)
     .addHelpText(
       'after',

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { FinishBody } from '@sprocket/types';
+import { type FinishBody, SPROCKET_VERSION } from '@sprocket/types';
 import { retrying } from './backoff.js';
 import { type ClaimedJob, type EngineClient, HttpError } from './client.js';
 import { watchDisk } from './disk.js';
@@ -12,7 +12,6 @@ import { type GearCache, prepareJobDir } from './layout.js';
 import type { Logger } from './logger.js';
 import { JobLog } from './logs.js';
 import { type CollectedOutputs, collectOutputs, uploadOutputs } from './outputs.js';
-import { ENGINE_VERSION } from './version.js';
 
 /** The spec's fixed PATH, for a request that somehow carries none. */
 export const GEAR_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -66,11 +65,11 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
   });
   jobLog.start();
   const gear = `${job.gear_info?.name ?? job.gear_id}${job.gear_info?.version ? ` ${job.gear_info.version}` : ''}`;
-  jobLog.system(`Engine ${ctx.engineId} (Sprocket engine ${ENGINE_VERSION}) claimed the job: gear ${gear}, attempt ${job.attempt ?? 1}`);
+  jobLog.system(`Engine ${ctx.engineId} (Sprocket engine ${SPROCKET_VERSION}) claimed the job: gear ${gear}, attempt ${job.attempt ?? 1}`);
   const jobDir = path.join(ctx.workDir, 'jobs', job.id.replace(/[^a-zA-Z0-9_.-]/g, '_'));
   const profile: Record<string, unknown> = {
     executor: { name: '', ...HOST },
-    versions: { engine: ENGINE_VERSION },
+    versions: { engine: SPROCKET_VERSION },
   };
   const executorInfo = profile.executor as { name: string };
 

@@ -13,7 +13,7 @@ export { LIST_QUERY, type Method, ROUTES, type RouteArea, type RouteDef, type Ro
 export type { RequestRecord, TransportOptions } from './transport.js';
 export type * from './types.js';
 export { type ApiKey, type IssuedApiKey, User } from './users.js';
-export { SDK_VERSION } from './version.js';
+export { SPROCKET_VERSION as SDK_VERSION } from '@sprocket/types';
 export {
   type AnalysisFilter,
   type DataViewSpec,

@@ -1,3 +1,5 @@
+import { CONTAINER_TYPES, PLURAL } from '@sprocket/types';
+
 /**
  * Every API route the SDK calls, as data: the client builds each request from an entry here, and
  * the OpenAPI test enumerates the table to prove the server still serves each one with a body
@@ -30,9 +32,9 @@ export interface RouteDef {
 export const LIST_QUERY = ['filter', 'sort', 'limit', 'skip', 'after_id'] as const;
 
 /** Container types with info, tags, notes and files. */
-export const ALL_CONTS = ['projects', 'subjects', 'sessions', 'acquisitions', 'analyses'] as const;
+export const ALL_CONTS: readonly string[] = CONTAINER_TYPES.map((t) => PLURAL[t]);
 /** Container types analyses hang off. */
-export const PARENT_CONTS = ['projects', 'subjects', 'sessions', 'acquisitions'] as const;
+export const PARENT_CONTS: readonly string[] = CONTAINER_TYPES.filter((t) => t !== 'analysis').map((t) => PLURAL[t]);
 
 const list = (path: string, area: RouteArea = 'core', cont?: readonly string[], extra: string[] = []): RouteDef => ({
   method: 'GET',

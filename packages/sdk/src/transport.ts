@@ -1,7 +1,7 @@
+import { SPROCKET_VERSION } from '@sprocket/types';
 import { ApiError } from './errors.js';
 import { type MultipartPart, multipartBody, newBoundary } from './multipart.js';
 import { ROUTES, type RouteName, fillPath } from './routes.js';
-import { SDK_VERSION } from './version.js';
 
 export type QueryValue = string | number | boolean | readonly string[] | undefined;
 
@@ -53,7 +53,7 @@ export class Transport {
     this.headers = {
       Authorization: `scitran-user ${secret}`,
       'X-Accept-Feature': ['Subject-Container', ...(opts.features ?? [])].join(','),
-      'User-Agent': `Sprocket SDK/${SDK_VERSION} (Node ${process.versions.node}; ${process.platform})`,
+      'User-Agent': `Sprocket SDK/${SPROCKET_VERSION} (Node ${process.versions.node}; ${process.platform})`,
       Accept: 'application/json',
     };
   }

@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import multipart from '@fastify/multipart';
+import { SPROCKET_VERSION } from '@sprocket/types';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { authenticate } from './auth/authenticate.js';
 import { assertJobKeyMayCall } from './auth/job-key-access.js';
@@ -64,7 +65,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Sprocket API', version: '0.1.0', description: 'Flywheel-compatible imaging data platform API' },
+      info: { title: 'Sprocket API', version: SPROCKET_VERSION, description: 'Flywheel-compatible imaging data platform API' },
       components: {
         securitySchemes: { ApiKey: { type: 'apiKey', in: 'header', name: 'Authorization' } },
       },

@@ -1,3 +1,2 @@
-/** Sprocket's own version, and the Flywheel API release whose shapes it follows. */
-export const SPROCKET_VERSION = '0.1.0';
+/** The Flywheel API release whose shapes Sprocket follows (Sprocket's own version is `SPROCKET_VERSION`). */
 export const FLYWHEEL_API_RELEASE = '15.5.0';

@@ -6,3 +6,4 @@ export * from './keys.js';
 export * from './permissions.js';
 export * from './models.js';
 export * from './gear/index.js';
+export * from './version.js';

@@ -1,3 +1,4 @@
+import { CONTAINER_TYPES, PLURAL } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { forbidden } from '../errors.js';
 
@@ -10,7 +11,7 @@ import { forbidden } from '../errors.js';
  * added later stays closed to job keys until someone decides otherwise.
  */
 
-const CONTAINERS = /^\/api\/(?:projects|subjects|sessions|acquisitions|analyses)(?:\/|$)/;
+const CONTAINERS = new RegExp(`^/api/(?:${CONTAINER_TYPES.map((t) => PLURAL[t]).join('|')})(?:/|$)`);
 /** Under a container, but about who may do what there: not data. */
 const CONTAINER_POLICY = /^\/api\/[a-z]+\/:id\/(?:permissions|rules)(?:\/|$)/;
 

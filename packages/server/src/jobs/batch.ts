@@ -1,4 +1,4 @@
-import { type Action, type FileInputSpec, type JobPriority, OBJECT_ID, parseResources, TERMINAL_STATES } from '@sprocket/types';
+import { type Action, type FileInputSpec, type JobPriority, OBJECT_ID, parseResources, SINGULAR, TERMINAL_STATES } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
@@ -65,7 +65,8 @@ const LEVEL_COLUMN: Record<string, 'project_id' | 'subject_id' | 'session_id' | 
   acquisition: 'acquisition_id',
 };
 
-const SINGULAR: Record<string, string> = { projects: 'project', subjects: 'subject', sessions: 'session', acquisitions: 'acquisition' };
+/** A target's type as a level batches run on: the plural route segment is accepted too. */
+const level = (type: string): string => (SINGULAR[type] && SINGULAR[type] in LEVEL_COLUMN ? SINGULAR[type] : type);
 
 function fileInputs(gear: LoadedGear): [string, FileInputSpec][] {
   return Object.entries(gear.manifest.inputs ?? {}).filter(([, s]) => s.base === 'file') as [string, FileInputSpec][];
@@ -142,11 +143,11 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
   if (!gear) throw badRequest(`gear_id: gear ${b.gear_id} not found`);
   if (gear.row.disabled) throw badRequest(`gear_id: gear ${gear.manifest.name} ${gear.manifest.version} is disabled`);
   if (!b.targets.length) throw badRequest('targets: at least one container {type, id}');
-  const types = new Set(b.targets.map((t) => SINGULAR[t.type] ?? t.type));
+  const types = new Set(b.targets.map((t) => level(t.type)));
   if (types.size > 1) throw badRequest(`targets: all targets must be of one container type (got ${[...types].join(', ')})`);
   const targets: ContainersTable[] = [];
   for (const [i, t] of b.targets.entries()) {
-    const type = SINGULAR[t.type] ?? t.type;
+    const type = level(t.type);
     if (!LEVEL_COLUMN[type]) throw badRequest(`targets[${i}].type: '${t.type}' is not project, subject, session or acquisition`);
     if (!OBJECT_ID.test(t.id)) throw badRequest(`targets[${i}].id: '${t.id}' is not a 24-hex container id`);
     try {

@@ -1,7 +1,8 @@
+import { SPROCKET_VERSION } from '@sprocket/types';
 import type { FastifyInstance } from 'fastify';
 import { requirePrincipal } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
-import { FLYWHEEL_API_RELEASE, SPROCKET_VERSION } from '../version.js';
+import { FLYWHEEL_API_RELEASE } from '../version.js';
 
 export async function systemRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const started = new Date().toISOString();
