@@ -19,9 +19,10 @@ export class ZipError extends Error {}
 
 function openZip(fd: number): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
-    // lazyEntries: one member at a time, in directory order. strictFileNames stays off: archivers on
-    // Windows write backslashes (yauzl turns them into '/'), and prepare.ts keeps only the leaf.
-    yauzl.fromFd(fd, { lazyEntries: true, autoClose: false }, (err, zip) => (err ? reject(new ZipError(err.message)) : resolve(zip)));
+    // lazyEntries: one member at a time, in directory order. decodeStrings off: yauzl would refuse
+    // the whole archive over one absolute or '..' name, where the gear has always kept only the
+    // leaf of every name (prepare.ts), so such a name can point nowhere; names are decoded below.
+    yauzl.fromFd(fd, { lazyEntries: true, autoClose: false, decodeStrings: false }, (err, zip) => (err ? reject(new ZipError(err.message)) : resolve(zip)));
   });
 }
 
@@ -43,8 +44,7 @@ function readAt(fd: number, position: number, length: number): Buffer {
  * inflation (a member that lies about it cannot inflate without limit) and must match, and the
  * CRC-32 is checked, which yauzl never does.
  */
-async function readMember(zip: yauzl.ZipFile, fd: number, entry: yauzl.Entry): Promise<Buffer> {
-  const name = entry.fileName;
+async function readMember(zip: yauzl.ZipFile, fd: number, entry: yauzl.Entry, name: string): Promise<Buffer> {
   if (entry.isEncrypted()) throw new ZipError(`${name}: encrypted entries are not supported`);
   let start: number;
   try {
@@ -95,10 +95,12 @@ export async function extractZip(path: string, target: (member: ZipMember) => st
         zip.readEntry();
       });
       if (!entry) return;
-      const isDirectory = entry.fileName.endsWith('/');
-      const to = target({ name: entry.fileName, size: entry.uncompressedSize, isDirectory });
+      // yauzl's decoding (UTF-8 flag, Info-ZIP Unicode path field, else CP437; '\\' becomes '/').
+      const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+      const isDirectory = name.endsWith('/');
+      const to = target({ name, size: entry.uncompressedSize, isDirectory });
       if (to === undefined || isDirectory) continue;
-      writeFileSync(to, await readMember(zip, fd, entry));
+      writeFileSync(to, await readMember(zip, fd, entry, name));
     }
   } finally {
     // The descriptor is ours (yauzl.fromFd): closed here, also when yauzl refused the archive, and

@@ -30,6 +30,17 @@ describe('the gear’s ZIP reader (yauzl)', () => {
     expect(await unpack(zip)).toEqual({ 'series_a.dcm': 'stored bytes', 'series_b.dcm': 'deflated '.repeat(500) });
   });
 
+  it('hands over names as stored, .. included, for the caller to flatten', async () => {
+    const names: string[] = [];
+    const file = join(scratch, `${n++}.zip`);
+    // yazl will not write a '..' name: one of the same length is patched into both its headers.
+    const zip = await zipBuffer({ 'x/QQ/QQ/up.dcm': 'a', 'caf\u00e9.dcm': 'b' });
+    for (let at = zip.indexOf('QQ/QQ'); at >= 0; at = zip.indexOf('QQ/QQ', at)) zip.write('../..', at, 'latin1');
+    writeFileSync(file, zip);
+    await extractZip(file, (m) => void names.push(m.name));
+    expect(names).toEqual(['x/../../up.dcm', 'caf\u00e9.dcm']);
+  });
+
   it('refuses a member whose bytes do not match its CRC-32', async () => {
     const zip = await zipBuffer([{ name: 'a.dcm', content: 'stored bytes', compress: false }]);
     // Stored, so the content sits in the archive as it is: one flipped bit leaves it readable but wrong.
