@@ -1,8 +1,8 @@
 /**
  * Bundles each gear shipped in gears/ (a folder with a manifest.json and src/run.ts) into
- * gears/<gear>/dist/run.mjs: one self-contained ES module that the system Node.js runs with no
- * node_modules, which is all a gear's sandbox offers. dist/ is not committed; `npm test` and
- * `npm start` build it first.
+ * gears/<gear>/dist/run.mjs: one self-contained ES module, the npm libraries it uses (yauzl,
+ * nifti-reader-js) inside, that the system Node.js runs with no node_modules, which is all a
+ * gear's sandbox offers. dist/ is not committed; `npm test` and `npm start` build it first.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -30,7 +30,11 @@ export async function buildGears(only?: string[]): Promise<string[]> {
       target: 'node18',
       legalComments: 'none',
       logLevel: 'warning',
-      banner: { js: `// Built by scripts/build-gears.ts from gears/${name}/src; do not edit.` },
+      // The bundled libraries (yauzl) are CommonJS and require() Node's built-ins, which an ES module
+      // bundle can only do through a require made for it.
+      banner: {
+        js: `// Built by scripts/build-gears.ts from gears/${name}/src; do not edit.\nimport { createRequire as __sprocketCreateRequire } from 'node:module';\nconst require = __sprocketCreateRequire(import.meta.url);`,
+      },
     });
     built.push(relative(root, outfile));
   }

@@ -2,7 +2,7 @@ import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { GearError } from '../../lib/src/context.js';
-import { isZip, ZipReader } from './zip.js';
+import { extractZip, isZip } from './zip.js';
 
 /**
  * Lays the input out as one folder of files for dcm2niix. The folder is named after the input file
@@ -45,27 +45,24 @@ export interface Prepared {
   kind: 'zip' | 'gzip' | 'file';
 }
 
-export function prepareInput(inputPath: string, inputName: string, work: string): Prepared {
+export async function prepareInput(inputPath: string, inputName: string, work: string): Promise<Prepared> {
   const dir = join(work, 'input', seriesFolderName(inputName));
   mkdirSync(dir, { recursive: true });
   if (isZip(inputPath)) {
-    const zip = new ZipReader(inputPath);
     const taken = new Set<string>();
     let files = 0;
     try {
-      for (const entry of zip.entries) {
-        if (entry.isDirectory) continue;
+      await extractZip(inputPath, (entry) => {
+        if (entry.isDirectory) return undefined;
         const parts = entry.name.split('/');
         const leaf = parts[parts.length - 1]!;
         // macOS resource forks and hidden files are not images.
-        if (!leaf || leaf.startsWith('.') || parts.includes('__MACOSX')) continue;
-        writeFileSync(join(dir, uniqueName(taken, leaf)), zip.read(entry));
+        if (!leaf || leaf.startsWith('.') || parts.includes('__MACOSX')) return undefined;
         files++;
-      }
+        return join(dir, uniqueName(taken, leaf));
+      });
     } catch (err) {
       throw new GearError(`cannot extract ${inputName}: ${(err as Error).message}`);
-    } finally {
-      zip.close();
     }
     if (files === 0) throw new GearError(`${inputName} is an empty archive`);
     return { dir, files, kind: 'zip' };

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   log.info(`input ${input.name} (type ${input.object.type ?? 'unknown'})`);
   const work = workDir(ctx);
   try {
-    const prepared = prepareInput(input.path, input.name, work);
+    const prepared = await prepareInput(input.path, input.name, work);
     log.info(`${prepared.kind === 'zip' ? 'extracted' : 'prepared'} ${prepared.files} file(s) into ${prepared.dir}`);
     const out = join(work, 'out');
     mkdirSync(out, { recursive: true });

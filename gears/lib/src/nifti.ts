@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { isNIFTI1, isNIFTI2, NIFTI1, type NIFTI2, readHeader } from 'nifti-reader-js';
 
 /**
- * NIfTI-1 and NIfTI-2 single-file images (.nii, .nii.gz), either byte order, read without
- * dependencies: the header fields the gears need and the voxels as float64 with scl_slope/scl_inter
- * applied. Field offsets follow nifti1.h / nifti2.h.
+ * NIfTI-1 and NIfTI-2 single-file images (.nii, .nii.gz), either byte order: the header through
+ * nifti-reader-js (bundled into the gears by scripts/build-gears.ts), the voxels as float64 with
+ * scl_slope/scl_inter applied, which the library leaves to its callers (it hands back raw bytes).
+ * Gzip is undone with node:zlib rather than the library's pure-JS inflate (fflate): bench/parsers.ts
+ * measures both, and the library's own path took 2-3 times as long on dcm2niix's outputs.
  */
 export interface NiftiHeader {
   version: 1 | 2;
@@ -21,8 +24,8 @@ export interface NiftiHeader {
   xyztUnits: number;
   qformCode: number;
   sformCode: number;
-  /** Rows of the sform affine (srow_x, srow_y, srow_z). */
-  srow: number[][];
+  /** Voxel to world, 4x4, as the library derives it (sform or qform, whichever the header prefers). */
+  affine: number[][];
   descrip: string;
   /** Where dim[0] sits in the header, for rewriting dimensions in place. */
   headerSize: number;
@@ -49,83 +52,41 @@ export function readNiftiBytes(path: string): Buffer {
   return raw.length > 2 && raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw;
 }
 
-function cstring(buf: Buffer, start: number, len: number): string {
-  const s = buf.subarray(start, start + len);
-  const nul = s.indexOf(0);
-  return s.toString('latin1', 0, nul < 0 ? len : nul).trim();
-}
-
 export function parseHeader(buf: Buffer): NiftiHeader {
   if (buf.length < 348) throw new NiftiError(`file too short for a NIfTI header (${buf.length} bytes)`);
-  const le1 = buf.readInt32LE(0);
-  const be1 = buf.readInt32BE(0);
-  let version: 1 | 2;
-  let littleEndian: boolean;
-  if (le1 === 348 || be1 === 348) {
-    version = 1;
-    littleEndian = le1 === 348;
-  } else if (le1 === 540 || be1 === 540) {
-    version = 2;
-    littleEndian = le1 === 540;
-  } else throw new NiftiError('not a NIfTI file (sizeof_hdr is neither 348 nor 540)');
-
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const i16 = (o: number) => v.getInt16(o, littleEndian);
-  const i32 = (o: number) => v.getInt32(o, littleEndian);
-  const f32 = (o: number) => v.getFloat32(o, littleEndian);
-  const f64 = (o: number) => v.getFloat64(o, littleEndian);
-  const i64 = (o: number) => Number(v.getBigInt64(o, littleEndian));
-
-  if (version === 1) {
-    const magic = cstring(buf, 344, 4);
-    if (magic !== 'n+1') {
-      throw new NiftiError(
-        magic === 'ni1' ? 'two-file NIfTI (.hdr/.img) is not supported; use a single .nii/.nii.gz' : `bad NIfTI-1 magic '${magic}'`,
-      );
-    }
-    const ndim = i16(40);
-    if (ndim < 1 || ndim > 7) throw new NiftiError(`dim[0] = ${ndim} is out of range 1..7`);
-    const dims = Array.from({ length: ndim }, (_, k) => i16(42 + 2 * k));
-    const pixdim = Array.from({ length: ndim }, (_, k) => f32(80 + 4 * k));
-    return {
-      version,
-      littleEndian,
-      dims,
-      pixdim,
-      datatype: i16(70),
-      bitpix: i16(72),
-      voxOffset: f32(108),
-      sclSlope: f32(112),
-      sclInter: f32(116),
-      xyztUnits: buf[123]!,
-      qformCode: i16(252),
-      sformCode: i16(254),
-      srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f32(280 + 16 * r + 4 * c))),
-      descrip: cstring(buf, 148, 80),
-      headerSize: 348,
-    };
+  const sizeofHdr = buf.readInt32LE(0) === 540 || buf.readInt32BE(0) === 540 ? 540 : 348;
+  if (sizeofHdr === 540 && buf.length < 540) throw new NiftiError('file too short for a NIfTI-2 header');
+  // The fixed header alone, copied out of the (possibly pooled) Buffer: the library reads
+  // extensions when given more, and the gears have no use for them.
+  const head = buf.buffer.slice(buf.byteOffset, buf.byteOffset + sizeofHdr) as ArrayBuffer;
+  if (!isNIFTI1(head) && !isNIFTI2(head)) {
+    if (isNIFTI1(head, true) || isNIFTI2(head, true)) throw new NiftiError('two-file NIfTI (.hdr/.img) is not supported; use a single .nii/.nii.gz');
+    throw new NiftiError('not a NIfTI file (no n+1 or n+2 magic where sizeof_hdr 348 or 540 puts it)');
   }
-  if (buf.length < 540) throw new NiftiError('file too short for a NIfTI-2 header');
-  const magic = cstring(buf, 4, 8);
-  if (!magic.startsWith('n+2')) throw new NiftiError(`bad NIfTI-2 magic '${magic}' (two-file NIfTI is not supported)`);
-  const ndim = i64(16);
+  let h: NIFTI1 | NIFTI2;
+  try {
+    h = readHeader(head);
+  } catch (err) {
+    throw new NiftiError(`not a NIfTI file (${(err as Error).message})`);
+  }
+  const ndim = h.dims[0]!;
   if (ndim < 1 || ndim > 7) throw new NiftiError(`dim[0] = ${ndim} is out of range 1..7`);
   return {
-    version,
-    littleEndian,
-    dims: Array.from({ length: ndim }, (_, k) => i64(24 + 8 * k)),
-    pixdim: Array.from({ length: ndim }, (_, k) => f64(112 + 8 * k)),
-    datatype: i16(12),
-    bitpix: i16(14),
-    voxOffset: i64(168),
-    sclSlope: f64(176),
-    sclInter: f64(184),
-    xyztUnits: i32(500),
-    qformCode: i32(344),
-    sformCode: i32(348),
-    srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => f64(400 + 32 * r + 8 * c))),
-    descrip: cstring(buf, 240, 80),
-    headerSize: 540,
+    version: h instanceof NIFTI1 ? 1 : 2,
+    littleEndian: h.littleEndian,
+    dims: h.dims.slice(1, 1 + ndim),
+    pixdim: h.pixDims.slice(1, 1 + ndim),
+    datatype: h.datatypeCode,
+    bitpix: h.numBitsPerVoxel,
+    voxOffset: h.vox_offset,
+    sclSlope: h.scl_slope,
+    sclInter: h.scl_inter,
+    xyztUnits: h.xyzt_units,
+    qformCode: h.qform_code,
+    sformCode: h.sform_code,
+    affine: h.affine,
+    descrip: h.description.trim(),
+    headerSize: sizeofHdr,
   };
 }
 
