@@ -22,7 +22,7 @@ describe('administration: groups, users, keys, permissions', () => {
     expect(await admin.fails(['import', 'folder', dir, 'neuro', 'study1'])).toBe('error: group "neuro" does not exist; create it with: sprocket group add neuro');
     expect(await admin.ok(['group', 'add', 'neuro', '--label', 'Neuroimaging lab'])).toBe('Created group neuro (Neuroimaging lab)\n');
     expect(await admin.ok(['group', 'add', 'lab'])).toBe('Created group lab\n');
-    expect(await admin.fails(['group', 'add', 'lab'])).toMatch(/^error: .*lab.*\(409 CONFLICT\)$/);
+    expect(await admin.fails(['group', 'add', 'lab'])).toMatch(/^error: .*lab.*\(409 GROUP_EXISTS\)$/);
     expect(await admin.fails(['group', 'add', 'Bad Id'])).toMatch(/^error: not a group id: 'Bad Id'/);
     const table = await admin.ok(['group', 'ls']);
     expect(table.split('\n')[0]).toMatch(/^ID\s+LABEL\s+CREATED$/);

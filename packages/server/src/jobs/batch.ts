@@ -6,7 +6,7 @@ import { currentFiles, parentsOf } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { BatchesTable, ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { ApiError, badRequest, conflict, forbidden, apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { fileFits, resolveConfig } from './invocation.js';
@@ -154,7 +154,7 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
     try {
       targets.push(await access.requireContainer(type, t.id, 'containers_view_metadata'));
     } catch (e) {
-      if (e instanceof ApiError && e.code === 'NOT_FOUND') throw badRequest(`targets[${i}]: ${type} ${t.id} not found`);
+      if (e instanceof ApiError && e.status === 404) throw badRequest(`targets[${i}]: ${type} ${t.id} not found`);
       throw e;
     }
   }
@@ -266,7 +266,7 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
 export async function loadBatch(ctx: ServerContext, req: FastifyRequest, id: string): Promise<BatchesTable> {
   const access = accessOf(ctx, req);
   const row = await ctx.handle.db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row || (!access.isAdmin && row.origin_id !== access.principal.userId)) throw notFound(`batch ${id}`);
+  if (!row || (!access.isAdmin && row.origin_id !== access.principal.userId)) throw apiError('BATCH_NOT_FOUND', { id });
   return row;
 }
 

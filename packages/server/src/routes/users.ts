@@ -5,7 +5,7 @@ import { requirePrincipal } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
 import { createUser, issueKey, userDoc } from '../dao/users.js';
 import type { Database } from '../db/schema.js';
-import { conflict, forbidden, notFound } from '../errors.js';
+import { conflict, forbidden, notFound, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
@@ -68,7 +68,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   async function loadUser(uid: string) {
     const u = await db.selectFrom('users').selectAll().where('id', '=', uid).executeTakeFirst();
-    if (!u) throw notFound(`user ${uid}`);
+    if (!u) throw apiError('USER_NOT_FOUND', { id: uid });
     return u;
   }
 
@@ -124,7 +124,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     requireAdmin(req);
     const b = req.body as UserBody;
     const id = b._id!;
-    if (await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) throw conflict(`user ${id} already exists`);
+    if (await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) throw apiError('USER_EXISTS', { id });
     await createUser(db, { id, email: b.email, firstname: b.firstname, lastname: b.lastname, roles: b.roles });
     return { _id: id };
   });
