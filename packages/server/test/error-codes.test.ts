@@ -41,6 +41,9 @@ describe('error codes on the wire', () => {
     const h = await makeHierarchy(s.admin);
     answers(await s.admin.post('/groups', { _id: h.group, label: 'again' }), 'GROUP_EXISTS', `group ${h.group} already exists`);
     answers(await s.admin.post('/projects', { group: h.group, label: 'Project' }), 'CONTAINER_EXISTS', `project 'Project' already exists in group ${h.group}`);
+    expect((await s.admin.post(`/sessions/${h.session}/tags`, { value: 'qc' })).status).toBe(200);
+    answers(await s.admin.post(`/sessions/${h.session}/tags`, { value: 'qc' }), 'TAG_EXISTS', `tag 'qc' already on session ${h.session}`);
+    answers(await s.admin.del(`/sessions/${h.session}/tags/other`), 'TAG_NOT_FOUND', `tag 'other' on session ${h.session} not found`);
   });
 
   it('tells a missing key from a refused one', async () => {

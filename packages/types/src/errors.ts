@@ -29,6 +29,8 @@ export const ERRORS = {
   AUTH_DISABLED: { status: 401, message: '{kind} {name} is disabled' },
   AUTH_JOB_KEY_EXPIRED: { status: 401, message: 'API key of job {job} is no longer valid (job is {state})' },
   AUTH_TICKET_INVALID: { status: 401, message: 'download ticket is {reason}' },
+  AUTH_KEY_NOT_FOUND: { status: 404, message: 'API key {id} not found' },
+  DEVICE_NOT_FOUND: { status: 404, message: 'device {id} not found' },
 
   // Containers: groups, projects, subjects, sessions, acquisitions, analyses, collections.
   CONTAINER_NOT_FOUND: { status: 404, message: '{type} {id} not found' },
@@ -37,6 +39,8 @@ export const ERRORS = {
   GROUP_EXISTS: { status: 409, message: 'group {id} already exists' },
   COLLECTION_NOT_FOUND: { status: 404, message: 'collection {id} not found' },
   ANALYSIS_NOT_FOUND: { status: 404, message: 'analysis {id} under {type} {parent} not found' },
+  TAG_NOT_FOUND: { status: 404, message: "tag '{tag}' on {type} {id} not found" },
+  TAG_EXISTS: { status: 409, message: "tag '{tag}' already on {type} {id}" },
 
   // Users.
   USER_NOT_FOUND: { status: 404, message: 'user {id} not found' },
@@ -45,6 +49,7 @@ export const ERRORS = {
   // Files.
   FILE_NOT_FOUND: { status: 404, message: "file '{name}'{version} on {type} {id} not found" },
   INVALID_FILE_NAME: { status: 400, message: '{where}: file name {name} {problem}' },
+  FILE_ZIP_MEMBER_NOT_FOUND: { status: 404, message: "member '{member}' not found in {file}" },
   RANGE_NOT_SATISFIABLE: { status: 416, message: '{reason}' },
 
   // Gears.
@@ -59,6 +64,11 @@ export const ERRORS = {
   JOB_STATE: { status: 409, message: 'job {id} is {state}; {reason}' },
   JOB_NOT_CLAIMED: { status: 409, message: 'job {id} is not claimed by this engine' },
   BATCH_NOT_FOUND: { status: 404, message: 'batch {id} not found' },
+  BATCH_STATE: { status: 409, message: 'batch {id} {reason}' },
+  RULE_NOT_FOUND: { status: 404, message: 'rule {id} not found' },
+
+  // Views.
+  VIEW_NOT_FOUND: { status: 404, message: 'view {id} not found' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -6,7 +6,7 @@ import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, type Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
-import { badRequest, forbidden, notFound, apiError } from '../errors.js';
+import { badRequest, forbidden, apiError } from '../errors.js';
 import { now } from '../ids.js';
 import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
@@ -103,7 +103,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
     const { id } = req.params as { id: string };
     const r = await db.updateTable('devices').set({ disabled: 1, modified: now() }).where('id', '=', id).executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw notFound(`device ${id}`);
+    if (!Number(r.numUpdatedRows)) throw apiError('DEVICE_NOT_FOUND', { id });
     await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', id).where('type', '=', 'engine').execute();
     return { deleted: 1 };
   });

@@ -151,7 +151,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     const { value } = req.body as { value: string };
     const g = await db.selectFrom('groups').select('tags').where('id', '=', id).executeTakeFirstOrThrow();
     const tags = parseJson<string[]>(g.tags, []);
-    if (tags.includes(value)) throw conflict(`tag '${value}' already on group ${id}`);
+    if (tags.includes(value)) throw apiError('TAG_EXISTS', { tag: value, type: 'group', id });
     await db.updateTable('groups').set({ tags: JSON.stringify([...tags, value]), modified: now() }).where('id', '=', id).execute();
     return { modified: 1 };
   });

@@ -5,7 +5,7 @@ import { requirePrincipal } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
 import { createUser, issueKey, userDoc } from '../dao/users.js';
 import type { Database } from '../db/schema.js';
-import { conflict, forbidden, notFound, apiError } from '../errors.js';
+import { conflict, forbidden, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
@@ -85,7 +85,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   async function revokeKey(uid: string, kid: string) {
     const r = await db.updateTable('api_keys').set({ revoked: 1 }).where('id', '=', kid).where('user_id', '=', uid).executeTakeFirst();
-    if (!r.numUpdatedRows) throw notFound(`API key ${kid}`);
+    if (!r.numUpdatedRows) throw apiError('AUTH_KEY_NOT_FOUND', { id: kid });
   }
 
   app.get('/users/self', { schema: { ...t, summary: 'The calling user' } }, async (req) => {

@@ -114,9 +114,9 @@ export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   async function loadView(req: FastifyRequest): Promise<DataViewsTable> {
     const { vid } = req.params as { vid: string };
     const v = await db.selectFrom('data_views').selectAll().where('id', '=', vid).executeTakeFirst();
-    if (!v) throw notFound(`view ${vid}`);
+    if (!v) throw apiError('VIEW_NOT_FOUND', { id: vid });
     await canRead(accessOf(ctx, req), v.parent).catch(() => {
-      throw notFound(`view ${vid}`);
+      throw apiError('VIEW_NOT_FOUND', { id: vid });
     });
     return v;
   }
