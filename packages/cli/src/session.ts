@@ -1,4 +1,5 @@
 import { ApiError, Client, parseApiKey, readStoredKey } from '@sprocket/sdk';
+import { isErrorCode } from '@sprocket/types';
 import { CliError } from './errors.js';
 
 /**
@@ -85,7 +86,7 @@ export class RawApi {
     } catch {
       body = undefined;
     }
-    throw new ApiError(res.status, body?.code ?? `HTTP_${res.status}`, body?.message ?? (text.slice(0, 300) || `${res.status} ${res.statusText}`), method, url, body ?? text);
+    throw new ApiError(res.status, isErrorCode(body?.code) ? body.code : `HTTP_${res.status}`, body?.message ?? (text.slice(0, 300) || `${res.status} ${res.statusText}`), method, url, body ?? text);
   }
 
   async json<T>(method: string, path: string, opts: Parameters<RawApi['send']>[2] = {}): Promise<T> {

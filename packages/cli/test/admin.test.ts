@@ -22,7 +22,7 @@ describe('administration: groups, users, keys, permissions', () => {
     expect(await admin.fails(['import', 'folder', dir, 'neuro', 'study1'])).toBe('error: group "neuro" does not exist; create it with: sprocket group add neuro');
     expect(await admin.ok(['group', 'add', 'neuro', '--label', 'Neuroimaging lab'])).toBe('Created group neuro (Neuroimaging lab)\n');
     expect(await admin.ok(['group', 'add', 'lab'])).toBe('Created group lab\n');
-    expect(await admin.fails(['group', 'add', 'lab'])).toMatch(/^error: .*lab.*\(409 CONFLICT\)$/);
+    expect(await admin.fails(['group', 'add', 'lab'])).toMatch(/^error: .*lab.*\(409 GROUP_EXISTS\)$/);
     expect(await admin.fails(['group', 'add', 'Bad Id'])).toMatch(/^error: not a group id: 'Bad Id'/);
     const table = await admin.ok(['group', 'ls']);
     expect(table.split('\n')[0]).toMatch(/^ID\s+LABEL\s+CREATED$/);
@@ -76,7 +76,7 @@ describe('administration: groups, users, keys, permissions', () => {
     expect(await dev.fails(['status'])).toMatch(/API key was refused/);
     expect((await admin.json(['key', 'ls', '--user', 'dev@lab.org'])).map((k: any) => k.revoked)).toEqual([true, false]);
     expect(await admin.fails(['key', 'revoke', 'nope', '--yes'])).toBe("error: not a key id: 'nope' (ids are 24 hex digits)");
-    expect(await admin.fails(['key', 'revoke', '0123456789abcdef01234567', '--yes'])).toMatch(/not found \(404 NOT_FOUND\)$/);
+    expect(await admin.fails(['key', 'revoke', '0123456789abcdef01234567', '--yes'])).toMatch(/not found \(404 AUTH_KEY_NOT_FOUND\)$/);
   }, 240_000);
 
   it('grants group access and project roles by name, lists and removes them; the grantee sees what was granted', async () => {

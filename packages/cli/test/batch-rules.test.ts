@@ -74,7 +74,7 @@ describe('batch run/status/ls/cancel/retry-failed and rule add/ls/disable/enable
     const gearId = (await s.admin.get('/gears')).body.find((g: any) => g.gear.name === 'counter')._id;
     const proposal = (await s.admin.post('/batch', { gear_id: gearId, targets: [{ type: 'session', id: ids.session }] })).body._id;
     expect(await cli.ok(['batch', 'cancel', proposal])).toBe(`Cancelled batch ${proposal}: 0 pending jobs cancelled\n`);
-    expect(await cli.fails(['batch', 'cancel', proposal])).toMatch(/^error: batch [0-9a-f]{24} is already cancelled \(409 CONFLICT\)$/);
+    expect(await cli.fails(['batch', 'cancel', proposal])).toMatch(/^error: batch [0-9a-f]{24} is already cancelled \(409 BATCH_STATE\)$/);
   });
 
   it('rules: add with conditions and config, list, disable/enable by name, apply with --dry-run', async () => {

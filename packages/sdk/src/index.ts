@@ -1,7 +1,7 @@
 export { Client, type ClientOptions, type LookupResult, type ResolveResult } from './client.js';
 export { Collection, type CollectionInput, type CollectionMember } from './collections.js';
 export { Acquisition, Analysis, type AnalysisInputSpec, Container, Group, ParentContainer, Project, Session, Subject, type UploadOptions } from './containers.js';
-export { ApiError, SdkError } from './errors.js';
+export { ApiError, type ApiErrorCode, isApiError, SdkError } from './errors.js';
 export { FileEntry } from './file-entry.js';
 export type { DownloadOptions, DownloadToOptions, UploadSource, ZipInfo, ZipMember } from './files.js';
 export { Finder, type FindOptions, PAGE_SIZE } from './finder.js';

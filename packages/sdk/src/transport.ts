@@ -1,4 +1,4 @@
-import { SPROCKET_VERSION } from '@sprocket/types';
+import { SPROCKET_VERSION, isErrorCode } from '@sprocket/types';
 import { ApiError } from './errors.js';
 import { type MultipartPart, multipartBody, newBoundary } from './multipart.js';
 import { ROUTES, type RouteName, fillPath } from './routes.js';
@@ -176,5 +176,5 @@ async function errorFrom(res: Response, method: string, url: string): Promise<Ap
   }
   const b = (body && typeof body === 'object' ? body : {}) as { code?: string; message?: string };
   const message = b.message ?? (typeof body === 'string' && body ? body.slice(0, 500) : `${res.status} ${res.statusText}`);
-  return new ApiError(res.status, b.code ?? `HTTP_${res.status}`, message, method, url, body);
+  return new ApiError(res.status, isErrorCode(b.code) ? b.code : `HTTP_${res.status}`, message, method, url, body);
 }

@@ -131,7 +131,7 @@ describe('gears and jobs', () => {
     await fw.cancelJob(retryId);
 
     // complete or cancelled jobs are retried only when asked to ignore their state
-    await expect(slow.retry()).rejects.toMatchObject({ status: 409, code: 'CONFLICT' });
+    await expect(slow.retry()).rejects.toMatchObject({ status: 409, code: 'JOB_STATE' });
     const again = await slow.retry({ ignoreState: true });
     expect((await fw.getJob(again)).previous_job_id).toBe(slow.id);
     await fw.cancelJob(again);

@@ -1,4 +1,4 @@
-import { ERRORS, type ErrorBody, type ErrorCode } from '@sprocket/types';
+import { ERRORS, type ErrorBody, type ErrorCode, type ErrorParams, formatError } from '@sprocket/types';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Thrown anywhere in the server; the one error handler turns it into `{status, code, message}`. */
@@ -9,14 +9,18 @@ export class ApiError extends Error {
     message: string,
   ) {
     super(message);
-    this.status = ERRORS[code];
+    this.status = ERRORS[code].status;
   }
 }
 
-export const badRequest = (message: string) => new ApiError('BAD_REQUEST', message);
-export const notFound = (what: string) => new ApiError('NOT_FOUND', `${what} not found`);
-export const forbidden = (message = 'permission denied') => new ApiError('FORBIDDEN', message);
-export const conflict = (message: string) => new ApiError('CONFLICT', message);
+/** A catalogue entry with its message template filled: `apiError('JOB_NOT_FOUND', { id })`. */
+export const apiError = <C extends ErrorCode>(code: C, params: ErrorParams<C>) => new ApiError(code, formatError(code, params));
+
+// The generic codes, for failures no area of the catalogue owns.
+export const badRequest = (message: string) => apiError('BAD_REQUEST', { reason: message });
+export const notFound = (what: string) => apiError('NOT_FOUND', { what });
+export const forbidden = (message = 'permission denied') => apiError('FORBIDDEN', { reason: message });
+export const conflict = (message: string) => apiError('CONFLICT', { reason: message });
 
 function toBody(err: FastifyError | ApiError | Error, req?: FastifyRequest): ErrorBody {
   if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.message };
@@ -25,7 +29,7 @@ function toBody(err: FastifyError | ApiError | Error, req?: FastifyRequest): Err
     // Fastify names the part (body, querystring, params, headers) in `validationContext`; the error names the rest.
     const first = fe.validation[0];
     const message = first ? schemaErrorMessage(first, fe.validationContext ?? 'request') : fe.message;
-    return { status: 400, code: 'VALIDATION', message };
+    return { status: ERRORS.VALIDATION.status, code: 'VALIDATION', message };
   }
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     const type = req?.headers['content-type'] ?? '(none)';
@@ -153,6 +157,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
     void reply.status(body.status).type('application/json').send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ status: 404, code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+    const body: ErrorBody = { status: 404, code: 'ROUTE_NOT_FOUND', message: formatError('ROUTE_NOT_FOUND', { method: req.method, path: req.url.split('?')[0] ?? '' }) };
+    void reply.status(body.status).send(body);
   });
 }

@@ -182,7 +182,7 @@ describe('bad input', () => {
     for (const auth of ['', 'scitran-user', 'scitran-user :::', 'Bearer \u00ff\u00fe', 'Basic dXNlcjpwYXNz', 'x'.repeat(5000)]) {
       const res = await fetch(`${s.url}/projects`, { headers: auth ? { Authorization: auth } : {} });
       expect(res.status, auth.slice(0, 20)).toBe(401);
-      expect(((await res.json()) as { code: string }).code).toBe('UNAUTHENTICATED');
+      expect(((await res.json()) as { code: string }).code).toMatch(/^AUTH_(REQUIRED|INVALID_KEY)$/);
     }
   });
 });

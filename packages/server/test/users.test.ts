@@ -73,7 +73,7 @@ describe('users and API keys', () => {
     expect((await raw('/users/self', {})).status).toBe(401);
     const bad = await raw('/users/self', { Authorization: 'scitran-user 127.0.0.1:1:__force_insecure:wrong' });
     expect(bad.status).toBe(401);
-    expect(bad.body).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+    expect(bad.body).toMatchObject({ status: 401, code: 'AUTH_INVALID_KEY' });
   });
 
   it('ignores X-Accept-Feature values it does not know', async () => {

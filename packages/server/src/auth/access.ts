@@ -1,7 +1,7 @@
 import { type Action, BUILTIN_ROLES, type GroupAccess, READ_ONLY_ACTIONS } from '@sprocket/types';
 import type { DatabaseHandle } from '../db/dialect.js';
 import type { ContainersTable } from '../db/schema.js';
-import { ApiError, notFound } from '../errors.js';
+import { ApiError, apiError } from '../errors.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -115,14 +115,14 @@ export class AccessContext {
       .where('id', '=', id)
       .where('type', '=', type)
       .executeTakeFirst();
-    if (!row) throw notFound(`${type} ${id}`);
+    if (!row) throw apiError('CONTAINER_NOT_FOUND', { type, id });
     await this.check(row, action);
     return row;
   }
 
   async check(row: Pick<ContainersTable, 'id' | 'type' | 'project_id' | 'group_id'>, action: Action): Promise<void> {
     const actions = await this.projectActions(row.project_id ?? row.id, row.group_id);
-    if (actions.size === 0) throw notFound(`${row.type} ${row.id}`);
+    if (actions.size === 0) throw apiError('CONTAINER_NOT_FOUND', { type: row.type, id: row.id });
     if (!actions.has(action)) throw new ApiError('FORBIDDEN', `permission denied: ${action} on ${row.type} ${row.id}`);
   }
 
@@ -133,11 +133,11 @@ export class AccessContext {
   /** Group checks: visible with any access or any role on one of its projects. */
   async requireGroup(groupId: string, need: GroupAccess | 'visible'): Promise<void> {
     const exists = await this.handle.db.selectFrom('groups').select('id').where('id', '=', groupId).executeTakeFirst();
-    if (!exists) throw notFound(`group ${groupId}`);
+    if (!exists) throw apiError('GROUP_NOT_FOUND', { id: groupId });
     if (this.isAdmin) return;
     const access = await this.groupAccess(groupId);
     const visible = access !== undefined || (await this.visibleProjectIds()).groups.has(groupId);
-    if (!visible) throw notFound(`group ${groupId}`);
+    if (!visible) throw apiError('GROUP_NOT_FOUND', { id: groupId });
     if (need === 'visible') return;
     if (this.principal.readOnly || !access || GROUP_ORDER[access] < GROUP_ORDER[need]) {
       throw new ApiError('FORBIDDEN', `permission denied: ${need} access on group ${groupId} required`);

@@ -1,7 +1,7 @@
 import type { SiteRole } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { DatabaseHandle } from '../db/dialect.js';
-import { ApiError } from '../errors.js';
+import { apiError } from '../errors.js';
 import { now } from '../ids.js';
 import { hashSecret, secretOf } from './keys.js';
 import type { Principal } from './principal.js';
@@ -21,7 +21,6 @@ function presentedSecret(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
-const INVALID = 'invalid or revoked API key';
 
 /**
  * The principal a stored key stands for, checked as at every request: not revoked, its user or
@@ -48,16 +47,16 @@ export async function principalOfKey(handle: DatabaseHandle, by: { hash: string 
       'devices.disabled as device_disabled',
     ]);
   const row = await ('hash' in by ? base.where('api_keys.hash', '=', by.hash) : base.where('api_keys.id', '=', by.keyId)).executeTakeFirst();
-  if (!row) throw new ApiError('UNAUTHENTICATED', INVALID);
+  if (!row) throw apiError('AUTH_INVALID_KEY', {});
   const engine = row.key_type === 'engine';
-  if (engine ? row.device_label === null : row.email === null) throw new ApiError('UNAUTHENTICATED', INVALID);
+  if (engine ? row.device_label === null : row.email === null) throw apiError('AUTH_INVALID_KEY', {});
   // Disabling revokes every key too; saying why helps the holder more than "revoked".
-  if (engine ? row.device_disabled : row.disabled) throw new ApiError('UNAUTHENTICATED', `${engine ? 'device' : 'user'} ${row.email ?? row.device_label} is disabled`);
-  if (row.revoked) throw new ApiError('UNAUTHENTICATED', INVALID);
+  if (engine ? row.device_disabled : row.disabled) throw apiError('AUTH_DISABLED', { kind: engine ? 'device' : 'user', name: String(row.email ?? row.device_label) });
+  if (row.revoked) throw apiError('AUTH_INVALID_KEY', {});
   if (row.job_id) {
     // Job keys live only while their job runs; revocation at the end is the rule, this is the guard.
     const job = await handle.db.selectFrom('jobs').select('state').where('id', '=', row.job_id).executeTakeFirst();
-    if (job?.state !== 'running') throw new ApiError('UNAUTHENTICATED', `API key of job ${row.job_id} is no longer valid (job is ${job?.state ?? 'gone'})`);
+    if (job?.state !== 'running') throw apiError('AUTH_JOB_KEY_EXPIRED', { job: String(row.job_id), state: job?.state ?? 'gone' });
   }
   if (engine) {
     return {
@@ -108,6 +107,6 @@ export async function authenticate(handle: DatabaseHandle, req: FastifyRequest):
 }
 
 export function requirePrincipal(req: FastifyRequest): Principal {
-  if (!req.principal) throw new ApiError('UNAUTHENTICATED', 'an API key is required (Authorization: scitran-user <key>)');
+  if (!req.principal) throw apiError('AUTH_REQUIRED', {});
   return req.principal;
 }

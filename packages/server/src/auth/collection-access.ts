@@ -1,7 +1,7 @@
 import { ACTIONS, type Action } from '@sprocket/types';
 import type { DatabaseHandle } from '../db/dialect.js';
 import type { CollectionsTable } from '../db/schema.js';
-import { ApiError, notFound } from '../errors.js';
+import { ApiError, apiError } from '../errors.js';
 import type { AccessContext } from './access.js';
 
 /**
@@ -61,9 +61,9 @@ export class CollectionAccess {
   /** Loads a collection and checks one action; collections the caller holds no role on are reported missing. */
   async require(id: string, action: Action): Promise<CollectionsTable> {
     const row = await this.db.selectFrom('collections').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) throw notFound(`collection ${id}`);
+    if (!row) throw apiError('COLLECTION_NOT_FOUND', { id });
     const actions = await this.actions(row);
-    if (actions.size === 0) throw notFound(`collection ${id}`);
+    if (actions.size === 0) throw apiError('COLLECTION_NOT_FOUND', { id });
     if (!actions.has(action)) throw new ApiError('FORBIDDEN', `permission denied: ${action} on collection ${id}`);
     return row;
   }

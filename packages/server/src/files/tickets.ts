@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AccessContext } from '../auth/access.js';
 import { principalOfKey } from '../auth/authenticate.js';
 import type { DatabaseHandle } from '../db/dialect.js';
-import { ApiError } from '../errors.js';
+import { ApiError, apiError } from '../errors.js';
 
 /**
  * Download tickets: short-lived signed tokens that let a URL be fetched without an API key (what
@@ -45,13 +45,13 @@ export function verifyTicket(secret: string, ticket: string): TicketPayload | un
  * The caller checks the action on what the ticket opens with it.
  */
 export async function ticketAccess(handle: DatabaseHandle, payload: TicketPayload): Promise<AccessContext> {
-  const gone = new ApiError('UNAUTHENTICATED', 'download ticket is no longer valid: the key it was issued to is revoked, or its user disabled');
+  const gone = apiError('AUTH_TICKET_INVALID', { reason: 'no longer valid: the key it was issued to is revoked, or its user disabled' });
   if (!payload.key) throw gone;
   let principal: Awaited<ReturnType<typeof principalOfKey>>['principal'];
   try {
     ({ principal } = await principalOfKey(handle, { keyId: payload.key }));
   } catch (e) {
-    if (e instanceof ApiError && e.code === 'UNAUTHENTICATED') throw gone;
+    if (e instanceof ApiError && e.status === 401) throw gone;
     throw e;
   }
   // Engines fetch with their key (engine-access.ts), never through tickets.

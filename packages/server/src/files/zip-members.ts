@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { LimitError, ZipArchive, type ZipEntry, ZipError } from '../dicom/zip.js';
-import { ApiError } from '../errors.js';
+import { ApiError, apiError } from '../errors.js';
 
 /**
  * Zip members of stored files (Flywheel's `?info=true` and `?member=` on file downloads). The member
@@ -89,7 +89,7 @@ class MemberCheck extends Transform {
 /** The member's entry and where its stored bytes start, or the 4xx saying why it cannot be served. */
 function locateMember(zip: ZipArchive, member: string, what: string): { entry: ZipEntry; start: number } {
   const entry = zip.entries.find((e) => e.name === member && !e.isDirectory);
-  if (!entry) throw new ApiError('NOT_FOUND', `member '${member}' not found in ${what}`);
+  if (!entry) throw apiError('FILE_ZIP_MEMBER_NOT_FOUND', { member, file: what });
   if (entry.flags & 1) throw new ApiError('BAD_REQUEST', `member '${member}' of ${what} is encrypted`);
   if (entry.method !== 0 && entry.method !== 8)
     throw new ApiError('BAD_REQUEST', `member '${member}' of ${what} uses compression method ${entry.method}; only stored (0) and deflate (8) are served`);

@@ -6,7 +6,7 @@ import { currentFiles, parentsOf } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { BatchesTable, ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { ApiError, badRequest, forbidden, apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { fileFits, resolveConfig } from './invocation.js';
@@ -153,7 +153,7 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
     try {
       targets.push(await access.requireContainer(type, t.id, 'containers_view_metadata'));
     } catch (e) {
-      if (e instanceof ApiError && e.code === 'NOT_FOUND') throw badRequest(`targets[${i}]: ${type} ${t.id} not found`);
+      if (e instanceof ApiError && e.status === 404) throw badRequest(`targets[${i}]: ${type} ${t.id} not found`);
       throw e;
     }
   }
@@ -265,7 +265,7 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
 export async function loadBatch(ctx: ServerContext, req: FastifyRequest, id: string): Promise<BatchesTable> {
   const access = accessOf(ctx, req);
   const row = await ctx.handle.db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row || (!access.isAdmin && row.origin_id !== access.principal.userId)) throw notFound(`batch ${id}`);
+  if (!row || (!access.isAdmin && row.origin_id !== access.principal.userId)) throw apiError('BATCH_NOT_FOUND', { id });
   return row;
 }
 
@@ -338,7 +338,7 @@ export async function runBatch(ctx: ServerContext, req: FastifyRequest, row: Bat
   requireWriter(ctx, req);
   const { db } = ctx.handle;
   const claimed = await db.updateTable('batches').set({ state: 'launched', modified: now() }).where('id', '=', row.id).where('state', '=', 'pending').executeTakeFirst();
-  if (!Number(claimed.numUpdatedRows)) throw conflict(`batch ${row.id} is not pending; it runs once`);
+  if (!Number(claimed.numUpdatedRows)) throw apiError('BATCH_STATE', { id: row.id, reason: 'is not pending; it runs once' });
   const access = accessOf(ctx, req);
   const proposal = parseJson<Proposal>(row.proposal, { entries: [], analysis: null, tags: [], priority: 'medium', optional_input_policy: 'ignored' });
   const config = parseJson<JsonObject>(row.config, {});
@@ -399,7 +399,7 @@ export async function cancelBatch(ctx: ServerContext, req: FastifyRequest, row: 
   requireWriter(ctx, req);
   const { db } = ctx.handle;
   const r = await db.updateTable('batches').set({ state: 'cancelled', modified: now() }).where('id', '=', row.id).where('state', 'in', ['pending', 'launched']).executeTakeFirst();
-  if (!Number(r.numUpdatedRows)) throw conflict(`batch ${row.id} is already cancelled`);
+  if (!Number(r.numUpdatedRows)) throw apiError('BATCH_STATE', { id: row.id, reason: 'is already cancelled' });
   const who = accessOf(ctx, req).principal.userId;
   let n = 0;
   const pending = await db.selectFrom('jobs').selectAll().where('batch', '=', row.id).where('state', '=', 'pending').execute();
@@ -426,7 +426,7 @@ export interface RetryFailedInput {
  */
 export async function retryFailed(ctx: ServerContext, req: FastifyRequest, row: BatchesTable, b: RetryFailedInput): Promise<{ retried: string[]; from: string[] }> {
   requireWriter(ctx, req);
-  if (row.state === 'pending') throw conflict(`batch ${row.id} has not run yet`);
+  if (row.state === 'pending') throw apiError('BATCH_STATE', { id: row.id, reason: 'has not run yet' });
   let resources: { memory: string } | undefined;
   if (b.memory !== undefined) {
     const r = parseResources({ memory: b.memory }, 'body');

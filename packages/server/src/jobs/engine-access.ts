@@ -1,7 +1,7 @@
 import { PLURAL } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { DatabaseHandle } from '../db/dialect.js';
-import { forbidden, notFound } from '../errors.js';
+import { forbidden, apiError } from '../errors.js';
 
 /**
  * What an engine key may call: the engine routes (marked `config: {engine: true}`, which check
@@ -53,7 +53,7 @@ export async function assertEngineMayCall(handle: DatabaseHandle, req: FastifyRe
   if (reads === 'job') {
     if (jobs.some((j) => j.id === params.id)) return;
     // As GET /jobs/{id} answers anyone who may not see a job.
-    throw notFound(`job ${params.id}`);
+    throw apiError('JOB_NOT_FOUND', { id: String(params.id) });
   }
   // Tickets are for browsers and scripts; an engine fetches with its key, so its reads stay checked here.
   if (query.ticket !== undefined) throw forbidden('engine keys cannot issue or use download tickets');

@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { Database, GearsTable } from '../db/schema.js';
-import { ApiError, badRequest, conflict, notFound } from '../errors.js';
+import { ApiError, badRequest, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { newId, now } from '../ids.js';
 import { readArchiveManifest } from './archive.js';
@@ -41,7 +41,7 @@ export async function getGear(db: Kysely<Database>, id: string): Promise<LoadedG
 
 export async function requireGear(db: Kysely<Database>, id: string): Promise<LoadedGear> {
   const g = await getGear(db, id);
-  if (!g) throw notFound(`gear ${id}`);
+  if (!g) throw apiError('GEAR_NOT_FOUND', { id });
   return g;
 }
 
@@ -128,7 +128,7 @@ export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest,
       throw badRequest(`manifest.json is not valid JSON: ${(e as Error).message}`);
     }
     const { errors, warnings } = checkManifest(parsed);
-    if (errors.length) throw new ApiError('VALIDATION', `manifest.json is invalid: ${errors.join('; ')}`);
+    if (errors.length) throw apiError('GEAR_MANIFEST_INVALID', { problems: errors.join('; ') });
     const manifest = parsed as GearManifest;
     await checkMayUpload(ctx.handle.db, manifest.name, uploader);
     const stamp = now();
@@ -173,7 +173,7 @@ export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest,
 }
 
 function gearExists(row: GearsTable): ApiError {
-  return conflict(`gear ${row.name} version ${row.version} already exists; consider changing the version string`);
+  return apiError('GEAR_EXISTS', { name: row.name, version: row.version, detail: '; consider changing the version string' });
 }
 
 /** Filter and sort keys of `GET /gears`. */

@@ -19,7 +19,7 @@ import { parentsOf } from '../dao/containers.js';
 import { getCurrentFile } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, forbidden, notFound } from '../errors.js';
+import { ApiError, badRequest, forbidden, apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { getGear } from './gears.js';
 import { fileInputEntry, fileMismatch, resolveConfig } from './invocation.js';
@@ -91,10 +91,10 @@ async function loadContainer(ctx: ServerContext, access: AccessContext | undefin
   try {
     if (access) return await access.requireContainer(type, id, action);
     const row = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', id).where('type', '=', type).executeTakeFirst();
-    if (!row) throw notFound(`${type} ${id}`);
+    if (!row) throw apiError('CONTAINER_NOT_FOUND', { type, id });
     return row;
   } catch (e) {
-    if (e instanceof ApiError && e.code === 'NOT_FOUND') throw badRequest(`${where}: ${type} ${id} not found`);
+    if (e instanceof ApiError && e.status === 404) throw badRequest(`${where}: ${type} ${id} not found`);
     if (e instanceof ApiError) throw new ApiError(e.code, `${where}: ${e.message}`);
     throw e;
   }

@@ -5,7 +5,7 @@ import { TYPE_FIELDS } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { fillMissing, isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, conflict, notFound } from '../errors.js';
+import { ApiError, badRequest, conflict, apiError } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { jsonTooDeep, tooDeepMessage } from '../http/guards.js';
 import { newId, now } from '../ids.js';
@@ -61,9 +61,9 @@ export async function checkEngineUpload(ctx: ServerContext, q: EngineUploadQuery
   if (!q.job || !OBJECT_ID.test(q.job)) throw badRequest('job: a 24-hex job id is required');
   if (!q.level || !q.id) throw badRequest('level and id: the destination of the job are required');
   const job = await ctx.handle.db.selectFrom('jobs').selectAll().where('id', '=', q.job).executeTakeFirst();
-  if (!job) throw notFound(`job ${q.job}`);
-  if (job.device_id !== deviceId) throw conflict(`job ${job.id} is not claimed by this engine`);
-  if (job.state !== 'running') throw conflict(`job ${job.id} is ${job.state}; outputs are accepted only while it runs`);
+  if (!job) throw apiError('JOB_NOT_FOUND', { id: q.job });
+  if (job.device_id !== deviceId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
+  if (job.state !== 'running') throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'outputs are accepted only while it runs' });
   if (!job.ticket) throw conflict(`job ${job.id} has no completion ticket: call POST /jobs/${job.id}/prepare-complete first`);
   if (q.job_ticket !== job.ticket) throw badRequest('job_ticket: does not match the ticket prepare-complete issued');
   if (q.level !== job.destination_type || q.id !== job.destination_id) {
@@ -212,7 +212,7 @@ export async function placeEngineUpload(ctx: ServerContext, req: FastifyRequest,
   const fresh = await ctx.handle.db.selectFrom('jobs').select(['state', 'device_id', 'ticket']).where('id', '=', job.id).executeTakeFirst();
   if (fresh?.state !== 'running' || fresh.device_id !== deviceId || fresh.ticket !== job.ticket) {
     await ctx.store.discard(files.map((f) => f.blob.key));
-    throw conflict(`job ${job.id} is ${fresh?.state ?? 'gone'}; outputs are accepted only while it runs`);
+    throw apiError('JOB_STATE', { id: job.id, state: fresh?.state ?? 'gone', reason: 'outputs are accepted only while it runs' });
   }
   const success = job.ticket_success === 1;
   const notes: string[] = [];
@@ -293,7 +293,7 @@ export async function applyContainerMetadata(ctx: ServerContext, dest: Container
  * produced is applied.
  */
 export async function acceptFailedOutput(ctx: ServerContext, job: JobsTable): Promise<string[]> {
-  if (job.state !== 'failed') throw conflict(`job ${job.id} is ${job.state}; only a failed job's output can be accepted`);
+  if (job.state !== 'failed') throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: "only a failed job's output can be accepted" });
   const r = await ctx.handle.db
     .updateTable('jobs')
     .set({ failed_output_accepted: 1, modified: now() })

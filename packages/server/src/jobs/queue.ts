@@ -10,7 +10,7 @@ import { type Expression, type SqlBool, sql, type Transaction } from 'kysely';
 import type { JobEvent, ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, Database, FilesTable, JobsTable } from '../db/schema.js';
-import { ApiError, conflict, notFound } from '../errors.js';
+import { ApiError, conflict, apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { revokeJobKeys } from './keys.js';
@@ -94,7 +94,7 @@ export async function getJob(ctx: ServerContext, id: string): Promise<JobsTable 
 
 export async function requireJob(ctx: ServerContext, id: string): Promise<JobsTable> {
   const j = await getJob(ctx, id);
-  if (!j) throw notFound(`job ${id}`);
+  if (!j) throw apiError('JOB_NOT_FOUND', { id });
   return j;
 }
 
@@ -122,7 +122,7 @@ export async function transitionJob(ctx: ServerContext, job: JobsTable, to: JobS
   const from = opts.from ?? JOB_STATES.filter((s) => canTransition(s, to));
   for (const s of from) if (!canTransition(s, to)) throw conflict(`a job cannot go from ${s} to ${to}`);
   if (!from.includes(job.state as JobState)) {
-    throw conflict(`job ${job.id} is ${job.state}; it cannot become ${to}`);
+    throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: `it cannot become ${to}` });
   }
   const stamp = now();
   const set: Partial<JobsTable> = { ...opts.set, state: to, modified: stamp };
@@ -147,11 +147,11 @@ export async function transitionJob(ctx: ServerContext, job: JobsTable, to: JobS
   });
   if (!updated) {
     const cur = await getJob(ctx, job.id);
-    if (!cur) throw notFound(`job ${job.id}`);
+    if (!cur) throw apiError('JOB_NOT_FOUND', { id: job.id });
     if (opts.deviceId !== undefined && cur.device_id !== opts.deviceId && cur.state === 'running') {
       throw conflict(`job ${job.id} is claimed by another engine`);
     }
-    throw conflict(`job ${job.id} is ${cur.state}; it cannot become ${to}`);
+    throw apiError('JOB_STATE', { id: job.id, state: cur.state, reason: `it cannot become ${to}` });
   }
   await emit(ctx, { type: 'state', job: updated, from: job.state });
   return updated;
@@ -179,7 +179,7 @@ async function prepareRetry(
 ): Promise<{ row: JobsTable; insert(trx: Transaction<Database>): Promise<void>; announce(): Promise<void> }> {
   const allowed: JobState[] = opts.ignoreState ? ['failed', 'complete', 'cancelled'] : ['failed'];
   if (!allowed.includes(job.state as JobState)) {
-    throw conflict(`job ${job.id} is ${job.state}; only ${opts.ignoreState ? 'finished' : 'failed'} jobs can be retried${opts.ignoreState ? '' : ' (ignoreState=true also allows complete and cancelled ones)'}`);
+    throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: `only ${opts.ignoreState ? 'finished' : 'failed'} jobs can be retried${opts.ignoreState ? '' : ' (ignoreState=true also allows complete and cancelled ones)'}` });
   }
   if (!(await getGear(ctx.handle.db, job.gear_id))) throw conflict(`job ${job.id} cannot be retried: its gear ${job.gear_id} was deleted`);
   const stamp = now();

@@ -10,7 +10,7 @@ import { redactAnalysisInputs } from '../auth/visibility.js';
 import { containerDoc, currentFiles } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
-import { badRequest, notFound } from '../errors.js';
+import { badRequest, apiError } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { containerFieldResolver } from '../dao/containers.js';
 import { analysisCreateBody } from './container-bodies.js';
@@ -121,7 +121,7 @@ export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, t
       const access = accessOf(ctx, req);
       const { id, aid } = req.params as { id: string; aid: string };
       const row = await access.requireContainer('analysis', aid, 'analyses_view_metadata');
-      if (row.parent_id !== id) throw notFound(`analysis ${aid} under ${type} ${id}`);
+      if (row.parent_id !== id) throw apiError('ANALYSIS_NOT_FOUND', { id: aid, type, parent: id });
       const files = (await currentFiles(db, [row.id])).get(row.id) ?? [];
       const doc = containerDoc(row, files, { withInfo: true });
       await redactAnalysisInputs(ctx.handle, access, [doc]);

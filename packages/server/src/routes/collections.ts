@@ -16,7 +16,7 @@ import {
 import { containerDoc, containerFieldResolver, currentFiles, subjectsById } from '../dao/containers.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { CollectionsTable, ContainersTable } from '../db/schema.js';
-import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { ApiError, badRequest, forbidden, notFound, apiError } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { newId, now } from '../ids.js';
 import { roleAssignmentRoutes } from './role-assignments.js';
@@ -258,7 +258,7 @@ export async function collectionRoutes(app: FastifyInstance, ctx: ServerContext)
       const row = await collAccess(req).require(idOf(req), 'tags_manage');
       const { value } = req.body as { value: string };
       const tags = parseJson<string[]>(row.tags, []);
-      if (tags.includes(value)) throw conflict(`tag '${value}' already on collection ${row.id}`);
+      if (tags.includes(value)) throw apiError('TAG_EXISTS', { tag: value, type: 'collection', id: row.id });
       await save(row.id, { tags: JSON.stringify([...tags, value]) });
       return { modified: 1 };
     },
@@ -267,7 +267,7 @@ export async function collectionRoutes(app: FastifyInstance, ctx: ServerContext)
     const row = await collAccess(req).require(idOf(req), 'tags_manage');
     const { value } = req.params as { value: string };
     const tags = parseJson<string[]>(row.tags, []);
-    if (!tags.includes(value)) throw notFound(`tag '${value}' on collection ${row.id}`);
+    if (!tags.includes(value)) throw apiError('TAG_NOT_FOUND', { tag: value, type: 'collection', id: row.id });
     await save(row.id, { tags: JSON.stringify(tags.filter((x) => x !== value)) });
     return { deleted: 1 };
   });

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable } from '../db/schema.js';
-import { conflict, notFound } from '../errors.js';
+import { notFound, apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { type InfoUpdate, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
 
@@ -44,7 +44,7 @@ export async function containerMetaRoutes(app: FastifyInstance, ctx: ServerConte
     const row = await load(req, 'tags_manage');
     const { value } = req.body as { value: string };
     const tags = parseJson<string[]>(row.tags, []);
-    if (tags.includes(value)) throw conflict(`tag '${value}' already on ${type} ${row.id}`);
+    if (tags.includes(value)) throw apiError('TAG_EXISTS', { tag: value, type, id: row.id });
     await save(row.id, { tags: JSON.stringify([...tags, value]) });
     return { modified: 1 };
   });
@@ -54,7 +54,7 @@ export async function containerMetaRoutes(app: FastifyInstance, ctx: ServerConte
     const old = (req.params as { value: string }).value;
     const { value } = req.body as { value: string };
     const tags = parseJson<string[]>(row.tags, []);
-    if (!tags.includes(old)) throw notFound(`tag '${old}' on ${type} ${row.id}`);
+    if (!tags.includes(old)) throw apiError('TAG_NOT_FOUND', { tag: old, type, id: row.id });
     await save(row.id, { tags: JSON.stringify([...new Set(tags.map((x) => (x === old ? value : x)))]) });
     return { modified: 1 };
   });
@@ -63,7 +63,7 @@ export async function containerMetaRoutes(app: FastifyInstance, ctx: ServerConte
     const row = await load(req, 'tags_manage');
     const { value } = req.params as { value: string };
     const tags = parseJson<string[]>(row.tags, []);
-    if (!tags.includes(value)) throw notFound(`tag '${value}' on ${type} ${row.id}`);
+    if (!tags.includes(value)) throw apiError('TAG_NOT_FOUND', { tag: value, type, id: row.id });
     await save(row.id, { tags: JSON.stringify(tags.filter((x) => x !== value)) });
     return { deleted: 1 };
   });

@@ -17,7 +17,7 @@ import { chainBelow, insertContainer } from '../dao/hierarchy.js';
 import { MOVE_TARGETS, moveContainer } from '../dao/moves.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable } from '../db/schema.js';
-import { ApiError, badRequest, conflict, notFound } from '../errors.js';
+import { ApiError, badRequest, apiError } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
 import { INFLATE_QUERY, analysisRoutes } from './analyses.js';
@@ -150,7 +150,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
         const group = b.group as string;
         await access.requireGroup(group, 'rw');
         const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', group).where('type', '=', 'project').where('label', '=', label!).executeTakeFirst();
-        if (dup) throw conflict(`project '${label}' already exists in group ${group}`);
+        if (dup) throw apiError('CONTAINER_EXISTS', { type: 'project', label: String(label), where: `in group ${group}` });
         const project = await insertContainer(db, {
           type,
           label: label!,
@@ -166,7 +166,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
         if (!label) throw badRequest("body: a subject needs 'label' or 'code'");
         const project = await access.requireContainer('project', b.project as string, 'containers_create_hierarchy');
         const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', project.id).where('type', '=', 'subject').where('label', '=', label).executeTakeFirst();
-        if (dup) throw conflict(`subject '${label}' already exists in project ${project.id}`);
+        if (dup) throw apiError('CONTAINER_EXISTS', { type: 'subject', label, where: `in project ${project.id}` });
         return insertContainer(db, { type, label, chain: chainBelow(project), parentType: 'project', parentId: project.id, ...common });
       }
       case 'session': {
@@ -231,7 +231,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
       }
       if (label && label !== row.label && (type === 'project' || type === 'subject')) {
         const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', row.parent_id).where('type', '=', type).where('label', '=', label).executeTakeFirst();
-        if (dup) throw conflict(`${type} '${label}' already exists under ${row.parent_type} ${row.parent_id}`);
+        if (dup) throw apiError('CONTAINER_EXISTS', { type, label, where: `under ${row.parent_type} ${row.parent_id}` });
       }
       await db
         .updateTable('containers')
@@ -334,7 +334,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
       try {
         await access.requireGroup(id, 'visible');
       } catch (e) {
-        if (e instanceof ApiError && e.code === 'NOT_FOUND') throw notFound(`container ${id}`);
+        if (e instanceof ApiError && e.status === 404) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
         throw e;
       }
       const g = await db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
@@ -350,7 +350,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
         modified: g.modified,
       };
     }
-    throw notFound(`container ${id}`);
+    throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
   });
 
 }

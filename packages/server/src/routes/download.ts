@@ -8,7 +8,7 @@ import { type ServerContext, accessOf } from '../context.js';
 import { subtreeIds } from '../dao/containers.js';
 import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
-import { ApiError, badRequest } from '../errors.js';
+import { badRequest, apiError } from '../errors.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
 
@@ -208,7 +208,7 @@ export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): 
     async (req, reply) => {
       const q = req.query as { ticket: string; format?: Format };
       const payload = verifyTicket(secret, q.ticket);
-      if (!payload?.target.startsWith('d:')) throw new ApiError('UNAUTHENTICATED', 'download ticket is invalid or expired');
+      if (!payload?.target.startsWith('d:')) throw apiError('AUTH_TICKET_INVALID', { reason: 'invalid or expired' });
       const sel = JSON.parse(payload.target.slice(2)) as Selection & { user: string };
       // The ticket carries the key that asked; permissions are checked again as that key at download time.
       const access = await ticketAccess(ctx.handle, payload);

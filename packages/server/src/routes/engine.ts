@@ -6,7 +6,7 @@ import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, type Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
-import { badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { badRequest, forbidden, apiError } from '../errors.js';
 import { now } from '../ids.js';
 import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
@@ -85,7 +85,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
     const { id } = req.params as { id: string };
     const r = await db.updateTable('devices').set({ disabled: 1, modified: now() }).where('id', '=', id).executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw notFound(`device ${id}`);
+    if (!Number(r.numUpdatedRows)) throw apiError('DEVICE_NOT_FOUND', { id });
     await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', id).where('type', '=', 'engine').execute();
     return { deleted: 1 };
   });
@@ -122,11 +122,11 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     async (req) => {
       const p = requireEngine(req);
       const job = await requireJob(ctx, (req.params as { id: string }).id);
-      if (job.device_id !== p.userId) throw conflict(`job ${job.id} is not claimed by this engine`);
+      if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
       const lines = (req.body as JobLogLine[]).map((l) => ({ fd: l.fd === LOG_FD.system ? LOG_FD.system : l.fd, msg: l.msg }));
       // A job's log is the engine's to write only while the job runs; after that it is a record.
       // An empty heartbeat still answers the state: that is how the engine learns of a cancel.
-      if (lines.length && job.state !== 'running') throw conflict(`job ${job.id} is ${job.state}; its log takes lines only while it runs`);
+      if (lines.length && job.state !== 'running') throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its log takes lines only while it runs' });
       const stamp = now();
       // A heartbeat much fresher than the timeout needs no write; lines and heartbeat commit together.
       const beat = job.state === 'running' && (!job.heartbeat || Date.parse(stamp) - Date.parse(job.heartbeat) > heartbeatSlackMs);
@@ -140,7 +140,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         });
         if (!stillRunning) {
           const current = await requireJob(ctx, job.id);
-          if (lines.length) throw conflict(`job ${job.id} is ${current.state}; its log takes lines only while it runs`);
+          if (lines.length) throw apiError('JOB_STATE', { id: job.id, state: current.state, reason: 'its log takes lines only while it runs' });
           return { state: current.state };
         }
       }
@@ -152,7 +152,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     const p = requireEngine(req);
     const job = await requireJob(ctx, (req.params as { id: string }).id);
     const b = req.body as FinishBody;
-    if (job.device_id !== p.userId) throw conflict(`job ${job.id} is not claimed by this engine`);
+    if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
     const ticket = randomBytes(18).toString('base64url');
     const r = await db
       .updateTable('jobs')
@@ -161,7 +161,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       .where('state', '=', 'running')
       .where('device_id', '=', p.userId)
       .executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw conflict(`job ${job.id} is ${job.state}; it cannot be completed`);
+    if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'it cannot be completed' });
     return { ticket };
   });
 
@@ -216,10 +216,10 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
   app.put('/jobs/:id/profile', { config: ENGINE, schema: { ...t, summary: 'Record executor and version details of a running job', params: idParams, body: { type: 'object' } } }, async (req) => {
     const p = requireEngine(req);
     const job = await requireJob(ctx, (req.params as { id: string }).id);
-    if (job.device_id !== p.userId) throw conflict(`job ${job.id} is not claimed by this engine`);
+    if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
     const profile = { ...parseJson<JsonObject>(job.profile, {}), ...(req.body as JsonObject) };
     const r = await db.updateTable('jobs').set({ profile: JSON.stringify(profile), heartbeat: now() }).where('id', '=', job.id).where('state', '=', 'running').where('device_id', '=', p.userId).executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw conflict(`job ${job.id} is ${job.state}; its profile changes only while it runs`);
+    if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its profile changes only while it runs' });
     return { modified: 1 };
   });
 

@@ -8,7 +8,7 @@ import { type JsonObject, isPlainObject, parseJson } from '../dao/json.js';
 import { describeJobOrigins } from '../dao/origins.js';
 import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
-import { ApiError, badRequest, describeSchemaError, notFound } from '../errors.js';
+import { ApiError, badRequest, describeSchemaError, notFound, apiError } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
@@ -51,7 +51,7 @@ function uploadMetadataProblem(metadata: JsonObject): string | undefined {
 /** Checks a file name from a URL or upload; names are single path segments. */
 export function checkFileName(name: string, where: string): void {
   const problem = fileNameProblem(name);
-  if (problem) throw new ApiError('INVALID_FILE_NAME', `${where}: file name ${JSON.stringify(name)} ${problem}`);
+  if (problem) throw apiError('INVALID_FILE_NAME', { where, name: JSON.stringify(name), problem });
 }
 
 /**
@@ -223,7 +223,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       checkFileName(name, 'path');
       const container = await accessOf(ctx, req).requireContainer(type, id, action);
       const f = await getCurrentFile(db, id, name);
-      if (!f) throw notFound(`file '${name}' on ${type} ${id}`);
+      if (!f) throw apiError('FILE_NOT_FOUND', { name, version: '', type, id });
       return { container, f };
     }
 
@@ -248,7 +248,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         async (req) => {
           const { id, aid } = req.params as { id: string; aid: string };
           const analysis = await accessOf(ctx, req).requireContainer('analysis', aid, 'files_create_upload');
-          if (analysis.parent_id !== id) throw notFound(`analysis ${aid} under ${type} ${id}`);
+          if (analysis.parent_id !== id) throw apiError('ANALYSIS_NOT_FOUND', { id: aid, type, parent: id });
           return upload(req, analysis);
         },
       );
@@ -282,13 +282,13 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         if (q.ticket) {
           const payload = verifyTicket(secret, q.ticket);
           f = payload?.target.startsWith('f:') ? await db.selectFrom('files').selectAll().where('id', '=', payload.target.slice(2)).executeTakeFirst() : undefined;
-          if (!f || f.container_id !== id || f.name !== name) throw new ApiError('UNAUTHENTICATED', 'download ticket is invalid or expired');
+          if (!f || f.container_id !== id || f.name !== name) throw apiError('AUTH_TICKET_INVALID', { reason: 'invalid or expired' });
           // Checked again as the key that asked: a ticket does not outlive the permission behind it.
           await (await ticketAccess(ctx.handle, payload!)).requireContainer(type, id, 'files_download');
         } else {
           await accessOf(ctx, req).requireContainer(type, id, 'files_download');
           f = q.version ? await getFileVersion(db, id, name, q.version) : await getCurrentFile(db, id, name);
-          if (!f) throw notFound(`file '${name}'${q.version ? ` version ${q.version}` : ''} on ${type} ${id}`);
+          if (!f) throw apiError('FILE_NOT_FOUND', { name, version: q.version ? ` version ${q.version}` : '', type, id });
           if (q.ticket === '') return { ticket: signTicket(secret, `f:${f.id}`, 60, accessOf(ctx, req).principal.keyId) };
         }
         if (q.info || q.member !== undefined) return sendZipPart(ctx, req, reply, f, q.member, q.view === true);

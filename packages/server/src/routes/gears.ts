@@ -6,7 +6,7 @@ import { requirePrincipal } from '../auth/authenticate.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { currentFiles, parentsOf } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
-import { badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { badRequest, forbidden, notFound, apiError } from '../errors.js';
 import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { gearNameOwner, setGearNameOwner } from '../jobs/gear-owners.js';
 import { forgetGear, gearDoc, loadedGear, receiveGearUpload, gearFieldResolver, requireGear, requiredFileInputs, requiresReadWriteKey } from '../jobs/gears.js';
@@ -100,7 +100,7 @@ export async function gearRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     requirePrincipal(req);
     const { name } = req.params as { name: string };
     const owner = await gearNameOwner(db, name);
-    if (!owner) throw notFound(`gear name ${name}`);
+    if (!owner) throw apiError('GEAR_NAME_NOT_FOUND', { name });
     return ownerDoc(owner);
   });
 
@@ -137,7 +137,7 @@ export async function gearRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
     const gear = await requireGear(db, (req.params as { id: string }).id);
     const active = await db.selectFrom('jobs').select('id').where('gear_id', '=', gear.row.id).where('state', 'in', ['pending', 'running']).limit(1).executeTakeFirst();
-    if (active) throw conflict(`gear ${gear.manifest.name} ${gear.manifest.version} has queued or running jobs (e.g. ${active.id})`);
+    if (active) throw apiError('GEAR_IN_USE', { name: gear.manifest.name, version: gear.manifest.version, job: active.id });
     await db.deleteFrom('gears').where('id', '=', gear.row.id).execute();
     forgetGear(gear.row.id);
     if (gear.row.archive_key) await ctx.store.remove([gear.row.archive_key]);

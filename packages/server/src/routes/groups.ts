@@ -2,7 +2,7 @@ import { GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
 import type { FastifyInstance } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import { parseJson } from '../dao/json.js';
-import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { badRequest, conflict, forbidden, notFound, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
@@ -34,7 +34,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
 
   async function groupDoc(id: string) {
     const g = await db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!g) throw notFound(`group ${id}`);
+    if (!g) throw apiError('GROUP_NOT_FOUND', { id });
     const perms = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', id).orderBy('user_id').execute();
     return {
       _id: g.id,
@@ -100,7 +100,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
           await trx.insertInto('group_permissions').values({ group_id: b._id, user_id: p.userId, access: 'admin' }).execute();
         });
       } catch (e) {
-        if (await db.selectFrom('groups').select('id').where('id', '=', b._id).executeTakeFirst()) throw conflict(`group ${b._id} already exists`);
+        if (await db.selectFrom('groups').select('id').where('id', '=', b._id).executeTakeFirst()) throw apiError('GROUP_EXISTS', { id: b._id });
         throw e;
       }
       return { _id: b._id };
@@ -151,7 +151,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     const { value } = req.body as { value: string };
     const g = await db.selectFrom('groups').select('tags').where('id', '=', id).executeTakeFirstOrThrow();
     const tags = parseJson<string[]>(g.tags, []);
-    if (tags.includes(value)) throw conflict(`tag '${value}' already on group ${id}`);
+    if (tags.includes(value)) throw apiError('TAG_EXISTS', { tag: value, type: 'group', id });
     await db.updateTable('groups').set({ tags: JSON.stringify([...tags, value]), modified: now() }).where('id', '=', id).execute();
     return { modified: 1 };
   });
@@ -165,7 +165,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
 
   async function userExists(uid: string) {
     const u = await db.selectFrom('users').select('id').where('id', '=', uid).executeTakeFirst();
-    if (!u) throw new ApiError('NOT_FOUND', `user ${uid} not found`);
+    if (!u) throw apiError('USER_NOT_FOUND', { id: uid });
   }
 
   app.post('/groups/:id/permissions', { schema: { ...t, params: groupParams, body: { ...accessBody, required: ['_id', 'access'] } } }, async (req) => {

@@ -9,7 +9,7 @@ import { getCurrentFile, fileDoc } from '../dao/files.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { Database, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, forbidden, notFound } from '../errors.js';
+import { ApiError, badRequest, forbidden, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
@@ -115,7 +115,7 @@ async function canSeeJob(ctx: ServerContext, access: AccessContext, job: JobsTab
 
 export async function loadVisibleJob(ctx: ServerContext, req: FastifyRequest, id: string): Promise<JobsTable> {
   const job = await requireJob(ctx, id);
-  if (!(await canSeeJob(ctx, accessOf(ctx, req), job))) throw notFound(`job ${id}`);
+  if (!(await canSeeJob(ctx, accessOf(ctx, req), job))) throw apiError('JOB_NOT_FOUND', { id });
   return job;
 }
 

@@ -111,14 +111,14 @@ export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         await access.check(row, action);
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
-        if (e.code === 'NOT_FOUND') throw missing(path, upTo, containerLevel);
+        if (e.status === 404) throw missing(path, upTo, containerLevel);
         throw new ApiError(e.code, `permission denied: ${action} at path ${path.slice(0, upTo + 1).join('/')}`);
       }
     };
     try {
       await access.requireGroup(groupId, 'visible');
     } catch (e) {
-      if (e instanceof ApiError && e.code === 'NOT_FOUND') throw missing(path, 0);
+      if (e instanceof ApiError && e.status === 404) throw missing(path, 0);
       throw e;
     }
     const g = await db.selectFrom('groups').selectAll().where('id', '=', groupId).executeTakeFirstOrThrow();

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { parseJson } from '../dao/json.js';
 import type { Database } from '../db/schema.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { badRequest, conflict, notFound, apiError } from '../errors.js';
 import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 
 /**
@@ -59,7 +59,7 @@ export function roleAssignmentRoutes(app: FastifyInstance, db: Kysely<Database>,
     return ids;
   }
   async function userExists(uid: string) {
-    if (!(await db.selectFrom('users').select('id').where('id', '=', uid).executeTakeFirst())) throw notFound(`user ${uid}`);
+    if (!(await db.selectFrom('users').select('id').where('id', '=', uid).executeTakeFirst())) throw apiError('USER_NOT_FOUND', { id: uid });
   }
   const permDoc = (p: { user_id: string; role_ids: string }) => ({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) });
 

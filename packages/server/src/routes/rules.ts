@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import type { ContainersTable, GearRulesTable } from '../db/schema.js';
-import { notFound } from '../errors.js';
+import { apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { checkRule, type RuleInput, ruleBody, ruleDoc, ruleInputOf, ruleRow } from '../jobs/rule-checks.js';
 import { applyRule, onFilesCommitted, onJobComplete } from '../jobs/rules.js';
@@ -22,7 +22,7 @@ export async function ruleRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     const p = await project(req, action);
     const { rid } = req.params as { rid: string };
     const row = await db.selectFrom('gear_rules').selectAll().where('id', '=', rid).where('project_id', '=', p.id).executeTakeFirst();
-    if (!row) throw notFound(`rule ${rid}`);
+    if (!row) throw apiError('RULE_NOT_FOUND', { id: rid });
     return row;
   }
 

@@ -5,7 +5,7 @@ import { requirePrincipal } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
 import { createUser, issueKey, userDoc } from '../dao/users.js';
 import type { Database } from '../db/schema.js';
-import { conflict, forbidden, notFound } from '../errors.js';
+import { conflict, forbidden, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
@@ -68,7 +68,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   async function loadUser(uid: string) {
     const u = await db.selectFrom('users').selectAll().where('id', '=', uid).executeTakeFirst();
-    if (!u) throw notFound(`user ${uid}`);
+    if (!u) throw apiError('USER_NOT_FOUND', { id: uid });
     return u;
   }
 
@@ -85,7 +85,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   async function revokeKey(uid: string, kid: string) {
     const r = await db.updateTable('api_keys').set({ revoked: 1 }).where('id', '=', kid).where('user_id', '=', uid).executeTakeFirst();
-    if (!r.numUpdatedRows) throw notFound(`API key ${kid}`);
+    if (!r.numUpdatedRows) throw apiError('AUTH_KEY_NOT_FOUND', { id: kid });
   }
 
   app.get('/users/self', { schema: { ...t, summary: 'The calling user' } }, async (req) => {
@@ -124,7 +124,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     requireAdmin(req);
     const b = req.body as UserBody;
     const id = b._id!;
-    if (await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) throw conflict(`user ${id} already exists`);
+    if (await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) throw apiError('USER_EXISTS', { id });
     await createUser(db, { id, email: b.email, firstname: b.firstname, lastname: b.lastname, roles: b.roles });
     return { _id: id };
   });

@@ -4,7 +4,7 @@ import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { DataViewsTable } from '../db/schema.js';
-import { badRequest, forbidden, notFound } from '../errors.js';
+import { badRequest, forbidden, notFound, apiError } from '../errors.js';
 import { parseFilter } from '../http/filters.js';
 import { newId, now } from '../ids.js';
 import { checkView, evaluateView, planView } from '../views/evaluate.js';
@@ -65,7 +65,7 @@ export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     const q = req.query as EvalQuery;
     const access = accessOf(ctx, req);
     const target = await db.selectFrom('containers').selectAll().where('id', '=', q.containerId).executeTakeFirst();
-    if (!target) throw notFound(`container ${q.containerId}`);
+    if (!target) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id: q.containerId });
     await access.check(target, 'data_views_view');
     const terms = q.filter ? parseFilter(q.filter) : [];
     const format = q.format ?? 'json';
@@ -96,7 +96,7 @@ export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       return;
     } else {
       const c = await db.selectFrom('containers').selectAll().where('id', '=', parent).executeTakeFirst();
-      if (!c) throw notFound(`container ${parent}`);
+      if (!c) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id: parent });
       await access.check(c, 'data_views_manage');
     }
   }
@@ -114,9 +114,9 @@ export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   async function loadView(req: FastifyRequest): Promise<DataViewsTable> {
     const { vid } = req.params as { vid: string };
     const v = await db.selectFrom('data_views').selectAll().where('id', '=', vid).executeTakeFirst();
-    if (!v) throw notFound(`view ${vid}`);
+    if (!v) throw apiError('VIEW_NOT_FOUND', { id: vid });
     await canRead(accessOf(ctx, req), v.parent).catch(() => {
-      throw notFound(`view ${vid}`);
+      throw apiError('VIEW_NOT_FOUND', { id: vid });
     });
     return v;
   }
