@@ -54,7 +54,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 /** One series of bench/generate-dicom.ts (the scale-run generator) at a clinical T1 size. */
 async function syntheticSeries(out: string): Promise<RealSeries> {
   const [matrix, slices] = [256, 96];
-  const gen = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'generate-dicom.ts'), out, '--subjects', '1', '--sessions', '1', '--series', '1', '--slices', String(slices), '--matrix', String(matrix)], {
+  const gen = spawn(process.execPath, ['--conditions=@sprocket/source', '--import', 'tsx', path.join(ROOT, 'bench', 'generate-dicom.ts'), out, '--subjects', '1', '--sessions', '1', '--series', '1', '--slices', String(slices), '--matrix', String(matrix)], {
     stdio: 'ignore',
   });
   if ((await exited(gen)) !== 0) throw new Error('bench/generate-dicom.ts failed');
@@ -90,7 +90,7 @@ export async function benchDcm2niix(log: (line: string) => void = console.log): 
     const installed = await installShippedGears({ apiKey: key, only: ['dcm2niix'] });
     if (installed.failed.length) throw new Error(`dcm2niix gear: ${installed.failed[0]!.reason}`);
     const gearId = (await api('POST', '/lookup', { path: ['gears', 'dcm2niix'] }))._id as string;
-    engine = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/engine/src/main.ts')], {
+    engine = spawn(process.execPath, ['--conditions=@sprocket/source', '--import', 'tsx', path.join(ROOT, 'packages/engine/src/main.ts')], {
       env: {
         ...process.env,
         SPROCKET_API_KEY: server.engineKey!,

@@ -49,7 +49,7 @@ const gear = await api('POST', '/gears', form);
 const engineKey = (await api('POST', '/devices', { name: 'bench engine' })).key;
 const job = { gear_id: gear._id ?? gear.id, destination: { type: 'project', id: project } };
 
-const engine = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'packages/engine/src/main.ts')], {
+const engine = spawn(process.execPath, ['--conditions=@sprocket/source', '--import', 'tsx', path.join(root, 'packages/engine/src/main.ts')], {
   env: { ...process.env, SPROCKET_API_KEY: engineKey, SPROCKET_ENGINE_CONCURRENCY: String(CONCURRENCY), SPROCKET_EXECUTOR: EXECUTOR, SPROCKET_ENGINE_DIR: path.join(dataDir, 'engine'), SPROCKET_LOG_LEVEL: 'warn' },
   stdio: 'inherit',
 });

@@ -1,6 +1,7 @@
 /**
- * `npm start`: the API server and one engine beside it. Both run as child processes in their own
- * process groups that die with this launcher (PR_SET_PDEATHSIG), so Ctrl-C reaches only this launcher, which then stops them in order: the engine
+ * `npm start`: the API server and one engine beside it, compiled (`npm run build`, which
+ * `npm run setup` runs) and run by plain `node`: no TypeScript loader in their memory or start.
+ * Both run as child processes in their own process groups that die with this launcher (PR_SET_PDEATHSIG), so Ctrl-C reaches only this launcher, which then stops them in order: the engine
  * first (its running jobs get their grace period to finish and upload while the API is still up),
  * then the server. A second Ctrl-C stops everything at once.
  *
@@ -40,10 +41,30 @@ let engine: ChildProcess | undefined;
 const pdeathsig = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
 if (!pdeathsig) console.error('[start] setpriv (util-linux) is missing: the server and engine would outlive a killed launcher');
 
+/** The compiled entry of a package; a checkout not built yet is told how, not started from sources. */
+function compiled(pkg: 'server' | 'engine'): string {
+  const entry = path.join(root, 'packages', pkg, 'dist', 'main.js');
+  if (!fs.existsSync(entry)) {
+    console.error(`[start] ${path.relative(root, entry)} is missing: run 'npm run build' first`);
+    process.exit(1);
+  }
+  return entry;
+}
+const serverMain = compiled('server');
+const engineMain = compiled('engine');
+
 function run(entry: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const argv = [process.execPath, '--import', 'tsx', path.join(root, entry)];
+  // The children resolve the workspace packages to their dist/ too, whatever condition (tests set
+  // one through NODE_OPTIONS) this launcher was started with.
+  const childEnv = { ...env, NODE_OPTIONS: withoutSourceCondition(env.NODE_OPTIONS) };
+  const argv = [process.execPath, entry];
   const full = pdeathsig ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
-  return spawn(full[0]!, full.slice(1), { stdio: 'inherit', env, detached: true, cwd: process.cwd() });
+  return spawn(full[0]!, full.slice(1), { stdio: 'inherit', env: childEnv, detached: true, cwd: process.cwd() });
+}
+
+function withoutSourceCondition(options: string | undefined): string | undefined {
+  const rest = (options ?? '').split(/\s+/).filter((o) => o && o !== '--conditions=@sprocket/source');
+  return rest.length ? rest.join(' ') : undefined;
 }
 
 /** Whether something already listens where the server would: a second `npm start`, say. */
@@ -91,7 +112,7 @@ async function superviseEngine(): Promise<void> {
   let restarts = 0;
   while (!stopping) {
     const startedAt = Date.now();
-    engine = run('packages/engine/src/main.ts', env);
+    engine = run(engineMain, env);
     const code = await exited(engine);
     if (stopping) return;
     // 2: the engine's configuration is wrong, which a restart will not fix.
@@ -151,7 +172,7 @@ if (config.port !== 0 && (await portBusy(config.host, config.port))) {
   process.exit(1);
 }
 
-server = run('packages/server/src/main.ts', process.env);
+server = run(serverMain, process.env);
 const serverDone = exited(server).then((code) => {
   if (!stopping) {
     console.error(`[start] the server exited (code ${code}); stopping`);

@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// The CLI is TypeScript run through tsx, in this same process: register the loader, then load main.
-import { register } from 'tsx/esm/api';
-
-register();
-await import(new URL('../src/main.ts', import.meta.url).href);
+// The compiled CLI (`npm run build`, or an installed package). In the checkout without a build,
+// `npm run sprocket -- <command>` runs the sources through tsx instead.
+import '../dist/main.js';

@@ -8,7 +8,8 @@ import { type TestServer, startTestServer } from '../../server/test/helpers.js';
 
 export { startTestServer, type TestServer };
 
-export const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'sprocket.js');
+/** The CLI from its sources (the compiled bin is pack-check's to test). */
+export const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sprocket-source.js');
 
 const made: string[] = [];
 // Registered while the importing test file is collected: its folders go when its tests are done.

@@ -25,6 +25,8 @@ export function startEngine(key: string, opts: { concurrency?: number; executor?
   const child = spawnCaptured(process.execPath, ['--import', 'tsx', MAIN], {
     env: {
       PATH: process.env.PATH,
+      // The source condition vitest.config.ts sets, so the engine runs the sources it is tested on.
+      NODE_OPTIONS: process.env.NODE_OPTIONS,
       SPROCKET_API_KEY: key,
       SPROCKET_ENGINE_DIR: dir,
       SPROCKET_ENGINE_CONCURRENCY: String(opts.concurrency ?? 2),

@@ -1,0 +1,68 @@
+/**
+ * `npm run build`: compiles each workspace package to JavaScript plus declarations in its dist/
+ * (not committed), in dependency order, so `npm start` runs plain `node` and `npm pack` ships no
+ * TypeScript. In the checkout, tests, tsx and `tsc --noEmit` read the sources instead through the
+ * `@sprocket/source` export condition (tsconfig.json customConditions, vitest.config.ts).
+ *
+ * JavaScript comes from esbuild, declarations from tsc (tsconfig.build.json per package, which
+ * resolves sibling packages to their built dist/*.d.ts, hence the order). Library packages are
+ * transpiled file by file, so paths computed from import.meta.url (the DICOM worker beside its
+ * pool) hold in dist as in src. The CLI is bundled instead (npm packages stay external): one file
+ * to load is most of its start time, and it still reaches into server sources for the gear spec,
+ * which a bundle carries along.
+ *
+ *   npx tsx scripts/build.ts [package …]     (default: all, e.g. `types sdk`)
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** Dependency order: each package only imports the ones before it. */
+export const PACKAGES = ['types', 'sdk', 'engine', 'server', 'cli'] as const;
+const BUNDLED = new Set<string>(['cli']);
+const TARGET = 'node20';
+
+function sources(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+    .map((f) => path.join(dir, f));
+}
+
+async function buildPackage(name: string): Promise<void> {
+  const dir = path.join(root, 'packages', name);
+  const src = path.join(dir, 'src');
+  const dist = path.join(dir, 'dist');
+  fs.rmSync(dist, { recursive: true, force: true });
+  const common = { platform: 'node', format: 'esm', target: TARGET, sourcemap: true, logLevel: 'warning', outdir: dist } as const;
+  if (BUNDLED.has(name)) {
+    await build({
+      ...common,
+      entryPoints: [path.join(src, 'main.ts'), path.join(src, 'index.ts')],
+      outbase: src,
+      bundle: true,
+      // Lazy `await import(…)` stays lazy: a command's modules load only when it runs.
+      splitting: true,
+      chunkNames: 'chunks/[name]-[hash]',
+      packages: 'external',
+    });
+  } else {
+    await build({ ...common, entryPoints: sources(src), outbase: src, bundle: false });
+  }
+  const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
+  if (tsc.status !== 0) throw new Error(`build: declarations of packages/${name} failed`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const wanted = process.argv.slice(2);
+  for (const w of wanted) if (!(PACKAGES as readonly string[]).includes(w)) throw new Error(`build: no package ${w} (${PACKAGES.join(', ')})`);
+  for (const name of PACKAGES) {
+    if (wanted.length && !wanted.includes(name)) continue;
+    const t = Date.now();
+    await buildPackage(name);
+    console.log(`build: packages/${name}/dist (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  }
+}
