@@ -8,7 +8,7 @@ import { gearArchive, manifest, uploadArchive } from '../../server/test/gear-kit
 import { makeHierarchy } from '../../server/test/helpers.js';
 import { makeUser, ok } from '../../server/test/people.js';
 import { scaffoldRun } from '../src/gears/scaffold.js';
-import { Cli, eventually, startTestServer, type TestServer, tempDir } from './helpers.js';
+import { BIN, Cli, eventually, startTestServer, type TestServer, tempDir } from './helpers.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -90,8 +90,8 @@ describe('job ls with a path, and failure reasons in job status', () => {
 
 describe('small fixes', () => {
   it("the root help's job run example names an input the shipped dcm2niix gear has", () => {
-    const help = spawnSync(process.execPath, [path.join(ROOT, 'packages', 'cli', 'bin', 'sprocket.js'), '--help'], { encoding: 'utf8' });
-    expect(help.status).toBe(0);
+    const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+    expect(help.status, help.stderr).toBe(0);
     const example = /sprocket job run (\S+) --([a-z0-9_]+)=/.exec(help.stdout);
     expect(example, help.stdout).not.toBeNull();
     const m = JSON.parse(fs.readFileSync(path.join(ROOT, 'gears', example![1]!, 'manifest.json'), 'utf8'));
