@@ -3,6 +3,7 @@ import type { CollectionsTable, ContainersTable, Database } from '../db/schema.j
 import type { FieldResolver } from '../http/filters.js';
 import { now } from '../ids.js';
 import { type JsonObject, parseJson } from './json.js';
+import { roleAssignmentsOf } from './role-assignments.js';
 
 /**
  * Collections hold references to sessions and acquisitions, never copies. Membership is live:
@@ -40,22 +41,8 @@ export const collectionFieldResolver: FieldResolver = (key) => {
 };
 
 /** Role assignments per collection, `[{_id, role_ids}]` as on a project. */
-export async function collectionPermissions(db: Db, ids: string[]): Promise<Map<string, JsonObject[]>> {
-  const out = new Map<string, JsonObject[]>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db
-      .selectFrom('collection_permissions')
-      .select(['collection_id', 'user_id', 'role_ids'])
-      .where('collection_id', 'in', ids.slice(i, i + 500))
-      .orderBy('user_id')
-      .execute();
-    for (const p of rows) {
-      const list = out.get(p.collection_id) ?? [];
-      list.push({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) });
-      out.set(p.collection_id, list);
-    }
-  }
-  return out;
+export function collectionPermissions(db: Db, ids: string[]): Promise<Map<string, JsonObject[]>> {
+  return roleAssignmentsOf(db, 'collection', ids);
 }
 
 /** The document of a collection in Flywheel's field names (`info` only on single GETs). */

@@ -16,6 +16,7 @@ import {
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
 import { MOVE_TARGETS, moveContainer } from '../dao/moves.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
+import { roleAssignmentsOf } from '../dao/role-assignments.js';
 import type { ContainersTable } from '../db/schema.js';
 import { ApiError, badRequest, apiError } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
@@ -92,23 +93,8 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
   }
 
   /** Role assignments per project, `[{_id, role_ids}]` as on Flywheel's Project model. */
-  async function projectPermissions(ids: string[]): Promise<Map<string, JsonObject[]>> {
-    const out = new Map<string, JsonObject[]>();
-    for (let i = 0; i < ids.length; i += 500) {
-      const rows = await db
-        .selectFrom('project_permissions')
-        .select(['project_id', 'user_id', 'role_ids'])
-        .where('project_id', 'in', ids.slice(i, i + 500))
-        .orderBy('user_id')
-        .execute();
-      for (const p of rows) {
-        const list = out.get(p.project_id) ?? [];
-        list.push({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) });
-        out.set(p.project_id, list);
-      }
-    }
-    return out;
-  }
+  const projectPermissions = (ids: string[]) => roleAssignmentsOf(db, 'project', ids);
+
 
   async function fullDoc(row: ContainersTable, access: AccessContext): Promise<JsonObject> {
     const files = (await currentFiles(db, [row.id])).get(row.id) ?? [];
