@@ -9,6 +9,7 @@ import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
 import { assertEngineMayCall } from './jobs/engine-access.js';
 import { jsonTooDeep, registerInputGuards, tooDeepMessage } from './http/guards.js';
+import { typed } from './http/typed.js';
 import { withResponseModels } from './openapi-models.js';
 import { registerAnalysisJobInflation } from './routes/analyses.js';
 import { batchRoutes } from './routes/batch.js';
@@ -87,7 +88,8 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
   });
 
   await app.register(
-    async (api) => {
+    async (untyped) => {
+      const api = typed(untyped);
       await systemRoutes(api, ctx);
       await userRoutes(api, ctx);
       await groupRoutes(api, ctx);

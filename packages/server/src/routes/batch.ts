@@ -1,5 +1,4 @@
 import { JOB_PRIORITIES } from '@sprocket/types';
-import type { FastifyInstance } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import { jobDoc } from '../jobs/docs.js';
 import {
@@ -16,6 +15,7 @@ import {
   runBatch,
 } from '../jobs/batch.js';
 import { NO_CONTROL_CHARACTERS, OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
+import type { Api } from '../http/typed.js';
 
 const proposeBody = {
   type: 'object',
@@ -48,7 +48,7 @@ const retryBody = {
 } as const;
 
 /** `/batch`: propose, run, cancel, inspect and retry batch runs. */
-export async function batchRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['batch'] };
   const id = (req: { params: unknown }) => (req.params as { id: string }).id;

@@ -1,5 +1,5 @@
 import { BUILTIN_ROLES } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { CollectionAccess } from '../auth/collection-access.js';
 import { type ServerContext, accessOf } from '../context.js';
 import {
@@ -21,6 +21,7 @@ import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing
 import { newId, now } from '../ids.js';
 import { roleAssignmentRoutes } from './role-assignments.js';
 import { INFO, type InfoUpdate, LABEL, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
+import type { Api } from '../http/typed.js';
 
 /**
  * Collections (Flywheel's `/collections`): curated sets of sessions and acquisitions from any
@@ -78,7 +79,7 @@ interface CollectionBody {
 }
 
 
-export async function collectionRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['collections'] };
 

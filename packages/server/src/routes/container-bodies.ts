@@ -1,5 +1,7 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { ContainerType } from '@sprocket/types';
-import { INFO, LABEL, NO_CONTROL_CHARACTERS, OBJECT_ID_SCHEMA, TAG } from './schemas.js';
+import type { JsonObject } from '../dao/json.js';
+import { INFO, LABEL, NO_CONTROL_CHARACTERS, OBJECT_ID_SCHEMA, TAG, TAGS } from './schemas.js';
 
 /** Request bodies for creating and modifying each container type. */
 const SUBJECT_FIELDS = {
@@ -63,37 +65,36 @@ const REQUIRED: Record<Exclude<ContainerType, 'analysis'>, string[]> = {
   acquisition: ['session', 'label'],
 };
 
+/**
+ * What a create or modify body holds, for whichever type: the fields common to all typed, the
+ * per-type ones (checked by the schema of that type) read by name. The schemas differ per container
+ * type and are built in a loop over the types, so their static type is declared here once.
+ */
+export type ContainerBody = JsonObject & { label?: string; info?: JsonObject; tags?: string[] };
+
 export function createBody(type: Exclude<ContainerType, 'analysis'>) {
-  return {
+  return Type.Unsafe<ContainerBody>({
     type: 'object',
     additionalProperties: false,
     required: REQUIRED[type],
     properties: { ...MODIFY_PROPS[type], ...CREATE_EXTRA[type] },
-  };
+  });
 }
 
 export function modifyBody(type: ContainerType) {
-  return { type: 'object', additionalProperties: false, minProperties: 1, properties: MODIFY_PROPS[type] };
+  return Type.Unsafe<ContainerBody>({ type: 'object', additionalProperties: false, minProperties: 1, properties: MODIFY_PROPS[type] });
 }
 
-export const analysisCreateBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['label'],
-  properties: {
+export const analysisCreateBody = Type.Object(
+  {
     label: LABEL,
-    description: { type: 'string', maxLength: 5000 },
-    info: INFO,
-    tags: COMMON.tags,
-    inputs: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['type', 'id', 'name'],
-        properties: { type: { type: 'string' }, id: OBJECT_ID_SCHEMA, name: { type: 'string', minLength: 1 } },
-      },
-    },
-    job: { type: 'object' },
-    compute_provider_id: { type: 'string' },
+    description: Type.Optional(Type.String({ maxLength: 5000 })),
+    info: Type.Optional(INFO),
+    tags: Type.Optional(TAGS),
+    inputs: Type.Optional(Type.Array(Type.Object({ type: Type.String(), id: OBJECT_ID_SCHEMA, name: Type.String({ minLength: 1 }) }))),
+    job: Type.Optional(Type.Unsafe<JsonObject>({ type: 'object' })),
+    compute_provider_id: Type.Optional(Type.String()),
   },
-} as const;
+  { additionalProperties: false },
+);
+export type AnalysisCreateBody = Static<typeof analysisCreateBody>;

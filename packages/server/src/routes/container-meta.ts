@@ -1,11 +1,13 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { type Action, type ContainerType, PLURAL } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable } from '../db/schema.js';
 import { notFound, apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
-import { type InfoUpdate, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
+import { OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody, tagBody } from './schemas.js';
+import type { Api } from '../http/typed.js';
 
 interface Note {
   _id: string;
@@ -15,44 +17,44 @@ interface Note {
   modified: string;
 }
 
-const tagParams = { type: 'object', required: ['id', 'value'], properties: { id: OBJECT_ID_SCHEMA, value: TAG } } as const;
-const noteParams = { type: 'object', required: ['id', 'nid'], properties: { id: OBJECT_ID_SCHEMA, nid: OBJECT_ID_SCHEMA } } as const;
-const noteBody = { type: 'object', additionalProperties: false, required: ['text'], properties: { text: { type: 'string', minLength: 1, maxLength: 100_000 } } } as const;
+const tagParams = Type.Object({ id: OBJECT_ID_SCHEMA, value: TAG });
+const noteParams = Type.Object({ id: OBJECT_ID_SCHEMA, nid: OBJECT_ID_SCHEMA });
+export const noteBody = Type.Object({ text: Type.String({ minLength: 1, maxLength: 100_000 }) }, { additionalProperties: false });
 
 /** Info, tags and notes of one container type. */
-export async function containerMetaRoutes(app: FastifyInstance, ctx: ServerContext, type: ContainerType): Promise<void> {
+export async function containerMetaRoutes(app: Api, ctx: ServerContext, type: ContainerType): Promise<void> {
   const { db } = ctx.handle;
   const plural = PLURAL[type];
   const t = { tags: [plural] };
   const modify: Action = type === 'analysis' ? 'analyses_modify_metadata' : 'containers_modify_metadata';
 
-  const load = (req: FastifyRequest, action: Action): Promise<ContainersTable> =>
-    accessOf(ctx, req).requireContainer(type, (req.params as { id: string }).id, action);
+  const load = (req: FastifyRequest & { params: Static<typeof idParams> }, action: Action): Promise<ContainersTable> =>
+    accessOf(ctx, req).requireContainer(type, req.params.id, action);
   const save = (id: string, patch: Partial<ContainersTable>) =>
     db.updateTable('containers').set({ ...patch, modified: now() }).where('id', '=', id).execute();
 
   app.post(`/${plural}/:id/info`, { schema: { ...t, summary: `Set, delete or replace ${type} info`, params: idParams, body: infoUpdateBody } }, async (req) => {
     const row = await load(req, modify);
-    const info = applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body as InfoUpdate);
+    const info = applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body);
     await save(row.id, { info: JSON.stringify(info) });
     return { modified: 1 };
   });
 
   app.get(`/${plural}/:id/tags`, { schema: { ...t, params: idParams } }, async (req) => parseJson<string[]>((await load(req, 'tags_view')).tags, []));
 
-  app.post(`/${plural}/:id/tags`, { schema: { ...t, summary: `Add a tag to a ${type}`, params: idParams, body: { type: 'object', additionalProperties: false, required: ['value'], properties: { value: TAG } } } }, async (req) => {
+  app.post(`/${plural}/:id/tags`, { schema: { ...t, summary: `Add a tag to a ${type}`, params: idParams, body: tagBody } }, async (req) => {
     const row = await load(req, 'tags_manage');
-    const { value } = req.body as { value: string };
+    const { value } = req.body;
     const tags = parseJson<string[]>(row.tags, []);
     if (tags.includes(value)) throw apiError('TAG_EXISTS', { tag: value, type, id: row.id });
     await save(row.id, { tags: JSON.stringify([...tags, value]) });
     return { modified: 1 };
   });
 
-  app.put(`/${plural}/:id/tags/:value`, { schema: { ...t, summary: 'Rename a tag', params: tagParams, body: { type: 'object', additionalProperties: false, required: ['value'], properties: { value: TAG } } } }, async (req) => {
+  app.put(`/${plural}/:id/tags/:value`, { schema: { ...t, summary: 'Rename a tag', params: tagParams, body: tagBody } }, async (req) => {
     const row = await load(req, 'tags_manage');
-    const old = (req.params as { value: string }).value;
-    const { value } = req.body as { value: string };
+    const old = req.params.value;
+    const { value } = req.body;
     const tags = parseJson<string[]>(row.tags, []);
     if (!tags.includes(old)) throw apiError('TAG_NOT_FOUND', { tag: old, type, id: row.id });
     await save(row.id, { tags: JSON.stringify([...new Set(tags.map((x) => (x === old ? value : x)))]) });
@@ -61,7 +63,7 @@ export async function containerMetaRoutes(app: FastifyInstance, ctx: ServerConte
 
   app.delete(`/${plural}/:id/tags/:value`, { schema: { ...t, params: tagParams } }, async (req) => {
     const row = await load(req, 'tags_manage');
-    const { value } = req.params as { value: string };
+    const { value } = req.params;
     const tags = parseJson<string[]>(row.tags, []);
     if (!tags.includes(value)) throw apiError('TAG_NOT_FOUND', { tag: value, type, id: row.id });
     await save(row.id, { tags: JSON.stringify(tags.filter((x) => x !== value)) });
@@ -71,25 +73,25 @@ export async function containerMetaRoutes(app: FastifyInstance, ctx: ServerConte
   app.post(`/${plural}/:id/notes`, { schema: { ...t, summary: `Add a note to a ${type}`, params: idParams, body: noteBody } }, async (req) => {
     const row = await load(req, 'notes_manage');
     const stamp = now();
-    const note: Note = { _id: newId(), text: (req.body as { text: string }).text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
+    const note: Note = { _id: newId(), text: req.body.text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
     await save(row.id, { notes: JSON.stringify([...parseJson<Note[]>(row.notes, []), note]) });
     return { _id: note._id };
   });
 
   app.get(`/${plural}/:id/notes/:nid`, { schema: { ...t, params: noteParams } }, async (req) => {
     const row = await load(req, 'notes_view');
-    const note = parseJson<Note[]>(row.notes, []).find((n) => n._id === (req.params as { nid: string }).nid);
-    if (!note) throw notFound(`note ${(req.params as { nid: string }).nid}`);
+    const note = parseJson<Note[]>(row.notes, []).find((n) => n._id === req.params.nid);
+    if (!note) throw notFound(`note ${req.params.nid}`);
     return note;
   });
 
   app.put(`/${plural}/:id/notes/:nid`, { schema: { ...t, params: noteParams, body: noteBody } }, async (req) => {
     const row = await load(req, 'notes_manage');
-    const { nid } = req.params as { nid: string };
+    const { nid } = req.params;
     const notes = parseJson<Note[]>(row.notes, []);
     const note = notes.find((n) => n._id === nid);
     if (!note) throw notFound(`note ${nid}`);
-    note.text = (req.body as { text: string }).text;
+    note.text = req.body.text;
     note.modified = now();
     await save(row.id, { notes: JSON.stringify(notes) });
     return { modified: 1 };
@@ -97,7 +99,7 @@ export async function containerMetaRoutes(app: FastifyInstance, ctx: ServerConte
 
   app.delete(`/${plural}/:id/notes/:nid`, { schema: { ...t, params: noteParams } }, async (req) => {
     const row = await load(req, 'notes_manage');
-    const { nid } = req.params as { nid: string };
+    const { nid } = req.params;
     const notes = parseJson<Note[]>(row.notes, []);
     if (!notes.some((n) => n._id === nid)) throw notFound(`note ${nid}`);
     await save(row.id, { notes: JSON.stringify(notes.filter((n) => n._id !== nid)) });

@@ -1,5 +1,6 @@
+import { Type } from '@sinclair/typebox';
 import { type Action, CONTAINER_TYPES, type ContainerType, PLURAL } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
@@ -19,15 +20,14 @@ import { type JsonObject, parseJson } from '../dao/json.js';
 import { roleAssignmentsOf } from '../dao/role-assignments.js';
 import type { ContainersTable } from '../db/schema.js';
 import { ApiError, badRequest, apiError } from '../errors.js';
-import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import { type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
 import { INFLATE_QUERY, analysisRoutes } from './analyses.js';
 import { containerMetaRoutes } from './container-meta.js';
 import { copyGroupPermissions } from './permissions.js';
-import { createBody, modifyBody } from './container-bodies.js';
+import { type ContainerBody, createBody, modifyBody } from './container-bodies.js';
 import { GROUP_ID_SCHEMA, OBJECT_ID_SCHEMA, groupParams, idParams } from './schemas.js';
-
-type Body = JsonObject & { label?: string; info?: JsonObject; tags?: string[] };
+import type { Api } from '../http/typed.js';
 
 /** Analyses have their own view action: a role may show the data but not the analyses run on it. */
 const viewAction = (type: string): Action => (type === 'analysis' ? 'analyses_view_metadata' : 'containers_view_metadata');
@@ -41,7 +41,7 @@ function normalizeTimestamp(ts: string | null): string | null {
 }
 
 /** Splits a create/modify body into the columns and the per-type `fields` JSON. */
-function splitBody(type: ContainerType, b: Body) {
+function splitBody(type: ContainerType, b: ContainerBody) {
   const fields: JsonObject = {};
   for (const k of TYPE_FIELDS[type]) if (k in b && k !== 'uid' && k !== 'timestamp' && k !== 'code') fields[k] = b[k];
   const label = type === 'subject' ? ((b.label ?? b.code) as string | undefined) : b.label;
@@ -53,11 +53,11 @@ function splitBody(type: ContainerType, b: Body) {
   };
 }
 
-export async function containerRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function containerRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
 
   /** Lists containers of one type the caller can see, optionally under one ancestor. */
-  async function listContainers(req: FastifyRequest, type: ContainerType, scope?: { column: keyof ContainersTable; value: string }) {
+  async function listContainers(req: FastifyRequest & ListRequest, type: ContainerType, scope?: { column: keyof ContainersTable; value: string }) {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
     let q = db.selectFrom('containers').selectAll().where('type', '=', type);
@@ -122,13 +122,11 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     const existing = await db.selectFrom('containers').selectAll().where('parent_id', '=', project.id).where('type', '=', 'subject').where('label', '=', label).executeTakeFirst();
     if (existing) return existing;
     await access.check(project, 'containers_create_hierarchy');
-    const { fields } = splitBody('subject', spec as Body);
+    const { fields } = splitBody('subject', spec);
     return insertContainer(db, { type: 'subject', label, chain: chainBelow(project), parentType: 'project', parentId: project.id, fields });
   }
 
-  async function create(req: FastifyRequest, type: Exclude<ContainerType, 'analysis'>): Promise<ContainersTable> {
-    const access = accessOf(ctx, req);
-    const b = req.body as Body;
+  async function create(access: AccessContext, b: ContainerBody, type: Exclude<ContainerType, 'analysis'>): Promise<ContainersTable> {
     const { label, fields, uid, timestamp } = splitBody(type, b);
     const common = { info: b.info, tags: b.tags, fields, uid, timestamp };
     switch (type) {
@@ -179,13 +177,13 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     const plural = PLURAL[type];
     const t = { tags: [plural] };
 
-    app.get(`/${plural}`, { schema: { ...t, summary: `List ${plural}`, querystring: { type: 'object', properties: LIST_QUERY } } }, (req) =>
+    app.get(`/${plural}`, { schema: { ...t, summary: `List ${plural}`, querystring: listQuery } }, (req) =>
       listContainers(req, type),
     );
 
     if (type !== 'analysis') {
       app.post(`/${plural}`, { schema: { ...t, summary: `Create a ${type}`, body: createBody(type) } }, async (req) => {
-        const row = await create(req, type);
+        const row = await create(accessOf(ctx, req), req.body, type);
         return { _id: row.id };
       });
     }
@@ -196,7 +194,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
       { schema: { ...t, summary: `Get a ${type}`, params: idParams, ...(type === 'analysis' ? { querystring: { type: 'object', properties: INFLATE_QUERY } } : {}) } },
       async (req) => {
       const access = accessOf(ctx, req);
-      const row = await access.requireContainer(type, (req.params as { id: string }).id, viewAction(type));
+      const row = await access.requireContainer(type, req.params.id, viewAction(type));
       return fullDoc(row, access);
       },
     );
@@ -204,8 +202,8 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     app.put(`/${plural}/:id`, { schema: { ...t, summary: `Modify a ${type}`, params: idParams, body: modifyBody(type) } }, async (req) => {
       const access = accessOf(ctx, req);
       const action = type === 'analysis' ? 'analyses_modify_metadata' : 'containers_modify_metadata';
-      const row = await access.requireContainer(type, (req.params as { id: string }).id, action);
-      const b = req.body as Body;
+      const row = await access.requireContainer(type, req.params.id, action);
+      const b = req.body;
       const { label, fields, uid, timestamp } = splitBody(type, b);
       const move = MOVE_TARGETS[type];
       const moveTo = move && b[move.field] !== undefined ? (type === 'session' ? ((b.subject as JsonObject)._id as string) : (b.session as string)) : undefined;
@@ -238,7 +236,7 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
     app.delete(`/${plural}/:id`, { schema: { ...t, summary: `Delete a ${type} and everything under it`, params: idParams } }, async (req) => {
       const access = accessOf(ctx, req);
       const action = type === 'project' ? 'containers_delete_project' : type === 'analysis' ? 'analyses_delete' : 'containers_delete_hierarchy';
-      const row = await access.requireContainer(type, (req.params as { id: string }).id, action);
+      const row = await access.requireContainer(type, req.params.id, action);
       const ids = await subtreeIds(db, row);
       const keys: string[] = [];
       try {
@@ -288,12 +286,12 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
           tags: [parentPlural],
           summary: `List the ${PLURAL[childType]} of a ${parentType}`,
           params: parentType === 'group' ? groupParams : idParams,
-          querystring: { type: 'object', properties: LIST_QUERY },
+          querystring: listQuery,
         },
       },
       async (req) => {
         const access = accessOf(ctx, req);
-        const { id } = req.params as { id: string };
+        const { id } = req.params;
         if (parentType === 'group') await access.requireGroup(id, 'visible');
         else await access.requireContainer(parentType, id, 'containers_view_metadata');
         return listContainers(req, childType, { column, value: id });
@@ -303,10 +301,10 @@ export async function containerRoutes(app: FastifyInstance, ctx: ServerContext):
 
   // Any container by id, as Flywheel's fw.get(id): hierarchy containers, groups (their ids are
   // names, not object ids) and collections, each saying what it is in `container_type`.
-  const anyIdParams = { type: 'object', required: ['id'], properties: { id: { anyOf: [OBJECT_ID_SCHEMA, GROUP_ID_SCHEMA] } } } as const;
+  const anyIdParams = Type.Object({ id: Type.Union([OBJECT_ID_SCHEMA, GROUP_ID_SCHEMA]) });
   app.get('/containers/:id', { schema: { tags: ['containers'], summary: 'Get any container (group, collection, project … analysis) by id', params: anyIdParams } }, async (req) => {
     const access = accessOf(ctx, req);
-    const { id } = req.params as { id: string };
+    const { id } = req.params;
     const row = await db.selectFrom('containers').selectAll().where('id', '=', id).executeTakeFirst();
     if (row) {
       await access.check(row, viewAction(row.type));

@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { PLURAL, safePathSegment } from '@sprocket/types';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import tar from 'tar-stream';
 import yazl from 'yazl';
 import type { AccessContext } from '../auth/access.js';
@@ -11,6 +11,7 @@ import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { badRequest, apiError } from '../errors.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
+import type { Api } from '../http/typed.js';
 
 /**
  * Multi-container downloads: a project, subject, session, acquisition or analysis subtree as one
@@ -37,7 +38,7 @@ interface Selection {
 const FORMATS = ['tar', 'zip'] as const;
 type Format = (typeof FORMATS)[number];
 
-export async function downloadRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const secret = await ticketSecret(db);
 

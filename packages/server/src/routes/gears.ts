@@ -1,5 +1,5 @@
 import { CONTAINER_TYPES, type ContainerType, invocationSchema, SINGULAR } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { isEngine } from '../auth/principal.js';
 import { requirePrincipal } from '../auth/authenticate.js';
@@ -13,11 +13,12 @@ import { forgetGear, gearDoc, loadedGear, receiveGearUpload, gearFieldResolver, 
 import { suggestions } from '../jobs/invocation.js';
 import { followNewGearVersion } from '../jobs/rule-checks.js';
 import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
+import type { Api } from '../http/typed.js';
 
 /** Special `filter` values of `GET /gears` (Flywheel's): not field terms. */
 const GEAR_FILTERS = new Set(['single_input', 'read_only_key']);
 
-export async function gearRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['gears'] };
 

@@ -1,24 +1,19 @@
+import { Type } from '@sinclair/typebox';
 import { GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
-import type { FastifyInstance } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import { parseJson } from '../dao/json.js';
 import { badRequest, conflict, forbidden, notFound, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
-import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import { listQuery, listReply, parseListParams, runList } from '../http/listing.js';
+import type { Api } from '../http/typed.js';
 import { now } from '../ids.js';
-import { GROUP_ID_SCHEMA, NO_CONTROL_CHARACTERS, TAG, groupParams } from './schemas.js';
+import { GROUP_ID_SCHEMA, NO_CONTROL_CHARACTERS, TAGS, groupParams, tagBody } from './schemas.js';
 
-const permParams = {
-  type: 'object',
-  properties: { id: GROUP_ID_SCHEMA, uid: { type: 'string', minLength: 1 } },
-  required: ['id', 'uid'],
-} as const;
-const accessBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['access'],
-  properties: { _id: { type: 'string', minLength: 1 }, access: { type: 'string', enum: [...GROUP_ACCESS] } },
-} as const;
+const permParams = Type.Object({ id: GROUP_ID_SCHEMA, uid: Type.String({ minLength: 1 }) });
+const GROUP_LABEL = Type.String({ minLength: 1, maxLength: 64, format: NO_CONTROL_CHARACTERS });
+const ACCESS = Type.Unsafe<GroupAccess>({ type: 'string', enum: [...GROUP_ACCESS] });
+const accessBody = Type.Object({ _id: Type.Optional(Type.String({ minLength: 1 })), access: ACCESS }, { additionalProperties: false });
+const newAccessBody = Type.Object({ _id: Type.String({ minLength: 1 }), access: ACCESS }, { additionalProperties: false });
 
 const resolveGroupField: FieldResolver = (key) => {
   if (key === '_id' || key === 'id') return { kind: 'column', column: 'id' };
@@ -28,7 +23,7 @@ const resolveGroupField: FieldResolver = (key) => {
   return undefined;
 };
 
-export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['groups'] };
 
@@ -47,7 +42,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     };
   }
 
-  app.get('/groups', { schema: { ...t, querystring: { type: 'object', properties: LIST_QUERY } } }, async (req) => {
+  app.get('/groups', { schema: { ...t, querystring: listQuery } }, async (req) => {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
     let q = db.selectFrom('groups').selectAll();
@@ -77,19 +72,14 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       schema: {
         ...t,
         summary: 'Create a group (site admin or developer)',
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['_id'],
-          properties: { _id: GROUP_ID_SCHEMA, label: { type: 'string', minLength: 1, maxLength: 64, format: NO_CONTROL_CHARACTERS }, tags: { type: 'array', items: TAG } },
-        },
+        body: Type.Object({ _id: GROUP_ID_SCHEMA, label: Type.Optional(GROUP_LABEL), tags: Type.Optional(TAGS) }, { additionalProperties: false }),
       },
     },
     async (req) => {
       const access = accessOf(ctx, req);
       const p = access.principal;
       if (p.readOnly || !(p.isAdmin || p.roles.includes('developer'))) throw forbidden('creating groups needs the site_admin or developer role');
-      const b = req.body as { _id: string; label?: string; tags?: string[] };
+      const b = req.body;
       const stamp = now();
       try {
         await db.transaction().execute(async (trx) => {
@@ -108,7 +98,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   );
 
   app.get('/groups/:id', { schema: { ...t, params: groupParams } }, async (req) => {
-    const { id } = req.params as { id: string };
+    const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'visible');
     return groupDoc(id);
   });
@@ -119,13 +109,13 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       schema: {
         ...t,
         params: groupParams,
-        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { label: { type: 'string', minLength: 1, maxLength: 64, format: NO_CONTROL_CHARACTERS }, tags: { type: 'array', items: TAG } } },
+        body: Type.Object({ label: Type.Optional(GROUP_LABEL), tags: Type.Optional(TAGS) }, { additionalProperties: false, minProperties: 1 }),
       },
     },
     async (req) => {
-      const { id } = req.params as { id: string };
+      const { id } = req.params;
       await accessOf(ctx, req).requireGroup(id, 'rw');
-      const b = req.body as { label?: string; tags?: string[] };
+      const b = req.body;
       await db
         .updateTable('groups')
         .set({ ...(b.label ? { label: b.label } : {}), ...(b.tags ? { tags: JSON.stringify(b.tags) } : {}), modified: now() })
@@ -136,7 +126,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   );
 
   app.delete('/groups/:id', { schema: { ...t, params: groupParams } }, async (req) => {
-    const { id } = req.params as { id: string };
+    const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'admin');
     const project = await db.selectFrom('containers').select('id').where('group_id', '=', id).limit(1).executeTakeFirst();
     if (project) throw conflict(`group ${id} still has projects; delete them first`);
@@ -145,10 +135,10 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     return { deleted: 1 };
   });
 
-  app.post('/groups/:id/tags', { schema: { ...t, params: groupParams, body: { type: 'object', additionalProperties: false, required: ['value'], properties: { value: TAG } } } }, async (req) => {
-    const { id } = req.params as { id: string };
+  app.post('/groups/:id/tags', { schema: { ...t, params: groupParams, body: tagBody } }, async (req) => {
+    const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'rw');
-    const { value } = req.body as { value: string };
+    const { value } = req.body;
     const g = await db.selectFrom('groups').select('tags').where('id', '=', id).executeTakeFirstOrThrow();
     const tags = parseJson<string[]>(g.tags, []);
     if (tags.includes(value)) throw apiError('TAG_EXISTS', { tag: value, type: 'group', id });
@@ -158,7 +148,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
 
   // Group permissions: legacy ro/rw/admin access, inherited by every project of the group.
   app.get('/groups/:id/permissions', { schema: { ...t, params: groupParams } }, async (req) => {
-    const { id } = req.params as { id: string };
+    const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'visible');
     return (await groupDoc(id)).permissions;
   });
@@ -168,10 +158,10 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     if (!u) throw apiError('USER_NOT_FOUND', { id: uid });
   }
 
-  app.post('/groups/:id/permissions', { schema: { ...t, params: groupParams, body: { ...accessBody, required: ['_id', 'access'] } } }, async (req) => {
-    const { id } = req.params as { id: string };
+  app.post('/groups/:id/permissions', { schema: { ...t, params: groupParams, body: newAccessBody } }, async (req) => {
+    const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'admin');
-    const b = req.body as { _id: string; access: GroupAccess };
+    const b = req.body;
     await userExists(b._id);
     const existing = await db.selectFrom('group_permissions').select('user_id').where('group_id', '=', id).where('user_id', '=', b._id).executeTakeFirst();
     if (existing) throw conflict(`user ${b._id} already has a permission on group ${id}; use PUT to change it`);
@@ -180,7 +170,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   });
 
   app.get('/groups/:id/permissions/:uid', { schema: { ...t, params: permParams } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
+    const { id, uid } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'visible');
     const p = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
     if (!p) throw notFound(`permission for ${uid} on group ${id}`);
@@ -188,9 +178,9 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   });
 
   app.put('/groups/:id/permissions/:uid', { schema: { ...t, params: permParams, body: accessBody } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
+    const { id, uid } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'admin');
-    const b = req.body as { _id?: string; access: GroupAccess };
+    const b = req.body;
     if (b._id && b._id !== uid) throw badRequest(`body._id '${b._id}' does not match the user in the path '${uid}'`);
     await userExists(uid);
     if (b.access !== 'admin') {
@@ -206,7 +196,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   });
 
   app.delete('/groups/:id/permissions/:uid', { schema: { ...t, params: permParams } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
+    const { id, uid } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'admin');
     const admins = await db.selectFrom('group_permissions').select('user_id').where('group_id', '=', id).where('access', '=', 'admin').execute();
     if (admins.length === 1 && admins[0]!.user_id === uid) throw conflict(`${uid} is the last admin of group ${id}`);

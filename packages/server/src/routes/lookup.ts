@@ -1,5 +1,5 @@
 import type { Action } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { type ServerContext, accessOf } from '../context.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
@@ -9,6 +9,7 @@ import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, badRequest, notFound } from '../errors.js';
 import { acceptsFeature } from '../http/listing.js';
+import type { Api } from '../http/typed.js';
 
 /**
  * Path resolution: `group/project/[subject/]session/acquisition`, then `files/<name>` or
@@ -54,7 +55,7 @@ function ambiguous(path: string[], at: number, rows: ContainersTable[]): ApiErro
   );
 }
 
-export async function lookupRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
 
   function idMatch(seg: string): string | undefined {

@@ -1,5 +1,5 @@
 import { ACTIONS, type Action, BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess, ROLE_BASELINE } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { type ServerContext, accessOf } from '../context.js';
@@ -8,6 +8,7 @@ import type { Database, RolesTable } from '../db/schema.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { ROLE_ASSIGNMENT_TABLES, roleAssignmentRoutes } from './role-assignments.js';
+import type { Api } from '../http/typed.js';
 
 const roleParams = { type: 'object', required: ['rid'], properties: { rid: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 const roleBody = {
@@ -63,7 +64,7 @@ function checkActions(actions: string[]): Action[] {
   return [...new Set([...ROLE_BASELINE, ...(actions as Action[])])];
 }
 
-export async function permissionRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   await seedBuiltinRoles(db);
 

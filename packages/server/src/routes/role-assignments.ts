@@ -1,11 +1,12 @@
 import { BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { parseJson } from '../dao/json.js';
 import { ROLE_ASSIGNMENT_TABLES as ROLE_ASSIGNMENT_TABLES_BY_KIND } from '../dao/role-assignments.js';
 import type { Database } from '../db/schema.js';
 import { badRequest, conflict, notFound, apiError } from '../errors.js';
 import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
+import type { Api } from '../http/typed.js';
 
 /**
  * Role assignments per user on a project or a collection (Flywheel's `/{projects|collections}/{id}/permissions`):
@@ -41,7 +42,7 @@ interface PermBody {
 /** Every table holding role assignments, for questions asked of all of them (is a role in use?). */
 export const ROLE_ASSIGNMENT_TABLES = Object.values(ROLE_ASSIGNMENT_TABLES_BY_KIND).map((t) => t.table);
 
-export function roleAssignmentRoutes(app: FastifyInstance, db: Kysely<Database>, target: RoleAssignmentTarget): void {
+export function roleAssignmentRoutes(app: Api, db: Kysely<Database>, target: RoleAssignmentTarget): void {
   // The two tables differ only in the name of the container column; kysely is told it is the
   // project table so the queries type-check, while the real names go into the SQL.
   const table = target.table as 'project_permissions';

@@ -1,10 +1,10 @@
 import { SPROCKET_VERSION } from '@sprocket/types';
-import type { FastifyInstance } from 'fastify';
 import { requirePrincipal } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
 import { FLYWHEEL_API_RELEASE } from '../version.js';
+import type { Api } from '../http/typed.js';
 
-export async function systemRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function systemRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const started = new Date().toISOString();
 
   app.get('/config', { schema: { tags: ['site'], summary: 'Site configuration' } }, async () => ({

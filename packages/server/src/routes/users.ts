@@ -1,5 +1,5 @@
 import { SITE_ROLES, type SiteRole } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
@@ -9,6 +9,7 @@ import { conflict, forbidden, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
+import type { Api } from '../http/typed.js';
 
 const USER_ID = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\s/:]+$' } as const;
 const userParams = { type: 'object', properties: { uid: USER_ID }, required: ['uid'] } as const;
@@ -62,7 +63,7 @@ function requireAdmin(req: FastifyRequest) {
   return p;
 }
 
-export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['users'] };
 

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
@@ -11,6 +11,7 @@ import { checkView, evaluateView, planView } from '../views/evaluate.js';
 import { CONTENT_TYPE, VIEW_FORMATS, type ViewFormat, columnsOf, formatRows } from '../views/format.js';
 import { type DataViewSpec, dataViewPatchSchema, dataViewSchema, storedSpec } from '../views/spec.js';
 import { OBJECT_ID_SCHEMA } from './schemas.js';
+import type { Api } from '../http/typed.js';
 
 const evalQuery = {
   type: 'object',
@@ -57,7 +58,7 @@ const COLUMN_ALIASES = [
   { name: 'analysis.gear_info.version', description: 'version of that gear', type: 'string' },
 ];
 
-export async function viewRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['views'] };
 
