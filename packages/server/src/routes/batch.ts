@@ -1,10 +1,9 @@
-import { JOB_PRIORITIES } from '@sprocket/types';
+import { Type } from '@sinclair/typebox';
+import { JOB_PRIORITIES, type JobPriority } from '@sprocket/types';
 import { type ServerContext, accessOf } from '../context.js';
 import { jobDoc } from '../jobs/docs.js';
 import {
-  type BatchInput,
   OPTIONAL_INPUT_POLICIES,
-  type RetryFailedInput,
   batchDoc,
   batchExtras,
   batchJobs,
@@ -14,44 +13,36 @@ import {
   retryFailed,
   runBatch,
 } from '../jobs/batch.js';
-import { NO_CONTROL_CHARACTERS, OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
+import { JSON_OBJECT, NO_CONTROL_CHARACTERS, TAGS, idParams } from './schemas.js';
 import type { Api } from '../http/typed.js';
 
-const proposeBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['gear_id', 'targets'],
-  properties: {
-    gear_id: { type: 'string' },
-    targets: {
-      type: 'array',
-      maxItems: 10000,
-      items: { type: 'object', required: ['type', 'id'], properties: { type: { type: 'string' }, id: { type: 'string' } } },
-    },
-    config: { type: 'object' },
-    tags: { type: 'array', items: TAG },
-    analysis: { type: 'object', properties: { label: { type: 'string', maxLength: 256, format: NO_CONTROL_CHARACTERS }, description: { type: 'string' } } },
-    target_context: { type: 'object' },
-    optional_input_policy: { enum: [...OPTIONAL_INPUT_POLICIES] },
-    priority: { enum: Object.keys(JOB_PRIORITIES) },
-    compute_provider_id: { type: 'string' },
+const proposeBody = Type.Object(
+  {
+    gear_id: Type.String(),
+    targets: Type.Array(Type.Object({ type: Type.String(), id: Type.String() }), { maxItems: 10000 }),
+    config: Type.Optional(JSON_OBJECT),
+    tags: Type.Optional(TAGS),
+    analysis: Type.Optional(
+      Type.Object({ label: Type.Optional(Type.String({ maxLength: 256, format: NO_CONTROL_CHARACTERS })), description: Type.Optional(Type.String()) }),
+    ),
+    target_context: Type.Optional(JSON_OBJECT),
+    // Bare enums (no `type`), as before: the validator's message for them names the allowed values.
+    optional_input_policy: Type.Optional(Type.Unsafe<(typeof OPTIONAL_INPUT_POLICIES)[number]>({ enum: [...OPTIONAL_INPUT_POLICIES] })),
+    priority: Type.Optional(Type.Unsafe<JobPriority>({ enum: Object.keys(JOB_PRIORITIES) })),
+    compute_provider_id: Type.Optional(Type.String()),
   },
-} as const;
+  { additionalProperties: false },
+);
 
-const retryBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    exit_codes: { type: 'array', items: { type: 'integer' }, maxItems: 256 },
-    memory: { type: 'string' },
-  },
-} as const;
+const retryBody = Type.Object(
+  { exit_codes: Type.Optional(Type.Array(Type.Integer(), { maxItems: 256 })), memory: Type.Optional(Type.String()) },
+  { additionalProperties: false },
+);
 
 /** `/batch`: propose, run, cancel, inspect and retry batch runs. */
 export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['batch'] };
-  const id = (req: { params: unknown }) => (req.params as { id: string }).id;
 
   app.post(
     '/batch',
@@ -60,10 +51,10 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
         ...t,
         summary: 'Propose a batch run: which containers under the targets match the gear (ambiguous and not_matched ones say why in reason); dry_run=true stores no batch',
         body: proposeBody,
-        querystring: { type: 'object', properties: { dry_run: { type: 'boolean' } } },
+        querystring: Type.Object({ dry_run: Type.Optional(Type.Boolean()) }),
       },
     },
-    async (req) => proposeBatch(ctx, req, req.body as BatchInput, { dryRun: (req.query as { dry_run?: boolean }).dry_run === true }),
+    async (req) => proposeBatch(ctx, req, req.body, { dryRun: req.query.dry_run === true }),
   );
 
   app.get('/batch', { schema: { ...t, summary: 'Your batches (every batch for site admins)' } }, async (req) => {
@@ -102,11 +93,11 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get(
     '/batch/:id',
-    { schema: { ...t, summary: 'A batch; jobs=true returns job documents instead of ids', params: idParams, querystring: { type: 'object', properties: { jobs: { type: 'boolean' } } } } },
+    { schema: { ...t, summary: 'A batch; jobs=true returns job documents instead of ids', params: idParams, querystring: Type.Object({ jobs: Type.Optional(Type.Boolean()) }) } },
     async (req) => {
-      const row = await loadBatch(ctx, req, id(req));
+      const row = await loadBatch(ctx, req, req.params.id);
       const jobs = await batchJobs(ctx, row.id);
-      const inflate = (req.query as { jobs?: boolean }).jobs === true;
+      const inflate = req.query.jobs === true;
       return batchDoc(
         row,
         inflate ? (jobs.map((j) => jobDoc(j)) as never) : jobs.map((j) => j.id),
@@ -117,12 +108,12 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
   );
 
   app.post('/batch/:id/run', { schema: { ...t, summary: 'Run a proposed batch: one job per matched container; returns the jobs', params: idParams } }, async (req) => {
-    const row = await loadBatch(ctx, req, id(req));
+    const row = await loadBatch(ctx, req, req.params.id);
     return (await runBatch(ctx, req, row)).map((j) => jobDoc(j));
   });
 
   app.post('/batch/:id/cancel', { schema: { ...t, summary: 'Cancel a batch: its queued jobs are cancelled', params: idParams } }, async (req) => {
-    const row = await loadBatch(ctx, req, id(req));
+    const row = await loadBatch(ctx, req, req.params.id);
     return { number_cancelled: await cancelBatch(ctx, req, row) };
   });
 
@@ -132,13 +123,13 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
       schema: {
         ...t,
         summary: "Re-queue a batch's failed jobs (optionally only those with the given exit codes, optionally with more memory)",
-        params: { type: 'object', required: ['id'], properties: { id: OBJECT_ID_SCHEMA } },
+        params: idParams,
         body: retryBody,
       },
     },
     async (req) => {
-      const row = await loadBatch(ctx, req, id(req));
-      const r = await retryFailed(ctx, req, row, (req.body ?? {}) as RetryFailedInput);
+      const row = await loadBatch(ctx, req, req.params.id);
+      const r = await retryFailed(ctx, req, row, req.body ?? {});
       return { number_retried: r.retried.length, jobs: r.retried, retried_from: r.from };
     },
   );

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { BUILTIN_ROLES } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { CollectionAccess } from '../auth/collection-access.js';
@@ -17,10 +18,11 @@ import { containerDoc, containerFieldResolver, currentFiles, subjectsById } from
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { CollectionsTable, ContainersTable } from '../db/schema.js';
 import { ApiError, badRequest, forbidden, notFound, apiError } from '../errors.js';
-import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import { LIST_QUERY, type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { newId, now } from '../ids.js';
 import { roleAssignmentRoutes } from './role-assignments.js';
-import { INFO, type InfoUpdate, LABEL, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
+import { noteBody, noteParams, tagParams } from './container-meta.js';
+import { INFO, LABEL, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody, tagBody } from './schemas.js';
 import type { Api } from '../http/typed.js';
 
 /**
@@ -34,49 +36,29 @@ import type { Api } from '../http/typed.js';
 /** At most this many nodes per change, so one request stays one bounded transaction. */
 const MAX_NODES = 10_000;
 
-const DESCRIPTION = { type: 'string', maxLength: 10_000 } as const;
-const contentsSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['operation', 'nodes'],
-  properties: {
-    operation: { type: 'string', enum: ['add', 'remove'] },
-    nodes: {
-      type: 'array',
-      maxItems: MAX_NODES,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['_id', 'level'],
-        properties: { _id: OBJECT_ID_SCHEMA, level: { type: 'string', enum: [...COLLECTION_LEVELS] } },
-      },
-    },
+const DESCRIPTION = Type.String({ maxLength: 10_000 });
+const contentsSchema = Type.Object(
+  {
+    operation: Type.Unsafe<'add' | 'remove'>({ type: 'string', enum: ['add', 'remove'] }),
+    nodes: Type.Array(
+      Type.Object(
+        { _id: OBJECT_ID_SCHEMA, level: Type.Unsafe<CollectionNode['level']>({ type: 'string', enum: [...COLLECTION_LEVELS] }) },
+        { additionalProperties: false },
+      ),
+      { maxItems: MAX_NODES },
+    ),
   },
-} as const;
-const createBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['label'],
-  properties: { label: LABEL, description: DESCRIPTION, info: INFO, tags: { type: 'array', maxItems: 1000, items: TAG } },
-} as const;
-const modifyBody = {
-  type: 'object',
-  additionalProperties: false,
-  minProperties: 1,
-  properties: { ...createBody.properties, contents: contentsSchema },
-} as const;
-const tagParams = { type: 'object', required: ['id', 'value'], properties: { id: OBJECT_ID_SCHEMA, value: TAG } } as const;
-const noteParams = { type: 'object', required: ['id', 'nid'], properties: { id: OBJECT_ID_SCHEMA, nid: OBJECT_ID_SCHEMA } } as const;
-const noteBody = { type: 'object', additionalProperties: false, required: ['text'], properties: { text: { type: 'string', minLength: 1, maxLength: 100_000 } } } as const;
-const acquisitionsQueryString = { type: 'object', properties: { ...LIST_QUERY, session: OBJECT_ID_SCHEMA } } as const;
-
-interface CollectionBody {
-  label?: string;
-  description?: string;
-  info?: JsonObject;
-  tags?: string[];
-  contents?: { operation: 'add' | 'remove'; nodes: CollectionNode[] };
-}
+  { additionalProperties: false },
+);
+const COLLECTION_PROPS = {
+  label: Type.Optional(LABEL),
+  description: Type.Optional(DESCRIPTION),
+  info: Type.Optional(INFO),
+  tags: Type.Optional(Type.Array(TAG, { maxItems: 1000 })),
+};
+const createBody = Type.Object({ ...COLLECTION_PROPS, label: LABEL }, { additionalProperties: false });
+const modifyBody = Type.Object({ ...COLLECTION_PROPS, contents: Type.Optional(contentsSchema) }, { additionalProperties: false, minProperties: 1 });
+const acquisitionsQueryString = Type.Object({ ...LIST_QUERY, session: Type.Optional(OBJECT_ID_SCHEMA) });
 
 
 export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<void> {
@@ -84,7 +66,6 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
   const t = { tags: ['collections'] };
 
   const collAccess = (req: FastifyRequest) => new CollectionAccess(ctx.handle, accessOf(ctx, req));
-  const idOf = (req: FastifyRequest) => (req.params as { id: string }).id;
   const save = (id: string, patch: Partial<CollectionsTable>) => db.updateTable('collections').set({ ...patch, modified: now() }).where('id', '=', id).execute();
 
   async function fullDoc(row: CollectionsTable): Promise<JsonObject> {
@@ -114,7 +95,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
   }
 
   /** Session or acquisition documents of a collection the caller may see, listed like /projects/{id}/sessions. */
-  async function listMembers(req: FastifyRequest, level: 'session' | 'acquisition', collectionId: string, sessionId?: string) {
+  async function listMembers(req: FastifyRequest & ListRequest, level: 'session' | 'acquisition', collectionId: string, sessionId?: string) {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
     let q = level === 'session' ? sessionsQuery(db, collectionId) : acquisitionsQuery(db, collectionId);
@@ -134,7 +115,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
   app.post('/collections', { schema: { ...t, summary: 'Create a collection (its creator becomes its curator, with the admin role)', body: createBody } }, async (req) => {
     const p = accessOf(ctx, req).principal;
     if (p.readOnly || p.jobId || p.kind === 'engine') throw forbidden('creating collections needs a user key that may write');
-    const b = req.body as CollectionBody;
+    const b = req.body;
     const id = newId();
     const stamp = now();
     await db.transaction().execute(async (trx) => {
@@ -157,7 +138,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     return { _id: id };
   });
 
-  app.get('/collections', { schema: { ...t, summary: 'List the collections the caller holds a role on', querystring: { type: 'object', properties: LIST_QUERY } } }, async (req) => {
+  app.get('/collections', { schema: { ...t, summary: 'List the collections the caller holds a role on', querystring: listQuery } }, async (req) => {
     const params = parseListParams(req);
     const visible = await collAccess(req).visibleIds();
     let q = db.selectFrom('collections').selectAll();
@@ -180,15 +161,15 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
   });
 
   app.get('/collections/:id', { schema: { ...t, summary: 'Get a collection', params: idParams } }, async (req) =>
-    fullDoc(await collAccess(req).require(idOf(req), 'containers_view_metadata')),
+    fullDoc(await collAccess(req).require(req.params.id, 'containers_view_metadata')),
   );
 
   app.put(
     '/collections/:id',
     { schema: { ...t, summary: 'Modify a collection; `contents` adds or removes sessions and acquisitions', params: idParams, body: modifyBody } },
     async (req) => {
-      const row = await collAccess(req).require(idOf(req), 'containers_modify_metadata');
-      const b = req.body as CollectionBody;
+      const row = await collAccess(req).require(req.params.id, 'containers_modify_metadata');
+      const b = req.body;
       const nodes = b.contents ? await resolveNodes(req, b.contents.nodes) : [];
       await db.transaction().execute(async (trx) => {
         if (b.contents?.operation === 'add') await addMembers(trx, row.id, nodes.map((n) => n.node));
@@ -210,7 +191,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
   );
 
   app.delete('/collections/:id', { schema: { ...t, summary: 'Delete a collection (its sessions and acquisitions stay where they are)', params: idParams } }, async (req) => {
-    const row = await collAccess(req).require(idOf(req), 'containers_delete_project');
+    const row = await collAccess(req).require(req.params.id, 'containers_delete_project');
     await db.transaction().execute(async (trx) => {
       await trx.deleteFrom('collection_members').where('collection_id', '=', row.id).execute();
       await trx.deleteFrom('collection_permissions').where('collection_id', '=', row.id).execute();
@@ -221,9 +202,9 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
 
   app.get(
     '/collections/:id/sessions',
-    { schema: { ...t, summary: 'List the sessions of a collection the caller may see', params: idParams, querystring: { type: 'object', properties: LIST_QUERY } } },
+    { schema: { ...t, summary: 'List the sessions of a collection the caller may see', params: idParams, querystring: listQuery } },
     async (req) => {
-      const row = await collAccess(req).require(idOf(req), 'containers_view_metadata');
+      const row = await collAccess(req).require(req.params.id, 'containers_view_metadata');
       return listMembers(req, 'session', row.id);
     },
   );
@@ -232,8 +213,8 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     '/collections/:id/acquisitions',
     { schema: { ...t, summary: 'List the acquisitions of a collection the caller may see (`session` narrows to one session)', params: idParams, querystring: acquisitionsQueryString } },
     async (req) => {
-      const row = await collAccess(req).require(idOf(req), 'containers_view_metadata');
-      return listMembers(req, 'acquisition', row.id, (req.query as { session?: string }).session);
+      const row = await collAccess(req).require(req.params.id, 'containers_view_metadata');
+      return listMembers(req, 'acquisition', row.id, req.query.session);
     },
   );
 
@@ -248,16 +229,16 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
 
   // Info, tags and notes, as on containers.
   app.post('/collections/:id/info', { schema: { ...t, summary: 'Set, delete or replace collection info', params: idParams, body: infoUpdateBody } }, async (req) => {
-    const row = await collAccess(req).require(idOf(req), 'containers_modify_metadata');
-    await save(row.id, { info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body as InfoUpdate)) });
+    const row = await collAccess(req).require(req.params.id, 'containers_modify_metadata');
+    await save(row.id, { info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body)) });
     return { modified: 1 };
   });
   app.post(
     '/collections/:id/tags',
-    { schema: { ...t, summary: 'Add a tag to a collection', params: idParams, body: { type: 'object', additionalProperties: false, required: ['value'], properties: { value: TAG } } } },
+    { schema: { ...t, summary: 'Add a tag to a collection', params: idParams, body: tagBody } },
     async (req) => {
-      const row = await collAccess(req).require(idOf(req), 'tags_manage');
-      const { value } = req.body as { value: string };
+      const row = await collAccess(req).require(req.params.id, 'tags_manage');
+      const { value } = req.body;
       const tags = parseJson<string[]>(row.tags, []);
       if (tags.includes(value)) throw apiError('TAG_EXISTS', { tag: value, type: 'collection', id: row.id });
       await save(row.id, { tags: JSON.stringify([...tags, value]) });
@@ -265,23 +246,23 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     },
   );
   app.delete('/collections/:id/tags/:value', { schema: { ...t, params: tagParams } }, async (req) => {
-    const row = await collAccess(req).require(idOf(req), 'tags_manage');
-    const { value } = req.params as { value: string };
+    const row = await collAccess(req).require(req.params.id, 'tags_manage');
+    const { value } = req.params;
     const tags = parseJson<string[]>(row.tags, []);
     if (!tags.includes(value)) throw apiError('TAG_NOT_FOUND', { tag: value, type: 'collection', id: row.id });
     await save(row.id, { tags: JSON.stringify(tags.filter((x) => x !== value)) });
     return { deleted: 1 };
   });
   app.post('/collections/:id/notes', { schema: { ...t, summary: 'Add a note to a collection', params: idParams, body: noteBody } }, async (req) => {
-    const row = await collAccess(req).require(idOf(req), 'notes_manage');
+    const row = await collAccess(req).require(req.params.id, 'notes_manage');
     const stamp = now();
-    const note = { _id: newId(), text: (req.body as { text: string }).text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
+    const note = { _id: newId(), text: req.body.text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
     await save(row.id, { notes: JSON.stringify([...parseJson<JsonObject[]>(row.notes, []), note]) });
     return { _id: note._id };
   });
   app.delete('/collections/:id/notes/:nid', { schema: { ...t, params: noteParams } }, async (req) => {
-    const row = await collAccess(req).require(idOf(req), 'notes_manage');
-    const { nid } = req.params as { nid: string };
+    const row = await collAccess(req).require(req.params.id, 'notes_manage');
+    const { nid } = req.params;
     const notes = parseJson<{ _id: string }[]>(row.notes, []);
     if (!notes.some((n) => n._id === nid)) throw notFound(`note ${nid}`);
     await save(row.id, { notes: JSON.stringify(notes.filter((n) => n._id !== nid)) });

@@ -17,8 +17,8 @@ interface Note {
   modified: string;
 }
 
-const tagParams = Type.Object({ id: OBJECT_ID_SCHEMA, value: TAG });
-const noteParams = Type.Object({ id: OBJECT_ID_SCHEMA, nid: OBJECT_ID_SCHEMA });
+export const tagParams = Type.Object({ id: OBJECT_ID_SCHEMA, value: TAG });
+export const noteParams = Type.Object({ id: OBJECT_ID_SCHEMA, nid: OBJECT_ID_SCHEMA });
 export const noteBody = Type.Object({ text: Type.String({ minLength: 1, maxLength: 100_000 }) }, { additionalProperties: false });
 
 /** Info, tags and notes of one container type. */

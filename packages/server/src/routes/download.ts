@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { PassThrough, type Readable } from 'node:stream';
 import { PLURAL, safePathSegment } from '@sprocket/types';
 import type { FastifyReply } from 'fastify';
@@ -143,21 +144,22 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
   }
 
   const summary = (entries: Entry[]) => ({ file_cnt: entries.length, size: entries.reduce((n, e) => n + e.file.size, 0) });
-  const filterQuery = {
-    format: { type: 'string', enum: [...FORMATS] },
-    include: { type: 'string', description: 'comma-separated file types to include' },
-    exclude: { type: 'string', description: 'comma-separated file types to exclude' },
-    summary: { type: 'boolean', description: 'only count files and bytes' },
-  } as const;
+  const FORMAT = Type.Unsafe<Format>({ type: 'string', enum: [...FORMATS] });
+  const filterQuery = Type.Object({
+    format: Type.Optional(FORMAT),
+    include: Type.Optional(Type.String({ description: 'comma-separated file types to include' })),
+    exclude: Type.Optional(Type.String({ description: 'comma-separated file types to exclude' })),
+    summary: Type.Optional(Type.Boolean({ description: 'only count files and bytes' })),
+  });
   const split = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
 
   for (const type of ['project', 'subject', 'session', 'acquisition', 'analysis'] as const) {
     app.get(
       `/${PLURAL[type]}/:id/download`,
-      { schema: { tags: ['download'], summary: `Download a ${type} subtree as tar or zip`, params: idParams, querystring: { type: 'object', properties: filterQuery } } },
+      { schema: { tags: ['download'], summary: `Download a ${type} subtree as tar or zip`, params: idParams, querystring: filterQuery } },
       async (req, reply) => {
-        const q = req.query as { format?: Format; include?: string; exclude?: string; summary?: boolean };
-        const { id } = req.params as { id: string };
+        const q = req.query;
+        const { id } = req.params;
         const entries = await collect(accessOf(ctx, req), { nodes: [{ level: type, id }], include: split(q.include), exclude: split(q.exclude) });
         if (q.summary) return summary(entries);
         return stream(entries, q.format ?? 'tar', reply, `${type}-${id}`);
@@ -172,23 +174,23 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
       schema: {
         tags: ['download'],
         summary: 'Create a bulk download ticket',
-        body: {
-          type: 'object',
-          required: ['nodes'],
-          properties: {
-            nodes: {
-              type: 'array',
-              minItems: 1,
-              items: { type: 'object', required: ['level'], properties: { level: { type: 'string', enum: ['project', 'subject', 'session', 'acquisition', 'analysis'] }, _id: OBJECT_ID_SCHEMA, id: OBJECT_ID_SCHEMA } },
-            },
-            filters: { type: 'array', items: { type: 'object' } },
-            optional: { type: 'boolean' },
-          },
-        },
+        body: Type.Object({
+          nodes: Type.Array(
+            Type.Object({
+              level: Type.Unsafe<Selection['nodes'][number]['level']>({ type: 'string', enum: ['project', 'subject', 'session', 'acquisition', 'analysis'] }),
+              _id: Type.Optional(OBJECT_ID_SCHEMA),
+              id: Type.Optional(OBJECT_ID_SCHEMA),
+            }),
+            { minItems: 1 },
+          ),
+          // Flywheel's filter objects; only `types.plus` / `types.minus` are read, and the schema leaves them open.
+          filters: Type.Optional(Type.Array(Type.Unsafe<{ types?: { plus?: string[]; minus?: string[] } }>({ type: 'object' }))),
+          optional: Type.Optional(Type.Boolean()),
+        }),
       },
     },
     async (req) => {
-      const b = req.body as { nodes: { level: string; _id?: string; id?: string }[]; filters?: { types?: { plus?: string[]; minus?: string[] } }[] };
+      const b = req.body;
       const nodes = b.nodes.map((n, i) => {
         const id = n._id ?? n.id;
         if (!id) throw badRequest(`body.nodes[${i}] needs _id`);
@@ -205,9 +207,9 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
 
   app.get(
     '/download',
-    { schema: { tags: ['download'], summary: 'Stream a bulk download by ticket', querystring: { type: 'object', required: ['ticket'], properties: { ticket: { type: 'string' }, format: filterQuery.format } } } },
+    { schema: { tags: ['download'], summary: 'Stream a bulk download by ticket', querystring: Type.Object({ ticket: Type.String(), format: Type.Optional(FORMAT) }) } },
     async (req, reply) => {
-      const q = req.query as { ticket: string; format?: Format };
+      const q = req.query;
       const payload = verifyTicket(secret, q.ticket);
       if (!payload?.target.startsWith('d:')) throw apiError('AUTH_TICKET_INVALID', { reason: 'invalid or expired' });
       const sel = JSON.parse(payload.target.slice(2)) as Selection & { user: string };

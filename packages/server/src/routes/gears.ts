@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { CONTAINER_TYPES, type ContainerType, invocationSchema, SINGULAR } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
@@ -7,7 +8,7 @@ import { type ServerContext, accessOf } from '../context.js';
 import { currentFiles, parentsOf } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
 import { badRequest, forbidden, notFound, apiError } from '../errors.js';
-import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
+import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { gearNameOwner, setGearNameOwner } from '../jobs/gear-owners.js';
 import { forgetGear, gearDoc, loadedGear, receiveGearUpload, gearFieldResolver, requireGear, requiredFileInputs, requiresReadWriteKey } from '../jobs/gears.js';
 import { suggestions } from '../jobs/invocation.js';
@@ -53,16 +54,17 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       schema: {
         ...t,
         summary: 'Gears: the latest version of each (all_versions=true for every one); filter=single_input|read_only_key or field terms',
-        querystring: { type: 'object', properties: { ...LIST_QUERY, all_versions: { type: 'boolean' } } },
+        querystring: Type.Object({ ...LIST_QUERY, all_versions: Type.Optional(Type.Boolean()) }),
       },
     },
     async (req) => {
       requirePrincipal(req);
-      const q = req.query as ListQuery & { all_versions?: boolean };
+      const q = req.query;
       const terms = (q.filter ?? '').split(',').map((s) => s.trim());
       const special = new Set(terms.filter((s) => GEAR_FILTERS.has(s)));
-      (req.query as ListQuery).filter = terms.filter((s) => s && !GEAR_FILTERS.has(s)).join(',') || undefined;
-      const params = parseListParams(req);
+      // The special values are not field terms: the list parameters get the filter without them.
+      const filter = terms.filter((s) => s && !GEAR_FILTERS.has(s)).join(',') || undefined;
+      const params = parseListParams({ query: { ...q, filter }, headers: req.headers });
       let base = db.selectFrom('gears').selectAll();
       if (!q.all_versions) {
         base = base
@@ -94,12 +96,12 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     },
   );
 
-  const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
+  const nameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }) });
   const ownerDoc = (o: { name: string; owner_id: string | null }) => ({ name: o.name, owner: o.owner_id });
 
   app.get('/gears/owners/:name', { schema: { ...t, summary: 'Who may upload versions of a gear name: its owner (null: site admins only) and site admins', params: nameParams } }, async (req) => {
     requirePrincipal(req);
-    const { name } = req.params as { name: string };
+    const { name } = req.params;
     const owner = await gearNameOwner(db, name);
     if (!owner) throw apiError('GEAR_NAME_NOT_FOUND', { name });
     return ownerDoc(owner);
@@ -112,14 +114,14 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
         ...t,
         summary: "Hand a gear name to another user (owner: user id) or to the site admins (owner: null); the name's owner or a site admin",
         params: nameParams,
-        body: { type: 'object', additionalProperties: false, required: ['owner'], properties: { owner: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'null' }] } } },
+        body: Type.Object({ owner: Type.Union([Type.String({ minLength: 1 }), Type.Null()]) }, { additionalProperties: false }),
       },
     },
     async (req) => {
       const p = requirePrincipal(req);
       if (p.jobId || p.readOnly) throw forbidden('changing a gear name\'s owner needs a read-write user key');
-      const { name } = req.params as { name: string };
-      const { owner } = req.body as { owner: string | null };
+      const { name } = req.params;
+      const { owner } = req.body;
       if (owner !== null) {
         const user = await db.selectFrom('users').select('id').where('id', '=', owner).executeTakeFirst();
         if (!user) throw badRequest(`owner: user ${owner} not found`);
@@ -130,13 +132,13 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get('/gears/:id', { schema: { ...t, params: idParams } }, async (req) => {
     requirePrincipal(req);
-    return gearDoc(await requireGear(db, (req.params as { id: string }).id));
+    return gearDoc(await requireGear(db, req.params.id));
   });
 
   app.delete('/gears/:id', { schema: { ...t, summary: 'Delete a gear (site admin); refused while jobs of it are queued or running', params: idParams } }, async (req) => {
     const p = requirePrincipal(req);
     if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
-    const gear = await requireGear(db, (req.params as { id: string }).id);
+    const gear = await requireGear(db, req.params.id);
     const active = await db.selectFrom('jobs').select('id').where('gear_id', '=', gear.row.id).where('state', 'in', ['pending', 'running']).limit(1).executeTakeFirst();
     if (active) throw apiError('GEAR_IN_USE', { name: gear.manifest.name, version: gear.manifest.version, job: active.id });
     await db.deleteFrom('gears').where('id', '=', gear.row.id).execute();
@@ -147,12 +149,12 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get('/gears/:id/invocation', { schema: { ...t, summary: 'The invocation schema of a gear (gear spec §1.7)', params: idParams } }, async (req) => {
     requirePrincipal(req);
-    return invocationSchema((await requireGear(db, (req.params as { id: string }).id)).manifest);
+    return invocationSchema((await requireGear(db, req.params.id)).manifest);
   });
 
   app.get('/gears/:id/archive', { schema: { ...t, summary: 'The gear files as uploaded (tar.gz)', params: idParams } }, async (req, reply) => {
     requirePrincipal(req);
-    const gear = await requireGear(db, (req.params as { id: string }).id);
+    const gear = await requireGear(db, req.params.id);
     if (!gear.row.archive_key) throw notFound(`archive of gear ${gear.row.id}`);
     const name = `${gear.manifest.name}-${gear.manifest.version}.tar.gz`.replace(/[^A-Za-z0-9._-]/g, '_');
     void reply
@@ -168,11 +170,11 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       schema: {
         ...t,
         summary: 'Which files of a container fit each file input of the gear',
-        params: { type: 'object', required: ['id', 'cont', 'cid'], properties: { id: OBJECT_ID_SCHEMA, cont: { type: 'string' }, cid: OBJECT_ID_SCHEMA } },
+        params: Type.Object({ id: OBJECT_ID_SCHEMA, cont: Type.String(), cid: OBJECT_ID_SCHEMA }),
       },
     },
     async (req) => {
-      const { id, cont, cid } = req.params as { id: string; cont: string; cid: string };
+      const { id, cont, cid } = req.params;
       const type = ((CONTAINER_TYPES as readonly string[]).includes(cont) ? cont : SINGULAR[cont]) as ContainerType | undefined;
       if (!type || (type as string) === 'group') throw badRequest(`cont: '${cont}' is not a container type (${CONTAINER_TYPES.join(', ')})`);
       const gear = await requireGear(db, id);

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import type { Action } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
@@ -22,13 +23,11 @@ type Node =
   | { kind: 'container'; row: ContainersTable }
   | { kind: 'file'; file: FilesTable; parent: ContainersTable };
 
-const pathBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['path'],
+const pathBody = Type.Object(
   // Checked by hand (pathParts): a type union would let the validator's coercion turn 'a' into ['a'] or [1] into ['1'].
-  properties: { path: { description: "array of path elements, or one string 'a/b/c'" } },
-} as const;
+  { path: Type.Unknown({ description: "array of path elements, or one string 'a/b/c'" }) },
+  { additionalProperties: false },
+);
 
 /** Accepts `['a','b']` or `'a/b'`; a one-element array is split on '/' like a string. */
 function splitPath(raw: unknown): string[] {
@@ -88,7 +87,7 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
     return notFound(`path ${path.slice(0, upTo + 1).join('/')}${containerLevel && seg.includes('.') ? ` (for a file, use files/${seg})` : ''}`);
   }
 
-  async function walk(req: FastifyRequest, raw: string[] | string): Promise<Node[]> {
+  async function walk(req: FastifyRequest, raw: unknown): Promise<Node[]> {
     const path = splitPath(raw);
     if (!path.length) throw badRequest('body.path is empty');
     const access = accessOf(ctx, req);
@@ -170,14 +169,14 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
     return { ...doc, node_type: node.row.type };
   }
 
-  async function prefixed(req: FastifyRequest, raw: string[] | string): Promise<JsonObject | undefined> {
+  async function prefixed(req: FastifyRequest, raw: unknown): Promise<JsonObject | undefined> {
     const path = splitPath(raw);
     const resolver = path[0] ? ctx.hooks.pathPrefixes.get(path[0]) : undefined;
     return resolver ? resolver(req, path.slice(1)) : undefined;
   }
 
   app.post('/lookup', { schema: { tags: ['lookup'], summary: 'Resolve a path to the object it names', body: pathBody } }, async (req) => {
-    const { path } = req.body as { path: string[] | string };
+    const { path } = req.body;
     const special = await prefixed(req, path);
     if (special) return special;
     const nodes = await walk(req, path);
@@ -185,7 +184,7 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
   });
 
   app.post('/resolve', { schema: { tags: ['lookup'], summary: 'Resolve a path to its nodes and the children of the last', body: pathBody } }, async (req) => {
-    const { path } = req.body as { path: string[] | string };
+    const { path } = req.body;
     const special = await prefixed(req, path);
     if (special) return { path: [special], children: [] };
     const access = accessOf(ctx, req);

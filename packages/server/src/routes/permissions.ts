@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { ACTIONS, type Action, BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess, ROLE_BASELINE } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -10,15 +11,11 @@ import { newId, now } from '../ids.js';
 import { ROLE_ASSIGNMENT_TABLES, roleAssignmentRoutes } from './role-assignments.js';
 import type { Api } from '../http/typed.js';
 
-const roleParams = { type: 'object', required: ['rid'], properties: { rid: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
-const roleBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    label: { type: 'string', minLength: 1, maxLength: 64 },
-    actions: { type: 'array', items: { type: 'string' }, uniqueItems: true },
-  },
-} as const;
+const roleParams = Type.Object({ rid: Type.String({ minLength: 1, maxLength: 64 }) });
+const ROLE_LABEL = Type.String({ minLength: 1, maxLength: 64 });
+const ACTION_LIST = Type.Array(Type.String(), { uniqueItems: true });
+const newRoleBody = Type.Object({ label: ROLE_LABEL, actions: ACTION_LIST }, { additionalProperties: false });
+const roleChangeBody = Type.Object({ label: Type.Optional(ROLE_LABEL), actions: Type.Optional(ACTION_LIST) }, { additionalProperties: false, minProperties: 1 });
 
 
 /** Built-in roles exist on every site, with fixed ids matching the legacy access levels. */
@@ -101,9 +98,9 @@ export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<vo
     requirePrincipal(req);
     return ACTIONS;
   });
-  app.post('/roles', { schema: { ...t, summary: 'Create a role (site admin)', body: { ...roleBody, required: ['label', 'actions'] } } }, async (req) => {
+  app.post('/roles', { schema: { ...t, summary: 'Create a role (site admin)', body: newRoleBody } }, async (req) => {
     requireAdmin(req);
-    const b = req.body as { label: string; actions: string[] };
+    const b = req.body;
     const actions = checkActions(b.actions);
     if (await db.selectFrom('roles').select('id').where('label', '=', b.label).executeTakeFirst()) throw conflict(`role '${b.label}' already exists`);
     const stamp = now();
@@ -113,13 +110,13 @@ export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<vo
   });
   app.get('/roles/:rid', { schema: { ...t, params: roleParams } }, async (req) => {
     requirePrincipal(req);
-    return roleDoc(await loadRole((req.params as { rid: string }).rid));
+    return roleDoc(await loadRole(req.params.rid));
   });
-  app.put('/roles/:rid', { schema: { ...t, params: roleParams, body: { ...roleBody, minProperties: 1 } } }, async (req) => {
+  app.put('/roles/:rid', { schema: { ...t, params: roleParams, body: roleChangeBody } }, async (req) => {
     requireAdmin(req);
-    const r = await loadRole((req.params as { rid: string }).rid);
+    const r = await loadRole(req.params.rid);
     if (r.default_flywheel_role) throw forbidden(`built-in role '${r.label}' cannot be changed`);
-    const b = req.body as { label?: string; actions?: string[] };
+    const b = req.body;
     if (b.label && b.label !== r.label && (await db.selectFrom('roles').select('id').where('label', '=', b.label).executeTakeFirst())) {
       throw conflict(`role '${b.label}' already exists`);
     }
@@ -132,7 +129,7 @@ export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<vo
   });
   app.delete('/roles/:rid', { schema: { ...t, params: roleParams } }, async (req) => {
     requireAdmin(req);
-    const r = await loadRole((req.params as { rid: string }).rid);
+    const r = await loadRole(req.params.rid);
     if (r.default_flywheel_role) throw forbidden(`built-in role '${r.label}' cannot be deleted`);
     if ((await roleDoc(r)).in_use) throw conflict(`role '${r.label}' is assigned on a project or collection; remove those assignments first`);
     await db.deleteFrom('roles').where('id', '=', r.id).execute();

@@ -1,3 +1,4 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -22,22 +23,16 @@ export interface RoleAssignmentTarget {
   require(req: FastifyRequest, id: string, action: 'project_permissions_view' | 'project_permissions_manage'): Promise<{ id: string }>;
 }
 
-const permParams = { type: 'object', required: ['id', 'uid'], properties: { id: OBJECT_ID_SCHEMA, uid: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
-const permBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    _id: { type: 'string', minLength: 1, maxLength: 256 },
-    role_ids: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, minItems: 1, maxItems: 100, uniqueItems: true },
-    access: { type: 'string', enum: [...GROUP_ACCESS] },
-  },
-} as const;
-
-interface PermBody {
-  _id?: string;
-  role_ids?: string[];
-  access?: GroupAccess;
-}
+const UID = Type.String({ minLength: 1, maxLength: 256 });
+const permParams = Type.Object({ id: OBJECT_ID_SCHEMA, uid: UID });
+const PERM_PROPS = {
+  _id: Type.Optional(UID),
+  role_ids: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 100, uniqueItems: true })),
+  access: Type.Optional(Type.Unsafe<GroupAccess>({ type: 'string', enum: [...GROUP_ACCESS] })),
+};
+const permBody = Type.Object(PERM_PROPS, { additionalProperties: false });
+const newPermBody = Type.Object({ ...PERM_PROPS, _id: UID }, { additionalProperties: false });
+type PermBody = Static<typeof permBody>;
 
 /** Every table holding role assignments, for questions asked of all of them (is a role in use?). */
 export const ROLE_ASSIGNMENT_TABLES = Object.values(ROLE_ASSIGNMENT_TABLES_BY_KIND).map((t) => t.table);
@@ -66,13 +61,13 @@ export function roleAssignmentRoutes(app: Api, db: Kysely<Database>, target: Rol
   const permDoc = (p: { user_id: string; role_ids: string }) => ({ _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) });
 
   app.get(`/${plural}/:id/permissions`, { schema: { ...pt, params: idParams } }, async (req) => {
-    const c = await target.require(req, (req.params as { id: string }).id, 'project_permissions_view');
+    const c = await target.require(req, req.params.id, 'project_permissions_view');
     const rows = await db.selectFrom(table).selectAll().where(column, '=', c.id).orderBy('user_id').execute();
     return rows.map(permDoc);
   });
-  app.post(`/${plural}/:id/permissions`, { schema: { ...pt, params: idParams, body: { ...permBody, required: ['_id'] } } }, async (req) => {
-    const c = await target.require(req, (req.params as { id: string }).id, 'project_permissions_manage');
-    const b = req.body as PermBody & { _id: string };
+  app.post(`/${plural}/:id/permissions`, { schema: { ...pt, params: idParams, body: newPermBody } }, async (req) => {
+    const c = await target.require(req, req.params.id, 'project_permissions_manage');
+    const b = req.body;
     await userExists(b._id);
     const roleIds = await roleIdsFrom(b);
     const existing = await db.selectFrom(table).select('user_id').where(column, '=', c.id).where('user_id', '=', b._id).executeTakeFirst();
@@ -81,16 +76,16 @@ export function roleAssignmentRoutes(app: Api, db: Kysely<Database>, target: Rol
     return { modified: 1 };
   });
   app.get(`/${plural}/:id/permissions/:uid`, { schema: { ...pt, params: permParams } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
+    const { id, uid } = req.params;
     await target.require(req, id, 'project_permissions_view');
     const p = await db.selectFrom(table).selectAll().where(column, '=', id).where('user_id', '=', uid).executeTakeFirst();
     if (!p) throw notFound(`permission for ${uid} on ${noun} ${id}`);
     return permDoc(p);
   });
   app.put(`/${plural}/:id/permissions/:uid`, { schema: { ...pt, params: permParams, body: permBody } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
+    const { id, uid } = req.params;
     await target.require(req, id, 'project_permissions_manage');
-    const b = req.body as PermBody;
+    const b = req.body;
     if (b._id && b._id !== uid) throw badRequest(`body._id '${b._id}' does not match the user in the path '${uid}'`);
     await userExists(uid);
     const roleIds = JSON.stringify(await roleIdsFrom(b));
@@ -102,7 +97,7 @@ export function roleAssignmentRoutes(app: Api, db: Kysely<Database>, target: Rol
     return { modified: 1 };
   });
   app.delete(`/${plural}/:id/permissions/:uid`, { schema: { ...pt, params: permParams } }, async (req) => {
-    const { id, uid } = req.params as { id: string; uid: string };
+    const { id, uid } = req.params;
     await target.require(req, id, 'project_permissions_manage');
     const r = await db.deleteFrom(table).where(column, '=', id).where('user_id', '=', uid).executeTakeFirst();
     if (!Number(r.numDeletedRows)) throw notFound(`permission for ${uid} on ${noun} ${id}`);

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { SITE_ROLES, type SiteRole } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -7,34 +8,26 @@ import { createUser, issueKey, userDoc } from '../dao/users.js';
 import type { Database } from '../db/schema.js';
 import { conflict, forbidden, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
-import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import { listQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
 import type { Api } from '../http/typed.js';
 
-const USER_ID = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\s/:]+$' } as const;
-const userParams = { type: 'object', properties: { uid: USER_ID }, required: ['uid'] } as const;
-const keyParams = {
-  type: 'object',
-  properties: { uid: USER_ID, kid: { type: 'string', pattern: '^[0-9a-f]{24}$' } },
-  required: ['uid', 'kid'],
-} as const;
-const userBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    _id: USER_ID,
-    email: { type: 'string', minLength: 3, maxLength: 256, pattern: '^[^\\s@]+@[^\\s@]+$' },
-    firstname: { type: 'string', maxLength: 64 },
-    lastname: { type: 'string', maxLength: 64 },
-    roles: { type: 'array', items: { type: 'string', enum: [...SITE_ROLES] }, maxItems: 3 },
-    disabled: { type: 'boolean' },
-  },
-} as const;
-const keyBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { label: { type: 'string', maxLength: 128 } },
-} as const;
+const USER_ID = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\s/:]+$' });
+const KEY_ID = Type.String({ pattern: '^[0-9a-f]{24}$' });
+const userParams = Type.Object({ uid: USER_ID });
+const keyParams = Type.Object({ uid: USER_ID, kid: KEY_ID });
+const USER_PROPS = {
+  _id: Type.Optional(USER_ID),
+  email: Type.Optional(Type.String({ minLength: 3, maxLength: 256, pattern: '^[^\\s@]+@[^\\s@]+$' })),
+  firstname: Type.Optional(Type.String({ maxLength: 64 })),
+  lastname: Type.Optional(Type.String({ maxLength: 64 })),
+  roles: Type.Optional(Type.Array(Type.Unsafe<SiteRole>({ type: 'string', enum: [...SITE_ROLES] }), { maxItems: 3 })),
+  disabled: Type.Optional(Type.Boolean()),
+};
+const userBody = Type.Object(USER_PROPS, { additionalProperties: false });
+/** Creating a user names it: the same body with `_id` required (it keeps its place among the properties). */
+const newUserBody = Type.Object({ ...USER_PROPS, _id: USER_ID }, { additionalProperties: false });
+const keyBody = Type.Object({ label: Type.Optional(Type.String({ maxLength: 128 })) }, { additionalProperties: false });
 
 const resolveUserField: FieldResolver = (key) => {
   if (key === '_id' || key === 'id') return { kind: 'column', column: 'id' };
@@ -42,15 +35,6 @@ const resolveUserField: FieldResolver = (key) => {
   if (key === 'roles') return { kind: 'array', column: 'roles' };
   return undefined;
 };
-
-interface UserBody {
-  _id?: string;
-  email?: string;
-  firstname?: string;
-  lastname?: string;
-  roles?: SiteRole[];
-  disabled?: boolean;
-}
 
 /** Every key of a user, their own and those minted for their running jobs. */
 async function revokeAllKeys(db: Kysely<Database>, uid: string): Promise<void> {
@@ -103,27 +87,27 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
   app.post('/users/self/key', { schema: { ...t, summary: 'Issue an API key for yourself', body: keyBody } }, async (req) => {
     const p = requirePrincipal(req);
     if (p.jobId || p.readOnly) throw forbidden('job keys cannot issue keys');
-    return issueKey(db, ctx.config.publicUrl, p.userId, { label: (req.body as { label?: string } | undefined)?.label });
+    return issueKey(db, ctx.config.publicUrl, p.userId, { label: req.body?.label });
   });
   app.get('/users/self/keys', { schema: { ...t, summary: 'Your API keys (never the secrets)' } }, async (req) =>
     listKeys(requirePrincipal(req).userId),
   );
-  app.delete('/users/self/keys/:kid', { schema: { ...t, params: { type: 'object', properties: { kid: keyParams.properties.kid } } } }, async (req) => {
+  app.delete('/users/self/keys/:kid', { schema: { ...t, params: Type.Object({ kid: KEY_ID }) } }, async (req) => {
     const p = requirePrincipal(req);
-    await revokeKey(p.userId, (req.params as { kid: string }).kid);
+    await revokeKey(p.userId, req.params.kid);
     return { revoked: 1 };
   });
 
-  app.get('/users', { schema: { ...t, summary: 'All users (site admin)', querystring: { type: 'object', properties: LIST_QUERY } } }, async (req) => {
+  app.get('/users', { schema: { ...t, summary: 'All users (site admin)', querystring: listQuery } }, async (req) => {
     requireAdmin(req);
     const params = parseListParams(req);
     const { rows, total } = await runList(db.selectFrom('users').selectAll(), params, ctx.handle.dialect, resolveUserField);
     return listReply(params, rows.map(userDoc), total);
   });
 
-  app.post('/users', { schema: { ...t, summary: 'Create a user (site admin)', body: { ...userBody, required: ['_id'] } } }, async (req) => {
+  app.post('/users', { schema: { ...t, summary: 'Create a user (site admin)', body: newUserBody } }, async (req) => {
     requireAdmin(req);
-    const b = req.body as UserBody;
+    const b = req.body;
     const id = b._id!;
     if (await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) throw apiError('USER_EXISTS', { id });
     await createUser(db, { id, email: b.email, firstname: b.firstname, lastname: b.lastname, roles: b.roles });
@@ -132,7 +116,7 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get('/users/:uid', { schema: { ...t, params: userParams } }, async (req) => {
     const p = requirePrincipal(req);
-    const { uid } = req.params as { uid: string };
+    const { uid } = req.params;
     if (!p.isAdmin && uid !== p.userId) {
       // Collaborators need names; other fields are only for admins and the user.
       const u = await loadUser(uid);
@@ -143,8 +127,8 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.put('/users/:uid', { schema: { ...t, params: userParams, body: userBody } }, async (req) => {
     const p = requirePrincipal(req);
-    const { uid } = req.params as { uid: string };
-    const b = req.body as UserBody;
+    const { uid } = req.params;
+    const b = req.body;
     const self = uid === p.userId && !p.readOnly;
     // A site admin's read-only (job) key edits nothing.
     if (!(p.isAdmin && !p.readOnly) && !(self && b.roles === undefined && b.disabled === undefined && b._id === undefined)) {
@@ -176,7 +160,7 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.delete('/users/:uid', { schema: { ...t, params: userParams } }, async (req) => {
     const p = requireAdmin(req);
-    const { uid } = req.params as { uid: string };
+    const { uid } = req.params;
     await loadUser(uid);
     if (uid === p.userId) throw conflict('you cannot disable your own account (another site admin can)');
     // Users own provenance (file origins, jobs); deleting would orphan it, so they are disabled instead.
@@ -189,19 +173,19 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.post('/users/:uid/key', { schema: { ...t, summary: 'Issue an API key for a user (site admin)', params: userParams, body: keyBody } }, async (req) => {
     requireAdmin(req);
-    const { uid } = req.params as { uid: string };
+    const { uid } = req.params;
     await loadUser(uid);
-    return issueKey(db, ctx.config.publicUrl, uid, { label: (req.body as { label?: string } | undefined)?.label });
+    return issueKey(db, ctx.config.publicUrl, uid, { label: req.body?.label });
   });
   app.get('/users/:uid/keys', { schema: { ...t, params: userParams } }, async (req) => {
     requireAdmin(req);
-    const { uid } = req.params as { uid: string };
+    const { uid } = req.params;
     await loadUser(uid);
     return listKeys(uid);
   });
   app.delete('/users/:uid/keys/:kid', { schema: { ...t, params: keyParams } }, async (req) => {
     requireAdmin(req);
-    const { uid, kid } = req.params as { uid: string; kid: string };
+    const { uid, kid } = req.params;
     await revokeKey(uid, kid);
     return { revoked: 1 };
   });

@@ -1,3 +1,4 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
@@ -13,27 +14,21 @@ import { type DataViewSpec, dataViewPatchSchema, dataViewSchema, storedSpec } fr
 import { OBJECT_ID_SCHEMA } from './schemas.js';
 import type { Api } from '../http/typed.js';
 
-const evalQuery = {
-  type: 'object',
-  required: ['containerId'],
-  properties: {
-    containerId: OBJECT_ID_SCHEMA,
-    format: { type: 'string', enum: [...VIEW_FORMATS] },
-    filter: { type: 'string' },
-    skip: { type: 'integer', minimum: 0 },
-    limit: { type: 'integer', minimum: 0 },
-  },
-} as const;
-const viewParams = { type: 'object', required: ['vid'], properties: { vid: OBJECT_ID_SCHEMA } } as const;
-const containerParams = { type: 'object', required: ['cid'], properties: { cid: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
-
-interface EvalQuery {
-  containerId: string;
-  format?: ViewFormat;
-  filter?: string;
-  skip?: number;
-  limit?: number;
-}
+const evalQuery = Type.Object({
+  containerId: OBJECT_ID_SCHEMA,
+  format: Type.Optional(Type.Unsafe<ViewFormat>({ type: 'string', enum: [...VIEW_FORMATS] })),
+  filter: Type.Optional(Type.String()),
+  skip: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+type EvalQuery = Static<typeof evalQuery>;
+const viewParams = Type.Object({ vid: OBJECT_ID_SCHEMA });
+const containerParams = Type.Object({ cid: Type.String({ minLength: 1, maxLength: 256 }) });
+// The view spec's schema (views/spec.ts) with the type it describes.
+const viewBody = Type.Unsafe<DataViewSpec>(dataViewSchema);
+/** The same schema for saving, where the body is kept as the document it is (storedSpec strips ids). */
+const viewSaveBody = Type.Unsafe<JsonObject>(dataViewSchema);
+const viewPatchBody = Type.Unsafe<JsonObject>(dataViewPatchSchema);
 
 /** Column aliases offered to clients building views (GET /views/columns). */
 const COLUMN_ALIASES = [
@@ -62,8 +57,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['views'] };
 
-  async function run(req: FastifyRequest, reply: FastifyReply, view: DataViewSpec): Promise<FastifyReply> {
-    const q = req.query as EvalQuery;
+  async function run(req: FastifyRequest, q: EvalQuery, reply: FastifyReply, view: DataViewSpec): Promise<FastifyReply> {
     const access = accessOf(ctx, req);
     const target = await db.selectFrom('containers').selectAll().where('id', '=', q.containerId).executeTakeFirst();
     if (!target) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id: q.containerId });
@@ -112,8 +106,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   const viewDoc = (v: DataViewsTable): JsonObject => ({ ...parseJson<JsonObject>(v.spec, {}), _id: v.id, parent: v.parent, label: v.label, origin: parseJson(v.origin, {}) });
 
-  async function loadView(req: FastifyRequest): Promise<DataViewsTable> {
-    const { vid } = req.params as { vid: string };
+  async function loadView(req: FastifyRequest, vid: string): Promise<DataViewsTable> {
     const v = await db.selectFrom('data_views').selectAll().where('id', '=', vid).executeTakeFirst();
     if (!v) throw apiError('VIEW_NOT_FOUND', { id: vid });
     await canRead(accessOf(ctx, req), v.parent).catch(() => {
@@ -127,19 +120,19 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return COLUMN_ALIASES;
   });
 
-  app.post('/views/data', { schema: { ...t, summary: 'Run an ad-hoc data view over a container', querystring: evalQuery, body: dataViewSchema } }, (req, reply) =>
-    run(req, reply, req.body as DataViewSpec),
+  app.post('/views/data', { schema: { ...t, summary: 'Run an ad-hoc data view over a container', querystring: evalQuery, body: viewBody } }, (req, reply) =>
+    run(req, req.query, reply, req.body),
   );
 
   app.get('/views/:vid/data', { schema: { ...t, summary: 'Run a saved data view over a container', params: viewParams, querystring: evalQuery } }, async (req, reply) =>
-    run(req, reply, parseJson<DataViewSpec>((await loadView(req)).spec, { columns: [] })),
+    run(req, req.query, reply, parseJson<DataViewSpec>((await loadView(req, req.params.vid)).spec, { columns: [] })),
   );
 
-  app.post('/containers/:cid/views', { schema: { ...t, summary: "Save a data view on a project, a user (their id) or 'site'", params: containerParams, body: dataViewSchema } }, async (req) => {
+  app.post('/containers/:cid/views', { schema: { ...t, summary: "Save a data view on a project, a user (their id) or 'site'", params: containerParams, body: viewSaveBody } }, async (req) => {
     const access = accessOf(ctx, req);
-    const { cid } = req.params as { cid: string };
+    const { cid } = req.params;
     await canManage(access, cid);
-    const spec = storedSpec(req.body as JsonObject) as unknown as DataViewSpec;
+    const spec = storedSpec(req.body) as unknown as DataViewSpec;
     checkView(spec);
     const stamp = now();
     const id = newId();
@@ -151,21 +144,21 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
   });
 
   app.get('/containers/:cid/views', { schema: { ...t, params: containerParams } }, async (req) => {
-    const { cid } = req.params as { cid: string };
+    const { cid } = req.params;
     await canRead(accessOf(ctx, req), cid);
     const rows = await db.selectFrom('data_views').selectAll().where('parent', '=', cid).orderBy('id').execute();
     return rows.map(viewDoc);
   });
 
-  app.get('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => viewDoc(await loadView(req)));
+  app.get('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => viewDoc(await loadView(req, req.params.vid)));
 
   // Flywheel's modify_view: only the fields given change (the Python SDK leaves unset ones out);
   // a field given as null is removed. The result must still be a valid view.
-  app.put('/views/:vid', { schema: { ...t, summary: 'Update the fields given of a saved data view', params: viewParams, body: dataViewPatchSchema } }, async (req) => {
-    const v = await loadView(req);
+  app.put('/views/:vid', { schema: { ...t, summary: 'Update the fields given of a saved data view', params: viewParams, body: viewPatchBody } }, async (req) => {
+    const v = await loadView(req, req.params.vid);
     await canManage(accessOf(ctx, req), v.parent);
     const merged: JsonObject = parseJson<JsonObject>(v.spec, {});
-    for (const [k, val] of Object.entries(storedSpec(req.body as JsonObject))) {
+    for (const [k, val] of Object.entries(storedSpec(req.body))) {
       if (val === null) delete merged[k];
       else merged[k] = val;
     }
@@ -177,7 +170,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
   });
 
   app.delete('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => {
-    const v = await loadView(req);
+    const v = await loadView(req, req.params.vid);
     await canManage(accessOf(ctx, req), v.parent);
     await db.deleteFrom('data_views').where('id', '=', v.id).execute();
     return { deleted: 1 };
