@@ -7,7 +7,7 @@ import { assertJobKeyMayCall } from './auth/job-key-access.js';
 import { isEngine } from './auth/principal.js';
 import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
-import { assertEngineMayCall } from './jobs/engine-access.js';
+import { assertEngineMayCall } from './auth/engine-access.js';
 import { jsonTooDeep, registerInputGuards, tooDeepMessage } from './http/guards.js';
 import { withResponseModels } from './openapi-models.js';
 import { registerAnalysisJobInflation } from './routes/analyses.js';

@@ -9,9 +9,6 @@ import type { FileStore } from './files/store.js';
 /** Called after files land on a container (gear rules hook in here). */
 export type FilesCommittedListener = (container: ContainersTable, written: FilesTable[], replaced: FilesTable[]) => Promise<void>;
 
-/** Creates a job-based analysis; supplied by the jobs module. */
-export type AnalysisJobCreator = (req: FastifyRequest, parent: ContainersTable, body: Record<string, unknown>) => Promise<{ _id: string }>;
-
 /** Resolves lookup paths under a prefix another module owns (the jobs module: `gears/<name>[/<version>]`). */
 export type PathPrefixResolver = (req: FastifyRequest, rest: string[]) => Promise<Record<string, unknown> | undefined>;
 
@@ -28,7 +25,6 @@ export interface ServerHooks {
   filesCommitted: FilesCommittedListener[];
   jobEvents: JobEventListener[];
   pathPrefixes: Map<string, PathPrefixResolver>;
-  analysisJobCreator?: AnalysisJobCreator;
 }
 
 /** What every route needs, handed to route modules explicitly instead of through globals. */

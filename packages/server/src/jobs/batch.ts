@@ -11,6 +11,7 @@ import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { fileFits, resolveConfig } from './invocation.js';
 import { type InputRef, type JobOrigin, prepareJob, priorityAllowed } from './launch.js';
+import { createJobAnalysis } from './analyses.js';
 import { insertJobs, type PreparedJob, retryJob, transitionJob } from './queue.js';
 import { containerLabels } from './listing.js';
 
@@ -347,22 +348,16 @@ export async function runBatch(ctx: ServerContext, req: FastifyRequest, row: Bat
   let jobIds: string[] = [];
 
   if (proposal.analysis) {
-    const creator = ctx.hooks.analysisJobCreator;
-    if (!creator) throw badRequest('analysis batches need the jobs module');
     for (const e of proposal.entries) {
       try {
         const parent = await access.requireContainer(e.container.type, e.container.id, 'analyses_create_job');
-        const { _id } = await creator(req, parent, {
+        const { job: jobId } = await createJobAnalysis(ctx, access, parent, {
           label: proposal.analysis.label,
           description: proposal.analysis.description ?? '',
           job: { gear_id: row.gear_id, inputs: e.inputs, config, tags: [...proposal.tags, 'batch'], priority: proposal.priority },
         });
-        const a = await db.selectFrom('containers').select('fields').where('id', '=', _id).executeTakeFirst();
-        const jobId = parseJson<JsonObject>(a?.fields, {}).job;
-        if (typeof jobId === 'string') {
-          await db.updateTable('jobs').set({ batch: row.id }).where('id', '=', jobId).execute();
-          jobIds.push(jobId);
-        }
+        await db.updateTable('jobs').set({ batch: row.id }).where('id', '=', jobId).execute();
+        jobIds.push(jobId);
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
         skipped.push({ container: e.container.id, reason: err.message });

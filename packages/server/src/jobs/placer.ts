@@ -9,7 +9,7 @@ import { ApiError, badRequest, conflict, apiError } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { jsonTooDeep, tooDeepMessage } from '../http/guards.js';
 import { newId, now } from '../ids.js';
-import { checkFileName } from '../routes/files.js';
+import { checkFileName } from '../files/names.js';
 import { appendSystemLog } from './logs.js';
 
 /**
