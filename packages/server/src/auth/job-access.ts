@@ -3,7 +3,7 @@ import type { DatabaseHandle } from '../db/dialect.js';
 import type { JobsTable } from '../db/schema.js';
 import { forbidden } from '../errors.js';
 import type { AccessContext } from './access.js';
-import { isEngine } from './principal.js';
+import { isEngine, requireWritableKey } from './principal.js';
 
 /**
  * Who may see and steer a job. A job is not a container: its permissions are those of the
@@ -53,5 +53,5 @@ export async function requireJobRetry(handle: DatabaseHandle, access: AccessCont
 
 /** Launching a job at all (what it reads and writes is checked against the containers). */
 export function requireMayLaunch(access: AccessContext): void {
-  if (access.principal.readOnly) throw forbidden('read-only keys cannot launch jobs');
+  requireWritableKey(access.principal, 'launch jobs');
 }

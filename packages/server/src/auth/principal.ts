@@ -23,6 +23,18 @@ export interface Principal {
   kind?: 'user' | 'engine';
 }
 
+/** A request as the route guards judge it: which route, with what, by whom. */
+export interface RouteCall {
+  method: string;
+  /** The route's pattern (`/api/jobs/:id`); undefined when no route matched. */
+  url: string | undefined;
+  /** Routes marked `config: {engine: true}`, which check the engine's claim on the job themselves. */
+  engineRoute: boolean;
+  params: unknown;
+  query: unknown;
+  principal: Principal;
+}
+
 export function isEngine(p: Principal | undefined): boolean {
   return p?.kind === 'engine';
 }
@@ -35,6 +47,12 @@ const SITE_ADMIN_REQUIRED = 'site_admin role required';
  */
 export function requireSiteAdmin(p: Principal, use: 'read' | 'write' = 'write'): Principal {
   if (!p.isAdmin || (use === 'write' && p.readOnly)) throw forbidden(SITE_ADMIN_REQUIRED);
+  return p;
+}
+
+/** Changes of any kind: keys handed out read-only only look. */
+export function requireWritableKey(p: Principal, what: string): Principal {
+  if (p.readOnly) throw forbidden(`read-only keys cannot ${what}`);
   return p;
 }
 

@@ -1,10 +1,10 @@
 import { type ContainerType, OBJECT_ID } from '@sprocket/types';
-import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { TYPE_FIELDS } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { fillMissing, isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
+import type { MultipartUpload } from '../files/upload-parts.js';
 import { ApiError, badRequest, conflict, apiError } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { jsonTooDeep, tooDeepMessage } from '../http/guards.js';
@@ -75,13 +75,13 @@ export async function checkEngineUpload(ctx: ServerContext, q: EngineUploadQuery
 }
 
 /** Streams the multipart body: file parts into staging, the `metadata` field as JSON. No file is fine. */
-async function receive(ctx: ServerContext, req: FastifyRequest): Promise<{ files: StagedFile[]; metadata?: JsonObject; metadataProblem?: string }> {
-  if (!req.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'engine uploads are multipart/form-data (file parts and an optional metadata field)');
+async function receive(ctx: ServerContext, upload: MultipartUpload): Promise<{ files: StagedFile[]; metadata?: JsonObject; metadataProblem?: string }> {
+  if (!upload.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'engine uploads are multipart/form-data (file parts and an optional metadata field)');
   const files: StagedFile[] = [];
   let metadata: JsonObject | undefined;
   let metadataProblem: string | undefined;
   try {
-    for await (const part of req.parts()) {
+    for await (const part of upload.parts()) {
       if (part.type === 'field') {
         if (part.fieldname === 'metadata') {
           // Bounded like every JSON the API reads: a gear's deeply nested file would overflow the parser's stack.
@@ -196,14 +196,14 @@ async function updateExistingFile(ctx: ServerContext, container: ContainersTable
  * when the engine reported failure); container metadata and edits of existing files only on success;
  * the metadata is always kept on the job as `produced_metadata`.
  */
-export async function placeEngineUpload(ctx: ServerContext, req: FastifyRequest, q: EngineUploadQuery, deviceId: string): Promise<JsonObject> {
+export async function placeEngineUpload(ctx: ServerContext, upload: MultipartUpload, q: EngineUploadQuery, deviceId: string): Promise<JsonObject> {
   const { job, dest } = await checkEngineUpload(ctx, q, deviceId);
   const started = Date.now();
   // A long upload is a sign of life too: the job must not be orphaned while its outputs stream in.
   const beat = setInterval(() => void touchHeartbeat(ctx, job.id).catch(() => undefined), Math.max(250, (ctx.config.jobHeartbeatTimeout * 1000) / 4));
   let received: Awaited<ReturnType<typeof receive>>;
   try {
-    received = await receive(ctx, req);
+    received = await receive(ctx, upload);
   } finally {
     clearInterval(beat);
   }

@@ -63,7 +63,7 @@ export async function batchRoutes(app: FastifyInstance, ctx: ServerContext): Pro
         querystring: { type: 'object', properties: { dry_run: { type: 'boolean' } } },
       },
     },
-    async (req) => proposeBatch(ctx, req, req.body as BatchInput, { dryRun: (req.query as { dry_run?: boolean }).dry_run === true }),
+    async (req) => proposeBatch(ctx, accessOf(ctx, req), req.body as BatchInput, { dryRun: (req.query as { dry_run?: boolean }).dry_run === true }),
   );
 
   app.get('/batch', { schema: { ...t, summary: 'Your batches (every batch for site admins)' } }, async (req) => {
@@ -104,7 +104,7 @@ export async function batchRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     '/batch/:id',
     { schema: { ...t, summary: 'A batch; jobs=true returns job documents instead of ids', params: idParams, querystring: { type: 'object', properties: { jobs: { type: 'boolean' } } } } },
     async (req) => {
-      const row = await loadBatch(ctx, req, id(req));
+      const row = await loadBatch(ctx, accessOf(ctx, req), id(req));
       const jobs = await batchJobs(ctx, row.id);
       const inflate = (req.query as { jobs?: boolean }).jobs === true;
       return batchDoc(
@@ -117,13 +117,13 @@ export async function batchRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   );
 
   app.post('/batch/:id/run', { schema: { ...t, summary: 'Run a proposed batch: one job per matched container; returns the jobs', params: idParams } }, async (req) => {
-    const row = await loadBatch(ctx, req, id(req));
-    return (await runBatch(ctx, req, row)).map((j) => jobDoc(j));
+    const row = await loadBatch(ctx, accessOf(ctx, req), id(req));
+    return (await runBatch(ctx, accessOf(ctx, req), row)).map((j) => jobDoc(j));
   });
 
   app.post('/batch/:id/cancel', { schema: { ...t, summary: 'Cancel a batch: its queued jobs are cancelled', params: idParams } }, async (req) => {
-    const row = await loadBatch(ctx, req, id(req));
-    return { number_cancelled: await cancelBatch(ctx, req, row) };
+    const row = await loadBatch(ctx, accessOf(ctx, req), id(req));
+    return { number_cancelled: await cancelBatch(ctx, accessOf(ctx, req), row) };
   });
 
   app.post(
@@ -137,8 +137,8 @@ export async function batchRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       },
     },
     async (req) => {
-      const row = await loadBatch(ctx, req, id(req));
-      const r = await retryFailed(ctx, req, row, (req.body ?? {}) as RetryFailedInput);
+      const row = await loadBatch(ctx, accessOf(ctx, req), id(req));
+      const r = await retryFailed(ctx, accessOf(ctx, req), row, (req.body ?? {}) as RetryFailedInput);
       return { number_retried: r.retried.length, jobs: r.retried, retried_from: r.from };
     },
   );

@@ -3,7 +3,7 @@ import { type AskBody, type FinishBody, type JobLogLine, LOG_FD } from '@sprocke
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
-import { isEngine, type Principal } from '../auth/principal.js';
+import { isEngine, type Principal, requireSiteAdmin } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import { badRequest, forbidden, apiError } from '../errors.js';
@@ -66,23 +66,20 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     '/devices',
     { schema: { tags: ['devices'], summary: 'Register an engine (site admin): returns its key, shown only once', body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 128 } } } } },
     async (req) => {
-      const p = requirePrincipal(req);
-      if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+      requireSiteAdmin(requirePrincipal(req));
       const id = await createDevice(db, (req.body as { name: string }).name);
       return { _id: id, key: await issueEngineKey(db, ctx.config.publicUrl, id) };
     },
   );
 
   app.get('/devices', { schema: { tags: ['devices'], summary: 'Registered engines (site admin)' } }, async (req) => {
-    const p = requirePrincipal(req);
-    if (!p.isAdmin) throw forbidden('site_admin role required');
+    requireSiteAdmin(requirePrincipal(req), 'read');
     const rows = await db.selectFrom('devices').selectAll().orderBy('created').orderBy('id').execute();
     return rows.map((d) => ({ _id: d.id, name: d.label, type: d.type, disabled: d.disabled === 1, last_seen: d.last_seen, created: d.created, modified: d.modified }));
   });
 
   app.delete('/devices/:id', { schema: { tags: ['devices'], summary: "Disable an engine and revoke its keys (site admin)", params: idParams } }, async (req) => {
-    const p = requirePrincipal(req);
-    if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+    requireSiteAdmin(requirePrincipal(req));
     const { id } = req.params as { id: string };
     const r = await db.updateTable('devices').set({ disabled: 1, modified: now() }).where('id', '=', id).executeTakeFirst();
     if (!Number(r.numUpdatedRows)) throw apiError('DEVICE_NOT_FOUND', { id });

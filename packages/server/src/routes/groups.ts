@@ -1,8 +1,9 @@
 import { GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
 import type { FastifyInstance } from 'fastify';
+import { requireSiteRole } from '../auth/principal.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { parseJson } from '../dao/json.js';
-import { badRequest, conflict, forbidden, notFound, apiError } from '../errors.js';
+import { badRequest, conflict, notFound, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { now } from '../ids.js';
@@ -88,7 +89,7 @@ export async function groupRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     async (req) => {
       const access = accessOf(ctx, req);
       const p = access.principal;
-      if (p.readOnly || !(p.isAdmin || p.roles.includes('developer'))) throw forbidden('creating groups needs the site_admin or developer role');
+      requireSiteRole(p, 'developer', 'creating groups');
       const b = req.body as { _id: string; label?: string; tags?: string[] };
       const stamp = now();
       try {
