@@ -188,7 +188,7 @@ async function updateExistingFile(ctx: ServerContext, container: ContainersTable
   const stamp = now();
   await ctx.handle.db.updateTable('files').set({ ...patch, modified: stamp }).where('id', '=', f.id).execute();
   const updated = { ...f, ...patch, modified: stamp };
-  for (const fn of ctx.hooks.filesCommitted) await fn(container, [updated], [f]);
+  await ctx.events.emit('filesCommitted', { container, written: [updated], replaced: [f] });
 }
 
 /**
@@ -312,7 +312,7 @@ export async function acceptFailedOutput(ctx: ServerContext, job: JobsTable): Pr
     const stamp = now();
     await ctx.handle.db.updateTable('files').set({ from_failed_job: 0, modified: stamp }).where('id', 'in', mine.map((f) => f.id)).execute();
     const accepted = mine.map((f) => ({ ...f, from_failed_job: 0, modified: stamp }));
-    for (const fn of ctx.hooks.filesCommitted) await fn(dest, accepted, mine);
+    await ctx.events.emit('filesCommitted', { container: dest, written: accepted, replaced: mine });
   }
   const metadata = parseJson<JsonObject | null>(job.produced_metadata, null);
   const notes = metadata ? await applyContainerMetadata(ctx, dest, metadata, new Set(saved)) : [];

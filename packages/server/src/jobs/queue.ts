@@ -7,7 +7,8 @@ import {
   TERMINAL_STATES,
 } from '@sprocket/types';
 import { type Expression, type SqlBool, sql, type Transaction } from 'kysely';
-import type { JobEvent, ServerContext } from '../context.js';
+import type { ServerContext } from '../context.js';
+import type { JobEvent } from '../events.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, Database, FilesTable, JobsTable } from '../db/schema.js';
 import { ApiError, conflict, apiError } from '../errors.js';
@@ -63,14 +64,8 @@ export function notYetRun(stamp: string): Pick<
   };
 }
 
-async function emit(ctx: ServerContext, event: JobEvent): Promise<void> {
-  for (const fn of ctx.hooks.jobEvents) {
-    try {
-      await fn(event);
-    } catch (e) {
-      process.emitWarning(`job event listener failed on ${event.type} of job ${event.job.id}: ${(e as Error).message}`);
-    }
-  }
+function emit(ctx: ServerContext, event: JobEvent): Promise<void> {
+  return ctx.events.emit('job', event);
 }
 
 /** Stores prepared jobs as pending and wakes waiting engines. */

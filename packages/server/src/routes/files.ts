@@ -393,6 +393,6 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     });
     if (!changed) throw notFound(`file '${f.name}'`);
     const container = await db.selectFrom('containers').selectAll().where('id', '=', f.container_id).executeTakeFirstOrThrow();
-    for (const fn of ctx.hooks.filesCommitted) await fn(container, [changed.after], [changed.before]);
+    await ctx.events.emit('filesCommitted', { container, written: [changed.after], replaced: [changed.before] });
   }
 }
