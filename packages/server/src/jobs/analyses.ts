@@ -31,8 +31,9 @@ async function inputEntries(ctx: ServerContext, job: JsonObject): Promise<JsonOb
   return inputs;
 }
 
-function jobSpecOf(job: JsonObject & { gear_id: string }, analysisId: string): JobSpec {
+function jobSpecOf(job: JsonObject & { gear_id: string }, analysisId: string, batch: string | undefined): JobSpec {
   return {
+    batch,
     gear_id: job.gear_id,
     inputs: job.inputs as JobSpec['inputs'],
     config: isPlainObject(job.config) ? job.config : undefined,
@@ -51,9 +52,16 @@ function gearInfo(gear: LoadedGear): JsonObject {
 
 /**
  * A job-based analysis: the analysis is created under `parent` (which the caller has checked for
- * analyses_create_job), the job queued into it, and the analysis removed again if the job is refused.
+ * analyses_create_job), the job queued into it (as part of `opts.batch` for a batch run), and the
+ * analysis removed again if the job is refused.
  */
-export async function createJobAnalysis(ctx: ServerContext, access: AccessContext, parent: ContainersTable, body: JobAnalysisBody): Promise<{ _id: string; job: string }> {
+export async function createJobAnalysis(
+  ctx: ServerContext,
+  access: AccessContext,
+  parent: ContainersTable,
+  body: JobAnalysisBody,
+  opts: { batch?: string } = {},
+): Promise<{ _id: string; job: string }> {
   const { db } = ctx.handle;
   const p = access.principal;
   requireMayLaunch(access);
@@ -75,7 +83,7 @@ export async function createJobAnalysis(ctx: ServerContext, access: AccessContex
   });
   let queued: JobsTable;
   try {
-    queued = await enqueueJob(ctx, jobSpecOf(job as JsonObject & { gear_id: string }, analysis.id), {
+    queued = await enqueueJob(ctx, jobSpecOf(job as JsonObject & { gear_id: string }, analysis.id, opts.batch), {
       access,
       origin: { type: 'user', id: p.userId },
       allowAnalysisDestination: true,

@@ -347,8 +347,7 @@ export async function runBatch(ctx: ServerContext, access: AccessContext, row: B
           label: proposal.analysis.label,
           description: proposal.analysis.description ?? '',
           job: { gear_id: row.gear_id, inputs: e.inputs, config, tags: [...proposal.tags, 'batch'], priority: proposal.priority },
-        });
-        await db.updateTable('jobs').set({ batch: row.id }).where('id', '=', jobId).execute();
+        }, { batch: row.id });
         jobIds.push(jobId);
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;

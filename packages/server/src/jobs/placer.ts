@@ -11,6 +11,7 @@ import { jsonTooDeep, tooDeepMessage } from '../http/guards.js';
 import { newId, now } from '../ids.js';
 import { checkFileName } from '../files/names.js';
 import { appendSystemLog } from './logs.js';
+import { markFailedOutputAccepted, recordOutputs, touchHeartbeat } from './queue.js';
 
 /**
  * Where a job's outputs land (`POST /engine`): the files go to the destination with the job as
@@ -50,10 +51,6 @@ function destinationBlock(md: JsonObject | undefined, destType: string): JsonObj
 
 function fileEntries(block: JsonObject | undefined): JsonObject[] {
   return Array.isArray(block?.files) ? (block.files as unknown[]).filter(isPlainObject).filter((e) => typeof e.name === 'string') : [];
-}
-
-async function touchHeartbeat(ctx: ServerContext, jobId: string): Promise<void> {
-  await ctx.handle.db.updateTable('jobs').set({ heartbeat: now() }).where('id', '=', jobId).where('state', '=', 'running').execute();
 }
 
 /** Checks an engine upload against its job before anything is read: state, claimant, ticket, target. */
@@ -240,17 +237,7 @@ export async function placeEngineUpload(ctx: ServerContext, upload: MultipartUpl
   profile.total_output_files = saved.length;
   profile.total_output_size_bytes = (Number(profile.total_output_size_bytes) || 0) + written.reduce((a, f) => a + f.size, 0);
   profile.upload_time_ms = Date.now() - started;
-  await ctx.handle.db
-    .updateTable('jobs')
-    .set({
-      saved_files: JSON.stringify(saved),
-      produced_metadata: metadata ? JSON.stringify(metadata) : job.produced_metadata,
-      profile: JSON.stringify(profile),
-      heartbeat: now(),
-      modified: now(),
-    })
-    .where('id', '=', job.id)
-    .execute();
+  await recordOutputs(ctx, job, { savedFiles: saved, metadata, profile });
   for (const n of notes) await appendSystemLog(ctx.handle.db, job.id, n);
   return { saved_files: saved, files: written.map((f) => fileDoc(f, dest, true)), notes };
 }
@@ -294,13 +281,7 @@ export async function applyContainerMetadata(ctx: ServerContext, dest: Container
  */
 export async function acceptFailedOutput(ctx: ServerContext, job: JobsTable): Promise<string[]> {
   if (job.state !== 'failed') throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: "only a failed job's output can be accepted" });
-  const r = await ctx.handle.db
-    .updateTable('jobs')
-    .set({ failed_output_accepted: 1, modified: now() })
-    .where('id', '=', job.id)
-    .where('failed_output_accepted', '=', 0)
-    .executeTakeFirst();
-  if (!Number(r.numUpdatedRows)) throw conflict(`the output of job ${job.id} was already accepted`);
+  await markFailedOutputAccepted(ctx, job);
   const dest = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
   if (!dest) throw conflict(`the destination of job ${job.id} no longer exists`);
   const saved = parseJson<string[]>(job.saved_files, []);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { type AskBody, type FinishBody, type JobLogLine, LOG_FD } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
@@ -11,10 +10,9 @@ import { now } from '../ids.js';
 import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { createDevice, issueEngineKey } from '../jobs/keys.js';
-import { appendLog } from '../jobs/logs.js';
 import { notifierOf } from '../jobs/notifier.js';
 import { type EngineUploadQuery, placeEngineUpload } from '../jobs/placer.js';
-import { claimJobs, requireJob, transitionJob } from '../jobs/queue.js';
+import { appendRunningLog, claimJobs, issueCompletionTicket, mergeRunningProfile, requireJob, transitionJob } from '../jobs/queue.js';
 import { idParams } from './schemas.js';
 
 /** Engine routes (docs/engine-protocol.md); `config.engine` lets device keys through the engine guard. */
@@ -128,13 +126,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       // A heartbeat much fresher than the timeout needs no write; lines and heartbeat commit together.
       const beat = job.state === 'running' && (!job.heartbeat || Date.parse(stamp) - Date.parse(job.heartbeat) > heartbeatSlackMs);
       if (lines.length || beat) {
-        const stillRunning = await db.transaction().execute(async (trx) => {
-          // The state is checked again in the transaction: a cancel between the read and here closes the log.
-          const r = await trx.updateTable('jobs').set(beat ? { heartbeat: stamp } : { modified: job.modified }).where('id', '=', job.id).where('state', '=', 'running').where('device_id', '=', p.userId).executeTakeFirst();
-          if (!Number(r.numUpdatedRows)) return false;
-          await appendLog(trx, job.id, lines);
-          return true;
-        });
+        const stillRunning = await appendRunningLog(ctx, job, p.userId, lines, beat ? stamp : undefined);
         if (!stillRunning) {
           const current = await requireJob(ctx, job.id);
           if (lines.length) throw apiError('JOB_STATE', { id: job.id, state: current.state, reason: 'its log takes lines only while it runs' });
@@ -150,16 +142,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     const job = await requireJob(ctx, (req.params as { id: string }).id);
     const b = req.body as FinishBody;
     if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
-    const ticket = randomBytes(18).toString('base64url');
-    const r = await db
-      .updateTable('jobs')
-      .set({ ticket, ticket_success: b.success ? 1 : 0, exit_code: b.exit_code ?? null, heartbeat: now() })
-      .where('id', '=', job.id)
-      .where('state', '=', 'running')
-      .where('device_id', '=', p.userId)
-      .executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'it cannot be completed' });
-    return { ticket };
+    return { ticket: await issueCompletionTicket(ctx, job, p.userId, b) };
   });
 
   app.post(
@@ -214,9 +197,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     const p = requireEngine(req);
     const job = await requireJob(ctx, (req.params as { id: string }).id);
     if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
-    const profile = { ...parseJson<JsonObject>(job.profile, {}), ...(req.body as JsonObject) };
-    const r = await db.updateTable('jobs').set({ profile: JSON.stringify(profile), heartbeat: now() }).where('id', '=', job.id).where('state', '=', 'running').where('device_id', '=', p.userId).executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its profile changes only while it runs' });
+    await mergeRunningProfile(ctx, job, p.userId, req.body as JsonObject);
     return { modified: 1 };
   });
 

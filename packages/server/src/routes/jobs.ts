@@ -8,7 +8,7 @@ import { type ServerContext, accessOf } from '../context.js';
 import { getCurrentFile, fileDoc } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { Database, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, forbidden, apiError } from '../errors.js';
+import { badRequest, forbidden, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
@@ -18,7 +18,7 @@ import { mintJobKeys } from '../jobs/keys.js';
 import { logText, readLog } from '../jobs/logs.js';
 import { acceptFailedOutput } from '../jobs/placer.js';
 import { type JobSpec, enqueueJob, requirePriority } from '../jobs/launch.js';
-import { requireJob, retryJob, transitionJob } from '../jobs/queue.js';
+import { changePendingPriority, requireJob, retryJob, transitionJob } from '../jobs/queue.js';
 import { OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
 
 const REF = { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' } } } as const;
@@ -253,13 +253,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
         await requireJobControl(ctx.handle, access, job, 'jobs_cancel_any');
         const dest = await db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
         await requirePriority(access, dest, b.priority, 'priority');
-        const r = await db
-          .updateTable('jobs')
-          .set({ priority: b.priority, priority_rank: JOB_PRIORITIES[b.priority], modified: new Date().toISOString() })
-          .where('id', '=', job.id)
-          .where('state', '=', 'pending')
-          .executeTakeFirst();
-        if (!Number(r.numUpdatedRows)) throw new ApiError('CONFLICT', `job ${job.id} is no longer pending; its priority cannot change`);
+        await changePendingPriority(ctx, job, b.priority);
       }
       return { modified: 1 };
     },
