@@ -2,12 +2,9 @@ import swagger from '@fastify/swagger';
 import multipart from '@fastify/multipart';
 import { SPROCKET_VERSION } from '@sprocket/types';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { authenticate } from './auth/authenticate.js';
-import { assertJobKeyMayCall } from './auth/job-key-access.js';
-import { isEngine } from './auth/principal.js';
+import { assertPrincipalMayCall, authenticate } from './auth/authenticate.js';
 import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
-import { assertEngineMayCall } from './jobs/engine-access.js';
 import { jsonTooDeep, registerInputGuards, tooDeepMessage } from './http/guards.js';
 import { typed } from './http/typed.js';
 import { withResponseModels } from './openapi-models.js';
@@ -83,8 +80,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
 
   app.addHook('onRequest', async (req) => {
     req.principal = await authenticate(ctx.handle, req);
-    if (isEngine(req.principal)) await assertEngineMayCall(ctx.handle, req);
-    else if (req.principal?.jobId) assertJobKeyMayCall(req);
+    await assertPrincipalMayCall(ctx.handle, req);
   });
 
   await app.register(

@@ -5,6 +5,7 @@ import { buildApp } from './app.js';
 import { type ServerConfig, ensurePrivateDir } from './config.js';
 import type { ServerContext } from './context.js';
 import { connectDatabase } from './db/connect.js';
+import { ServerEvents } from './events.js';
 import { bootstrapAdmin } from './dao/users.js';
 import { installDicomImport } from './dicom/importer.js';
 import { LocalFileStore } from './files/local.js';
@@ -36,7 +37,7 @@ export async function startServer(config: ServerConfig, opts: { logger?: boolean
     const gears = await handle.db.selectFrom('gears').select('archive_key').where('archive_key', 'in', keys).execute();
     return new Set([...rows.map((r) => r.id), ...gears.map((g) => g.archive_key!)]);
   });
-  const ctx: ServerContext = { handle, store, config, hooks: { filesCommitted: [], jobEvents: [], pathPrefixes: new Map() } };
+  const ctx: ServerContext = { handle, store, config, hooks: { pathPrefixes: new Map() }, events: new ServerEvents() };
   const app = await buildApp(ctx, opts);
   const dicom = installDicomImport(ctx, { log: (msg) => app.log.warn(msg) });
   const address = await app.listen({ port: config.port, host: config.host });

@@ -57,3 +57,50 @@ describe('package boundaries', () => {
     });
   }
 });
+
+/**
+ * Inside the server, dependencies point from routes to the domain (jobs/, auth/, files/, dicom/,
+ * views/) to the data layer (dao/) to db/, never back: a domain module that imported a route
+ * module, or took a fastify request, could only be called from inside a request. auth/authenticate.ts
+ * is the one domain file that reads requests (it turns a key into a principal and runs the route
+ * guards on plain values); dao/ may use auth/keys.ts, the key format's pure functions.
+ */
+const SERVER_SRC = path.join(ROOT, 'packages', 'server', 'src');
+const LAYERS: { dir: string; never: RegExp[]; fastifyAllowed?: string[]; allowed?: string[] }[] = [
+  { dir: 'jobs', never: [/(^|\/)routes\//] },
+  { dir: 'auth', never: [/(^|\/)routes\//, /(^|\/)jobs\//], fastifyAllowed: ['auth/authenticate.ts'] },
+  { dir: 'files', never: [/(^|\/)routes\//, /(^|\/)jobs\//] },
+  { dir: 'dicom', never: [/(^|\/)routes\//] },
+  { dir: 'views', never: [/(^|\/)routes\//] },
+  { dir: 'dao', never: [/(^|\/)routes\//, /(^|\/)jobs\//, /(^|\/)files\//, /(^|\/)dicom\//, /(^|\/)views\//, /(^|\/)auth\//], allowed: ['../auth/keys.js'] },
+  { dir: 'db', never: [/(^|\/)(routes|jobs|auth|files|dicom|views|dao)\//] },
+];
+
+/** What a server source file may not import, as `file: specifier` lines. */
+function layerViolations(rel: string, source: string, layer: (typeof LAYERS)[number]): string[] {
+  const bad: string[] = [];
+  for (const spec of specifiers(source)) {
+    const fastify = spec === 'fastify' || spec.startsWith('@fastify/');
+    if (fastify && !layer.fastifyAllowed?.includes(rel)) bad.push(`${rel}: ${spec}`);
+    else if (spec.startsWith('.') && !layer.allowed?.includes(spec) && layer.never.some((re) => re.test(spec))) bad.push(`${rel}: ${spec}`);
+  }
+  return bad;
+}
+
+describe('server layers', () => {
+  it('recognises a route import and a fastify request type', () => {
+    const jobs = LAYERS[0]!;
+    const sample = "import { checkFileName } from '../routes/files.js';\nimport type { FastifyRequest } from 'fastify';\nimport { x } from './routes-like.js';";
+    expect(layerViolations('jobs/placer.ts', sample, jobs)).toEqual(['jobs/placer.ts: ../routes/files.js', 'jobs/placer.ts: fastify']);
+  });
+
+  for (const layer of LAYERS) {
+    it(`server/src/${layer.dir} imports neither routes nor what sits above it`, () => {
+      const dir = path.join(SERVER_SRC, layer.dir);
+      const files = sourceFiles(dir);
+      expect(files.length).toBeGreaterThan(0);
+      const found = files.flatMap((f) => layerViolations(path.relative(SERVER_SRC, f), fs.readFileSync(f, 'utf8'), layer));
+      expect(found).toEqual([]);
+    });
+  }
+});

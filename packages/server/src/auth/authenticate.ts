@@ -3,8 +3,10 @@ import type { FastifyRequest } from 'fastify';
 import type { DatabaseHandle } from '../db/dialect.js';
 import { apiError } from '../errors.js';
 import { now } from '../ids.js';
+import { assertEngineMayCall } from './engine-access.js';
+import { assertJobKeyMayCall } from './job-key-access.js';
 import { hashSecret, secretOf } from './keys.js';
-import type { Principal } from './principal.js';
+import type { Principal, RouteCall } from './principal.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -109,4 +111,24 @@ export async function authenticate(handle: DatabaseHandle, req: FastifyRequest):
 export function requirePrincipal(req: FastifyRequest): Principal {
   if (!req.principal) throw apiError('AUTH_REQUIRED', {});
   return req.principal;
+}
+
+/**
+ * The route guards for keys narrower than their user: an engine key reaches only what its running
+ * jobs need, a job key only data (engine-access.ts, job-key-access.ts). Other keys pass; what they
+ * may do is checked by the route (access.ts).
+ */
+export async function assertPrincipalMayCall(handle: DatabaseHandle, req: FastifyRequest): Promise<void> {
+  const principal = req.principal;
+  if (!principal || (principal.kind !== 'engine' && !principal.jobId)) return;
+  const call: RouteCall = {
+    method: req.method,
+    url: req.routeOptions.url,
+    engineRoute: !!(req.routeOptions.config as { engine?: boolean } | undefined)?.engine,
+    params: req.params,
+    query: req.query,
+    principal,
+  };
+  if (principal.kind === 'engine') await assertEngineMayCall(handle, call);
+  else assertJobKeyMayCall(call);
 }

@@ -1,6 +1,6 @@
 import { CONTAINER_TYPES, PLURAL } from '@sprocket/types';
-import type { FastifyRequest } from 'fastify';
 import { forbidden } from '../errors.js';
+import type { RouteCall } from './principal.js';
 
 /**
  * What a job key (the api-key input a gear receives) may call. It acts as the user who launched the
@@ -52,12 +52,12 @@ export function jobKeyMayCall(method: string, url: string): boolean {
   return ALLOWED.has(`${m} ${url}`);
 }
 
-export function assertJobKeyMayCall(req: FastifyRequest): void {
-  const url = req.routeOptions.url;
+export function assertJobKeyMayCall(call: RouteCall): void {
+  const url = call.url;
   // No route matched: the 404 handler answers, nothing to guard.
   if (url === undefined) return;
-  if (jobKeyMayCall(req.method, url)) return;
+  if (jobKeyMayCall(call.method, url)) return;
   throw forbidden(
-    `job keys (the api-key input of job ${req.principal?.jobId}) may only read and change data the job works on; ${req.method} ${url} is not allowed`,
+    `job keys (the api-key input of job ${call.principal.jobId}) may only read and change data the job works on; ${call.method} ${url} is not allowed`,
   );
 }

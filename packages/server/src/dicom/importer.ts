@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ServerContext } from '../context.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
+import type { FilesCommitted } from '../events.js';
 import { now } from '../ids.js';
 import { fillHierarchy, hierarchyFromHeader } from './hierarchy.js';
 import { ExtractionPool, type Outcome, PoolClosedError } from './pool.js';
@@ -27,8 +28,9 @@ export class DicomImporter {
     readonly log: (msg: string) => void,
   ) {}
 
-  /** The filesCommitted listener: queues and returns at once. */
-  readonly onFilesCommitted = async (container: ContainersTable, written: FilesTable[], replaced: FilesTable[] = []): Promise<void> => {
+  /** The filesCommitted listener: queues and returns at once; its own header updates are not news to it. */
+  readonly onFilesCommitted = ({ container, written, replaced, source }: FilesCommitted): void => {
+    if (source === 'dicom') return;
     // A metadata edit hands back the same row: its content was read already unless it just became dicom.
     const wasDicom = new Set(replaced.filter((r) => r.type === 'dicom').map((r) => r.id));
     for (const file of written) if (file.type === 'dicom' && !wasDicom.has(file.id)) this.enqueue(container, file);
@@ -110,7 +112,7 @@ export class DicomImporter {
     }
     const change = await this.record(file.id, outcome, container);
     // Modality and classification are file metadata like any other: gear rules see the change.
-    if (change) for (const fn of this.ctx.hooks.filesCommitted) if (fn !== this.onFilesCommitted) await fn(container, [change.after], [change.before]);
+    if (change) await this.ctx.events.emit('filesCommitted', { container, written: [change.after], replaced: [change.before], source: 'dicom' });
   }
 
   /** Workers read from a path; stores without local paths get a temporary copy. */
@@ -163,7 +165,7 @@ const importers = new WeakMap<ServerContext, DicomImporter>();
 /** Hooks DICOM header extraction into file commits on this server. */
 export function installDicomImport(ctx: ServerContext, opts: { log?: (msg: string) => void; workers?: number } = {}): DicomImporter {
   const importer = new DicomImporter(ctx, new ExtractionPool(opts.workers, ctx.config.dicomLimits), opts.log ?? ((m) => console.warn(m)));
-  ctx.hooks.filesCommitted.push(importer.onFilesCommitted);
+  ctx.events.on('filesCommitted', importer.onFilesCommitted);
   importers.set(ctx, importer);
   importer.resumeUnfinished().then(
     (n) => n > 0 && importer.log(`dicom: resumed header extraction of ${n} file(s) left unfinished by the last run`),

@@ -91,6 +91,6 @@ export async function commitFiles(
     throw err;
   }
   await ctx.store.confirm(keys);
-  for (const fn of ctx.hooks.filesCommitted) await fn(container, written, replaced);
+  await ctx.events.emit('filesCommitted', { container, written, replaced });
   return written;
 }

@@ -1,7 +1,7 @@
 import { type Action, type FileInputSpec, type JobPriority, OBJECT_ID, parseResources, SINGULAR, TERMINAL_STATES } from '@sprocket/types';
-import type { FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
-import { type ServerContext, accessOf } from '../context.js';
+import { ownsOrAdmin, requireWritableKey } from '../auth/principal.js';
+import type { ServerContext } from '../context.js';
 import { currentFiles, parentsOf } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
@@ -11,6 +11,7 @@ import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { fileFits, resolveConfig } from './invocation.js';
 import { type InputRef, type JobOrigin, prepareJob, priorityAllowed } from './launch.js';
+import { createJobAnalysis } from './analyses.js';
 import { insertJobs, type PreparedJob, retryJob, transitionJob } from './queue.js';
 import { containerLabels } from './listing.js';
 
@@ -134,8 +135,7 @@ async function mayLaunch(access: AccessContext, row: ContainersTable, actions: A
  * `POST /batch`: matches the gear against the containers under the targets and stores the proposal
  * (a pending batch, to run or cancel). `dryRun` stores nothing: the reply has `_id: null`.
  */
-export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: BatchInput, opts: { dryRun?: boolean } = {}): Promise<JsonObject> {
-  const access = accessOf(ctx, req);
+export async function proposeBatch(ctx: ServerContext, access: AccessContext, b: BatchInput, opts: { dryRun?: boolean } = {}): Promise<JsonObject> {
   const p = access.principal;
   if (p.readOnly) throw forbidden('read-only keys cannot launch jobs');
   if (!OBJECT_ID.test(b.gear_id)) throw badRequest('gear_id: must be a 24-hex gear id');
@@ -262,16 +262,10 @@ export async function proposeBatch(ctx: ServerContext, req: FastifyRequest, b: B
 }
 
 /** The batch, if the caller launched it or is a site admin (others get a 404). */
-export async function loadBatch(ctx: ServerContext, req: FastifyRequest, id: string): Promise<BatchesTable> {
-  const access = accessOf(ctx, req);
+export async function loadBatch(ctx: ServerContext, access: AccessContext, id: string): Promise<BatchesTable> {
   const row = await ctx.handle.db.selectFrom('batches').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row || (!access.isAdmin && row.origin_id !== access.principal.userId)) throw apiError('BATCH_NOT_FOUND', { id });
+  if (!row || !ownsOrAdmin(access.principal, row.origin_id)) throw apiError('BATCH_NOT_FOUND', { id });
   return row;
-}
-
-function requireWriter(ctx: ServerContext, req: FastifyRequest): void {
-  const p = accessOf(ctx, req).principal;
-  if (p.readOnly) throw forbidden('read-only keys cannot change batches');
 }
 
 /** The batch's jobs: the latest attempt of each job it launched (retries replace what they retry). */
@@ -334,12 +328,11 @@ export function batchDoc(row: BatchesTable, jobs: JobsTable[] | string[], states
  * `POST /batch/{id}/run`: queues one job per matched container (analyses for analysis gears), all
  * tagged `batch` and carrying the batch id. Entries that can no longer launch are skipped and listed.
  */
-export async function runBatch(ctx: ServerContext, req: FastifyRequest, row: BatchesTable): Promise<JobsTable[]> {
-  requireWriter(ctx, req);
+export async function runBatch(ctx: ServerContext, access: AccessContext, row: BatchesTable): Promise<JobsTable[]> {
+  requireWritableKey(access.principal, 'change batches');
   const { db } = ctx.handle;
   const claimed = await db.updateTable('batches').set({ state: 'launched', modified: now() }).where('id', '=', row.id).where('state', '=', 'pending').executeTakeFirst();
   if (!Number(claimed.numUpdatedRows)) throw apiError('BATCH_STATE', { id: row.id, reason: 'is not pending; it runs once' });
-  const access = accessOf(ctx, req);
   const proposal = parseJson<Proposal>(row.proposal, { entries: [], analysis: null, tags: [], priority: 'medium', optional_input_policy: 'ignored' });
   const config = parseJson<JsonObject>(row.config, {});
   const origin: JobOrigin = parseJson<JobOrigin>(row.origin, { type: 'user', id: access.principal.userId });
@@ -347,22 +340,15 @@ export async function runBatch(ctx: ServerContext, req: FastifyRequest, row: Bat
   let jobIds: string[] = [];
 
   if (proposal.analysis) {
-    const creator = ctx.hooks.analysisJobCreator;
-    if (!creator) throw badRequest('analysis batches need the jobs module');
     for (const e of proposal.entries) {
       try {
         const parent = await access.requireContainer(e.container.type, e.container.id, 'analyses_create_job');
-        const { _id } = await creator(req, parent, {
+        const { job: jobId } = await createJobAnalysis(ctx, access, parent, {
           label: proposal.analysis.label,
           description: proposal.analysis.description ?? '',
           job: { gear_id: row.gear_id, inputs: e.inputs, config, tags: [...proposal.tags, 'batch'], priority: proposal.priority },
-        });
-        const a = await db.selectFrom('containers').select('fields').where('id', '=', _id).executeTakeFirst();
-        const jobId = parseJson<JsonObject>(a?.fields, {}).job;
-        if (typeof jobId === 'string') {
-          await db.updateTable('jobs').set({ batch: row.id }).where('id', '=', jobId).execute();
-          jobIds.push(jobId);
-        }
+        }, { batch: row.id });
+        jobIds.push(jobId);
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
         skipped.push({ container: e.container.id, reason: err.message });
@@ -395,12 +381,12 @@ export async function runBatch(ctx: ServerContext, req: FastifyRequest, row: Bat
 }
 
 /** `POST /batch/{id}/cancel`: the batch stops; its jobs still queued are cancelled (running ones finish). */
-export async function cancelBatch(ctx: ServerContext, req: FastifyRequest, row: BatchesTable): Promise<number> {
-  requireWriter(ctx, req);
+export async function cancelBatch(ctx: ServerContext, access: AccessContext, row: BatchesTable): Promise<number> {
+  requireWritableKey(access.principal, 'change batches');
   const { db } = ctx.handle;
   const r = await db.updateTable('batches').set({ state: 'cancelled', modified: now() }).where('id', '=', row.id).where('state', 'in', ['pending', 'launched']).executeTakeFirst();
   if (!Number(r.numUpdatedRows)) throw apiError('BATCH_STATE', { id: row.id, reason: 'is already cancelled' });
-  const who = accessOf(ctx, req).principal.userId;
+  const who = access.principal.userId;
   let n = 0;
   const pending = await db.selectFrom('jobs').selectAll().where('batch', '=', row.id).where('state', '=', 'pending').execute();
   for (const job of pending) {
@@ -424,8 +410,8 @@ export interface RetryFailedInput {
  * `POST /batch/{id}/retry-failed` (beyond Flywheel): re-queues the batch's failed jobs in one call,
  * optionally only those that exited with one of `exit_codes`, optionally asking for more memory.
  */
-export async function retryFailed(ctx: ServerContext, req: FastifyRequest, row: BatchesTable, b: RetryFailedInput): Promise<{ retried: string[]; from: string[] }> {
-  requireWriter(ctx, req);
+export async function retryFailed(ctx: ServerContext, access: AccessContext, row: BatchesTable, b: RetryFailedInput): Promise<{ retried: string[]; from: string[] }> {
+  requireWritableKey(access.principal, 'change batches');
   if (row.state === 'pending') throw apiError('BATCH_STATE', { id: row.id, reason: 'has not run yet' });
   let resources: { memory: string } | undefined;
   if (b.memory !== undefined) {

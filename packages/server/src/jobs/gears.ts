@@ -1,11 +1,11 @@
 import { PassThrough } from 'node:stream';
-import type { FastifyRequest } from 'fastify';
 import { checkManifest, type GearManifest } from '@sprocket/types';
 import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { Database, GearsTable } from '../db/schema.js';
+import type { MultipartUpload } from '../files/upload-parts.js';
 import { ApiError, badRequest, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { newId, now } from '../ids.js';
@@ -87,13 +87,13 @@ function categoryOf(m: GearManifest, formValue: string | undefined): GearCategor
  * stored only when the manifest is valid, its name+version is new and `uploader` may add versions
  * of the name (its owner or a site admin; a new name becomes the uploader's).
  */
-export async function receiveGearUpload(ctx: ServerContext, req: FastifyRequest, uploader: Principal): Promise<{ gear: LoadedGear; warnings: string[] }> {
-  if (!req.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', "a gear is uploaded as multipart/form-data with its tar.gz in the field 'file'");
+export async function receiveGearUpload(ctx: ServerContext, upload: MultipartUpload, uploader: Principal): Promise<{ gear: LoadedGear; warnings: string[] }> {
+  if (!upload.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', "a gear is uploaded as multipart/form-data with its tar.gz in the field 'file'");
   let staged: { key: string; size: number; sha384: string } | undefined;
   let found: Awaited<ReturnType<typeof readArchiveManifest>> | undefined;
   let category: string | undefined;
   try {
-    for await (const part of req.parts()) {
+    for await (const part of upload.parts()) {
       if (part.type === 'field') {
         if (part.fieldname === 'category') category = String(part.value);
         continue;

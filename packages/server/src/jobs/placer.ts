@@ -1,16 +1,17 @@
 import { type ContainerType, OBJECT_ID } from '@sprocket/types';
-import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { TYPE_FIELDS } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { fillMissing, isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
+import type { MultipartUpload } from '../files/upload-parts.js';
 import { ApiError, badRequest, conflict, apiError } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { jsonTooDeep, tooDeepMessage } from '../http/guards.js';
 import { newId, now } from '../ids.js';
-import { checkFileName } from '../routes/files.js';
+import { checkFileName } from '../files/names.js';
 import { appendSystemLog } from './logs.js';
+import { markFailedOutputAccepted, recordOutputs, touchHeartbeat } from './queue.js';
 
 /**
  * Where a job's outputs land (`POST /engine`): the files go to the destination with the job as
@@ -52,10 +53,6 @@ function fileEntries(block: JsonObject | undefined): JsonObject[] {
   return Array.isArray(block?.files) ? (block.files as unknown[]).filter(isPlainObject).filter((e) => typeof e.name === 'string') : [];
 }
 
-async function touchHeartbeat(ctx: ServerContext, jobId: string): Promise<void> {
-  await ctx.handle.db.updateTable('jobs').set({ heartbeat: now() }).where('id', '=', jobId).where('state', '=', 'running').execute();
-}
-
 /** Checks an engine upload against its job before anything is read: state, claimant, ticket, target. */
 export async function checkEngineUpload(ctx: ServerContext, q: EngineUploadQuery, deviceId: string): Promise<{ job: JobsTable; dest: ContainersTable }> {
   if (!q.job || !OBJECT_ID.test(q.job)) throw badRequest('job: a 24-hex job id is required');
@@ -75,13 +72,13 @@ export async function checkEngineUpload(ctx: ServerContext, q: EngineUploadQuery
 }
 
 /** Streams the multipart body: file parts into staging, the `metadata` field as JSON. No file is fine. */
-async function receive(ctx: ServerContext, req: FastifyRequest): Promise<{ files: StagedFile[]; metadata?: JsonObject; metadataProblem?: string }> {
-  if (!req.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'engine uploads are multipart/form-data (file parts and an optional metadata field)');
+async function receive(ctx: ServerContext, upload: MultipartUpload): Promise<{ files: StagedFile[]; metadata?: JsonObject; metadataProblem?: string }> {
+  if (!upload.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'engine uploads are multipart/form-data (file parts and an optional metadata field)');
   const files: StagedFile[] = [];
   let metadata: JsonObject | undefined;
   let metadataProblem: string | undefined;
   try {
-    for await (const part of req.parts()) {
+    for await (const part of upload.parts()) {
       if (part.type === 'field') {
         if (part.fieldname === 'metadata') {
           // Bounded like every JSON the API reads: a gear's deeply nested file would overflow the parser's stack.
@@ -188,7 +185,7 @@ async function updateExistingFile(ctx: ServerContext, container: ContainersTable
   const stamp = now();
   await ctx.handle.db.updateTable('files').set({ ...patch, modified: stamp }).where('id', '=', f.id).execute();
   const updated = { ...f, ...patch, modified: stamp };
-  for (const fn of ctx.hooks.filesCommitted) await fn(container, [updated], [f]);
+  await ctx.events.emit('filesCommitted', { container, written: [updated], replaced: [f] });
 }
 
 /**
@@ -196,14 +193,14 @@ async function updateExistingFile(ctx: ServerContext, container: ContainersTable
  * when the engine reported failure); container metadata and edits of existing files only on success;
  * the metadata is always kept on the job as `produced_metadata`.
  */
-export async function placeEngineUpload(ctx: ServerContext, req: FastifyRequest, q: EngineUploadQuery, deviceId: string): Promise<JsonObject> {
+export async function placeEngineUpload(ctx: ServerContext, upload: MultipartUpload, q: EngineUploadQuery, deviceId: string): Promise<JsonObject> {
   const { job, dest } = await checkEngineUpload(ctx, q, deviceId);
   const started = Date.now();
   // A long upload is a sign of life too: the job must not be orphaned while its outputs stream in.
   const beat = setInterval(() => void touchHeartbeat(ctx, job.id).catch(() => undefined), Math.max(250, (ctx.config.jobHeartbeatTimeout * 1000) / 4));
   let received: Awaited<ReturnType<typeof receive>>;
   try {
-    received = await receive(ctx, req);
+    received = await receive(ctx, upload);
   } finally {
     clearInterval(beat);
   }
@@ -240,17 +237,7 @@ export async function placeEngineUpload(ctx: ServerContext, req: FastifyRequest,
   profile.total_output_files = saved.length;
   profile.total_output_size_bytes = (Number(profile.total_output_size_bytes) || 0) + written.reduce((a, f) => a + f.size, 0);
   profile.upload_time_ms = Date.now() - started;
-  await ctx.handle.db
-    .updateTable('jobs')
-    .set({
-      saved_files: JSON.stringify(saved),
-      produced_metadata: metadata ? JSON.stringify(metadata) : job.produced_metadata,
-      profile: JSON.stringify(profile),
-      heartbeat: now(),
-      modified: now(),
-    })
-    .where('id', '=', job.id)
-    .execute();
+  await recordOutputs(ctx, job, { savedFiles: saved, metadata, profile });
   for (const n of notes) await appendSystemLog(ctx.handle.db, job.id, n);
   return { saved_files: saved, files: written.map((f) => fileDoc(f, dest, true)), notes };
 }
@@ -294,13 +281,7 @@ export async function applyContainerMetadata(ctx: ServerContext, dest: Container
  */
 export async function acceptFailedOutput(ctx: ServerContext, job: JobsTable): Promise<string[]> {
   if (job.state !== 'failed') throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: "only a failed job's output can be accepted" });
-  const r = await ctx.handle.db
-    .updateTable('jobs')
-    .set({ failed_output_accepted: 1, modified: now() })
-    .where('id', '=', job.id)
-    .where('failed_output_accepted', '=', 0)
-    .executeTakeFirst();
-  if (!Number(r.numUpdatedRows)) throw conflict(`the output of job ${job.id} was already accepted`);
+  await markFailedOutputAccepted(ctx, job);
   const dest = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
   if (!dest) throw conflict(`the destination of job ${job.id} no longer exists`);
   const saved = parseJson<string[]>(job.saved_files, []);
@@ -312,7 +293,7 @@ export async function acceptFailedOutput(ctx: ServerContext, job: JobsTable): Pr
     const stamp = now();
     await ctx.handle.db.updateTable('files').set({ from_failed_job: 0, modified: stamp }).where('id', 'in', mine.map((f) => f.id)).execute();
     const accepted = mine.map((f) => ({ ...f, from_failed_job: 0, modified: stamp }));
-    for (const fn of ctx.hooks.filesCommitted) await fn(dest, accepted, mine);
+    await ctx.events.emit('filesCommitted', { container: dest, written: accepted, replaced: mine });
   }
   const metadata = parseJson<JsonObject | null>(job.produced_metadata, null);
   const notes = metadata ? await applyContainerMetadata(ctx, dest, metadata, new Set(saved)) : [];

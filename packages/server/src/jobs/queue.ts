@@ -1,13 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import {
   canTransition,
+  JOB_PRIORITIES,
   JOB_STATES,
+  type JobPriority,
   type JobLogLine,
   type JobState,
   type ResourceRequest,
   TERMINAL_STATES,
 } from '@sprocket/types';
 import { type Expression, type SqlBool, sql, type Transaction } from 'kysely';
-import type { JobEvent, ServerContext } from '../context.js';
+import type { ServerContext } from '../context.js';
+import type { JobEvent } from '../events.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, Database, FilesTable, JobsTable } from '../db/schema.js';
 import { ApiError, conflict, apiError } from '../errors.js';
@@ -63,14 +67,8 @@ export function notYetRun(stamp: string): Pick<
   };
 }
 
-async function emit(ctx: ServerContext, event: JobEvent): Promise<void> {
-  for (const fn of ctx.hooks.jobEvents) {
-    try {
-      await fn(event);
-    } catch (e) {
-      process.emitWarning(`job event listener failed on ${event.type} of job ${event.job.id}: ${(e as Error).message}`);
-    }
-  }
+function emit(ctx: ServerContext, event: JobEvent): Promise<void> {
+  return ctx.events.emit('job', event);
 }
 
 /** Stores prepared jobs as pending and wakes waiting engines. */
@@ -220,6 +218,102 @@ async function prepareRetry(
       await emit(ctx, { type: 'retried', job: row, previous: job });
     },
   };
+}
+
+/**
+ * Writes to a job in flight. Each is a compare-and-set on the state it needs (and, for an engine's
+ * writes, on the claimant), so a cancel or an orphan sweep in between wins and the writer learns so.
+ */
+
+/** A pending job's priority (`PUT /jobs/{id}`); 409 once an engine took it. */
+export async function changePendingPriority(ctx: ServerContext, job: JobsTable, priority: JobPriority): Promise<void> {
+  const r = await ctx.handle.db
+    .updateTable('jobs')
+    .set({ priority, priority_rank: JOB_PRIORITIES[priority], modified: now() })
+    .where('id', '=', job.id)
+    .where('state', '=', 'pending')
+    .executeTakeFirst();
+  if (!Number(r.numUpdatedRows)) throw new ApiError('CONFLICT', `job ${job.id} is no longer pending; its priority cannot change`);
+}
+
+/**
+ * Log lines and the heartbeat of a running job, committed together (`POST /jobs/{id}/logs`).
+ * `heartbeat` unset writes the lines only. False when the job no longer runs on this engine: then
+ * nothing was written, its log being closed.
+ */
+export async function appendRunningLog(ctx: ServerContext, job: JobsTable, deviceId: string, lines: JobLogLine[], heartbeat?: string): Promise<boolean> {
+  return ctx.handle.db.transaction().execute(async (trx) => {
+    // The state is checked again in the transaction: a cancel between the caller's read and here closes the log.
+    const r = await trx
+      .updateTable('jobs')
+      .set(heartbeat ? { heartbeat } : { modified: job.modified })
+      .where('id', '=', job.id)
+      .where('state', '=', 'running')
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    if (!Number(r.numUpdatedRows)) return false;
+    await appendLog(trx, job.id, lines);
+    return true;
+  });
+}
+
+/** A sign of life without log lines (a long output upload). */
+export async function touchHeartbeat(ctx: ServerContext, jobId: string): Promise<void> {
+  await ctx.handle.db.updateTable('jobs').set({ heartbeat: now() }).where('id', '=', jobId).where('state', '=', 'running').execute();
+}
+
+/** `POST /jobs/{id}/prepare-complete`: the ticket the output upload must carry, and how the gear ended. */
+export async function issueCompletionTicket(ctx: ServerContext, job: JobsTable, deviceId: string, result: { success: boolean; exit_code?: number | null }): Promise<string> {
+  const ticket = randomBytes(18).toString('base64url');
+  const r = await ctx.handle.db
+    .updateTable('jobs')
+    .set({ ticket, ticket_success: result.success ? 1 : 0, exit_code: result.exit_code ?? null, heartbeat: now() })
+    .where('id', '=', job.id)
+    .where('state', '=', 'running')
+    .where('device_id', '=', deviceId)
+    .executeTakeFirst();
+  if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'it cannot be completed' });
+  return ticket;
+}
+
+/** Executor and version details an engine reports (`PUT /jobs/{id}/profile`), merged into the job's profile. */
+export async function mergeRunningProfile(ctx: ServerContext, job: JobsTable, deviceId: string, details: JsonObject): Promise<void> {
+  const profile = { ...parseJson<JsonObject>(job.profile, {}), ...details };
+  const r = await ctx.handle.db
+    .updateTable('jobs')
+    .set({ profile: JSON.stringify(profile), heartbeat: now() })
+    .where('id', '=', job.id)
+    .where('state', '=', 'running')
+    .where('device_id', '=', deviceId)
+    .executeTakeFirst();
+  if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its profile changes only while it runs' });
+}
+
+/** What an output upload saved: the file names, the metadata the gear produced, the upload's profile figures. */
+export async function recordOutputs(ctx: ServerContext, job: JobsTable, out: { savedFiles: string[]; metadata?: JsonObject; profile: JsonObject }): Promise<void> {
+  const stamp = now();
+  await ctx.handle.db
+    .updateTable('jobs')
+    .set({
+      saved_files: JSON.stringify(out.savedFiles),
+      produced_metadata: out.metadata ? JSON.stringify(out.metadata) : job.produced_metadata,
+      profile: JSON.stringify(out.profile),
+      heartbeat: stamp,
+      modified: stamp,
+    })
+    .where('id', '=', job.id)
+    .execute();
+}
+
+/** Marks a failed job's output accepted, once; 409 when it already was. */
+export async function markFailedOutputAccepted(ctx: ServerContext, job: JobsTable): Promise<void> {
+  const r = await ctx.handle.db
+    .updateTable('jobs')
+    .set({ failed_output_accepted: 1, modified: now() })
+    .where('id', '=', job.id)
+    .where('failed_output_accepted', '=', 0)
+    .executeTakeFirst();
+  if (!Number(r.numUpdatedRows)) throw conflict(`the output of job ${job.id} was already accepted`);
 }
 
 /** What an engine asks for in `POST /jobs/ask`. */

@@ -271,6 +271,14 @@ async function producingJobState(ctx: ServerContext, written: FilesTable[]): Pro
   return 'never';
 }
 
+/** Gear rules follow file commits and job completions on this server. */
+export function installGearRules(ctx: ServerContext): void {
+  ctx.events.on('filesCommitted', (e) => onFilesCommitted(ctx, e.container, e.written, e.replaced));
+  ctx.events.on('job', async (e) => {
+    if (e.type === 'state' && e.job.state === 'complete') await onJobComplete(ctx, e.job);
+  });
+}
+
 /** The filesCommitted listener. Never throws: a rule problem must not fail the write that caused it. */
 export async function onFilesCommitted(ctx: ServerContext, container: ContainersTable, written: FilesTable[], replaced: FilesTable[]): Promise<void> {
   try {

@@ -6,6 +6,7 @@ import type { JsonObject } from '../dao/json.js';
 import type { ContainersTable } from '../db/schema.js';
 import { queryFlag } from '../http/guards.js';
 import { jobDocsFor } from '../jobs/docs.js';
+import { createJobAnalysis } from '../jobs/analyses.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
 import { containerDoc, currentFiles } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
@@ -67,7 +68,7 @@ const CHILD_ANALYSES: Record<Exclude<ContainerType, 'analysis'>, (ContainerType 
 
 const CHAIN_COLUMN = { project: 'project_id', subject: 'subject_id', session: 'session_id', acquisition: 'acquisition_id' } as const;
 
-/** Analyses hung off a container: ad-hoc ones here, job-based ones through `ctx.hooks.analysisJobCreator`. */
+/** Analyses hung off a container: ad-hoc ones here, job-based ones through jobs/analyses.ts. */
 export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, type: ContainerType): Promise<void> {
   const { db } = ctx.handle;
   const plural = PLURAL[type];
@@ -135,9 +136,9 @@ export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, t
     const b = req.body as AnalysisBody;
     const { id } = req.params as { id: string };
     if (b.job) {
-      if (!ctx.hooks.analysisJobCreator) throw badRequest('job-based analyses need the jobs module');
       const parent = await access.requireContainer(type, id, 'analyses_create_job');
-      return ctx.hooks.analysisJobCreator(req, parent, b as unknown as Record<string, unknown>);
+      const { _id } = await createJobAnalysis(ctx, access, parent, b);
+      return { _id };
     }
     const parent = await access.requireContainer(type, id, 'analyses_create_sdk');
     const inputs = [];

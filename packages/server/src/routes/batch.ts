@@ -54,7 +54,7 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
         querystring: Type.Object({ dry_run: Type.Optional(Type.Boolean()) }),
       },
     },
-    async (req) => proposeBatch(ctx, req, req.body, { dryRun: req.query.dry_run === true }),
+    async (req) => proposeBatch(ctx, accessOf(ctx, req), req.body, { dryRun: req.query.dry_run === true }),
   );
 
   app.get('/batch', { schema: { ...t, summary: 'Your batches (every batch for site admins)' } }, async (req) => {
@@ -95,7 +95,7 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
     '/batch/:id',
     { schema: { ...t, summary: 'A batch; jobs=true returns job documents instead of ids', params: idParams, querystring: Type.Object({ jobs: Type.Optional(Type.Boolean()) }) } },
     async (req) => {
-      const row = await loadBatch(ctx, req, req.params.id);
+      const row = await loadBatch(ctx, accessOf(ctx, req), req.params.id);
       const jobs = await batchJobs(ctx, row.id);
       const inflate = req.query.jobs === true;
       return batchDoc(
@@ -108,13 +108,13 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
   );
 
   app.post('/batch/:id/run', { schema: { ...t, summary: 'Run a proposed batch: one job per matched container; returns the jobs', params: idParams } }, async (req) => {
-    const row = await loadBatch(ctx, req, req.params.id);
-    return (await runBatch(ctx, req, row)).map((j) => jobDoc(j));
+    const row = await loadBatch(ctx, accessOf(ctx, req), req.params.id);
+    return (await runBatch(ctx, accessOf(ctx, req), row)).map((j) => jobDoc(j));
   });
 
   app.post('/batch/:id/cancel', { schema: { ...t, summary: 'Cancel a batch: its queued jobs are cancelled', params: idParams } }, async (req) => {
-    const row = await loadBatch(ctx, req, req.params.id);
-    return { number_cancelled: await cancelBatch(ctx, req, row) };
+    const row = await loadBatch(ctx, accessOf(ctx, req), req.params.id);
+    return { number_cancelled: await cancelBatch(ctx, accessOf(ctx, req), row) };
   });
 
   app.post(
@@ -128,8 +128,8 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
       },
     },
     async (req) => {
-      const row = await loadBatch(ctx, req, req.params.id);
-      const r = await retryFailed(ctx, req, row, req.body ?? {});
+      const row = await loadBatch(ctx, accessOf(ctx, req), req.params.id);
+      const r = await retryFailed(ctx, accessOf(ctx, req), row, req.body ?? {});
       return { number_retried: r.retried.length, jobs: r.retried, retried_from: r.from };
     },
   );

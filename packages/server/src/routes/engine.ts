@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { type AskBody, type FinishBody, type JobLogLine, LOG_FD } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
-import { isEngine, type Principal } from '../auth/principal.js';
+import { isEngine, type Principal, requireSiteAdmin } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import { badRequest, forbidden, apiError } from '../errors.js';
@@ -11,10 +10,9 @@ import { now } from '../ids.js';
 import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { createDevice, issueEngineKey } from '../jobs/keys.js';
-import { appendLog } from '../jobs/logs.js';
 import { notifierOf } from '../jobs/notifier.js';
 import { type EngineUploadQuery, placeEngineUpload } from '../jobs/placer.js';
-import { claimJobs, requireJob, transitionJob } from '../jobs/queue.js';
+import { appendRunningLog, claimJobs, issueCompletionTicket, mergeRunningProfile, requireJob, transitionJob } from '../jobs/queue.js';
 import { idParams } from './schemas.js';
 
 /** Engine routes (docs/engine-protocol.md); `config.engine` lets device keys through the engine guard. */
@@ -66,23 +64,20 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     '/devices',
     { schema: { tags: ['devices'], summary: 'Register an engine (site admin): returns its key, shown only once', body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 128 } } } } },
     async (req) => {
-      const p = requirePrincipal(req);
-      if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+      requireSiteAdmin(requirePrincipal(req));
       const id = await createDevice(db, (req.body as { name: string }).name);
       return { _id: id, key: await issueEngineKey(db, ctx.config.publicUrl, id) };
     },
   );
 
   app.get('/devices', { schema: { tags: ['devices'], summary: 'Registered engines (site admin)' } }, async (req) => {
-    const p = requirePrincipal(req);
-    if (!p.isAdmin) throw forbidden('site_admin role required');
+    requireSiteAdmin(requirePrincipal(req), 'read');
     const rows = await db.selectFrom('devices').selectAll().orderBy('created').orderBy('id').execute();
     return rows.map((d) => ({ _id: d.id, name: d.label, type: d.type, disabled: d.disabled === 1, last_seen: d.last_seen, created: d.created, modified: d.modified }));
   });
 
   app.delete('/devices/:id', { schema: { tags: ['devices'], summary: "Disable an engine and revoke its keys (site admin)", params: idParams } }, async (req) => {
-    const p = requirePrincipal(req);
-    if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+    requireSiteAdmin(requirePrincipal(req));
     const { id } = req.params as { id: string };
     const r = await db.updateTable('devices').set({ disabled: 1, modified: now() }).where('id', '=', id).executeTakeFirst();
     if (!Number(r.numUpdatedRows)) throw apiError('DEVICE_NOT_FOUND', { id });
@@ -131,13 +126,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       // A heartbeat much fresher than the timeout needs no write; lines and heartbeat commit together.
       const beat = job.state === 'running' && (!job.heartbeat || Date.parse(stamp) - Date.parse(job.heartbeat) > heartbeatSlackMs);
       if (lines.length || beat) {
-        const stillRunning = await db.transaction().execute(async (trx) => {
-          // The state is checked again in the transaction: a cancel between the read and here closes the log.
-          const r = await trx.updateTable('jobs').set(beat ? { heartbeat: stamp } : { modified: job.modified }).where('id', '=', job.id).where('state', '=', 'running').where('device_id', '=', p.userId).executeTakeFirst();
-          if (!Number(r.numUpdatedRows)) return false;
-          await appendLog(trx, job.id, lines);
-          return true;
-        });
+        const stillRunning = await appendRunningLog(ctx, job, p.userId, lines, beat ? stamp : undefined);
         if (!stillRunning) {
           const current = await requireJob(ctx, job.id);
           if (lines.length) throw apiError('JOB_STATE', { id: job.id, state: current.state, reason: 'its log takes lines only while it runs' });
@@ -153,16 +142,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     const job = await requireJob(ctx, (req.params as { id: string }).id);
     const b = req.body as FinishBody;
     if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
-    const ticket = randomBytes(18).toString('base64url');
-    const r = await db
-      .updateTable('jobs')
-      .set({ ticket, ticket_success: b.success ? 1 : 0, exit_code: b.exit_code ?? null, heartbeat: now() })
-      .where('id', '=', job.id)
-      .where('state', '=', 'running')
-      .where('device_id', '=', p.userId)
-      .executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'it cannot be completed' });
-    return { ticket };
+    return { ticket: await issueCompletionTicket(ctx, job, p.userId, b) };
   });
 
   app.post(
@@ -217,9 +197,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     const p = requireEngine(req);
     const job = await requireJob(ctx, (req.params as { id: string }).id);
     if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
-    const profile = { ...parseJson<JsonObject>(job.profile, {}), ...(req.body as JsonObject) };
-    const r = await db.updateTable('jobs').set({ profile: JSON.stringify(profile), heartbeat: now() }).where('id', '=', job.id).where('state', '=', 'running').where('device_id', '=', p.userId).executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its profile changes only while it runs' });
+    await mergeRunningProfile(ctx, job, p.userId, req.body as JsonObject);
     return { modified: 1 };
   });
 

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { type ContainerType, fileNameProblem, PLURAL } from '@sprocket/types';
+import { type ContainerType, PLURAL } from '@sprocket/types';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
@@ -10,6 +10,7 @@ import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, badRequest, describeSchemaError, notFound, apiError } from '../errors.js';
 import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
+import { checkFileName } from '../files/names.js';
 import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { openZipMember, zipInfo } from '../files/zip-members.js';
@@ -46,12 +47,6 @@ function uploadMetadataProblem(metadata: JsonObject): string | undefined {
     }
   }
   return undefined;
-}
-
-/** Checks a file name from a URL or upload; names are single path segments. */
-export function checkFileName(name: string, where: string): void {
-  const problem = fileNameProblem(name);
-  if (problem) throw apiError('INVALID_FILE_NAME', { where, name: JSON.stringify(name), problem });
 }
 
 /**
@@ -398,6 +393,6 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     });
     if (!changed) throw notFound(`file '${f.name}'`);
     const container = await db.selectFrom('containers').selectAll().where('id', '=', f.container_id).executeTakeFirstOrThrow();
-    for (const fn of ctx.hooks.filesCommitted) await fn(container, [changed.after], [changed.before]);
+    await ctx.events.emit('filesCommitted', { container, written: [changed.after], replaced: [changed.before] });
   }
 }

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { CONTAINER_TYPES, type ContainerType, invocationSchema, SINGULAR } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import { isEngine } from '../auth/principal.js';
+import { isEngine, requireSiteAdmin, requireSiteRole } from '../auth/principal.js';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { currentFiles, parentsOf } from '../dao/containers.js';
@@ -36,7 +36,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const p = requirePrincipal(req);
       // A job's key acts for its job's data only: a gear must never publish gears.
       if (p.jobId) throw forbidden('a job key may not upload gears');
-      if (p.readOnly || !(p.isAdmin || p.roles.includes('developer'))) throw forbidden('uploading gears needs the developer or site_admin role');
+      requireSiteRole(p, 'developer', 'uploading gears');
       const { gear, warnings } = await receiveGearUpload(ctx, req, p);
       const access = accessOf(ctx, req);
       const mayMention = async (projectId: string) => {
@@ -136,8 +136,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
   });
 
   app.delete('/gears/:id', { schema: { ...t, summary: 'Delete a gear (site admin); refused while jobs of it are queued or running', params: idParams } }, async (req) => {
-    const p = requirePrincipal(req);
-    if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+    requireSiteAdmin(requirePrincipal(req));
     const gear = await requireGear(db, req.params.id);
     const active = await db.selectFrom('jobs').select('id').where('gear_id', '=', gear.row.id).where('state', 'in', ['pending', 'running']).limit(1).executeTakeFirst();
     if (active) throw apiError('GEAR_IN_USE', { name: gear.manifest.name, version: gear.manifest.version, job: active.id });

@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import { GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
+import { requireSiteRole } from '../auth/principal.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { parseJson } from '../dao/json.js';
-import { badRequest, conflict, forbidden, notFound, apiError } from '../errors.js';
+import { badRequest, conflict, notFound, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { listQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import type { Api } from '../http/typed.js';
@@ -78,7 +79,7 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
     async (req) => {
       const access = accessOf(ctx, req);
       const p = access.principal;
-      if (p.readOnly || !(p.isAdmin || p.roles.includes('developer'))) throw forbidden('creating groups needs the site_admin or developer role');
+      requireSiteRole(p, 'developer', 'creating groups');
       const b = req.body;
       const stamp = now();
       try {

@@ -1,15 +1,14 @@
 import { apiKeyInputEntry, CONTAINER_TYPES, JOB_PRIORITIES, JOB_STATES, type JobPriority, PLURAL } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type SelectQueryBuilder, sql } from 'kysely';
-import type { AccessContext } from '../auth/access.js';
 import { requirePrincipal } from '../auth/authenticate.js';
-import { isEngine } from '../auth/principal.js';
+import { canSeeJob, requireJobControl, requireJobRetry, requireMayLaunch } from '../auth/job-access.js';
+import { isEngine, requireSiteAdmin } from '../auth/principal.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { getCurrentFile, fileDoc } from '../dao/files.js';
-import { chainBelow, insertContainer } from '../dao/hierarchy.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { Database, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, forbidden, apiError } from '../errors.js';
+import { badRequest, forbidden, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import { jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
@@ -19,7 +18,7 @@ import { mintJobKeys } from '../jobs/keys.js';
 import { logText, readLog } from '../jobs/logs.js';
 import { acceptFailedOutput } from '../jobs/placer.js';
 import { type JobSpec, enqueueJob, requirePriority } from '../jobs/launch.js';
-import { requireJob, retryJob, transitionJob } from '../jobs/queue.js';
+import { changePendingPriority, requireJob, retryJob, transitionJob } from '../jobs/queue.js';
 import { OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
 
 const REF = { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' } } } as const;
@@ -103,30 +102,10 @@ function stateAndTagQuery<Q extends SelectQueryBuilder<Database, any, any>>(ctx:
   return out;
 }
 
-/** May this principal see the job? Admins, the launcher, its engine, and users with jobs_view where it writes. */
-async function canSeeJob(ctx: ServerContext, access: AccessContext, job: JobsTable): Promise<boolean> {
-  const p = access.principal;
-  if (isEngine(p)) return job.device_id === p.userId && job.state === 'running';
-  // A job key sees jobs through its job's projects only, not everything its user launched.
-  if (p.isAdmin || (job.origin_id === p.userId && !p.jobId)) return true;
-  const dest = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
-  return dest ? access.can(dest, 'jobs_view') : false;
-}
-
 export async function loadVisibleJob(ctx: ServerContext, req: FastifyRequest, id: string): Promise<JobsTable> {
   const job = await requireJob(ctx, id);
-  if (!(await canSeeJob(ctx, accessOf(ctx, req), job))) throw apiError('JOB_NOT_FOUND', { id });
+  if (!(await canSeeJob(ctx.handle, accessOf(ctx, req), job))) throw apiError('JOB_NOT_FOUND', { id });
   return job;
-}
-
-/** Cancelling and retrying: admins, the launcher, or jobs_cancel_any (cancel) / jobs_run_cancel (retry) where the job writes. */
-async function requireJobControl(ctx: ServerContext, access: AccessContext, job: JobsTable, action: 'jobs_cancel_any' | 'jobs_run_cancel'): Promise<void> {
-  const p = access.principal;
-  if (p.readOnly || p.jobId) throw forbidden('read-only and job keys cannot change jobs');
-  if (p.isAdmin || job.origin_id === p.userId) return;
-  const dest = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
-  if (dest && (await access.can(dest, action))) return;
-  throw forbidden(`permission denied: only the user who launched job ${job.id}, a site admin or a user with ${action} may do this`);
 }
 
 export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
@@ -136,7 +115,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
   app.post('/jobs/add', { schema: { ...t, summary: 'Queue a job (Flywheel add_job)', body: jobAddBody } }, async (req) => {
     const access = accessOf(ctx, req);
     const p = access.principal;
-    if (p.readOnly) throw forbidden('read-only keys cannot launch jobs');
+    requireMayLaunch(access);
     const { compute_provider_id: _ignored, ...spec } = req.body as JobAddBody;
     const job = await enqueueJob(ctx, spec, { access, origin: p.jobId ? { type: 'user', id: p.userId, via: { type: 'job', id: p.jobId } } : { type: 'user', id: p.userId } });
     return { _id: job.id };
@@ -190,8 +169,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
   );
 
   app.get('/jobs/stats', { schema: { ...t, summary: 'Job counts by state (site admin)' } }, async (req) => {
-    const p = requirePrincipal(req);
-    if (!p.isAdmin) throw forbidden('site_admin role required');
+    requireSiteAdmin(requirePrincipal(req), 'read');
     const rows = await db.selectFrom('jobs').select(['state', sql<number>`count(*)`.as('n')]).groupBy('state').execute();
     const states: Record<string, number> = Object.fromEntries(JOB_STATES.map((s) => [s, 0]));
     for (const r of rows) states[r.state] = Number(r.n);
@@ -268,20 +246,14 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       let job = await loadVisibleJob(ctx, req, id);
       if (b.state !== undefined && b.state !== job.state) {
         if (b.state !== 'cancelled') throw badRequest(`state: users may only set 'cancelled' (running, complete and failed are set by the engine)`);
-        await requireJobControl(ctx, access, job, 'jobs_cancel_any');
+        await requireJobControl(ctx.handle, access, job, 'jobs_cancel_any');
         job = await transitionJob(ctx, job, 'cancelled', { log: `Job cancelled by ${access.principal.userId}.` });
       }
       if (b.priority !== undefined && b.priority !== job.priority) {
-        await requireJobControl(ctx, access, job, 'jobs_cancel_any');
+        await requireJobControl(ctx.handle, access, job, 'jobs_cancel_any');
         const dest = await db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
         await requirePriority(access, dest, b.priority, 'priority');
-        const r = await db
-          .updateTable('jobs')
-          .set({ priority: b.priority, priority_rank: JOB_PRIORITIES[b.priority], modified: new Date().toISOString() })
-          .where('id', '=', job.id)
-          .where('state', '=', 'pending')
-          .executeTakeFirst();
-        if (!Number(r.numUpdatedRows)) throw new ApiError('CONFLICT', `job ${job.id} is no longer pending; its priority cannot change`);
+        await changePendingPriority(ctx, job, b.priority);
       }
       return { modified: 1 };
     },
@@ -301,11 +273,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       const access = accessOf(ctx, req);
       const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
       const gear = await getGear(db, job.gear_id);
-      const p = access.principal;
-      if (gear && Object.values(gear.manifest.inputs ?? {}).some((s) => s.base === 'api-key') && !p.isAdmin && job.origin_id !== p.userId) {
-        throw forbidden('only the user who launched a job with an api-key input, or a site admin, may retry it');
-      }
-      await requireJobControl(ctx, access, job, 'jobs_run_cancel');
+      await requireJobRetry(ctx.handle, access, job, gear?.manifest);
       const next = await retryJob(ctx, job, { ignoreState: (req.query as { ignoreState?: boolean }).ignoreState === true });
       return { _id: next.id };
     },
@@ -317,7 +285,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
     async (req) => {
       const access = accessOf(ctx, req);
       const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
-      await requireJobControl(ctx, access, job, 'jobs_run_cancel');
+      await requireJobControl(ctx.handle, access, job, 'jobs_run_cancel');
       return { accepted: 1, notes: await acceptFailedOutput(ctx, job) };
     },
   );
@@ -369,63 +337,4 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       return { stats, total, jobs, containers: await jobListingContainers(ctx.handle, jobs) };
     },
   );
-
-  // Job-based analyses (`POST /{cont}/{id}/analyses {label, job: {...}}`): the analysis is created,
-  // the job queued into it, and the analysis removed again if the job is refused.
-  ctx.hooks.analysisJobCreator = async (req, parent, body) => {
-    const access = accessOf(ctx, req);
-    const p = access.principal;
-    if (p.readOnly) throw forbidden('read-only keys cannot launch jobs');
-    const job = isPlainObject(body.job) ? (body.job as JsonObject) : undefined;
-    if (!job) throw badRequest('job: expected {gear_id, inputs, config, tags}');
-    if (typeof job.gear_id !== 'string') throw badRequest('job.gear_id: required');
-    const gear = await getGear(db, job.gear_id);
-    if (!gear) throw badRequest(`job.gear_id: gear ${job.gear_id} not found`);
-    // Input file entries are copied onto the analysis, as Flywheel does.
-    const inputs: JsonObject[] = [];
-    const refs = isPlainObject(job.inputs) ? Object.values(job.inputs) : Array.isArray(job.inputs) ? job.inputs : [];
-    for (const ref of refs) {
-      if (!isPlainObject(ref) || typeof ref.id !== 'string' || typeof ref.name !== 'string') continue;
-      const f = await getCurrentFile(db, ref.id, ref.name);
-      if (f) inputs.push(fileDoc(f, undefined, true));
-    }
-    const label = typeof body.label === 'string' && body.label ? body.label : `${gear.manifest.name} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
-    const analysis = await insertContainer(db, {
-      type: 'analysis',
-      label,
-      chain: chainBelow(parent),
-      parentType: parent.type,
-      parentId: parent.id,
-      info: isPlainObject(body.info) ? body.info : undefined,
-      tags: Array.isArray(body.tags) ? (body.tags as string[]) : undefined,
-      fields: { description: typeof body.description === 'string' ? body.description : '', inputs, user: p.userId },
-    });
-    let queued: JobsTable;
-    try {
-      queued = await enqueueJob(
-        ctx,
-        {
-          gear_id: job.gear_id,
-          inputs: job.inputs as JobSpec['inputs'],
-          config: isPlainObject(job.config) ? job.config : undefined,
-          tags: Array.isArray(job.tags) ? (job.tags as string[]) : undefined,
-          label: typeof job.label === 'string' ? job.label : undefined,
-          priority: job.priority as JobPriority | undefined,
-          resources: job.resources,
-          destination: { type: 'analysis', id: analysis.id },
-        },
-        { access, origin: { type: 'user', id: p.userId }, allowAnalysisDestination: true, extraTags: ['analysis'] },
-      );
-    } catch (e) {
-      await db.deleteFrom('containers').where('id', '=', analysis.id).execute();
-      throw e;
-    }
-    const fields = {
-      ...parseJson<JsonObject>(analysis.fields, {}),
-      job: queued.id,
-      gear_info: { id: gear.row.id, category: gear.row.category, name: gear.manifest.name, version: gear.manifest.version, capabilities: gear.manifest.capabilities ?? [] },
-    };
-    await db.updateTable('containers').set({ fields: JSON.stringify(fields) }).where('id', '=', analysis.id).execute();
-    return { _id: analysis.id };
-  };
 }

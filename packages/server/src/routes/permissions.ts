@@ -3,6 +3,7 @@ import { ACTIONS, type Action, BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess, RO
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
+import { requireSiteAdmin } from '../auth/principal.js';
 import { type ServerContext, accessOf } from '../context.js';
 import { parseJson } from '../dao/json.js';
 import type { Database, RolesTable } from '../db/schema.js';
@@ -84,8 +85,7 @@ export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<vo
     return r;
   }
   function requireAdmin(req: FastifyRequest) {
-    const p = requirePrincipal(req);
-    if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+    requireSiteAdmin(requirePrincipal(req));
   }
 
   const t = { tags: ['roles'] };

@@ -4,7 +4,7 @@ import type { ContainersTable, GearRulesTable } from '../db/schema.js';
 import { apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { checkRule, type RuleInput, ruleBody, ruleDoc, ruleInputOf, ruleRow } from '../jobs/rule-checks.js';
-import { applyRule, onFilesCommitted, onJobComplete } from '../jobs/rules.js';
+import { applyRule, installGearRules } from '../jobs/rules.js';
 import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
 
 const ruleParams = { type: 'object', required: ['id', 'rid'], properties: { id: OBJECT_ID_SCHEMA, rid: OBJECT_ID_SCHEMA } } as const;
@@ -84,8 +84,5 @@ export async function ruleRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     },
   );
 
-  ctx.hooks.filesCommitted.push((container, written, replaced) => onFilesCommitted(ctx, container, written, replaced));
-  ctx.hooks.jobEvents.push(async (e) => {
-    if (e.type === 'state' && e.job.state === 'complete') await onJobComplete(ctx, e.job);
-  });
+  installGearRules(ctx);
 }

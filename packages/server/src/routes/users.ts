@@ -3,6 +3,7 @@ import { SITE_ROLES, type SiteRole } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
+import { requireSiteAdmin } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { createUser, issueKey, userDoc } from '../dao/users.js';
 import type { Database } from '../db/schema.js';
@@ -42,9 +43,7 @@ async function revokeAllKeys(db: Kysely<Database>, uid: string): Promise<void> {
 }
 
 function requireAdmin(req: FastifyRequest) {
-  const p = requirePrincipal(req);
-  if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
-  return p;
+  return requireSiteAdmin(requirePrincipal(req));
 }
 
 export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {

@@ -1,7 +1,7 @@
 import { PLURAL } from '@sprocket/types';
-import type { FastifyRequest } from 'fastify';
 import type { DatabaseHandle } from '../db/dialect.js';
 import { forbidden, apiError } from '../errors.js';
+import type { RouteCall } from './principal.js';
 
 /**
  * What an engine key may call: the engine routes (marked `config: {engine: true}`, which check
@@ -33,18 +33,17 @@ function runningJobs(handle: DatabaseHandle, deviceId: string): Promise<RunningJ
 
 const DENIED = 'engine keys may only call the engine routes and read what their running jobs need';
 
-export async function assertEngineMayCall(handle: DatabaseHandle, req: FastifyRequest): Promise<void> {
-  const config = req.routeOptions.config as { engine?: boolean } | undefined;
-  if (config?.engine) return;
-  const url = req.routeOptions.url ?? '';
-  const method = req.method === 'HEAD' ? 'GET' : req.method;
+export async function assertEngineMayCall(handle: DatabaseHandle, call: RouteCall): Promise<void> {
+  if (call.engineRoute) return;
+  const url = call.url ?? '';
+  const method = call.method === 'HEAD' ? 'GET' : call.method;
   const fileType = method === 'GET' ? FILE_ROUTE.exec(url)?.[1] : undefined;
   const reads = fileType ? 'file' : READABLE.get(`${method} ${url}`);
   if (!reads) throw forbidden(DENIED);
   if (reads === 'free') return;
-  const params = req.params as { id?: string; name?: string };
-  const query = req.query as { version?: string; ticket?: string };
-  const deviceId = req.principal!.userId;
+  const params = call.params as { id?: string; name?: string };
+  const query = call.query as { version?: string; ticket?: string };
+  const deviceId = call.principal.userId;
   const jobs = await runningJobs(handle, deviceId);
   if (reads === 'gear') {
     if (jobs.some((j) => j.gear_id === params.id)) return;
