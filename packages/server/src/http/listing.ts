@@ -45,9 +45,8 @@ export function acceptsFeature(req: Pick<FastifyRequest, 'headers'>, feature: st
   return values.includes(feature.toLowerCase());
 }
 
-export function parseListParams(req: ListRequest | { query: unknown; headers: FastifyRequest['headers'] }): ListParams {
-  // TODO(typed routes): the untyped arm goes once jobs.ts and analyses.ts are typed.
-  const q = req.query as ListQuery;
+export function parseListParams(req: ListRequest): ListParams {
+  const q = req.query;
   const sort = q.sort ? parseSort(q.sort) : [];
   const hasAfter = q.after_id !== undefined;
   if (hasAfter && (sort.length || q.page !== undefined || q.skip !== undefined)) {

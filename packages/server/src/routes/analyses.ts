@@ -1,8 +1,9 @@
 import { type ContainerType, PLURAL } from '@sprocket/types';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
-import type { JsonObject } from '../dao/json.js';
+import { isPlainObject, type JsonObject } from '../dao/json.js';
 import type { ContainersTable } from '../db/schema.js';
 import { queryFlag } from '../http/guards.js';
 import { jobDocsFor } from '../jobs/docs.js';
@@ -15,16 +16,8 @@ import { badRequest, apiError } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { containerFieldResolver } from '../dao/containers.js';
 import { analysisCreateBody } from './container-bodies.js';
+import type { Api } from '../http/typed.js';
 import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
-
-interface AnalysisBody {
-  label: string;
-  description?: string;
-  info?: Record<string, unknown>;
-  tags?: string[];
-  inputs?: { type: string; id: string; name: string }[];
-  job?: Record<string, unknown>;
-}
 
 /**
  * Flywheel's `?inflate_job=true`: each analysis's `job` (the job id) becomes the job document, as
@@ -41,7 +34,7 @@ export async function inflateJobs(ctx: ServerContext, access: AccessContext, doc
   return docs;
 }
 
-export const INFLATE_QUERY = { inflate_job: { type: 'boolean', description: "replace each analysis's job id with the job document" } } as const;
+export const INFLATE_QUERY = { inflate_job: Type.Optional(Type.Boolean({ description: "replace each analysis's job id with the job document" })) };
 
 /**
  * `GET /analyses/{id}` is served with the other containers (routes/containers.ts); its `?inflate_job`
@@ -50,7 +43,9 @@ export const INFLATE_QUERY = { inflate_job: { type: 'boolean', description: "rep
 export function registerAnalysisJobInflation(app: FastifyInstance, ctx: ServerContext): void {
   app.addHook('preSerialization', async (req: FastifyRequest, _reply, payload: unknown) => {
     if (req.method !== 'GET' || req.routeOptions.url !== '/api/analyses/:id') return payload;
-    if (!queryFlag((req.query as Record<string, unknown> | undefined)?.inflate_job)) return payload;
+    // A hook over every route: the query is whatever this request's route parsed, so it is looked into, not assumed.
+    const query: unknown = req.query;
+    if (!queryFlag(isPlainObject(query) ? query.inflate_job : undefined)) return payload;
     const doc = payload as JsonObject;
     if (doc?.container_type !== 'analysis') return payload;
     await inflateJobs(ctx, accessOf(ctx, req), [doc]);
@@ -69,27 +64,27 @@ const CHILD_ANALYSES: Record<Exclude<ContainerType, 'analysis'>, (ContainerType 
 const CHAIN_COLUMN = { project: 'project_id', subject: 'subject_id', session: 'session_id', acquisition: 'acquisition_id' } as const;
 
 /** Analyses hung off a container: ad-hoc ones here, job-based ones through jobs/analyses.ts. */
-export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, type: ContainerType): Promise<void> {
+export async function analysisRoutes(app: Api, ctx: ServerContext, type: ContainerType): Promise<void> {
   const { db } = ctx.handle;
   const plural = PLURAL[type];
   const t = { tags: [plural] };
 
   /** One page of analysis documents for a reader: files, redacted inputs, and jobs when asked to inflate them. */
-  async function analysisPage(req: FastifyRequest, access: AccessContext, rows: ContainersTable[]): Promise<JsonObject[]> {
+  async function analysisPage(inflateJob: boolean | undefined, access: AccessContext, rows: ContainersTable[]): Promise<JsonObject[]> {
     const files = await currentFiles(db, rows.map((r) => r.id));
     const docs = await redactAnalysisInputs(ctx.handle, access, rows.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false })));
-    return (req.query as { inflate_job?: boolean }).inflate_job ? inflateJobs(ctx, access, docs) : docs;
+    return inflateJob ? inflateJobs(ctx, access, docs) : docs;
   }
 
-  const listQuery = { type: 'object', properties: { ...LIST_QUERY, ...INFLATE_QUERY } } as const;
+  const listQuery = Type.Object({ ...LIST_QUERY, ...INFLATE_QUERY });
 
   app.get(`/${plural}/:id/analyses`, { schema: { ...t, summary: `Analyses of a ${type}`, params: idParams, querystring: listQuery } }, async (req) => {
     const access = accessOf(ctx, req);
-    const parent = await access.requireContainer(type, (req.params as { id: string }).id, 'analyses_view_metadata');
+    const parent = await access.requireContainer(type, req.params.id, 'analyses_view_metadata');
     const params = parseListParams(req);
     const q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where('parent_id', '=', parent.id);
     const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
-    return listReply(params, await analysisPage(req, access, rows), total);
+    return listReply(params, await analysisPage(req.query.inflate_job, access, rows), total);
   });
 
   if (type !== 'analysis') {
@@ -99,12 +94,12 @@ export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, t
       app.get(`/${plural}/:id/${segment}/analyses`, { schema: { ...t, summary, params: idParams, querystring: listQuery } }, async (req) => {
         const access = accessOf(ctx, req);
         // Permissions are per project, so the right to see this container's analyses is the right to see all below it.
-        const parent = await access.requireContainer(type, (req.params as { id: string }).id, 'analyses_view_metadata');
+        const parent = await access.requireContainer(type, req.params.id, 'analyses_view_metadata');
         const params = parseListParams(req);
         let q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where(CHAIN_COLUMN[type], '=', parent.id);
         if (child !== 'all') q = q.where('parent_type', '=', child);
         const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
-        return listReply(params, await analysisPage(req, access, rows), total);
+        return listReply(params, await analysisPage(req.query.inflate_job, access, rows), total);
       });
     }
   }
@@ -114,27 +109,27 @@ export async function analysisRoutes(app: FastifyInstance, ctx: ServerContext, t
     {
       schema: {
         ...t,
-        params: { type: 'object', required: ['id', 'aid'], properties: { id: OBJECT_ID_SCHEMA, aid: OBJECT_ID_SCHEMA } },
-        querystring: { type: 'object', properties: INFLATE_QUERY },
+        params: Type.Object({ id: OBJECT_ID_SCHEMA, aid: OBJECT_ID_SCHEMA }),
+        querystring: Type.Object(INFLATE_QUERY),
       },
     },
     async (req) => {
       const access = accessOf(ctx, req);
-      const { id, aid } = req.params as { id: string; aid: string };
+      const { id, aid } = req.params;
       const row = await access.requireContainer('analysis', aid, 'analyses_view_metadata');
       if (row.parent_id !== id) throw apiError('ANALYSIS_NOT_FOUND', { id: aid, type, parent: id });
       const files = (await currentFiles(db, [row.id])).get(row.id) ?? [];
       const doc = containerDoc(row, files, { withInfo: true });
       await redactAnalysisInputs(ctx.handle, access, [doc]);
-      if ((req.query as { inflate_job?: boolean }).inflate_job) await inflateJobs(ctx, access, [doc]);
+      if (req.query.inflate_job) await inflateJobs(ctx, access, [doc]);
       return doc;
     },
   );
 
   app.post(`/${plural}/:id/analyses`, { schema: { ...t, summary: `Create an analysis under a ${type}`, params: idParams, body: analysisCreateBody } }, async (req) => {
     const access = accessOf(ctx, req);
-    const b = req.body as AnalysisBody;
-    const { id } = req.params as { id: string };
+    const b = req.body;
+    const { id } = req.params;
     if (b.job) {
       const parent = await access.requireContainer(type, id, 'analyses_create_job');
       const { _id } = await createJobAnalysis(ctx, access, parent, b);

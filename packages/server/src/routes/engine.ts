@@ -1,5 +1,6 @@
 import { type AskBody, type FinishBody, type JobLogLine, LOG_FD } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, type Principal, requireSiteAdmin } from '../auth/principal.js';
@@ -11,9 +12,10 @@ import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { createDevice, issueEngineKey } from '../jobs/keys.js';
 import { notifierOf } from '../jobs/notifier.js';
-import { type EngineUploadQuery, placeEngineUpload } from '../jobs/placer.js';
+import { placeEngineUpload } from '../jobs/placer.js';
 import { appendRunningLog, claimJobs, issueCompletionTicket, mergeRunningProfile, requireJob, transitionJob } from '../jobs/queue.js';
-import { idParams } from './schemas.js';
+import { JSON_OBJECT, idParams } from './schemas.js';
+import type { Api } from '../http/typed.js';
 
 /** Engine routes (docs/engine-protocol.md); `config.engine` lets device keys through the engine guard. */
 const ENGINE = { engine: true } as const;
@@ -25,9 +27,11 @@ function requireEngine(req: FastifyRequest): Principal {
 }
 
 const LIST = { type: 'array', items: { type: 'string' } } as const;
+const LOG_LINE = { type: 'object', required: ['fd', 'msg'], properties: { fd: { type: 'integer' }, msg: { type: 'string' } } } as const;
 const SELECTOR = { type: 'object', properties: { 'gear-name': LIST, tag: LIST, group: LIST, 'compute-provider': LIST } } as const;
 
-const askBody = {
+// Typed by the engine protocol's one definition (@sprocket/types), which the engine sends.
+const askBody = Type.Unsafe<AskBody>({
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -38,9 +42,9 @@ const askBody = {
     blacklist: SELECTOR,
     wait: { type: 'number', minimum: 0, maximum: 60 },
   },
-} as const;
+});
 
-const finishBody = {
+const finishBody = Type.Unsafe<FinishBody>({
   type: 'object',
   additionalProperties: false,
   required: ['success'],
@@ -51,21 +55,21 @@ const finishBody = {
     elapsed: { type: 'number' },
     profile: { type: 'object' },
     // complete only: the engine's last log lines, stored with the transition (one request fewer).
-    logs: { type: 'array', maxItems: 100000, items: { type: 'object', required: ['fd', 'msg'], properties: { fd: { type: 'integer' }, msg: { type: 'string' } } } },
+    logs: { type: 'array', maxItems: 100000, items: LOG_LINE },
   },
-} as const;
+});
 
-export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['engine'] };
   const heartbeatSlackMs = (ctx.config.jobHeartbeatTimeout * 1000) / 20;
 
   app.post(
     '/devices',
-    { schema: { tags: ['devices'], summary: 'Register an engine (site admin): returns its key, shown only once', body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 128 } } } } },
+    { schema: { tags: ['devices'], summary: 'Register an engine (site admin): returns its key, shown only once', body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }) } },
     async (req) => {
       requireSiteAdmin(requirePrincipal(req));
-      const id = await createDevice(db, (req.body as { name: string }).name);
+      const id = await createDevice(db, req.body.name);
       return { _id: id, key: await issueEngineKey(db, ctx.config.publicUrl, id) };
     },
   );
@@ -78,7 +82,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
 
   app.delete('/devices/:id', { schema: { tags: ['devices'], summary: "Disable an engine and revoke its keys (site admin)", params: idParams } }, async (req) => {
     requireSiteAdmin(requirePrincipal(req));
-    const { id } = req.params as { id: string };
+    const { id } = req.params;
     const r = await db.updateTable('devices').set({ disabled: 1, modified: now() }).where('id', '=', id).executeTakeFirst();
     if (!Number(r.numUpdatedRows)) throw apiError('DEVICE_NOT_FOUND', { id });
     await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', id).where('type', '=', 'engine').execute();
@@ -87,7 +91,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
 
   app.post('/jobs/ask', { config: ENGINE, schema: { ...t, summary: 'Claim pending jobs (long-polls up to `wait` seconds)', body: askBody } }, async (req, reply) => {
     const p = requireEngine(req);
-    const b = (req.body ?? {}) as AskBody;
+    const b = req.body ?? {};
     if (b.return?.peek) throw badRequest('return.peek: peeking is not supported; claim with POST /jobs/ask');
     // A client that hangs up while waiting must not be handed jobs it will never see.
     const abort = new AbortController();
@@ -113,12 +117,12 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
 
   app.post(
     '/jobs/:id/logs',
-    { config: ENGINE, schema: { ...t, summary: 'Append log lines; the heartbeat of a running job. Answers {state}', params: idParams, body: { type: 'array', maxItems: 100000, items: { type: 'object', required: ['fd', 'msg'], properties: { fd: { type: 'integer' }, msg: { type: 'string' } } } } } },
+    { config: ENGINE, schema: { ...t, summary: 'Append log lines; the heartbeat of a running job. Answers {state}', params: idParams, body: Type.Unsafe<JobLogLine[]>({ type: 'array', maxItems: 100000, items: LOG_LINE }) } },
     async (req) => {
       const p = requireEngine(req);
-      const job = await requireJob(ctx, (req.params as { id: string }).id);
+      const job = await requireJob(ctx, req.params.id);
       if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
-      const lines = (req.body as JobLogLine[]).map((l) => ({ fd: l.fd === LOG_FD.system ? LOG_FD.system : l.fd, msg: l.msg }));
+      const lines = req.body.map((l) => ({ fd: l.fd === LOG_FD.system ? LOG_FD.system : l.fd, msg: l.msg }));
       // A job's log is the engine's to write only while the job runs; after that it is a record.
       // An empty heartbeat still answers the state: that is how the engine learns of a cancel.
       if (lines.length && job.state !== 'running') throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its log takes lines only while it runs' });
@@ -139,8 +143,8 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
 
   app.post('/jobs/:id/prepare-complete', { config: ENGINE, schema: { ...t, summary: 'Get the ticket for uploading outputs', params: idParams, body: finishBody } }, async (req) => {
     const p = requireEngine(req);
-    const job = await requireJob(ctx, (req.params as { id: string }).id);
-    const b = req.body as FinishBody;
+    const job = await requireJob(ctx, req.params.id);
+    const b = req.body;
     if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
     return { ticket: await issueCompletionTicket(ctx, job, p.userId, b) };
   });
@@ -153,23 +157,23 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         ...t,
         summary: 'Upload job outputs (multipart file parts + metadata field = .metadata.json)',
         consumes: ['multipart/form-data'],
-        querystring: { type: 'object', properties: { level: { type: 'string' }, id: { type: 'string' }, job: { type: 'string' }, job_ticket: { type: 'string' } } },
+        querystring: Type.Object({ level: Type.Optional(Type.String()), id: Type.Optional(Type.String()), job: Type.Optional(Type.String()), job_ticket: Type.Optional(Type.String()) }),
       },
     },
     async (req) => {
       const p = requireEngine(req);
-      return placeEngineUpload(ctx, req, req.query as EngineUploadQuery, p.userId);
+      return placeEngineUpload(ctx, req, req.query, p.userId);
     },
   );
 
   app.post(
     '/jobs/:id/complete',
-    { config: ENGINE, schema: { ...t, summary: 'Finish a running job: complete or failed', params: idParams, body: finishBody, querystring: { type: 'object', properties: { job_ticket_id: { type: 'string' } } } } },
+    { config: ENGINE, schema: { ...t, summary: 'Finish a running job: complete or failed', params: idParams, body: finishBody, querystring: Type.Object({ job_ticket_id: Type.Optional(Type.String()) }) } },
     async (req) => {
       const p = requireEngine(req);
-      const job = await requireJob(ctx, (req.params as { id: string }).id);
-      const b = req.body as FinishBody;
-      const ticket = (req.query as { job_ticket_id?: string }).job_ticket_id;
+      const job = await requireJob(ctx, req.params.id);
+      const b = req.body;
+      const ticket = req.query.job_ticket_id;
       if (ticket && ticket !== job.ticket) throw badRequest('job_ticket_id: does not match the ticket prepare-complete issued');
       const engineProfile = isPlainObject(b.profile) ? b.profile : {};
       const profile = { ...parseJson<JsonObject>(job.profile, {}), ...engineProfile };
@@ -193,11 +197,11 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
   );
 
-  app.put('/jobs/:id/profile', { config: ENGINE, schema: { ...t, summary: 'Record executor and version details of a running job', params: idParams, body: { type: 'object' } } }, async (req) => {
+  app.put('/jobs/:id/profile', { config: ENGINE, schema: { ...t, summary: 'Record executor and version details of a running job', params: idParams, body: JSON_OBJECT } }, async (req) => {
     const p = requireEngine(req);
-    const job = await requireJob(ctx, (req.params as { id: string }).id);
+    const job = await requireJob(ctx, req.params.id);
     if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
-    await mergeRunningProfile(ctx, job, p.userId, req.body as JsonObject);
+    await mergeRunningProfile(ctx, job, p.userId, req.body);
     return { modified: 1 };
   });
 

@@ -1,7 +1,8 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { Readable } from 'node:stream';
 import { type ContainerType, PLURAL } from '@sprocket/types';
 import { Ajv } from 'ajv';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import { fileDoc, getCurrentFile, getFileVersion } from '../dao/files.js';
 import { type JsonObject, isPlainObject, parseJson } from '../dao/json.js';
@@ -15,21 +16,20 @@ import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { openZipMember, zipInfo } from '../files/zip-members.js';
 import { newId, now } from '../ids.js';
-import { type InfoUpdate, OBJECT_ID_SCHEMA, SCHEMA_FORMATS, TAG, applyInfoUpdate, idParams, infoUpdateBody } from './schemas.js';
+import type { Api } from '../http/typed.js';
+import { JSON_OBJECT, OBJECT_ID_SCHEMA, SCHEMA_FORMATS, TAGS, applyInfoUpdate, idParams, infoUpdateBody, nullable } from './schemas.js';
 
-const fileParams = {
-  type: 'object',
-  required: ['id', 'name'],
-  properties: { id: OBJECT_ID_SCHEMA, name: { type: 'string', minLength: 1 } },
-} as const;
-
+const fileParams = Type.Object({ id: OBJECT_ID_SCHEMA, name: Type.String({ minLength: 1 }) });
+type FileRequest = FastifyRequest & { params: Static<typeof fileParams> };
+const CLASSIFICATION = Type.Unsafe<Record<string, string[]>>({ type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } });
+const FILE_STRING = nullable<string>({ type: ['string', 'null'], maxLength: 64 });
 const fileMetaProps = {
-  type: { type: ['string', 'null'], maxLength: 64 },
-  modality: { type: ['string', 'null'], maxLength: 64 },
-  classification: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
-  info: { type: 'object' },
-  tags: { type: 'array', items: TAG },
-} as const;
+  type: Type.Optional(FILE_STRING),
+  modality: Type.Optional(FILE_STRING),
+  classification: Type.Optional(CLASSIFICATION),
+  info: Type.Optional(JSON_OBJECT),
+  tags: Type.Optional(TAGS),
+};
 
 // The upload's `metadata` field sets the same fields as `PUT …/files/{name}`, under the same rules.
 const validateFileMeta = new Ajv({ strict: false, formats: SCHEMA_FORMATS }).compile({ type: 'object', properties: fileMetaProps });
@@ -205,7 +205,7 @@ export async function receiveUpload(ctx: ServerContext, req: FastifyRequest): Pr
   return { files, metadata };
 }
 
-export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const secret = await ticketSecret(db);
 
@@ -213,8 +213,8 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     const plural = PLURAL[type];
     const t = { tags: [plural, 'files'] };
 
-    async function loadFile(req: FastifyRequest, action: Parameters<ReturnType<typeof accessOf>['requireContainer']>[2]) {
-      const { id, name } = req.params as { id: string; name: string };
+    async function loadFile(req: FileRequest, action: Parameters<ReturnType<typeof accessOf>['requireContainer']>[2]) {
+      const { id, name } = req.params;
       checkFileName(name, 'path');
       const container = await accessOf(ctx, req).requireContainer(type, id, action);
       const f = await getCurrentFile(db, id, name);
@@ -231,7 +231,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     }
 
     app.post(`/${plural}/:id/files`, { schema: { ...t, summary: `Upload files to a ${type} (multipart field 'file', optional 'metadata' JSON)`, params: idParams, consumes: ['multipart/form-data'] } }, async (req) => {
-      const container = await accessOf(ctx, req).requireContainer(type, (req.params as { id: string }).id, 'files_create_upload');
+      const container = await accessOf(ctx, req).requireContainer(type, req.params.id, 'files_create_upload');
       return upload(req, container);
     });
 
@@ -239,9 +239,9 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       // Flywheel's SDK uploads analysis outputs through the parent's path.
       app.post(
         `/${plural}/:id/analyses/:aid/files`,
-        { schema: { ...t, params: { type: 'object', required: ['id', 'aid'], properties: { id: OBJECT_ID_SCHEMA, aid: OBJECT_ID_SCHEMA } }, consumes: ['multipart/form-data'] } },
+        { schema: { ...t, params: Type.Object({ id: OBJECT_ID_SCHEMA, aid: OBJECT_ID_SCHEMA }), consumes: ['multipart/form-data'] } },
         async (req) => {
-          const { id, aid } = req.params as { id: string; aid: string };
+          const { id, aid } = req.params;
           const analysis = await accessOf(ctx, req).requireContainer('analysis', aid, 'files_create_upload');
           if (analysis.parent_id !== id) throw apiError('ANALYSIS_NOT_FOUND', { id: aid, type, parent: id });
           return upload(req, analysis);
@@ -257,21 +257,18 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
           summary:
             'Download a file (Range supported; ?version=N for an earlier version; ?ticket= for a signed URL; ?info=true lists the members of a zip, ?member=<path> streams one)',
           params: fileParams,
-          querystring: {
-            type: 'object',
-            properties: {
-              version: { type: 'integer', minimum: 1 },
-              ticket: { type: 'string' },
-              view: { type: 'boolean' },
-              info: { type: 'boolean', description: 'answer the zip member list {comment, members: [{path, size, timestamp, comment}]}' },
-              member: { type: 'string', minLength: 1, maxLength: 4096, description: 'stream this zip member instead of the whole file' },
-            },
-          },
+          querystring: Type.Object({
+            version: Type.Optional(Type.Integer({ minimum: 1 })),
+            ticket: Type.Optional(Type.String()),
+            view: Type.Optional(Type.Boolean()),
+            info: Type.Optional(Type.Boolean({ description: 'answer the zip member list {comment, members: [{path, size, timestamp, comment}]}' })),
+            member: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'stream this zip member instead of the whole file' })),
+          }),
         },
       },
       async (req, reply) => {
-        const { id, name } = req.params as { id: string; name: string };
-        const q = req.query as { version?: number; ticket?: string; view?: boolean; info?: boolean; member?: string };
+        const { id, name } = req.params;
+        const q = req.query;
         checkFileName(name, 'path');
         let f: FilesTable | undefined;
         if (q.ticket) {
@@ -308,10 +305,10 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
     app.put(
       `/${plural}/:id/files/:name`,
-      { schema: { ...t, summary: 'Modify file fields', params: fileParams, body: { type: 'object', additionalProperties: false, minProperties: 1, properties: fileMetaProps } } },
+      { schema: { ...t, summary: 'Modify file fields', params: fileParams, body: Type.Object(fileMetaProps, { additionalProperties: false, minProperties: 1 }) } },
       async (req) => {
         const { f } = await loadFile(req, 'files_modify_metadata');
-        const b = req.body as FileMeta;
+        const b = req.body;
         await updateFile(f, () => ({
           ...(b.type !== undefined ? { type: b.type } : {}),
           ...(b.modality !== undefined ? { modality: b.modality } : {}),
@@ -325,7 +322,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
     app.post(`/${plural}/:id/files/:name/info`, { schema: { ...t, summary: 'Set, delete or replace file info', params: fileParams, body: infoUpdateBody } }, async (req) => {
       const { f } = await loadFile(req, 'files_modify_metadata');
-      await updateFile(f, (cur) => ({ info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(cur.info, {}), req.body as InfoUpdate)) }));
+      await updateFile(f, (cur) => ({ info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(cur.info, {}), req.body)) }));
       return { modified: 1 };
     });
 
@@ -336,17 +333,15 @@ export async function fileRoutes(app: FastifyInstance, ctx: ServerContext): Prom
           ...t,
           summary: 'Add to, delete from or replace a file classification',
           params: fileParams,
-          body: {
-            type: 'object',
-            additionalProperties: false,
-            minProperties: 1,
-            properties: { add: fileMetaProps.classification, delete: fileMetaProps.classification, replace: fileMetaProps.classification, modality: fileMetaProps.modality },
-          },
+          body: Type.Object(
+            { add: Type.Optional(CLASSIFICATION), delete: Type.Optional(CLASSIFICATION), replace: Type.Optional(CLASSIFICATION), modality: Type.Optional(FILE_STRING) },
+            { additionalProperties: false, minProperties: 1 },
+          ),
         },
       },
       async (req) => {
         const { f } = await loadFile(req, 'files_modify_metadata');
-        const b = req.body as { add?: Record<string, string[]>; delete?: Record<string, string[]>; replace?: Record<string, string[]>; modality?: string | null };
+        const b = req.body;
         if (b.replace && (b.add || b.delete)) throw badRequest('body: replace cannot be combined with add or delete');
         await updateFile(f, (cur) => {
           let cls = b.replace ?? parseJson<Record<string, string[]>>(cur.classification, {});

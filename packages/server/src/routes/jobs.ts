@@ -1,5 +1,6 @@
 import { apiKeyInputEntry, CONTAINER_TYPES, JOB_PRIORITIES, JOB_STATES, type JobPriority, PLURAL } from '@sprocket/types';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { type SelectQueryBuilder, sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { canSeeJob, requireJobControl, requireJobRetry, requireMayLaunch } from '../auth/job-access.js';
@@ -10,7 +11,7 @@ import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { Database, JobsTable } from '../db/schema.js';
 import { badRequest, forbidden, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
-import { LIST_QUERY, type ListQuery, listReply, parseListParams, runList } from '../http/listing.js';
+import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import { jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { jobListingContainers, jobsViewProjects, nameRuleOrigins } from '../jobs/listing.js';
@@ -20,11 +21,20 @@ import { acceptFailedOutput } from '../jobs/placer.js';
 import { type JobSpec, enqueueJob, requirePriority } from '../jobs/launch.js';
 import { changePendingPriority, requireJob, retryJob, transitionJob } from '../jobs/queue.js';
 import { OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
+import type { Api } from '../http/typed.js';
 
 const REF = { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' } } } as const;
 
-/** `POST /jobs/add` (Flywheel's Job input); the manifest decides what inputs and config may hold. */
-export const jobAddBody = {
+/** What `POST /jobs/add` takes: the launch spec, and a compute provider this server ignores. */
+interface JobAddBody extends JobSpec {
+  compute_provider_id?: string;
+}
+
+/**
+ * `POST /jobs/add` (Flywheel's Job input); the manifest decides what inputs and config may hold.
+ * Its static type is the launch spec of jobs/launch.ts, which checks what the schema leaves open.
+ */
+export const jobAddBody = Type.Unsafe<JobAddBody>({
   type: 'object',
   additionalProperties: false,
   required: ['gear_id'],
@@ -39,11 +49,7 @@ export const jobAddBody = {
     resources: { type: 'object' },
     compute_provider_id: { type: 'string' },
   },
-} as const;
-
-interface JobAddBody extends JobSpec {
-  compute_provider_id?: string;
-}
+});
 
 /** Filter and sort keys of the job lists. */
 export const jobFieldResolver: FieldResolver = (key) => {
@@ -83,17 +89,18 @@ export const jobFieldResolver: FieldResolver = (key) => {
 // Bounded: non-admins reach these lists too, and each filter term becomes SQL (regexes go through RE2).
 const LIST_JOBS_QUERY = {
   ...LIST_QUERY,
-  filter: { type: 'string', maxLength: 4096 },
-  states: { type: 'string', maxLength: 256 },
-  tags: { type: 'string', maxLength: 4096 },
-} as const;
+  filter: Type.Optional(Type.String({ maxLength: 4096 })),
+  states: Type.Optional(Type.String({ maxLength: 256 })),
+  tags: Type.Optional(Type.String({ maxLength: 4096 })),
+};
 /** `include=containers`: the reply carries the `containers` map (labels and paths) beside the jobs. */
-const INCLUDE_QUERY = { include: { type: 'string', enum: ['containers'] } } as const;
+const INCLUDE_QUERY = { include: Type.Optional(Type.Unsafe<'containers'>({ type: 'string', enum: ['containers'] })) };
+const listJobsQuery = Type.Object(LIST_JOBS_QUERY);
 
 /** Flywheel's SDK passes `states` and `tags` as comma lists beside `filter`. */
 // biome-ignore lint/suspicious/noExplicitAny: any job query
-function stateAndTagQuery<Q extends SelectQueryBuilder<Database, any, any>>(ctx: ServerContext, q: Q, req: FastifyRequest): Q {
-  const { states, tags } = req.query as { states?: string; tags?: string };
+function stateAndTagQuery<Q extends SelectQueryBuilder<Database, any, any>>(ctx: ServerContext, q: Q, query: Static<typeof listJobsQuery>): Q {
+  const { states, tags } = query;
   let out = q;
   const wanted = (states ?? '').split(',').filter(Boolean);
   for (const s of wanted) if (!(JOB_STATES as readonly string[]).includes(s)) throw badRequest(`states: '${s}' is not a job state (${JOB_STATES.join(', ')})`);
@@ -108,7 +115,7 @@ export async function loadVisibleJob(ctx: ServerContext, req: FastifyRequest, id
   return job;
 }
 
-export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['jobs'] };
 
@@ -116,7 +123,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
     const access = accessOf(ctx, req);
     const p = access.principal;
     requireMayLaunch(access);
-    const { compute_provider_id: _ignored, ...spec } = req.body as JobAddBody;
+    const { compute_provider_id: _ignored, ...spec } = req.body;
     const job = await enqueueJob(ctx, spec, { access, origin: p.jobId ? { type: 'user', id: p.userId, via: { type: 'job', id: p.jobId } } : { type: 'user', id: p.userId } });
     return { _id: job.id };
   });
@@ -127,7 +134,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       schema: {
         ...t,
         summary: 'Jobs: every job for site admins; for others the jobs they launched and those on data where they hold jobs_view (rule jobs included). filter, sort, paging; states= and tags= as comma lists; include=containers adds labels and paths',
-        querystring: { type: 'object', properties: { ...LIST_JOBS_QUERY, ...INCLUDE_QUERY } },
+        querystring: Type.Object({ ...LIST_JOBS_QUERY, ...INCLUDE_QUERY }),
       },
     },
     async (req) => {
@@ -135,8 +142,8 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       if (isEngine(p)) throw forbidden('engines list no jobs; they ask for work at /jobs/ask');
       const access = accessOf(ctx, req);
       const params = parseListParams(req);
-      const include = (req.query as { include?: string }).include === 'containers';
-      let q = stateAndTagQuery(ctx, db.selectFrom('jobs').selectAll('jobs'), req);
+      const include = req.query.include === 'containers';
+      let q = stateAndTagQuery(ctx, db.selectFrom('jobs').selectAll('jobs'), req.query);
       if (!access.isAdmin) {
         // What canSeeJob allows, as one query: own jobs (not through a job key) and jobs writing
         // where the reader holds jobs_view. What of those they may not see is redacted below.
@@ -177,14 +184,14 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
   });
 
   app.get('/jobs/:id', { schema: { ...t, params: idParams } }, async (req) => {
-    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    const job = await loadVisibleJob(ctx, req, req.params.id);
     const gear = await getGear(db, job.gear_id);
     const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
     return redactJobDoc(jobDoc(job, { request: gear && job.state !== 'pending' ? jobRequest(job, gear) : undefined }), redaction);
   });
 
   app.get('/jobs/:id/detail', { schema: { ...t, summary: 'A job with its input and output file entries', params: idParams } }, async (req) => {
-    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    const job = await loadVisibleJob(ctx, req, req.params.id);
     const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
     const doc = redactJobDoc(jobDoc(job), redaction);
     const inputs: JsonObject = {};
@@ -207,17 +214,17 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
   });
 
   app.get('/jobs/:id/logs', { schema: { ...t, summary: 'The job log as {id, logs: [{fd, msg}]}', params: idParams } }, async (req) => {
-    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    const job = await loadVisibleJob(ctx, req, req.params.id);
     return { id: job.id, logs: await readLog(db, job.id) };
   });
 
   app.get('/jobs/:id/logs/text', { schema: { ...t, summary: 'The job log as plain text', params: idParams } }, async (req, reply) => {
-    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    const job = await loadVisibleJob(ctx, req, req.params.id);
     return reply.type('text/plain; charset=utf-8').send(logText(await readLog(db, job.id)));
   });
 
   app.get('/jobs/:id/config.json', { schema: { ...t, summary: "The gear's config.json (gear spec §1.8); api-key inputs are minted for the running job's engine", params: idParams } }, async (req) => {
-    const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+    const job = await loadVisibleJob(ctx, req, req.params.id);
     const p = req.principal;
     const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
     const payload = redactPayload(parseJson<JsonObject>(job.config, {}), redaction);
@@ -236,13 +243,16 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
         ...t,
         summary: 'Cancel a job ({state: cancelled}) or change the priority of a pending one',
         params: idParams,
-        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { state: { type: 'string' }, priority: { enum: Object.keys(JOB_PRIORITIES) } } },
+        body: Type.Object(
+          { state: Type.Optional(Type.String()), priority: Type.Optional(Type.Unsafe<JobPriority>({ enum: Object.keys(JOB_PRIORITIES) })) },
+          { additionalProperties: false, minProperties: 1 },
+        ),
       },
     },
     async (req) => {
       const access = accessOf(ctx, req);
-      const { id } = req.params as { id: string };
-      const b = req.body as { state?: string; priority?: JobPriority };
+      const { id } = req.params;
+      const b = req.body;
       let job = await loadVisibleJob(ctx, req, id);
       if (b.state !== undefined && b.state !== job.state) {
         if (b.state !== 'cancelled') throw badRequest(`state: users may only set 'cancelled' (running, complete and failed are set by the engine)`);
@@ -266,15 +276,15 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
         ...t,
         summary: 'Queue a copy of a failed job (ignoreState=true: also complete or cancelled ones)',
         params: idParams,
-        querystring: { type: 'object', properties: { ignoreState: { type: 'boolean' }, computeProviderId: { type: 'string' } } },
+        querystring: Type.Object({ ignoreState: Type.Optional(Type.Boolean()), computeProviderId: Type.Optional(Type.String()) }),
       },
     },
     async (req) => {
       const access = accessOf(ctx, req);
-      const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+      const job = await loadVisibleJob(ctx, req, req.params.id);
       const gear = await getGear(db, job.gear_id);
       await requireJobRetry(ctx.handle, access, job, gear?.manifest);
-      const next = await retryJob(ctx, job, { ignoreState: (req.query as { ignoreState?: boolean }).ignoreState === true });
+      const next = await retryJob(ctx, job, { ignoreState: req.query.ignoreState === true });
       return { _id: next.id };
     },
   );
@@ -284,7 +294,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
     { schema: { ...t, summary: "Accept a failed job's outputs: unflag them and apply its container metadata", params: idParams } },
     async (req) => {
       const access = accessOf(ctx, req);
-      const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
+      const job = await loadVisibleJob(ctx, req, req.params.id);
       await requireJobControl(ctx.handle, access, job, 'jobs_run_cancel');
       return { accepted: 1, notes: await acceptFailedOutput(ctx, job) };
     },
@@ -294,15 +304,15 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
   for (const type of CONTAINER_TYPES) {
     app.get(
       `/${PLURAL[type]}/:id/jobs`,
-      { schema: { tags: [PLURAL[type], 'jobs'], summary: `Jobs whose inputs or outputs touch a ${type} or anything below it, whoever launched them, as {jobs, containers}`, params: idParams, querystring: { type: 'object', properties: LIST_JOBS_QUERY } } },
+      { schema: { tags: [PLURAL[type], 'jobs'], summary: `Jobs whose inputs or outputs touch a ${type} or anything below it, whoever launched them, as {jobs, containers}`, params: idParams, querystring: listJobsQuery } },
       async (req) => {
         const access = accessOf(ctx, req);
-        const row = await access.requireContainer(type, (req.params as { id: string }).id, 'jobs_view');
+        const row = await access.requireContainer(type, req.params.id, 'jobs_view');
         const params = parseListParams(req);
         const q = stateAndTagQuery(
           ctx,
           db.selectFrom('jobs').selectAll('jobs').where('jobs.id', 'in', (eb) => eb.selectFrom('job_containers').select('job_containers.job_id').where('job_containers.container_id', '=', row.id)),
-          req,
+          req.query,
         );
         const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver, 'jobs.id');
         // Every job on data the reader may see, whoever launched it (a user, a rule, a batch); what
@@ -316,11 +326,11 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
 
   app.get(
     '/users/self/jobs',
-    { schema: { tags: ['users', 'jobs'], summary: 'Jobs you launched, with counts by state', querystring: { type: 'object', properties: { ...LIST_JOBS_QUERY, gear: { type: 'string' } } } } },
+    { schema: { tags: ['users', 'jobs'], summary: 'Jobs you launched, with counts by state', querystring: Type.Object({ ...LIST_JOBS_QUERY, gear: Type.Optional(Type.String()) }) } },
     async (req) => {
       const p = requirePrincipal(req);
       if (isEngine(p)) throw forbidden('engines have no jobs of their own');
-      const { gear } = req.query as ListQuery & { gear?: string };
+      const { gear } = req.query;
       let base = db.selectFrom('jobs').where('origin_id', '=', p.userId);
       if (gear) base = base.where('gear_name', '=', gear);
       const counts = await base.select(['state', sql<number>`count(*)`.as('n')]).groupBy('state').execute();
@@ -332,7 +342,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
       }
       const params = parseListParams(req);
       if (!params.sort.length && params.afterId === undefined) params.sort = [{ key: 'created', dir: 'desc' }];
-      const { rows } = await runList(stateAndTagQuery(ctx, base.selectAll(), req), { ...params, envelope: false }, ctx.handle.dialect, jobFieldResolver);
+      const { rows } = await runList(stateAndTagQuery(ctx, base.selectAll(), req.query), { ...params, envelope: false }, ctx.handle.dialect, jobFieldResolver);
       const jobs = await nameRuleOrigins(ctx.handle, await jobDocsFor(ctx.handle, accessOf(ctx, req), rows));
       return { stats, total, jobs, containers: await jobListingContainers(ctx.handle, jobs) };
     },

@@ -1,26 +1,31 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
 import type { ContainersTable, GearRulesTable } from '../db/schema.js';
 import { apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { checkRule, type RuleInput, ruleBody, ruleDoc, ruleInputOf, ruleRow } from '../jobs/rule-checks.js';
 import { applyRule, installGearRules } from '../jobs/rules.js';
+import type { Api } from '../http/typed.js';
 import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
 
-const ruleParams = { type: 'object', required: ['id', 'rid'], properties: { id: OBJECT_ID_SCHEMA, rid: OBJECT_ID_SCHEMA } } as const;
+const ruleParams = Type.Object({ id: OBJECT_ID_SCHEMA, rid: OBJECT_ID_SCHEMA });
+/** The rule schema of jobs/rule-checks.ts, typed as the input it checks (a stored rule's ids are ignored). */
+const ruleInputBody = Type.Unsafe<RuleInput & { _id?: string; project_id?: string }>(ruleBody);
+type ProjectRequest = FastifyRequest & { params: Static<typeof idParams> };
 
 /** Gear rules of a project (`/projects/{id}/rules`), and the hooks that make them fire. */
-export async function ruleRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+export async function ruleRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['projects', 'rules'] };
 
-  async function project(req: FastifyRequest, action: 'gear_rules_view' | 'gear_rules_manage'): Promise<ContainersTable> {
-    return accessOf(ctx, req).requireContainer('project', (req.params as { id: string }).id, action);
+  async function project(req: ProjectRequest, action: 'gear_rules_view' | 'gear_rules_manage'): Promise<ContainersTable> {
+    return accessOf(ctx, req).requireContainer('project', req.params.id, action);
   }
 
-  async function loadRule(req: FastifyRequest, action: 'gear_rules_view' | 'gear_rules_manage'): Promise<GearRulesTable> {
+  async function loadRule(req: FastifyRequest & { params: Static<typeof ruleParams> }, action: 'gear_rules_view' | 'gear_rules_manage'): Promise<GearRulesTable> {
     const p = await project(req, action);
-    const { rid } = req.params as { rid: string };
+    const { rid } = req.params;
     const row = await db.selectFrom('gear_rules').selectAll().where('id', '=', rid).where('project_id', '=', p.id).executeTakeFirst();
     if (!row) throw apiError('RULE_NOT_FOUND', { id: rid });
     return row;
@@ -32,9 +37,9 @@ export async function ruleRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     return rows.map(ruleDoc);
   });
 
-  app.post('/projects/:id/rules', { schema: { ...t, summary: 'Add a gear rule', params: idParams, body: ruleBody } }, async (req) => {
+  app.post('/projects/:id/rules', { schema: { ...t, summary: 'Add a gear rule', params: idParams, body: ruleInputBody } }, async (req) => {
     const p = await project(req, 'gear_rules_manage');
-    const input = { ...(req.body as RuleInput) };
+    const input: RuleInput = { ...req.body };
     const gear = await checkRule(ctx, p.id, input);
     const row = ruleRow({ id: newId(), project_id: p.id, created_by: accessOf(ctx, req).principal.userId, created: now() }, input, gear);
     await db.insertInto('gear_rules').values(row).execute();
@@ -43,9 +48,9 @@ export async function ruleRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   app.get('/projects/:id/rules/:rid', { schema: { ...t, params: ruleParams } }, async (req) => ruleDoc(await loadRule(req, 'gear_rules_view')));
 
-  app.put('/projects/:id/rules/:rid', { schema: { ...t, summary: 'Change a gear rule (fields given replace the stored ones)', params: ruleParams, body: ruleBody } }, async (req) => {
+  app.put('/projects/:id/rules/:rid', { schema: { ...t, summary: 'Change a gear rule (fields given replace the stored ones)', params: ruleParams, body: ruleInputBody } }, async (req) => {
     const row = await loadRule(req, 'gear_rules_manage');
-    const patch = req.body as RuleInput & { _id?: string; project_id?: string };
+    const patch = req.body;
     const { _id: _i, project_id: _p, ...fields } = patch;
     const merged: RuleInput = { ...ruleInputOf(row), ...fields };
     const gear = await checkRule(ctx, row.project_id, merged);
@@ -67,12 +72,12 @@ export async function ruleRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         ...t,
         summary: 'Run a rule over the files already in the project; files it already ran on are skipped. dry_run lists what it would launch',
         params: ruleParams,
-        body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' } } },
+        body: Type.Object({ dry_run: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
       },
     },
     async (req) => {
       const row = await loadRule(req, 'gear_rules_manage');
-      const dryRun = (req.body as { dry_run?: boolean } | undefined)?.dry_run === true;
+      const dryRun = req.body?.dry_run === true;
       const r = await applyRule(ctx, row, dryRun);
       return {
         dry_run: dryRun,
