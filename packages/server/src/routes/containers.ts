@@ -14,6 +14,7 @@ import {
   subjectsById,
   subtreeIds,
 } from '../dao/containers.js';
+import { groupDoc, groupExists } from '../dao/groups.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
 import { MOVE_TARGETS, moveContainer } from '../dao/moves.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
@@ -314,25 +315,17 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
       const c = await new CollectionAccess(ctx.handle, access).require(id, 'containers_view_metadata');
       return collectionDoc(c, (await collectionPermissions(db, [c.id])).get(c.id) ?? [], true);
     }
-    if (await db.selectFrom('groups').select('id').where('id', '=', id).executeTakeFirst()) {
+    if (await groupExists(db, id)) {
       try {
         await access.requireGroup(id, 'visible');
       } catch (e) {
         if (e instanceof ApiError && e.status === 404) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
         throw e;
       }
-      const g = await db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-      const perms = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', id).orderBy('user_id').execute();
-      return {
-        _id: g.id,
-        container_type: 'group',
-        label: g.label,
-        info: parseJson<JsonObject>(g.info, {}),
-        tags: parseJson<string[]>(g.tags, []),
-        permissions: perms.map((p) => ({ _id: p.user_id, access: p.access })),
-        created: g.created,
-        modified: g.modified,
-      };
+      const doc = await groupDoc(db, id);
+      if (!doc) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
+      const { _id, ...rest } = doc;
+      return { _id, container_type: 'group', ...rest };
     }
     throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
   });

@@ -2,12 +2,27 @@ import { Type } from '@sinclair/typebox';
 import { GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
 import { requireSiteRole } from '../auth/principal.js';
 import { type ServerContext, accessOf } from '../context.js';
-import { parseJson } from '../dao/json.js';
+import {
+  deleteGroup,
+  deleteGroupPermission,
+  groupAdmins,
+  groupDoc,
+  groupExists,
+  groupHasProjects,
+  groupListDocs,
+  groupPermission,
+  groupTags,
+  groupsQuery,
+  insertGroup,
+  insertGroupPermission,
+  setGroupPermission,
+  updateGroup,
+} from '../dao/groups.js';
+import { userExists } from '../dao/users.js';
 import { badRequest, conflict, notFound, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { listQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import type { Api } from '../http/typed.js';
-import { now } from '../ids.js';
 import { GROUP_ID_SCHEMA, NO_CONTROL_CHARACTERS, TAGS, groupParams, tagBody } from './schemas.js';
 
 const permParams = Type.Object({ id: GROUP_ID_SCHEMA, uid: Type.String({ minLength: 1 }) });
@@ -28,43 +43,22 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['groups'] };
 
-  async function groupDoc(id: string) {
-    const g = await db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!g) throw apiError('GROUP_NOT_FOUND', { id });
-    const perms = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', id).orderBy('user_id').execute();
-    return {
-      _id: g.id,
-      label: g.label,
-      info: parseJson(g.info, {}),
-      tags: parseJson<string[]>(g.tags, []),
-      permissions: perms.map((p) => ({ _id: p.user_id, access: p.access })),
-      created: g.created,
-      modified: g.modified,
-    };
+  async function requireGroupDoc(id: string) {
+    const doc = await groupDoc(db, id);
+    if (!doc) throw apiError('GROUP_NOT_FOUND', { id });
+    return doc;
   }
 
   app.get('/groups', { schema: { ...t, querystring: listQuery } }, async (req) => {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
-    let q = db.selectFrom('groups').selectAll();
+    let visible: string[] | undefined;
     if (!access.isAdmin) {
-      const visible = [...(await access.visibleProjectIds()).groups];
+      visible = [...(await access.visibleProjectIds()).groups];
       if (!visible.length) return listReply(params, [], 0);
-      q = q.where('id', 'in', visible);
     }
-    const { rows, total } = await runList(q, params, ctx.handle.dialect, resolveGroupField);
-    const perms = rows.length
-      ? await db.selectFrom('group_permissions').selectAll().where('group_id', 'in', rows.map((r) => r.id)).execute()
-      : [];
-    const docs = rows.map((g) => ({
-      _id: g.id,
-      label: g.label,
-      tags: parseJson<string[]>(g.tags, []),
-      permissions: perms.filter((p) => p.group_id === g.id).map((p) => ({ _id: p.user_id, access: p.access })),
-      created: g.created,
-      modified: g.modified,
-    }));
-    return listReply(params, docs, total);
+    const { rows, total } = await runList(groupsQuery(db, visible), params, ctx.handle.dialect, resolveGroupField);
+    return listReply(params, await groupListDocs(db, rows), total);
   });
 
   app.post(
@@ -81,17 +75,10 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const p = access.principal;
       requireSiteRole(p, 'developer', 'creating groups');
       const b = req.body;
-      const stamp = now();
       try {
-        await db.transaction().execute(async (trx) => {
-          await trx
-            .insertInto('groups')
-            .values({ id: b._id, label: b.label ?? b._id, info: '{}', tags: JSON.stringify(b.tags ?? []), created: stamp, modified: stamp })
-            .execute();
-          await trx.insertInto('group_permissions').values({ group_id: b._id, user_id: p.userId, access: 'admin' }).execute();
-        });
+        await insertGroup(db, { id: b._id, label: b.label ?? b._id, tags: b.tags ?? [] }, p.userId);
       } catch (e) {
-        if (await db.selectFrom('groups').select('id').where('id', '=', b._id).executeTakeFirst()) throw apiError('GROUP_EXISTS', { id: b._id });
+        if (await groupExists(db, b._id)) throw apiError('GROUP_EXISTS', { id: b._id });
         throw e;
       }
       return { _id: b._id };
@@ -101,7 +88,7 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
   app.get('/groups/:id', { schema: { ...t, params: groupParams } }, async (req) => {
     const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'visible');
-    return groupDoc(id);
+    return requireGroupDoc(id);
   });
 
   app.put(
@@ -117,11 +104,7 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const { id } = req.params;
       await accessOf(ctx, req).requireGroup(id, 'rw');
       const b = req.body;
-      await db
-        .updateTable('groups')
-        .set({ ...(b.label ? { label: b.label } : {}), ...(b.tags ? { tags: JSON.stringify(b.tags) } : {}), modified: now() })
-        .where('id', '=', id)
-        .execute();
+      await updateGroup(db, id, b);
       return { modified: 1 };
     },
   );
@@ -129,10 +112,8 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
   app.delete('/groups/:id', { schema: { ...t, params: groupParams } }, async (req) => {
     const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'admin');
-    const project = await db.selectFrom('containers').select('id').where('group_id', '=', id).limit(1).executeTakeFirst();
-    if (project) throw conflict(`group ${id} still has projects; delete them first`);
-    await db.deleteFrom('group_permissions').where('group_id', '=', id).execute();
-    await db.deleteFrom('groups').where('id', '=', id).execute();
+    if (await groupHasProjects(db, id)) throw conflict(`group ${id} still has projects; delete them first`);
+    await deleteGroup(db, id);
     return { deleted: 1 };
   });
 
@@ -140,10 +121,9 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
     const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'rw');
     const { value } = req.body;
-    const g = await db.selectFrom('groups').select('tags').where('id', '=', id).executeTakeFirstOrThrow();
-    const tags = parseJson<string[]>(g.tags, []);
+    const tags = await groupTags(db, id);
     if (tags.includes(value)) throw apiError('TAG_EXISTS', { tag: value, type: 'group', id });
-    await db.updateTable('groups').set({ tags: JSON.stringify([...tags, value]), modified: now() }).where('id', '=', id).execute();
+    await updateGroup(db, id, { tags: [...tags, value] });
     return { modified: 1 };
   });
 
@@ -151,31 +131,33 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
   app.get('/groups/:id/permissions', { schema: { ...t, params: groupParams } }, async (req) => {
     const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'visible');
-    return (await groupDoc(id)).permissions;
+    return (await requireGroupDoc(id)).permissions;
   });
 
-  async function userExists(uid: string) {
-    const u = await db.selectFrom('users').select('id').where('id', '=', uid).executeTakeFirst();
-    if (!u) throw apiError('USER_NOT_FOUND', { id: uid });
+  async function requireUser(uid: string) {
+    if (!(await userExists(db, uid))) throw apiError('USER_NOT_FOUND', { id: uid });
+  }
+  async function refuseLastAdmin(id: string, uid: string) {
+    const admins = await groupAdmins(db, id);
+    if (admins.length === 1 && admins[0] === uid) throw conflict(`${uid} is the last admin of group ${id}`);
   }
 
   app.post('/groups/:id/permissions', { schema: { ...t, params: groupParams, body: newAccessBody } }, async (req) => {
     const { id } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'admin');
     const b = req.body;
-    await userExists(b._id);
-    const existing = await db.selectFrom('group_permissions').select('user_id').where('group_id', '=', id).where('user_id', '=', b._id).executeTakeFirst();
-    if (existing) throw conflict(`user ${b._id} already has a permission on group ${id}; use PUT to change it`);
-    await db.insertInto('group_permissions').values({ group_id: id, user_id: b._id, access: b.access }).execute();
+    await requireUser(b._id);
+    if (await groupPermission(db, id, b._id)) throw conflict(`user ${b._id} already has a permission on group ${id}; use PUT to change it`);
+    await insertGroupPermission(db, id, b._id, b.access);
     return { modified: 1 };
   });
 
   app.get('/groups/:id/permissions/:uid', { schema: { ...t, params: permParams } }, async (req) => {
     const { id, uid } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'visible');
-    const p = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
+    const p = await groupPermission(db, id, uid);
     if (!p) throw notFound(`permission for ${uid} on group ${id}`);
-    return { _id: p.user_id, access: p.access };
+    return p;
   });
 
   app.put('/groups/:id/permissions/:uid', { schema: { ...t, params: permParams, body: accessBody } }, async (req) => {
@@ -183,26 +165,17 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
     await accessOf(ctx, req).requireGroup(id, 'admin');
     const b = req.body;
     if (b._id && b._id !== uid) throw badRequest(`body._id '${b._id}' does not match the user in the path '${uid}'`);
-    await userExists(uid);
-    if (b.access !== 'admin') {
-      const admins = await db.selectFrom('group_permissions').select('user_id').where('group_id', '=', id).where('access', '=', 'admin').execute();
-      if (admins.length === 1 && admins[0]!.user_id === uid) throw conflict(`${uid} is the last admin of group ${id}`);
-    }
-    await db
-      .insertInto('group_permissions')
-      .values({ group_id: id, user_id: uid, access: b.access })
-      .onConflict((oc) => oc.columns(['group_id', 'user_id']).doUpdateSet({ access: b.access }))
-      .execute();
+    await requireUser(uid);
+    if (b.access !== 'admin') await refuseLastAdmin(id, uid);
+    await setGroupPermission(db, id, uid, b.access);
     return { modified: 1 };
   });
 
   app.delete('/groups/:id/permissions/:uid', { schema: { ...t, params: permParams } }, async (req) => {
     const { id, uid } = req.params;
     await accessOf(ctx, req).requireGroup(id, 'admin');
-    const admins = await db.selectFrom('group_permissions').select('user_id').where('group_id', '=', id).where('access', '=', 'admin').execute();
-    if (admins.length === 1 && admins[0]!.user_id === uid) throw conflict(`${uid} is the last admin of group ${id}`);
-    const r = await db.deleteFrom('group_permissions').where('group_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
-    if (!r.numDeletedRows) throw notFound(`permission for ${uid} on group ${id}`);
+    await refuseLastAdmin(id, uid);
+    if (!(await deleteGroupPermission(db, id, uid))) throw notFound(`permission for ${uid} on group ${id}`);
     return { deleted: 1 };
   });
 }

@@ -1,16 +1,25 @@
 import { Type } from '@sinclair/typebox';
 import { SITE_ROLES, type SiteRole } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { requireSiteAdmin } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
-import { createUser, issueKey, userDoc } from '../dao/users.js';
-import type { Database } from '../db/schema.js';
+import {
+  createUser,
+  disableUser,
+  getUser,
+  issueKey,
+  keyStamps,
+  revokeUserKey,
+  updateUser,
+  userDoc,
+  userExists,
+  userKeyDocs,
+  usersQuery,
+} from '../dao/users.js';
 import { conflict, forbidden, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { listQuery, listReply, parseListParams, runList } from '../http/listing.js';
-import { now } from '../ids.js';
 import type { Api } from '../http/typed.js';
 
 const USER_ID = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\s/:]+$' });
@@ -37,11 +46,6 @@ const resolveUserField: FieldResolver = (key) => {
   return undefined;
 };
 
-/** Every key of a user, their own and those minted for their running jobs. */
-async function revokeAllKeys(db: Kysely<Database>, uid: string): Promise<void> {
-  await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', uid).where('revoked', '=', 0).execute();
-}
-
 function requireAdmin(req: FastifyRequest) {
   return requireSiteAdmin(requirePrincipal(req));
 }
@@ -51,35 +55,21 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const t = { tags: ['users'] };
 
   async function loadUser(uid: string) {
-    const u = await db.selectFrom('users').selectAll().where('id', '=', uid).executeTakeFirst();
+    const u = await getUser(db, uid);
     if (!u) throw apiError('USER_NOT_FOUND', { id: uid });
     return u;
   }
 
-  async function listKeys(uid: string) {
-    const rows = await db
-      .selectFrom('api_keys')
-      .select(['id', 'label', 'type', 'created', 'last_used', 'revoked'])
-      .where('user_id', '=', uid)
-      .where('job_id', 'is', null)
-      .orderBy('created')
-      .execute();
-    return rows.map((r) => ({ _id: r.id, label: r.label, type: r.type, created: r.created, last_used: r.last_used, revoked: r.revoked === 1 }));
-  }
+  const listKeys = (uid: string) => userKeyDocs(db, uid);
 
   async function revokeKey(uid: string, kid: string) {
-    const r = await db.updateTable('api_keys').set({ revoked: 1 }).where('id', '=', kid).where('user_id', '=', uid).executeTakeFirst();
-    if (!r.numUpdatedRows) throw apiError('AUTH_KEY_NOT_FOUND', { id: kid });
+    if (!(await revokeUserKey(db, uid, kid))) throw apiError('AUTH_KEY_NOT_FOUND', { id: kid });
   }
 
   app.get('/users/self', { schema: { ...t, summary: 'The calling user' } }, async (req) => {
     const p = requirePrincipal(req);
     const doc = userDoc(await loadUser(p.userId));
-    const key = await db
-      .selectFrom('api_keys')
-      .select(['created', 'last_used'])
-      .where('id', '=', p.keyId)
-      .executeTakeFirst();
+    const key = await keyStamps(db, p.keyId);
     return { ...doc, api_key: key ? { created: key.created, last_used: key.last_used } : undefined };
   });
 
@@ -100,7 +90,7 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
   app.get('/users', { schema: { ...t, summary: 'All users (site admin)', querystring: listQuery } }, async (req) => {
     requireAdmin(req);
     const params = parseListParams(req);
-    const { rows, total } = await runList(db.selectFrom('users').selectAll(), params, ctx.handle.dialect, resolveUserField);
+    const { rows, total } = await runList(usersQuery(db), params, ctx.handle.dialect, resolveUserField);
     return listReply(params, rows.map(userDoc), total);
   });
 
@@ -108,7 +98,7 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
     requireAdmin(req);
     const b = req.body;
     const id = b._id!;
-    if (await db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()) throw apiError('USER_EXISTS', { id });
+    if (await userExists(db, id)) throw apiError('USER_EXISTS', { id });
     await createUser(db, { id, email: b.email, firstname: b.firstname, lastname: b.lastname, roles: b.roles });
     return { _id: id };
   });
@@ -136,25 +126,9 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
     if (b.disabled && uid === p.userId) throw conflict('you cannot disable your own account (another site admin can)');
     if (b._id !== undefined && b._id !== uid) throw forbidden('a user id cannot be changed');
     const before = await loadUser(uid);
-    const r = await db.transaction().execute(async (trx) => {
-      const updated = await trx
-        .updateTable('users')
-        .set({
-          ...(b.email !== undefined ? { email: b.email } : {}),
-          ...(b.firstname !== undefined ? { firstname: b.firstname } : {}),
-          ...(b.lastname !== undefined ? { lastname: b.lastname } : {}),
-          ...(b.roles !== undefined ? { roles: JSON.stringify(b.roles.length ? b.roles : ['user']) } : {}),
-          ...(b.disabled !== undefined ? { disabled: b.disabled ? 1 : 0 } : {}),
-          modified: now(),
-        })
-        .where('id', '=', uid)
-        .executeTakeFirst();
-      // Disabling ends every key of the account, as DELETE does: re-enabling later brings none back,
-      // so an account disabled because a key leaked is clean once enabled again (an admin issues a new key).
-      if (b.disabled && !before.disabled) await revokeAllKeys(trx, uid);
-      return updated;
-    });
-    return { modified: Number(r.numUpdatedRows) };
+    // Disabling ends every key of the account, as DELETE does: re-enabling later brings none back,
+    // so an account disabled because a key leaked is clean once enabled again (an admin issues a new key).
+    return { modified: await updateUser(db, uid, b, { revokeKeys: Boolean(b.disabled && !before.disabled) }) };
   });
 
   app.delete('/users/:uid', { schema: { ...t, params: userParams } }, async (req) => {
@@ -163,10 +137,7 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
     await loadUser(uid);
     if (uid === p.userId) throw conflict('you cannot disable your own account (another site admin can)');
     // Users own provenance (file origins, jobs); deleting would orphan it, so they are disabled instead.
-    await db.transaction().execute(async (trx) => {
-      await trx.updateTable('users').set({ disabled: 1, modified: now() }).where('id', '=', uid).execute();
-      await revokeAllKeys(trx, uid);
-    });
+    await disableUser(db, uid);
     return { deleted: 1 };
   });
 
