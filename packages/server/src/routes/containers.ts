@@ -15,6 +15,7 @@ import {
   subtreeIds,
 } from '../dao/containers.js';
 import { groupDoc, groupExists } from '../dao/groups.js';
+import { copyGroupPermissions } from '../dao/roles.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
 import { MOVE_TARGETS, moveContainer } from '../dao/moves.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
@@ -25,7 +26,6 @@ import { type ListRequest, listQuery, listReply, parseListParams, runList } from
 import { now } from '../ids.js';
 import { INFLATE_QUERY, analysisRoutes } from './analyses.js';
 import { containerMetaRoutes } from './container-meta.js';
-import { copyGroupPermissions } from './permissions.js';
 import { type ContainerBody, createBody, modifyBody } from './container-bodies.js';
 import { GROUP_ID_SCHEMA, OBJECT_ID_SCHEMA, groupParams, idParams } from './schemas.js';
 import type { Api } from '../http/typed.js';

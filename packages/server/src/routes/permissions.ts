@@ -1,15 +1,23 @@
 import { Type } from '@sinclair/typebox';
-import { ACTIONS, type Action, BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess, ROLE_BASELINE } from '@sprocket/types';
+import { ACTIONS, type Action, ROLE_BASELINE } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { requireSiteAdmin } from '../auth/principal.js';
 import { type ServerContext, accessOf } from '../context.js';
-import { parseJson } from '../dao/json.js';
-import type { Database, RolesTable } from '../db/schema.js';
+import {
+  allRoles,
+  deleteRole,
+  getRole,
+  insertRole,
+  roleDoc as roleDocOf,
+  roleInUse,
+  roleLabelTaken,
+  seedBuiltinRoles,
+  updateRole,
+} from '../dao/roles.js';
+import type { RolesTable } from '../db/schema.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
-import { newId, now } from '../ids.js';
-import { ROLE_ASSIGNMENT_TABLES, roleAssignmentRoutes } from './role-assignments.js';
+import { roleAssignmentRoutes } from './role-assignments.js';
 import type { Api } from '../http/typed.js';
 
 const roleParams = Type.Object({ rid: Type.String({ minLength: 1, maxLength: 64 }) });
@@ -18,43 +26,6 @@ const ACTION_LIST = Type.Array(Type.String(), { uniqueItems: true });
 const newRoleBody = Type.Object({ label: ROLE_LABEL, actions: ACTION_LIST }, { additionalProperties: false });
 const roleChangeBody = Type.Object({ label: Type.Optional(ROLE_LABEL), actions: Type.Optional(ACTION_LIST) }, { additionalProperties: false, minProperties: 1 });
 
-
-/** Built-in roles exist on every site, with fixed ids matching the legacy access levels. */
-export async function seedBuiltinRoles(db: Kysely<Database>): Promise<void> {
-  const stamp = now();
-  for (const [access, role] of Object.entries(BUILTIN_ROLES)) {
-    await db
-      .insertInto('roles')
-      .values({ id: role.id, label: role.label, actions: JSON.stringify(role.actions), default_flywheel_role: access, created: stamp, modified: stamp })
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
-  }
-}
-
-/**
- * A new project starts with its group's permissions copied in as project role assignments (group
- * access `ro`/`rw`/`admin` → the built-in role of that id), as Flywheel does: `GET
- * /projects/{id}/permissions/{uid}` then finds the group's members, and their `role_ids` resolve
- * through `/roles`. Group access keeps applying to the group's projects as before (auth/access.ts
- * joins both), so a group admin administers every project of the group whatever the copies say;
- * like Flywheel's, the copies are a snapshot that later group changes do not touch.
- *
- * Existing projects are not migrated: their group members already act on them through the group,
- * and copying today's group members into every old project would make those rights outlive a later
- * removal from the group, widening access without anyone asking for it.
- */
-export async function copyGroupPermissions(db: Kysely<Database>, groupId: string, projectId: string): Promise<void> {
-  const rows = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', groupId).orderBy('user_id').execute();
-  const values = rows
-    .filter((r) => (GROUP_ACCESS as readonly string[]).includes(r.access))
-    .map((r) => ({ project_id: projectId, user_id: r.user_id, role_ids: JSON.stringify([BUILTIN_ROLES[r.access as GroupAccess].id]) }));
-  if (!values.length) return;
-  await db
-    .insertInto('project_permissions')
-    .values(values)
-    .onConflict((oc) => oc.columns(['project_id', 'user_id']).doNothing())
-    .execute();
-}
 
 function checkActions(actions: string[]): Action[] {
   const unknown = actions.filter((a) => !(ACTIONS as readonly string[]).includes(a));
@@ -66,21 +37,9 @@ export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<vo
   const { db } = ctx.handle;
   await seedBuiltinRoles(db);
 
-  async function roleDoc(r: RolesTable) {
-    let inUse = false;
-    for (const table of ROLE_ASSIGNMENT_TABLES) {
-      const hit = await db
-        .selectFrom(table)
-        .select('user_id')
-        .where(ctx.handle.dialect.jsonArrayContains('role_ids', r.id))
-        .limit(1)
-        .executeTakeFirst();
-      inUse ||= Boolean(hit);
-    }
-    return { _id: r.id, label: r.label, actions: parseJson<string[]>(r.actions, []), default_flywheel_role: r.default_flywheel_role, in_use: inUse };
-  }
+  const roleDoc = (r: RolesTable) => roleDocOf(db, ctx.handle.dialect, r);
   async function loadRole(rid: string) {
-    const r = await db.selectFrom('roles').selectAll().where('id', '=', rid).executeTakeFirst();
+    const r = await getRole(db, rid);
     if (!r) throw notFound(`role ${rid}`);
     return r;
   }
@@ -91,8 +50,7 @@ export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<vo
   const t = { tags: ['roles'] };
   app.get('/roles', { schema: { ...t, summary: 'All roles' } }, async (req) => {
     requirePrincipal(req);
-    const rows = await db.selectFrom('roles').selectAll().orderBy('created').orderBy('id').execute();
-    return Promise.all(rows.map(roleDoc));
+    return Promise.all((await allRoles(db)).map(roleDoc));
   });
   app.get('/roles/actions', { schema: { ...t, summary: 'Every action a role may grant' } }, async (req) => {
     requirePrincipal(req);
@@ -102,11 +60,8 @@ export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<vo
     requireAdmin(req);
     const b = req.body;
     const actions = checkActions(b.actions);
-    if (await db.selectFrom('roles').select('id').where('label', '=', b.label).executeTakeFirst()) throw conflict(`role '${b.label}' already exists`);
-    const stamp = now();
-    const id = newId();
-    await db.insertInto('roles').values({ id, label: b.label, actions: JSON.stringify(actions), default_flywheel_role: null, created: stamp, modified: stamp }).execute();
-    return { _id: id };
+    if (await roleLabelTaken(db, b.label)) throw conflict(`role '${b.label}' already exists`);
+    return { _id: await insertRole(db, b.label, actions) };
   });
   app.get('/roles/:rid', { schema: { ...t, params: roleParams } }, async (req) => {
     requirePrincipal(req);
@@ -117,22 +72,18 @@ export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<vo
     const r = await loadRole(req.params.rid);
     if (r.default_flywheel_role) throw forbidden(`built-in role '${r.label}' cannot be changed`);
     const b = req.body;
-    if (b.label && b.label !== r.label && (await db.selectFrom('roles').select('id').where('label', '=', b.label).executeTakeFirst())) {
+    if (b.label && b.label !== r.label && (await roleLabelTaken(db, b.label))) {
       throw conflict(`role '${b.label}' already exists`);
     }
-    await db
-      .updateTable('roles')
-      .set({ ...(b.label ? { label: b.label } : {}), ...(b.actions ? { actions: JSON.stringify(checkActions(b.actions)) } : {}), modified: now() })
-      .where('id', '=', r.id)
-      .execute();
+    await updateRole(db, r.id, { label: b.label, actions: b.actions && checkActions(b.actions) });
     return { modified: 1 };
   });
   app.delete('/roles/:rid', { schema: { ...t, params: roleParams } }, async (req) => {
     requireAdmin(req);
     const r = await loadRole(req.params.rid);
     if (r.default_flywheel_role) throw forbidden(`built-in role '${r.label}' cannot be deleted`);
-    if ((await roleDoc(r)).in_use) throw conflict(`role '${r.label}' is assigned on a project or collection; remove those assignments first`);
-    await db.deleteFrom('roles').where('id', '=', r.id).execute();
+    if (await roleInUse(db, ctx.handle.dialect, r.id)) throw conflict(`role '${r.label}' is assigned on a project or collection; remove those assignments first`);
+    await deleteRole(db, r.id);
     return { deleted: 1 };
   });
 

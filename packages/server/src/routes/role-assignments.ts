@@ -3,7 +3,6 @@ import { BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { parseJson } from '../dao/json.js';
-import { ROLE_ASSIGNMENT_TABLES as ROLE_ASSIGNMENT_TABLES_BY_KIND } from '../dao/role-assignments.js';
 import type { Database } from '../db/schema.js';
 import { badRequest, conflict, notFound, apiError } from '../errors.js';
 import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
@@ -34,8 +33,6 @@ const permBody = Type.Object(PERM_PROPS, { additionalProperties: false });
 const newPermBody = Type.Object({ ...PERM_PROPS, _id: UID }, { additionalProperties: false });
 type PermBody = Static<typeof permBody>;
 
-/** Every table holding role assignments, for questions asked of all of them (is a role in use?). */
-export const ROLE_ASSIGNMENT_TABLES = Object.values(ROLE_ASSIGNMENT_TABLES_BY_KIND).map((t) => t.table);
 
 export function roleAssignmentRoutes(app: Api, db: Kysely<Database>, target: RoleAssignmentTarget): void {
   // The two tables differ only in the name of the container column; kysely is told it is the
