@@ -3,11 +3,12 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { type ServerContext, accessOf } from '../context.js';
-import { type JsonObject, parseJson } from '../dao/json.js';
+import { getContainer } from '../dao/containers.js';
+import { deleteView, getView, insertView, updateView, viewDoc, viewSpecOf, viewsOf } from '../dao/data-views.js';
+import type { JsonObject } from '../dao/json.js';
 import type { DataViewsTable } from '../db/schema.js';
 import { badRequest, forbidden, notFound, apiError } from '../errors.js';
 import { parseFilter } from '../http/filters.js';
-import { newId, now } from '../ids.js';
 import { checkView, evaluateView, planView } from '../views/evaluate.js';
 import { CONTENT_TYPE, VIEW_FORMATS, type ViewFormat, columnsOf, formatRows } from '../views/format.js';
 import { type DataViewSpec, dataViewPatchSchema, dataViewSchema, storedSpec } from '../views/spec.js';
@@ -59,7 +60,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   async function run(req: FastifyRequest, q: EvalQuery, reply: FastifyReply, view: DataViewSpec): Promise<FastifyReply> {
     const access = accessOf(ctx, req);
-    const target = await db.selectFrom('containers').selectAll().where('id', '=', q.containerId).executeTakeFirst();
+    const target = await getContainer(db, q.containerId);
     if (!target) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id: q.containerId });
     await access.check(target, 'data_views_view');
     const terms = q.filter ? parseFilter(q.filter) : [];
@@ -90,7 +91,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     } else if (parent === access.principal.userId) {
       return;
     } else {
-      const c = await db.selectFrom('containers').selectAll().where('id', '=', parent).executeTakeFirst();
+      const c = await getContainer(db, parent);
       if (!c) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id: parent });
       await access.check(c, 'data_views_manage');
     }
@@ -99,15 +100,13 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
   async function canRead(access: AccessContext, parent: string): Promise<void> {
     if (parent === 'site') return;
     if (parent === access.principal.userId || access.isAdmin) return;
-    const c = await db.selectFrom('containers').selectAll().where('id', '=', parent).executeTakeFirst();
+    const c = await getContainer(db, parent);
     if (!c) throw notFound(`view parent ${parent}`);
     await access.check(c, 'data_views_view');
   }
 
-  const viewDoc = (v: DataViewsTable): JsonObject => ({ ...parseJson<JsonObject>(v.spec, {}), _id: v.id, parent: v.parent, label: v.label, origin: parseJson(v.origin, {}) });
-
   async function loadView(req: FastifyRequest, vid: string): Promise<DataViewsTable> {
-    const v = await db.selectFrom('data_views').selectAll().where('id', '=', vid).executeTakeFirst();
+    const v = await getView(db, vid);
     if (!v) throw apiError('VIEW_NOT_FOUND', { id: vid });
     await canRead(accessOf(ctx, req), v.parent).catch(() => {
       throw apiError('VIEW_NOT_FOUND', { id: vid });
@@ -125,7 +124,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
   );
 
   app.get('/views/:vid/data', { schema: { ...t, summary: 'Run a saved data view over a container', params: viewParams, querystring: evalQuery } }, async (req, reply) =>
-    run(req, req.query, reply, parseJson<DataViewSpec>((await loadView(req, req.params.vid)).spec, { columns: [] })),
+    run(req, req.query, reply, viewSpecOf<DataViewSpec>(await loadView(req, req.params.vid), { columns: [] })),
   );
 
   app.post('/containers/:cid/views', { schema: { ...t, summary: "Save a data view on a project, a user (their id) or 'site'", params: containerParams, body: viewSaveBody } }, async (req) => {
@@ -134,20 +133,13 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     await canManage(access, cid);
     const spec = storedSpec(req.body) as unknown as DataViewSpec;
     checkView(spec);
-    const stamp = now();
-    const id = newId();
-    await db
-      .insertInto('data_views')
-      .values({ id, parent: cid, label: spec.label ?? 'view', spec: JSON.stringify(spec), origin: JSON.stringify({ type: 'user', id: access.principal.userId }), created: stamp, modified: stamp })
-      .execute();
-    return { _id: id };
+    return { _id: await insertView(db, cid, spec as unknown as JsonObject, access.principal.userId) };
   });
 
   app.get('/containers/:cid/views', { schema: { ...t, params: containerParams } }, async (req) => {
     const { cid } = req.params;
     await canRead(accessOf(ctx, req), cid);
-    const rows = await db.selectFrom('data_views').selectAll().where('parent', '=', cid).orderBy('id').execute();
-    return rows.map(viewDoc);
+    return (await viewsOf(db, cid)).map(viewDoc);
   });
 
   app.get('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => viewDoc(await loadView(req, req.params.vid)));
@@ -157,7 +149,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
   app.put('/views/:vid', { schema: { ...t, summary: 'Update the fields given of a saved data view', params: viewParams, body: viewPatchBody } }, async (req) => {
     const v = await loadView(req, req.params.vid);
     await canManage(accessOf(ctx, req), v.parent);
-    const merged: JsonObject = parseJson<JsonObject>(v.spec, {});
+    const merged = viewSpecOf<JsonObject>(v, {});
     for (const [k, val] of Object.entries(storedSpec(req.body))) {
       if (val === null) delete merged[k];
       else merged[k] = val;
@@ -165,14 +157,14 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     if (!Array.isArray(merged.columns)) throw badRequest('columns: a view needs a columns list');
     checkView(merged as unknown as DataViewSpec);
     const label = typeof merged.label === 'string' ? merged.label : v.label;
-    await db.updateTable('data_views').set({ spec: JSON.stringify(merged), label, modified: now() }).where('id', '=', v.id).execute();
+    await updateView(db, v.id, merged, label);
     return { modified: 1 };
   });
 
   app.delete('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => {
     const v = await loadView(req, req.params.vid);
     await canManage(accessOf(ctx, req), v.parent);
-    await db.deleteFrom('data_views').where('id', '=', v.id).execute();
+    await deleteView(db, v.id);
     return { deleted: 1 };
   });
 }
