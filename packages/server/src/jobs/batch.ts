@@ -139,7 +139,7 @@ export async function proposeBatch(ctx: ServerContext, access: AccessContext, b:
   const p = access.principal;
   if (p.readOnly) throw forbidden('read-only keys cannot launch jobs');
   if (!OBJECT_ID.test(b.gear_id)) throw badRequest('gear_id: must be a 24-hex gear id');
-  const gear = await getGear(ctx.handle.db, b.gear_id);
+  const gear = await getGear(ctx, b.gear_id);
   if (!gear) throw badRequest(`gear_id: gear ${b.gear_id} not found`);
   if (gear.row.disabled) throw badRequest(`gear_id: gear ${gear.manifest.name} ${gear.manifest.version} is disabled`);
   if (!b.targets.length) throw badRequest('targets: at least one container {type, id}');

@@ -20,33 +20,60 @@ export interface LoadedGear {
   manifest: GearManifest;
 }
 
-/** Gears never change once stored, so parsed manifests are kept (deletion drops the entry). */
-const cache = new Map<string, LoadedGear>();
+/**
+ * Parsed manifests, one cache per server (in its context). Several server processes may share one
+ * database, so the database stays the truth: every lookup asks for the gear's `modified` stamp (a
+ * primary-key read) and reuses the parsed manifest only while it matches. A gear another process
+ * deleted or changed is therefore seen at once; what is saved is reading and parsing the manifest.
+ */
+export class GearCache {
+  private readonly parsed = new Map<string, LoadedGear>();
 
-export function loadedGear(row: GearsTable): LoadedGear {
-  const hit = cache.get(row.id);
-  if (hit && hit.row.modified === row.modified) return hit;
-  const g = { row, manifest: parseJson<GearManifest>(row.manifest, {} as GearManifest) };
-  if (cache.size > 5000) cache.clear();
-  cache.set(row.id, g);
-  return g;
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** The gear of a row just read, parsed once per stored version. */
+  fromRow(row: GearsTable): LoadedGear {
+    const hit = this.parsed.get(row.id);
+    if (hit && hit.row.modified === row.modified) return hit;
+    const g = { row, manifest: parseJson<GearManifest>(row.manifest, {} as GearManifest) };
+    if (this.parsed.size > 5000) this.parsed.clear();
+    this.parsed.set(row.id, g);
+    return g;
+  }
+
+  async get(id: string): Promise<LoadedGear | undefined> {
+    const hit = this.parsed.get(id);
+    if (hit) {
+      const stamp = await this.db.selectFrom('gears').select('modified').where('id', '=', id).executeTakeFirst();
+      if (stamp?.modified === hit.row.modified) return hit;
+      this.parsed.delete(id);
+      if (!stamp) return undefined;
+    }
+    const row = await this.db.selectFrom('gears').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? this.fromRow(row) : undefined;
+  }
+
+  forget(id: string): void {
+    this.parsed.delete(id);
+  }
 }
 
-export async function getGear(db: Kysely<Database>, id: string): Promise<LoadedGear | undefined> {
-  const hit = cache.get(id);
-  if (hit) return hit;
-  const row = await db.selectFrom('gears').selectAll().where('id', '=', id).executeTakeFirst();
-  return row ? loadedGear(row) : undefined;
+export function loadedGear(ctx: ServerContext, row: GearsTable): LoadedGear {
+  return ctx.gears.fromRow(row);
 }
 
-export async function requireGear(db: Kysely<Database>, id: string): Promise<LoadedGear> {
-  const g = await getGear(db, id);
+export function getGear(ctx: ServerContext, id: string): Promise<LoadedGear | undefined> {
+  return ctx.gears.get(id);
+}
+
+export async function requireGear(ctx: ServerContext, id: string): Promise<LoadedGear> {
+  const g = await getGear(ctx, id);
   if (!g) throw apiError('GEAR_NOT_FOUND', { id });
   return g;
 }
 
-export function forgetGear(id: string): void {
-  cache.delete(id);
+export function forgetGear(ctx: ServerContext, id: string): void {
+  ctx.gears.forget(id);
 }
 
 /** A gear is disabled by `custom.flywheel.invalid: true`: not listed, cannot be run. */
@@ -165,7 +192,7 @@ export async function receiveGearUpload(ctx: ServerContext, upload: MultipartUpl
       throw again ? gearExists(row) : e;
     }
     await ctx.store.confirm([blob.key]);
-    return { gear: loadedGear(row), warnings };
+    return { gear: loadedGear(ctx, row), warnings };
   } catch (err) {
     await ctx.store.discard([blob.key]);
     throw err;

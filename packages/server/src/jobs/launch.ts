@@ -151,7 +151,7 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
   const { db } = ctx.handle;
   const { access } = opts;
   if (typeof spec.gear_id !== 'string' || !OBJECT_ID.test(spec.gear_id)) throw badRequest('gear_id: must be a 24-hex gear id');
-  const gear = await getGear(db, spec.gear_id);
+  const gear = await getGear(ctx, spec.gear_id);
   if (!gear) throw badRequest(`gear_id: gear ${spec.gear_id} not found`);
   const m = gear.manifest;
   if (gear.row.disabled) throw badRequest(`gear_id: gear ${m.name} ${m.version} is disabled (custom.flywheel.invalid)`);

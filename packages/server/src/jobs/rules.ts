@@ -162,7 +162,7 @@ export interface Candidate {
 
 /** The one non-fixed required file input a rule's gear takes (checked when the rule is saved). */
 async function ruleInput(ctx: ServerContext, rule: RuleDef): Promise<string | undefined> {
-  const gear = await getGear(ctx.handle.db, rule.row.gear_id);
+  const gear = await getGear(ctx, rule.row.gear_id);
   if (!gear) return undefined;
   const fixed = new Set(rule.fixed.map((x) => x.input));
   return Object.entries(gear.manifest.inputs ?? {}).find(([k, s]) => s.base === 'file' && s.optional !== true && !fixed.has(k))?.[0];

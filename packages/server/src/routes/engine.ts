@@ -10,7 +10,6 @@ import { now } from '../ids.js';
 import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { createDevice, issueEngineKey } from '../jobs/keys.js';
-import { notifierOf } from '../jobs/notifier.js';
 import { type EngineUploadQuery, placeEngineUpload } from '../jobs/placer.js';
 import { appendRunningLog, claimJobs, issueCompletionTicket, mergeRunningProfile, requireJob, transitionJob } from '../jobs/queue.js';
 import { idParams } from './schemas.js';
@@ -103,7 +102,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     );
     const out = [];
     for (const j of jobs) {
-      const gear = await getGear(db, j.gear_id);
+      const gear = await getGear(ctx, j.gear_id);
       out.push(jobDoc(j, { request: gear ? jobRequest(j, gear) : undefined }));
     }
     if (!b.return?.states) return { jobs: out };
@@ -203,7 +202,7 @@ export async function engineRoutes(app: FastifyInstance, ctx: ServerContext): Pr
 
   // Long polls must not hold the server open on shutdown.
   app.addHook('preClose', async () => {
-    notifierOf(ctx).close();
+    ctx.notifier.close();
   });
 
 }

@@ -178,7 +178,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
 
   app.get('/jobs/:id', { schema: { ...t, params: idParams } }, async (req) => {
     const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
-    const gear = await getGear(db, job.gear_id);
+    const gear = await getGear(ctx, job.gear_id);
     const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
     return redactJobDoc(jobDoc(job, { request: gear && job.state !== 'pending' ? jobRequest(job, gear) : undefined }), redaction);
   });
@@ -223,7 +223,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
     const payload = redactPayload(parseJson<JsonObject>(job.config, {}), redaction);
     const inputs = isPlainObject(payload.inputs) ? payload.inputs : {};
     if (isEngine(p) && job.state === 'running' && job.device_id === p?.userId) {
-      const gear = await getGear(db, job.gear_id);
+      const gear = await getGear(ctx, job.gear_id);
       if (gear) for (const [name, key] of Object.entries(await mintJobKeys(ctx, job, gear.manifest))) inputs[name] = apiKeyInputEntry(key);
     }
     return { ...payload, inputs };
@@ -272,7 +272,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ServerContext): Promi
     async (req) => {
       const access = accessOf(ctx, req);
       const job = await loadVisibleJob(ctx, req, (req.params as { id: string }).id);
-      const gear = await getGear(db, job.gear_id);
+      const gear = await getGear(ctx, job.gear_id);
       await requireJobRetry(ctx.handle, access, job, gear?.manifest);
       const next = await retryJob(ctx, job, { ignoreState: (req.query as { ignoreState?: boolean }).ignoreState === true });
       return { _id: next.id };
