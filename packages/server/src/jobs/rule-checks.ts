@@ -8,7 +8,7 @@ import { badRequest } from '../errors.js';
 import { now } from '../ids.js';
 import { getGear, type LoadedGear, requiredFileInputs, requiresReadWriteKey } from './gears.js';
 import { fileMismatch, resolveConfig } from './invocation.js';
-import { CONDITION_TYPES, type Condition, type FixedInput } from './rules.js';
+import { CONDITION_TYPES, type Condition, type FixedInput } from './rule-conditions.js';
 
 /**
  * What a gear rule must satisfy to be saved (reference §2.12, `kofalt/core:api/jobs/handlers.py`
