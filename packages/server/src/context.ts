@@ -3,8 +3,11 @@ import { AccessContext } from './auth/access.js';
 import { requirePrincipal } from './auth/authenticate.js';
 import type { ServerConfig } from './config.js';
 import type { DatabaseHandle } from './db/dialect.js';
+import type { DicomImporter } from './dicom/importer.js';
 import type { ServerEvents } from './events.js';
 import type { FileStore } from './files/store.js';
+import type { GearCache } from './jobs/gears.js';
+import type { JobNotifier } from './jobs/notifier.js';
 
 /** Resolves lookup paths under a prefix another module owns (the jobs module: `gears/<name>[/<version>]`). */
 export type PathPrefixResolver = (req: FastifyRequest, rest: string[]) => Promise<Record<string, unknown> | undefined>;
@@ -22,6 +25,12 @@ export interface ServerContext {
   hooks: ServerHooks;
   /** Files committed, job changes: gear rules and DICOM import listen here. */
   events: ServerEvents;
+  /** Parsed gear manifests, checked against the database at each use (jobs/gears.ts). */
+  gears: GearCache;
+  /** Wakes engines waiting in `POST /jobs/ask` when work is queued. */
+  notifier: JobNotifier;
+  /** DICOM header extraction, once installed (tests and benchmarks await it). */
+  dicom?: DicomImporter;
 }
 
 declare module 'fastify' {

@@ -9,7 +9,9 @@ import { ServerEvents } from './events.js';
 import { bootstrapAdmin } from './dao/users.js';
 import { installDicomImport } from './dicom/importer.js';
 import { LocalFileStore } from './files/local.js';
+import { GearCache } from './jobs/gears.js';
 import { ensureLocalEngineKey } from './jobs/keys.js';
+import { JobNotifier } from './jobs/notifier.js';
 import { startOrphanSweeper } from './jobs/queue.js';
 
 export interface RunningServer {
@@ -37,7 +39,15 @@ export async function startServer(config: ServerConfig, opts: { logger?: boolean
     const gears = await handle.db.selectFrom('gears').select('archive_key').where('archive_key', 'in', keys).execute();
     return new Set([...rows.map((r) => r.id), ...gears.map((g) => g.archive_key!)]);
   });
-  const ctx: ServerContext = { handle, store, config, hooks: { pathPrefixes: new Map() }, events: new ServerEvents() };
+  const ctx: ServerContext = {
+    handle,
+    store,
+    config,
+    hooks: { pathPrefixes: new Map() },
+    events: new ServerEvents(),
+    gears: new GearCache(handle.db),
+    notifier: new JobNotifier(handle),
+  };
   const app = await buildApp(ctx, opts);
   const dicom = installDicomImport(ctx, { log: (msg) => app.log.warn(msg) });
   const address = await app.listen({ port: config.port, host: config.host });

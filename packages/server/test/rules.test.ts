@@ -3,7 +3,7 @@ import { type EngineProcess, engineKey, startEngine, waitForJob } from '../../en
 import { eventually } from '../../engine/test/helpers.js';
 import { syntheticSeries, newUid } from '../../../test-fixtures/synthetic-dicom.js';
 import { dicomImporterOf } from '../src/dicom/importer.js';
-import { globRegExp } from '../src/jobs/rules.js';
+import { globRegExp } from '../src/jobs/rule-conditions.js';
 import { EngineSim, addGear, engineKeyOf, gearArchive, manifest, uploadArchive } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';

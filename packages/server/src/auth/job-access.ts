@@ -1,6 +1,7 @@
 import type { GearManifest } from '@sprocket/types';
+import type { ExpressionBuilder, SelectQueryBuilder } from 'kysely';
 import type { DatabaseHandle } from '../db/dialect.js';
-import type { JobsTable } from '../db/schema.js';
+import type { Database, JobsTable } from '../db/schema.js';
 import { forbidden } from '../errors.js';
 import type { AccessContext } from './access.js';
 import { isEngine, requireWritableKey } from './principal.js';
@@ -54,4 +55,47 @@ export async function requireJobRetry(handle: DatabaseHandle, access: AccessCont
 /** Launching a job at all (what it reads and writes is checked against the containers). */
 export function requireMayLaunch(access: AccessContext): void {
   requireWritableKey(access.principal, 'launch jobs');
+}
+
+/**
+ * Projects whose jobs this reader may list beyond their own: those where they hold jobs_view (the
+ * check canSeeJob makes one job at a time). Bounded by the projects they have any role on.
+ */
+export async function jobsViewProjects(handle: DatabaseHandle, access: AccessContext): Promise<string[]> {
+  const { projects } = await access.visibleProjectIds();
+  if (!projects.length) return [];
+  const out: string[] = [];
+  for (let i = 0; i < projects.length; i += 500) {
+    const rows = await handle.db.selectFrom('containers').select(['id', 'group_id']).where('id', 'in', projects.slice(i, i + 500)).execute();
+    for (const r of rows) if ((await access.projectActions(r.id, r.group_id)).has('jobs_view')) out.push(r.id);
+  }
+  return out;
+}
+
+/**
+ * What canSeeJob allows, as one query over `jobs` for a user: everything for site admins; else
+ * their own jobs (not through a job key) and jobs writing where they hold jobs_view. Undefined
+ * when they may see none. What of those jobs they may not see is redacted by the listing.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: any query over jobs
+export async function visibleJobs<Q extends SelectQueryBuilder<Database, 'jobs' | any, any>>(handle: DatabaseHandle, access: AccessContext, q: Q): Promise<Q | undefined> {
+  if (access.isAdmin) return q;
+  const p = access.principal;
+  const projects = await jobsViewProjects(handle, access);
+  const mine = p.jobId ? undefined : p.userId;
+  if (!projects.length && !mine) return undefined;
+  return q.where((eb: ExpressionBuilder<Database, 'jobs'>) => {
+    const ors = [];
+    if (mine) ors.push(eb('jobs.origin_id', '=', mine));
+    if (projects.length) {
+      ors.push(
+        eb(
+          'jobs.destination_id',
+          'in',
+          eb.selectFrom('containers').select('containers.id').where((c) => c.or([c('containers.project_id', 'in', projects), c('containers.id', 'in', projects)])),
+        ),
+      );
+    }
+    return eb.or(ors);
+  }) as Q;
 }

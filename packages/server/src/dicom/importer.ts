@@ -160,13 +160,11 @@ export class DicomImporter {
   }
 }
 
-const importers = new WeakMap<ServerContext, DicomImporter>();
-
 /** Hooks DICOM header extraction into file commits on this server. */
 export function installDicomImport(ctx: ServerContext, opts: { log?: (msg: string) => void; workers?: number } = {}): DicomImporter {
   const importer = new DicomImporter(ctx, new ExtractionPool(opts.workers, ctx.config.dicomLimits), opts.log ?? ((m) => console.warn(m)));
   ctx.events.on('filesCommitted', importer.onFilesCommitted);
-  importers.set(ctx, importer);
+  ctx.dicom = importer;
   importer.resumeUnfinished().then(
     (n) => n > 0 && importer.log(`dicom: resumed header extraction of ${n} file(s) left unfinished by the last run`),
     (err) => importer.log(`dicom: could not look for unfinished header extractions: ${(err as Error).message}`),
@@ -176,5 +174,5 @@ export function installDicomImport(ctx: ServerContext, opts: { log?: (msg: strin
 
 /** The importer serving a context, if installed (for tests and benchmarks that await extraction). */
 export function dicomImporterOf(ctx: ServerContext): DicomImporter | undefined {
-  return importers.get(ctx);
+  return ctx.dicom;
 }

@@ -68,7 +68,7 @@ export async function createJobAnalysis(
   const job = isPlainObject(body.job) ? (body.job as JsonObject) : undefined;
   if (!job) throw badRequest('job: expected {gear_id, inputs, config, tags}');
   if (typeof job.gear_id !== 'string') throw badRequest('job.gear_id: required');
-  const gear = await getGear(db, job.gear_id);
+  const gear = await getGear(ctx, job.gear_id);
   if (!gear) throw badRequest(`job.gear_id: gear ${job.gear_id} not found`);
   const label = typeof body.label === 'string' && body.label ? body.label : `${gear.manifest.name} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
   const analysis = await insertContainer(db, {

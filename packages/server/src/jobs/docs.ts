@@ -1,6 +1,7 @@
 import { type JobRequest, PLURAL, type ResourceRequest, runEnvironment } from '@sprocket/types';
 import type { AccessContext } from '../auth/access.js';
 import { visibleContainers } from '../auth/visibility.js';
+import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { DatabaseHandle } from '../db/dialect.js';
 import type { JobsTable } from '../db/schema.js';
@@ -185,4 +186,30 @@ export function redactJobDoc(doc: JsonObject, r: JobRedaction | undefined): Json
 export async function jobDocsFor(handle: DatabaseHandle, access: AccessContext, rows: JobsTable[]): Promise<JsonObject[]> {
   const redactions = await jobRedactions(handle, access, rows);
   return rows.map((r) => redactJobDoc(jobDoc(r), redactions.get(r.id)));
+}
+
+/**
+ * `GET /jobs/{id}/detail`: the job with its input and output file entries and its destination,
+ * as much of it as this reader may see (redacted parts keep their references only).
+ */
+export async function jobDetail(handle: DatabaseHandle, access: AccessContext, job: JobsTable): Promise<JsonObject> {
+  const redaction = (await jobRedactions(handle, access, [job])).get(job.id);
+  const doc = redactJobDoc(jobDoc(job), redaction);
+  const inputs: JsonObject = {};
+  for (const [name, ref] of Object.entries(parseJson<Record<string, { type: string; id: string; name: string }>>(job.inputs, {}))) {
+    if (redaction?.inputs.has(name)) {
+      inputs[name] = (doc.inputs as JsonObject)[name]!;
+      continue;
+    }
+    const f = await getCurrentFile(handle.db, ref.id, ref.name);
+    inputs[name] = f ? { ...ref, ...fileDoc(f, undefined, false) } : ref;
+  }
+  if (redaction?.destination) return { ...doc, inputs, outputs: [], parent_info: null };
+  const outputs = [];
+  for (const name of parseJson<string[]>(job.saved_files, [])) {
+    const f = await getCurrentFile(handle.db, job.destination_id, name);
+    if (f) outputs.push(fileDoc(f, undefined, false));
+  }
+  const dest = await handle.db.selectFrom('containers').select(['id', 'label', 'type']).where('id', '=', job.destination_id).executeTakeFirst();
+  return { ...doc, inputs, outputs, parent_info: dest ? { _id: dest.id, label: dest.label, type: dest.type } : null };
 }

@@ -20,33 +20,60 @@ export interface LoadedGear {
   manifest: GearManifest;
 }
 
-/** Gears never change once stored, so parsed manifests are kept (deletion drops the entry). */
-const cache = new Map<string, LoadedGear>();
+/**
+ * Parsed manifests, one cache per server (in its context). Several server processes may share one
+ * database, so the database stays the truth: every lookup asks for the gear's `modified` stamp (a
+ * primary-key read) and reuses the parsed manifest only while it matches. A gear another process
+ * deleted or changed is therefore seen at once; what is saved is reading and parsing the manifest.
+ */
+export class GearCache {
+  private readonly parsed = new Map<string, LoadedGear>();
 
-export function loadedGear(row: GearsTable): LoadedGear {
-  const hit = cache.get(row.id);
-  if (hit && hit.row.modified === row.modified) return hit;
-  const g = { row, manifest: parseJson<GearManifest>(row.manifest, {} as GearManifest) };
-  if (cache.size > 5000) cache.clear();
-  cache.set(row.id, g);
-  return g;
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** The gear of a row just read, parsed once per stored version. */
+  fromRow(row: GearsTable): LoadedGear {
+    const hit = this.parsed.get(row.id);
+    if (hit && hit.row.modified === row.modified) return hit;
+    const g = { row, manifest: parseJson<GearManifest>(row.manifest, {} as GearManifest) };
+    if (this.parsed.size > 5000) this.parsed.clear();
+    this.parsed.set(row.id, g);
+    return g;
+  }
+
+  async get(id: string): Promise<LoadedGear | undefined> {
+    const hit = this.parsed.get(id);
+    if (hit) {
+      const stamp = await this.db.selectFrom('gears').select('modified').where('id', '=', id).executeTakeFirst();
+      if (stamp?.modified === hit.row.modified) return hit;
+      this.parsed.delete(id);
+      if (!stamp) return undefined;
+    }
+    const row = await this.db.selectFrom('gears').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? this.fromRow(row) : undefined;
+  }
+
+  forget(id: string): void {
+    this.parsed.delete(id);
+  }
 }
 
-export async function getGear(db: Kysely<Database>, id: string): Promise<LoadedGear | undefined> {
-  const hit = cache.get(id);
-  if (hit) return hit;
-  const row = await db.selectFrom('gears').selectAll().where('id', '=', id).executeTakeFirst();
-  return row ? loadedGear(row) : undefined;
+export function loadedGear(ctx: ServerContext, row: GearsTable): LoadedGear {
+  return ctx.gears.fromRow(row);
 }
 
-export async function requireGear(db: Kysely<Database>, id: string): Promise<LoadedGear> {
-  const g = await getGear(db, id);
+export function getGear(ctx: ServerContext, id: string): Promise<LoadedGear | undefined> {
+  return ctx.gears.get(id);
+}
+
+export async function requireGear(ctx: ServerContext, id: string): Promise<LoadedGear> {
+  const g = await getGear(ctx, id);
   if (!g) throw apiError('GEAR_NOT_FOUND', { id });
   return g;
 }
 
-export function forgetGear(id: string): void {
-  cache.delete(id);
+export function forgetGear(ctx: ServerContext, id: string): void {
+  ctx.gears.forget(id);
 }
 
 /** A gear is disabled by `custom.flywheel.invalid: true`: not listed, cannot be run. */
@@ -81,15 +108,12 @@ function categoryOf(m: GearManifest, formValue: string | undefined): GearCategor
   return raw as GearCategory;
 }
 
-/**
- * Receives `POST /gears`: the multipart field `file` (the gear directory as a tar.gz) streams into
- * the file store while its manifest is read on the way; an optional `category` field. The gear is
- * stored only when the manifest is valid, its name+version is new and `uploader` may add versions
- * of the name (its owner or a site admin; a new name becomes the uploader's).
- */
-export async function receiveGearUpload(ctx: ServerContext, upload: MultipartUpload, uploader: Principal): Promise<{ gear: LoadedGear; warnings: string[] }> {
+type StagedArchive = { key: string; size: number; sha384: string };
+
+/** Streams the upload's archive into staging while its manifest is read on the way; the `category` field beside it. */
+async function stageArchive(ctx: ServerContext, upload: MultipartUpload): Promise<{ blob: StagedArchive; found: Awaited<ReturnType<typeof readArchiveManifest>>; category?: string }> {
   if (!upload.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', "a gear is uploaded as multipart/form-data with its tar.gz in the field 'file'");
-  let staged: { key: string; size: number; sha384: string } | undefined;
+  let staged: StagedArchive | undefined;
   let found: Awaited<ReturnType<typeof readArchiveManifest>> | undefined;
   let category: string | undefined;
   try {
@@ -116,56 +140,80 @@ export async function receiveGearUpload(ctx: ServerContext, upload: MultipartUpl
     throw badRequest(`upload failed: ${(err as Error).message}`);
   }
   if (!staged || !found) throw badRequest("upload has no gear archive (send the tar.gz as form field 'file')");
-  const blob = staged;
+  return { blob: staged, found, category };
+}
+
+/** The archive's manifest.json, parsed and checked against the gear spec. */
+function uploadedManifest(found: Awaited<ReturnType<typeof readArchiveManifest>>): { manifest: GearManifest; warnings: string[] } {
+  if (found.problem || found.text === undefined) {
+    throw found.tooLarge ? new ApiError('PAYLOAD_TOO_LARGE', `file: ${found.problem}`) : badRequest(`file: ${found.problem}`);
+  }
+  let parsed: unknown;
   try {
-    if (found.problem || found.text === undefined) {
-      throw found.tooLarge ? new ApiError('PAYLOAD_TOO_LARGE', `file: ${found.problem}`) : badRequest(`file: ${found.problem}`);
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(found.text);
-    } catch (e) {
-      throw badRequest(`manifest.json is not valid JSON: ${(e as Error).message}`);
-    }
-    const { errors, warnings } = checkManifest(parsed);
-    if (errors.length) throw apiError('GEAR_MANIFEST_INVALID', { problems: errors.join('; ') });
-    const manifest = parsed as GearManifest;
+    parsed = JSON.parse(found.text);
+  } catch (e) {
+    throw badRequest(`manifest.json is not valid JSON: ${(e as Error).message}`);
+  }
+  const { errors, warnings } = checkManifest(parsed);
+  if (errors.length) throw apiError('GEAR_MANIFEST_INVALID', { problems: errors.join('; ') });
+  return { manifest: parsed as GearManifest, warnings };
+}
+
+function gearRow(manifest: GearManifest, blob: StagedArchive, category: string | undefined, uploader: Principal): GearsTable {
+  const stamp = now();
+  const id = newId();
+  return {
+    id,
+    name: manifest.name,
+    version: manifest.version,
+    category: categoryOf(manifest, category),
+    manifest: JSON.stringify(manifest),
+    exchange: JSON.stringify({ 'rootfs-hash': `sha384:${blob.sha384}`, 'rootfs-url': `/api/gears/${id}/archive` }),
+    archive_key: blob.key,
+    archive_size: blob.size,
+    disabled: gearInvalid(manifest) ? 1 : 0,
+    owner_id: null,
+    uploaded_by: uploader.userId,
+    created: stamp,
+    modified: stamp,
+  };
+}
+
+/** Stores a new name+version with its archive, claiming the name for a first upload. */
+async function storeGear(ctx: ServerContext, row: GearsTable, uploader: Principal): Promise<void> {
+  const taken = await ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
+  if (taken) throw gearExists(row);
+  await ctx.store.publish([row.archive_key!]);
+  try {
+    // The name is claimed (or its owner checked again) in the transaction that stores the version:
+    // a first upload that fails leaves the name unclaimed, and racing first uploads get one owner.
+    await ctx.handle.db.transaction().execute(async (trx) => {
+      row.owner_id = await claimGearName(trx, row.name, uploader);
+      await trx.insertInto('gears').values(row).execute();
+    });
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    // Two uploads of the same name+version raced past the check: the unique index decides.
+    const again = await ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
+    throw again ? gearExists(row) : e;
+  }
+  await ctx.store.confirm([row.archive_key!]);
+}
+
+/**
+ * Receives `POST /gears`: the multipart field `file` (the gear directory as a tar.gz) streams into
+ * the file store while its manifest is read on the way; an optional `category` field. The gear is
+ * stored only when the manifest is valid, its name+version is new and `uploader` may add versions
+ * of the name (its owner or a site admin; a new name becomes the uploader's).
+ */
+export async function receiveGearUpload(ctx: ServerContext, upload: MultipartUpload, uploader: Principal): Promise<{ gear: LoadedGear; warnings: string[] }> {
+  const { blob, found, category } = await stageArchive(ctx, upload);
+  try {
+    const { manifest, warnings } = uploadedManifest(found);
     await checkMayUpload(ctx.handle.db, manifest.name, uploader);
-    const stamp = now();
-    const row: GearsTable = {
-      id: newId(),
-      name: manifest.name,
-      version: manifest.version,
-      category: categoryOf(manifest, category),
-      manifest: JSON.stringify(manifest),
-      exchange: JSON.stringify({ 'rootfs-hash': `sha384:${blob.sha384}`, 'rootfs-url': '' }),
-      archive_key: blob.key,
-      archive_size: blob.size,
-      disabled: gearInvalid(manifest) ? 1 : 0,
-      owner_id: null,
-      uploaded_by: uploader.userId,
-      created: stamp,
-      modified: stamp,
-    };
-    row.exchange = JSON.stringify({ 'rootfs-hash': `sha384:${blob.sha384}`, 'rootfs-url': `/api/gears/${row.id}/archive` });
-    const taken = await ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
-    if (taken) throw gearExists(row);
-    await ctx.store.publish([blob.key]);
-    try {
-      // The name is claimed (or its owner checked again) in the transaction that stores the version:
-      // a first upload that fails leaves the name unclaimed, and racing first uploads get one owner.
-      await ctx.handle.db.transaction().execute(async (trx) => {
-        row.owner_id = await claimGearName(trx, row.name, uploader);
-        await trx.insertInto('gears').values(row).execute();
-      });
-    } catch (e) {
-      if (e instanceof ApiError) throw e;
-      // Two uploads of the same name+version raced past the check: the unique index decides.
-      const again = await ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
-      throw again ? gearExists(row) : e;
-    }
-    await ctx.store.confirm([blob.key]);
-    return { gear: loadedGear(row), warnings };
+    const row = gearRow(manifest, blob, category, uploader);
+    await storeGear(ctx, row, uploader);
+    return { gear: loadedGear(ctx, row), warnings };
   } catch (err) {
     await ctx.store.discard([blob.key]);
     throw err;

@@ -3,6 +3,7 @@ import {
   type ContainerType,
   contextInputEntry,
   type FileInputSpec,
+  type GearManifest,
   JOB_PRIORITIES,
   type JobPriority,
   manifestResources,
@@ -21,7 +22,7 @@ import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, JobsTable } from '../db/schema.js';
 import { ApiError, badRequest, forbidden, apiError } from '../errors.js';
 import { newId, now } from '../ids.js';
-import { getGear } from './gears.js';
+import { getGear, type LoadedGear } from './gears.js';
 import { fileInputEntry, fileMismatch, resolveConfig } from './invocation.js';
 import { insertJobs, notYetRun, type PreparedJob } from './queue.js';
 
@@ -143,21 +144,19 @@ function parentsDoc(row: ContainersTable): JsonObject {
   return { ...parentsOf(row), [row.type]: row.id };
 }
 
-/**
- * Checks a launch against the gear's manifest and the caller's permissions and builds the job
- * row, without storing anything. Every error is a 4xx naming the input, config key or field.
- */
-export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: EnqueueOptions): Promise<PreparedJob> {
-  const { db } = ctx.handle;
-  const { access } = opts;
-  if (typeof spec.gear_id !== 'string' || !OBJECT_ID.test(spec.gear_id)) throw badRequest('gear_id: must be a 24-hex gear id');
-  const gear = await getGear(db, spec.gear_id);
-  if (!gear) throw badRequest(`gear_id: gear ${spec.gear_id} not found`);
+/** The gear a launch names: existing and not disabled. */
+async function runnableGear(ctx: ServerContext, gearId: unknown): Promise<LoadedGear> {
+  if (typeof gearId !== 'string' || !OBJECT_ID.test(gearId)) throw badRequest('gear_id: must be a 24-hex gear id');
+  const gear = await getGear(ctx, gearId);
+  if (!gear) throw badRequest(`gear_id: gear ${gearId} not found`);
   const m = gear.manifest;
   if (gear.row.disabled) throw badRequest(`gear_id: gear ${m.name} ${m.version} is disabled (custom.flywheel.invalid)`);
+  return gear;
+}
 
-  // Inputs, in the manifest's order so config.json lists them as the gear declares them.
-  const given = inputMap(spec.inputs);
+/** The inputs a launcher passed, each a file input the gear declares (null ones dropped). */
+function givenInputs(m: GearManifest, raw: JobSpec['inputs']): Map<string, unknown> {
+  const given = inputMap(raw);
   for (const [name, value] of given) {
     const ispec = m.inputs?.[name];
     if (!ispec) {
@@ -168,18 +167,30 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
     if (ispec.base === 'context') throw badRequest(`inputs.${name}: context inputs are resolved from info.context up the hierarchy; do not pass them`);
     if (value === null || value === undefined) given.delete(name);
   }
-  const files: PreparedJob['files'] = {};
-  const inputsDoc: JsonObject = {};
-  const entries: JsonObject = {};
-  const contextKeys: string[] = [];
-  let firstHolder: ContainersTable | undefined;
+  return given;
+}
+
+interface ResolvedInputs {
+  files: PreparedJob['files'];
+  /** The stored `inputs` column: references pinned to a file version. */
+  inputsDoc: JsonObject;
+  /** config.json's `inputs` entries of file and api-key inputs. */
+  entries: JsonObject;
+  /** Context inputs, resolved once the destination is known. */
+  contextKeys: string[];
+  firstHolder?: ContainersTable;
+}
+
+/** Each declared input in the manifest's order (so config.json lists them as the gear declares them), its file found and checked. */
+async function resolveFileInputs(ctx: ServerContext, access: AccessContext | undefined, m: GearManifest, given: Map<string, unknown>): Promise<ResolvedInputs> {
+  const out: ResolvedInputs = { files: {}, inputsDoc: {}, entries: {}, contextKeys: [] };
   for (const [name, ispec] of Object.entries(m.inputs ?? {})) {
     if (ispec.base === 'context') {
-      contextKeys.push(name);
+      out.contextKeys.push(name);
       continue;
     }
     if (ispec.base === 'api-key') {
-      entries[name] = { base: 'api-key' };
+      out.entries[name] = { base: 'api-key' };
       continue;
     }
     const ref = given.get(name);
@@ -194,18 +205,22 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
     if (!type) throw badRequest(`inputs.${name}: '${ref.type}' is not a container type (${CONTAINER_TYPES.join(', ')})`);
     if (!OBJECT_ID.test(ref.id)) throw badRequest(`inputs.${name}: id '${ref.id}' is not a 24-hex container id`);
     const holder = await loadContainer(ctx, access, type, ref.id, 'files_download', `inputs.${name}`);
-    const f = await getCurrentFile(db, holder.id, ref.name);
+    const f = await getCurrentFile(ctx.handle.db, holder.id, ref.name);
     if (!f) throw badRequest(`inputs.${name}: file '${ref.name}' not found on ${type} ${ref.id}`);
     const why = fileMismatch(ispec as FileInputSpec, f);
     if (why) throw badRequest(`inputs.${name}: file '${f.name}' does not match the input: ${why}`);
-    files[name] = { holder, file: f };
+    out.files[name] = { holder, file: f };
     // The version is pinned: the job runs on the content its config.json describes, even if the name is re-uploaded.
-    inputsDoc[name] = { type, id: holder.id, name: f.name, version: f.version };
-    entries[name] = fileInputEntry(name, holder, f);
-    firstHolder ??= holder;
+    out.inputsDoc[name] = { type, id: holder.id, name: f.name, version: f.version };
+    out.entries[name] = fileInputEntry(name, holder, f);
+    out.firstHolder ??= holder;
   }
+  return out;
+}
 
-  // Destination: given, or the container of the first file input.
+/** The destination: given, or the container of the first file input; the caller must be able to run jobs and upload there. */
+async function resolveDestination(ctx: ServerContext, spec: JobSpec, opts: EnqueueOptions, firstHolder: ContainersTable | undefined): Promise<ContainersTable> {
+  const { access } = opts;
   let destRef: { type: ContainerType; id: string };
   if (spec.destination !== undefined) {
     if (!isPlainObject(spec.destination) || typeof spec.destination.id !== 'string') throw badRequest('destination: expected {type, id}');
@@ -227,21 +242,31 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
       throw e;
     }
   }
+  return dest;
+}
 
-  const contexts = await resolveContext(ctx, dest, contextKeys);
+/** config.json's `inputs`: file, api-key and context entries in the manifest's order. */
+async function configInputs(ctx: ServerContext, m: GearManifest, dest: ContainersTable, resolved: ResolvedInputs): Promise<JsonObject> {
+  const contexts = await resolveContext(ctx, dest, resolved.contextKeys);
   const ordered: JsonObject = {};
   for (const name of Object.keys(m.inputs ?? {})) {
-    if (entries[name]) ordered[name] = entries[name];
+    if (resolved.entries[name]) ordered[name] = resolved.entries[name];
     else if (contexts[name]) ordered[name] = contexts[name];
   }
+  return ordered;
+}
 
-  const config = resolveConfig(m, spec.config);
-
+/** What the job asks of an engine: the manifest's resources, overridden by the launcher's. */
+function jobResources(m: GearManifest, requested: unknown): ResourceRequest {
   const manifestRes = parseResources(manifestResources(m.custom), 'manifest.custom.sprocket.resources');
-  const jobRes = parseResources(spec.resources, 'resources');
+  const jobRes = parseResources(requested, 'resources');
   if (jobRes.problem) throw badRequest(jobRes.problem);
-  const resources: ResourceRequest = { ...(manifestRes.value ?? {}), ...jobRes.value };
+  return { ...(manifestRes.value ?? {}), ...jobRes.value };
+}
 
+/** The job's priority, checked against the launcher's standing (a rule's: its author's). */
+async function jobPriority(ctx: ServerContext, spec: JobSpec, opts: EnqueueOptions, dest: ContainersTable): Promise<JobPriority> {
+  const { access } = opts;
   const priority = spec.priority ?? 'medium';
   if (!(priority in JOB_PRIORITIES)) throw badRequest(`priority: must be one of ${Object.keys(JOB_PRIORITIES).join(', ')}`);
   if (JOB_PRIORITIES[priority] > JOB_PRIORITIES.medium) {
@@ -251,18 +276,21 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
     const actor = access ?? (author ? new AccessContext(ctx.handle, (await principalOfUser(ctx.handle, author)) ?? NOBODY) : undefined);
     if (actor) await requirePriority(actor, dest, priority, author ? `priority (rule author ${author})` : 'priority');
   }
+  return priority;
+}
 
-  const id = newId();
-  const payload: JsonObject = { config, inputs: ordered, destination: { type: dest.type, id: dest.id } };
-  const fw = isPlainObject(m.custom) && isPlainObject(m.custom.flywheel) ? m.custom.flywheel : {};
-  if (fw['show-job'] === true) payload.job = { id };
-
-  const related = new Set<string>(lineage(dest));
-  for (const { holder } of Object.values(files)) for (const c of lineage(holder)) related.add(c);
+/** The pending job row, from everything checked above. */
+function jobRow(
+  gear: LoadedGear,
+  spec: JobSpec,
+  opts: EnqueueOptions,
+  parts: { dest: ContainersTable; resolved: ResolvedInputs; payload: JsonObject; id: string; priority: JobPriority; resources: ResourceRequest; related: Set<string> },
+): JobsTable {
+  const m = gear.manifest;
+  const { dest, resolved, payload, id, priority, resources, related } = parts;
   const tags = [...new Set([...(spec.tags ?? []), ...(opts.extraTags ?? []), m.name])];
-  const sizes = Object.values(files).map((x) => x.file.size);
-  const stamp = now();
-  const row: JobsTable = {
+  const sizes = Object.values(resolved.files).map((x) => x.file.size);
+  return {
     id,
     gear_id: gear.row.id,
     gear_name: m.name,
@@ -273,7 +301,7 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
     previous_job_id: null,
     origin: JSON.stringify(opts.origin),
     origin_id: opts.origin.id,
-    inputs: JSON.stringify(inputsDoc),
+    inputs: JSON.stringify(resolved.inputsDoc),
     destination_type: dest.type,
     destination_id: dest.id,
     config: JSON.stringify(payload),
@@ -285,9 +313,33 @@ export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
     profile: JSON.stringify({ total_input_files: sizes.length, total_input_size_bytes: sizes.reduce((a, b) => a + b, 0) }),
     parents: JSON.stringify(parentsDoc(dest)),
     related_container_ids: JSON.stringify([...related]),
-    ...notYetRun(stamp),
+    ...notYetRun(now()),
   };
-  return { row, containers: [...related], gear, files };
+}
+
+/**
+ * Checks a launch against the gear's manifest and the caller's permissions and builds the job
+ * row, without storing anything. Every error is a 4xx naming the input, config key or field; the
+ * steps run in this order so the first problem reported is the same whatever else is wrong.
+ */
+export async function prepareJob(ctx: ServerContext, spec: JobSpec, opts: EnqueueOptions): Promise<PreparedJob> {
+  const gear = await runnableGear(ctx, spec.gear_id);
+  const m = gear.manifest;
+  const resolved = await resolveFileInputs(ctx, opts.access, m, givenInputs(m, spec.inputs));
+  const dest = await resolveDestination(ctx, spec, opts, resolved.firstHolder);
+  const inputs = await configInputs(ctx, m, dest, resolved);
+  const config = resolveConfig(m, spec.config);
+  const resources = jobResources(m, spec.resources);
+  const priority = await jobPriority(ctx, spec, opts, dest);
+
+  const id = newId();
+  const payload: JsonObject = { config, inputs, destination: { type: dest.type, id: dest.id } };
+  const fw = isPlainObject(m.custom) && isPlainObject(m.custom.flywheel) ? m.custom.flywheel : {};
+  if (fw['show-job'] === true) payload.job = { id };
+  const related = new Set<string>(lineage(dest));
+  for (const { holder } of Object.values(resolved.files)) for (const c of lineage(holder)) related.add(c);
+  const row = jobRow(gear, spec, opts, { dest, resolved, payload, id, priority, resources, related });
+  return { row, containers: [...related], gear, files: resolved.files };
 }
 
 /**

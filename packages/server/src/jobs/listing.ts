@@ -1,4 +1,3 @@
-import type { AccessContext } from '../auth/access.js';
 import { isPlainObject, type JsonObject } from '../dao/json.js';
 import type { DatabaseHandle } from '../db/dialect.js';
 import type { ContainersTable } from '../db/schema.js';
@@ -83,15 +82,4 @@ export async function nameRuleOrigins(handle: DatabaseHandle, docs: JsonObject[]
     if (via && names.has(via.id as string)) d.origin = { ...(d.origin as JsonObject), via: { ...via, name: names.get(via.id as string)! } };
   }
   return docs;
-}
-
-/**
- * Projects whose jobs this reader may list beyond their own: those where they hold jobs_view (the
- * check canSeeJob makes one job at a time). Bounded by the projects they have any role on.
- */
-export async function jobsViewProjects(handle: DatabaseHandle, access: AccessContext): Promise<string[]> {
-  const { projects } = await access.visibleProjectIds();
-  const out: string[] = [];
-  for (const r of await loadContainers(handle, projects)) if ((await access.projectActions(r.id, r.group_id)).has('jobs_view')) out.push(r.id);
-  return out;
 }

@@ -1,4 +1,4 @@
-import type { ServerContext } from '../context.js';
+import type { DatabaseHandle } from '../db/dialect.js';
 
 const CHANNEL = 'sprocket_jobs';
 /** How often a waiting claim looks again on its own: covers other processes that cannot notify us. */
@@ -15,7 +15,7 @@ export class JobNotifier {
   private closed = false;
   private listening?: Promise<void>;
 
-  constructor(private readonly ctx: ServerContext) {}
+  constructor(private readonly handle: DatabaseHandle) {}
 
   get current(): number {
     return this.generation;
@@ -34,7 +34,7 @@ export class JobNotifier {
 
   /** Subscribes to cross-process wake-ups once; failure to do so only costs latency. */
   private ensureListening(): Promise<void> {
-    const { handle } = this.ctx;
+    const { handle } = this;
     if (!handle.listen) return Promise.resolve();
     this.listening ??= handle
       .listen(CHANNEL, () => this.wakeAll())
@@ -46,7 +46,7 @@ export class JobNotifier {
   /** New work is queued. */
   notify(): void {
     this.wakeAll();
-    void this.ctx.handle.notify?.(CHANNEL).catch(() => undefined);
+    void this.handle.notify?.(CHANNEL).catch(() => undefined);
   }
 
   /**
@@ -74,16 +74,4 @@ export class JobNotifier {
     this.closed = true;
     this.wakeAll();
   }
-}
-
-const notifiers = new WeakMap<ServerContext, JobNotifier>();
-
-/** The one notifier of a server. */
-export function notifierOf(ctx: ServerContext): JobNotifier {
-  let n = notifiers.get(ctx);
-  if (!n) {
-    n = new JobNotifier(ctx);
-    notifiers.set(ctx, n);
-  }
-  return n;
 }

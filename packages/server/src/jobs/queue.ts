@@ -19,7 +19,7 @@ import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { revokeJobKeys } from './keys.js';
 import { appendLog, appendSystemLog } from './logs.js';
-import { FALLBACK_POLL_MS, notifierOf } from './notifier.js';
+import { FALLBACK_POLL_MS } from './notifier.js';
 
 /**
  * The durable job queue: storing prepared jobs (launch.ts builds them), claiming them, moving them
@@ -81,7 +81,7 @@ export async function insertJobs(ctx: ServerContext, jobs: PreparedJob[]): Promi
     const links = jobs.flatMap((j) => j.containers.map((c) => ({ job_id: j.row.id, container_id: c })));
     for (let i = 0; i < links.length; i += 500) await trx.insertInto('job_containers').values(links.slice(i, i + 500)).execute();
   });
-  notifierOf(ctx).notify();
+  ctx.notifier.notify();
   for (const j of jobs) await emit(ctx, { type: 'enqueued', job: j.row });
   return jobs.map((j) => j.row);
 }
@@ -179,7 +179,7 @@ async function prepareRetry(
   if (!allowed.includes(job.state as JobState)) {
     throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: `only ${opts.ignoreState ? 'finished' : 'failed'} jobs can be retried${opts.ignoreState ? '' : ' (ignoreState=true also allows complete and cancelled ones)'}` });
   }
-  if (!(await getGear(ctx.handle.db, job.gear_id))) throw conflict(`job ${job.id} cannot be retried: its gear ${job.gear_id} was deleted`);
+  if (!(await getGear(ctx, job.gear_id))) throw conflict(`job ${job.id} cannot be retried: its gear ${job.gear_id} was deleted`);
   const stamp = now();
   const id = newId();
   const payload = parseJson<JsonObject>(job.config, {});
@@ -214,7 +214,7 @@ async function prepareRetry(
       }
     },
     async announce() {
-      notifierOf(ctx).notify();
+      ctx.notifier.notify();
       await emit(ctx, { type: 'retried', job: row, previous: job });
     },
   };
@@ -356,7 +356,7 @@ export async function claimJobs(
   waitMs: number,
   signal?: AbortSignal,
 ): Promise<JobsTable[]> {
-  const notifier = notifierOf(ctx);
+  const notifier = ctx.notifier;
   const deadline = Date.now() + waitMs;
   const where = claimCondition(ctx, filter);
   for (;;) {

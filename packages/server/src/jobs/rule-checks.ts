@@ -8,7 +8,7 @@ import { badRequest } from '../errors.js';
 import { now } from '../ids.js';
 import { getGear, type LoadedGear, requiredFileInputs, requiresReadWriteKey } from './gears.js';
 import { fileMismatch, resolveConfig } from './invocation.js';
-import { CONDITION_TYPES, type Condition, type FixedInput } from './rules.js';
+import { CONDITION_TYPES, type Condition, type FixedInput } from './rule-conditions.js';
 
 /**
  * What a gear rule must satisfy to be saved (reference §2.12, `kofalt/core:api/jobs/handlers.py`
@@ -93,7 +93,7 @@ export function gearRuleProblem(m: GearManifest, fixed: FixedInput[]): string | 
 export async function checkRule(ctx: ServerContext, projectId: string, r: RuleInput): Promise<LoadedGear> {
   if (typeof r.name !== 'string' || !r.name.trim()) throw badRequest('name: required (a label for the rule)');
   if (typeof r.gear_id !== 'string' || !OBJECT_ID.test(r.gear_id)) throw badRequest('gear_id: must be a 24-hex gear id');
-  const gear = await getGear(ctx.handle.db, r.gear_id);
+  const gear = await getGear(ctx, r.gear_id);
   if (!gear) throw badRequest(`gear_id: gear ${r.gear_id} not found`);
   if (gear.row.disabled) throw badRequest(`gear_id: gear ${gear.manifest.name} ${gear.manifest.version} is disabled`);
   checkConditions(r.any, 'any');

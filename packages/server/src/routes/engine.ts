@@ -11,7 +11,6 @@ import { now } from '../ids.js';
 import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { createDevice, issueEngineKey } from '../jobs/keys.js';
-import { notifierOf } from '../jobs/notifier.js';
 import { placeEngineUpload } from '../jobs/placer.js';
 import { appendRunningLog, claimJobs, issueCompletionTicket, mergeRunningProfile, requireJob, transitionJob } from '../jobs/queue.js';
 import { JSON_OBJECT, idParams } from './schemas.js';
@@ -107,7 +106,7 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
     );
     const out = [];
     for (const j of jobs) {
-      const gear = await getGear(db, j.gear_id);
+      const gear = await getGear(ctx, j.gear_id);
       out.push(jobDoc(j, { request: gear ? jobRequest(j, gear) : undefined }));
     }
     if (!b.return?.states) return { jobs: out };
@@ -207,7 +206,7 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
 
   // Long polls must not hold the server open on shutdown.
   app.addHook('preClose', async () => {
-    notifierOf(ctx).close();
+    ctx.notifier.close();
   });
 
 }

@@ -82,11 +82,11 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       }
       if (!special.size) {
         const { rows, total } = await runList(base, params, ctx.handle.dialect, gearFieldResolver);
-        return listReply(params, rows.map((r) => gearDoc(loadedGear(r))), total);
+        return listReply(params, rows.map((r) => gearDoc(loadedGear(ctx, r))), total);
       }
       // Flywheel's named filters look into the manifest: applied here, then the page is cut.
       const { rows } = await runList(base, { ...params, envelope: false, limit: undefined, skip: undefined }, ctx.handle.dialect, gearFieldResolver);
-      let gears = rows.map(loadedGear);
+      let gears = rows.map((r) => loadedGear(ctx, r));
       if (special.has('single_input')) gears = gears.filter((g) => requiredFileInputs(g.manifest).length <= 1);
       if (special.has('read_only_key')) gears = gears.filter((g) => !requiresReadWriteKey(g.manifest));
       const total = gears.length;
@@ -132,28 +132,28 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get('/gears/:id', { schema: { ...t, params: idParams } }, async (req) => {
     requirePrincipal(req);
-    return gearDoc(await requireGear(db, req.params.id));
+    return gearDoc(await requireGear(ctx, req.params.id));
   });
 
   app.delete('/gears/:id', { schema: { ...t, summary: 'Delete a gear (site admin); refused while jobs of it are queued or running', params: idParams } }, async (req) => {
     requireSiteAdmin(requirePrincipal(req));
-    const gear = await requireGear(db, req.params.id);
+    const gear = await requireGear(ctx, req.params.id);
     const active = await db.selectFrom('jobs').select('id').where('gear_id', '=', gear.row.id).where('state', 'in', ['pending', 'running']).limit(1).executeTakeFirst();
     if (active) throw apiError('GEAR_IN_USE', { name: gear.manifest.name, version: gear.manifest.version, job: active.id });
     await db.deleteFrom('gears').where('id', '=', gear.row.id).execute();
-    forgetGear(gear.row.id);
+    forgetGear(ctx, gear.row.id);
     if (gear.row.archive_key) await ctx.store.remove([gear.row.archive_key]);
     return { deleted: 1 };
   });
 
   app.get('/gears/:id/invocation', { schema: { ...t, summary: 'The invocation schema of a gear (gear spec §1.7)', params: idParams } }, async (req) => {
     requirePrincipal(req);
-    return invocationSchema((await requireGear(db, req.params.id)).manifest);
+    return invocationSchema((await requireGear(ctx, req.params.id)).manifest);
   });
 
   app.get('/gears/:id/archive', { schema: { ...t, summary: 'The gear files as uploaded (tar.gz)', params: idParams } }, async (req, reply) => {
     requirePrincipal(req);
-    const gear = await requireGear(db, req.params.id);
+    const gear = await requireGear(ctx, req.params.id);
     if (!gear.row.archive_key) throw notFound(`archive of gear ${gear.row.id}`);
     const name = `${gear.manifest.name}-${gear.manifest.version}.tar.gz`.replace(/[^A-Za-z0-9._-]/g, '_');
     void reply
@@ -176,7 +176,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const { id, cont, cid } = req.params;
       const type = ((CONTAINER_TYPES as readonly string[]).includes(cont) ? cont : SINGULAR[cont]) as ContainerType | undefined;
       if (!type || (type as string) === 'group') throw badRequest(`cont: '${cont}' is not a container type (${CONTAINER_TYPES.join(', ')})`);
-      const gear = await requireGear(db, id);
+      const gear = await requireGear(ctx, id);
       const access = accessOf(ctx, req);
       const row = await access.requireContainer(type, cid, 'files_view_metadata');
       const childType = { project: 'subject', subject: 'session', session: 'acquisition' }[type as string];
@@ -207,6 +207,6 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     q = rest[1] !== undefined ? q.where('version', '=', rest[1]) : q.where('disabled', '=', 0);
     const row = await q.orderBy('created', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
     if (!row) throw notFound(`path gears/${rest.join('/')}`);
-    return { ...gearDoc(loadedGear(row)), container_type: 'gear', node_type: 'gear' };
+    return { ...gearDoc(loadedGear(ctx, row)), container_type: 'gear', node_type: 'gear' };
   });
 }

@@ -1,20 +1,19 @@
 import { apiKeyInputEntry, CONTAINER_TYPES, JOB_PRIORITIES, JOB_STATES, type JobPriority, PLURAL } from '@sprocket/types';
-import { type Static, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import { type SelectQueryBuilder, sql } from 'kysely';
+import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
-import { canSeeJob, requireJobControl, requireJobRetry, requireMayLaunch } from '../auth/job-access.js';
+import { canSeeJob, requireJobControl, requireJobRetry, requireMayLaunch, visibleJobs } from '../auth/job-access.js';
 import { isEngine, requireSiteAdmin } from '../auth/principal.js';
 import { type ServerContext, accessOf } from '../context.js';
-import { getCurrentFile, fileDoc } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
-import type { Database, JobsTable } from '../db/schema.js';
+import type { JobsTable } from '../db/schema.js';
 import { badRequest, forbidden, apiError } from '../errors.js';
-import type { FieldResolver } from '../http/filters.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
-import { jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
+import { jobDetail, jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
-import { jobListingContainers, jobsViewProjects, nameRuleOrigins } from '../jobs/listing.js';
+import { jobFieldResolver, stateAndTagQuery } from '../jobs/job-filters.js';
+import { jobListingContainers, nameRuleOrigins } from '../jobs/listing.js';
 import { mintJobKeys } from '../jobs/keys.js';
 import { logText, readLog } from '../jobs/logs.js';
 import { acceptFailedOutput } from '../jobs/placer.js';
@@ -51,41 +50,6 @@ export const jobAddBody = Type.Unsafe<JobAddBody>({
   },
 });
 
-/** Filter and sort keys of the job lists. */
-export const jobFieldResolver: FieldResolver = (key) => {
-  const columns: Record<string, string> = {
-    _id: 'id',
-    id: 'id',
-    state: 'state',
-    gear_id: 'gear_id',
-    'gear_info.name': 'gear_name',
-    priority: 'priority',
-    previous_job_id: 'previous_job_id',
-    'origin.id': 'origin_id',
-    'destination.type': 'destination_type',
-    'destination.id': 'destination_id',
-    label: 'label',
-    batch: 'batch',
-    failure_reason: 'failure_reason',
-    claimed_by: 'claimed_by',
-    created: 'created',
-    modified: 'modified',
-    'transitions.running': 't_running',
-    'transitions.complete': 't_complete',
-    'transitions.failed': 't_failed',
-    'transitions.cancelled': 't_cancelled',
-  };
-  if (columns[key]) return { kind: 'column', column: `jobs.${columns[key]}` };
-  if (key === 'attempt' || key === 'exit_code') return { kind: 'column', column: `jobs.${key}`, numeric: true };
-  if (key === 'tags') return { kind: 'array', column: 'jobs.tags' };
-  if (key.startsWith('gear_info.')) return { kind: 'json', column: 'jobs.gear_info', path: key.slice(10).split('.') };
-  if (key.startsWith('origin.')) return { kind: 'json', column: 'jobs.origin', path: key.slice(7).split('.') };
-  if (key.startsWith('config.')) return { kind: 'json', column: 'jobs.config', path: key.slice(7).split('.') };
-  if (key.startsWith('parents.')) return { kind: 'json', column: 'jobs.parents', path: key.slice(8).split('.') };
-  if (key.startsWith('profile.')) return { kind: 'json', column: 'jobs.profile', path: key.slice(8).split('.') };
-  return undefined;
-};
-
 // Bounded: non-admins reach these lists too, and each filter term becomes SQL (regexes go through RE2).
 const LIST_JOBS_QUERY = {
   ...LIST_QUERY,
@@ -96,18 +60,6 @@ const LIST_JOBS_QUERY = {
 /** `include=containers`: the reply carries the `containers` map (labels and paths) beside the jobs. */
 const INCLUDE_QUERY = { include: Type.Optional(Type.Unsafe<'containers'>({ type: 'string', enum: ['containers'] })) };
 const listJobsQuery = Type.Object(LIST_JOBS_QUERY);
-
-/** Flywheel's SDK passes `states` and `tags` as comma lists beside `filter`. */
-// biome-ignore lint/suspicious/noExplicitAny: any job query
-function stateAndTagQuery<Q extends SelectQueryBuilder<Database, any, any>>(ctx: ServerContext, q: Q, query: Static<typeof listJobsQuery>): Q {
-  const { states, tags } = query;
-  let out = q;
-  const wanted = (states ?? '').split(',').filter(Boolean);
-  for (const s of wanted) if (!(JOB_STATES as readonly string[]).includes(s)) throw badRequest(`states: '${s}' is not a job state (${JOB_STATES.join(', ')})`);
-  if (wanted.length) out = out.where('jobs.state', 'in', wanted) as Q;
-  for (const t of (tags ?? '').split(',').filter(Boolean)) out = out.where(ctx.handle.dialect.jsonArrayContains('jobs.tags', t) as never) as Q;
-  return out;
-}
 
 export async function loadVisibleJob(ctx: ServerContext, req: FastifyRequest, id: string): Promise<JobsTable> {
   const job = await requireJob(ctx, id);
@@ -143,28 +95,8 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const access = accessOf(ctx, req);
       const params = parseListParams(req);
       const include = req.query.include === 'containers';
-      let q = stateAndTagQuery(ctx, db.selectFrom('jobs').selectAll('jobs'), req.query);
-      if (!access.isAdmin) {
-        // What canSeeJob allows, as one query: own jobs (not through a job key) and jobs writing
-        // where the reader holds jobs_view. What of those they may not see is redacted below.
-        const projects = await jobsViewProjects(ctx.handle, access);
-        const mine = p.jobId ? undefined : p.userId;
-        if (!projects.length && !mine) return include ? { jobs: [], containers: {} } : listReply(params, [], 0);
-        q = q.where((eb) => {
-          const ors = [];
-          if (mine) ors.push(eb('jobs.origin_id', '=', mine));
-          if (projects.length) {
-            ors.push(
-              eb(
-                'jobs.destination_id',
-                'in',
-                eb.selectFrom('containers').select('containers.id').where((c) => c.or([c('containers.project_id', 'in', projects), c('containers.id', 'in', projects)])),
-              ),
-            );
-          }
-          return eb.or(ors);
-        });
-      }
+      const q = await visibleJobs(ctx.handle, access, stateAndTagQuery(ctx.handle, db.selectFrom('jobs').selectAll('jobs'), req.query));
+      if (!q) return include ? { jobs: [], containers: {} } : listReply(params, [], 0);
       const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver, 'jobs.id');
       const jobs = await nameRuleOrigins(ctx.handle, await jobDocsFor(ctx.handle, access, rows));
       if (include) {
@@ -185,32 +117,14 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get('/jobs/:id', { schema: { ...t, params: idParams } }, async (req) => {
     const job = await loadVisibleJob(ctx, req, req.params.id);
-    const gear = await getGear(db, job.gear_id);
+    const gear = await getGear(ctx, job.gear_id);
     const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
     return redactJobDoc(jobDoc(job, { request: gear && job.state !== 'pending' ? jobRequest(job, gear) : undefined }), redaction);
   });
 
   app.get('/jobs/:id/detail', { schema: { ...t, summary: 'A job with its input and output file entries', params: idParams } }, async (req) => {
     const job = await loadVisibleJob(ctx, req, req.params.id);
-    const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
-    const doc = redactJobDoc(jobDoc(job), redaction);
-    const inputs: JsonObject = {};
-    for (const [name, ref] of Object.entries(parseJson<Record<string, { type: string; id: string; name: string }>>(job.inputs, {}))) {
-      if (redaction?.inputs.has(name)) {
-        inputs[name] = (doc.inputs as JsonObject)[name]!;
-        continue;
-      }
-      const f = await getCurrentFile(db, ref.id, ref.name);
-      inputs[name] = f ? { ...ref, ...fileDoc(f, undefined, false) } : ref;
-    }
-    if (redaction?.destination) return { ...doc, inputs, outputs: [], parent_info: null };
-    const outputs = [];
-    for (const name of parseJson<string[]>(job.saved_files, [])) {
-      const f = await getCurrentFile(db, job.destination_id, name);
-      if (f) outputs.push(fileDoc(f, undefined, false));
-    }
-    const dest = await db.selectFrom('containers').select(['id', 'label', 'type']).where('id', '=', job.destination_id).executeTakeFirst();
-    return { ...doc, inputs, outputs, parent_info: dest ? { _id: dest.id, label: dest.label, type: dest.type } : null };
+    return jobDetail(ctx.handle, accessOf(ctx, req), job);
   });
 
   app.get('/jobs/:id/logs', { schema: { ...t, summary: 'The job log as {id, logs: [{fd, msg}]}', params: idParams } }, async (req) => {
@@ -230,7 +144,7 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
     const payload = redactPayload(parseJson<JsonObject>(job.config, {}), redaction);
     const inputs = isPlainObject(payload.inputs) ? payload.inputs : {};
     if (isEngine(p) && job.state === 'running' && job.device_id === p?.userId) {
-      const gear = await getGear(db, job.gear_id);
+      const gear = await getGear(ctx, job.gear_id);
       if (gear) for (const [name, key] of Object.entries(await mintJobKeys(ctx, job, gear.manifest))) inputs[name] = apiKeyInputEntry(key);
     }
     return { ...payload, inputs };
@@ -282,7 +196,7 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
     async (req) => {
       const access = accessOf(ctx, req);
       const job = await loadVisibleJob(ctx, req, req.params.id);
-      const gear = await getGear(db, job.gear_id);
+      const gear = await getGear(ctx, job.gear_id);
       await requireJobRetry(ctx.handle, access, job, gear?.manifest);
       const next = await retryJob(ctx, job, { ignoreState: req.query.ignoreState === true });
       return { _id: next.id };
@@ -310,7 +224,7 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
         const row = await access.requireContainer(type, req.params.id, 'jobs_view');
         const params = parseListParams(req);
         const q = stateAndTagQuery(
-          ctx,
+          ctx.handle,
           db.selectFrom('jobs').selectAll('jobs').where('jobs.id', 'in', (eb) => eb.selectFrom('job_containers').select('job_containers.job_id').where('job_containers.container_id', '=', row.id)),
           req.query,
         );
@@ -342,7 +256,7 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
       }
       const params = parseListParams(req);
       if (!params.sort.length && params.afterId === undefined) params.sort = [{ key: 'created', dir: 'desc' }];
-      const { rows } = await runList(stateAndTagQuery(ctx, base.selectAll(), req.query), { ...params, envelope: false }, ctx.handle.dialect, jobFieldResolver);
+      const { rows } = await runList(stateAndTagQuery(ctx.handle, base.selectAll(), req.query), { ...params, envelope: false }, ctx.handle.dialect, jobFieldResolver);
       const jobs = await nameRuleOrigins(ctx.handle, await jobDocsFor(ctx.handle, accessOf(ctx, req), rows));
       return { stats, total, jobs, containers: await jobListingContainers(ctx.handle, jobs) };
     },
