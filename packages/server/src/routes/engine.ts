@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, type Principal, requireSiteAdmin } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
+import { deviceDocs, disableDevice } from '../dao/devices.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import { badRequest, forbidden, apiError } from '../errors.js';
 import { now } from '../ids.js';
@@ -75,16 +76,13 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
 
   app.get('/devices', { schema: { tags: ['devices'], summary: 'Registered engines (site admin)' } }, async (req) => {
     requireSiteAdmin(requirePrincipal(req), 'read');
-    const rows = await db.selectFrom('devices').selectAll().orderBy('created').orderBy('id').execute();
-    return rows.map((d) => ({ _id: d.id, name: d.label, type: d.type, disabled: d.disabled === 1, last_seen: d.last_seen, created: d.created, modified: d.modified }));
+    return deviceDocs(db);
   });
 
   app.delete('/devices/:id', { schema: { tags: ['devices'], summary: "Disable an engine and revoke its keys (site admin)", params: idParams } }, async (req) => {
     requireSiteAdmin(requirePrincipal(req));
     const { id } = req.params;
-    const r = await db.updateTable('devices').set({ disabled: 1, modified: now() }).where('id', '=', id).executeTakeFirst();
-    if (!Number(r.numUpdatedRows)) throw apiError('DEVICE_NOT_FOUND', { id });
-    await db.updateTable('api_keys').set({ revoked: 1 }).where('user_id', '=', id).where('type', '=', 'engine').execute();
+    if (!(await disableDevice(db, id))) throw apiError('DEVICE_NOT_FOUND', { id });
     return { deleted: 1 };
   });
 
