@@ -28,3 +28,40 @@ export async function roleAssignmentsOf(db: Kysely<Database>, kind: keyof typeof
   }
   return out;
 }
+
+type Kind = keyof typeof ROLE_ASSIGNMENT_TABLES;
+/** The real table and column of a kind, typed as the project table's (see roleAssignmentsOf). */
+function tableOf(kind: Kind) {
+  return { table: ROLE_ASSIGNMENT_TABLES[kind].table as 'project_permissions', column: ROLE_ASSIGNMENT_TABLES[kind].column as 'project_id' };
+}
+const assignmentRow = (column: string, id: string, uid: string, roleIds: string[]) =>
+  ({ [column]: id, user_id: uid, role_ids: JSON.stringify(roleIds) }) as { project_id: string; user_id: string; role_ids: string };
+
+/** One user's role assignment on a container, `{_id, role_ids}`, if there is one. */
+export async function roleAssignmentOf(db: Kysely<Database>, kind: Kind, id: string, uid: string): Promise<JsonObject | undefined> {
+  const { table, column } = tableOf(kind);
+  const p = await db.selectFrom(table).select(['user_id', 'role_ids']).where(column, '=', id).where('user_id', '=', uid).executeTakeFirst();
+  return p && { _id: p.user_id, role_ids: parseJson<string[]>(p.role_ids, []) };
+}
+
+export async function insertRoleAssignment(db: Kysely<Database>, kind: Kind, id: string, uid: string, roleIds: string[]): Promise<void> {
+  const { table, column } = tableOf(kind);
+  await db.insertInto(table).values(assignmentRow(column, id, uid, roleIds)).execute();
+}
+
+/** Sets a user's roles on a container, whether or not they had some. */
+export async function setRoleAssignment(db: Kysely<Database>, kind: Kind, id: string, uid: string, roleIds: string[]): Promise<void> {
+  const { table, column } = tableOf(kind);
+  await db
+    .insertInto(table)
+    .values(assignmentRow(column, id, uid, roleIds))
+    .onConflict((oc) => oc.columns([column, 'user_id']).doUpdateSet({ role_ids: JSON.stringify(roleIds) }))
+    .execute();
+}
+
+/** Whether there was an assignment to remove. */
+export async function deleteRoleAssignment(db: Kysely<Database>, kind: Kind, id: string, uid: string): Promise<boolean> {
+  const { table, column } = tableOf(kind);
+  const r = await db.deleteFrom(table).where(column, '=', id).where('user_id', '=', uid).executeTakeFirst();
+  return Boolean(Number(r.numDeletedRows));
+}

@@ -91,3 +91,9 @@ export async function updateRole(db: Kysely<Database>, id: string, patch: { labe
 export async function deleteRole(db: Kysely<Database>, id: string): Promise<void> {
   await db.deleteFrom('roles').where('id', '=', id).execute();
 }
+
+/** Which of these role ids name no role. */
+export async function unknownRoles(db: Kysely<Database>, ids: string[]): Promise<string[]> {
+  const found = await db.selectFrom('roles').select('id').where('id', 'in', ids).execute();
+  return ids.filter((id) => !found.some((f) => f.id === id));
+}
