@@ -4,6 +4,7 @@ import type { ContainersTable, Database, FilesTable } from '../db/schema.js';
 import type { FieldResolver } from '../http/filters.js';
 import { type JsonObject, parseJson } from './json.js';
 import { fileDoc } from './files.js';
+import { now } from '../ids.js';
 
 /** Per-type fields a client may set, kept in the `fields` JSON column (uid/timestamp have columns). */
 export const TYPE_FIELDS: Record<ContainerType, readonly string[]> = {
@@ -196,4 +197,14 @@ export async function subtreeIds(db: Kysely<Database>, row: ContainersTable): Pr
     .execute();
   for (const a of analyses) ids.add(a.id);
   return [...ids];
+}
+
+/** The child of a parent with this type and label, if any (labels of projects and subjects are unique there). */
+export async function childWithLabel(db: Kysely<Database>, parentId: string, type: ContainerType, label: string): Promise<ContainersTable | undefined> {
+  return db.selectFrom('containers').selectAll().where('parent_id', '=', parentId).where('type', '=', type).where('label', '=', label).executeTakeFirst();
+}
+
+/** Writes the given columns of a container and stamps it modified. */
+export async function updateContainer(db: Kysely<Database>, id: string, patch: Partial<ContainersTable>): Promise<void> {
+  await db.updateTable('containers').set({ ...patch, modified: now() }).where('id', '=', id).execute();
 }

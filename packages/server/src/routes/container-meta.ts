@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { type Action, type ContainerType, PLURAL } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { type ServerContext, accessOf } from '../context.js';
+import { updateContainer } from '../dao/containers.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable } from '../db/schema.js';
 import { notFound, apiError } from '../errors.js';
@@ -30,8 +31,7 @@ export async function containerMetaRoutes(app: Api, ctx: ServerContext, type: Co
 
   const load = (req: FastifyRequest & { params: Static<typeof idParams> }, action: Action): Promise<ContainersTable> =>
     accessOf(ctx, req).requireContainer(type, req.params.id, action);
-  const save = (id: string, patch: Partial<ContainersTable>) =>
-    db.updateTable('containers').set({ ...patch, modified: now() }).where('id', '=', id).execute();
+  const save = (id: string, patch: Partial<ContainersTable>) => updateContainer(db, id, patch);
 
   app.post(`/${plural}/:id/info`, { schema: { ...t, summary: `Set, delete or replace ${type} info`, params: idParams, body: infoUpdateBody } }, async (req) => {
     const row = await load(req, modify);

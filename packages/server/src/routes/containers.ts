@@ -8,10 +8,13 @@ import { CollectionAccess } from '../auth/collection-access.js';
 import { collectionDoc, collectionPermissions } from '../dao/collections.js';
 import {
   TYPE_FIELDS,
+  childWithLabel,
   containerDoc,
   containerFieldResolver,
   currentFiles,
+  getContainer,
   subjectsById,
+  updateContainer,
   subtreeIds,
 } from '../dao/containers.js';
 import { groupDoc, groupExists } from '../dao/groups.js';
@@ -23,7 +26,6 @@ import { roleAssignmentsOf } from '../dao/role-assignments.js';
 import type { ContainersTable } from '../db/schema.js';
 import { ApiError, badRequest, apiError } from '../errors.js';
 import { type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
-import { now } from '../ids.js';
 import { INFLATE_QUERY, analysisRoutes } from './analyses.js';
 import { containerMetaRoutes } from './container-meta.js';
 import { type ContainerBody, createBody, modifyBody } from './container-bodies.js';
@@ -120,7 +122,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
     }
     const label = (spec.label ?? spec.code) as string | undefined;
     if (!label) throw badRequest('body.subject needs _id, label or code');
-    const existing = await db.selectFrom('containers').selectAll().where('parent_id', '=', project.id).where('type', '=', 'subject').where('label', '=', label).executeTakeFirst();
+    const existing = await childWithLabel(db, project.id, 'subject', label);
     if (existing) return existing;
     await access.check(project, 'containers_create_hierarchy');
     const { fields } = splitBody('subject', spec);
@@ -134,7 +136,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
       case 'project': {
         const group = b.group as string;
         await access.requireGroup(group, 'rw');
-        const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', group).where('type', '=', 'project').where('label', '=', label!).executeTakeFirst();
+        const dup = await childWithLabel(db, group, 'project', label!);
         if (dup) throw apiError('CONTAINER_EXISTS', { type: 'project', label: String(label), where: `in group ${group}` });
         const project = await insertContainer(db, {
           type,
@@ -150,7 +152,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
       case 'subject': {
         if (!label) throw badRequest("body: a subject needs 'label' or 'code'");
         const project = await access.requireContainer('project', b.project as string, 'containers_create_hierarchy');
-        const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', project.id).where('type', '=', 'subject').where('label', '=', label).executeTakeFirst();
+        const dup = await childWithLabel(db, project.id, 'subject', label);
         if (dup) throw apiError('CONTAINER_EXISTS', { type: 'subject', label, where: `in project ${project.id}` });
         return insertContainer(db, { type, label, chain: chainBelow(project), parentType: 'project', parentId: project.id, ...common });
       }
@@ -215,22 +217,17 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
         if (dest.id !== row.parent_id) await moveContainer(db, row, dest);
       }
       if (label && label !== row.label && (type === 'project' || type === 'subject')) {
-        const dup = await db.selectFrom('containers').select('id').where('parent_id', '=', row.parent_id).where('type', '=', type).where('label', '=', label).executeTakeFirst();
+        const dup = await childWithLabel(db, row.parent_id, type, label);
         if (dup) throw apiError('CONTAINER_EXISTS', { type, label, where: `under ${row.parent_type} ${row.parent_id}` });
       }
-      await db
-        .updateTable('containers')
-        .set({
-          ...(label !== undefined ? { label } : {}),
-          ...(b.info !== undefined ? { info: JSON.stringify(b.info) } : {}),
-          ...(b.tags !== undefined ? { tags: JSON.stringify(b.tags) } : {}),
-          ...(Object.keys(fields).length ? { fields: JSON.stringify({ ...parseJson<JsonObject>(row.fields, {}), ...fields }) } : {}),
-          ...(uid !== undefined ? { uid } : {}),
-          ...(timestamp !== undefined ? { timestamp } : {}),
-          modified: now(),
-        })
-        .where('id', '=', row.id)
-        .execute();
+      await updateContainer(db, row.id, {
+        ...(label !== undefined ? { label } : {}),
+        ...(b.info !== undefined ? { info: JSON.stringify(b.info) } : {}),
+        ...(b.tags !== undefined ? { tags: JSON.stringify(b.tags) } : {}),
+        ...(Object.keys(fields).length ? { fields: JSON.stringify({ ...parseJson<JsonObject>(row.fields, {}), ...fields }) } : {}),
+        ...(uid !== undefined ? { uid } : {}),
+        ...(timestamp !== undefined ? { timestamp } : {}),
+      });
       return { modified: 1 };
     });
 
@@ -306,7 +303,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
   app.get('/containers/:id', { schema: { tags: ['containers'], summary: 'Get any container (group, collection, project … analysis) by id', params: anyIdParams } }, async (req) => {
     const access = accessOf(ctx, req);
     const { id } = req.params;
-    const row = await db.selectFrom('containers').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await getContainer(db, id);
     if (row) {
       await access.check(row, viewAction(row.type));
       return fullDoc(row, access);
