@@ -115,3 +115,9 @@ export async function deleteGroupPermission(db: Kysely<Database>, id: string, ui
   const r = await db.deleteFrom('group_permissions').where('group_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
   return Boolean(r.numDeletedRows);
 }
+
+/** An existing group as a path node (`POST /lookup`, `/resolve`): no info, no permissions. */
+export async function groupNodeDoc(db: Kysely<Database>, id: string): Promise<JsonObject> {
+  const g = await db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  return { _id: g.id, label: g.label, tags: parseJson(g.tags, []), created: g.created, modified: g.modified };
+}

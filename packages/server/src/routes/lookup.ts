@@ -1,12 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import type { Action } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { type ServerContext, accessOf } from '../context.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
 import { containerDoc, currentFiles, subjectsById } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
-import { type JsonObject, parseJson } from '../dao/json.js';
+import { groupNodeDoc } from '../dao/groups.js';
+import type { JsonObject } from '../dao/json.js';
+import { childrenNamed, childrenWithin } from '../dao/paths.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, badRequest, notFound } from '../errors.js';
 import { acceptsFeature } from '../http/listing.js';
@@ -69,13 +70,8 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
    */
   async function children(parent: { type: string; id: string }, type: string, seg: string): Promise<ContainersTable[]> {
     const id = idMatch(seg);
-    let q = db.selectFrom('containers').selectAll().where('type', '=', type);
-    // Without subjects in the path, sessions are looked up under the project directly.
-    q = parent.type === 'project' && type === 'session' ? q.where('project_id', '=', parent.id) : q.where('parent_id', '=', parent.id);
-    if (id) return q.where('id', '=', id).execute();
-    const rows = await q.where('label', '=', seg).orderBy('created').orderBy('id').limit(AMBIGUOUS_SHOWN + 1).execute();
-    if (!rows.length && BARE_ID.test(seg)) return q.where('id', '=', seg).execute();
-    return rows;
+    // Without subjects in the path, sessions are looked up under the project directly (dao/paths.ts).
+    return childrenNamed(db, parent, type, seg, { id, bareId: BARE_ID.test(seg), limit: AMBIGUOUS_SHOWN + 1 });
   }
 
   /**
@@ -121,9 +117,8 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
       if (e instanceof ApiError && e.status === 404) throw missing(path, 0);
       throw e;
     }
-    const g = await db.selectFrom('groups').selectAll().where('id', '=', groupId).executeTakeFirstOrThrow();
-    const nodes: Node[] = [{ kind: 'group', id: g.id, doc: { _id: g.id, label: g.label, tags: parseJson(g.tags, []), created: g.created, modified: g.modified } }];
-    let cur: { type: string; id: string } = { type: 'group', id: g.id };
+    const nodes: Node[] = [{ kind: 'group', id: groupId, doc: await groupNodeDoc(db, groupId) }];
+    let cur: { type: string; id: string } = { type: 'group', id: groupId };
     let level = 0;
     for (let i = 1; i < path.length; i++) {
       const seg = path[i]!;
@@ -197,15 +192,9 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
       const parentType = last.kind === 'group' ? 'group' : last.row.type;
       const nextType = { group: 'project', project: subjectsMode ? 'subject' : 'session', subject: 'session', session: 'acquisition' }[parentType];
       if (nextType) {
-        let q = db.selectFrom('containers').selectAll().where('type', '=', nextType);
-        q = parentType === 'project' && nextType === 'session' ? q.where('project_id', '=', parentId) : q.where('parent_id', '=', parentId);
-        if (!access.isAdmin) {
-          // Narrow to projects with any role first, so a big group costs one query, not one per project.
-          const { projects } = await access.visibleProjectIds();
-          if (!projects.length) q = q.where(sql<boolean>`false`);
-          else q = q.where('project_id', 'in', projects);
-        }
-        const rows = await q.orderBy('created').orderBy('id').execute();
+        // Narrowed to projects with any role first, so a big group costs one query, not one per project.
+        const projects = access.isAdmin ? undefined : (await access.visibleProjectIds()).projects;
+        const rows = await childrenWithin(db, { type: parentType, id: parentId }, nextType, projects);
         const visible = [];
         for (const r of rows) if (await access.can(r, 'containers_view_metadata')) visible.push(r);
         const files = await currentFiles(db, visible.map((r) => r.id));
