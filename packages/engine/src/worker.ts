@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type FinishBody, SPROCKET_VERSION } from '@sprocket/types';
 import { retrying } from './backoff.js';
-import { type ClaimedJob, type EngineClient, HttpError } from './client.js';
+import { type ClaimedJob, type EngineClient, isHttpError } from './client.js';
 import { watchDisk } from './disk.js';
 import type { RunResult, RunSpec } from './executors/executor.js';
 import { gearLimits, human } from './executors/limits.js';
@@ -80,7 +80,7 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
     try {
       await retrying(() => ctx.client.complete(job.id, { ...body, profile, ...(logs.length ? { logs } : {}) }), { forMs: FINISH_RETRY_MS });
     } catch (err) {
-      if (err instanceof HttpError && err.status === 409) {
+      if (isHttpError(err, 409)) {
         ctx.log.warn(`job ${job.id}: the API refused completion (${message(err)})`);
         return 'lost';
       }
@@ -214,7 +214,7 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
       }
     } catch (err) {
       if (stop.signal.aborted) return await endStopped();
-      if (err instanceof HttpError && err.status === 409) {
+      if (isHttpError(err, 409)) {
         jobLog.abandon();
         ctx.log.warn(`job ${job.id}: the API no longer accepts its results (${message(err)})`);
         return 'lost';

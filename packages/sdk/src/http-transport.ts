@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { SPROCKET_VERSION, isErrorCode } from '@sprocket/types';
 import { ApiError } from './errors.js';
 import { type MultipartPart, multipartBody, newBoundary } from './multipart.js';
-import { type Method, ROUTES, type RouteName, fillPath } from './routes.js';
+import { ROUTES, type RouteName, fillPath } from './routes.js';
 import type { CallOptions, QueryValue, RawOptions, Transport, TransportOptions } from './transport.js';
 
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
@@ -13,12 +13,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One request, ready for `fetch`, after the route or path has been resolved. */
 interface Outgoing {
-  method: Method;
+  method: string;
   url: string;
   headers: Record<string, string>;
   body?: RequestInit['body'] | AsyncIterable<Uint8Array>;
   signal?: AbortSignal;
   retries: number;
+  anyStatus?: boolean;
 }
 
 /**
@@ -31,15 +32,20 @@ export class HttpTransport implements Transport {
 
   constructor(
     readonly baseUrl: string,
-    secret: string,
+    /** The key's secret; undefined sends no credentials (anonymous requests). */
+    secret: string | undefined,
     private readonly opts: TransportOptions = {},
   ) {
     this.headers = {
-      Authorization: `scitran-user ${secret}`,
+      ...(secret !== undefined ? { Authorization: `scitran-user ${secret}` } : {}),
       'X-Accept-Feature': ['Subject-Container', ...(opts.features ?? [])].join(','),
       'User-Agent': `${opts.userAgent ?? `Sprocket SDK/${SPROCKET_VERSION}`} (Node ${process.versions.node}; ${process.platform})`,
       Accept: 'application/json',
     };
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      if (v === undefined) delete this.headers[k];
+      else this.headers[k] = v;
+    }
   }
 
   url(route: RouteName, opts: CallOptions = {}): { url: string; path: string } {
@@ -58,17 +64,17 @@ export class HttpTransport implements Transport {
     return parseJson<T>(await this.send(route, opts));
   }
 
-  request(method: Method, path: string, opts: RawOptions = {}): Promise<Response> {
+  request(method: string, path: string, opts: RawOptions = {}): Promise<Response> {
     const url = this.pathUrl(path, opts.query);
     this.opts.onRequest?.({ method, template: path.split('?')[0]!, path, url, body: opts.body });
     return this.fetch(this.outgoing(method, url, opts));
   }
 
-  async requestJson<T = unknown>(method: Method, path: string, opts: RawOptions = {}): Promise<T> {
+  async requestJson<T = unknown>(method: string, path: string, opts: RawOptions = {}): Promise<T> {
     return parseJson<T>(await this.request(method, path, opts));
   }
 
-  async stream(target: RouteName | { method: Method; path: string }, opts: RawOptions & Pick<CallOptions, 'params'> = {}): Promise<Readable> {
+  async stream(target: RouteName | { method: string; path: string }, opts: RawOptions & Pick<CallOptions, 'params'> = {}): Promise<Readable> {
     const res = typeof target === 'string' ? await this.send(target, opts) : await this.request(target.method, target.path, opts);
     return res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) : Readable.from([]);
   }
@@ -128,7 +134,7 @@ export class HttpTransport implements Transport {
     return `${this.baseUrl}${path}${q ? `${path.includes('?') ? '&' : '?'}${q}` : ''}`;
   }
 
-  private outgoing(method: Method, url: string, opts: RawOptions): Outgoing {
+  private outgoing(method: string, url: string, opts: RawOptions): Outgoing {
     const json = opts.body !== undefined && opts.data === undefined;
     const data = opts.data;
     // Bytes and strings can be sent again; a stream or a form is read once, so it is never retried.
@@ -139,6 +145,7 @@ export class HttpTransport implements Transport {
       headers: { ...this.headers, ...(json ? { 'Content-Type': 'application/json' } : {}), ...opts.headers },
       body: json ? JSON.stringify(opts.body) : data,
       signal: opts.signal,
+      anyStatus: opts.anyStatus,
       retries: IDEMPOTENT.has(method) && resendable ? (opts.retries ?? this.opts.retries ?? 3) : 0,
     };
   }
@@ -172,6 +179,7 @@ export class HttpTransport implements Transport {
         await sleep(250 * 2 ** (attempt - 1));
         continue;
       }
+      if (out.anyStatus) return res;
       throw await errorFrom(res, out.method, out.url);
     }
   }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { MultipartPart } from './multipart.js';
-import type { Method, RouteName } from './routes.js';
+import type { RouteName } from './routes.js';
 
 /**
  * The one HTTP client of Sprocket, as an interface: the SDK's objects, the CLI, the engine, the
@@ -29,13 +29,13 @@ export interface Transport {
    * A path outside the route table (engine protocol URIs the server hands out, subtree archives),
    * relative to `baseUrl`: bytes, a stream or a form in (`data`) or JSON (`body`); the raw answer out.
    */
-  request(method: Method, path: string, opts?: RawOptions): Promise<Response>;
+  request(method: string, path: string, opts?: RawOptions): Promise<Response>;
 
   /** `request`, with its JSON answer parsed (undefined for an empty body). */
-  requestJson<T = unknown>(method: Method, path: string, opts?: RawOptions): Promise<T>;
+  requestJson<T = unknown>(method: string, path: string, opts?: RawOptions): Promise<T>;
 
   /** A download (a route of the table, or a path) as a Node stream, for content too large to hold. */
-  stream(target: RouteName | { method: Method; path: string }, opts?: RawOptions & Pick<CallOptions, 'params'>): Promise<Readable>;
+  stream(target: RouteName | { method: string; path: string }, opts?: RawOptions & Pick<CallOptions, 'params'>): Promise<Readable>;
 }
 
 export type QueryValue = string | number | boolean | readonly string[] | undefined;
@@ -55,6 +55,8 @@ export interface CallOptions {
 export interface RawOptions extends Omit<CallOptions, 'params'> {
   /** A body sent as it is (bytes, a stream, a form), instead of JSON `body`. */
   data?: Uint8Array | string | FormData | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>;
+  /** Hand back every answer, refusals included, instead of throwing ApiError for non-2xx (tests check refusals). */
+  anyStatus?: boolean;
 }
 
 /** What the client is about to send; `onRequest` observers see every request. */
@@ -80,4 +82,6 @@ export interface TransportOptions {
   retries?: number;
   /** Who is calling, for the `User-Agent` (default `Sprocket SDK/<version>`). */
   userAgent?: string;
+  /** Headers on every request over the defaults; undefined drops a default (tests speak as a client without `X-Accept-Feature`). */
+  headers?: Record<string, string | undefined>;
 }
