@@ -1,16 +1,17 @@
-/** A bare JSON client for benchmarks: the fewest layers between the timer and the server. */
-export type BenchApi = (method: string, path: string, body?: unknown) => Promise<any>;
+import { HttpTransport } from '@sprocket/sdk';
+
+/**
+ * A JSON client for benchmarks, over the SDK's transport (the one HTTP client) with its retries
+ * off, so a slow or failing call is timed and reported as it happened.
+ */
+export type BenchApi = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown) => Promise<any>;
 
 export function benchApi(baseUrl: string, key: string): BenchApi {
-  return async (method, p, body) => {
-    const form = body instanceof FormData;
-    const res = await fetch(baseUrl + p, {
-      method,
-      headers: { Authorization: `scitran-user ${key}`, ...(body !== undefined && !form ? { 'Content-Type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : form ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const http = new HttpTransport(baseUrl, key, { retries: 0, userAgent: 'Sprocket bench' });
+  return (method, p, body) => (body instanceof FormData ? http.requestJson(method, p, { data: body }) : http.requestJson(method, p, { body }));
+}
+
+/** The transport itself, for benchmarks that read status, headers or streams. */
+export function benchTransport(baseUrl: string, key: string): HttpTransport {
+  return new HttpTransport(baseUrl, key, { retries: 0, userAgent: 'Sprocket bench' });
 }

@@ -18,10 +18,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, dropDatabase } from '../test-fixtures/pg-databases.js';
 import { benchApi } from './api.js';
-import { bwrapArgs } from '../packages/engine/src/executors/bwrap.js';
-import { ExecutorSelector } from '../packages/engine/src/executors/select.js';
-import { loadConfig } from '../packages/server/src/config.js';
-import { startServer } from '../packages/server/src/server.js';
+import { bwrapArgs, ExecutorSelector } from '@sprocket/engine';
+import { loadConfig, startServer } from '@sprocket/server';
 import { envInt, fmtMs, percentile, table } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

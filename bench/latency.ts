@@ -1,5 +1,6 @@
 import type { FilledProject } from './fill.js';
 import { elapsedMs, fmtMs, percentile, table } from './stats.js';
+import { benchTransport } from './api.js';
 
 /** One API call the benchmark times; `check` makes sure it answered what the row claims to measure. */
 interface Probe {
@@ -21,16 +22,9 @@ export interface LatencyResult {
 }
 
 async function call(base: string, key: string, p: Probe, run: number): Promise<{ ms: number; status: number; body: any }> {
+  const http = benchTransport(base, key);
   const start = process.hrtime.bigint();
-  const res = await fetch(base + p.path(run), {
-    method: p.method ?? 'GET',
-    headers: {
-      Authorization: `scitran-user ${key}`,
-      ...(p.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-      ...p.headers,
-    },
-    body: p.body === undefined ? undefined : JSON.stringify(p.body),
-  });
+  const res = await http.request(p.method ?? 'GET', p.path(run), { body: p.body, headers: p.headers, anyStatus: true });
   const text = await res.text();
   const ms = elapsedMs(start);
   return { ms, status: res.status, body: text ? JSON.parse(text) : undefined };

@@ -8,6 +8,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ServerProcess, startServerProcess } from './server-process.js';
 import { elapsedMs, median, table } from './stats.js';
+import { benchApi } from './api.js';
 
 /**
  * 1 GiB through the API against `cp` of the same file on the same disk. The server runs as its own
@@ -72,15 +73,8 @@ async function loaderBaselineMB(): Promise<number> {
   return rss;
 }
 
-async function api(server: ServerProcess, method: string, p: string, body?: unknown): Promise<any> {
-  const res = await fetch(server.url + p, {
-    method,
-    headers: { Authorization: `scitran-user ${server.key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${p}: HTTP ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
+function api(server: ServerProcess, method: 'GET' | 'POST' | 'PUT' | 'DELETE', p: string, body?: unknown): Promise<any> {
+  return benchApi(server.url, server.key)(method, p, body);
 }
 
 /** A multipart POST whose file part is piped from disk: the client never holds more than a stream buffer. */

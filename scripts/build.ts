@@ -7,9 +7,9 @@
  * JavaScript comes from esbuild, declarations from tsc (tsconfig.build.json per package, which
  * resolves sibling packages to their built dist/*.d.ts, hence the order). Library packages are
  * transpiled file by file, so paths computed from import.meta.url (the DICOM worker beside its
- * pool) hold in dist as in src. The CLI is bundled instead (npm packages stay external): one file
- * to load is most of its start time, and it still reaches into server sources for the gear spec,
- * which a bundle carries along.
+ * pool) hold in dist as in src. The CLI is bundled instead (npm packages stay external): fewer
+ * files to load is most of its start time; its entry answers `--version` before the command tree
+ * (a chunk of its own) loads.
  *
  *   npx tsx scripts/build.ts [package …]     (default: all, e.g. `types sdk`)
  */

@@ -1,22 +1,13 @@
-import { describeError, exitCodeOf } from './errors.js';
-import { stopAllProgress } from './progress.js';
-import { buildProgram } from './program.js';
+import { SPROCKET_VERSION } from '@sprocket/types/version';
 
-/** Any failure ends as one line on stderr and a non-zero exit code; SPROCKET_DEBUG=1 adds the stack. */
-function fail(e: unknown): void {
-  stopAllProgress();
-  process.stderr.write(`error: ${describeError(e)}\n`);
-  if (process.env.SPROCKET_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-  process.exitCode = exitCodeOf(e);
-}
-
-process.on('unhandledRejection', (e) => {
-  fail(e);
-  process.exit();
-});
-
-try {
-  await buildProgram().parseAsync(process.argv);
-} catch (e) {
-  fail(e);
+/**
+ * The `sprocket` entry. `--version` is answered here, before the command tree (every command
+ * module, the SDK, commander) is loaded: it is what scripts and installers call to check the CLI
+ * is there, so it should cost little more than Node's own start. The output is commander's.
+ */
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  process.stdout.write(`${SPROCKET_VERSION}\n`);
+} else {
+  await (await import('./run.js')).run(process.argv);
 }

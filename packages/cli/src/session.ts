@@ -1,5 +1,5 @@
-import { ApiError, Client, parseApiKey, readStoredKey } from '@sprocket/sdk';
-import { isErrorCode } from '@sprocket/types';
+import { Client, parseApiKey, readStoredKey } from '@sprocket/sdk';
+import { SPROCKET_VERSION } from '@sprocket/types';
 import { CliError } from './errors.js';
 
 /**
@@ -11,7 +11,6 @@ export interface Session {
   key: string;
   /** `http://host:port/api` */
   baseUrl: string;
-  raw: RawApi;
 }
 
 export function currentKey(): string | undefined {
@@ -24,73 +23,22 @@ export function currentKey(): string | undefined {
   }
 }
 
+/**
+ * Every request of the CLI goes through the session's SDK client: its route methods, or its
+ * transport's raw and streaming methods for the few routes outside the SDK's table (subtree archives).
+ */
 export function sessionFor(key: string): Session {
   let baseUrl: string;
-  let secret: string;
   try {
-    ({ baseUrl, secret } = parseApiKey(key));
+    ({ baseUrl } = parseApiKey(key));
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  return { client: new Client(key), key, baseUrl, raw: new RawApi(baseUrl, secret) };
+  return { client: new Client(key, { userAgent: `Sprocket CLI/${SPROCKET_VERSION}` }), key, baseUrl };
 }
 
 export function openSession(): Session {
   const key = currentKey();
   if (!key) throw new CliError("not logged in: run 'sprocket login <key>' first (or set SPROCKET_API_KEY)");
   return sessionFor(key);
-}
-
-/**
- * Requests for the few routes the SDK's route table does not carry (subtree archives, ranged file
- * reads, data views, rule evaluation). Same credentials and the same ApiError as the SDK.
- */
-export class RawApi {
-  private readonly headers: Record<string, string>;
-
-  constructor(
-    readonly baseUrl: string,
-    secret: string,
-  ) {
-    this.headers = { Authorization: `scitran-user ${secret}`, 'X-Accept-Feature': 'Subject-Container', 'User-Agent': 'sprocket-cli' };
-  }
-
-  url(path: string, query: Record<string, string | number | boolean | undefined> = {}): string {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
-    const q = qs.toString();
-    return `${this.baseUrl}${path}${q ? `?${q}` : ''}`;
-  }
-
-  /** Sends a request; anything but 2xx (206 included as success) becomes an ApiError. */
-  async send(method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
-    const url = this.url(path, opts.query);
-    const hasBody = opts.body !== undefined;
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: { ...this.headers, ...(hasBody ? { 'Content-Type': 'application/json' } : {}), ...opts.headers },
-        body: hasBody ? JSON.stringify(opts.body) : undefined,
-        signal: opts.signal,
-      });
-    } catch (e) {
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new ApiError(0, 'UNREACHABLE', `cannot reach the API at ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, method, url);
-    }
-    if (res.ok) return res;
-    const text = await res.text().catch(() => '');
-    let body: { code?: string; message?: string } | undefined;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      body = undefined;
-    }
-    throw new ApiError(res.status, isErrorCode(body?.code) ? body.code : `HTTP_${res.status}`, body?.message ?? (text.slice(0, 300) || `${res.status} ${res.statusText}`), method, url, body ?? text);
-  }
-
-  async json<T>(method: string, path: string, opts: Parameters<RawApi['send']>[2] = {}): Promise<T> {
-    const text = await (await this.send(method, path, opts)).text();
-    return (text ? JSON.parse(text) : undefined) as T;
-  }
 }

@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { SPROCKET_VERSION } from '@sprocket/types';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/program.js';
+import { BIN } from './helpers.js';
 
 function all(cmd: Command): Command[] {
   return [cmd, ...cmd.commands.flatMap(all)];
@@ -34,5 +37,19 @@ describe('help', () => {
       expect(c, name).toBeDefined();
       expect(c!.options.map((o) => o.long), name).toContain('--json');
     }
+  });
+
+  it('answers --version before loading the command tree, as commander would', () => {
+    let fromCommander = '';
+    const program = buildProgram().exitOverride().configureOutput({ writeOut: (t) => (fromCommander += t) });
+    expect(() => program.parse(['node', 'sprocket', '--version'])).toThrow(SPROCKET_VERSION);
+    for (const flag of ['--version', '-V']) {
+      const r = spawnSync(process.execPath, [BIN, flag], { encoding: 'utf8', env: { ...process.env, SPROCKET_API_KEY: '' } });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe(fromCommander);
+    }
+    // Any other command line is the command tree's to parse.
+    const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+    expect(help.stdout).toContain('Usage: sprocket');
   });
 });

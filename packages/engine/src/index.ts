@@ -1,4 +1,4 @@
-export { EngineClient, HttpError, parseKey, type ClaimedJob } from './client.js';
+export { EngineClient, isHttpError, isTransient, parseKey, type ClaimedJob } from './client.js';
 export { loadEngineConfig, type EngineConfig } from './config.js';
 export { createEngine, HEARTBEAT_MS } from './engine.js';
 export { BwrapExecutor, bwrapArgs } from './executors/bwrap.js';

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { type JobLogLine, LOG_FD } from '@sprocket/types';
-import { HttpError, isTransient } from './client.js';
+import { isHttpError, isTransient } from './client.js';
 
 export interface LogSink {
   logs(jobId: string, lines: JobLogLine[]): Promise<{ state?: string }>;
@@ -148,12 +148,12 @@ export class JobLog {
         // Keep them for the next attempt, ahead of anything logged meanwhile.
         this.buffer = lines.concat(this.buffer);
         this.bufferedBytes += bytes;
-      } else if (err instanceof HttpError && err.status === 409) {
+      } else if (isHttpError(err, 409)) {
         // The log takes lines only while the job runs; an empty heartbeat still says what it became
         // (cancelled, say), which decides how the engine ends the gear.
         const state = await this.sink.logs(this.jobId, []).then((r) => r?.state, () => undefined);
         this.sawState(state && state !== 'running' ? state : 'gone');
-      } else if (err instanceof HttpError && (err.status === 404 || err.status === 410)) {
+      } else if (isHttpError(err, 404, 410)) {
         this.sawState('gone');
       }
     }

@@ -1,5 +1,5 @@
 import { Backoff, sleep } from './backoff.js';
-import { type ClaimedJob, HttpError, isTransient } from './client.js';
+import { type ClaimedJob, isHttpError, isTransient } from './client.js';
 import { type EngineContext, type JobOutcome, runJob } from './worker.js';
 
 export interface RunnerOptions {
@@ -68,7 +68,7 @@ export class Runner {
           );
         } catch (err) {
           if (this.stopping) break;
-          if (err instanceof HttpError && (err.status === 401 || err.status === 403)) {
+          if (isHttpError(err, 401, 403)) {
             throw new FatalEngineError(`the API refuses this engine's key: ${err.message}`);
           }
           const delay = backoff.next();

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type FinishBody, SPROCKET_VERSION } from '@sprocket/types';
 import { retrying } from './backoff.js';
-import { type ClaimedJob, type EngineClient, HttpError } from './client.js';
+import { type ClaimedJob, type EngineClient, isHttpError } from './client.js';
 import { watchDisk } from './disk.js';
 import type { RunResult, RunSpec } from './executors/executor.js';
 import { gearLimits, human } from './executors/limits.js';
@@ -55,85 +55,79 @@ export function failureOf(result: RunResult, stoppedBy: unknown, walltime?: numb
   return `the gear exited with code ${result.exitCode}${lastLine ? `: ${lastLine}` : ''}`;
 }
 
-/** One job's life on this engine: prepare, run, upload, complete. Never throws. */
-export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: AbortSignal): Promise<JobOutcome> {
-  const started = Date.now();
-  const stop = new AbortController();
-  const jobLog = new JobLog(ctx.client, job.id, {
-    intervalMs: ctx.heartbeatMs,
-    onState: (state) => stop.abort(state === 'cancelled' ? 'cancelled' : 'lost'),
-  });
-  jobLog.start();
-  const gear = `${job.gear_info?.name ?? job.gear_id}${job.gear_info?.version ? ` ${job.gear_info.version}` : ''}`;
-  jobLog.system(`Engine ${ctx.engineId} (Sprocket engine ${SPROCKET_VERSION}) claimed the job: gear ${gear}, attempt ${job.attempt ?? 1}`);
-  const jobDir = path.join(ctx.workDir, 'jobs', job.id.replace(/[^a-zA-Z0-9_.-]/g, '_'));
-  const profile: Record<string, unknown> = {
-    executor: { name: '', ...HOST },
-    versions: { engine: SPROCKET_VERSION },
-  };
-  const executorInfo = profile.executor as { name: string };
+/** A step ended the job early; `outcome` is how (the job has been finished or left already). */
+class Ended {
+  constructor(readonly outcome: JobOutcome) {}
+}
 
-  /** Finishing call that survives a short API outage; a 409 means the job is no longer ours. */
-  const finish = async (body: FinishBody): Promise<JobOutcome> => {
-    profile.total_time_ms = Date.now() - started;
-    const logs = await jobLog.drain();
+type Prepared = Awaited<ReturnType<typeof prepareJobDir>>;
+type Selection = Awaited<ReturnType<ExecutorSelector['pick']>>;
+
+/** What the gear's run left: its result, why it was stopped (if it was), and the limits it ran under. */
+interface Ran {
+  result: RunResult;
+  stoppedBy: unknown;
+  walltime?: number;
+  diskLimit: number;
+}
+
+/**
+ * One job on this engine, in named steps (prepare, pick an executor, run, upload, complete); a step
+ * that ends the job early throws `Ended` with the outcome. Holds what the steps share: the job's
+ * log (also its heartbeat), the stop signal the heartbeat raises on a cancel, and the profile.
+ */
+class JobRun {
+  readonly started = Date.now();
+  /** Aborted with 'cancelled' or 'lost' by the heartbeat's answer, or 'shutdown'. */
+  readonly stop = new AbortController();
+  readonly jobLog: JobLog;
+  readonly jobDir: string;
+  readonly gear: string;
+  readonly profile: Record<string, unknown> = { executor: { name: '', ...HOST }, versions: { engine: SPROCKET_VERSION } };
+
+  constructor(
+    readonly ctx: EngineContext,
+    readonly job: ClaimedJob,
+    readonly shutdown: AbortSignal,
+  ) {
+    this.jobLog = new JobLog(ctx.client, job.id, {
+      intervalMs: ctx.heartbeatMs,
+      onState: (state) => this.stop.abort(state === 'cancelled' ? 'cancelled' : 'lost'),
+    });
+    this.gear = `${job.gear_info?.name ?? job.gear_id}${job.gear_info?.version ? ` ${job.gear_info.version}` : ''}`;
+    this.jobDir = path.join(ctx.workDir, 'jobs', job.id.replace(/[^a-zA-Z0-9_.-]/g, '_'));
+  }
+
+  claimed(): void {
+    this.jobLog.start();
+    this.jobLog.system(`Engine ${this.ctx.engineId} (Sprocket engine ${SPROCKET_VERSION}) claimed the job: gear ${this.gear}, attempt ${this.job.attempt ?? 1}`);
+  }
+
+  /** 1. The gear, the inputs and config.json laid out in the job folder. */
+  async prepare(): Promise<Prepared> {
+    let prepared: Prepared;
     try {
-      await retrying(() => ctx.client.complete(job.id, { ...body, profile, ...(logs.length ? { logs } : {}) }), { forMs: FINISH_RETRY_MS });
+      prepared = await prepareJobDir({ client: this.ctx.client, gears: this.ctx.gears, job: this.job, jobDir: this.jobDir, signal: AbortSignal.any([this.stop.signal, this.shutdown]) });
     } catch (err) {
-      if (err instanceof HttpError && err.status === 409) {
-        ctx.log.warn(`job ${job.id}: the API refused completion (${message(err)})`);
-        return 'lost';
+      if (this.stop.signal.aborted) throw new Ended(await this.endStopped());
+      if (this.shutdown.aborted) {
+        this.stop.abort('shutdown');
+        throw new Ended(await this.endStopped());
       }
-      ctx.log.error(`job ${job.id}: could not report completion: ${message(err)}`);
-      return 'lost';
+      throw new Ended(await this.failEarly(`The gear could not be prepared: ${message(err)}`));
     }
-    return body.success ? 'complete' : 'failed';
-  };
-  const failEarly = async (reason: string): Promise<JobOutcome> => {
-    jobLog.system(reason);
-    ctx.log.warn(`job ${job.id}: ${reason}`);
-    return finish({ success: false, failure_reason: reason });
-  };
-  const endStopped = async (): Promise<JobOutcome> => {
-    const why = stop.signal.reason;
-    if (why === 'cancelled') {
-      jobLog.system('The job was cancelled; the gear was stopped.');
-      await jobLog.close();
-      return 'cancelled';
-    }
-    if (why === 'lost') {
-      jobLog.abandon();
-      ctx.log.warn(`job ${job.id}: no longer running on the API (${jobLog.stateSeen}); stopped`);
-      return 'lost';
-    }
-    jobLog.system('The engine is shutting down; the gear was stopped and the job is left to be retried.');
-    await jobLog.close();
-    jobLog.abandon();
-    return 'abandoned';
-  };
+    this.profile.total_input_files = prepared.inputFiles;
+    this.profile.total_input_size_bytes = prepared.inputBytes;
+    this.profile.preparation_time_ms = Date.now() - this.started;
+    return prepared;
+  }
 
-  try {
-    // 1. Prepare.
-    let prepared: Awaited<ReturnType<typeof prepareJobDir>>;
-    try {
-      prepared = await prepareJobDir({ client: ctx.client, gears: ctx.gears, job, jobDir, signal: AbortSignal.any([stop.signal, shutdown]) });
-    } catch (err) {
-      if (stop.signal.aborted) return await endStopped();
-      if (shutdown.aborted) {
-        stop.abort('shutdown');
-        return await endStopped();
-      }
-      return await failEarly(`The gear could not be prepared: ${message(err)}`);
-    }
-    profile.total_input_files = prepared.inputFiles;
-    profile.total_input_size_bytes = prepared.inputBytes;
-    profile.preparation_time_ms = Date.now() - started;
-
-    // 2. Run.
-    const target = job.request.target;
+  /** 2. What to run, and the executor that can run it. */
+  async pickExecutor(prepared: Prepared): Promise<{ spec: RunSpec; selection: Selection }> {
+    const target = this.job.request.target;
     const spec: RunSpec = {
-      jobDir,
-      jobId: job.id,
+      jobDir: this.jobDir,
+      jobId: this.job.id,
       command: target.command?.length ? target.command : ['bash', '-c', './run'],
       env: { PATH: GEAR_PATH, ...target.env },
       networking: target.networking === true || prepared.apiKeyInputs.length > 0,
@@ -142,100 +136,166 @@ export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: Abor
       ...(target.uid !== undefined ? { uid: target.uid } : {}),
       ...(target.gid !== undefined ? { gid: target.gid } : {}),
     };
-    let selection: Awaited<ReturnType<ExecutorSelector['pick']>>;
+    let selection: Selection;
     try {
-      selection = await ctx.selector.pick(spec);
+      selection = await this.ctx.selector.pick(spec);
     } catch (err) {
-      return await failEarly(`No executor can run this job: ${message(err)}`);
+      throw new Ended(await this.failEarly(`No executor can run this job: ${message(err)}`));
     }
-    executorInfo.name = selection.executor.name;
-    if (!target.networking && spec.networking) jobLog.system(`Networking allowed: the gear calls the API with its api-key input (${prepared.apiKeyInputs.join(', ')})`);
-    if (selection.note) jobLog.system(selection.note);
-    jobLog.system(`Running ${JSON.stringify(spec.command)} with the ${selection.executor.name} executor${spec.networking ? ' (networking allowed)' : ''}`);
+    (this.profile.executor as { name: string }).name = selection.executor.name;
+    if (!target.networking && spec.networking) this.jobLog.system(`Networking allowed: the gear calls the API with its api-key input (${prepared.apiKeyInputs.join(', ')})`);
+    if (selection.note) this.jobLog.system(selection.note);
+    this.jobLog.system(`Running ${JSON.stringify(spec.command)} with the ${selection.executor.name} executor${spec.networking ? ' (networking allowed)' : ''}`);
+    return { spec, selection };
+  }
 
+  /** 3. The gear's run, stopped on a cancel, a shutdown, its walltime or the job disk limit. */
+  async runGear(spec: RunSpec, selection: Selection): Promise<Ran> {
     const walltime = spec.resources.walltime && spec.resources.walltime > 0 ? spec.resources.walltime : undefined;
     const runStop = new AbortController();
-    const onStop = () => runStop.abort(stop.signal.reason);
+    const onStop = () => runStop.abort(this.stop.signal.reason);
     const onShutdown = () => runStop.abort('shutdown');
-    stop.signal.addEventListener('abort', onStop, { once: true });
-    shutdown.addEventListener('abort', onShutdown, { once: true });
+    this.stop.signal.addEventListener('abort', onStop, { once: true });
+    this.shutdown.addEventListener('abort', onShutdown, { once: true });
     const wallTimer = walltime ? setTimeout(() => runStop.abort('walltime'), walltime * 1000) : undefined;
     // work/ and output/ live on the engine's disk: a gear filling them would fill the host's. The
     // inputs (read-only to the gear) do not count: a large scan is no attack.
     const diskLimit = gearLimits().diskBytes;
-    const stopWatching = watchDisk(jobDir, diskLimit, () => runStop.abort('disk'), new Set(['input']));
+    const stopWatching = watchDisk(this.jobDir, diskLimit, () => runStop.abort('disk'), new Set(['input']));
     const runStarted = Date.now();
     let result: RunResult;
     try {
-      result = await selection.executor.run(spec, { stdout: (c) => jobLog.stdout(c), stderr: (c) => jobLog.stderr(c) }, runStop.signal);
+      result = await selection.executor.run(spec, { stdout: (c) => this.jobLog.stdout(c), stderr: (c) => this.jobLog.stderr(c) }, runStop.signal);
     } catch (err) {
-      return await failEarly(`The gear could not be started: ${message(err)}`);
+      throw new Ended(await this.failEarly(`The gear could not be started: ${message(err)}`));
     } finally {
       clearTimeout(wallTimer);
       stopWatching();
-      stop.signal.removeEventListener('abort', onStop);
-      shutdown.removeEventListener('abort', onShutdown);
+      this.stop.signal.removeEventListener('abort', onStop);
+      this.shutdown.removeEventListener('abort', onShutdown);
     }
-    profile.elapsed_time_ms = Date.now() - runStarted;
+    this.profile.elapsed_time_ms = Date.now() - runStarted;
     const stoppedBy = runStop.signal.aborted ? runStop.signal.reason : undefined;
-    if (stoppedBy === 'cancelled' || stoppedBy === 'lost') return await endStopped();
+    if (stoppedBy === 'cancelled' || stoppedBy === 'lost') throw new Ended(await this.endStopped());
     if (stoppedBy === 'shutdown') {
-      stop.abort('shutdown');
-      return await endStopped();
+      this.stop.abort('shutdown');
+      throw new Ended(await this.endStopped());
     }
+    return { result, stoppedBy, walltime, diskLimit };
+  }
 
-    // 3. Upload. Outputs of a failed run are saved too; the API flags them.
-    jobLog.endOutput();
-    let failure = failureOf(result, stoppedBy, walltime, diskLimit, jobLog.lastGearLine());
+  /** 4. The verdict, and the outputs uploaded with it. Outputs of a failed run are saved too; the API flags them. */
+  async upload(ran: Ran): Promise<{ verdict: FinishBody; failure?: string }> {
+    this.jobLog.endOutput();
+    let failure = failureOf(ran.result, ran.stoppedBy, ran.walltime, ran.diskLimit, this.jobLog.lastGearLine());
     const uploadStarted = Date.now();
     let outputs: CollectedOutputs;
     try {
-      outputs = await collectOutputs(path.join(jobDir, 'output'));
+      outputs = await collectOutputs(path.join(this.jobDir, 'output'));
     } catch (err) {
-      return await failEarly(`The outputs could not be read: ${message(err)}`);
+      throw new Ended(await this.failEarly(`The outputs could not be read: ${message(err)}`));
     }
-    for (const note of outputs.notes) jobLog.system(note);
+    for (const note of outputs.notes) this.jobLog.system(note);
     if (outputs.metadataError) {
-      jobLog.system(outputs.metadataError);
+      this.jobLog.system(outputs.metadataError);
       failure ??= outputs.metadataError;
     }
-    if (failure) jobLog.system(failure.charAt(0).toUpperCase() + failure.slice(1));
+    if (failure) this.jobLog.system(failure.charAt(0).toUpperCase() + failure.slice(1));
     const verdict: FinishBody = {
       success: !failure,
-      ...(result.exitCode !== null ? { exit_code: result.exitCode } : {}),
+      ...(ran.result.exitCode !== null ? { exit_code: ran.result.exitCode } : {}),
       ...(failure ? { failure_reason: failure } : {}),
     };
     // Nothing to save: the ticket and the empty upload would be two round trips for nothing.
     const nothingToSave = outputs.files.length === 0 && outputs.metadata === undefined;
     try {
       if (!nothingToSave) {
-        const { ticket } = await retrying(() => ctx.client.prepareComplete(job.id, verdict), { forMs: FINISH_RETRY_MS });
-        await retrying(() => uploadOutputs(ctx.client, job.request.outputs[0]!.uri, ticket, outputs), { forMs: FINISH_RETRY_MS });
+        const { ticket } = await retrying(() => this.ctx.client.prepareComplete(this.job.id, verdict), { forMs: FINISH_RETRY_MS });
+        await retrying(() => uploadOutputs(this.ctx.client, this.job.request.outputs[0]!.uri, ticket, outputs), { forMs: FINISH_RETRY_MS });
       }
     } catch (err) {
-      if (stop.signal.aborted) return await endStopped();
-      if (err instanceof HttpError && err.status === 409) {
-        jobLog.abandon();
-        ctx.log.warn(`job ${job.id}: the API no longer accepts its results (${message(err)})`);
+      if (this.stop.signal.aborted) throw new Ended(await this.endStopped());
+      if (isHttpError(err, 409)) {
+        this.jobLog.abandon();
+        this.ctx.log.warn(`job ${this.job.id}: the API no longer accepts its results (${message(err)})`);
+        throw new Ended('lost');
+      }
+      throw new Ended(await this.failEarly(`The outputs could not be uploaded: ${message(err)}`));
+    }
+    this.profile.upload_time_ms = Date.now() - uploadStarted;
+    this.profile.total_output_files = outputs.files.length;
+    this.profile.total_output_size_bytes = outputs.totalBytes;
+    this.jobLog.system(`Saved ${outputs.files.length} output file${outputs.files.length === 1 ? '' : 's'}${outputs.metadata && !outputs.metadataError ? ' and output metadata' : ''}`);
+    return { verdict, failure };
+  }
+
+  /** 5. The finishing call, which survives a short API outage; a 409 means the job is no longer ours. */
+  async finish(body: FinishBody): Promise<JobOutcome> {
+    this.profile.total_time_ms = Date.now() - this.started;
+    const logs = await this.jobLog.drain();
+    try {
+      await retrying(() => this.ctx.client.complete(this.job.id, { ...body, profile: this.profile, ...(logs.length ? { logs } : {}) }), { forMs: FINISH_RETRY_MS });
+    } catch (err) {
+      if (isHttpError(err, 409)) {
+        this.ctx.log.warn(`job ${this.job.id}: the API refused completion (${message(err)})`);
         return 'lost';
       }
-      return await failEarly(`The outputs could not be uploaded: ${message(err)}`);
+      this.ctx.log.error(`job ${this.job.id}: could not report completion: ${message(err)}`);
+      return 'lost';
     }
-    profile.upload_time_ms = Date.now() - uploadStarted;
-    profile.total_output_files = outputs.files.length;
-    profile.total_output_size_bytes = outputs.totalBytes;
-    jobLog.system(`Saved ${outputs.files.length} output file${outputs.files.length === 1 ? '' : 's'}${outputs.metadata && !outputs.metadataError ? ' and output metadata' : ''}`);
+    return body.success ? 'complete' : 'failed';
+  }
 
-    // 4. Complete.
-    const outcome = await finish(verdict);
-    ctx.log.info(`job ${job.id} (${gear}): ${outcome}${failure ? ` (${failure})` : ''} in ${Date.now() - started} ms`);
+  /** Fails the job with a reason of the engine's own (nothing the gear said). */
+  async failEarly(reason: string): Promise<JobOutcome> {
+    this.jobLog.system(reason);
+    this.ctx.log.warn(`job ${this.job.id}: ${reason}`);
+    return this.finish({ success: false, failure_reason: reason });
+  }
+
+  /** Ends a job stopped by a cancel, by losing it, or by the engine shutting down. */
+  async endStopped(): Promise<JobOutcome> {
+    const why = this.stop.signal.reason;
+    if (why === 'cancelled') {
+      this.jobLog.system('The job was cancelled; the gear was stopped.');
+      await this.jobLog.close();
+      return 'cancelled';
+    }
+    if (why === 'lost') {
+      this.jobLog.abandon();
+      this.ctx.log.warn(`job ${this.job.id}: no longer running on the API (${this.jobLog.stateSeen}); stopped`);
+      return 'lost';
+    }
+    this.jobLog.system('The engine is shutting down; the gear was stopped and the job is left to be retried.');
+    await this.jobLog.close();
+    this.jobLog.abandon();
+    return 'abandoned';
+  }
+
+  async cleanUp(): Promise<void> {
+    this.jobLog.abandon();
+    if (!this.ctx.keepJobDirs) await fs.promises.rm(this.jobDir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** One job's life on this engine: prepare, run, upload, complete. Never throws. */
+export async function runJob(ctx: EngineContext, job: ClaimedJob, shutdown: AbortSignal): Promise<JobOutcome> {
+  const run = new JobRun(ctx, job, shutdown);
+  run.claimed();
+  try {
+    const prepared = await run.prepare();
+    const { spec, selection } = await run.pickExecutor(prepared);
+    const ran = await run.runGear(spec, selection);
+    const { verdict, failure } = await run.upload(ran);
+    const outcome = await run.finish(verdict);
+    ctx.log.info(`job ${job.id} (${run.gear}): ${outcome}${failure ? ` (${failure})` : ''} in ${Date.now() - run.started} ms`);
     return outcome;
   } catch (err) {
+    if (err instanceof Ended) return err.outcome;
     // Anything unforeseen still ends the job rather than leaving it to time out.
     ctx.log.error(`job ${job.id}: ${message(err)}`);
-    return failEarly(`The engine failed while running the job: ${message(err)}`).catch(() => 'lost' as const);
+    return run.failEarly(`The engine failed while running the job: ${message(err)}`).catch(() => 'lost' as const);
   } finally {
-    jobLog.abandon();
-    if (!ctx.keepJobDirs) await fs.promises.rm(jobDir, { recursive: true, force: true }).catch(() => {});
+    await run.cleanUp();
   }
 }

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../server/src/config.js';
-import { startServer } from '../../server/src/server.js';
+import { loadConfig, startServer } from '@sprocket/server';
 import { Api, makeHierarchy, startTestServer, type TestServer } from '../../server/test/helpers.js';
 import { BwrapExecutor } from '../src/executors/bwrap.js';
 import { addJob, type EngineProcess, engineKey, jobLog, startEngine, uploadGear, waitForJob } from './engines.js';

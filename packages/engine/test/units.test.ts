@@ -6,7 +6,8 @@ import { createGzip, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { extractTarGz, gearRoot } from '../src/archive.js';
-import { HttpError, parseKey } from '../src/client.js';
+import { ApiError } from '@sprocket/sdk';
+import { parseKey } from '../src/client.js';
 import { GearCache } from '../src/layout.js';
 import { JobLog } from '../src/logs.js';
 import { collectOutputs } from '../src/outputs.js';
@@ -276,7 +277,7 @@ describe('job log', () => {
       {
         logs: async (_id, lines) => {
           calls.push(lines.length);
-          if (lines.length) throw new HttpError(409, { code: 'CONFLICT', message: 'job job1 is cancelled; its log takes lines only while it runs' }, 'POST /jobs/job1/logs');
+          if (lines.length) throw new ApiError(409, 'HTTP_409', 'job job1 is cancelled; its log takes lines only while it runs', 'POST', 'http://api/jobs/job1/logs');
           return { state: 'cancelled' };
         },
       },

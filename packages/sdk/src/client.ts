@@ -1,17 +1,18 @@
 import type { JobPriority } from '@sprocket/types';
 import { Collection, type CollectionInput } from './collections.js';
-import { type Acquisition, type Analysis, type Container, Group, type Project, type Session, type Subject } from './containers.js';
+import { Acquisition, Analysis, type Container, FileEntry, Group, Project, Session, Subject } from './containers.js';
 import { SdkError } from './errors.js';
-import { FileEntry } from './file-entry.js';
 import { type UploadSource, fileParts } from './files.js';
 import { Finder } from './finder.js';
 import { Batch, Gear } from './gears.js';
-import { Job, type JobListing, type JobListOptions, type WaitOptions, jobQuery, waitForJobs } from './jobs.js';
+import { HttpTransport } from './http-transport.js';
+import { Job, type JobListing, type JobListOptions, type WaitOptions, jobLogs, jobQuery, retryJob, waitForJobs } from './jobs.js';
 import { parseApiKey, readStoredKey } from './key.js';
-import { type Json, type Model, withIds } from './model.js';
-import { PLURAL, makeObject } from './registry.js';
+import { type Json, type Model, type ModelClass, type ModelContext, withIds } from './model.js';
+import * as perms from './permissions.js';
+import { PLURAL, fetchContainer, makeObject } from './registry.js';
 import type { RouteName } from './routes.js';
-import { Transport, type TransportOptions } from './transport.js';
+import type { Transport, TransportOptions } from './transport.js';
 import type { AuthStatus, GroupPermission, JobLog, ProjectPermission, Role, Rule, RuleApplyResult, RuleInput, SiteConfig, VersionInfo } from './types.js';
 import { type ApiKey, type IssuedApiKey, User } from './users.js';
 import type { DataViewSpec, ViewFormat, ViewOptions, ViewRow } from './views.js';
@@ -19,7 +20,20 @@ import type { DataViewSpec, ViewFormat, ViewOptions, ViewRow } from './views.js'
 export interface ClientOptions extends TransportOptions {
   /** Environment to find the stored key in (defaults to process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Send requests through this transport instead of one over `fetch` built from the key. */
+  transport?: Transport;
 }
+
+/** The class of each container type, for objects built from documents that say their type. */
+const CLASSES: ReadonlyMap<string, ModelClass> = new Map<string, ModelClass>([
+  ['group', Group],
+  ['project', Project],
+  ['subject', Subject],
+  ['session', Session],
+  ['acquisition', Acquisition],
+  ['analysis', Analysis],
+  ['collection', Collection],
+]);
 
 /** Anything `fw.lookup` can return. */
 export type LookupResult = Group | Project | Subject | Session | Acquisition | Analysis | FileEntry | Gear | Collection;
@@ -42,9 +56,10 @@ const typeOfDoc = (doc: Json): string | undefined => {
  * The entry point, as `flywheel.Client`: `new Client(apiKey)` where the key carries the server's
  * address; without a key, the one `sprocket login` stored.
  */
-export class Client {
+export class Client implements ModelContext {
   readonly transport: Transport;
   readonly baseUrl: string;
+  readonly classes = CLASSES;
 
   readonly users: Finder<User>;
   readonly groups: Finder<Group>;
@@ -62,18 +77,18 @@ export class Client {
     if (!key) throw new SdkError("no API key given and none stored: pass one, or run 'sprocket login <key>' first");
     const parsed = parseApiKey(key);
     this.baseUrl = parsed.baseUrl;
-    this.transport = new Transport(parsed.baseUrl, parsed.secret, opts);
-    this.users = new Finder(this, 'listUsers', {}, (d) => new User(this, d), 'users');
-    this.groups = new Finder(this, 'listGroups', {}, (d) => new Group(this, d), 'groups');
-    const containers = <T>(type: string) => new Finder<T>(this, 'listContainers', { cont: PLURAL[type]! }, (d) => makeObject(this, type, d) as T, PLURAL[type]!);
+    this.transport = opts.transport ?? new HttpTransport(parsed.baseUrl, parsed.secret, opts);
+    this.users = new Finder(this.transport, 'listUsers', {}, (d) => new User(this, d), 'users');
+    this.groups = new Finder(this.transport, 'listGroups', {}, (d) => new Group(this, d), 'groups');
+    const containers = <T>(type: string) => new Finder<T>(this.transport, 'listContainers', { cont: PLURAL[type]! }, (d) => makeObject(this, type, d) as T, PLURAL[type]!);
     this.projects = containers('project');
     this.subjects = containers('subject');
     this.sessions = containers('session');
     this.acquisitions = containers('acquisition');
     this.analyses = containers('analysis');
-    this.jobs = new Finder(this, 'listJobs', {}, (d) => new Job(this, d), 'jobs');
-    this.gears = new Finder(this, 'listGears', {}, (d) => new Gear(this, d), 'gears');
-    this.collections = new Finder(this, 'listCollections', {}, (d) => new Collection(this, d), 'collections');
+    this.jobs = new Finder(this.transport, 'listJobs', {}, (d) => new Job(this, d), 'jobs');
+    this.gears = new Finder(this.transport, 'listGears', {}, (d) => new Gear(this, d), 'gears');
+    this.collections = new Finder(this.transport, 'listCollections', {}, (d) => new Collection(this, d), 'collections');
   }
 
   private json<T>(route: RouteName, opts?: Parameters<Transport['json']>[1]): Promise<T> {
@@ -108,10 +123,8 @@ export class Client {
   }
 
   /** A container of a known type by id. */
-  async getContainer<T = Container>(type: string, id: string): Promise<T> {
-    const cont = PLURAL[type];
-    if (!cont || type === 'group') throw new SdkError(`not a container type: ${type}`);
-    return makeObject(this, type, await this.json<Json>('getContainer', { params: { cont, id } })) as T;
+  getContainer<T = Container>(type: string, id: string): Promise<T> {
+    return fetchContainer<T>(this, type, id);
   }
 
   async getGroup(id: string): Promise<Group> {
@@ -205,44 +218,44 @@ export class Client {
   // --- Permissions and roles ---------------------------------------------------------------
 
   async getGroupPermissions(groupId: string): Promise<GroupPermission[]> {
-    return withIds<GroupPermission>(await this.json<Json[]>('getGroupPermissions', { params: { id: groupId } }));
+    return perms.getGroupPermissions(this.transport, groupId);
   }
 
   async getGroupUserPermission(groupId: string, userId: string): Promise<GroupPermission> {
-    return withIds<GroupPermission>([await this.json<Json>('getGroupUserPermission', { params: { id: groupId, uid: userId } })])[0]!;
+    return perms.getGroupUserPermission(this.transport, groupId, userId);
   }
 
   async addGroupPermission(groupId: string, permission: { id: string; access: GroupPermission['access'] }): Promise<void> {
-    await this.json('addGroupPermission', { params: { id: groupId }, body: { _id: permission.id, access: permission.access } });
+    return perms.addGroupPermission(this.transport, groupId, permission);
   }
 
   async modifyGroupUserPermission(groupId: string, userId: string, access: GroupPermission['access']): Promise<void> {
-    await this.json('modifyGroupUserPermission', { params: { id: groupId, uid: userId }, body: { access } });
+    return perms.modifyGroupUserPermission(this.transport, groupId, userId, access);
   }
 
   async deleteGroupUserPermission(groupId: string, userId: string): Promise<void> {
-    await this.json('deleteGroupUserPermission', { params: { id: groupId, uid: userId } });
+    return perms.deleteGroupUserPermission(this.transport, groupId, userId);
   }
 
   async getProjectPermissions(projectId: string): Promise<ProjectPermission[]> {
-    return withIds<ProjectPermission>(await this.json<Json[]>('getProjectPermissions', { params: { id: projectId } }));
+    return perms.getProjectPermissions(this.transport, projectId);
   }
 
   async getProjectUserPermission(projectId: string, userId: string): Promise<ProjectPermission> {
-    return withIds<ProjectPermission>([await this.json<Json>('getProjectUserPermission', { params: { id: projectId, uid: userId } })])[0]!;
+    return perms.getProjectUserPermission(this.transport, projectId, userId);
   }
 
   /** Gives a user roles on a project. */
   async addProjectPermission(projectId: string, permission: { id: string; role_ids: string[] }): Promise<void> {
-    await this.json('addProjectPermission', { params: { id: projectId }, body: { _id: permission.id, role_ids: permission.role_ids } });
+    return perms.addProjectPermission(this.transport, projectId, permission);
   }
 
   async modifyProjectUserPermission(projectId: string, userId: string, roleIds: string[]): Promise<void> {
-    await this.json('modifyProjectUserPermission', { params: { id: projectId, uid: userId }, body: { role_ids: roleIds } });
+    return perms.modifyProjectUserPermission(this.transport, projectId, userId, roleIds);
   }
 
   async deleteProjectUserPermission(projectId: string, userId: string): Promise<void> {
-    await this.json('deleteProjectUserPermission', { params: { id: projectId, uid: userId } });
+    return perms.deleteProjectUserPermission(this.transport, projectId, userId);
   }
 
   async getRole(roleId: string): Promise<Role> {
@@ -295,9 +308,8 @@ export class Client {
     return String(res._id ?? res.id);
   }
 
-  async getJobLogs(id: string): Promise<JobLog> {
-    const doc = await this.json<Json>('getJobLogs', { params: { id } });
-    return { id: String(doc._id ?? doc.id ?? id), logs: (doc.logs as JobLog['logs']) ?? [] };
+  getJobLogs(id: string): Promise<JobLog> {
+    return jobLogs(this.transport, id);
   }
 
   async cancelJob(id: string): Promise<void> {
@@ -305,9 +317,8 @@ export class Client {
   }
 
   /** Queues a new attempt of a failed job (`ignoreState`: also of a complete or cancelled one); returns its id. */
-  async retryJob(id: string, opts: { ignoreState?: boolean } = {}): Promise<string> {
-    const res = await this.json<{ _id?: string; id?: string }>('retryJob', { params: { id }, query: { ignoreState: opts.ignoreState } });
-    return String(res._id ?? res.id);
+  retryJob(id: string, opts: { ignoreState?: boolean } = {}): Promise<string> {
+    return retryJob(this.transport, id, opts);
   }
 
   /** Jobs you launched (newest first), with counts by state and the labels and paths of their containers. */
@@ -351,7 +362,7 @@ export class Client {
   // --- Gear rules --------------------------------------------------------------------------
 
   async getProjectRules(projectId: string): Promise<Rule[]> {
-    return withIds<Rule>(await this.json<Json[]>('getProjectRules', { params: { id: projectId } }));
+    return perms.getProjectRules(this.transport, projectId);
   }
 
   async getProjectRule(projectId: string, ruleId: string): Promise<Rule> {
@@ -360,8 +371,7 @@ export class Client {
 
   /** Adds a gear rule; returns its id. */
   async addProjectRule(projectId: string, rule: RuleInput): Promise<string> {
-    const res = await this.json<{ _id: string }>('addProjectRule', { params: { id: projectId }, body: rule });
-    return res._id;
+    return perms.addProjectRule(this.transport, projectId, rule);
   }
 
   /** Changes a rule, e.g. `{disabled: true}`. */

@@ -1,7 +1,7 @@
 import type { Acquisition, Session } from './containers.js';
 import { Finder } from './finder.js';
 import { type Json, Model, withIds } from './model.js';
-import { makeObject, registerClass } from './registry.js';
+import { makeObject } from './registry.js';
 import type { Note, ProjectPermission } from './types.js';
 
 /** What `addSessions` … `removeAcquisitions` take: objects fetched before, or their ids. */
@@ -48,12 +48,12 @@ export class Collection extends Model {
 
   /** The sessions in the collection the caller may see. */
   sessions(): Finder<Session> {
-    return new Finder<Session>(this.client, 'listCollectionSessions', this.params, (d) => makeObject(this.client, 'session', d) as Session, 'sessions');
+    return new Finder<Session>(this.client.transport, 'listCollectionSessions', this.params, (d) => makeObject(this.client, 'session', d) as Session, 'sessions');
   }
 
   /** The acquisitions in the collection the caller may see (those in added sessions included). */
   acquisitions(): Finder<Acquisition> {
-    return new Finder<Acquisition>(this.client, 'listCollectionAcquisitions', this.params, (d) => makeObject(this.client, 'acquisition', d) as Acquisition, 'acquisitions');
+    return new Finder<Acquisition>(this.client.transport, 'listCollectionAcquisitions', this.params, (d) => makeObject(this.client, 'acquisition', d) as Acquisition, 'acquisitions');
   }
 
   /** The collection's acquisitions in one session, in one request. */
@@ -153,4 +153,3 @@ function idOf(m: CollectionMember): string {
   return typeof m === 'string' ? m : m.id;
 }
 
-registerClass('collection', Collection);

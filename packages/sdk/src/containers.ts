@@ -1,29 +1,34 @@
 import { SdkError } from './errors.js';
-import { FileEntry } from './file-entry.js';
 import {
   type DownloadOptions,
   type DownloadToOptions,
+  type FileLocation,
   type UploadSource,
   type ZipInfo,
   downloadTo,
+  downloadUrl,
   downloadZipMemberTo,
   fileParts,
+  openDownload,
   readAll,
   readZipMember,
   zipInfo,
 } from './files.js';
 import { Finder } from './finder.js';
 import { Job, type JobListOptions, jobQuery } from './jobs.js';
-import { type Json, Model, withIds } from './model.js';
-import { PLURAL, makeObject, registerClass } from './registry.js';
+import { type Json, Model, type ModelContext, withIds } from './model.js';
+import * as perms from './permissions.js';
+import { PLURAL, fetchContainer, makeObject } from './registry.js';
 import type { RouteName } from './routes.js';
-import type { ContainerRef, FileRef, GroupPermission, Note, Parents, ProjectPermission, Rule, RuleInput } from './types.js';
+import type { Classification, ContainerRef, FileRef, GroupPermission, Note, Origin, Parents, ProjectPermission, Rule, RuleInput } from './types.js';
 
 /**
- * The container classes of Flywheel's SDK in one file on purpose (past 400 lines): they are one
- * hierarchy (Container → ParentContainer → Project … Analysis, and Group) whose classes refer to
- * each other (a project's finders make subjects, a subject's make sessions) and are registered
- * with registry.ts together at the end; split up, the modules would import each other in a ring.
+ * The container classes of Flywheel's SDK and their files in one file on purpose (past 400 lines):
+ * they are one hierarchy (Container → ParentContainer → Project … Analysis, and Group, and the
+ * FileEntry every container holds and that knows its container) whose classes refer to each other;
+ * split up, the modules would import each other in a ring. Objects of another type (a project's
+ * sessions, a file's container) are built through the context's classes (`makeObject`), which the
+ * client fills in.
  */
 
 export interface UploadOptions {
@@ -202,12 +207,12 @@ export abstract class Container extends Model {
   }
 
   protected finder<T>(route: RouteName, type: string): Finder<T> {
-    return new Finder<T>(this.client, route, { id: this.id }, (d) => makeObject(this.client, type, d) as T, PLURAL[type]!);
+    return new Finder<T>(this.client.transport, route, { id: this.id }, (d) => makeObject(this.client, type, d) as T, PLURAL[type]!);
   }
 
   protected async createChild<T>(type: string, route: RouteName, body: Json): Promise<T> {
     const { _id } = await this.client.transport.json<{ _id: string }>(route, { body });
-    return this.client.getContainer<T>(type, _id);
+    return fetchContainer<T>(this.client, type, _id);
   }
 }
 
@@ -223,7 +228,7 @@ const CHILD_ANALYSIS_ROUTES: Record<string, RouteName | undefined> = {
 /** A container analyses can hang off (project, subject, session, acquisition). */
 export abstract class ParentContainer extends Container {
   get analyses(): Finder<Analysis> {
-    return new Finder<Analysis>(this.client, 'listAnalyses', this.params, (d) => new Analysis(this.client, d), 'analyses');
+    return new Finder<Analysis>(this.client.transport, 'listAnalyses', this.params, (d) => new Analysis(this.client, d), 'analyses');
   }
 
   /**
@@ -234,14 +239,14 @@ export abstract class ParentContainer extends Container {
     const route = children === 'all' ? 'listAllAnalyses' : CHILD_ANALYSIS_ROUTES[`${this.containerType}/${children}`];
     if (!route) throw new SdkError(`a ${this.containerType} has no ${children}; use 'all' or a kind of container below it`);
     const params: Record<string, string> = children === 'all' ? this.params : { id: this.id };
-    return new Finder<Analysis>(this.client, route, params, (d) => new Analysis(this.client, d), 'analyses');
+    return new Finder<Analysis>(this.client.transport, route, params, (d) => new Analysis(this.client, d), 'analyses');
   }
 
   /** An analysis without a job (results uploaded by the caller); returns it. */
   async addAnalysis(spec: AnalysisInputSpec): Promise<Analysis> {
     const body: Json = { ...spec, ...(spec.inputs ? { inputs: spec.inputs.map(toRef) } : {}) };
     const { _id } = await this.client.transport.json<{ _id: string }>('addAnalysis', { params: this.params, body });
-    return this.client.getAnalysis(_id);
+    return fetchContainer<Analysis>(this.client, 'analysis', _id);
   }
 }
 
@@ -262,7 +267,7 @@ export class Group extends Model {
   }
 
   get projects(): Finder<Project> {
-    return new Finder<Project>(this.client, 'listGroupProjects', { id: this.id }, (d) => new Project(this.client, d), 'projects');
+    return new Finder<Project>(this.client.transport, 'listGroupProjects', { id: this.id }, (d) => new Project(this.client, d), 'projects');
   }
 
   ref(): ContainerRef {
@@ -289,27 +294,27 @@ export class Group extends Model {
   /** Creates a project in this group and returns it. */
   async addProject(fields: { label: string; description?: string; info?: Json; tags?: string[] }): Promise<Project> {
     const { _id } = await this.client.transport.json<{ _id: string }>('addProject', { body: { ...fields, group: this.id } });
-    return this.client.getProject(_id);
+    return fetchContainer<Project>(this.client, 'project', _id);
   }
 
   async addPermission(permission: { id: string; access: GroupPermission['access'] }): Promise<void> {
-    await this.client.addGroupPermission(this.id, permission);
+    await perms.addGroupPermission(this.client.transport, this.id, permission);
   }
 
   async updatePermission(userId: string, access: GroupPermission['access']): Promise<void> {
-    await this.client.modifyGroupUserPermission(this.id, userId, access);
+    await perms.modifyGroupUserPermission(this.client.transport, this.id, userId, access);
   }
 
   async deletePermission(userId: string): Promise<void> {
-    await this.client.deleteGroupUserPermission(this.id, userId);
+    await perms.deleteGroupUserPermission(this.client.transport, this.id, userId);
   }
 
   getUserPermission(userId: string): Promise<GroupPermission> {
-    return this.client.getGroupUserPermission(this.id, userId);
+    return perms.getGroupUserPermission(this.client.transport, this.id, userId);
   }
 
   async getPermissions(): Promise<GroupPermission[]> {
-    return withIds<GroupPermission>(await this.client.transport.json<Json[]>('getGroupPermissions', { params: { id: this.id } }));
+    return perms.getGroupPermissions(this.client.transport, this.id);
   }
 
   /** Deletes the group (it must have no projects left). */
@@ -353,31 +358,31 @@ export class Project extends ParentContainer {
   }
 
   getPermissions(): Promise<ProjectPermission[]> {
-    return this.client.getProjectPermissions(this.id);
+    return perms.getProjectPermissions(this.client.transport, this.id);
   }
 
   getUserPermission(userId: string): Promise<ProjectPermission> {
-    return this.client.getProjectUserPermission(this.id, userId);
+    return perms.getProjectUserPermission(this.client.transport, this.id, userId);
   }
 
   addPermission(permission: { id: string; role_ids: string[] }): Promise<void> {
-    return this.client.addProjectPermission(this.id, permission);
+    return perms.addProjectPermission(this.client.transport, this.id, permission);
   }
 
   updatePermission(userId: string, roleIds: string[]): Promise<void> {
-    return this.client.modifyProjectUserPermission(this.id, userId, roleIds);
+    return perms.modifyProjectUserPermission(this.client.transport, this.id, userId, roleIds);
   }
 
   deletePermission(userId: string): Promise<void> {
-    return this.client.deleteProjectUserPermission(this.id, userId);
+    return perms.deleteProjectUserPermission(this.client.transport, this.id, userId);
   }
 
   getRules(): Promise<Rule[]> {
-    return this.client.getProjectRules(this.id);
+    return perms.getProjectRules(this.client.transport, this.id);
   }
 
   addRule(rule: RuleInput): Promise<string> {
-    return this.client.addProjectRule(this.id, rule);
+    return perms.addProjectRule(this.client.transport, this.id, rule);
   }
 }
 
@@ -481,9 +486,157 @@ export class Analysis extends Container {
   }
 }
 
-registerClass('group', Group);
-registerClass('project', Project);
-registerClass('subject', Subject);
-registerClass('session', Session);
-registerClass('acquisition', Acquisition);
-registerClass('analysis', Analysis);
+/** A file on a container (Flywheel's FileEntry). `id` is stable across versions of the file. */
+export class FileEntry extends Model {
+  declare file_id: string;
+  declare version: number;
+  declare name: string;
+  declare type: string | null;
+  declare mimetype: string;
+  declare size: number;
+  /** `v0-sha384-<hex>` */
+  declare hash: string;
+  declare modality: string | null;
+  declare classification: Classification;
+  declare tags: string[];
+  /** Only on a single container GET (`reload()`); lists leave it out, as Flywheel's do. */
+  declare info?: Json;
+  declare info_exists: boolean;
+  declare origin: Origin;
+  declare parent_ref: ContainerRef;
+  declare zip_member_count: number | null;
+  declare from_failed_job?: boolean;
+  declare created: string;
+  declare modified: string;
+  declare replaced: string | null;
+  /** The container this file was listed on (for a looked-up file, a stub holding only its id). */
+  declare readonly parent: Container;
+
+  constructor(client: ModelContext, doc: Json, parent?: Container) {
+    super(client, doc);
+    const ref = this.parent_ref;
+    const p = parent ?? makeObject<Container>(client, ref.type, { _id: ref.id, container_type: ref.type });
+    Object.defineProperty(this, 'parent', { value: p, enumerable: false, writable: true });
+  }
+
+  private get location(): FileLocation {
+    return { cont: PLURAL[this.parent.containerType]!, id: this.parent.id, name: this.name };
+  }
+
+  /** The reference job inputs and analyses take: `{type, id, name}` of the file's container. */
+  ref(): FileRef {
+    return { type: this.parent.containerType, id: this.parent.id, name: this.name };
+  }
+
+  /** Streams the file to disk (see `downloadTo`); returns the path written. */
+  download(dest: string, opts?: DownloadToOptions): Promise<string> {
+    return downloadTo(this.client, this.location, dest, opts);
+  }
+
+  /** The whole content in memory. */
+  read(opts?: DownloadOptions): Promise<Buffer> {
+    return readAll(this.client, this.location, opts);
+  }
+
+  /** The content as a Node stream (with the server's content hash as `etag`). */
+  open(opts?: DownloadOptions) {
+    return openDownload(this.client, this.location, opts);
+  }
+
+  /** A one-shot URL that needs no key. */
+  getDownloadUrl(): Promise<string> {
+    return downloadUrl(this.client, this.location);
+  }
+
+  /** The members of this zip file (Flywheel's `get_zip_info`); a file that is not a zip is an ApiError (400). */
+  getZipInfo(opts?: DownloadOptions): Promise<ZipInfo> {
+    return zipInfo(this.client, this.location, opts);
+  }
+
+  /** Streams one member of this zip file to `dest` (a path, or a directory to put it in); returns the path written. */
+  downloadZipMember(member: string, dest: string, opts?: DownloadOptions): Promise<string> {
+    return downloadZipMemberTo(this.client, this.location, member, dest, opts);
+  }
+
+  /** One member of this zip file in memory. */
+  readZipMember(member: string, opts?: DownloadOptions): Promise<Buffer> {
+    return readZipMember(this.client, this.location, member, opts);
+  }
+
+  /** Fetches the file's current document, info included. */
+  async reload(): Promise<this> {
+    const doc = await this.client.transport.json<Json>('getFileInfo', { params: this.location });
+    this.assign(doc, true);
+    return this;
+  }
+
+  /**
+   * Every stored version of the file, oldest first, each with its `origin` (who or which job wrote
+   * it; job origins carry the job's `gear_info` and who launched it).
+   */
+  async getVersions(): Promise<FileEntry[]> {
+    const docs = await this.client.transport.json<Json[]>('getFileVersions', { params: this.location });
+    return docs.map((d) => new FileEntry(this.client, d, this.parent));
+  }
+
+  /** Changes fields such as `type`, `modality`, `tags`. */
+  async update(fields: { type?: string | null; modality?: string | null; tags?: string[]; classification?: Classification; info?: Json }): Promise<this> {
+    await this.client.transport.json('modifyFile', { params: this.location, body: fields });
+    Object.assign(this, fields);
+    return this;
+  }
+
+  async updateInfo(set: Json): Promise<this> {
+    await this.client.transport.json('modifyFileInfo', { params: this.location, body: { set } });
+    if (this.info) this.info = { ...this.info, ...set };
+    return this;
+  }
+
+  async replaceInfo(info: Json): Promise<this> {
+    await this.client.transport.json('modifyFileInfo', { params: this.location, body: { replace: info } });
+    this.info = info;
+    return this;
+  }
+
+  async deleteInfo(...keys: (string | string[])[]): Promise<this> {
+    const del = keys.flat();
+    await this.client.transport.json('modifyFileInfo', { params: this.location, body: { delete: del } });
+    if (this.info) for (const k of del) delete this.info[k];
+    return this;
+  }
+
+  /** Adds values to classification aspects (`{Intent: ['Structural']}`). */
+  async updateClassification(add: Classification): Promise<this> {
+    await this.client.transport.json('modifyFileClassification', { params: this.location, body: { add } });
+    for (const [k, vs] of Object.entries(add)) this.classification[k] = [...new Set([...(this.classification[k] ?? []), ...vs])];
+    return this;
+  }
+
+  async replaceClassification(classification: Classification, opts: { modality?: string | null } = {}): Promise<this> {
+    const body = { replace: classification, ...(opts.modality !== undefined ? { modality: opts.modality } : {}) };
+    await this.client.transport.json('modifyFileClassification', { params: this.location, body });
+    this.classification = classification;
+    if (opts.modality !== undefined) this.modality = opts.modality;
+    return this;
+  }
+
+  async deleteClassification(remove: Classification): Promise<this> {
+    await this.client.transport.json('modifyFileClassification', { params: this.location, body: { delete: remove } });
+    for (const [k, vs] of Object.entries(remove)) {
+      const left = (this.classification[k] ?? []).filter((v) => !vs.includes(v));
+      if (left.length) this.classification[k] = left;
+      else delete this.classification[k];
+    }
+    return this;
+  }
+
+  async addTag(tag: string): Promise<this> {
+    if (!this.tags.includes(tag)) await this.update({ tags: [...this.tags, tag] });
+    return this;
+  }
+
+  /** Deletes the file and all its versions. */
+  async delete(): Promise<void> {
+    await this.client.transport.json('deleteFile', { params: this.location });
+  }
+}

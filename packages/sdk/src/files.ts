@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { Client } from './client.js';
 import { ApiError, SdkError } from './errors.js';
+import type { ModelContext } from './model.js';
 import type { MultipartPart } from './multipart.js';
 
 /** Where a file lives: its container's plural route segment and id, and its name. */
@@ -39,7 +39,7 @@ const params = (loc: FileLocation) => ({ cont: loc.cont, id: loc.id, name: loc.n
 
 /** The response body of a file download as a Node stream. */
 export async function openDownload(
-  client: Client,
+  client: ModelContext,
   loc: FileLocation,
   opts: DownloadOptions & { from?: number; signal?: AbortSignal } = {},
 ): Promise<{ stream: Readable; etag?: string; size?: number; partial: boolean }> {
@@ -66,7 +66,7 @@ async function hashFile(file: string, hash: ReturnType<typeof createHash>): Prom
  * complete and, when the server names the content hash, verified against it, so `dest` never
  * holds a partial or corrupt file. With `resume`, a broken download continues where it stopped.
  */
-export async function downloadTo(client: Client, loc: FileLocation, dest: string, opts: DownloadToOptions = {}): Promise<string> {
+export async function downloadTo(client: ModelContext, loc: FileLocation, dest: string, opts: DownloadToOptions = {}): Promise<string> {
   let target = path.resolve(dest);
   const st = await fs.promises.stat(target).catch(() => undefined);
   if (st?.isDirectory()) target = path.join(target, loc.name);
@@ -115,13 +115,13 @@ export async function downloadTo(client: Client, loc: FileLocation, dest: string
 }
 
 /** A file's whole content in memory. */
-export async function readAll(client: Client, loc: FileLocation, opts: DownloadOptions = {}): Promise<Buffer> {
+export async function readAll(client: ModelContext, loc: FileLocation, opts: DownloadOptions = {}): Promise<Buffer> {
   const res = await client.transport.send('downloadFile', { params: params(loc), query: { version: opts.version } });
   return Buffer.from(await res.arrayBuffer());
 }
 
 /** A one-shot URL for the file that needs no key (Flywheel's `?ticket=` flow). */
-export async function downloadUrl(client: Client, loc: FileLocation): Promise<string> {
+export async function downloadUrl(client: ModelContext, loc: FileLocation): Promise<string> {
   const { ticket } = await client.transport.json<{ ticket: string }>('downloadFile', { params: params(loc), query: { ticket: '' } });
   return `${client.transport.url('downloadFile', { params: params(loc) }).url}?ticket=${encodeURIComponent(ticket)}`;
 }
@@ -142,12 +142,12 @@ export interface ZipInfo {
 }
 
 /** The member list of a zip file (the server answers 400 for a file that is not a zip). */
-export function zipInfo(client: Client, loc: FileLocation, opts: DownloadOptions = {}): Promise<ZipInfo> {
+export function zipInfo(client: ModelContext, loc: FileLocation, opts: DownloadOptions = {}): Promise<ZipInfo> {
   return client.transport.json<ZipInfo>('downloadFile', { params: params(loc), query: { info: true, version: opts.version } });
 }
 
 /** One zip member's content as a Node stream, streamed out of the stored zip by the server. */
-export async function openZipMember(client: Client, loc: FileLocation, member: string, opts: DownloadOptions & { signal?: AbortSignal } = {}): Promise<Readable> {
+export async function openZipMember(client: ModelContext, loc: FileLocation, member: string, opts: DownloadOptions & { signal?: AbortSignal } = {}): Promise<Readable> {
   const res = await client.transport.send('downloadFile', { params: params(loc), query: { member, version: opts.version }, signal: opts.signal });
   return res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) : Readable.from([]);
 }
@@ -156,7 +156,7 @@ export async function openZipMember(client: Client, loc: FileLocation, member: s
  * Streams one zip member to `dest` (a file path, or an existing directory to put it in under the
  * member's base name), through a temporary file renamed into place once complete.
  */
-export async function downloadZipMemberTo(client: Client, loc: FileLocation, member: string, dest: string, opts: DownloadOptions & { signal?: AbortSignal } = {}): Promise<string> {
+export async function downloadZipMemberTo(client: ModelContext, loc: FileLocation, member: string, dest: string, opts: DownloadOptions & { signal?: AbortSignal } = {}): Promise<string> {
   let target = path.resolve(dest);
   const st = await fs.promises.stat(target).catch(() => undefined);
   if (st?.isDirectory()) target = path.join(target, path.posix.basename(member));
@@ -173,7 +173,7 @@ export async function downloadZipMemberTo(client: Client, loc: FileLocation, mem
 }
 
 /** One zip member's whole content in memory. */
-export async function readZipMember(client: Client, loc: FileLocation, member: string, opts: DownloadOptions = {}): Promise<Buffer> {
+export async function readZipMember(client: ModelContext, loc: FileLocation, member: string, opts: DownloadOptions = {}): Promise<Buffer> {
   const res = await client.transport.send('downloadFile', { params: params(loc), query: { member, version: opts.version } });
   return Buffer.from(await res.arrayBuffer());
 }

@@ -1,8 +1,8 @@
-import type { Client } from './client.js';
 import { SdkError } from './errors.js';
 import type { Json } from './model.js';
 import { wireId } from './model.js';
 import type { RouteName } from './routes.js';
+import type { Transport } from './transport.js';
 
 export interface FindOptions {
   /** e.g. `label:asc,created:desc` */
@@ -30,7 +30,7 @@ function splitArgs(args: FindArg[]): { filter?: string; opts: FindOptions } {
  */
 export class Finder<T> implements AsyncIterable<T> {
   constructor(
-    private readonly client: Client,
+    private readonly transport: Transport,
     private readonly route: RouteName,
     private readonly params: Record<string, string>,
     private readonly make: (doc: Json) => T,
@@ -39,7 +39,7 @@ export class Finder<T> implements AsyncIterable<T> {
   ) {}
 
   private async page(query: Record<string, string | number | undefined>): Promise<Json[]> {
-    const body = await this.client.transport.json<unknown>(this.route, { params: this.params, query });
+    const body = await this.transport.json<unknown>(this.route, { params: this.params, query });
     if (Array.isArray(body)) return body as Json[];
     // A server that wraps lists ({results}) is answered the same way.
     const results = (body as { results?: unknown } | undefined)?.results;

@@ -1,7 +1,6 @@
 import type { GearManifest, JobPriority } from '@sprocket/types';
-import { Container } from './containers.js';
+import { Container, FileEntry } from './containers.js';
 import { SdkError } from './errors.js';
-import { FileEntry } from './file-entry.js';
 import { Job } from './jobs.js';
 import { type Json, Model } from './model.js';
 import { PLURAL, makeObject } from './registry.js';

@@ -1,6 +1,6 @@
 import { JOB_STATES, type JobState, TERMINAL_STATES } from '@sprocket/types';
-import type { Client } from './client.js';
-import { type Json, Model } from './model.js';
+import { type Json, Model, type ModelContext } from './model.js';
+import type { Transport } from './transport.js';
 import type { ContainerRef, FileRef, JobLog, Origin } from './types.js';
 
 /** Narrowing for job listings: `states`/`tags` match any of the given values. */
@@ -91,7 +91,7 @@ export class Job extends Model {
 
   /** The log as `{fd, msg}` lines (fd 1 stdout, 2 stderr, -1 system). */
   getLogs(): Promise<JobLog> {
-    return this.client.getJobLogs(this.id);
+    return jobLogs(this.client.transport, this.id);
   }
 
   /** The log as the gear printed it. */
@@ -116,7 +116,7 @@ export class Job extends Model {
 
   /** Queues a new attempt of a failed job (`ignoreState`: also of a complete or cancelled one); returns its id. */
   retry(opts: { ignoreState?: boolean } = {}): Promise<string> {
-    return this.client.retryJob(this.id, opts);
+    return retryJob(this.client.transport, this.id, opts);
   }
 
   /** Resolves once the job is complete, failed or cancelled. */
@@ -150,7 +150,7 @@ export interface WaitOptions {
  * Polls `GET /jobs/{id}` for each unfinished job until every one is terminal, then resolves with
  * the final job objects (in the order given). Finished jobs are not polled again.
  */
-export async function waitForJobs(client: Client, ids: (string | Job)[], opts: WaitOptions = {}): Promise<Job[]> {
+export async function waitForJobs(client: ModelContext, ids: (string | Job)[], opts: WaitOptions = {}): Promise<Job[]> {
   const order = ids.map((j) => (typeof j === 'string' ? j : j.id));
   const latest = new Map<string, Job>();
   const pollMs = opts.pollMs ?? 1000;
@@ -163,7 +163,7 @@ export async function waitForJobs(client: Client, ids: (string | Job)[], opts: W
       Array.from({ length: workers }, async () => {
         while (next < pending.length) {
           const id = pending[next++]!;
-          latest.set(id, await client.getJob(id));
+          latest.set(id, new Job(client, await client.transport.json<Json>('getJob', { params: { id } })));
         }
       }),
     );
@@ -178,4 +178,16 @@ export async function waitForJobs(client: Client, ids: (string | Job)[], opts: W
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/** A job's log as `{fd, msg}` lines. */
+export async function jobLogs(t: Transport, id: string): Promise<JobLog> {
+  const doc = await t.json<Json>('getJobLogs', { params: { id } });
+  return { id: String(doc._id ?? doc.id ?? id), logs: (doc.logs as JobLog['logs']) ?? [] };
+}
+
+/** Queues a new attempt of a job; returns its id. */
+export async function retryJob(t: Transport, id: string, opts: { ignoreState?: boolean } = {}): Promise<string> {
+  const res = await t.json<{ _id?: string; id?: string }>('retryJob', { params: { id }, query: { ignoreState: opts.ignoreState } });
+  return String(res._id ?? res.id);
 }

@@ -1,6 +1,20 @@
-import type { Client } from './client.js';
+import type { Transport } from './transport.js';
 
 export type Json = Record<string, unknown>;
+
+/** A model class: built from the context that fetched the document, and the document. */
+export type ModelClass = new (ctx: ModelContext, doc: Json) => Model;
+
+/**
+ * What an API object needs to act: the transport to call the API through, and the classes to
+ * build related objects with (a file's container, a project's sessions), by container type. The
+ * `Client` is one; passing it in explicitly is what lets the model modules not import each other
+ * (or the client) in a ring.
+ */
+export interface ModelContext {
+  readonly transport: Transport;
+  readonly classes: ReadonlyMap<string, ModelClass>;
+}
 
 /** True when `key` is a method or accessor somewhere on the object's class chain. */
 function isMember(obj: object, key: string): boolean {
@@ -28,13 +42,14 @@ export function withIds<T>(list: unknown): T[] {
 
 /**
  * An API object: the fields of its wire document in Flywheel's names (`_id` becomes `id`, as in
- * Flywheel's SDK), plus methods that call the API through the client that fetched it.
+ * Flywheel's SDK), plus methods that call the API through the context (the client) that fetched it.
  */
 export abstract class Model {
-  declare readonly client: Client;
+  /** The context this object calls the API through (the `Client` that fetched it). */
+  declare readonly client: ModelContext;
   declare id: string;
 
-  constructor(client: Client, doc: Json) {
+  constructor(client: ModelContext, doc: Json) {
     Object.defineProperty(this, 'client', { value: client, enumerable: false, writable: false });
     this.assign(doc);
   }

@@ -7,7 +7,7 @@ import { CONTAINER_TYPES, PLURAL } from '@sprocket/types';
  */
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
-/** Which server module a route belongs to; the OpenAPI test reports missing areas as such. */
+/** Which server module serves a route (the table is grouped by it). */
 export type RouteArea = 'core' | 'gears' | 'jobs' | 'batch' | 'rules';
 
 export interface RouteDef {

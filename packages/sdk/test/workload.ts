@@ -1,23 +1,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Client, Gear, Job, Session } from '../src/index.js';
+import type { Client, Job, Session } from '../src/index.js';
 import { manifest, packGear } from './gears.js';
 import { uniq } from './helpers.js';
 import { zipBuffer as zipOf } from '../../../test-fixtures/zip.js';
 
-export interface WorkloadAreas {
-  gears: boolean;
-  jobs: boolean;
-  batch: boolean;
-  rules: boolean;
-}
-
 /**
  * One pass through (nearly) every SDK call against a real server, for tests that check the
- * requests the SDK makes; `areas` says which server modules exist to call.
+ * requests the SDK makes.
  */
-export async function exerciseSdk(fw: Client, areas: WorkloadAreas): Promise<void> {
+export async function exerciseSdk(fw: Client): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sdk-workload-'));
   try {
     const me = await fw.getCurrentUser();
@@ -161,56 +154,50 @@ export async function exerciseSdk(fw: Client, areas: WorkloadAreas): Promise<voi
     await user.delete();
     await (await fw.addGroup({ id: uniq('empty') })).delete();
 
-    let utility: Gear | undefined;
-    if (areas.gears) {
-      const name = uniq('oa-util-');
-      utility = await fw.addGear({ name: `${name}.tar.gz`, data: packGear(manifest(name, 'converter'), { run: '#!/bin/sh\nexit 0\n' }) });
-      const analysisGear = await fw.addGear(
-        { name: 'a.tar.gz', data: packGear(manifest(uniq('oa-ana-'), 'qa', { custom: {} }), { run: '#!/bin/sh\nexit 0\n' }) },
-        { category: 'analysis' },
-      );
-      await fw.lookup(`gears/${name}`);
-      await fw.getGear(utility.id);
-      await fw.gears.find({ limit: 10 });
-      await utility.getInvocation();
-      const unused = await fw.addGear({ name: 'u.tar.gz', data: packGear(manifest(uniq('oa-unused-'), 'converter')) });
-      await unused.delete();
+    // Gears, jobs, batches, rules.
+    const name = uniq('oa-util-');
+    const utility = await fw.addGear({ name: `${name}.tar.gz`, data: packGear(manifest(name, 'converter'), { run: '#!/bin/sh\nexit 0\n' }) });
+    const analysisGear = await fw.addGear(
+      { name: 'a.tar.gz', data: packGear(manifest(uniq('oa-ana-'), 'qa', { custom: {} }), { run: '#!/bin/sh\nexit 0\n' }) },
+      { category: 'analysis' },
+    );
+    await fw.lookup(`gears/${name}`);
+    await fw.getGear(utility.id);
+    await fw.gears.find({ limit: 10 });
+    await utility.getInvocation();
+    const unused = await fw.addGear({ name: 'u.tar.gz', data: packGear(manifest(uniq('oa-unused-'), 'converter')) });
+    await unused.delete();
 
-      if (areas.jobs) {
-        const jobId = await utility.run({ inputs: { dicom: file }, destination: acq, tags: ['sdk'], config: { threshold: 0.9 } });
-        const job: Job = await fw.getJob(jobId);
-        await job.getLogs();
-        await job.getDetail();
-        await fw.jobs.find({ limit: 5 });
-        await fw.jobs.find(`gear_id=${utility.id}`, { limit: 5 });
-        await acq.getJobs({ states: ['pending'] });
-        await fw.getCurrentUserJobs({ gear: utility.name });
-        await job.cancel();
-        const again = await job.retry({ ignoreState: true });
-        await fw.cancelJob(again);
-        await fw.waitForJobs([jobId, again], { pollMs: 10 });
-        const raw = await fw.addJob({ gear_id: utility.id, inputs: { dicom: file.ref() }, tags: ['raw'], label: 'raw job', priority: 'low' });
-        await fw.cancelJob(raw);
-        await analysisGear.run({ inputs: { dicom: file }, destination: session });
-      }
-      if (areas.batch) {
-        const proposal = await utility.proposeBatch([session], { tags: ['batch'], priority: 'high' });
-        await proposal.run();
-        await proposal.cancel();
-        const batch = await fw.getBatch(proposal.id);
-        await batch.getJobs();
-        await batch.retryFailed({ exitCodes: [3], memory: '4G' });
-        await fw.getAllBatches();
-      }
-      if (areas.rules) {
-        const rid = await project.addRule({ gear_id: utility.id, name: 'convert', any: [], all: [{ type: 'file.type', value: 'dicom' }], not: [] });
-        await project.getRules();
-        await fw.getProjectRule(project.id, rid);
-        await fw.applyProjectRule(project.id, rid, { dryRun: true });
-        await fw.modifyProjectRule(project.id, rid, { disabled: true });
-        await fw.deleteProjectRule(project.id, rid);
-      }
-    }
+    const jobId = await utility.run({ inputs: { dicom: file }, destination: acq, tags: ['sdk'], config: { threshold: 0.9 } });
+    const job: Job = await fw.getJob(jobId);
+    await job.getLogs();
+    await job.getDetail();
+    await fw.jobs.find({ limit: 5 });
+    await fw.jobs.find(`gear_id=${utility.id}`, { limit: 5 });
+    await acq.getJobs({ states: ['pending'] });
+    await fw.getCurrentUserJobs({ gear: utility.name });
+    await job.cancel();
+    const again = await job.retry({ ignoreState: true });
+    await fw.cancelJob(again);
+    await fw.waitForJobs([jobId, again], { pollMs: 10 });
+    const raw = await fw.addJob({ gear_id: utility.id, inputs: { dicom: file.ref() }, tags: ['raw'], label: 'raw job', priority: 'low' });
+    await fw.cancelJob(raw);
+    await analysisGear.run({ inputs: { dicom: file }, destination: session });
+
+    const proposal = await utility.proposeBatch([session], { tags: ['batch'], priority: 'high' });
+    await proposal.run();
+    await proposal.cancel();
+    const batch = await fw.getBatch(proposal.id);
+    await batch.getJobs();
+    await batch.retryFailed({ exitCodes: [3], memory: '4G' });
+    await fw.getAllBatches();
+
+    const rid = await project.addRule({ gear_id: utility.id, name: 'convert', any: [], all: [{ type: 'file.type', value: 'dicom' }], not: [] });
+    await project.getRules();
+    await fw.getProjectRule(project.id, rid);
+    await fw.applyProjectRule(project.id, rid, { dryRun: true });
+    await fw.modifyProjectRule(project.id, rid, { disabled: true });
+    await fw.deleteProjectRule(project.id, rid);
 
     await other.delete();
     await analysis.delete();

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { HttpTransport } from '@sprocket/sdk';
 import { createDatabase } from '../../../test-fixtures/pg-databases.js';
 import { loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
@@ -47,23 +48,32 @@ export interface Reply<T = any> {
   headers: Headers;
 }
 
-/** A minimal JSON client for tests: every call returns status and parsed body, never throws on 4xx. */
+/**
+ * A minimal JSON client for tests: every call returns status and parsed body, never throws on 4xx.
+ * It sends through the SDK's transport (the one HTTP client) with exactly the headers below: no
+ * retries, every status handed back, none of the SDK's own headers, so a test sees the server's
+ * first answer to the request it wrote.
+ */
 export class Api {
+  private readonly http: HttpTransport;
+
   constructor(
     readonly base: string,
     readonly key: string | undefined,
     readonly extraHeaders: Record<string, string> = { 'X-Accept-Feature': 'Subject-Container,Safe-Redirect' },
-  ) {}
+  ) {
+    this.http = new HttpTransport(base, key, { retries: 0, headers: { 'X-Accept-Feature': undefined, Accept: undefined } });
+  }
 
   headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...this.extraHeaders, ...(this.key ? { Authorization: `scitran-user ${this.key}` } : {}), ...extra };
   }
 
   async request<T = any>(method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
-    const res = await fetch(this.base + p, {
-      method,
+    const res = await this.http.request(method, p, {
       headers: this.headers(body !== undefined ? { 'Content-Type': 'application/json', ...headers } : headers),
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      ...(typeof body === 'string' ? { data: body } : { body }),
+      anyStatus: true,
     });
     const text = await res.text();
     let parsed: unknown = text;
@@ -80,13 +90,13 @@ export class Api {
     const form = new FormData();
     if (metadata !== undefined) form.append('metadata', JSON.stringify(metadata));
     for (const f of files) form.append('file', typeof f.content === 'string' ? new Blob([f.content]) : f.content, f.name);
-    const res = await fetch(this.base + p, { method: 'POST', headers: this.headers(), body: form });
+    const res = await this.http.request('POST', p, { headers: this.headers(), data: form, anyStatus: true });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   }
 
   async bytes(p: string, headers: Record<string, string> = {}): Promise<{ status: number; data: Buffer; headers: Headers }> {
-    const res = await fetch(this.base + p, { headers: this.headers(headers) });
+    const res = await this.http.request('GET', p, { headers: this.headers(headers), anyStatus: true });
     return { status: res.status, data: Buffer.from(await res.arrayBuffer()), headers: res.headers };
   }
 }

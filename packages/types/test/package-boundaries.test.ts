@@ -26,6 +26,32 @@ function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.[cm]?[jt]s$/.test(f)).map((f) => path.join(dir, f));
 }
 
+/** The module files a file imports by relative path, type-only imports included (they tie modules as much). */
+function localImports(file: string): string[] {
+  return specifiers(fs.readFileSync(file, 'utf8'))
+    .filter((s) => s.startsWith('.'))
+    .map((s) => path.resolve(path.dirname(file), s.replace(/\.js$/, '.ts')));
+}
+
+/** Every import cycle among `files`, each as the chain of files that closes it. */
+function cycles(files: string[]): string[][] {
+  const found: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (f: string) => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const dep of localImports(f)) {
+      if (state.get(dep) === 'open') found.push([...stack.slice(stack.indexOf(dep)), dep]);
+      else if (!state.has(dep) && fs.existsSync(dep)) visit(dep);
+    }
+    stack.pop();
+    state.set(f, 'done');
+  };
+  for (const f of files) if (!state.has(f)) visit(f);
+  return found;
+}
+
 describe('package boundaries', () => {
   it('recognises every way of naming the server', () => {
     const sample = [
@@ -54,6 +80,29 @@ describe('package boundaries', () => {
           .map((s) => `${path.relative(ROOT, f)}: ${s}`),
       );
       expect(found).toEqual([]);
+    });
+  }
+
+  it('finds an import cycle, type-only imports included', () => {
+    const dir = fs.mkdtempSync(path.join(import.meta.dirname, '.cycle-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'a.ts'), "import { b } from './b.js';\nexport const a = b;\n");
+      fs.writeFileSync(path.join(dir, 'b.ts'), "import type { C } from './c.js';\nexport const b = 1 as unknown as C;\n");
+      fs.writeFileSync(path.join(dir, 'c.ts'), "import type { a } from './a.js';\nexport type C = typeof a;\n");
+      fs.writeFileSync(path.join(dir, 'd.ts'), "import { a } from './a.js';\nexport const d = a;\n");
+      expect(cycles(sourceFiles(dir)).map((c) => c.map((f) => path.basename(f)))).toEqual([['a.ts', 'b.ts', 'c.ts', 'a.ts']]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // The SDK's model classes once imported the client (for its type) while the client imported them,
+  // and registered themselves with a registry as a side effect of loading; now they get a context
+  // (transport and classes) passed in, and nothing may loop back.
+  for (const pkg of ['sdk', 'engine']) {
+    it(`${pkg}/src has no import cycle`, () => {
+      const files = sourceFiles(path.join(ROOT, 'packages', pkg, 'src'));
+      expect(cycles(files).map((c) => c.map((f) => path.relative(ROOT, f)).join(' -> '))).toEqual([]);
     });
   }
 });

@@ -46,9 +46,10 @@ async function downloadTar(session: ReturnType<typeof openSession>, root: Hierar
   if (type === 'group') throw new CliError('download a project or something below it, not a whole group');
   const query = { include: opts.include.join(',') || undefined, exclude: opts.exclude.join(',') || undefined };
   const base = `/${PLURAL[type]}/${root.id}/download`;
-  const summary = await session.raw.json<{ file_cnt: number; size: number }>('GET', base, { query: { ...query, summary: true } });
+  // Subtree archives are outside the SDK's route table: sent through its transport by path.
+  const summary = await session.client.transport.requestJson<{ file_cnt: number; size: number }>('GET', base, { query: { ...query, summary: true }, retries: 0 });
   const dest = path.resolve(opts.output ?? `${safePathSegment((root as { label?: string }).label ?? root.id)}.tar`);
-  const res = await session.raw.send('GET', base, { query: { ...query, format: 'tar' } });
+  const res = await session.client.transport.request('GET', base, { query: { ...query, format: 'tar' }, retries: 0 });
   const bar = progress('Downloading', summary.size, 'bytes');
   const tmp = `${dest}.part`;
   let bytes = 0;
@@ -121,7 +122,7 @@ Examples:
         const bar = progress('Downloading', f.size, 'bytes');
         let outcome: FetchOutcome;
         try {
-          outcome = await fetchFile(session.raw, { cont: PLURAL[parent.type as AnyContainerType], id: parent.id, name: f.name, version: f.version, size: f.size, hash: f.hash }, dest, (n) => bar.add(n), limit);
+          outcome = await fetchFile(session.client.transport, { cont: PLURAL[parent.type as AnyContainerType], id: parent.id, name: f.name, version: f.version, size: f.size, hash: f.hash }, dest, (n) => bar.add(n), limit);
         } finally {
           bar.stop();
         }
@@ -146,7 +147,7 @@ Examples:
       try {
         await eachLimit(files, jobs, async (t: TreeFile) => {
           const outcome = await fetchFile(
-            session.raw,
+            session.client.transport,
             { cont: t.cont, id: t.id, name: t.entry.name, version: t.entry.version, size: t.entry.size, hash: t.entry.hash },
             path.join(outDir, ...t.rel.split('/')),
             (n) => bar.add(n),

@@ -48,6 +48,45 @@ function alreadyThere(acq: Acquisition, plan: SeriesPlan): boolean {
   return f.zip_member_count === null || f.zip_member_count === undefined || f.zip_member_count === plan.files.length;
 }
 
+/** The dry run's answer: how the files would be sorted, as a table or as JSON. */
+function printPlan(plans: SeriesPlan[], found: string, json: boolean): void {
+  if (json) {
+    printJson(plans.map((p) => ({ subject: p.subject, session: p.session, acquisition: p.acquisition, file: p.zipName, files: p.files.length, bytes: p.bytes })));
+    return;
+  }
+  printTable(plans, [
+    { header: 'SUBJECT', value: (p) => p.subject },
+    { header: 'SESSION', value: (p) => p.session.label },
+    { header: 'ACQUISITION', value: (p) => p.acquisition.label },
+    { header: 'FILES', value: (p) => p.files.length, right: true },
+    { header: 'SIZE', value: (p) => humanSize(p.bytes), right: true },
+  ]);
+  process.stdout.write(`${found}\n`);
+}
+
+/** Zips one series as it uploads it; a failed upload takes its bytes back off the bar. */
+async function uploadSeries(acq: Acquisition, plan: SeriesPlan, bar: ReturnType<typeof progress>, limit: ReturnType<typeof rateLimit>): Promise<void> {
+  const names = uniqueNames(
+    plan.files.map((f) => f.file),
+    (f) => path.basename(f),
+  );
+  let sent = 0;
+  const zip = zipStream(
+    plan.files.map((f, i) => ({ file: f.file, name: names[i]!, size: f.size })),
+    (n) => {
+      sent += n;
+      bar.add(n);
+    },
+    limit,
+  );
+  try {
+    await acq.uploadFile({ name: plan.zipName, data: zip }, { metadata: { type: 'dicom' } });
+  } catch (e) {
+    bar.add(-sent);
+    throw e;
+  }
+}
+
 export function register(parent: Command): void {
   parent
     .command('dicom')
@@ -87,21 +126,7 @@ Examples:
       const sessions = new Set(plans.map((p) => `${p.subject}\u0000${p.session.uid}`)).size;
       const found = `Found ${infos.length} DICOM files (${humanSize(totalBytes)}) in ${plans.length} series, ${sessions} sessions, ${subjects} subjects${ignored ? `; ignored ${ignored} other files` : ''}`;
 
-      if (opts.dryRun) {
-        if (opts.json) {
-          printJson(plans.map((p) => ({ subject: p.subject, session: p.session, acquisition: p.acquisition, file: p.zipName, files: p.files.length, bytes: p.bytes })));
-          return;
-        }
-        printTable(plans, [
-          { header: 'SUBJECT', value: (p) => p.subject },
-          { header: 'SESSION', value: (p) => p.session.label },
-          { header: 'ACQUISITION', value: (p) => p.acquisition.label },
-          { header: 'FILES', value: (p) => p.files.length, right: true },
-          { header: 'SIZE', value: (p) => humanSize(p.bytes), right: true },
-        ]);
-        process.stdout.write(`${found}\n`);
-        return;
-      }
+      if (opts.dryRun) return printPlan(plans, found, opts.json === true);
       if (!plans.length) throw new CliError(`no DICOM files found in ${dir}${ignored ? ` (${ignored} other files)` : ''}`);
       process.stdout.write(`${found}\n`);
 
@@ -125,25 +150,7 @@ Examples:
               skipped++;
               bar.add(plan.bytes);
             } else {
-              const names = uniqueNames(
-                plan.files.map((f) => f.file),
-                (f) => path.basename(f),
-              );
-              let sent = 0;
-              const zip = zipStream(
-                plan.files.map((f, i) => ({ file: f.file, name: names[i]!, size: f.size })),
-                (n) => {
-                  sent += n;
-                  bar.add(n);
-                },
-                limit,
-              );
-              try {
-                await acq.uploadFile({ name: plan.zipName, data: zip }, { metadata: { type: 'dicom' } });
-              } catch (e) {
-                bar.add(-sent);
-                throw e;
-              }
+              await uploadSeries(acq, plan, bar, limit);
               uploaded++;
             }
           } catch (e) {

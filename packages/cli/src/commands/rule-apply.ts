@@ -26,8 +26,7 @@ export function register(parent: Command): void {
       const session = openSession();
       const project = await projectAt(session.client, path);
       const rule = await findRule(session.client, project, ref);
-      // Sent directly: the SDK's route table does not carry this route yet.
-      const res = await session.raw.json<ApplyResult>('POST', `/projects/${project.id}/rules/${rule.id}/apply`, { body: { dry_run: opts.dryRun === true } });
+      const res: ApplyResult = await session.client.applyProjectRule(project.id, rule.id, { dryRun: opts.dryRun === true });
       if (opts.json) return printJson(res);
       const n = opts.dryRun ? (res.would_launch ?? res.jobs?.length ?? 0) : (res.launched ?? res.jobs?.length ?? 0);
       const extra = [

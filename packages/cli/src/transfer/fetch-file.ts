@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Transport } from '@sprocket/sdk';
 import { CliError } from '../errors.js';
-import type { RawApi } from '../session.js';
 import type { RateLimit } from './rate.js';
 
 export interface RemoteFile {
@@ -56,7 +56,7 @@ async function staleParts(target: string, keep: string): Promise<string[]> {
  * anything else is downloaded. The content is checked against the server's hash before it is
  * renamed into place, so the target never holds partial or wrong bytes.
  */
-export async function fetchFile(raw: RawApi, f: RemoteFile, target: string, onBytes: (n: number) => void = () => {}, limit?: RateLimit): Promise<FetchOutcome> {
+export async function fetchFile(transport: Transport, f: RemoteFile, target: string, onBytes: (n: number) => void = () => {}, limit?: RateLimit): Promise<FetchOutcome> {
   const sha = sha384Of(f.hash);
   const st = await fs.promises.stat(target).catch(() => undefined);
   if (st?.isDirectory()) throw new CliError(`${target} is a directory where the file ${f.name} should go`);
@@ -77,9 +77,12 @@ export async function fetchFile(raw: RawApi, f: RemoteFile, target: string, onBy
     const hash = createHash('sha384');
     if (resume) await hashFile(part, hash, onBytes);
     else await fs.promises.rm(part, { force: true });
-    const res = await raw.send('GET', `/${f.cont}/${encodeURIComponent(f.id)}/files/${encodeURIComponent(f.name)}`, {
+    const res = await transport.send('downloadFile', {
+      params: { cont: f.cont, id: f.id, name: f.name },
       query: { version: f.version },
       headers: resume ? { Range: `bytes=${have}-` } : {},
+      // A failed attempt is resumed by the next run from the part file, not retried blind here.
+      retries: 0,
     });
     // A server that ignores the Range sends the whole file: start the part over.
     const append = resume && res.status === 206;
