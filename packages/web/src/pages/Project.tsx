@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link, NavLink, Outlet, useParams } from 'react-router';
 import { api } from '../api/client.js';
 import type { Project } from '../api/types.js';
-import { ErrorNote, Loading } from '../components/common.js';
+import { ErrorNote } from '../components/common.js';
 
 export function useProject(id: string) {
   return useQuery({ queryKey: ['project', id], queryFn: () => api.get<Project>(`/projects/${id}`) });
@@ -19,25 +19,25 @@ export function ProjectPage() {
         <span aria-hidden="true">/</span>
         <span>{project.data?.group ?? '…'}</span>
       </nav>
-      {project.isPending && <Loading />}
       {project.error && <ErrorNote error={project.error} retry={() => void project.refetch()} />}
-      {project.data && (
+      <div className="page-head">
+        <h1 aria-busy={project.isPending}>{project.data?.label ?? '\u00a0'}</h1>
+        <div className="tags">
+          {project.data?.tags.map((t) => (
+            <span key={t} className="tag">
+              {t}
+            </span>
+          ))}
+        </div>
+      </div>
+      {/* The tabs load in parallel with the project document, not after it. */}
+      {!project.error && (
         <>
-          <div className="page-head">
-            <h1>{project.data.label}</h1>
-            <div className="tags">
-              {project.data.tags.map((t) => (
-                <span key={t} className="tag">
-                  {t}
-                </span>
-              ))}
-            </div>
-          </div>
           <nav className="tabs" aria-label="Project sections">
             <NavLink to="sessions">Sessions</NavLink>
             <NavLink to="jobs">Jobs / Provenance</NavLink>
           </nav>
-          <Outlet context={project.data} />
+          <Outlet />
         </>
       )}
     </div>

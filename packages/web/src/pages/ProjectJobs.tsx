@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
-import { useOutletContext, useSearchParams } from 'react-router';
+import { useParams, useSearchParams } from 'react-router';
 import { api } from '../api/client.js';
-import type { JobListing, Project } from '../api/types.js';
+import type { JobListing } from '../api/types.js';
 import { JobsTable } from '../components/JobsTable.js';
 import { ErrorNote, Loading } from '../components/common.js';
 
@@ -9,12 +9,12 @@ const STATES = ['', 'pending', 'running', 'complete', 'failed', 'cancelled'] as 
 
 /** Every job on the project's data, whoever launched it; rows change state live (api/live.ts). */
 export function ProjectJobs() {
-  const project = useOutletContext<Project>();
+  const { projectId = '' } = useParams();
   const [params, setParams] = useSearchParams();
   const state = params.get('state') ?? '';
   const jobs = useQuery({
-    queryKey: ['jobs', 'project', project._id, state],
-    queryFn: () => api.get<JobListing>(`/projects/${project._id}/jobs`, { sort: 'created:desc', limit: 500, ...(state ? { states: state } : {}) }),
+    queryKey: ['jobs', 'project', projectId, state],
+    queryFn: () => api.get<JobListing>(`/projects/${projectId}/jobs`, { sort: 'created:desc', limit: 500, ...(state ? { states: state } : {}) }),
   });
   return (
     <section aria-label="Jobs" className="tab-body">

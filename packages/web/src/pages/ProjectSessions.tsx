@@ -1,9 +1,9 @@
 import { useQuery } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useMemo, useRef, useState } from 'react';
-import { useOutletContext, useSearchParams } from 'react-router';
+import { useParams, useSearchParams } from 'react-router';
 import { api } from '../api/client.js';
-import type { Acquisition, FileDoc, Project, Session } from '../api/types.js';
+import type { Acquisition, FileDoc, Session } from '../api/types.js';
 import { Empty, ErrorNote, Loading, formatDate } from '../components/common.js';
 
 const ROW_HEIGHT = 40;
@@ -78,7 +78,8 @@ function compare(a: SessionRow, b: SessionRow, key: SortKey): number {
  * the rows in view (plus a small overscan) in the DOM.
  */
 export function ProjectSessions() {
-  const project = useOutletContext<Project>();
+  // From the URL, not the project document: the listing starts without waiting for the project.
+  const { projectId = '' } = useParams();
   const [params, setParams] = useSearchParams();
   const q = params.get('q') ?? '';
   const sort = (COLUMNS.some((c) => c.key === params.get('sort')) ? params.get('sort') : 'subject') as SortKey;
@@ -86,12 +87,14 @@ export function ProjectSessions() {
   const [open, setOpen] = useState<Set<string>>(() => new Set());
 
   const sessions = useQuery({
-    queryKey: ['project', project._id, 'sessions'],
-    queryFn: ({ signal }) => api.get<Session[]>(`/projects/${project._id}/sessions`, undefined, signal),
+    queryKey: ['project', projectId, 'sessions'],
+    queryFn: ({ signal }) => api.get<Session[]>(`/projects/${projectId}/sessions`, undefined, signal),
   });
   const acquisitions = useQuery({
-    queryKey: ['project', project._id, 'acquisitions'],
-    queryFn: ({ signal }) => api.get<Acquisition[]>('/acquisitions', { filter: `parents.project=${project._id}` }, signal),
+    queryKey: ['project', projectId, 'acquisitions'],
+    queryFn: ({ signal }) => api.get<Acquisition[]>('/acquisitions', { filter: `parents.project=${projectId}` }, signal),
+    // After the sessions: the rows show first, and the server is not asked for both at once.
+    enabled: sessions.isSuccess,
   });
 
   const sessionRows = useMemo(() => {
@@ -163,7 +166,7 @@ export function ProjectSessions() {
           </span>
         )}
       </div>
-      {(sessions.isPending || acquisitions.isPending) && <Loading label="Loading sessions…" />}
+      {sessions.isPending && <Loading label="Loading sessions…" />}
       {error && (
         <ErrorNote
           error={error}
@@ -173,8 +176,9 @@ export function ProjectSessions() {
           }}
         />
       )}
-      {sessions.data && acquisitions.data && sessions.data.length === 0 && <Empty>This project has no sessions yet.</Empty>}
-      {sessions.data && acquisitions.data && sessions.data.length > 0 && (
+      {sessions.data && sessions.data.length === 0 && <Empty>This project has no sessions yet.</Empty>}
+      {/* Sessions show as soon as they arrive; acquisition columns fill in when their listing does. */}
+      {sessions.data && sessions.data.length > 0 && (
         <div className="vtable vbody" ref={scroller} data-testid="sessions-scroller">
           <table aria-label="Sessions" aria-rowcount={rows.length + 1}>
             <thead>
@@ -243,7 +247,7 @@ export function ProjectSessions() {
                     <td className="vcell vcell-subject truncate strong">{row.subject}</td>
                     <td className="vcell vcell-session truncate">{s.label}</td>
                     <td className="vcell vcell-date">{formatDate(row.date)}</td>
-                    <td className="vcell vcell-acquisitions num">{row.acquisitions.length}</td>
+                    <td className="vcell vcell-acquisitions num">{acquisitions.data ? row.acquisitions.length : '…'}</td>
                     <td className="vcell vcell-files num">{row.files}</td>
                     <td className="vcell vcell-modality">{row.modalities.join(', ') || '—'}</td>
                     <td className="vcell vcell-classification truncate">{row.classification.join(', ') || '—'}</td>
