@@ -251,6 +251,25 @@ describe('GET /events', () => {
     }
   });
 
+  it('losing access to a project stops its events at once, on an open stream', async () => {
+    const bobStream = listen({ Authorization: `scitran-user ${bob.key}` });
+    await bobStream.opened;
+    // Opened after bob's, so the hub reaches bob first: once the admin has the event, bob's turn is past.
+    const adminStream = listen({ Authorization: `scitran-user ${s.admin.key}` });
+    await adminStream.opened;
+    try {
+      ok(await s.admin.del(`/groups/${A.group}/permissions/bob@web.org`));
+      ok(await s.admin.upload(`/acquisitions/${A.acquisition}/files`, [{ name: 'after-revoke.txt', content: 'x\n' }]));
+      await until(() => adminStream.events.some((e) => e.data.names?.includes('after-revoke.txt')));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(bobStream.events).toEqual([]);
+    } finally {
+      bobStream.stop();
+      adminStream.stop();
+      ok(await s.admin.post(`/groups/${A.group}/permissions`, { _id: 'bob@web.org', access: 'ro' }));
+    }
+  });
+
   it('a browser session streams too, and sign-out closes its stream', async () => {
     ok(await s.admin.put('/users/bob@web.org/password', { password: 'bob-secret-1' }));
     const b = new Browser(s.url);

@@ -54,6 +54,7 @@ export interface WebSession {
   id: string;
   csrf: string;
   userId: string;
+  expires: string;
 }
 
 declare module 'fastify' {
@@ -109,7 +110,7 @@ export async function principalOfSession(handle: DatabaseHandle, token: string):
     await endSession(handle, id);
     return undefined;
   }
-  return { principal, session: { id, csrf: row.csrf, userId: row.user_id } };
+  return { principal, session: { id, csrf: row.csrf, userId: row.user_id, expires: row.expires } };
 }
 
 /** The value of one cookie. A single name is all this server reads, so no cookie library is pulled in. */

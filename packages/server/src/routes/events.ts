@@ -140,8 +140,11 @@ export async function eventRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     res.write(`retry: 2000\n: connected\n\n`);
     hub.clients.add(client);
     const keepalive = setInterval(() => res.write(`: keepalive\n\n`), KEEPALIVE_MS);
+    // A stream outlives no session: it ends when its session expires (sign-out ends it sooner).
+    const expiry = req.webSession ? setTimeout(() => res.end(), Math.max(0, Date.parse(req.webSession.expires) - Date.now())) : undefined;
     const done = () => {
       clearInterval(keepalive);
+      clearTimeout(expiry);
       hub.clients.delete(client);
     };
     req.raw.on('close', done);

@@ -48,7 +48,7 @@ function LogTail({ job }: { job: Pick<Job, 'id' | 'state'> }) {
           // Lines have no identity beyond their position in an append-only log.
           // biome-ignore lint/suspicious/noArrayIndexKey: see above
           <span key={i} className={l.fd === 2 ? 'log-err' : l.fd === -1 ? 'log-sys' : undefined}>
-            {l.msg}
+            {l.msg.replace(/\n$/, '')}
           </span>
         ))}
       </pre>
