@@ -56,13 +56,25 @@ async function buildPackage(name: string): Promise<void> {
   if (tsc.status !== 0) throw new Error(`build: declarations of packages/${name} failed`);
 }
 
+/** The web UI: a Vite build into packages/web/dist, which the server serves at / (server/src/web/static.ts). */
+async function buildWeb(): Promise<void> {
+  const { build: viteBuild } = await import('vite');
+  const webRoot = path.join(root, 'packages', 'web');
+  await viteBuild({ root: webRoot, configFile: path.join(webRoot, 'vite.config.ts'), logLevel: 'warn' });
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const wanted = process.argv.slice(2);
-  for (const w of wanted) if (!(PACKAGES as readonly string[]).includes(w)) throw new Error(`build: no package ${w} (${PACKAGES.join(', ')})`);
+  for (const w of wanted) if (w !== 'web' && !(PACKAGES as readonly string[]).includes(w)) throw new Error(`build: no package ${w} (${PACKAGES.join(', ')}, web)`);
   for (const name of PACKAGES) {
     if (wanted.length && !wanted.includes(name)) continue;
     const t = Date.now();
     await buildPackage(name);
     console.log(`build: packages/${name}/dist (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  }
+  if (!wanted.length || wanted.includes('web')) {
+    const t = Date.now();
+    await buildWeb();
+    console.log(`build: packages/web/dist (${((Date.now() - t) / 1000).toFixed(1)} s)`);
   }
 }

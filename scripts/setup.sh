@@ -16,6 +16,7 @@ APT_PACKAGES=(
   python3-scipy   # … and scipy.ndimage for the masks
   postgresql    # the scale-out metadata backend (tests run against it too)
   tmux          # the CLI tests drive interactive prompts through a real terminal
+  chromium      # the web UI tests run in a real browser (playwright-core drives it; no browser download)
   ca-certificates
 )
 

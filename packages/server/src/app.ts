@@ -25,6 +25,7 @@ import { SCHEMA_FORMATS } from './routes/schemas.js';
 import { systemRoutes } from './routes/system.js';
 import { userRoutes } from './routes/users.js';
 import { viewRoutes } from './routes/views.js';
+import { registerWeb } from './web/static.js';
 
 /** Builds the API without listening, so tests can use it in-process or on a port. */
 export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
@@ -82,6 +83,8 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
     req.principal = await authenticate(ctx.handle, req);
     await assertPrincipalMayCall(ctx.handle, req);
   });
+  // Browser sessions (after key authentication), the event stream, and the built UI at /.
+  await registerWeb(app, ctx);
 
   await app.register(
     async (untyped) => {

@@ -6,6 +6,7 @@ import * as m0004 from './migrations/0004_views.js';
 import * as m0005 from './migrations/0005_batch_rules.js';
 import * as m0006 from './migrations/0006_gear_owners.js';
 import * as m0007 from './migrations/0007_collections.js';
+import * as m0008 from './migrations/0008_web_sessions.js';
 import type { Database } from './schema.js';
 
 /** Migrations are listed here in order; each file is applied once and never edited after release. */
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005_batch_rules': m0005,
   '0006_gear_owners': m0006,
   '0007_collections': m0007,
+  '0008_web_sessions': m0008,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -1,0 +1,158 @@
+import type { Action } from '@sprocket/types';
+import type { FastifyInstance } from 'fastify';
+import { AccessContext } from '../auth/access.js';
+import { requirePrincipal } from '../auth/authenticate.js';
+import type { Principal } from '../auth/principal.js';
+import type { ServerContext } from '../context.js';
+import type { JobEvent } from '../events.js';
+import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
+
+/**
+ * `GET /events`: server-sent events for the web UI, so no page needs a Refresh button. Two kinds:
+ * `job` (a job was queued, changed state or was retried) and `files` (files landed on a container).
+ * Each event belongs to the project of its container (a job's destination) and reaches only the
+ * connections whose user may see it there: `jobs_view` for jobs, `files_view_metadata` for files,
+ * asked afresh per event so a revoked role stops the stream of that project at once.
+ *
+ * Events come from the server's emitter (`ctx.events`), which every job transition and file
+ * commit already tells, so no existing path is changed; delivery runs after the emit returns and
+ * never slows the transition down.
+ */
+
+interface Client {
+  principal: Principal;
+  /** The browser session the stream was opened under; signing out closes the stream. */
+  sessionId?: string;
+  send: (event: string, data: unknown) => void;
+  close: () => void;
+}
+
+export interface LiveEvent {
+  kind: 'job' | 'files';
+  project_id: string;
+  group_id: string;
+  need: Action;
+  data: Record<string, unknown>;
+}
+
+/** How often an idle stream sends a comment, so proxies and the browser keep the connection. */
+const KEEPALIVE_MS = 20_000;
+
+class EventHub {
+  readonly clients = new Set<Client>();
+
+  async publish(ctx: ServerContext, e: LiveEvent): Promise<void> {
+    for (const c of this.clients) {
+      const access = new AccessContext(ctx.handle, c.principal);
+      let ok = false;
+      try {
+        ok = access.isAdmin || (await access.can({ id: e.project_id, project_id: e.project_id, group_id: e.group_id }, e.need));
+      } catch {
+        ok = false;
+      }
+      if (ok) c.send(e.kind, e.data);
+    }
+  }
+
+  closeSession(sessionId: string): void {
+    for (const c of this.clients) if (c.sessionId === sessionId) c.close();
+  }
+}
+
+const hubs = new WeakMap<ServerContext, EventHub>();
+
+export function eventHubOf(ctx: ServerContext): EventHub {
+  let h = hubs.get(ctx);
+  if (!h) {
+    h = new EventHub();
+    hubs.set(ctx, h);
+  }
+  return h;
+}
+
+async function containerOf(ctx: ServerContext, id: string): Promise<Pick<ContainersTable, 'id' | 'type' | 'project_id' | 'group_id'> | undefined> {
+  return ctx.handle.db.selectFrom('containers').select(['id', 'type', 'project_id', 'group_id']).where('id', '=', id).executeTakeFirst();
+}
+
+function jobData(job: JobsTable, project: string, from?: string): Record<string, unknown> {
+  return {
+    _id: job.id,
+    state: job.state,
+    previous_state: from ?? null,
+    gear_name: job.gear_name,
+    destination: { type: job.destination_type, id: job.destination_id },
+    project_id: project,
+    batch: job.batch,
+    modified: job.modified,
+  };
+}
+
+async function onJobEvent(ctx: ServerContext, hub: EventHub, e: JobEvent): Promise<void> {
+  if (hub.clients.size === 0) return;
+  const dest = await containerOf(ctx, e.job.destination_id);
+  if (!dest) return;
+  const project = dest.project_id ?? dest.id;
+  const from = e.type === 'state' ? e.from : undefined;
+  await hub.publish(ctx, { kind: 'job', project_id: project, group_id: dest.group_id, need: 'jobs_view', data: jobData(e.job, project, from) });
+  if (e.type === 'retried') {
+    await hub.publish(ctx, { kind: 'job', project_id: project, group_id: dest.group_id, need: 'jobs_view', data: jobData(e.previous, project) });
+  }
+}
+
+async function onFiles(ctx: ServerContext, hub: EventHub, container: ContainersTable, written: FilesTable[]): Promise<void> {
+  if (hub.clients.size === 0 || written.length === 0) return;
+  const project = container.project_id ?? container.id;
+  await hub.publish(ctx, {
+    kind: 'files',
+    project_id: project,
+    group_id: container.group_id,
+    need: 'files_view_metadata',
+    data: { container: { type: container.type, id: container.id }, project_id: project, names: written.map((f) => f.name) },
+  });
+}
+
+export async function eventRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const hub = eventHubOf(ctx);
+  const later = (p: Promise<void>) => void p.catch((err) => app.log.warn({ err }, 'live event delivery failed'));
+  ctx.events.on('job', (e) => later(onJobEvent(ctx, hub, e)));
+  ctx.events.on('filesCommitted', ({ container, written }) => later(onFiles(ctx, hub, container, written)));
+
+  app.get('/events', { schema: { tags: ['events'], hide: true } }, async (req, reply) => {
+    const principal = requirePrincipal(req);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      Connection: 'keep-alive',
+      // nginx and similar would otherwise hold events back until a buffer fills.
+      'X-Accel-Buffering': 'no',
+    });
+    const client: Client = {
+      principal,
+      sessionId: req.webSession?.id,
+      close: () => res.end(),
+      send: (event, data) => {
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      },
+    };
+    // The first bytes tell EventSource the stream is open (its `open` event) and the retry delay.
+    res.write(`retry: 2000\n: connected\n\n`);
+    hub.clients.add(client);
+    const keepalive = setInterval(() => res.write(`: keepalive\n\n`), KEEPALIVE_MS);
+    // A stream outlives no session: it ends when its session expires (sign-out ends it sooner).
+    const expiry = req.webSession ? setTimeout(() => res.end(), Math.max(0, Date.parse(req.webSession.expires) - Date.now())) : undefined;
+    const done = () => {
+      clearInterval(keepalive);
+      clearTimeout(expiry);
+      hub.clients.delete(client);
+    };
+    req.raw.on('close', done);
+    res.on('close', done);
+  });
+
+  app.addHook('onClose', async () => {
+    hub.clients.clear();
+  });
+}

@@ -1,0 +1,73 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import { registerSessionAuth } from '../auth/sessions.js';
+import type { ServerContext } from '../context.js';
+import { apiError } from '../errors.js';
+import { eventRoutes } from '../routes/events.js';
+import { sessionRoutes } from '../routes/sessions.js';
+
+/**
+ * The web UI's server side: cookie sessions, the live event stream, and the built UI itself
+ * (packages/web/dist, from `npm run build`) at `/`. Kept in one registration so app.ts changes by
+ * a line.
+ */
+
+/** src/web and dist/web are both three levels below packages/, so one relative path serves both. */
+const DEFAULT_WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../web/dist');
+
+/**
+ * The page may load only its own scripts and styles: a file name or label that slipped through
+ * escaping still cannot pull in or run code. Vite's build emits no inline scripts.
+ */
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "object-src 'none'",
+].join('; ');
+
+export async function registerWeb(app: FastifyInstance, ctx: ServerContext, opts: { webDir?: string } = {}): Promise<void> {
+  registerSessionAuth(app, ctx);
+  await app.register(
+    async (api) => {
+      await sessionRoutes(api, ctx);
+      await eventRoutes(api, ctx);
+    },
+    { prefix: '/api' },
+  );
+
+  const root = opts.webDir ?? process.env.SPROCKET_WEB_DIR ?? DEFAULT_WEB_DIR;
+  if (!fs.existsSync(path.join(root, 'index.html'))) {
+    app.log.warn(`web UI not built (${root}/index.html missing): run 'npm run build'`);
+    return;
+  }
+  await app.register(fastifyStatic, {
+    root,
+    prefix: '/',
+    // Routes for the files that exist at start-up only; everything else reaches the SPA fallback below.
+    wildcard: false,
+    cacheControl: false,
+    setHeaders(res, file) {
+      // Vite puts content-hashed names under assets/: they never change, so browsers may keep them.
+      if (file.startsWith(path.join(root, 'assets') + path.sep)) res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+      else res.setHeader('Cache-Control', 'no-cache');
+      if (file.endsWith('.html')) res.setHeader('Content-Security-Policy', CSP);
+    },
+  });
+  // Client-side routes (/projects/…, /jobs/…) load the app shell; /api stays the API's, so an
+  // unknown API path keeps answering the JSON 404 scripts expect.
+  app.get('/*', { schema: { hide: true } }, async (req, reply) => {
+    const p = req.url.split('?')[0] ?? '';
+    if (p === '/api' || p.startsWith('/api/') || p.startsWith('/assets/')) throw apiError('ROUTE_NOT_FOUND', { method: req.method, path: p });
+    void reply.header('Cache-Control', 'no-cache').header('Content-Security-Policy', CSP);
+    return reply.sendFile('index.html');
+  });
+}

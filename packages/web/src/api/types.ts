@@ -1,0 +1,122 @@
+import type { JobState } from '@sprocket/types';
+
+/** The wire documents the UI reads, as the REST API answers them (only the fields shown). */
+
+export interface User {
+  _id: string;
+  email: string;
+  firstname?: string;
+  lastname?: string;
+  roles?: string[];
+}
+
+export interface SessionInfo {
+  user: User;
+  csrf_token: string;
+}
+
+export interface FileDoc {
+  name: string;
+  type?: string | null;
+  size?: number;
+  modality?: string | null;
+  classification?: Record<string, string[]>;
+}
+
+interface ContainerBase {
+  _id: string;
+  label: string;
+  tags: string[];
+  files: FileDoc[];
+  created: string;
+  modified: string;
+  parents: Record<string, string | undefined>;
+}
+
+export interface Group {
+  _id: string;
+  label: string;
+  tags?: string[];
+}
+
+export interface Project extends ContainerBase {
+  group: string;
+  description?: string;
+}
+
+export interface Session extends ContainerBase {
+  subject: { _id: string; label?: string; code?: string };
+  project: string;
+  timestamp?: string | null;
+}
+
+export interface Acquisition extends ContainerBase {
+  session: string;
+  timestamp?: string | null;
+}
+
+export interface FileRef {
+  type: string;
+  id: string;
+  name: string;
+}
+
+export interface Job {
+  id: string;
+  _id: string;
+  gear_id: string;
+  gear_info: { name?: string; version?: string; category?: string };
+  state: JobState;
+  attempt: number;
+  origin: { type: string; id?: string | null; via?: { type: string; id: string; name?: string } };
+  inputs: Record<string, FileRef | undefined>;
+  destination: { type: string; id: string };
+  config: Record<string, unknown>;
+  tags: string[];
+  label?: string | null;
+  batch?: string | null;
+  failure_reason?: string | null;
+  exit_code?: number | null;
+  transitions: Partial<Record<JobState, string>>;
+  saved_files: string[];
+  created: string;
+  modified: string;
+  retried?: string | null;
+  previous_job_id?: string | null;
+  parents: Record<string, string | undefined>;
+}
+
+export interface ContainerSummary {
+  _id: string;
+  label: string;
+  container_type: string;
+  path: string;
+}
+
+export interface JobListing {
+  jobs: Job[];
+  containers: Record<string, ContainerSummary>;
+}
+
+export interface JobLog {
+  id: string;
+  logs: { fd: number; msg: string }[];
+}
+
+/** What GET /api/events streams (routes/events.ts). */
+export interface JobEventData {
+  _id: string;
+  state: JobState;
+  previous_state: JobState | null;
+  gear_name: string;
+  destination: { type: string; id: string };
+  project_id: string;
+  batch: string | null;
+  modified: string;
+}
+
+export interface FilesEventData {
+  container: { type: string; id: string };
+  project_id: string;
+  names: string[];
+}

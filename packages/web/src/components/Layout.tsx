@@ -1,0 +1,61 @@
+import { useState } from 'react';
+import { Link, NavLink, Outlet } from 'react-router';
+import { messageOf } from '../api/client.js';
+import { useLiveEvents } from '../api/live.js';
+import { useAuth } from '../auth.js';
+import { SignIn } from '../pages/SignIn.js';
+
+/** The frame of every signed-in page: top bar, live-connection indicator, user menu. */
+export function Layout() {
+  const { user, checking, signOut } = useAuth();
+  const live = useLiveEvents(!!user);
+  const [error, setError] = useState<string>();
+  if (checking) return <div className="splash" aria-busy="true" />;
+  if (!user) return <SignIn />;
+  const name = [user.firstname, user.lastname].filter(Boolean).join(' ') || user.email;
+  return (
+    <div className="app">
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <Link to="/" className="brand">
+          <span className="brand-mark" aria-hidden="true" />
+          Sprocket
+        </Link>
+        <nav aria-label="Main">
+          <NavLink to="/" end>
+            Projects
+          </NavLink>
+        </nav>
+        <div className="topbar-right">
+          <span className={`live live-${live}`} title={live === 'live' ? 'Updates arrive live' : 'Reconnecting to live updates…'}>
+            <span className="dot" aria-hidden="true" />
+            {live === 'live' ? 'Live' : live === 'offline' ? 'Offline' : 'Connecting'}
+          </span>
+          <span className="user" title={user.email}>
+            {name}
+          </span>
+          <button
+            type="button"
+            className="btn btn-ghost"
+            onClick={() => {
+              setError(undefined);
+              signOut().catch((e) => setError(messageOf(e)));
+            }}
+          >
+            Sign out
+          </button>
+        </div>
+      </header>
+      {error && (
+        <div className="banner banner-error" role="alert">
+          {error}
+        </div>
+      )}
+      <main id="main" className="main">
+        <Outlet />
+      </main>
+    </div>
+  );
+}

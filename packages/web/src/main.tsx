@@ -1,0 +1,56 @@
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { Navigate, RouterProvider, createBrowserRouter } from 'react-router';
+import { ApiError } from './api/client.js';
+import { AuthProvider } from './auth.js';
+import { Layout } from './components/Layout.js';
+import { Home } from './pages/Home.js';
+import { JobPage } from './pages/Job.js';
+import { NotFound } from './pages/NotFound.js';
+import { ProjectJobs } from './pages/ProjectJobs.js';
+import { ProjectPage } from './pages/Project.js';
+import { ProjectSessions } from './pages/ProjectSessions.js';
+import './styles.css';
+
+const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: {
+      // Live events keep what is shown current; refetching on every focus would only add load.
+      staleTime: 30_000,
+      refetchOnWindowFocus: false,
+      // A 4xx will not heal by asking again; a dropped connection might.
+      retry: (n, e) => !(e instanceof ApiError && e.status >= 400 && e.status < 500) && n < 3,
+    },
+  },
+});
+
+const router = createBrowserRouter([
+  {
+    element: <Layout />,
+    children: [
+      { index: true, element: <Home /> },
+      {
+        path: 'projects/:projectId',
+        element: <ProjectPage />,
+        children: [
+          { index: true, element: <Navigate to="sessions" replace /> },
+          { path: 'sessions', element: <ProjectSessions /> },
+          { path: 'jobs', element: <ProjectJobs /> },
+        ],
+      },
+      { path: 'jobs/:jobId', element: <JobPage /> },
+      { path: '*', element: <NotFound /> },
+    ],
+  },
+]);
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <QueryClientProvider client={queryClient}>
+      <AuthProvider>
+        <RouterProvider router={router} />
+      </AuthProvider>
+    </QueryClientProvider>
+  </StrictMode>,
+);

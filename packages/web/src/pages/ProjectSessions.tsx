@@ -1,0 +1,263 @@
+import { useQuery } from '@tanstack/react-query';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useMemo, useRef, useState } from 'react';
+import { useParams, useSearchParams } from 'react-router';
+import { api } from '../api/client.js';
+import type { Acquisition, FileDoc, Session } from '../api/types.js';
+import { Empty, ErrorNote, Loading, formatDate } from '../components/common.js';
+
+const ROW_HEIGHT = 40;
+
+interface SessionRow {
+  kind: 'session';
+  session: Session;
+  subject: string;
+  acquisitions: Acquisition[];
+  files: number;
+  modalities: string[];
+  classification: string[];
+  date: string | null;
+}
+
+interface AcquisitionRow {
+  kind: 'acquisition';
+  acquisition: Acquisition;
+  modalities: string[];
+  classification: string[];
+}
+
+type Row = SessionRow | AcquisitionRow;
+
+const COLUMNS = [
+  { key: 'subject', label: 'Subject' },
+  { key: 'session', label: 'Session' },
+  { key: 'date', label: 'Scan date' },
+  { key: 'acquisitions', label: 'Acquisitions', num: true },
+  { key: 'files', label: 'Files', num: true },
+  { key: 'modality', label: 'Modality' },
+  { key: 'classification', label: 'Classification' },
+] as const;
+type SortKey = (typeof COLUMNS)[number]['key'];
+
+function uniq(values: (string | null | undefined)[]): string[] {
+  return [...new Set(values.filter((v): v is string => !!v))].sort();
+}
+
+function modalitiesOf(files: FileDoc[]): string[] {
+  return uniq(files.map((f) => f.modality));
+}
+
+function classificationOf(files: FileDoc[]): string[] {
+  return uniq(files.flatMap((f) => Object.values(f.classification ?? {}).flat()));
+}
+
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+function compare(a: SessionRow, b: SessionRow, key: SortKey): number {
+  switch (key) {
+    case 'subject':
+      return collator.compare(a.subject, b.subject) || collator.compare(a.session.label, b.session.label);
+    case 'session':
+      return collator.compare(a.session.label, b.session.label);
+    case 'date':
+      return (a.date ?? '').localeCompare(b.date ?? '');
+    case 'acquisitions':
+      return a.acquisitions.length - b.acquisitions.length;
+    case 'files':
+      return a.files - b.files;
+    case 'modality':
+      return collator.compare(a.modalities.join(','), b.modalities.join(','));
+    case 'classification':
+      return collator.compare(a.classification.join(','), b.classification.join(','));
+  }
+}
+
+/**
+ * Subject → session → acquisition, one row per session (acquisitions unfold below it). Sort and
+ * filter live in the URL; rows are virtualised, so a project of thousands of sessions keeps only
+ * the rows in view (plus a small overscan) in the DOM.
+ */
+export function ProjectSessions() {
+  // From the URL, not the project document: the listing starts without waiting for the project.
+  const { projectId = '' } = useParams();
+  const [params, setParams] = useSearchParams();
+  const q = params.get('q') ?? '';
+  const sort = (COLUMNS.some((c) => c.key === params.get('sort')) ? params.get('sort') : 'subject') as SortKey;
+  const desc = params.get('dir') === 'desc';
+  const [open, setOpen] = useState<Set<string>>(() => new Set());
+
+  const sessions = useQuery({
+    queryKey: ['project', projectId, 'sessions'],
+    queryFn: ({ signal }) => api.get<Session[]>(`/projects/${projectId}/sessions`, undefined, signal),
+  });
+  const acquisitions = useQuery({
+    queryKey: ['project', projectId, 'acquisitions'],
+    queryFn: ({ signal }) => api.get<Acquisition[]>('/acquisitions', { filter: `parents.project=${projectId}` }, signal),
+    // After the sessions: the rows show first, and the server is not asked for both at once.
+    enabled: sessions.isSuccess,
+  });
+
+  const sessionRows = useMemo(() => {
+    const bySession = new Map<string, Acquisition[]>();
+    for (const a of acquisitions.data ?? []) bySession.set(a.session, [...(bySession.get(a.session) ?? []), a]);
+    const needle = q.trim().toLowerCase();
+    const rows: SessionRow[] = [];
+    for (const s of sessions.data ?? []) {
+      const acqs = (bySession.get(s._id) ?? []).sort((x, y) => collator.compare(x.label, y.label));
+      const subject = s.subject.label ?? s.subject.code ?? s.subject._id;
+      if (needle && ![subject, s.label, ...acqs.map((a) => a.label)].some((l) => l.toLowerCase().includes(needle))) continue;
+      const allFiles = [...s.files, ...acqs.flatMap((a) => a.files)];
+      rows.push({
+        kind: 'session',
+        session: s,
+        subject,
+        acquisitions: acqs,
+        files: allFiles.length,
+        modalities: modalitiesOf(allFiles),
+        classification: classificationOf(allFiles),
+        date: s.timestamp ?? acqs.find((a) => a.timestamp)?.timestamp ?? null,
+      });
+    }
+    rows.sort((a, b) => (desc ? -1 : 1) * compare(a, b, sort));
+    return rows;
+  }, [sessions.data, acquisitions.data, q, sort, desc]);
+
+  const rows = useMemo(() => {
+    const out: Row[] = [];
+    for (const r of sessionRows) {
+      out.push(r);
+      if (open.has(r.session._id)) {
+        for (const a of r.acquisitions) out.push({ kind: 'acquisition', acquisition: a, modalities: modalitiesOf(a.files), classification: classificationOf(a.files) });
+      }
+    }
+    return out;
+  }, [sessionRows, open]);
+
+  const scroller = useRef<HTMLDivElement>(null);
+  const virtual = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 12 });
+
+  const setParam = (patch: Record<string, string | undefined>) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(patch)) {
+      if (v) next.set(k, v);
+      else next.delete(k);
+    }
+    setParams(next, { replace: true });
+  };
+  const toggle = (id: string) =>
+    setOpen((prev) => {
+      const next = new Set(prev);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
+
+  const error = sessions.error ?? acquisitions.error;
+  return (
+    <section aria-label="Sessions" className="tab-body">
+      <div className="toolbar">
+        <label className="search">
+          <span className="sr-only">Filter by subject, session or acquisition label</span>
+          <input type="search" placeholder="Filter subjects, sessions, acquisitions" value={q} onChange={(e) => setParam({ q: e.target.value || undefined })} />
+        </label>
+        {sessions.data && (
+          <span className="muted" data-testid="session-count">
+            {sessionRows.length.toLocaleString()} of {sessions.data.length.toLocaleString()} sessions
+          </span>
+        )}
+      </div>
+      {sessions.isPending && <Loading label="Loading sessions…" />}
+      {error && (
+        <ErrorNote
+          error={error}
+          retry={() => {
+            void sessions.refetch();
+            void acquisitions.refetch();
+          }}
+        />
+      )}
+      {sessions.data && sessions.data.length === 0 && <Empty>This project has no sessions yet.</Empty>}
+      {/* Sessions show as soon as they arrive; acquisition columns fill in when their listing does. */}
+      {sessions.data && sessions.data.length > 0 && (
+        <div className="vtable vbody" ref={scroller} data-testid="sessions-scroller">
+          <table aria-label="Sessions" aria-rowcount={rows.length + 1}>
+            <thead>
+              <tr className="vrow vhead">
+                <th className="vcell vcell-toggle">
+                  <span className="sr-only">Expand</span>
+                </th>
+                {COLUMNS.map((c) => (
+                  <th
+                    key={c.key}
+                    scope="col"
+                    className={`vcell vcell-${c.key}${'num' in c ? ' num' : ''}`}
+                    aria-sort={sort === c.key ? (desc ? 'descending' : 'ascending') : 'none'}
+                  >
+                    <button type="button" className="sort" onClick={() => setParam({ sort: c.key, dir: sort === c.key && !desc ? 'desc' : undefined })}>
+                      {c.label}
+                      <span className="sort-mark" aria-hidden="true">
+                        {sort === c.key ? (desc ? '▾' : '▴') : ''}
+                      </span>
+                    </button>
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody style={{ height: virtual.getTotalSize() }}>
+              {virtual.getVirtualItems().map((item) => {
+                const row = rows[item.index]!;
+                const style = { transform: `translateY(${item.start}px)`, height: ROW_HEIGHT };
+                if (row.kind === 'acquisition') {
+                  const a = row.acquisition;
+                  return (
+                    <tr key={a._id} className="vrow vrow-child" aria-rowindex={item.index + 2} style={style} data-acquisition={a._id}>
+                      <td className="vcell vcell-toggle" />
+                      <td className="vcell vcell-subject" />
+                      <td className="vcell vcell-session truncate">
+                        <span className="tree" aria-hidden="true">
+                          └
+                        </span>
+                        {a.label}
+                      </td>
+                      <td className="vcell vcell-date">{formatDate(a.timestamp)}</td>
+                      <td className="vcell vcell-acquisitions num" />
+                      <td className="vcell vcell-files num">{a.files.length}</td>
+                      <td className="vcell vcell-modality">{row.modalities.join(', ') || '—'}</td>
+                      <td className="vcell vcell-classification truncate">{row.classification.join(', ') || '—'}</td>
+                    </tr>
+                  );
+                }
+                const s = row.session;
+                const expanded = open.has(s._id);
+                return (
+                  <tr key={s._id} className="vrow" aria-rowindex={item.index + 2} style={style} data-session={s._id}>
+                    <td className="vcell vcell-toggle">
+                      {row.acquisitions.length > 0 && (
+                        <button
+                          type="button"
+                          className="twisty"
+                          aria-expanded={expanded}
+                          aria-label={`${expanded ? 'Hide' : 'Show'} acquisitions of ${row.subject} / ${s.label}`}
+                          onClick={() => toggle(s._id)}
+                        >
+                          {expanded ? '▾' : '▸'}
+                        </button>
+                      )}
+                    </td>
+                    <td className="vcell vcell-subject truncate strong">{row.subject}</td>
+                    <td className="vcell vcell-session truncate">{s.label}</td>
+                    <td className="vcell vcell-date">{formatDate(row.date)}</td>
+                    <td className="vcell vcell-acquisitions num">{acquisitions.data ? row.acquisitions.length : '…'}</td>
+                    <td className="vcell vcell-files num">{row.files}</td>
+                    <td className="vcell vcell-modality">{row.modalities.join(', ') || '—'}</td>
+                    <td className="vcell vcell-classification truncate">{row.classification.join(', ') || '—'}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
