@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 // `@sprocket/source` condition (see scripts/build.ts). Vite resolves with it here; the processes tests
 // spawn (`node --import tsx …`) inherit it through NODE_OPTIONS.
 const SOURCE_CONDITION = '--conditions=@sprocket/source';
-if (!process.env.NODE_OPTIONS?.includes(SOURCE_CONDITION)) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${SOURCE_CONDITION}`.trim();
+if (!process.env.NODE_OPTIONS?.includes(SOURCE_CONDITION))
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${SOURCE_CONDITION}`.trim();
 
 // These suites never touch the metadata database: CI runs them in the SQLite pass only, so the
 // PostgreSQL pass (SPROCKET_TEST_DATABASE_URL set) spends its time on what differs between databases.
@@ -20,7 +21,9 @@ const DATABASE_INDEPENDENT = [
 
 export default defineConfig({
   resolve: { conditions: ['@sprocket/source', 'module', 'node', 'development|production'] },
-  ssr: { resolve: { conditions: ['@sprocket/source', 'module', 'node', 'development|production'], externalConditions: ['@sprocket/source'] } },
+  ssr: {
+    resolve: { conditions: ['@sprocket/source', 'module', 'node', 'development|production'], externalConditions: ['@sprocket/source'] },
+  },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'gears/*/test/**/*.test.ts', 'e2e/**/*.test.ts'],
     exclude: ['**/node_modules/**', ...(process.env.SPROCKET_TEST_DATABASE_URL ? DATABASE_INDEPENDENT : [])],

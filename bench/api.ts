@@ -8,7 +8,8 @@ export type BenchApi = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string,
 
 export function benchApi(baseUrl: string, key: string): BenchApi {
   const http = new HttpTransport(baseUrl, key, { retries: 0, userAgent: 'Sprocket bench' });
-  return (method, p, body) => (body instanceof FormData ? http.requestJson(method, p, { data: body }) : http.requestJson(method, p, { body }));
+  return (method, p, body) =>
+    body instanceof FormData ? http.requestJson(method, p, { data: body }) : http.requestJson(method, p, { body });
 }
 
 /** The transport itself, for benchmarks that read status, headers or streams. */

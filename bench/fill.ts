@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { guessFileType, guessMimetype } from '@sprocket/types';
 import type { Kysely, Transaction } from 'kysely';
 import type { ContainersTable, Database, FilesTable } from '../packages/server/src/db/schema.js';
-import { guessFileType, guessMimetype } from '@sprocket/types';
 import { newId } from '../packages/server/src/ids.js';
 import { elapsedMs } from './stats.js';
 
@@ -22,7 +22,15 @@ export interface FilledProject {
   projectId: string;
   projectLabel: string;
   /** One session in the middle of the project, with its subject and acquisitions. */
-  sample: { subjectId: string; subjectLabel: string; sessionId: string; sessionLabel: string; acquisitionIds: string[]; acquisitionLabel: string; fileName: string };
+  sample: {
+    subjectId: string;
+    subjectLabel: string;
+    sessionId: string;
+    sessionLabel: string;
+    acquisitionIds: string[];
+    acquisitionLabel: string;
+    fileName: string;
+  };
   /** A label carried by ~1/PROTOCOLS of the acquisitions, and one carried by a single acquisition. */
   commonLabel: string;
   rareLabel: string;
@@ -56,7 +64,20 @@ const PROTOCOLS: { name: string; intent: string; measurement: string; te: number
 ];
 
 // What one acquisition holds after conversion and QA: raw DICOM, converted NIfTI + sidecar, QA outputs, derivatives.
-const FILE_SUFFIXES = ['.dicom.zip', '.nii.gz', '.json', '.qa.png', '.qa.json', '_mriqc.html', '_brain.nii.gz', '_mask.nii.gz', '.bval', '.bvec', '_events.tsv', '.log'];
+const FILE_SUFFIXES = [
+  '.dicom.zip',
+  '.nii.gz',
+  '.json',
+  '.qa.png',
+  '.qa.json',
+  '_mriqc.html',
+  '_brain.nii.gz',
+  '_mask.nii.gz',
+  '.bval',
+  '.bvec',
+  '_events.tsv',
+  '.log',
+];
 
 const BATCH_ROWS = 1000; // 22 columns × 1000 stays under SQLite's 32766 and PostgreSQL's 65535 bind parameters
 const ACQ_PER_TRANSACTION = 2000;
@@ -72,7 +93,10 @@ async function insertBatches<T extends 'containers' | 'files'>(
 ): Promise<void> {
   for (let i = 0; i < rows.length; i += BATCH_ROWS) {
     // The row type is checked by this function's signature; Kysely cannot narrow a generic table name.
-    await trx.insertInto(table).values(rows.slice(i, i + BATCH_ROWS) as any).execute();
+    await trx
+      .insertInto(table)
+      .values(rows.slice(i, i + BATCH_ROWS) as any)
+      .execute();
   }
 }
 
@@ -88,7 +112,10 @@ export async function fillProject(db: Kysely<Database>, opts: FillOptions, log: 
   const chainGroup = { group_id: groupId, project_id: projectId };
   const common = { notes: '[]', created: stamp, modified: stamp, acquisition_id: null };
 
-  await db.insertInto('groups').values({ id: groupId, label: 'Benchmark lab', info: '{}', tags: '[]', created: stamp, modified: stamp }).execute();
+  await db
+    .insertInto('groups')
+    .values({ id: groupId, label: 'Benchmark lab', info: '{}', tags: '[]', created: stamp, modified: stamp })
+    .execute();
   await db
     .insertInto('containers')
     .values({
@@ -231,10 +258,18 @@ export async function fillProject(db: Kysely<Database>, opts: FillOptions, log: 
             modality: imaging ? 'MR' : null,
             classification: imaging ? JSON.stringify({ Intent: [proto.intent], Measurement: [proto.measurement] }) : '{}',
             info: imaging
-              ? JSON.stringify({ EchoTime: proto.te, RepetitionTime: proto.tr, SeriesNumber: series, ImageType: ['ORIGINAL', 'PRIMARY', 'M', 'ND'] })
+              ? JSON.stringify({
+                  EchoTime: proto.te,
+                  RepetitionTime: proto.tr,
+                  SeriesNumber: series,
+                  ImageType: ['ORIGINAL', 'PRIMARY', 'M', 'ND'],
+                })
               : JSON.stringify({ generator: type === 'qa' ? 'mriqc 23.1' : 'dcm2niix v1.0.20230411' }),
             tags: '[]',
-            origin: JSON.stringify({ type: type === 'dicom' ? 'device' : 'job', id: type === 'dicom' ? 'MRC35' : '65f0c0ffee0000000000abcd' }),
+            origin: JSON.stringify({
+              type: type === 'dicom' ? 'device' : 'job',
+              id: type === 'dicom' ? 'MRC35' : '65f0c0ffee0000000000abcd',
+            }),
             zip_member_count: type === 'dicom' ? 176 + (a % 50) : null,
             from_failed_job: 0,
             created: stamp,
@@ -260,7 +295,9 @@ export async function fillProject(db: Kysely<Database>, opts: FillOptions, log: 
   }
   await flush();
   const secs = elapsedMs(start) / 1000;
-  log(`  filled ${counts.subjects} subjects, ${counts.sessions} sessions, ${counts.acquisitions} acquisitions, ${counts.files} files in ${secs.toFixed(1)} s`);
+  log(
+    `  filled ${counts.subjects} subjects, ${counts.sessions} sessions, ${counts.acquisitions} acquisitions, ${counts.files} files in ${secs.toFixed(1)} s`,
+  );
   acquisitionIds.sort();
   return {
     groupId,

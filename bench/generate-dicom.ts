@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { STANDARD_SERIES, newUid, syntheticSeries } from '../test-fixtures/synthetic-dicom.js';
+import { newUid, STANDARD_SERIES, syntheticSeries } from '../test-fixtures/synthetic-dicom.js';
 
 const USAGE = `usage: npx tsx bench/generate-dicom.ts <out dir> [--subjects N] [--sessions N] [--series N] [--slices N] [--matrix N]
 
@@ -93,4 +93,6 @@ for (let s = 1; s <= subjects; s++) {
     }
   }
 }
-console.log(`wrote ${files} DICOM files (${subjects} subjects × ${sessions} sessions × ${series} series × ${slices} slices) to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(
+  `wrote ${files} DICOM files (${subjects} subjects × ${sessions} sessions × ${series} series × ${slices} slices) to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);

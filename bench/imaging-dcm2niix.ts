@@ -8,8 +8,8 @@ import { buildGears } from '../scripts/build-gears.js';
 import { installShippedGears } from '../scripts/install-gears.js';
 import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
 import { zipFiles } from '../test-fixtures/zip.js';
-import { envInt, median, table } from './stats.js';
 import { benchApi } from './api.js';
+import { envInt, median, table } from './stats.js';
 
 /**
  * dcm2niix through Sprocket against dcm2niix run by hand on the same series, wall time.
@@ -53,12 +53,37 @@ function exited(child: ChildProcess): Promise<number | null> {
 /** One series of bench/generate-dicom.ts (the scale-run generator) at a clinical T1 size. */
 async function syntheticSeries(out: string): Promise<RealSeries> {
   const [matrix, slices] = [256, 96];
-  const gen = spawn(process.execPath, ['--conditions=@sprocket/source', '--import', 'tsx', path.join(ROOT, 'bench', 'generate-dicom.ts'), out, '--subjects', '1', '--sessions', '1', '--series', '1', '--slices', String(slices), '--matrix', String(matrix)], {
-    stdio: 'ignore',
-  });
+  const gen = spawn(
+    process.execPath,
+    [
+      '--conditions=@sprocket/source',
+      '--import',
+      'tsx',
+      path.join(ROOT, 'bench', 'generate-dicom.ts'),
+      out,
+      '--subjects',
+      '1',
+      '--sessions',
+      '1',
+      '--series',
+      '1',
+      '--slices',
+      String(slices),
+      '--matrix',
+      String(matrix),
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
   if ((await exited(gen)) !== 0) throw new Error('bench/generate-dicom.ts failed');
   const dir = path.join(out, 'sub-001', 'ses-1');
-  return { subject: 'synthetic', what: 'synthetic T1w (generate-dicom)', dir: path.join(dir, fs.readdirSync(dir)[0]!), dims: [matrix, matrix, slices] };
+  return {
+    subject: 'synthetic',
+    what: 'synthetic T1w (generate-dicom)',
+    dir: path.join(dir, fs.readdirSync(dir)[0]!),
+    dims: [matrix, matrix, slices],
+  };
 }
 
 async function byHand(dir: string, out: string): Promise<number> {
@@ -80,7 +105,13 @@ export async function benchDcm2niix(log: (line: string) => void = console.log): 
     return [];
   }
   await buildGears(['dcm2niix']);
-  const server = await startServer(loadConfig({ SPROCKET_DATA_DIR: path.join(scratch, 'data'), SPROCKET_PORT: '0', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}) }));
+  const server = await startServer(
+    loadConfig({
+      SPROCKET_DATA_DIR: path.join(scratch, 'data'),
+      SPROCKET_PORT: '0',
+      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+    }),
+  );
   const key = server.adminKey!;
   const api = benchApi(server.url, key);
 
@@ -112,7 +143,9 @@ export async function benchDcm2niix(log: (line: string) => void = console.log): 
       await api('POST', `/acquisitions/${acq}/files`, form);
       const uploadMs = performance.now() - t0;
       const file = { type: 'acquisition', id: acq, name };
-      const jobId = (await api('POST', '/jobs/add', { gear_id: gearId, inputs: { dcm2niix_input: file }, destination: { type: 'acquisition', id: acq } }))._id as string;
+      const jobId = (
+        await api('POST', '/jobs/add', { gear_id: gearId, inputs: { dcm2niix_input: file }, destination: { type: 'acquisition', id: acq } })
+      )._id as string;
       let job: any;
       for (;;) {
         job = await api('GET', `/jobs/${jobId}`);
@@ -120,7 +153,10 @@ export async function benchDcm2niix(log: (line: string) => void = console.log): 
         await sleep(10);
       }
       const totalMs = performance.now() - t0;
-      if (job.state !== 'complete') throw new Error(`dcm2niix job ${jobId} on ${name} ended ${job.state}: ${JSON.stringify((await api('GET', `/jobs/${jobId}/logs`)).logs.slice(-5))}`);
+      if (job.state !== 'complete')
+        throw new Error(
+          `dcm2niix job ${jobId} on ${name} ended ${job.state}: ${JSON.stringify((await api('GET', `/jobs/${jobId}/logs`)).logs.slice(-5))}`,
+        );
       const saved = ((await api('GET', `/acquisitions/${acq}`)).files as { type: string }[]).filter((f) => f.type === 'nifti');
       if (!saved.length) throw new Error(`dcm2niix job ${jobId} on ${name} completed without a NIfTI on the acquisition`);
       const profile = job.profile ?? {};
@@ -166,12 +202,26 @@ export async function benchDcm2niix(log: (line: string) => void = console.log): 
       rows.push(row);
     }
 
-    log(`dcm2niix: through Sprocket (upload .dicom.zip → job → outputs saved, one engine) vs by hand; medians of ${runs} runs, ${os.availableParallelism()} cores, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}`);
+    log(
+      `dcm2niix: through Sprocket (upload .dicom.zip → job → outputs saved, one engine) vs by hand; medians of ${runs} runs, ${os.availableParallelism()} cores, ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}`,
+    );
     const ms = (v: number) => v.toFixed(0);
     log(
       table(
         ['series', 'files', 'MB', 'by hand ms', 'Sprocket ms', 'upload', 'queued', 'prepare', 'gear', 'save', 'ratio'],
-        rows.map((r) => [r.series, r.files, r.mb.toFixed(1), ms(r.byHandMs), ms(r.sprocketMs), ms(r.uploadMs), ms(r.queuedMs), ms(r.prepareMs), ms(r.gearMs), ms(r.saveMs), r.ratio.toFixed(2)]),
+        rows.map((r) => [
+          r.series,
+          r.files,
+          r.mb.toFixed(1),
+          ms(r.byHandMs),
+          ms(r.sprocketMs),
+          ms(r.uploadMs),
+          ms(r.queuedMs),
+          ms(r.prepareMs),
+          ms(r.gearMs),
+          ms(r.saveMs),
+          r.ratio.toFixed(2),
+        ]),
       ),
     );
     const sum = (f: (r: Dcm2niixBenchRow) => number) => rows.reduce((n, r) => n + f(r), 0);

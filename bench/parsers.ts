@@ -5,8 +5,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as niftiReader from 'nifti-reader-js';
 import yauzl from 'yauzl';
-import * as niftiLib from '../gears/lib/src/nifti.js';
 import * as gearZipLib from '../gears/dcm2niix/src/zip.js';
+import * as niftiLib from '../gears/lib/src/nifti.js';
 import { InflateBudget, ZipArchive } from '../packages/server/src/dicom/zip.js';
 import { debFile, geBrainSeries } from '../test-fixtures/fetch.js';
 import { zipFiles } from '../test-fixtures/zip.js';
@@ -45,7 +45,9 @@ async function handWritten(base: string, scratch: string) {
 }
 
 function openYauzl(file: string): Promise<yauzl.ZipFile> {
-  return new Promise((resolve, reject) => yauzl.open(file, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))));
+  return new Promise((resolve, reject) =>
+    yauzl.open(file, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))),
+  );
 }
 
 /** Every entry of the zip through yauzl, `visit` awaited on each before the next is read. */
@@ -96,14 +98,18 @@ async function time(fn: () => unknown): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
-export async function benchParsers(log: (line: string) => void = console.log): Promise<{ what: string; handMs: number; libMs: number; ratio: number }[]> {
+export async function benchParsers(
+  log: (line: string) => void = console.log,
+): Promise<{ what: string; handMs: number; libMs: number; ratio: number }[]> {
   const rounds = envInt('BENCH_PARSERS_ROUNDS', 30);
   const base = process.env.BENCH_PARSERS_BASE || '75e64c5';
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-parsers-'));
   try {
     const old = await handWritten(base, scratch);
     const series: { name: string; files: string[] }[] = [{ name: 'GE 20 slices', files: geBrainSeries() }];
-    const heud = [1, 2, 3].map((i) => debFile('heudiconv', `usr/lib/python3/dist-packages/heudiconv/tests/data/b0dwiForFmap/b0dwi_for_fmap+0000${i}.dcm`));
+    const heud = [1, 2, 3].map((i) =>
+      debFile('heudiconv', `usr/lib/python3/dist-packages/heudiconv/tests/data/b0dwiForFmap/b0dwi_for_fmap+0000${i}.dcm`),
+    );
     if (heud.every((f) => f.path)) series.push({ name: 'Siemens DWI mosaics', files: heud.map((f) => f.path!) });
     else log(`(diffusion mosaics skipped: ${heud.find((f) => f.skip)?.skip})`);
 
@@ -166,8 +172,18 @@ export async function benchParsers(log: (line: string) => void = console.log): P
       const img = niftiLib.readNifti(gz);
       const nlabel = `${s.name} .nii.gz (${img.header.dims.join('x')}, ${(fs.statSync(gz).size / 1e6).toFixed(1)} MB)`;
       const raw = niftiLib.readNiftiBytes(gz);
-      cases.push({ what: `gears: NIfTI header, ${nlabel}`, kept: 'library', hand: () => old.nifti.parseHeader(raw), lib: () => niftiLib.parseHeader(raw) });
-      cases.push({ what: `gears: readNifti (gunzip, header, voxels), ${nlabel}`, kept: 'library', hand: () => old.nifti.readNifti(gz), lib: () => niftiLib.readNifti(gz) });
+      cases.push({
+        what: `gears: NIfTI header, ${nlabel}`,
+        kept: 'library',
+        hand: () => old.nifti.parseHeader(raw),
+        lib: () => niftiLib.parseHeader(raw),
+      });
+      cases.push({
+        what: `gears: readNifti (gunzip, header, voxels), ${nlabel}`,
+        kept: 'library',
+        hand: () => old.nifti.readNifti(gz),
+        lib: () => niftiLib.readNifti(gz),
+      });
       // The library on its own, its fflate inflate included: why the gears gunzip with node:zlib.
       cases.push({
         what: `nifti-reader-js alone (fflate gunzip, header, image bytes), ${nlabel}`,

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { createDatabase, dropDatabase } from '../test-fixtures/pg-databases.js';
 import { connectDatabase } from '../packages/server/src/db/connect.js';
+import { createDatabase, dropDatabase } from '../test-fixtures/pg-databases.js';
 import { type FilledProject, fillProject } from './fill.js';
 import { measureLatencies } from './latency.js';
 import { startServerProcess } from './server-process.js';
@@ -40,9 +40,12 @@ interface Manifest {
 
 async function latencyPart(): Promise<void> {
   const dataDir = path.join(workDir, 'latency-data');
-  let manifest: Manifest | undefined = fs.existsSync(manifestFile) ? (JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest) : undefined;
+  let manifest: Manifest | undefined = fs.existsSync(manifestFile)
+    ? (JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest)
+    : undefined;
   const wantPg = process.env.DATABASE_URL?.startsWith('postgres');
-  if (manifest && Boolean(manifest.databaseUrl) !== Boolean(wantPg)) throw new Error(`${workDir} holds a ${manifest.databaseUrl ? 'PostgreSQL' : 'SQLite'} fill; use another BENCH_DIR`);
+  if (manifest && Boolean(manifest.databaseUrl) !== Boolean(wantPg))
+    throw new Error(`${workDir} holds a ${manifest.databaseUrl ? 'PostgreSQL' : 'SQLite'} fill; use another BENCH_DIR`);
   let createdDb: string | undefined;
   if (!manifest) {
     const opts = {
@@ -53,7 +56,9 @@ async function latencyPart(): Promise<void> {
     };
     const databaseUrl = wantPg ? await createDatabase(process.env.DATABASE_URL!, 'sprocket_bench') : undefined;
     createdDb = databaseUrl;
-    log(`filling one project: ${opts.acquisitions} acquisitions × ${opts.filesPerAcquisition} files on ${databaseUrl ? `PostgreSQL (${databaseUrl})` : `SQLite (${dataDir})`}`);
+    log(
+      `filling one project: ${opts.acquisitions} acquisitions × ${opts.filesPerAcquisition} files on ${databaseUrl ? `PostgreSQL (${databaseUrl})` : `SQLite (${dataDir})`}`,
+    );
     const handle = await connectDatabase({ databaseUrl, dataDir });
     const data = await fillProject(handle.db, opts, log);
     // Autovacuum vacuums and analyses a freshly loaded PostgreSQL table within a minute or so, which
@@ -92,7 +97,9 @@ async function throughputPart(): Promise<void> {
 /** Figures from a shared machine mean little without knowing what else was running. */
 function machine(when: string): void {
   const [l1, l5] = os.loadavg();
-  log(`[${when}] ${os.availableParallelism()} CPUs, load average ${l1!.toFixed(1)} (1 min) ${l5!.toFixed(1)} (5 min), node ${process.version}`);
+  log(
+    `[${when}] ${os.availableParallelism()} CPUs, load average ${l1!.toFixed(1)} (1 min) ${l5!.toFixed(1)} (5 min), node ${process.version}`,
+  );
 }
 
 try {

@@ -6,9 +6,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { benchApi } from './api.js';
 import { type ServerProcess, startServerProcess } from './server-process.js';
 import { elapsedMs, median, table } from './stats.js';
-import { benchApi } from './api.js';
 
 /**
  * 1 GiB through the API against `cp` of the same file on the same disk. The server runs as its own
@@ -80,7 +80,9 @@ function api(server: ServerProcess, method: 'GET' | 'POST' | 'PUT' | 'DELETE', p
 /** A multipart POST whose file part is piped from disk: the client never holds more than a stream buffer. */
 function uploadFile(server: ServerProcess, urlPath: string, file: string, name: string): Promise<any> {
   const boundary = `----sprocketbench${randomBytes(12).toString('hex')}`;
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+  );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   const size = fs.statSync(file).size;
   const url = new URL(server.url + urlPath);
@@ -120,21 +122,24 @@ function uploadFile(server: ServerProcess, urlPath: string, file: string, name: 
 function downloadFile(server: ServerProcess, urlPath: string, dest: string): Promise<number> {
   const url = new URL(server.url + urlPath);
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: url.hostname, port: url.port, path: url.pathname, headers: { Authorization: `scitran-user ${server.key}` } }, (res) => {
-      if (res.statusCode !== 200) {
-        reject(new Error(`download: HTTP ${res.statusCode}`));
-        res.resume();
-        return;
-      }
-      let n = 0;
-      const count = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          n += chunk.length;
-          cb(null, chunk);
-        },
-      });
-      pipeline(res, count, fs.createWriteStream(dest, { highWaterMark: 1 << 20 })).then(() => resolve(n), reject);
-    });
+    const req = http.get(
+      { host: url.hostname, port: url.port, path: url.pathname, headers: { Authorization: `scitran-user ${server.key}` } },
+      (res) => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`download: HTTP ${res.statusCode}`));
+          res.resume();
+          return;
+        }
+        let n = 0;
+        const count = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            n += chunk.length;
+            cb(null, chunk);
+          },
+        });
+        pipeline(res, count, fs.createWriteStream(dest, { highWaterMark: 1 << 20 })).then(() => resolve(n), reject);
+      },
+    );
     req.on('error', reject);
   });
 }
@@ -187,7 +192,9 @@ export async function measureThroughput(
     // reducer returns that after a minute or so of idling, which is the state a running server is in.
     while (elapsedMs(settleStart) < opts.settleMs && memoryOf(pid).rss > started * 0.8) await new Promise((r) => setTimeout(r, 2000));
     const idle = memoryOf(pid).rss;
-    log(`  server RSS ${started.toFixed(0)} MB after start, ${idle.toFixed(0)} MB after ${(elapsedMs(settleStart) / 1000).toFixed(0)} s idle`);
+    log(
+      `  server RSS ${started.toFixed(0)} MB after start, ${idle.toFixed(0)} MB after ${(elapsedMs(settleStart) / 1000).toFixed(0)} s idle`,
+    );
     sampler = setInterval(() => {
       peak = Math.max(peak, memoryOf(pid).rss);
     }, 20);
@@ -198,7 +205,8 @@ export async function measureThroughput(
       const start = process.hrtime.bigint();
       const docs = await uploadFile(server, `/acquisitions/${acq}/files`, src, 'big.nii.gz');
       upMs.push(elapsedMs(start));
-      if (docs[0]?.hash !== `v0-sha384-${sha}` || docs[0]?.size !== opts.bytes) throw new Error(`upload ${i + 1}: server stored a different file: ${JSON.stringify(docs[0])}`);
+      if (docs[0]?.hash !== `v0-sha384-${sha}` || docs[0]?.size !== opts.bytes)
+        throw new Error(`upload ${i + 1}: server stored a different file: ${JSON.stringify(docs[0])}`);
       spawnSync('sync');
     }
     for (let i = 0; i < opts.repeats; i++) {
@@ -240,9 +248,15 @@ export async function measureThroughput(
         ],
       ),
     );
-    log(`  server RSS: ${f(idle)} MB idle, ${f(peak)} MB peak during transfers (target < 200 MB), ${f(lifetime)} MB lifetime peak (VmHWM, start-up included)`);
-    log(`  (an idle \`node --import tsx\` process alone is ${f(loader)} MB: the server runs from TypeScript sources through tsx, as npm start does)`);
-    log(`  runs (ms): cp ${cpMs.map(f).join('/')}, cp+fsync ${cpSyncMs.map(f).join('/')}, upload ${upMs.map(f).join('/')}, download ${downMs.map(f).join('/')}`);
+    log(
+      `  server RSS: ${f(idle)} MB idle, ${f(peak)} MB peak during transfers (target < 200 MB), ${f(lifetime)} MB lifetime peak (VmHWM, start-up included)`,
+    );
+    log(
+      `  (an idle \`node --import tsx\` process alone is ${f(loader)} MB: the server runs from TypeScript sources through tsx, as npm start does)`,
+    );
+    log(
+      `  runs (ms): cp ${cpMs.map(f).join('/')}, cp+fsync ${cpSyncMs.map(f).join('/')}, upload ${upMs.map(f).join('/')}, download ${downMs.map(f).join('/')}`,
+    );
     return r;
   } finally {
     clearInterval(sampler);

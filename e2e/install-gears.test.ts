@@ -94,13 +94,18 @@ describe('npm start', () => {
     const base = `http://127.0.0.1:${env.SPROCKET_PORT}/api`;
     const gearNames = async (key: string) => {
       const r = await fetch(`${base}/gears?all_versions=true`, { headers: { Authorization: `scitran-user ${key}` } });
-      return r.ok ? ((await r.json()) as { gear: { name: string; version: string } }[]).map((g) => `${g.gear.name} ${g.gear.version}`).sort() : [];
+      return r.ok
+        ? ((await r.json()) as { gear: { name: string; version: string } }[]).map((g) => `${g.gear.name} ${g.gear.version}`).sort()
+        : [];
     };
     const expected = SHIPPED.map((g) => `${g.name} ${g.version}`).sort();
     try {
       let run = start(env);
       const keyFile = path.join(dataDir, 'admin-api-key');
-      let ok = await until(async () => fs.existsSync(keyFile) && (await gearNames(fs.readFileSync(keyFile, 'utf8').trim())).length === expected.length, 60_000);
+      let ok = await until(
+        async () => fs.existsSync(keyFile) && (await gearNames(fs.readFileSync(keyFile, 'utf8').trim())).length === expected.length,
+        60_000,
+      );
       expect(ok, run.output()).toBe(true);
       const key = fs.readFileSync(keyFile, 'utf8').trim();
       expect(await gearNames(key)).toEqual(expected);

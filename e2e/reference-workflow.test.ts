@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineProcess, engineKey, startEngine } from '../packages/engine/test/engines.js';
 import { startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { buildGears } from '../scripts/build-gears.js';
+import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
 import { parseCsv } from './csv.js';
 import { PYTHON, python, ROOT, run, sprocket } from './processes.js';
-import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
 
 /**
  * The reference workflow (issue 5) on real scanner data: three subjects' DICOM series imported with
@@ -37,8 +37,10 @@ const NIFTI_FACTS = path.join(ROOT, 'e2e', 'nifti_facts.py');
 
 type Facts = { shape: number[]; zooms: number[]; dtype: string; sha1: string };
 
-const hasTools = (await run(PYTHON, ['-c', 'import numpy, nibabel, scipy'])).status === 0 && (await run('/usr/bin/dcm2niix', ['-h'])).status === 0;
-if (!hasTools) console.warn('reference workflow skipped: needs /usr/bin/dcm2niix and python3 with numpy, nibabel, scipy (npm run setup installs them)');
+const hasTools =
+  (await run(PYTHON, ['-c', 'import numpy, nibabel, scipy'])).status === 0 && (await run('/usr/bin/dcm2niix', ['-h'])).status === 0;
+if (!hasTools)
+  console.warn('reference workflow skipped: needs /usr/bin/dcm2niix and python3 with numpy, nibabel, scipy (npm run setup installs them)');
 
 let s: TestServer;
 let engine: EngineProcess;
@@ -106,7 +108,9 @@ function expectClose(got: string, want: unknown, what: string): void {
   }
   const n = Number(got);
   expect(got, what).not.toBe('');
-  expect(Math.abs(n - (want as number)), `${what}: ${got} vs reference ${want}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(want as number)));
+  expect(Math.abs(n - (want as number)), `${what}: ${got} vs reference ${want}`).toBeLessThanOrEqual(
+    1e-6 * Math.max(1, Math.abs(want as number)),
+  );
 }
 
 /** The table has one row per subject, and its metrics are those of the independent computation. */
@@ -143,13 +147,19 @@ describe.skipIf(!hasTools)('the reference workflow on real data', () => {
     expect(convert.ambiguous).toEqual([]);
     const convertJobs = await convert.run();
     const converted = await fw.waitForJobs(convertJobs, { pollMs: 200 });
-    expect(converted.map((j) => j.state), engine.output()).toEqual(series.map(() => 'complete'));
+    expect(
+      converted.map((j) => j.state),
+      engine.output(),
+    ).toEqual(series.map(() => 'complete'));
 
     const niftiQa = await fw.lookup<Gear>('gears/nifti-qa');
     const measure = await niftiQa.proposeBatch([project]);
     expect(measure.matched, 'one NIfTI per converted acquisition').toHaveLength(series.length);
     const measured = await fw.waitForJobs(await measure.run(), { pollMs: 200 });
-    expect(measured.map((j) => j.state), engine.output()).toEqual(series.map(() => 'complete'));
+    expect(
+      measured.map((j) => j.state),
+      engine.output(),
+    ).toEqual(series.map(() => 'complete'));
 
     // Reload, then download every QA output (and the NIfTI volumes, to compare with dcm2niix by hand).
     await project.reload();
@@ -182,7 +192,14 @@ describe.skipIf(!hasTools)('the reference workflow on real data', () => {
     const csvPath = path.join(results, 'qa.csv');
     fs.writeFileSync(csvPath, csv);
     const rows = parseCsv(fs.readFileSync(csvPath, 'utf8'));
-    expect(Object.keys(rows[0] ?? {})).toEqual(['subject.label', 'session.label', 'acquisition.label', 'file.name', ...METRICS, 'EchoTime']);
+    expect(Object.keys(rows[0] ?? {})).toEqual([
+      'subject.label',
+      'session.label',
+      'acquisition.label',
+      'file.name',
+      ...METRICS,
+      'EchoTime',
+    ]);
     checkTable(rows);
     // The downloaded QA JSON files say the same as the table.
     for (const row of rows) {
@@ -197,8 +214,20 @@ describe.skipIf(!hasTools)('the reference workflow on real data', () => {
     if (skip) return;
     const project = await group.addProject({ label: 'Reference by rules' });
     const gearId = async (name: string) => (await fw.lookup<Gear>(`gears/${name}`)).id;
-    await fw.addProjectRule(project.id, { gear_id: await gearId('dcm2niix'), name: 'dicom → dcm2niix', any: [{ type: 'file.type', value: 'dicom' }], all: [], not: [] });
-    await fw.addProjectRule(project.id, { gear_id: await gearId('nifti-qa'), name: 'nifti → nifti-qa', any: [{ type: 'file.type', value: 'nifti' }], all: [], not: [] });
+    await fw.addProjectRule(project.id, {
+      gear_id: await gearId('dcm2niix'),
+      name: 'dicom → dcm2niix',
+      any: [{ type: 'file.type', value: 'dicom' }],
+      all: [],
+      not: [],
+    });
+    await fw.addProjectRule(project.id, {
+      gear_id: await gearId('nifti-qa'),
+      name: 'nifti → nifti-qa',
+      any: [{ type: 'file.type', value: 'nifti' }],
+      all: [],
+      not: [],
+    });
 
     await importAll('Reference by rules');
 
@@ -209,7 +238,10 @@ describe.skipIf(!hasTools)('the reference workflow on real data', () => {
       rows = parseCsv(await qaTable(project)).filter((r) => r.snr !== '');
       if (rows.length >= series.length) break;
       const failed = (await fw.jobs.find()).filter((j) => j.state === 'failed');
-      expect(failed.map((j) => j.id), engine.output()).toEqual([]);
+      expect(
+        failed.map((j) => j.id),
+        engine.output(),
+      ).toEqual([]);
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(rows, engine.output()).toHaveLength(series.length);
@@ -220,15 +252,36 @@ describe.skipIf(!hasTools)('the reference workflow on real data', () => {
 
     // The table as a user writes it: `sprocket view … -o qa.csv`.
     const csvPath = path.join(tmp, 'rules-qa.csv');
-    const columns = ['subject.label', 'acquisition.label', 'file.name', ...METRICS.map((m) => `file.info.${m}=${m}`), 'file.info.bids_meta.EchoTime=EchoTime'];
-    await sprocket(key, ['view', `${group.id}/Reference by rules`, ...columns.flatMap((c) => ['-c', c]), '--file-filter', '*_qa.json', '--no-ids', '-o', csvPath], tmp);
+    const columns = [
+      'subject.label',
+      'acquisition.label',
+      'file.name',
+      ...METRICS.map((m) => `file.info.${m}=${m}`),
+      'file.info.bids_meta.EchoTime=EchoTime',
+    ];
+    await sprocket(
+      key,
+      [
+        'view',
+        `${group.id}/Reference by rules`,
+        ...columns.flatMap((c) => ['-c', c]),
+        '--file-filter',
+        '*_qa.json',
+        '--no-ids',
+        '-o',
+        csvPath,
+      ],
+      tmp,
+    );
     const viewed = parseCsv(fs.readFileSync(csvPath, 'utf8'));
     checkTable(viewed);
     // The same table as the batch run built, value for value.
     const batchTable = path.join(tmp, 'batch-table.csv');
     if (fs.existsSync(batchTable)) {
       const keyed = (r: Record<string, string>[]) =>
-        Object.fromEntries(r.map((x) => [x['subject.label'], [x['acquisition.label'], x['file.name'], ...METRICS.map((m) => x[m]), x.EchoTime]]));
+        Object.fromEntries(
+          r.map((x) => [x['subject.label'], [x['acquisition.label'], x['file.name'], ...METRICS.map((m) => x[m]), x.EchoTime]]),
+        );
       expect(keyed(viewed)).toEqual(keyed(parseCsv(fs.readFileSync(batchTable, 'utf8'))));
     }
   }, 300_000);

@@ -5,10 +5,10 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BwrapExecutor } from '../packages/engine/src/executors/bwrap.js';
 import { addJob, type EngineProcess, engineKey, startEngine, uploadGear } from '../packages/engine/test/engines.js';
-import { type Api, makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
-import { makeUser, ok } from '../packages/server/test/people.js';
 import { getContainer } from '../packages/server/src/dao/containers.js';
 import { chainBelow, insertContainer } from '../packages/server/src/dao/hierarchy.js';
+import { type Api, makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
+import { makeUser, ok } from '../packages/server/test/people.js';
 import { ROOT } from './processes.js';
 
 /**
@@ -40,7 +40,10 @@ describe.skipIf(!CHROMIUM)('web UI in Chromium', () => {
   beforeAll(async () => {
     // `npm test` builds first; a focused run of this file builds the UI if it never was.
     if (!fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts'), 'web'], { cwd: ROOT, stdio: 'inherit' });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts'), 'web'], {
+        cwd: ROOT,
+        stdio: 'inherit',
+      });
       if (r.status !== 0) throw new Error('building packages/web failed');
     }
     fs.mkdirSync(SHOTS, { recursive: true });
@@ -57,7 +60,8 @@ describe.skipIf(!CHROMIUM)('web UI in Chromium', () => {
 
   // What the page looked like when a step failed says more than the timeout does.
   afterEach(async (t) => {
-    if (t.task.result?.state === 'fail' && page) await shot(`failed-${t.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
+    if (t.task.result?.state === 'fail' && page)
+      await shot(`failed-${t.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
   });
 
   afterAll(async () => {
@@ -66,21 +70,24 @@ describe.skipIf(!CHROMIUM)('web UI in Chromium', () => {
     await s?.stop();
   });
 
-/** Signs in through the form, from wherever the page is. */
-async function signIn(): Promise<void> {
-  await page.goto(origin() + '/');
-  await page.getByLabel('Email').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Projects' }).waitFor();
-}
+  /** Signs in through the form, from wherever the page is. */
+  async function signIn(): Promise<void> {
+    await page.goto(origin() + '/');
+    await page.getByLabel('Email').fill(EMAIL);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  }
 
   it('signs in with a password into an HttpOnly cookie, never a stored key', async () => {
     await page.goto(origin() + '/');
     await page.getByLabel('Email').fill(EMAIL);
     await page.getByLabel('Password').fill('wrong password');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('alert').filter({ hasText: /wrong email or password/i }).waitFor();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /wrong email or password/i })
+      .waitFor();
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
@@ -108,7 +115,11 @@ async function signIn(): Promise<void> {
 
   it('sees a job change state live, without reloading, and reads its log', async () => {
     const gear = await uploadGear(s.admin, 'slow');
-    const id = await addJob(user, { gear_id: gear, config: { seconds: 2, marker: `sprocket-ui-${process.pid}` }, destination: { type: 'session', id: ids.session } });
+    const id = await addJob(user, {
+      gear_id: gear,
+      config: { seconds: 2, marker: `sprocket-ui-${process.pid}` },
+      destination: { type: 'session', id: ids.session },
+    });
     await page.getByRole('link', { name: 'Jobs / Provenance' }).click();
     const row = page.locator(`tr[data-job="${id}"]`);
     await row.locator('[data-state="pending"]').waitFor();

@@ -70,7 +70,13 @@ interface MinRequirements {
   project: string[];
 }
 
-async function checkUserPermission(fw: Client, minReqs: MinRequirements, groupId: string, project: Project, log: (m: string) => void): Promise<boolean> {
+async function checkUserPermission(
+  fw: Client,
+  minReqs: MinRequirements,
+  groupId: string,
+  project: Project,
+  log: (m: string) => void,
+): Promise<boolean> {
   const user = await fw.getCurrentUser();
   const site = Math.max(...user.roles.map((r) => SITE_PERM_ORDER.indexOf(r)));
   if (site < SITE_PERM_ORDER.indexOf(minReqs.site)) {
@@ -149,7 +155,12 @@ export async function batchRunGears(opts: TutorialOptions): Promise<TutorialResu
     }
   }
   const progress = (what: string) => (p: WaitProgress) =>
-    log(`${what}: ${p.done}/${p.total} finished (${Object.entries(p.counts).filter(([, n]) => n).map(([s, n]) => `${n} ${s}`).join(', ')})`);
+    log(
+      `${what}: ${p.done}/${p.total} finished (${Object.entries(p.counts)
+        .filter(([, n]) => n)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(', ')})`,
+    );
 
   // Run DICOM-2-NIfTI Gear
   const dcm2niftiGear = await fw.lookup<Gear>('gears/dcm2niix');
@@ -279,7 +290,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     qaGear: values['qa-gear'],
     maxAcquisitions: Number(values['max-acquisitions']),
   }).then(
-    (r) => console.log(`Done: ${r.dcm2niixJobs.length} conversion job(s), ${r.qaJobs.length} QA job(s), ${r.downloaded.length} file(s) downloaded, ${r.csvPath}`),
+    (r) =>
+      console.log(
+        `Done: ${r.dcm2niixJobs.length} conversion job(s), ${r.qaJobs.length} QA job(s), ${r.downloaded.length} file(s) downloaded, ${r.csvPath}`,
+      ),
     (e) => {
       console.error(e instanceof ApiError ? `error: ${e.message} (${e.method} ${e.url})` : `error: ${(e as Error).message}`);
       process.exit(1);

@@ -52,7 +52,11 @@ async function buildPackage(name: string): Promise<void> {
   } else {
     await build({ ...common, entryPoints: sources(src), outbase: src, bundle: false });
   }
-  const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
+  const tsc = spawnSync(
+    process.execPath,
+    [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(dir, 'tsconfig.build.json')],
+    { stdio: 'inherit' },
+  );
   if (tsc.status !== 0) throw new Error(`build: declarations of packages/${name} failed`);
 }
 
@@ -65,7 +69,9 @@ async function buildWeb(): Promise<void> {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const wanted = process.argv.slice(2);
-  for (const w of wanted) if (w !== 'web' && !(PACKAGES as readonly string[]).includes(w)) throw new Error(`build: no package ${w} (${PACKAGES.join(', ')}, web)`);
+  for (const w of wanted)
+    if (w !== 'web' && !(PACKAGES as readonly string[]).includes(w))
+      throw new Error(`build: no package ${w} (${PACKAGES.join(', ')}, web)`);
   for (const name of PACKAGES) {
     if (wanted.length && !wanted.includes(name)) continue;
     const t = Date.now();

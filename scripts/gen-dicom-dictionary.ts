@@ -16,7 +16,8 @@ const target = path.join(path.dirname(fileURLToPath(import.meta.url)), '../packa
 const text = fs.readFileSync(source, 'utf8');
 // Entries look like:  0x00100010: ('PN', '1', "Patient's Name", '', 'PatientName'),
 // and, for repeating groups:  '60xx0010': ('US', '1', "Overlay Rows", '', 'OverlayRows'),
-const entry = /^\s*(?:0x([0-9A-Fa-f]{8})|'([0-9A-Fa-fx]{8})'):\s*\('([^']*)',\s*'([^']*)',\s*(?:"[^"]*"|'[^']*'),\s*'([^']*)',\s*'([^']*)'\)/;
+const entry =
+  /^\s*(?:0x([0-9A-Fa-f]{8})|'([0-9A-Fa-fx]{8})'):\s*\('([^']*)',\s*'([^']*)',\s*(?:"[^"]*"|'[^']*'),\s*'([^']*)',\s*'([^']*)'\)/;
 
 const lines: string[] = [];
 for (const line of text.split('\n')) {

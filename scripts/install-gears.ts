@@ -71,7 +71,12 @@ async function present(fw: Client, gear: ShippedGear): Promise<boolean> {
   }
 }
 
-export async function installShippedGears(opts: { apiKey: string; gearsDir?: string; only?: string[]; log?: (msg: string) => void }): Promise<InstallResult> {
+export async function installShippedGears(opts: {
+  apiKey: string;
+  gearsDir?: string;
+  only?: string[];
+  log?: (msg: string) => void;
+}): Promise<InstallResult> {
   const log = opts.log ?? (() => {});
   const fw = new Client(opts.apiKey);
   const result: InstallResult = { installed: [], present: [], failed: [] };

@@ -42,7 +42,12 @@ const children: Spawned[] = [];
  * stored key), and the temporary prefix's bin first on the PATH.
  */
 const cleanEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: path.join(tmp, 'home'), XDG_CONFIG_HOME: '', PATH: `${path.join(tmp, 'prefix', 'bin')}:${process.env.PATH}` };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: path.join(tmp, 'home'),
+    XDG_CONFIG_HOME: '',
+    PATH: `${path.join(tmp, 'prefix', 'bin')}:${process.env.PATH}`,
+  };
   for (const name of ['NODE_OPTIONS', 'SPROCKET_API_KEY', 'FW_KEY', 'SPROCKET_DATABASE_URL']) delete env[name];
   return { ...env, ...extra };
 };
@@ -76,7 +81,11 @@ function bareImports(code: string): Set<string> {
  * used command loads (the gear manifest validator's ajv) cannot slip through.
  */
 function checkDependencies(pkgDir: string, stopAt: string): void {
-  const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
+  const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as {
+    name: string;
+    dependencies?: Record<string, string>;
+    peerDependencies?: Record<string, string>;
+  };
   const declared = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})]);
   const files = fs.readdirSync(path.join(pkgDir, 'dist'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));
   const used = new Set(files.flatMap((f) => [...bareImports(fs.readFileSync(path.join(pkgDir, 'dist', f), 'utf8'))]));
@@ -110,7 +119,8 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
 
 async function main(): Promise<void> {
   for (const p of ['server', 'engine', ...PACKED]) {
-    if (!fs.existsSync(path.join(root, 'packages', p, 'dist', 'index.js'))) throw new Error(`pack-check: packages/${p}/dist is missing: run 'npm run build' first`);
+    if (!fs.existsSync(path.join(root, 'packages', p, 'dist', 'index.js')))
+      throw new Error(`pack-check: packages/${p}/dist is missing: run 'npm run build' first`);
   }
 
   step('npm pack');
@@ -118,7 +128,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(tarballs);
   fs.mkdirSync(path.join(tmp, 'home'));
   sh('npm', ['pack', '--silent', '--pack-destination', tarballs, ...PACKED.flatMap((p) => ['-w', `packages/${p}`])], { cwd: root });
-  const tgz = (p: string) => path.join(tarballs, `sprocket-${p}-${JSON.parse(fs.readFileSync(path.join(root, 'packages', p, 'package.json'), 'utf8')).version}.tgz`);
+  const tgz = (p: string) =>
+    path.join(tarballs, `sprocket-${p}-${JSON.parse(fs.readFileSync(path.join(root, 'packages', p, 'package.json'), 'utf8')).version}.tgz`);
   for (const p of PACKED) {
     const listing = sh('tar', ['tzf', tgz(p)]);
     // Sources and build settings stay home: an import of one would only work in the checkout.
@@ -133,10 +144,21 @@ async function main(): Promise<void> {
   const server = spawnCaptured(process.execPath, [path.join(root, 'packages/server/dist/main.js')], { env: serverEnv, cwd: tmp });
   children.push(server);
   const keyFile = (name: string) => path.join(data, name);
-  const adminKey = await waitFor('the server', () => (server.proc.exitCode !== null ? Promise.reject(new Error(`server exited:\n${server.output()}`)) : fs.existsSync(keyFile('engine-api-key')) ? fs.readFileSync(keyFile('admin-api-key'), 'utf8').trim() : undefined));
+  const adminKey = await waitFor('the server', () =>
+    server.proc.exitCode !== null
+      ? Promise.reject(new Error(`server exited:\n${server.output()}`))
+      : fs.existsSync(keyFile('engine-api-key'))
+        ? fs.readFileSync(keyFile('admin-api-key'), 'utf8').trim()
+        : undefined,
+  );
   const engine = spawnCaptured(process.execPath, [path.join(root, 'packages/engine/dist/main.js')], {
     cwd: tmp,
-    env: cleanEnv({ SPROCKET_API_KEY_FILE: keyFile('engine-api-key'), SPROCKET_ENGINE_DIR: path.join(tmp, 'engine'), SPROCKET_ENGINE_CONCURRENCY: '2', SPROCKET_LOG_LEVEL: 'warn' }),
+    env: cleanEnv({
+      SPROCKET_API_KEY_FILE: keyFile('engine-api-key'),
+      SPROCKET_ENGINE_DIR: path.join(tmp, 'engine'),
+      SPROCKET_ENGINE_CONCURRENCY: '2',
+      SPROCKET_LOG_LEVEL: 'warn',
+    }),
   });
   children.push(engine);
 
@@ -146,7 +168,8 @@ async function main(): Promise<void> {
   const gears = ['dcm2niix', 'nifti-qa'];
   await buildGears(gears);
   const installed = await installShippedGears({ apiKey: adminKey, only: gears });
-  if (installed.failed.length) throw new Error(`pack-check: gears not installed: ${installed.failed.map((f) => `${f.gear.name}: ${f.reason}`).join('; ')}`);
+  if (installed.failed.length)
+    throw new Error(`pack-check: gears not installed: ${installed.failed.map((f) => `${f.gear.name}: ${f.reason}`).join('; ')}`);
   const group = await fw.addGroup({ id: `pack-${Date.now().toString(36)}` });
   const project = await group.addProject({ label: 'Tutorial' });
   const series = path.join(tmp, 'series');
@@ -154,7 +177,15 @@ async function main(): Promise<void> {
     const session = await (await project.addSubject({ label: subjectLabel })).addSession({ label: 'ses-01' });
     const acq = await session.addAcquisition({ label: 'T1w MPRAGE' });
     const dir = fs.mkdtempSync(`${series}-`);
-    const files = syntheticSeries({ patientId: subjectLabel, studyUid: newUid(), seriesUid: newUid(), seriesNumber: 1, seriesDescription: 'T1w MPRAGE', slices: 8, seed: subjectLabel.length }).map((b, i) => {
+    const files = syntheticSeries({
+      patientId: subjectLabel,
+      studyUid: newUid(),
+      seriesUid: newUid(),
+      seriesNumber: 1,
+      seriesDescription: 'T1w MPRAGE',
+      slices: 8,
+      seed: subjectLabel.length,
+    }).map((b, i) => {
       const f = path.join(dir, `${i}.dcm`);
       fs.writeFileSync(f, b);
       return f;
@@ -172,9 +203,15 @@ async function main(): Promise<void> {
   const js = await transform(example, { loader: 'ts', format: 'esm', target: 'node20' });
   fs.writeFileSync(path.join(app, 'batch-run-gears.mjs'), js.code);
   const results = path.join(tmp, 'results');
-  const tutorial = sh(process.execPath, ['batch-run-gears.mjs', '--project', 'Tutorial', '--results', results], { cwd: app, env: cleanEnv({ FW_KEY: adminKey }) });
-  if (!/Done: 2 conversion job\(s\), [1-9]\d* QA job\(s\)/.test(tutorial)) throw new Error(`pack-check: the tutorial did not convert and check both series:\n${tutorial}\nengine:\n${engine.output()}`);
-  const downloaded = fs.readdirSync(results, { recursive: true, encoding: 'utf8' }).filter((f) => fs.statSync(path.join(results, f)).isFile());
+  const tutorial = sh(process.execPath, ['batch-run-gears.mjs', '--project', 'Tutorial', '--results', results], {
+    cwd: app,
+    env: cleanEnv({ FW_KEY: adminKey }),
+  });
+  if (!/Done: 2 conversion job\(s\), [1-9]\d* QA job\(s\)/.test(tutorial))
+    throw new Error(`pack-check: the tutorial did not convert and check both series:\n${tutorial}\nengine:\n${engine.output()}`);
+  const downloaded = fs
+    .readdirSync(results, { recursive: true, encoding: 'utf8' })
+    .filter((f) => fs.statSync(path.join(results, f)).isFile());
   if (downloaded.length < 2) throw new Error(`pack-check: the tutorial downloaded ${downloaded.length} QA file(s)`);
 
   step('CLI: npm install -g --prefix of the tarballs, then a round trip');

@@ -107,7 +107,11 @@ async function serverUp(): Promise<boolean> {
 }
 
 async function superviseEngine(): Promise<void> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SPROCKET_API_KEY_FILE: keyFile, SPROCKET_ENGINE_DIR: process.env.SPROCKET_ENGINE_DIR ?? path.join(config.dataDir, 'engine') };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SPROCKET_API_KEY_FILE: keyFile,
+    SPROCKET_ENGINE_DIR: process.env.SPROCKET_ENGINE_DIR ?? path.join(config.dataDir, 'engine'),
+  };
   delete env.SPROCKET_API_KEY;
   let restarts = 0;
   while (!stopping) {
@@ -131,14 +135,17 @@ async function superviseEngine(): Promise<void> {
 async function installGears(): Promise<void> {
   const adminKeyFile = path.join(config.dataDir, 'admin-api-key');
   if (!fs.existsSync(adminKeyFile)) {
-    console.error(`[start] ${adminKeyFile} is gone, so the shipped gears were not checked; install them with 'npx tsx scripts/install-gears.ts --key <admin key>'`);
+    console.error(
+      `[start] ${adminKeyFile} is gone, so the shipped gears were not checked; install them with 'npx tsx scripts/install-gears.ts --key <admin key>'`,
+    );
     return;
   }
   try {
     const apiKey = keyForUrl(fs.readFileSync(adminKeyFile, 'utf8'), config.publicUrl);
     // A Ctrl-C during the upload is no failure worth reporting.
     const r = await installShippedGears({ apiKey, log: (m) => stopping || console.log(`[start] ${m}`) });
-    if (r.present.length) console.log(`[start] shipped gears already installed: ${r.present.map((g) => `${g.name} ${g.version}`).join(', ')}`);
+    if (r.present.length)
+      console.log(`[start] shipped gears already installed: ${r.present.map((g) => `${g.name} ${g.version}`).join(', ')}`);
   } catch (e) {
     if (!stopping) console.error(`[start] the shipped gears could not be installed: ${(e as Error).message}`);
   }
@@ -168,7 +175,9 @@ process.on('exit', () => {
 });
 
 if (config.port !== 0 && (await portBusy(config.host, config.port))) {
-  console.error(`[start] port ${config.port} on ${config.host} is already in use (another Sprocket still running?): stop it, or choose another port with SPROCKET_PORT`);
+  console.error(
+    `[start] port ${config.port} on ${config.host} is already in use (another Sprocket still running?): stop it, or choose another port with SPROCKET_PORT`,
+  );
   process.exit(1);
 }
 

@@ -102,8 +102,7 @@ export async function runGearJob(opts: GearRunOptions): Promise<GearRunResult> {
   const manifest = readManifest(opts.gear);
   const command = manifest.command ?? './run';
   const env: Record<string, string> = { PATH: GEAR_PATH, ...manifest.environment, FLYWHEEL: dir };
-  const [cmd, args] =
-    opts.sandbox === 'bwrap' ? ['bwrap', bwrapArgs(dir, env, command)] : ['bash', ['-c', command]];
+  const [cmd, args] = opts.sandbox === 'bwrap' ? ['bwrap', bwrapArgs(dir, env, command)] : ['bash', ['-c', command]];
   const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((done, fail) => {
     const child = spawn(cmd, args as string[], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -32,7 +32,10 @@ export function realSeries(root: string): { series: RealSeries[]; skip?: undefin
       subject: 'sub-03',
       what: 'Siemens pulsed ASL pair',
       dims: [72, 72, 20, 2],
-      files: () => [debFile('dicom3tools', 'usr/share/doc/dicom3tools/examples/0051.dcm'), debFile('dicomnifti', 'usr/share/doc/dicomnifti/examples/0001.dcm')],
+      files: () => [
+        debFile('dicom3tools', 'usr/share/doc/dicom3tools/examples/0051.dcm'),
+        debFile('dicomnifti', 'usr/share/doc/dicomnifti/examples/0001.dcm'),
+      ],
     },
   ];
   const series: RealSeries[] = [];

@@ -13,7 +13,10 @@ export function zipFiles(files: string[], out: string, opts: { folder?: string; 
       zip.addFile(f, opts.folder ? `${opts.folder}/${basename(f)}` : basename(f), { forceZip64Format: !!opts.zip64 });
     }
     zip.end({ forceZip64Format: !!opts.zip64, comment: '' });
-    zip.outputStream.pipe(createWriteStream(out)).on('close', () => done(out)).on('error', fail);
+    zip.outputStream
+      .pipe(createWriteStream(out))
+      .on('close', () => done(out))
+      .on('error', fail);
   });
 }
 
@@ -31,8 +34,13 @@ export interface ZipMember {
  * name → content map. `mtime` is every member's time unless a member sets its own; without it yazl
  * stamps the current time.
  */
-export function zipBuffer(members: (ZipMember | { dir: string })[] | Record<string, string | Buffer>, opts: { comment?: string; mtime?: Date } = {}): Promise<Buffer> {
-  const list: (ZipMember | { dir: string })[] = Array.isArray(members) ? members : Object.entries(members).map(([name, content]) => ({ name, content }));
+export function zipBuffer(
+  members: (ZipMember | { dir: string })[] | Record<string, string | Buffer>,
+  opts: { comment?: string; mtime?: Date } = {},
+): Promise<Buffer> {
+  const list: (ZipMember | { dir: string })[] = Array.isArray(members)
+    ? members
+    : Object.entries(members).map(([name, content]) => ({ name, content }));
   const zip = new yazl.ZipFile();
   for (const m of list) {
     if ('dir' in m) zip.addEmptyDirectory(m.dir);

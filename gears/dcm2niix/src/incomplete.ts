@@ -104,7 +104,11 @@ function readHeader(buf: Buffer): SliceHeader | null {
   const explicit = ts ? ts !== '1.2.840.10008.1.2' : /^[A-Z]{2}$/.test(buf.toString('latin1', pos + 4, pos + 6));
   const le = ts !== '1.2.840.10008.1.2.2';
   const h: SliceHeader = { series: '', instance: 0, acquisition: 0, temporal: 0 };
-  const text = (v: Buffer) => v.toString('latin1').replace(/[\0\s]+$/, '').trim();
+  const text = (v: Buffer) =>
+    v
+      .toString('latin1')
+      .replace(/[\0\s]+$/, '')
+      .trim();
   let seen = false;
   new Walker(buf, le, explicit).walk(pos, (group, elem, value) => {
     if (group > 0x0020) return true;

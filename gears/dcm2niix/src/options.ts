@@ -19,7 +19,14 @@ export interface Plan {
 /** Config values may arrive as 'y'/'n' strings (the manifest's type) or as booleans (newer gears). */
 function yn(config: Record<string, unknown>, key: string, allowed: string[] = ['y', 'n']): string {
   const raw = config[key];
-  const value = raw === true ? 'y' : raw === false ? 'n' : String(raw ?? '').trim().toLowerCase();
+  const value =
+    raw === true
+      ? 'y'
+      : raw === false
+        ? 'n'
+        : String(raw ?? '')
+            .trim()
+            .toLowerCase();
   if (!allowed.includes(value)) throw new GearError(`config ${key} = ${JSON.stringify(raw)}: expected one of ${allowed.join(', ')}`);
   return value;
 }

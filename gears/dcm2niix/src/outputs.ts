@@ -51,12 +51,7 @@ export function combineCoils(dir: string, log: (m: string) => void): void {
   }
 }
 
-export function collectOutputs(opts: {
-  from: string;
-  to: string;
-  keepSidecar: boolean;
-  input: FileObject;
-}): OutputEntry[] {
+export function collectOutputs(opts: { from: string; to: string; keepSidecar: boolean; input: FileObject }): OutputEntry[] {
   const names = readdirSync(opts.from).sort();
   const sidecars = new Map<string, Record<string, unknown>>();
   for (const n of names.filter((n) => /\.json$/i.test(n))) {
@@ -66,8 +61,7 @@ export function collectOutputs(opts: {
       // A sidecar dcm2niix could not finish is no reason to lose the images; they get no info.
     }
   }
-  const classification =
-    opts.input.classification && typeof opts.input.classification === 'object' ? opts.input.classification : {};
+  const classification = opts.input.classification && typeof opts.input.classification === 'object' ? opts.input.classification : {};
   const entries: OutputEntry[] = [];
   for (const name of names) {
     const src = join(opts.from, name);
@@ -78,9 +72,7 @@ export function collectOutputs(opts: {
     }
     const info = sidecarFor(name, sidecars);
     const modality =
-      (typeof opts.input.modality === 'string' && opts.input.modality) ||
-      (typeof info?.Modality === 'string' && info.Modality) ||
-      'MR';
+      (typeof opts.input.modality === 'string' && opts.input.modality) || (typeof info?.Modality === 'string' && info.Modality) || 'MR';
     const dest = join(opts.to, name);
     if (existsSync(dest)) rmSync(dest);
     try {

@@ -22,7 +22,12 @@ function runDcm2niix(args: string[]): Promise<{ code: number; lines: string[] }>
     const lines: string[] = [];
     const tee = (chunk: Buffer, to: NodeJS.WriteStream) => {
       to.write(chunk);
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l.trim()));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l.trim()),
+      );
     };
     child.stdout.on('data', (c: Buffer) => tee(c, process.stdout));
     child.stderr.on('data', (c: Buffer) => tee(c, process.stderr));

@@ -22,7 +22,9 @@ function openZip(fd: number): Promise<yauzl.ZipFile> {
     // lazyEntries: one member at a time, in directory order. decodeStrings off: yauzl would refuse
     // the whole archive over one absolute or '..' name, where the gear has always kept only the
     // leaf of every name (prepare.ts), so such a name can point nowhere; names are decoded below.
-    yauzl.fromFd(fd, { lazyEntries: true, autoClose: false, decodeStrings: false }, (err, zip) => (err ? reject(new ZipError(err.message)) : resolve(zip)));
+    yauzl.fromFd(fd, { lazyEntries: true, autoClose: false, decodeStrings: false }, (err, zip) =>
+      err ? reject(new ZipError(err.message)) : resolve(zip),
+    );
   });
 }
 

@@ -26,7 +26,11 @@ function centralEntry(zip: Buffer): number {
 
 describe('the gear’s ZIP reader (yauzl)', () => {
   it('unpacks stored and deflated members, skipping folders', async () => {
-    const zip = await zipBuffer([{ dir: 'series/' }, { name: 'series/a.dcm', content: 'stored bytes', compress: false }, { name: 'series/b.dcm', content: 'deflated '.repeat(500) }]);
+    const zip = await zipBuffer([
+      { dir: 'series/' },
+      { name: 'series/a.dcm', content: 'stored bytes', compress: false },
+      { name: 'series/b.dcm', content: 'deflated '.repeat(500) },
+    ]);
     expect(await unpack(zip)).toEqual({ 'series_a.dcm': 'stored bytes', 'series_b.dcm': 'deflated '.repeat(500) });
   });
 

@@ -60,7 +60,8 @@ export function parseHeader(buf: Buffer): NiftiHeader {
   // extensions when given more, and the gears have no use for them.
   const head = buf.buffer.slice(buf.byteOffset, buf.byteOffset + sizeofHdr) as ArrayBuffer;
   if (!isNIFTI1(head) && !isNIFTI2(head)) {
-    if (isNIFTI1(head, true) || isNIFTI2(head, true)) throw new NiftiError('two-file NIfTI (.hdr/.img) is not supported; use a single .nii/.nii.gz');
+    if (isNIFTI1(head, true) || isNIFTI2(head, true))
+      throw new NiftiError('two-file NIfTI (.hdr/.img) is not supported; use a single .nii/.nii.gz');
     throw new NiftiError('not a NIfTI file (no n+1 or n+2 magic where sizeof_hdr 348 or 540 puts it)');
   }
   let h: NIFTI1 | NIFTI2;

@@ -9,7 +9,8 @@ import { decodeNifti, keepLastVolume, NiftiError, readNifti } from '../src/nifti
 
 const here = dirname(fileURLToPath(import.meta.url));
 const hasNibabel = spawnSync('/usr/bin/python3', ['-c', 'import nibabel, numpy']).status === 0;
-if (!hasNibabel) console.warn('NIfTI reader checks against nibabel skipped: /usr/bin/python3 cannot import nibabel (npm run setup installs it)');
+if (!hasNibabel)
+  console.warn('NIfTI reader checks against nibabel skipped: /usr/bin/python3 cannot import nibabel (npm run setup installs it)');
 
 interface Sample {
   path: string;

@@ -10,9 +10,15 @@ const DEFINITIONS: [string, string][] = [
   ['cjv', 'Coefficient of joint variation of the two brightest k-means classes (WM/GM under T1 contrast); lower is better.'],
   ['cnr', 'Contrast-to-noise ratio |μ_GM−μ_WM|/√(σ_air²+σ_GM²+σ_WM²) of the same classes; higher is better.'],
   ['fwhm_x/y/z/avg', 'Smoothness in mm from first differences inside the head mask (AFNI 3dFWHMx classic); avg is the geometric mean.'],
-  ['summary_*', 'Mean, median, SD, MAD (σ-scaled), 5th/95th percentiles, excess kurtosis and voxel count of fg (eroded head), bg (eroded air) and the three k-means classes (csf/gm/wm).'],
+  [
+    'summary_*',
+    'Mean, median, SD, MAD (σ-scaled), 5th/95th percentiles, excess kurtosis and voxel count of fg (eroded head), bg (eroded air) and the three k-means classes (csf/gm/wm).',
+  ],
   ['tsnr', 'Median over the head of the temporal mean over the temporal SD (4D only).'],
-  ['dvars_*', 'DVARS of intensities scaled to a median of 1000: raw (nstd), over its expected value (std), voxel-standardised (vstd); means over time (4D only).'],
+  [
+    'dvars_*',
+    'DVARS of intensities scaled to a median of 1000: raw (nstd), over its expected value (std), voxel-standardised (vstd); means over time (4D only).',
+  ],
   ['global_signal_*', 'Mean over the head of each volume: its mean, SD, min, max and range in % of the mean (4D only).'],
 ];
 
@@ -35,7 +41,11 @@ function plot(title: string, values: (number | null)[]): string {
   const max = Math.max(...ys);
   const span = max > min ? max - min : 1;
   const pts = values
-    .map((v, i) => (v === null ? null : `${((i / (values.length - 1)) * (w - 20) + 10).toFixed(1)},${(h - 10 - ((v - min) / span) * (h - 20)).toFixed(1)}`))
+    .map((v, i) =>
+      v === null
+        ? null
+        : `${((i / (values.length - 1)) * (w - 20) + 10).toFixed(1)},${(h - 10 - ((v - min) / span) * (h - 20)).toFixed(1)}`,
+    )
     .filter(Boolean)
     .join(' ');
   return `<h3>${esc(title)}</h3><svg width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">

@@ -32,8 +32,14 @@ async function main(): Promise<void> {
     throw new GearError(`cannot measure ${input.name}: ${(err as Error).message}`);
   }
   const bidsMeta = input.object.info && typeof input.object.info === 'object' ? input.object.info : {};
-  const info: Record<string, unknown> = { ...result.metrics, bids_meta: bidsMeta, qa_tool: { name: ctx.manifest.name, version: ctx.manifest.version } };
-  log.info(`metrics in ${Date.now() - started} ms: efc ${info.efc}, fber ${info.fber}, snr ${info.snr}, cjv ${info.cjv}, fwhm_avg ${info.fwhm_avg}${img.nt > 1 ? `, tsnr ${info.tsnr}` : ''}`);
+  const info: Record<string, unknown> = {
+    ...result.metrics,
+    bids_meta: bidsMeta,
+    qa_tool: { name: ctx.manifest.name, version: ctx.manifest.version },
+  };
+  log.info(
+    `metrics in ${Date.now() - started} ms: efc ${info.efc}, fber ${info.fber}, snr ${info.snr}, cjv ${info.cjv}, fwhm_avg ${info.fwhm_avg}${img.nt > 1 ? `, tsnr ${info.tsnr}` : ''}`,
+  );
 
   const mosaic = renderMosaic(result.grid, result.meanImage, result.head);
   const stem = stemOf(input.name);
@@ -42,7 +48,14 @@ async function main(): Promise<void> {
   writeFileSync(join(ctx.outputDir, jsonName), `${JSON.stringify(info, null, 2)}\n`);
   writeFileSync(
     join(ctx.outputDir, htmlName),
-    renderReport({ inputName: input.name, gear: ctx.manifest.name, version: ctx.manifest.version, metrics: result.metrics, mosaic, bidsMeta }),
+    renderReport({
+      inputName: input.name,
+      gear: ctx.manifest.name,
+      version: ctx.manifest.version,
+      metrics: result.metrics,
+      mosaic,
+      bidsMeta,
+    }),
   );
   const modality = typeof input.object.modality === 'string' ? { modality: input.object.modality } : {};
   const metadata = {

@@ -116,7 +116,17 @@ export interface Summary {
 
 export function summarize(values: ArrayLike<number>): Summary {
   const n = values.length;
-  if (n === 0) return { mean: Number.NaN, median: Number.NaN, stdv: Number.NaN, mad: Number.NaN, p05: Number.NaN, p95: Number.NaN, k: Number.NaN, n: 0 };
+  if (n === 0)
+    return {
+      mean: Number.NaN,
+      median: Number.NaN,
+      stdv: Number.NaN,
+      mad: Number.NaN,
+      p05: Number.NaN,
+      p95: Number.NaN,
+      k: Number.NaN,
+      n: 0,
+    };
   const m = mean(values);
   const m2 = new Acc();
   const m4 = new Acc();

@@ -13,7 +13,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
 const pythonOk = spawnSync(PYTHON, ['-c', 'import numpy, nibabel, scipy'], { encoding: 'utf8' });
 const hasReference = pythonOk.status === 0;
-if (!hasReference) console.warn(`nifti-qa reference checks skipped: ${PYTHON} cannot import numpy, nibabel and scipy (npm run setup installs them)`);
+if (!hasReference)
+  console.warn(`nifti-qa reference checks skipped: ${PYTHON} cannot import numpy, nibabel and scipy (npm run setup installs them)`);
 const hasDcm2niix = spawnSync('dcm2niix', ['-h']).status === 0;
 const hasBwrap = spawnSync('bwrap', ['--version']).status === 0;
 const scratch = mkdtempSync(join(tmpdir(), 'nifti-qa-test-'));
@@ -42,7 +43,9 @@ function expectSameMetrics(mine: Json, ref: Json, path = ''): void {
     else if (/_n$|_voxels$/.test(k)) expect(got, where).toBe(want);
     else {
       expect(typeof got, where).toBe('number');
-      expect(Math.abs(got - (want as number)), `${where}: ${got} vs ${want}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(want as number)));
+      expect(Math.abs(got - (want as number)), `${where}: ${got} vs ${want}`).toBeLessThanOrEqual(
+        1e-6 * Math.max(1, Math.abs(want as number)),
+      );
     }
   }
 }
@@ -128,21 +131,24 @@ describe('nifti-qa gear', () => {
     expectSameMetrics(qaInfo(await geQa()), reference(ge));
   });
 
-  it.skipIf(!hasReference)('4D series (nibabel example4d, 2 volumes; functional, 20 volumes): temporal metrics equal the reference too', async () => {
-    for (const name of ['example4d.nii.gz', 'functional.nii']) {
-      const path = join(NIBABEL_DATA, name);
-      const r = await qa(path);
-      const info = qaInfo(r);
-      for (const k of ['tsnr', 'dvars_nstd', 'dvars_std', 'dvars_vstd', 'global_signal_mean', 'global_signal_std']) {
-        expect(typeof info[k], `${name} ${k}`).toBe('number');
+  it.skipIf(!hasReference)(
+    '4D series (nibabel example4d, 2 volumes; functional, 20 volumes): temporal metrics equal the reference too',
+    async () => {
+      for (const name of ['example4d.nii.gz', 'functional.nii']) {
+        const path = join(NIBABEL_DATA, name);
+        const r = await qa(path);
+        const info = qaInfo(r);
+        for (const k of ['tsnr', 'dvars_nstd', 'dvars_std', 'dvars_vstd', 'global_signal_mean', 'global_signal_std']) {
+          expect(typeof info[k], `${name} ${k}`).toBe('number');
+        }
+        expect(info.image.spatial_metrics_on).toBe('temporal mean image');
+        expect(info.timeseries.global_signal).toHaveLength(info.image.volumes);
+        expect(info.timeseries.dvars_nstd).toHaveLength(info.image.volumes - 1);
+        expectSameMetrics(info, reference(path));
+        expect(readFileSync(join(r.dir, 'output', r.outputs.find((f) => f.endsWith('.html'))!), 'utf8')).toContain('<svg');
       }
-      expect(info.image.spatial_metrics_on).toBe('temporal mean image');
-      expect(info.timeseries.global_signal).toHaveLength(info.image.volumes);
-      expect(info.timeseries.dvars_nstd).toHaveLength(info.image.volumes - 1);
-      expectSameMetrics(info, reference(path));
-      expect(readFileSync(join(r.dir, 'output', r.outputs.find((f) => f.endsWith('.html'))!), 'utf8')).toContain('<svg');
-    }
-  });
+    },
+  );
 
   it.skipIf(!hasReference)('reads big-endian data with scl_slope/scl_inter and NIfTI-2 the way nibabel does', async () => {
     // nibabel's anatomical.nii is big-endian int16; give it a scaling to apply.

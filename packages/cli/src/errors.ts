@@ -30,7 +30,8 @@ export function describeError(e: unknown): string {
       const why = /: ([A-Z_]+|[^:]+)$/.exec(e.message)?.[1] ?? e.message;
       return `cannot reach the Sprocket API at ${apiBase(e.url)} (${oneLine(why)})`;
     }
-    if (e.status === 404 && /^no route /.test(e.message)) return `this server does not offer ${e.message.slice(9)} yet (is it an older Sprocket?)`;
+    if (e.status === 404 && /^no route /.test(e.message))
+      return `this server does not offer ${e.message.slice(9)} yet (is it an older Sprocket?)`;
     if (e.status === 401) return `the API key was refused (${oneLine(e.message)}); log in again with 'sprocket login <key>'`;
     return `${oneLine(e.message)} (${e.status} ${e.code})`;
   }

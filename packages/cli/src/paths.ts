@@ -1,4 +1,13 @@
-import { ApiError, type Client, type Container, FileEntry, type Gear, type Group, type LookupResult, type ResolveResult } from '@sprocket/sdk';
+import {
+  ApiError,
+  type Client,
+  type Container,
+  FileEntry,
+  type Gear,
+  type Group,
+  type LookupResult,
+  type ResolveResult,
+} from '@sprocket/sdk';
 import { CliError } from './errors.js';
 
 /** Splits a Sprocket path (`group/project/subject/session/acquisition[/files/name]`) into elements. */
@@ -30,7 +39,8 @@ export async function pathParts(client: Client, path: string): Promise<string[]>
   // collection lives outside the tree that paths walk.
   const kind: string = found.containerType;
   if (kind === 'group') return parts;
-  if (kind === 'collection') throw new CliError(`${parts[0]} is a collection, not a place in the hierarchy (see 'sprocket collection show ${parts[0]}')`);
+  if (kind === 'collection')
+    throw new CliError(`${parts[0]} is a collection, not a place in the hierarchy (see 'sprocket collection show ${parts[0]}')`);
   const parents = (found.parents ?? {}) as Record<string, string | undefined>;
   const chain = ORDER.filter((t) => t !== found.containerType && parents[t]).map((t, i) => (i === 0 ? parents[t]! : `<id:${parents[t]}>`));
   return found.containerType === 'analysis' ? [...chain, 'analyses', `<id:${found.id}>`] : [...chain, `<id:${found.id}>`];

@@ -49,22 +49,25 @@ export function progress(label: string, total: number, unit: string): Progress {
     const [t0, v0] = samples[0]!;
     return now > t0 ? ((value - v0) * 1000) / (now - t0) : 0;
   };
-  const bar = new cliProgress.SingleBar({
-    stream: process.stderr,
-    hideCursor: true,
-    clearOnComplete: false,
-    barsize: 24,
-    fps: 8,
-    format: (options, params) => {
-      const r = rate();
-      const left = params.total - params.value;
-      const eta = r > 0 ? duration(left / r) : '--';
-      const pct = params.total > 0 ? Math.floor((params.value / params.total) * 100) : 0;
-      const speed = bytes ? `${humanSize(r)}/s` : `${r.toFixed(r < 10 ? 1 : 0)} ${unit}/s`;
-      const barText = cliProgress.Format.BarFormat(params.progress, options);
-      return `${label} ${barText} ${String(pct).padStart(3)}% | ${amount(params.value)}/${amount(params.total)} | ${speed} | ETA ${eta}${noteText ? ` | ${noteText}` : ''}`;
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+      barsize: 24,
+      fps: 8,
+      format: (options, params) => {
+        const r = rate();
+        const left = params.total - params.value;
+        const eta = r > 0 ? duration(left / r) : '--';
+        const pct = params.total > 0 ? Math.floor((params.value / params.total) * 100) : 0;
+        const speed = bytes ? `${humanSize(r)}/s` : `${r.toFixed(r < 10 ? 1 : 0)} ${unit}/s`;
+        const barText = cliProgress.Format.BarFormat(params.progress, options);
+        return `${label} ${barText} ${String(pct).padStart(3)}% | ${amount(params.value)}/${amount(params.total)} | ${speed} | ETA ${eta}${noteText ? ` | ${noteText}` : ''}`;
+      },
     },
-  }, cliProgress.Presets.shades_classic);
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(total, 0);
   const p: Progress = {
     add(n) {

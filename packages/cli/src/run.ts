@@ -1,6 +1,6 @@
 import { describeError, exitCodeOf } from './errors.js';
-import { stopAllProgress } from './progress.js';
 import { buildProgram } from './program.js';
+import { stopAllProgress } from './progress.js';
 
 /** Any failure ends as one line on stderr and a non-zero exit code; SPROCKET_DEBUG=1 adds the stack. */
 function fail(e: unknown): void {

@@ -19,7 +19,9 @@ describe('administration: groups, users, keys, permissions', () => {
     const dir = tempDir();
     fs.mkdirSync(path.join(dir, 'sub-01', 'ses-01', 'anat'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'sub-01', 'ses-01', 'anat', 'notes.txt'), 'x');
-    expect(await admin.fails(['import', 'folder', dir, 'neuro', 'study1'])).toBe('error: group "neuro" does not exist; create it with: sprocket group add neuro');
+    expect(await admin.fails(['import', 'folder', dir, 'neuro', 'study1'])).toBe(
+      'error: group "neuro" does not exist; create it with: sprocket group add neuro',
+    );
     expect(await admin.ok(['group', 'add', 'neuro', '--label', 'Neuroimaging lab'])).toBe('Created group neuro (Neuroimaging lab)\n');
     expect(await admin.ok(['group', 'add', 'lab'])).toBe('Created group lab\n');
     expect(await admin.fails(['group', 'add', 'lab'])).toMatch(/^error: .*lab.*\(409 GROUP_EXISTS\)$/);
@@ -37,7 +39,9 @@ describe('administration: groups, users, keys, permissions', () => {
     const ana = new Cli();
     expect(await ana.login(anaKey)).toContain('logged in as Ana Silva');
     await admin.ok(['user', 'add', 'dev@lab.org', '--roles', 'user,developer']);
-    expect(await admin.fails(['user', 'add', 'x@lab.org', '--roles', 'wizard'])).toBe("error: --roles: unknown site role 'wizard' (one of user, developer, site_admin)");
+    expect(await admin.fails(['user', 'add', 'x@lab.org', '--roles', 'wizard'])).toBe(
+      "error: --roles: unknown site role 'wizard' (one of user, developer, site_admin)",
+    );
     const users = await admin.json(['user', 'ls']);
     expect(users.find((u: any) => u._id === 'dev@lab.org').roles).toEqual(['user', 'developer']);
     expect(await admin.ok(['user', 'ls'])).toMatch(/ana@lab\.org\s+Ana Silva\s+user\s+active/);
@@ -56,7 +60,7 @@ describe('administration: groups, users, keys, permissions', () => {
     expect(await ana.fails(['status'])).toMatch(/API key was refused/);
   }, 240_000);
 
-  it('issues, lists and revokes keys, their own and (site admins) other users\'', async () => {
+  it("issues, lists and revokes keys, their own and (site admins) other users'", async () => {
     const issued = await admin.json(['key', 'add', '--user', 'dev@lab.org', '--label', 'ci']);
     expect(issued.key).toMatch(/^127\.0\.0\.1:\d+:/);
     const dev = new Cli();
@@ -87,37 +91,65 @@ describe('administration: groups, users, keys, permissions', () => {
     const project = (await s.admin.post('/projects', { group: 'lab', label: 'study1' })).body._id;
     expect(await bob.fails(['ls', 'lab/study1'])).toMatch(/^error: not found: lab\/study1/);
 
-    expect(await admin.ok(['permission', 'add', 'lab/study1', 'bob@lab.org', 'read-only'])).toBe('bob@lab.org now has read-only on project lab/study1\n');
+    expect(await admin.ok(['permission', 'add', 'lab/study1', 'bob@lab.org', 'read-only'])).toBe(
+      'bob@lab.org now has read-only on project lab/study1\n',
+    );
     expect(await bob.ok(['ls', 'lab/study1'])).toBe('(empty)\n');
     expect(await bob.fails(['upload', 'lab/study1', bob.home])).toBeTruthy();
     const role = (await s.admin.post('/roles', { label: 'Gear runner', actions: ['jobs_run_cancel'] })).body._id;
-    expect(await admin.ok(['permission', 'add', 'lab/study1', 'bob@lab.org', 'gear runner'])).toBe('bob@lab.org now has read-only, Gear runner on project lab/study1\n');
+    expect(await admin.ok(['permission', 'add', 'lab/study1', 'bob@lab.org', 'gear runner'])).toBe(
+      'bob@lab.org now has read-only, Gear runner on project lab/study1\n',
+    );
     expect((await s.admin.get(`/projects/${project}/permissions/bob@lab.org`)).body.role_ids).toEqual(['ro', role]);
-    expect(await admin.fails(['permission', 'add', 'lab/study1', 'bob@lab.org', 'owner'])).toMatch(/^error: no role 'owner' \(roles: .*read-only.*; see 'sprocket permission roles'\)$/);
+    expect(await admin.fails(['permission', 'add', 'lab/study1', 'bob@lab.org', 'owner'])).toMatch(
+      /^error: no role 'owner' \(roles: .*read-only.*; see 'sprocket permission roles'\)$/,
+    );
     expect(await admin.ok(['permission', 'ls', 'lab/study1'])).toMatch(/^USER\s+ROLES\n(.*\n)*bob@lab\.org\s+read-only, Gear runner\n/);
-    expect((await admin.json(['permission', 'ls', 'lab/study1'])).find((p: any) => p.id === 'bob@lab.org')).toEqual({ id: 'bob@lab.org', role_ids: ['ro', role], roles: ['read-only', 'Gear runner'] });
-    expect(await admin.ok(['permission', 'rm', 'lab/study1', 'bob@lab.org', 'Gear runner', '--yes'])).toBe('bob@lab.org now has read-only on project lab/study1\n');
+    expect((await admin.json(['permission', 'ls', 'lab/study1'])).find((p: any) => p.id === 'bob@lab.org')).toEqual({
+      id: 'bob@lab.org',
+      role_ids: ['ro', role],
+      roles: ['read-only', 'Gear runner'],
+    });
+    expect(await admin.ok(['permission', 'rm', 'lab/study1', 'bob@lab.org', 'Gear runner', '--yes'])).toBe(
+      'bob@lab.org now has read-only on project lab/study1\n',
+    );
     expect(await admin.fails(['permission', 'rm', 'lab/study1', 'bob@lab.org'])).toMatch(/pass --yes/);
-    expect(await admin.ok(['permission', 'rm', 'lab/study1', 'bob@lab.org', '--yes'])).toBe('Removed bob@lab.org from project lab/study1\n');
+    expect(await admin.ok(['permission', 'rm', 'lab/study1', 'bob@lab.org', '--yes'])).toBe(
+      'Removed bob@lab.org from project lab/study1\n',
+    );
     expect(await bob.fails(['ls', 'lab/study1'])).toMatch(/not found/);
-    expect(await admin.fails(['permission', 'rm', 'lab/study1', 'bob@lab.org', '--yes'])).toBe('error: bob@lab.org has no permission on project lab/study1');
+    expect(await admin.fails(['permission', 'rm', 'lab/study1', 'bob@lab.org', '--yes'])).toBe(
+      'error: bob@lab.org has no permission on project lab/study1',
+    );
 
     // Group access covers the group's projects.
     expect(await admin.ok(['permission', 'add', 'lab', 'bob@lab.org', 'rw'])).toBe('bob@lab.org now has rw on group lab\n');
     expect(await bob.ok(['ls', 'lab'])).toMatch(/project .* study1/);
     expect(await admin.ok(['permission', 'add', 'lab', 'bob@lab.org', 'ro'])).toBe('bob@lab.org now has ro on group lab\n');
-    expect((await admin.json(['permission', 'ls', 'lab'])).filter((p: any) => p.id === 'bob@lab.org')).toEqual([{ id: 'bob@lab.org', access: 'ro' }]);
-    expect(await admin.fails(['permission', 'add', 'lab', 'bob@lab.org', 'read-write'])).toBe("error: 'read-write' is not a group access level (one of ro, rw, admin)");
+    expect((await admin.json(['permission', 'ls', 'lab'])).filter((p: any) => p.id === 'bob@lab.org')).toEqual([
+      { id: 'bob@lab.org', access: 'ro' },
+    ]);
+    expect(await admin.fails(['permission', 'add', 'lab', 'bob@lab.org', 'read-write'])).toBe(
+      "error: 'read-write' is not a group access level (one of ro, rw, admin)",
+    );
     expect(await admin.ok(['permission', 'rm', 'lab', 'bob@lab.org', '--yes'])).toBe('Removed bob@lab.org from group lab\n');
     expect(await bob.fails(['ls', 'lab/study1'])).toMatch(/not found/);
     const sub = (await s.admin.post('/subjects', { project, label: 'sub-01' })).body._id;
     expect(sub).toBeTruthy();
-    expect(await admin.fails(['permission', 'ls', 'lab/study1/sub-01'])).toBe('error: lab/study1/sub-01 is a subject: permissions are set on groups (<group>) and projects (<group>/<project>)');
+    expect(await admin.fails(['permission', 'ls', 'lab/study1/sub-01'])).toBe(
+      'error: lab/study1/sub-01 is a subject: permissions are set on groups (<group>) and projects (<group>/<project>)',
+    );
     expect(await admin.ok(['permission', 'roles'])).toMatch(/Gear runner\s+1/);
   }, 240_000);
 
   it('every admin command has --help with examples', async () => {
-    for (const cmd of [['group', 'add'], ['user', 'disable'], ['key', 'revoke'], ['permission', 'add'], ['permission', 'rm']]) {
+    for (const cmd of [
+      ['group', 'add'],
+      ['user', 'disable'],
+      ['key', 'revoke'],
+      ['permission', 'add'],
+      ['permission', 'rm'],
+    ]) {
       expect(await admin.ok([...cmd, '--help']), cmd.join(' ')).toContain('Examples:');
     }
   }, 240_000);

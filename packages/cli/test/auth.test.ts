@@ -47,14 +47,21 @@ describe('login, logout, status', () => {
     const cli = new Cli();
     expect(await cli.fails(['login', 'nonsense'])).toMatch(/^error: invalid API key: expected host:port:secret/);
     const [host, port] = s.admin.key!.split(':');
-    expect(await cli.fails(['login', `${host}:${port}:__force_insecure:not-a-real-secret`])).toMatch(/^error: the API key was refused \(.+\); log in again/);
+    expect(await cli.fails(['login', `${host}:${port}:__force_insecure:not-a-real-secret`])).toMatch(
+      /^error: the API key was refused \(.+\); log in again/,
+    );
     expect(fs.existsSync(path.join(cli.home, '.config', 'sprocket', 'user.json'))).toBe(false);
 
     const dead = await closedPort();
-    expect(await cli.fails(['login', `127.0.0.1:${dead}:__force_insecure:abc`])).toBe(`error: cannot reach the Sprocket API at http://127.0.0.1:${dead}/api (ECONNREFUSED)`);
+    expect(await cli.fails(['login', `127.0.0.1:${dead}:__force_insecure:abc`])).toBe(
+      `error: cannot reach the Sprocket API at http://127.0.0.1:${dead}/api (ECONNREFUSED)`,
+    );
     // A stored key whose server has gone: every command says so in one line.
     fs.mkdirSync(path.join(cli.home, '.config', 'sprocket'), { recursive: true });
-    fs.writeFileSync(path.join(cli.home, '.config', 'sprocket', 'user.json'), JSON.stringify({ key: `127.0.0.1:${dead}:__force_insecure:abc` }));
+    fs.writeFileSync(
+      path.join(cli.home, '.config', 'sprocket', 'user.json'),
+      JSON.stringify({ key: `127.0.0.1:${dead}:__force_insecure:abc` }),
+    );
     expect(await cli.fails(['ls', 'lab'])).toBe(`error: cannot reach the Sprocket API at http://127.0.0.1:${dead}/api (ECONNREFUSED)`);
   });
 

@@ -37,7 +37,12 @@ describe('batch run proposals', () => {
         for (const name of files) ok(await s.admin.upload(`/acquisitions/${acq}/files`, [{ name, content: name }]));
       }
     }
-    ok(await uploadArchive(s.admin, await gearArchive(manifest({ name: 'texty', inputs: { text: { base: 'file', name: { pattern: '\\.txt$' } } } }))));
+    ok(
+      await uploadArchive(
+        s.admin,
+        await gearArchive(manifest({ name: 'texty', inputs: { text: { base: 'file', name: { pattern: '\\.txt$' } } } })),
+      ),
+    );
     cli = new Cli();
     await cli.login(s.admin.key!);
   });
@@ -50,11 +55,19 @@ describe('batch run proposals', () => {
     const lines = out.split('\n');
     expect(lines[0]).toBe('Proposal (dry run) for texty 1.0.0 over lab/Study:');
     expect(lines[1]).toMatch(/^SUBJECT\s+SESSION\s+ACQUISITION\s+INPUTS$/);
-    expect(lines.slice(2, 5).map((l) => l.split(/\s+/).slice(0, 3).join(' '))).toEqual(['sub-2 ses-1 T1w', 'sub-2 ses-2 T1w', 'sub-10 ses-1 T1w']);
+    expect(lines.slice(2, 5).map((l) => l.split(/\s+/).slice(0, 3).join(' '))).toEqual([
+      'sub-2 ses-1 T1w',
+      'sub-2 ses-2 T1w',
+      'sub-10 ses-1 T1w',
+    ]);
     expect(lines[2]).toMatch(/text: sub-2-ses-1\.txt$/);
     expect(out).toContain('Ambiguous (1, not run):\n  lab/Study/sub-2/ses-1/T2w: input text: 2 files match (x.txt, y.txt)\n');
-    expect(out).toContain('Not matched (1, not run):\n  lab/Study/sub-2/ses-2/DWI: input text: no file matches (name {"pattern":"\\\\.txt$"}; 1 file here)\n');
-    expect(out).toContain('3 matched, 1 ambiguous, 1 not matched, 0 without permission\nDry run: nothing was queued and no batch was kept.\n');
+    expect(out).toContain(
+      'Not matched (1, not run):\n  lab/Study/sub-2/ses-2/DWI: input text: no file matches (name {"pattern":"\\\\.txt$"}; 1 file here)\n',
+    );
+    expect(out).toContain(
+      '3 matched, 1 ambiguous, 1 not matched, 0 without permission\nDry run: nothing was queued and no batch was kept.\n',
+    );
     expect(await batches()).toEqual([]);
     expect((await cli.json(['batch', 'run', 'texty', 'lab/Study', '--dry-run']))._id).toBeNull();
     expect(await batches()).toEqual([]);

@@ -30,7 +30,11 @@ describe('batch run/status/ls/cancel/retry-failed and rule add/ls/disable/enable
     await cli.ok(['gear', 'upload', dir]);
     m.name = 'picky-counter';
     fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(m));
-    fs.writeFileSync(path.join(dir, 'run'), '#!/usr/bin/env bash\nif ls input/input_file/b.txt 2>/dev/null; then echo "no b" >&2; exit 4; fi\necho ok > output/ok.txt\n', { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(dir, 'run'),
+      '#!/usr/bin/env bash\nif ls input/input_file/b.txt 2>/dev/null; then echo "no b" >&2; exit 4; fi\necho ok > output/ok.txt\n',
+      { mode: 0o755 },
+    );
     await cli.ok(['gear', 'upload', dir]);
   });
   afterAll(async () => {
@@ -57,7 +61,9 @@ describe('batch run/status/ls/cancel/retry-failed and rule add/ls/disable/enable
     expect((await cli.json(['batch', 'status', batchId!])).job_states).toEqual({ complete: 2 });
     expect((await cli.json(['batch', 'ls'])).map((b: any) => b._id)).toContain(batchId);
     expect(await cli.ok(['batch', 'retry-failed', batchId!])).toBe(`Batch ${batchId}: 0 failed jobs queued again\n`);
-    expect(await cli.fails(['batch', 'run', 'counter', 'lab/Project', '--input_file=x'])).toBe('error: a batch picks the input files itself: give only config options');
+    expect(await cli.fails(['batch', 'run', 'counter', 'lab/Project', '--input_file=x'])).toBe(
+      'error: a batch picks the input files itself: give only config options',
+    );
   });
 
   it('a batch with a failing job exits non-zero; retry-failed queues it again; a cancelled batch cannot be cancelled twice', async () => {
@@ -79,11 +85,36 @@ describe('batch run/status/ls/cancel/retry-failed and rule add/ls/disable/enable
 
   it('rules: add with conditions and config, list, disable/enable by name, apply with --dry-run', async () => {
     const before = (await s.admin.get('/jobs')).body.length;
-    const added = await cli.ok(['rule', 'add', 'lab/Project', '--gear', 'counter', '--name', 'count texts', '--any', 'file.name=?.txt', '--not', 'file.name~=^b\\.', '--config', 'prefix=rule', '--disabled']);
+    const added = await cli.ok([
+      'rule',
+      'add',
+      'lab/Project',
+      '--gear',
+      'counter',
+      '--name',
+      'count texts',
+      '--any',
+      'file.name=?.txt',
+      '--not',
+      'file.name~=^b\\.',
+      '--config',
+      'prefix=rule',
+      '--disabled',
+    ]);
     expect(added).toMatch(/^Added rule [0-9a-f]{24} \(count texts\) on lab\/Project: runs counter 0\.1\.0\n$/);
     const rules = await cli.json(['rule', 'ls', 'lab/Project']);
-    expect(rules).toEqual([expect.objectContaining({ name: 'count texts', disabled: true, config: { prefix: 'rule' }, any: [{ type: 'file.name', value: '?.txt' }], not: [{ type: 'file.name', value: '^b\\.', regex: true }] })]);
-    expect(await cli.ok(['rule', 'ls', 'lab/Project'])).toMatch(/count texts\s+counter 0\.1\.0\s+disabled\s+any\(file\.name=\?\.txt\) not\(file\.name~=\^b\\\.\)/);
+    expect(rules).toEqual([
+      expect.objectContaining({
+        name: 'count texts',
+        disabled: true,
+        config: { prefix: 'rule' },
+        any: [{ type: 'file.name', value: '?.txt' }],
+        not: [{ type: 'file.name', value: '^b\\.', regex: true }],
+      }),
+    ]);
+    expect(await cli.ok(['rule', 'ls', 'lab/Project'])).toMatch(
+      /count texts\s+counter 0\.1\.0\s+disabled\s+any\(file\.name=\?\.txt\) not\(file\.name~=\^b\\\.\)/,
+    );
 
     expect(await cli.ok(['rule', 'apply', 'lab/Project', 'count texts', '--dry-run'])).toMatch(/^Rule count texts: would queue 1 jobs/);
     expect((await s.admin.get('/jobs')).body.length).toBe(before);
@@ -97,10 +128,22 @@ describe('batch run/status/ls/cancel/retry-failed and rule add/ls/disable/enable
     const c = path.join(tempDir(), 'c.txt');
     fs.writeFileSync(c, 'gamma\n');
     await cli.ok(['upload', 'lab/Project/sub-01/ses-01/T1w', c]);
-    expect(await eventually(async () => (await s.admin.get('/jobs')).body.some((j: any) => j.tags.includes('auto') && j.inputs?.input_file?.name === 'c.txt'), 20_000, 100)).toBe(true);
+    expect(
+      await eventually(
+        async () => (await s.admin.get('/jobs')).body.some((j: any) => j.tags.includes('auto') && j.inputs?.input_file?.name === 'c.txt'),
+        20_000,
+        100,
+      ),
+    ).toBe(true);
 
-    expect(await cli.fails(['rule', 'add', 'lab/Project', '--gear', 'counter', '--any', 'file.colour=red'])).toMatch(/^error: unknown condition type 'file.colour'/);
-    expect(await cli.fails(['rule', 'disable', 'lab/Project', 'no such rule'])).toBe("error: no rule 'no such rule' on project Project (see 'sprocket rule ls')");
-    expect(await cli.fails(['rule', 'ls', 'lab/Project/sub-01'])).toBe('error: lab/Project/sub-01 is a subject: gear rules belong to projects');
+    expect(await cli.fails(['rule', 'add', 'lab/Project', '--gear', 'counter', '--any', 'file.colour=red'])).toMatch(
+      /^error: unknown condition type 'file.colour'/,
+    );
+    expect(await cli.fails(['rule', 'disable', 'lab/Project', 'no such rule'])).toBe(
+      "error: no rule 'no such rule' on project Project (see 'sprocket rule ls')",
+    );
+    expect(await cli.fails(['rule', 'ls', 'lab/Project/sub-01'])).toBe(
+      'error: lab/Project/sub-01 is a subject: gear rules belong to projects',
+    );
   });
 });

@@ -44,9 +44,15 @@ describe('ls, upload, download, view', () => {
     expect(file.path).toMatchObject({ name: 'notes.txt', size: 6 });
 
     expect(await cli.fails(['ls', 'lab/Nope'])).toMatch(/^error: not found: lab\/Nope \(.*Nope.*\)$/);
-    expect(await cli.fails(['upload', 'lab/Project/sub-99', path.join(work, 'notes.txt')])).toMatch(/^error: not found: lab\/Project\/sub-99/);
-    expect(await cli.fails(['upload', 'lab/Project', path.join(work, 'missing.txt')])).toBe(`error: no such file or directory: ${path.join(work, 'missing.txt')}`);
-    expect(await cli.fails(['upload', 'lab/Project/sub-01/ses-01/T1w/files/notes.txt', path.join(work, 'notes.txt')])).toMatch(/is a file, not a container/);
+    expect(await cli.fails(['upload', 'lab/Project/sub-99', path.join(work, 'notes.txt')])).toMatch(
+      /^error: not found: lab\/Project\/sub-99/,
+    );
+    expect(await cli.fails(['upload', 'lab/Project', path.join(work, 'missing.txt')])).toBe(
+      `error: no such file or directory: ${path.join(work, 'missing.txt')}`,
+    );
+    expect(await cli.fails(['upload', 'lab/Project/sub-01/ses-01/T1w/files/notes.txt', path.join(work, 'notes.txt')])).toMatch(
+      /is a file, not a container/,
+    );
   });
 
   it('downloads a subtree, filtered by type, as files or one tar; a single file by path', async () => {
@@ -54,7 +60,9 @@ describe('ls, upload, download, view', () => {
     const out = await cli.ok(['download', 'lab/Project', '-o', dest]);
     expect(out).toMatch(/^3 files \(.*\) in .*: 3 downloaded\n$/);
     expect(fs.readFileSync(path.join(dest, 'lab/Project/files/notes.txt'), 'utf8')).toBe('hello\n');
-    expect(fs.readFileSync(path.join(dest, 'lab/Project/sub-01/ses-01/T1w/files/scan.nii.gz'))).toEqual(fs.readFileSync(path.join(work, 'scan.nii.gz')));
+    expect(fs.readFileSync(path.join(dest, 'lab/Project/sub-01/ses-01/T1w/files/scan.nii.gz'))).toEqual(
+      fs.readFileSync(path.join(work, 'scan.nii.gz')),
+    );
 
     const only = path.join(work, 'nifti');
     await cli.ok(['download', 'lab/Project/sub-01', '-o', only, '--include', 'nifti']);
@@ -64,12 +72,22 @@ describe('ls, upload, download, view', () => {
 
     const tarFile = path.join(work, 'p.tar');
     expect(await cli.ok(['download', 'lab/Project', '--tar', '-o', tarFile])).toContain('Downloaded 3 files');
-    const names = (await import('node:child_process')).execFileSync('tar', ['-tf', tarFile], { encoding: 'utf8' }).trim().split('\n').sort();
-    expect(names).toEqual(['lab/Project/files/notes.txt', 'lab/Project/sub-01/ses-01/T1w/files/notes.txt', 'lab/Project/sub-01/ses-01/T1w/files/scan.nii.gz']);
+    const names = (await import('node:child_process'))
+      .execFileSync('tar', ['-tf', tarFile], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .sort();
+    expect(names).toEqual([
+      'lab/Project/files/notes.txt',
+      'lab/Project/sub-01/ses-01/T1w/files/notes.txt',
+      'lab/Project/sub-01/ses-01/T1w/files/scan.nii.gz',
+    ]);
 
     const single = path.join(work, 'one.txt');
     expect(await cli.ok(['download', 'lab/Project/sub-01/ses-01/T1w/files/notes.txt', '-o', single])).toBe(`Downloaded: ${single} (6 B)\n`);
-    expect(await cli.ok(['download', 'lab/Project/sub-01/ses-01/T1w/files/notes.txt', '-o', single])).toBe(`Already complete: ${single} (6 B)\n`);
+    expect(await cli.ok(['download', 'lab/Project/sub-01/ses-01/T1w/files/notes.txt', '-o', single])).toBe(
+      `Already complete: ${single} (6 B)\n`,
+    );
   });
 
   it('an interrupted download resumes with Range to a hash-identical result; wrong local files are replaced', async () => {
@@ -104,13 +122,38 @@ describe('ls, upload, download, view', () => {
   });
 
   it('view: a table over the project as CSV or JSON, one row per matching file', async () => {
-    const csv = await cli.ok(['view', 'lab/Project', '-c', 'subject.label', '-c', 'acquisition.label=acq', '-c', 'file.name', '--file-filter', '*.txt', '--no-ids']);
+    const csv = await cli.ok([
+      'view',
+      'lab/Project',
+      '-c',
+      'subject.label',
+      '-c',
+      'acquisition.label=acq',
+      '-c',
+      'file.name',
+      '--file-filter',
+      '*.txt',
+      '--no-ids',
+    ]);
     const lines = csv.trim().split('\n');
     expect(lines[0]).toContain('subject.label');
     expect(lines[0]).toContain('acq');
     expect(lines.slice(1)).toContainEqual(expect.stringMatching(/sub-01,.*T1w,notes\.txt|sub-01.*notes\.txt/));
     const out = path.join(work, 'view.json');
-    await cli.ok(['view', 'lab/Project', '-c', 'subject.label', '-c', 'file.name', '--file-filter', '*.nii.gz', '--format', 'json', '-o', out]);
+    await cli.ok([
+      'view',
+      'lab/Project',
+      '-c',
+      'subject.label',
+      '-c',
+      'file.name',
+      '--file-filter',
+      '*.nii.gz',
+      '--format',
+      'json',
+      '-o',
+      out,
+    ]);
     const rows = JSON.parse(fs.readFileSync(out, 'utf8')).data;
     expect(rows).toEqual([expect.objectContaining({ 'subject.label': 'sub-01', 'file.name': 'scan.nii.gz' })]);
     expect(await cli.fails(['view', 'lab/Project', '-c', 'nonsense'])).toMatch(/^error: --column nonsense: a column source is/);

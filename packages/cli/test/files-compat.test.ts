@@ -7,7 +7,6 @@ import { Cli, startTestServer, type TestServer, tempDir } from './helpers.js';
 
 /** `sprocket file members` and `sprocket download --member`: zip members without downloading the zip. */
 
-
 describe('file members, download --member', () => {
   let s: TestServer;
   let cli: Cli;
@@ -22,7 +21,13 @@ describe('file members, download --member', () => {
     cli = new Cli();
     await cli.login(s.admin.key!);
     work = tempDir();
-    fs.writeFileSync(path.join(work, 'T1w.zip'), await zipBuffer({ 'T1w/IM0001.dcm': slices, 'T1w/IM0002.dcm': 'second', 'notes.txt': 'hi' }, { mtime: new Date(2024, 0, 2, 3, 4, 6) }));
+    fs.writeFileSync(
+      path.join(work, 'T1w.zip'),
+      await zipBuffer(
+        { 'T1w/IM0001.dcm': slices, 'T1w/IM0002.dcm': 'second', 'notes.txt': 'hi' },
+        { mtime: new Date(2024, 0, 2, 3, 4, 6) },
+      ),
+    );
     fs.writeFileSync(path.join(work, 'notes.txt'), 'plain text, not a zip, long enough to be looked at');
     await cli.ok(['upload', acqPath, path.join(work, 'T1w.zip'), path.join(work, 'notes.txt')]);
   });
@@ -58,7 +63,9 @@ describe('file members, download --member', () => {
   it('fails in one line for what cannot be done', async () => {
     expect(await cli.fails(['file', 'members', `${acqPath}/files/notes.txt`])).toMatch(/file 'notes\.txt' is not a zip archive/);
     expect(await cli.fails(['file', 'members', acqPath])).toMatch(/is not a file/);
-    expect(await cli.fails(['download', zipPath, '--member', 'T1w/none.dcm'], { cwd: work })).toMatch(/member 'T1w\/none\.dcm' not found in file 'T1w\.zip'/);
+    expect(await cli.fails(['download', zipPath, '--member', 'T1w/none.dcm'], { cwd: work })).toMatch(
+      /member 'T1w\/none\.dcm' not found in file 'T1w\.zip'/,
+    );
     expect(await cli.fails(['download', acqPath, '--member', 'x'])).toMatch(/--member needs a zip file/);
     expect(fs.existsSync(path.join(work, 'none.dcm'))).toBe(false);
   });

@@ -38,9 +38,17 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
   it('gear create scaffolds a valid gear and will not overwrite one; gear local runs it as /flywheel/v0', async () => {
     gearDir = await gearWith(cli, 'CLI Test Gear');
     const manifest = JSON.parse(fs.readFileSync(path.join(gearDir, 'manifest.json'), 'utf8'));
-    expect(manifest).toMatchObject({ name: 'cli-test-gear', label: 'CLI Test Gear', author: 'CLI tests', version: '0.1.0', custom: { 'gear-builder': { category: 'utility' } } });
+    expect(manifest).toMatchObject({
+      name: 'cli-test-gear',
+      label: 'CLI Test Gear',
+      author: 'CLI tests',
+      version: '0.1.0',
+      custom: { 'gear-builder': { category: 'utility' } },
+    });
     expect(fs.statSync(path.join(gearDir, 'run')).mode & 0o111).toBeTruthy();
-    expect(await cli.fails(['gear', 'create', '--label', 'Again'], { cwd: gearDir })).toBe(`error: ${path.join(fs.realpathSync(gearDir), 'manifest.json')} already exists (use --force to overwrite)`);
+    expect(await cli.fails(['gear', 'create', '--label', 'Again'], { cwd: gearDir })).toBe(
+      `error: ${path.join(fs.realpathSync(gearDir), 'manifest.json')} already exists (use --force to overwrite)`,
+    );
     expect(await cli.fails(['gear', 'create'], { cwd: tempDir() })).toBe('error: --label is required when not running in a terminal');
 
     const local = path.join(tempDir(), 'notes.txt');
@@ -52,15 +60,23 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
     expect(fs.readFileSync(path.join(jobDir, 'output', 'loc_notes.txt'), 'utf8')).toBe('file: notes.txt\nbytes: 4\nlines: 2\n');
     const config = JSON.parse(fs.readFileSync(path.join(jobDir, 'config.json'), 'utf8'));
     expect(config.config).toEqual({ prefix: 'loc', count_lines: true });
-    expect(config.inputs.input_file).toMatchObject({ base: 'file', location: { name: 'notes.txt', path: '/flywheel/v0/input/input_file/notes.txt' }, object: { type: 'text', size: 4 } });
+    expect(config.inputs.input_file).toMatchObject({
+      base: 'file',
+      location: { name: 'notes.txt', path: '/flywheel/v0/input/input_file/notes.txt' },
+      object: { type: 'text', size: 4 },
+    });
 
     // --no-sandbox is the user's explicit choice of a plain process, as whoever they are (root included).
     const plain = await cli.ok(['gear', 'local', gearDir, `--input_file=${local}`, '--no-sandbox', '--dir', path.join(tempDir(), 'plain')]);
     expect(plain).toContain('(plain process, no sandbox)');
     expect(plain).toContain('(1 files)');
 
-    expect(await cli.fails(['gear', 'local', gearDir, `--input_file=${local}`, '--bogus=1'])).toBe('error: unknown option --bogus for gear cli-test-gear; it takes --input_file (input), --prefix, --count_lines');
-    expect(await cli.fails(['gear', 'local', gearDir, `--input_file=${local}`, '--count_lines=maybe'])).toBe("error: --count_lines: expected true or false, got 'maybe'");
+    expect(await cli.fails(['gear', 'local', gearDir, `--input_file=${local}`, '--bogus=1'])).toBe(
+      'error: unknown option --bogus for gear cli-test-gear; it takes --input_file (input), --prefix, --count_lines',
+    );
+    expect(await cli.fails(['gear', 'local', gearDir, `--input_file=${local}`, '--count_lines=maybe'])).toBe(
+      "error: --count_lines: expected true or false, got 'maybe'",
+    );
     expect(await cli.fails(['gear', 'local', gearDir])).toBe('error: gear cli-test-gear needs --input_file=<file>');
 
     const failing = await gearWith(cli, 'Local Failer', 'echo about to fail\nexit 3');
@@ -86,7 +102,9 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
 
     const out = await cli.ok(['gear', 'upload', gearDir]);
     expect(out).toMatch(/^Uploaded gear cli-test-gear 0\.1\.0 \(utility, 2 files, .*\), id [0-9a-f]{24}\n/);
-    expect(await cli.fails(['gear', 'upload', gearDir])).toBe('error: gear cli-test-gear version 0.1.0 is already on the server: bump "version" in manifest.json');
+    expect(await cli.fails(['gear', 'upload', gearDir])).toBe(
+      'error: gear cli-test-gear version 0.1.0 is already on the server: bump "version" in manifest.json',
+    );
     const gears = await cli.json(['gear', 'ls']);
     expect(gears.map((g: any) => `${g.gear.name} ${g.gear.version}`)).toContain('cli-test-gear 0.1.0');
     expect(await cli.ok(['gear', 'ls'])).toMatch(/cli-test-gear\s+0\.1\.0\s+utility/);
@@ -116,14 +134,18 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
     expect(retried.retry_of).toBe(id);
     expect(await cli.ok(['job', 'wait', retried.job, '--interval', '0.2'])).toBe(`${retried.job} complete\n`);
 
-    expect(await cli.fails(['job', 'run', 'cli-test-gear', '--input_file=lab/Project/nope/files/x.txt'])).toMatch(/^error: not found: lab\/Project\/nope\/files\/x\.txt/);
+    expect(await cli.fails(['job', 'run', 'cli-test-gear', '--input_file=lab/Project/nope/files/x.txt'])).toMatch(
+      /^error: not found: lab\/Project\/nope\/files\/x\.txt/,
+    );
     expect(await cli.fails(['job', 'run', 'no-such-gear'])).toBe("error: no gear 'no-such-gear' is installed (see 'sprocket gear ls')");
     expect(await cli.fails(['job', 'run', 'cli-test-gear', '--prefix=x'])).toBe('error: gear cli-test-gear needs --input_file=<file path>');
     expect(await cli.fails(['job', 'status', 'nope'])).toBe("error: not a job id: 'nope' (ids are 24 hex digits)");
 
     // An analysis gear: the job's outputs go to a new analysis on the input's container.
     const analysisGear = tempDir('sprocket-cli-gear-');
-    await cli.ok(['gear', 'create', '--label', 'Summary Analysis', '--author', 'CLI tests', '--category', 'analysis'], { cwd: analysisGear });
+    await cli.ok(['gear', 'create', '--label', 'Summary Analysis', '--author', 'CLI tests', '--category', 'analysis'], {
+      cwd: analysisGear,
+    });
     await cli.ok(['gear', 'upload', analysisGear]);
     const queued = await cli.json(['job', 'run', 'summary-analysis', `--input_file=${input}`, '--analysis-label', 'cli analysis']);
     expect(queued).toEqual({ job: expect.stringMatching(/^[0-9a-f]{24}$/), analysis: expect.stringMatching(/^[0-9a-f]{24}$/) });
@@ -140,12 +162,16 @@ describe('gear create/local/upload/ls and job run/ls/status/wait/logs/cancel/ret
 
     const failed = await cli.run(['job', 'run', 'server-failer', `--input_file=${input}`, '--wait', '--interval', '0.2']);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/^error: 1 of 1 jobs did not complete \([0-9a-f]{24} failed: .*3.*\); see 'sprocket job logs [0-9a-f]{24}'\n$/);
+    expect(failed.stderr).toMatch(
+      /^error: 1 of 1 jobs did not complete \([0-9a-f]{24} failed: .*3.*\); see 'sprocket job logs [0-9a-f]{24}'\n$/,
+    );
 
     const { job } = await cli.json(['job', 'run', 'sleeper', `--input_file=${input}`]);
     expect(await eventually(async () => (await s.admin.get(`/jobs/${job}`)).body.state === 'running', 30_000, 100)).toBe(true);
     expect(await cli.ok(['job', 'cancel', job])).toBe(`Cancelled job ${job}\n`);
-    expect(await cli.fails(['job', 'wait', job, '--interval', '0.2'])).toMatch(new RegExp(`^error: 1 of 1 jobs did not complete \\(${job} cancelled\\)`));
+    expect(await cli.fails(['job', 'wait', job, '--interval', '0.2'])).toMatch(
+      new RegExp(`^error: 1 of 1 jobs did not complete \\(${job} cancelled\\)`),
+    );
     expect((await cli.json(['job', 'ls', '--state', 'cancelled'])).map((j: any) => j._id)).toEqual([job]);
   });
 });

@@ -30,18 +30,36 @@ describe('help', () => {
   });
 
   it('every listing takes --json', () => {
-    const listings = ['sprocket ls', 'sprocket status', 'sprocket gear ls', 'sprocket job ls', 'sprocket job status', 'sprocket batch ls', 'sprocket batch status', 'sprocket rule ls', 'sprocket download', 'sprocket import dicom', 'sprocket import folder', 'sprocket batch run'];
+    const listings = [
+      'sprocket ls',
+      'sprocket status',
+      'sprocket gear ls',
+      'sprocket job ls',
+      'sprocket job status',
+      'sprocket batch ls',
+      'sprocket batch status',
+      'sprocket rule ls',
+      'sprocket download',
+      'sprocket import dicom',
+      'sprocket import folder',
+      'sprocket batch run',
+    ];
     const byName = new Map(all(buildProgram()).map((c) => [fullName(c), c]));
     for (const name of listings) {
       const c = byName.get(name);
       expect(c, name).toBeDefined();
-      expect(c!.options.map((o) => o.long), name).toContain('--json');
+      expect(
+        c!.options.map((o) => o.long),
+        name,
+      ).toContain('--json');
     }
   });
 
   it('answers --version before loading the command tree, as commander would', () => {
     let fromCommander = '';
-    const program = buildProgram().exitOverride().configureOutput({ writeOut: (t) => (fromCommander += t) });
+    const program = buildProgram()
+      .exitOverride()
+      .configureOutput({ writeOut: (t) => (fromCommander += t) });
     expect(() => program.parse(['node', 'sprocket', '--version'])).toThrow(SPROCKET_VERSION);
     for (const flag of ['--version', '-V']) {
       const r = spawnSync(process.execPath, [BIN, flag], { encoding: 'utf8', env: { ...process.env, SPROCKET_API_KEY: '' } });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { type TestServer, startTestServer } from '../../server/test/helpers.js';
+import { startTestServer, type TestServer } from '../../server/test/helpers.js';
 
 export { startTestServer, type TestServer };
 

@@ -19,7 +19,13 @@ interface WrittenSeries {
 }
 
 /** Writes synthetic series as loose .dcm files in a scanner-export-like folder layout. */
-function writeStudies(dir: string, patients: string[], studiesPer: number, seriesPer: number, size: { rows: number; slices: number }): WrittenSeries[] {
+function writeStudies(
+  dir: string,
+  patients: string[],
+  studiesPer: number,
+  seriesPer: number,
+  size: { rows: number; slices: number },
+): WrittenSeries[] {
   const out: WrittenSeries[] = [];
   const names = ['T1w MPRAGE', 'T2w SPACE', 'FLAIR', 'PD axial', 'DWI', 'BOLD rest'];
   let k = 0;
@@ -32,7 +38,17 @@ function writeStudies(dir: string, patients: string[], studiesPer: number, serie
         const description = names[se % names.length]!;
         const folder = path.join(dir, `export${k++}`, `S${number}`);
         fs.mkdirSync(folder, { recursive: true });
-        const bufs = syntheticSeries({ patientId: patient, studyUid: study, seriesUid: series, seriesNumber: number, seriesDescription: description, studyDate: `2024010${st + 1}`, rows: size.rows, columns: size.rows, slices: size.slices });
+        const bufs = syntheticSeries({
+          patientId: patient,
+          studyUid: study,
+          seriesUid: series,
+          seriesNumber: number,
+          seriesDescription: description,
+          studyDate: `2024010${st + 1}`,
+          rows: size.rows,
+          columns: size.rows,
+          slices: size.slices,
+        });
         const files = bufs.map((b, i) => {
           const f = path.join(folder, `IM${String(i).padStart(4, '0')}.dcm`);
           fs.writeFileSync(f, b);
@@ -47,7 +63,8 @@ function writeStudies(dir: string, patients: string[], studiesPer: number, serie
 
 /** Member name → sha256 of a zip's content (python's zipfile: an independent reader). */
 function zipMembers(zip: Buffer): Record<string, string> {
-  const py = 'import sys,zipfile,hashlib,json,io\nz=zipfile.ZipFile(io.BytesIO(sys.stdin.buffer.read()))\nprint(json.dumps({n:hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist()}))';
+  const py =
+    'import sys,zipfile,hashlib,json,io\nz=zipfile.ZipFile(io.BytesIO(sys.stdin.buffer.read()))\nprint(json.dumps({n:hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist()}))';
   return JSON.parse(execFileSync('python3', ['-c', py], { input: zip, maxBuffer: 64 << 20 }).toString());
 }
 
@@ -76,7 +93,13 @@ describe('import dicom and import folder', () => {
 
     const plan = await cli.json(['import', 'dicom', dir, 'lab', 'synthetic', '--dry-run']);
     expect(plan).toHaveLength(8);
-    expect(plan[0]).toMatchObject({ subject: 'P001', session: { label: 'Synthetic study' }, acquisition: { label: '1 - T1w MPRAGE' }, file: '1 - T1w MPRAGE.dicom.zip', files: 3 });
+    expect(plan[0]).toMatchObject({
+      subject: 'P001',
+      session: { label: 'Synthetic study' },
+      acquisition: { label: '1 - T1w MPRAGE' },
+      file: '1 - T1w MPRAGE.dicom.zip',
+      files: 3,
+    });
 
     const out = await cli.ok(['import', 'dicom', dir, 'lab', 'synthetic']);
     expect(out).toContain('Found 24 DICOM files');
@@ -98,7 +121,9 @@ describe('import dicom and import folder', () => {
     const again = await cli.ok(['import', 'dicom', dir, 'lab', 'synthetic']);
     expect(again).toContain('0 series uploaded, 8 already there (created 0 subjects, 0 sessions, 0 acquisitions)');
     expect(await cli.fails(['import', 'dicom', path.join(dir, 'nope'), 'lab', 'x'])).toBe(`error: not a folder: ${path.join(dir, 'nope')}`);
-    expect(await cli.fails(['import', 'dicom', dir, 'nogroup', 'x'])).toBe('error: group "nogroup" does not exist; create it with: sprocket group add nogroup');
+    expect(await cli.fails(['import', 'dicom', dir, 'nogroup', 'x'])).toBe(
+      'error: group "nogroup" does not exist; create it with: sprocket group add nogroup',
+    );
   });
 
   it('an interrupted import resumes: every series once, each zip holding exactly its files', async () => {
@@ -106,12 +131,16 @@ describe('import dicom and import folder', () => {
     const series = writeStudies(dir, ['R001', 'R002'], 1, 6, { rows: 96, slices: 12 });
     // One series at a time and throttled, so the kill lands with some series stored and some not.
     const child = cli.spawn(['import', 'dicom', dir, 'lab', 'resume', '--jobs', '1', '--limit-rate', '1M']);
-    const some = await eventually(async () => {
-      const project = (await s.admin.post('/lookup', { path: ['lab', 'resume'] })).body;
-      if (!project?._id) return false;
-      const acqs = (await s.admin.get(`/projects/${project._id}/acquisitions`)).body as any[];
-      return acqs.filter((a) => a.files.length).length >= 3;
-    }, 60_000, 50);
+    const some = await eventually(
+      async () => {
+        const project = (await s.admin.post('/lookup', { path: ['lab', 'resume'] })).body;
+        if (!project?._id) return false;
+        const acqs = (await s.admin.get(`/projects/${project._id}/acquisitions`)).body as any[];
+        return acqs.filter((a) => a.files.length).length >= 3;
+      },
+      60_000,
+      50,
+    );
     child.kill('SIGKILL');
     await exited(child);
     expect(some).toBe(true);
@@ -141,8 +170,16 @@ describe('import dicom and import folder', () => {
     expect(await ls('lab/pydicom')).toEqual(['12345678', '77654033', '98890234']);
     expect(await ls('lab/pydicom/98890234')).toEqual(['2001-01-01', 'Brain', 'Brain-MRA', 'Carotids']);
     expect(await ls('lab/pydicom/77654033')).toEqual(['CT, HEAD_BRAIN WO CONTRAST', 'XR C Spine Comp Min 4 Views']);
-    expect(await ls('lab/pydicom/98890234/Brain-MRA')).toEqual(['1 - FAST LOCALIZER', '2 - T_S_C RF FAST PILOT', '700 - ANGIO Projected from C']);
-    expect(await ls('lab/pydicom/77654033/XR C Spine Comp Min 4 Views')).toEqual(['1 - Cervical LAT', '2 - Cervical OBLI 1', '3 - Cervical OBLI 2']);
+    expect(await ls('lab/pydicom/98890234/Brain-MRA')).toEqual([
+      '1 - FAST LOCALIZER',
+      '2 - T_S_C RF FAST PILOT',
+      '700 - ANGIO Projected from C',
+    ]);
+    expect(await ls('lab/pydicom/77654033/XR C Spine Comp Min 4 Views')).toEqual([
+      '1 - Cervical LAT',
+      '2 - Cervical OBLI 1',
+      '3 - Cervical OBLI 2',
+    ]);
     const angio = await cli.json(['ls', 'lab/pydicom/98890234/Brain-MRA/700 - ANGIO Projected from C']);
     expect(angio.children.map((f: any) => f.name)).toEqual(['700 - ANGIO Projected from C.dicom.zip']);
   });
@@ -169,10 +206,16 @@ describe('import dicom and import folder', () => {
       'session:folders/sub-01/ses-01/notes.txt',
       'subject:folders/sub-01/consent.txt',
     ]);
-    expect(await cli.ok(['import', 'folder', dir, 'lab', 'folders'])).toContain('6 files uploaded, 0 already there (created 2 subjects, 2 sessions, 2 acquisitions)');
-    const zip = await s.admin.bytes(`/acquisitions/${(await s.admin.post('/lookup', { path: ['lab', 'folders', 'sub-01', 'ses-01', 'anat'] })).body._id}/files/dicom.zip`);
+    expect(await cli.ok(['import', 'folder', dir, 'lab', 'folders'])).toContain(
+      '6 files uploaded, 0 already there (created 2 subjects, 2 sessions, 2 acquisitions)',
+    );
+    const zip = await s.admin.bytes(
+      `/acquisitions/${(await s.admin.post('/lookup', { path: ['lab', 'folders', 'sub-01', 'ses-01', 'anat'] })).body._id}/files/dicom.zip`,
+    );
     expect(Object.keys(zipMembers(zip.data)).sort()).toEqual(['a.dcm', 'sub/b.dcm']);
     w('sub-01/ses-01/notes.txt', 'session file, edited');
-    expect(await cli.ok(['import', 'folder', dir, 'lab', 'folders'])).toContain('1 files uploaded, 5 already there (created 0 subjects, 0 sessions, 0 acquisitions)');
+    expect(await cli.ok(['import', 'folder', dir, 'lab', 'folders'])).toContain(
+      '1 files uploaded, 5 already there (created 0 subjects, 0 sessions, 0 acquisitions)',
+    );
   });
 });

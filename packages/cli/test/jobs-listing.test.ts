@@ -36,10 +36,25 @@ describe('job ls with a path, and failure reasons in job status', () => {
     bob = new Cli();
     await bob.login(ok(await s.admin.post('/users/bob%40lab.org/key', {})).key);
 
-    const up = async (m: Record<string, unknown>, run: string) => ok(await uploadArchive(s.admin, await gearArchive(m, { files: { run } })))._id as string;
-    const counter = await up(manifest({ name: 'count-texts', inputs: { file: { base: 'file', name: { pattern: '\\.txt$' } } } }), '#!/bin/bash\necho counted\n');
-    await up(manifest({ name: 'grumpy', version: '2.0.0' }), '#!/bin/bash\necho "starting"\necho "grumpy: cannot open input/scan: No such file or directory" >&2\nexit 1\n');
-    const rid = ok(await s.admin.post(`/projects/${ids.project}/rules`, { name: 'count texts', gear_id: counter, any: [], all: [{ type: 'file.name', value: '*.txt' }], not: [] }))._id;
+    const up = async (m: Record<string, unknown>, run: string) =>
+      ok(await uploadArchive(s.admin, await gearArchive(m, { files: { run } })))._id as string;
+    const counter = await up(
+      manifest({ name: 'count-texts', inputs: { file: { base: 'file', name: { pattern: '\\.txt$' } } } }),
+      '#!/bin/bash\necho counted\n',
+    );
+    await up(
+      manifest({ name: 'grumpy', version: '2.0.0' }),
+      '#!/bin/bash\necho "starting"\necho "grumpy: cannot open input/scan: No such file or directory" >&2\nexit 1\n',
+    );
+    const rid = ok(
+      await s.admin.post(`/projects/${ids.project}/rules`, {
+        name: 'count texts',
+        gear_id: counter,
+        any: [],
+        all: [{ type: 'file.name', value: '*.txt' }],
+        not: [],
+      }),
+    )._id;
     ok(await s.admin.upload(`/acquisitions/${ids.acquisition}/files`, [{ name: 'a.txt', content: 'alpha\n' }]));
     let found: any[] = [];
     const ruleJobs = async () => {
@@ -49,7 +64,8 @@ describe('job ls with a path, and failure reasons in job status', () => {
     expect(await eventually(ruleJobs, 10_000)).toBe(true);
     ruleJob = found[0]._id;
     await waitForJob(s.admin, ruleJob);
-    failed = /Queued job ([0-9a-f]{24})/.exec(await admin.ok(['job', 'run', 'grumpy', '--destination', 'lab/Project/sub-01/ses-01']))?.[1] ?? '';
+    failed =
+      /Queued job ([0-9a-f]{24})/.exec(await admin.ok(['job', 'run', 'grumpy', '--destination', 'lab/Project/sub-01/ses-01']))?.[1] ?? '';
   });
   afterAll(async () => {
     await engine?.stop();
@@ -62,17 +78,28 @@ describe('job ls with a path, and failure reasons in job status', () => {
     const [header, ...rows] = out.trimEnd().split('\n');
     expect(header).toMatch(/^ID\s+STATE\s+GEAR\s+DESTINATION\s+LAUNCHED BY\s+QUEUED\s+ELAPSED$/);
     const rule = rows.find((r) => r.startsWith(ruleJob));
-    expect(rule, out).toMatch(/complete\s+count-texts@1\.0\.0\s+lab\/Project\/sub-01\/ses-01\/T1w\s+rule:count texts\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+[\d.]+s$/);
-    expect(rows.some((r) => r.startsWith(failed) && /grumpy@2\.0\.0\s+lab\/Project\/sub-01\/ses-01\s+\S*admin\S*\s/.test(r)), out).toBe(true);
+    expect(rule, out).toMatch(
+      /complete\s+count-texts@1\.0\.0\s+lab\/Project\/sub-01\/ses-01\/T1w\s+rule:count texts\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+[\d.]+s$/,
+    );
+    expect(
+      rows.some((r) => r.startsWith(failed) && /grumpy@2\.0\.0\s+lab\/Project\/sub-01\/ses-01\s+\S*admin\S*\s/.test(r)),
+      out,
+    ).toBe(true);
     // Below a container: the session's jobs, not the project's others.
     const below = await bob.json(['job', 'ls', 'lab/Project/sub-01/ses-01/T1w']);
     expect(below.map((j: any) => j._id)).toEqual([ruleJob]);
-    expect(await bob.ok(['job', 'ls', 'lab/Project', '--gear', 'grumpy', '--state', 'failed'])).toMatch(new RegExp(`^ID.*\\n${failed}\\s+failed\\s+grumpy@2\\.0\\.0`));
+    expect(await bob.ok(['job', 'ls', 'lab/Project', '--gear', 'grumpy', '--state', 'failed'])).toMatch(
+      new RegExp(`^ID.*\\n${failed}\\s+failed\\s+grumpy@2\\.0\\.0`),
+    );
   });
 
   it('refuses what it cannot list with one line', async () => {
-    expect(await bob.fails(['job', 'ls', 'lab'])).toBe("error: lab is a group: list the jobs of one of its projects (sprocket job ls lab/<project>)");
-    expect(await bob.fails(['job', 'ls', 'lab/Project', '--gear', 'a,state=x'])).toBe("error: --gear: 'a,state=x' is not a gear name (lower-case letters, digits and hyphens)");
+    expect(await bob.fails(['job', 'ls', 'lab'])).toBe(
+      'error: lab is a group: list the jobs of one of its projects (sprocket job ls lab/<project>)',
+    );
+    expect(await bob.fails(['job', 'ls', 'lab/Project', '--gear', 'a,state=x'])).toBe(
+      "error: --gear: 'a,state=x' is not a gear name (lower-case letters, digits and hyphens)",
+    );
     expect(await bob.fails(['job', 'ls', 'lab/Nope'])).toMatch(/^error: .*lab\/Nope/);
   });
 
@@ -82,9 +109,15 @@ describe('job ls with a path, and failure reasons in job status', () => {
     const job = await waitForJob(s.admin, failed);
     expect(job.state, engine.output()).toBe('failed');
     const status = await bob.ok(['job', 'status', failed]);
-    expect(status).toContain(`Job ${failed}: failed (the gear exited with code 1: grumpy: cannot open input/scan: No such file or directory)`);
-    expect(status).toMatch(new RegExp(`\n  destination  lab/Project/sub-01/ses-01 \\(session ${ids.session}\\)\n  launched by  \\S*admin\\S*\n`));
-    expect((await bob.json(['job', 'status', failed])).failure_reason).toBe('the gear exited with code 1: grumpy: cannot open input/scan: No such file or directory');
+    expect(status).toContain(
+      `Job ${failed}: failed (the gear exited with code 1: grumpy: cannot open input/scan: No such file or directory)`,
+    );
+    expect(status).toMatch(
+      new RegExp(`\n  destination  lab/Project/sub-01/ses-01 \\(session ${ids.session}\\)\n  launched by  \\S*admin\\S*\n`),
+    );
+    expect((await bob.json(['job', 'status', failed])).failure_reason).toBe(
+      'the gear exited with code 1: grumpy: cannot open input/scan: No such file or directory',
+    );
   });
 });
 
@@ -119,7 +152,11 @@ describe('small fixes', () => {
   });
 
   it('bench/generate-dicom.ts --help prints the usage and exits 0; a bad option is one line, no stack trace', () => {
-    const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'generate-dicom.ts'), ...args], { encoding: 'utf8', cwd: ROOT });
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'generate-dicom.ts'), ...args], {
+        encoding: 'utf8',
+        cwd: ROOT,
+      });
     const help = run('--help');
     expect(help.status, help.stderr).toBe(0);
     expect(help.stdout).toMatch(/^usage: npx tsx bench\/generate-dicom\.ts <out dir>/);

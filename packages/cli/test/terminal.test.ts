@@ -90,7 +90,12 @@ describe.skipIf(!hasTmux)('the CLI in a real terminal (tmux)', () => {
     expect(screen).toContain('Created gear terminal-made-gear');
     expect(screen).toContain('EXIT=0');
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-    expect(manifest).toMatchObject({ name: 'terminal-made-gear', label: 'Terminal Made Gear', author: 'Site Admin', custom: { 'gear-builder': { category: 'qa' } } });
+    expect(manifest).toMatchObject({
+      name: 'terminal-made-gear',
+      label: 'Terminal Made Gear',
+      author: 'Site Admin',
+      custom: { 'gear-builder': { category: 'qa' } },
+    });
 
     const again = term.start(cli, ['gear', 'create'], dir);
     await term.waitFor(again, 'Overwrite? (yes/no) [no]:');

@@ -1,16 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { parseMemory } from './resources.js';
 import tar from 'tar-stream';
+import { parseMemory } from './resources.js';
 
 /** Inside `root`, or an error naming the entry: an archive must not write anywhere else. */
 function within(root: string, name: string): string {
   const target = path.resolve(root, name);
-  if (target !== root && !target.startsWith(root + path.sep)) throw new Error(`archive entry ${JSON.stringify(name)} points outside the gear`);
+  if (target !== root && !target.startsWith(root + path.sep))
+    throw new Error(`archive entry ${JSON.stringify(name)} points outside the gear`);
   return target;
 }
 
@@ -27,7 +28,10 @@ async function walkFolders(root: string, dir: string, entry: string, create: boo
     const st = await fs.promises.lstat(at).catch(() => undefined);
     if (!st && create) await fs.promises.mkdir(at);
     else if (!st) throw new Error(`archive entry ${entry} refers to ${path.relative(root, at)}, which does not exist`);
-    else if (!st.isDirectory()) throw new Error(`archive entry ${entry} would go through ${st.isSymbolicLink() ? 'the link' : 'the file'} ${path.relative(root, at)}`);
+    else if (!st.isDirectory())
+      throw new Error(
+        `archive entry ${entry} would go through ${st.isSymbolicLink() ? 'the link' : 'the file'} ${path.relative(root, at)}`,
+      );
   }
 }
 
@@ -45,7 +49,10 @@ export function archiveLimits(env: NodeJS.ProcessEnv = process.env): ArchiveLimi
     if (!n) throw new Error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
     return n;
   };
-  return { maxBytes: read('SPROCKET_GEAR_ARCHIVE_MAX_BYTES', 4 * 1024 ** 3), maxEntries: read('SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES', 100_000) };
+  return {
+    maxBytes: read('SPROCKET_GEAR_ARCHIVE_MAX_BYTES', 4 * 1024 ** 3),
+    maxEntries: read('SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES', 100_000),
+  };
 }
 
 /**
@@ -74,7 +81,8 @@ export async function extractTarGz(source: Readable, dest: string, limits: Archi
   const consume = (async () => {
     for await (const entry of extract) {
       const h = entry.header;
-      if (++entries > limits.maxEntries) throw new Error(`the archive has more than ${limits.maxEntries} members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)`);
+      if (++entries > limits.maxEntries)
+        throw new Error(`the archive has more than ${limits.maxEntries} members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)`);
       if (written + (h.size ?? 0) > limits.maxBytes) throw tooBig();
       const name = h.name.replace(/^(\.\/)+/, '');
       if (!name || name === '.' || name === './') {
@@ -101,7 +109,8 @@ export async function extractTarGz(source: Readable, dest: string, limits: Archi
       } else if (h.type === 'link') {
         const source = within(root, (h.linkname ?? '').replace(/^(\.\/)+/, ''));
         await walkFolders(root, path.dirname(source), name, false);
-        if (!(await fs.promises.lstat(source).catch(() => undefined))?.isFile()) throw new Error(`archive entry ${name} links to ${h.linkname}, which is not a file of the archive`);
+        if (!(await fs.promises.lstat(source).catch(() => undefined))?.isFile())
+          throw new Error(`archive entry ${name} links to ${h.linkname}, which is not a file of the archive`);
         await walkFolders(root, path.dirname(target), name, true);
         await fs.promises.copyFile(source, target, fs.constants.COPYFILE_EXCL);
         entry.resume();

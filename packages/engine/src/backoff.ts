@@ -41,7 +41,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * Repeats a call while it fails transiently (API unreachable, 5xx) for up to `forMs`, so a short
  * API outage does not throw away a finished job's results. Other errors are thrown at once.
  */
-export async function retrying<T>(fn: () => Promise<T>, opts: { forMs: number; signal?: AbortSignal; onRetry?: (err: unknown) => void }): Promise<T> {
+export async function retrying<T>(
+  fn: () => Promise<T>,
+  opts: { forMs: number; signal?: AbortSignal; onRetry?: (err: unknown) => void },
+): Promise<T> {
   const backoff = new Backoff(500, 10_000);
   const until = Date.now() + opts.forMs;
   for (;;) {

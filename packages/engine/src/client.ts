@@ -10,8 +10,8 @@ import {
   type JobRequest,
   type LogsReply,
   type PrepareCompleteReply,
-  SPROCKET_VERSION,
   parseApiKey,
+  SPROCKET_VERSION,
 } from '@sprocket/types';
 
 /** Where an engine key says the API is (Flywheel's compound key form, as the SDK reads it). */
@@ -73,7 +73,9 @@ export class EngineClient {
 
   /** The gear's config.json, byte for byte as the API serves it. */
   async configJson(jobId: string, signal?: AbortSignal): Promise<Buffer> {
-    const res = await this.http.request('GET', `/jobs/${encodeURIComponent(jobId)}/config.json`, { signal: signal ?? AbortSignal.timeout(CALL_TIMEOUT_MS) });
+    const res = await this.http.request('GET', `/jobs/${encodeURIComponent(jobId)}/config.json`, {
+      signal: signal ?? AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
     return Buffer.from(await res.arrayBuffer());
   }
 

@@ -73,7 +73,8 @@ export function loadEngineConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   if (!key && keyFile) key = fs.readFileSync(keyFile, 'utf8').trim();
   if (!key) throw new Error('no engine key: pass --key or --key-file, or set SPROCKET_API_KEY');
   const executor = (values.executor ?? env.SPROCKET_EXECUTOR ?? 'auto') as ExecutorChoice;
-  if (!EXECUTOR_CHOICES.includes(executor)) throw new Error(`executor must be one of ${EXECUTOR_CHOICES.join(', ')}, got ${JSON.stringify(executor)}`);
+  if (!EXECUTOR_CHOICES.includes(executor))
+    throw new Error(`executor must be one of ${EXECUTOR_CHOICES.join(', ')}, got ${JSON.stringify(executor)}`);
   const grace = Number(env.SPROCKET_ENGINE_SHUTDOWN_GRACE ?? 10);
   if (!Number.isFinite(grace) || grace < 0) throw new Error('SPROCKET_ENGINE_SHUTDOWN_GRACE must be a number of seconds');
   // Checked here so a wrong setting stops the engine at start rather than failing every job.
@@ -87,7 +88,10 @@ export function loadEngineConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     concurrency: positiveInt('concurrency', values.concurrency ?? env.SPROCKET_ENGINE_CONCURRENCY, os.availableParallelism()),
     workDir: path.resolve(values.dir ?? env.SPROCKET_ENGINE_DIR ?? path.join(os.tmpdir(), 'sprocket-engine')),
     executor,
-    capabilities: (env.SPROCKET_ENGINE_CAPABILITIES ?? 'networking').split(',').map((s) => s.trim()).filter(Boolean),
+    capabilities: (env.SPROCKET_ENGINE_CAPABILITIES ?? 'networking')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     waitSeconds: 20,
     shutdownGraceMs: grace * 1000,
     keepJobDirs: env.SPROCKET_ENGINE_KEEP_JOBS === '1' || env.SPROCKET_ENGINE_KEEP_JOBS === 'true',

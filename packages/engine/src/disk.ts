@@ -29,7 +29,13 @@ export const DISK_WATCH_MS = 2_000;
  * Measures `dir` (but its top-level `skip` entries) every few seconds while a gear runs and calls
  * `over` once when it exceeds `limit` bytes. Returns the function that stops watching.
  */
-export function watchDisk(dir: string, limit: number, over: (used: number) => void, skip: ReadonlySet<string> = new Set(), everyMs = DISK_WATCH_MS): () => void {
+export function watchDisk(
+  dir: string,
+  limit: number,
+  over: (used: number) => void,
+  skip: ReadonlySet<string> = new Set(),
+  everyMs = DISK_WATCH_MS,
+): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const tick = async () => {

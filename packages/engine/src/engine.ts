@@ -13,7 +13,10 @@ import type { EngineContext } from './worker.js';
 export const HEARTBEAT_MS = 1000;
 
 /** Wires an engine from its configuration; `runner.run()` then works until `runner.stop()`. */
-export async function createEngine(config: EngineConfig, log: Logger = createLogger(config.logLevel)): Promise<{ runner: Runner; ctx: EngineContext; executor: string; notes: string[] }> {
+export async function createEngine(
+  config: EngineConfig,
+  log: Logger = createLogger(config.logLevel),
+): Promise<{ runner: Runner; ctx: EngineContext; executor: string; notes: string[] }> {
   const client = new EngineClient(config.key, config.apiUrl);
   const selector = new ExecutorSelector(config.executor);
   await selector.check();

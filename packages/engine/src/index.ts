@@ -1,13 +1,13 @@
-export { EngineClient, isHttpError, isTransient, parseKey, type ClaimedJob } from './client.js';
-export { loadEngineConfig, type EngineConfig } from './config.js';
+export { type ClaimedJob, EngineClient, isHttpError, isTransient, parseKey } from './client.js';
+export { type EngineConfig, loadEngineConfig } from './config.js';
 export { createEngine, HEARTBEAT_MS } from './engine.js';
 export { BwrapExecutor, bwrapArgs } from './executors/bwrap.js';
 export type { Executor, RunIO, RunResult, RunSpec } from './executors/executor.js';
 export { PodmanExecutor, podmanRunArgs } from './executors/podman.js';
 export { ProcessExecutor } from './executors/process.js';
-export { ExecutorSelector, type ExecutorChoice } from './executors/select.js';
+export { type ExecutorChoice, ExecutorSelector } from './executors/select.js';
 export { GearCache, layOutJobDir, prepareJobDir } from './layout.js';
 export { JobLog } from './logs.js';
 export { collectOutputs, uploadOutputs } from './outputs.js';
 export { Runner } from './runner.js';
-export { runJob, type EngineContext, type JobOutcome } from './worker.js';
+export { type EngineContext, type JobOutcome, runJob } from './worker.js';

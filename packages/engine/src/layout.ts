@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_JSON, GEAR_BASE, INPUT_DIR_NAME, JOB_DIRS, RESERVED_ENTRIES } from '@sprocket/types';
 import { extractTarGz, gearRoot } from './archive.js';
+import type { ClaimedJob, EngineClient } from './client.js';
 import { diskUsage } from './disk.js';
 import { parseMemory } from './resources.js';
-import type { ClaimedJob, EngineClient } from './client.js';
 
 export const DEFAULT_GEAR_CACHE_MAX = 20 * 1024 ** 3;
 

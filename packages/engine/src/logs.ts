@@ -18,8 +18,12 @@ export const LAST_LINE_MAX = 300;
 
 /** A log line as a failure reason may quote it: trimmed, control characters out, bounded. */
 export function quotableLine(msg: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
-  const clean = msg.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  // Terminal escape sequences, then the remaining control characters: stripping them is the point.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: see above
+  const ESCAPES = /\x1b\[[0-9;?]*[A-Za-z]/g;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: see above
+  const CONTROLS = /[\x00-\x1f\x7f]+/g;
+  const clean = msg.replace(ESCAPES, '').replace(CONTROLS, ' ').trim();
   return clean.length > LAST_LINE_MAX ? `${clean.slice(0, LAST_LINE_MAX - 1)}…` : clean;
 }
 
@@ -151,7 +155,10 @@ export class JobLog {
       } else if (isHttpError(err, 409)) {
         // The log takes lines only while the job runs; an empty heartbeat still says what it became
         // (cancelled, say), which decides how the engine ends the gear.
-        const state = await this.sink.logs(this.jobId, []).then((r) => r?.state, () => undefined);
+        const state = await this.sink.logs(this.jobId, []).then(
+          (r) => r?.state,
+          () => undefined,
+        );
         this.sawState(state && state !== 'running' ? state : 'gone');
       } else if (isHttpError(err, 404, 410)) {
         this.sawState('gone');

@@ -21,7 +21,9 @@ const { runner, ctx, executor, notes } = await createEngine(config, log).catch((
   process.exit(2);
 });
 // Always shown, whatever the log level: which engine this is and what it will do.
-process.stderr.write(`[engine] ${ctx.engineId} working for ${ctx.client.apiUrl}: ${config.concurrency} job(s) at once, executor ${config.executor === 'auto' ? `auto (${executor})` : executor}, folder ${config.workDir}\n`);
+process.stderr.write(
+  `[engine] ${ctx.engineId} working for ${ctx.client.apiUrl}: ${config.concurrency} job(s) at once, executor ${config.executor === 'auto' ? `auto (${executor})` : executor}, folder ${config.workDir}\n`,
+);
 for (const note of notes) process.stderr.write(`[engine] ${note}\n`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

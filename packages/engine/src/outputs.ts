@@ -50,7 +50,8 @@ export async function collectOutputs(outputDir: string): Promise<CollectedOutput
       result.metadata = await fs.promises.readFile(p, 'utf8');
       try {
         const parsed = JSON.parse(result.metadata);
-        if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) result.metadataError = `output/${METADATA_FILE} is not a JSON object`;
+        if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+          result.metadataError = `output/${METADATA_FILE} is not a JSON object`;
       } catch (err) {
         result.metadataError = `output/${METADATA_FILE} is not valid JSON: ${(err as Error).message}`;
       }
@@ -74,7 +75,13 @@ export async function collectOutputs(outputDir: string): Promise<CollectedOutput
  * One multipart upload of all outputs. Files go in as disk-backed blobs, so they stream from disk
  * instead of being read into memory; the metadata part comes first so the API has it before files.
  */
-export async function uploadOutputs(client: Pick<EngineClient, 'upload'>, uri: string, ticket: string, outputs: CollectedOutputs, signal?: AbortSignal): Promise<unknown> {
+export async function uploadOutputs(
+  client: Pick<EngineClient, 'upload'>,
+  uri: string,
+  ticket: string,
+  outputs: CollectedOutputs,
+  signal?: AbortSignal,
+): Promise<unknown> {
   const form = new FormData();
   if (outputs.metadata !== undefined && !outputs.metadataError) form.append('metadata', outputs.metadata);
   for (const f of outputs.files) form.append('file', await fs.openAsBlob(f.path), f.name);

@@ -74,7 +74,9 @@ export class Runner {
           const delay = backoff.next();
           const why = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
           if (backoff.failures === 1 || backoff.failures % 10 === 0) {
-            this.ctx.log.warn(`cannot reach the API at ${this.ctx.client.apiUrl} (${why}); retrying${isTransient(err) ? '' : ' (unexpected answer)'} in ${Math.round(delay / 100) / 10} s`);
+            this.ctx.log.warn(
+              `cannot reach the API at ${this.ctx.client.apiUrl} (${why}); retrying${isTransient(err) ? '' : ' (unexpected answer)'} in ${Math.round(delay / 100) / 10} s`,
+            );
           }
           await sleep(delay, this.stopAsking.signal);
           continue;
@@ -109,7 +111,8 @@ export class Runner {
 
   private armGrace(): void {
     if (this.graceTimer || this.shutdown.signal.aborted) return;
-    if (this.active.size > 0) this.ctx.log.info(`waiting up to ${Math.round(this.opts.shutdownGraceMs / 1000)} s for ${this.active.size} running job(s)`);
+    if (this.active.size > 0)
+      this.ctx.log.info(`waiting up to ${Math.round(this.opts.shutdownGraceMs / 1000)} s for ${this.active.size} running job(s)`);
     this.graceTimer = setTimeout(() => this.shutdown.abort(), this.opts.shutdownGraceMs);
   }
 

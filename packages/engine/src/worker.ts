@@ -46,9 +46,16 @@ function message(err: unknown): string {
  * Why a run counts as failed, or undefined when it succeeded. A gear that exits non-zero is quoted:
  * its last stderr line (else stdout line) usually says what went wrong, where the code alone does not.
  */
-export function failureOf(result: RunResult, stoppedBy: unknown, walltime?: number, diskLimit?: number, lastLine?: string): string | undefined {
+export function failureOf(
+  result: RunResult,
+  stoppedBy: unknown,
+  walltime?: number,
+  diskLimit?: number,
+  lastLine?: string,
+): string | undefined {
   if (stoppedBy === 'walltime') return `the gear exceeded its walltime of ${walltime} s and was stopped`;
-  if (stoppedBy === 'disk') return `the job folder (inputs aside) grew past the job disk limit of ${human(diskLimit ?? 0)} (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped`;
+  if (stoppedBy === 'disk')
+    return `the job folder (inputs aside) grew past the job disk limit of ${human(diskLimit ?? 0)} (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped`;
   if (result.limit) return result.limit;
   if (result.exitCode === 0) return undefined;
   if (result.exitCode === null) return `the gear was killed by signal ${result.signal ?? 'unknown'}`;
@@ -100,14 +107,22 @@ class JobRun {
 
   claimed(): void {
     this.jobLog.start();
-    this.jobLog.system(`Engine ${this.ctx.engineId} (Sprocket engine ${SPROCKET_VERSION}) claimed the job: gear ${this.gear}, attempt ${this.job.attempt ?? 1}`);
+    this.jobLog.system(
+      `Engine ${this.ctx.engineId} (Sprocket engine ${SPROCKET_VERSION}) claimed the job: gear ${this.gear}, attempt ${this.job.attempt ?? 1}`,
+    );
   }
 
   /** 1. The gear, the inputs and config.json laid out in the job folder. */
   async prepare(): Promise<Prepared> {
     let prepared: Prepared;
     try {
-      prepared = await prepareJobDir({ client: this.ctx.client, gears: this.ctx.gears, job: this.job, jobDir: this.jobDir, signal: AbortSignal.any([this.stop.signal, this.shutdown]) });
+      prepared = await prepareJobDir({
+        client: this.ctx.client,
+        gears: this.ctx.gears,
+        job: this.job,
+        jobDir: this.jobDir,
+        signal: AbortSignal.any([this.stop.signal, this.shutdown]),
+      });
     } catch (err) {
       if (this.stop.signal.aborted) throw new Ended(await this.endStopped());
       if (this.shutdown.aborted) {
@@ -143,9 +158,12 @@ class JobRun {
       throw new Ended(await this.failEarly(`No executor can run this job: ${message(err)}`));
     }
     (this.profile.executor as { name: string }).name = selection.executor.name;
-    if (!target.networking && spec.networking) this.jobLog.system(`Networking allowed: the gear calls the API with its api-key input (${prepared.apiKeyInputs.join(', ')})`);
+    if (!target.networking && spec.networking)
+      this.jobLog.system(`Networking allowed: the gear calls the API with its api-key input (${prepared.apiKeyInputs.join(', ')})`);
     if (selection.note) this.jobLog.system(selection.note);
-    this.jobLog.system(`Running ${JSON.stringify(spec.command)} with the ${selection.executor.name} executor${spec.networking ? ' (networking allowed)' : ''}`);
+    this.jobLog.system(
+      `Running ${JSON.stringify(spec.command)} with the ${selection.executor.name} executor${spec.networking ? ' (networking allowed)' : ''}`,
+    );
     return { spec, selection };
   }
 
@@ -165,7 +183,11 @@ class JobRun {
     const runStarted = Date.now();
     let result: RunResult;
     try {
-      result = await selection.executor.run(spec, { stdout: (c) => this.jobLog.stdout(c), stderr: (c) => this.jobLog.stderr(c) }, runStop.signal);
+      result = await selection.executor.run(
+        spec,
+        { stdout: (c) => this.jobLog.stdout(c), stderr: (c) => this.jobLog.stderr(c) },
+        runStop.signal,
+      );
     } catch (err) {
       throw new Ended(await this.failEarly(`The gear could not be started: ${message(err)}`));
     } finally {
@@ -225,7 +247,9 @@ class JobRun {
     this.profile.upload_time_ms = Date.now() - uploadStarted;
     this.profile.total_output_files = outputs.files.length;
     this.profile.total_output_size_bytes = outputs.totalBytes;
-    this.jobLog.system(`Saved ${outputs.files.length} output file${outputs.files.length === 1 ? '' : 's'}${outputs.metadata && !outputs.metadataError ? ' and output metadata' : ''}`);
+    this.jobLog.system(
+      `Saved ${outputs.files.length} output file${outputs.files.length === 1 ? '' : 's'}${outputs.metadata && !outputs.metadataError ? ' and output metadata' : ''}`,
+    );
     return { verdict, failure };
   }
 
@@ -234,7 +258,9 @@ class JobRun {
     this.profile.total_time_ms = Date.now() - this.started;
     const logs = await this.jobLog.drain();
     try {
-      await retrying(() => this.ctx.client.complete(this.job.id, { ...body, profile: this.profile, ...(logs.length ? { logs } : {}) }), { forMs: FINISH_RETRY_MS });
+      await retrying(() => this.ctx.client.complete(this.job.id, { ...body, profile: this.profile, ...(logs.length ? { logs } : {}) }), {
+        forMs: FINISH_RETRY_MS,
+      });
     } catch (err) {
       if (isHttpError(err, 409)) {
         this.ctx.log.warn(`job ${this.job.id}: the API refused completion (${message(err)})`);

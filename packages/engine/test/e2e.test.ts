@@ -56,7 +56,10 @@ describe('engine with the real server', () => {
       },
       destination: { type: 'acquisition', id: ids.acquisition },
     });
-    expect(logs).toContainEqual({ fd: 1, msg: 'message=hello greeting=hello from the manifest path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' });
+    expect(logs).toContainEqual({
+      fd: 1,
+      msg: 'message=hello greeting=hello from the manifest path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    });
     expect(logs).toContainEqual({ fd: 2, msg: 'to stderr' });
     expect(logs.some((l) => l.fd === -1 && l.msg.includes('claimed the job'))).toBe(true);
 
@@ -107,7 +110,11 @@ describe('engine with the real server', () => {
 
   it('kills the whole process tree of a cancelled job within seconds and keeps working', async () => {
     const marker = `sprocket-e2e-cancel-${process.pid}-${Date.now()}`;
-    const id = await addJob(server.admin, { gear_id: gears.slow, destination: { type: 'acquisition', id: ids.acquisition }, config: { marker } });
+    const id = await addJob(server.admin, {
+      gear_id: gears.slow,
+      destination: { type: 'acquisition', id: ids.acquisition },
+      config: { marker },
+    });
     await waitForJob(server.admin, id, ['running']);
     expect(await eventually(async () => (await jobLog(server.admin, id)).some((l) => l.msg === 'started'), 20_000)).toBe(true);
     expect(processesWith(marker).length).toBeGreaterThanOrEqual(2);
@@ -115,9 +122,15 @@ describe('engine with the real server', () => {
     expect(await eventually(() => processesWith(marker).length === 0, 10_000)).toBe(true);
     expect((await waitForJob(server.admin, id)).state).toBe('cancelled');
     // The engine noticed and is free for more work.
-    const next = await addJob(server.admin, { gear_id: gears.slow, destination: { type: 'acquisition', id: ids.acquisition }, config: { seconds: 0 } });
+    const next = await addJob(server.admin, {
+      gear_id: gears.slow,
+      destination: { type: 'acquisition', id: ids.acquisition },
+      config: { seconds: 0 },
+    });
     expect((await waitForJob(server.admin, next)).state).toBe('complete');
-    expect(await eventually(async () => (await jobLog(server.admin, id)).some((l) => l.fd === -1 && l.msg.includes('cancelled')), 5000)).toBe(true);
+    expect(
+      await eventually(async () => (await jobLog(server.admin, id)).some((l) => l.fd === -1 && l.msg.includes('cancelled')), 5000),
+    ).toBe(true);
   });
 
   it('stops a gear that outruns its walltime and fails the job saying so', async () => {
@@ -135,15 +148,26 @@ describe('engine with the real server', () => {
   });
 
   it('stops a gear that fills its work folder past the job disk limit and fails the job naming the limit', async () => {
-    const id = await addJob(server.admin, { gear_id: gears.hog, destination: { type: 'acquisition', id: ids.acquisition }, config: { mode: 'disk' } });
+    const id = await addJob(server.admin, {
+      gear_id: gears.hog,
+      destination: { type: 'acquisition', id: ids.acquisition },
+      config: { mode: 'disk' },
+    });
     const job = await waitForJob(server.admin, id, undefined, 60_000);
     expect(job.state).toBe('failed');
-    expect(job.failure_reason).toBe('the job folder (inputs aside) grew past the job disk limit of 20 MiB (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped');
+    expect(job.failure_reason).toBe(
+      'the job folder (inputs aside) grew past the job disk limit of 20 MiB (SPROCKET_JOB_DISK_LIMIT) and the gear was stopped',
+    );
     expect((await jobLog(server.admin, id)).map((l) => l.msg).join('')).not.toContain('wrote 400 MiB');
   });
 
   it('kills a gear that allocates beyond its memory request and fails the job saying so', async () => {
-    const id = await addJob(server.admin, { gear_id: gears.hog, destination: { type: 'acquisition', id: ids.acquisition }, config: { mode: 'memory' }, resources: { memory: '64M' } });
+    const id = await addJob(server.admin, {
+      gear_id: gears.hog,
+      destination: { type: 'acquisition', id: ids.acquisition },
+      config: { mode: 'memory' },
+      resources: { memory: '64M' },
+    });
     const job = await waitForJob(server.admin, id);
     expect(job.state).toBe('failed');
     const memoryCgroup = fs.existsSync('/sys/fs/cgroup/memory/cgroup.procs');
@@ -157,7 +181,10 @@ describe('engine with the real server', () => {
     await server.admin.upload(`/acquisitions/${other.acquisition}/files`, [{ name: 'gone.txt', content: 'soon gone' }]);
     await engine.stop();
     try {
-      const id = await addJob(server.admin, { gear_id: gears['echo-config'], inputs: { text: { type: 'acquisition', id: other.acquisition, name: 'gone.txt' } } });
+      const id = await addJob(server.admin, {
+        gear_id: gears['echo-config'],
+        inputs: { text: { type: 'acquisition', id: other.acquisition, name: 'gone.txt' } },
+      });
       expect((await server.admin.del(`/acquisitions/${other.acquisition}/files/gone.txt`)).status).toBe(200);
       engine = startEngine(await engineKey(server.admin), { concurrency: 2, executor });
       const job = await waitForJob(server.admin, id);

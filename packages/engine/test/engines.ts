@@ -20,7 +20,10 @@ export interface EngineProcess {
   kill9(): Promise<void>;
 }
 
-export function startEngine(key: string, opts: { concurrency?: number; executor?: string; env?: Record<string, string> } = {}): EngineProcess {
+export function startEngine(
+  key: string,
+  opts: { concurrency?: number; executor?: string; env?: Record<string, string> } = {},
+): EngineProcess {
   const dir = tempDir('sprocket-engine-dir-');
   const child = spawnCaptured(process.execPath, ['--import', 'tsx', MAIN], {
     env: {

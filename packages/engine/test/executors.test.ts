@@ -34,7 +34,11 @@ for (const [name, executor, usable] of executors) {
     it('runs a gear in its folder with the spec environment, capturing stdout and stderr', async () => {
       const dir = jobDirFor('echo-config', CONFIG, { text: { name: 'notes.txt', content: 'notes' } });
       const io = capture();
-      const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', GEAR_GREETING: 'hello from the manifest', FW_CONFIG_MESSAGE: 'hello' };
+      const env = {
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        GEAR_GREETING: 'hello from the manifest',
+        FW_CONFIG_MESSAGE: 'hello',
+      };
       const result = await executor.run(runSpec(dir, { env }), io, new AbortController().signal);
       expect(result).toEqual({ exitCode: 0 });
       expect(io.out()).toContain(`config.json: ${JSON.stringify(CONFIG)}`);
@@ -117,7 +121,11 @@ describe.skipIf(!hasBwrap)('bwrap sandbox', () => {
   it('refuses network to a gear without the networking capability', async () => {
     const dir = jobDirFor('network', { config: { port }, inputs: {}, destination: CONFIG.destination });
     const io = capture();
-    const result = await bwrap.run(runSpec(dir, { env: { PATH: '/usr/bin:/bin', FW_CONFIG_PORT: String(port) } }), io, new AbortController().signal);
+    const result = await bwrap.run(
+      runSpec(dir, { env: { PATH: '/usr/bin:/bin', FW_CONFIG_PORT: String(port) } }),
+      io,
+      new AbortController().signal,
+    );
     expect(result.exitCode).toBe(1);
     expect(io.out()).toContain('no network');
   });
@@ -125,7 +133,11 @@ describe.skipIf(!hasBwrap)('bwrap sandbox', () => {
   it('gives network to a gear with the networking capability', async () => {
     const dir = jobDirFor('network', { config: { port }, inputs: {}, destination: CONFIG.destination });
     const io = capture();
-    const result = await bwrap.run(runSpec(dir, { networking: true, env: { PATH: '/usr/bin:/bin', FW_CONFIG_PORT: String(port) } }), io, new AbortController().signal);
+    const result = await bwrap.run(
+      runSpec(dir, { networking: true, env: { PATH: '/usr/bin:/bin', FW_CONFIG_PORT: String(port) } }),
+      io,
+      new AbortController().signal,
+    );
     expect(result.exitCode).toBe(0);
     expect(io.out()).toContain('connected');
   });

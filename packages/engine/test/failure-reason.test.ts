@@ -18,13 +18,28 @@ const gearsDir = tempDir('sprocket-failure-gears-');
 function writeGear(name: string, run: string | null, custom?: Record<string, unknown>): void {
   const dir = path.join(gearsDir, name);
   fs.mkdirSync(dir);
-  const manifest = { name, label: name, description: `Test gear ${name}`, version: '1.0.0', author: 'Sprocket tests', license: 'MIT', url: '', source: '', config: {}, inputs: {}, ...(custom ? { custom } : {}) };
+  const manifest = {
+    name,
+    label: name,
+    description: `Test gear ${name}`,
+    version: '1.0.0',
+    author: 'Sprocket tests',
+    license: 'MIT',
+    url: '',
+    source: '',
+    config: {},
+    inputs: {},
+    ...(custom ? { custom } : {}),
+  };
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
   if (run !== null) fs.writeFileSync(path.join(dir, 'run'), `#!/bin/bash\n${run}\n`, { mode: 0o755 });
 }
 
 // The error is coloured and followed by blank lines and a stdout line, as real tools print them.
-writeGear('says-why', `echo "reading the input"\necho -e "\\e[31mERROR: cannot read input/dicom: no such file\\e[0m" >&2\necho "   " >&2\necho "cleanup done"\nexit 1`);
+writeGear(
+  'says-why',
+  `echo "reading the input"\necho -e "\\e[31mERROR: cannot read input/dicom: no such file\\e[0m" >&2\necho "   " >&2\necho "cleanup done"\nexit 1`,
+);
 writeGear('stdout-only', `printf 'x%.0s' $(seq 1 1000)\necho\nexit 2`);
 writeGear('silent', 'exit 5');
 writeGear('image-gear', 'echo fine', { 'gear-builder': { image: 'localhost/sprocket-no-such-image:1' } });
@@ -46,14 +61,22 @@ describe('failure reasons and executor notes', () => {
       gears[g] = r.body._id;
     }
     // auto, as `npm start` runs it; without bubblewrap here auto falls back to the process executor.
-    engine = startEngine(await engineKey(server.admin), { concurrency: 2, executor: 'auto', env: executor === 'process' ? { SPROCKET_PROCESS_EXECUTOR_AS_ROOT: 'true' } : {} });
+    engine = startEngine(await engineKey(server.admin), {
+      concurrency: 2,
+      executor: 'auto',
+      env: executor === 'process' ? { SPROCKET_PROCESS_EXECUTOR_AS_ROOT: 'true' } : {},
+    });
   });
   afterAll(async () => {
     await engine?.stop();
     await server?.stop();
   });
 
-  const run = async (gear: string) => waitForJob(server.admin, await addJob(server.admin, { gear_id: gears[gear], destination: { type: 'acquisition', id: ids.acquisition } }));
+  const run = async (gear: string) =>
+    waitForJob(
+      server.admin,
+      await addJob(server.admin, { gear_id: gears[gear], destination: { type: 'acquisition', id: ids.acquisition } }),
+    );
 
   it("quotes the gear's last non-empty stderr line, without its colour codes", async () => {
     const job = await run('says-why');
@@ -61,7 +84,9 @@ describe('failure reasons and executor notes', () => {
     expect(job.exit_code).toBe(1);
     expect(job.failure_reason).toBe('the gear exited with code 1: ERROR: cannot read input/dicom: no such file');
     const logs = await jobLog(server.admin, job.id);
-    expect(logs.filter((l) => l.fd === -1).map((l) => l.msg)).toContain('The gear exited with code 1: ERROR: cannot read input/dicom: no such file');
+    expect(logs.filter((l) => l.fd === -1).map((l) => l.msg)).toContain(
+      'The gear exited with code 1: ERROR: cannot read input/dicom: no such file',
+    );
   });
 
   it('falls back to the last stdout line, bounded; a silent gear keeps the bare exit code', async () => {
@@ -84,11 +109,20 @@ describe('failure reasons and executor notes', () => {
       // podman is here, the image is not: that is about this gear, so its job says it.
       expect(notes.some((m) => m.includes('not available to podman'))).toBe(true);
     } else {
-      expect(notes.some((m) => m.includes('podman')), notes.join('\n')).toBe(false);
-      expect(await eventually(() => engine.output().includes('[engine] podman (with runc) is not installed here'), 5000), engine.output()).toBe(true);
+      expect(
+        notes.some((m) => m.includes('podman')),
+        notes.join('\n'),
+      ).toBe(false);
+      expect(
+        await eventually(() => engine.output().includes('[engine] podman (with runc) is not installed here'), 5000),
+        engine.output(),
+      ).toBe(true);
       expect(engine.output().match(/podman \(with runc\) is not installed/g)).toHaveLength(1);
     }
-    expect(notes.some((m) => m.includes(`with the ${executor} executor`)), notes.join('\n')).toBe(true);
+    expect(
+      notes.some((m) => m.includes(`with the ${executor} executor`)),
+      notes.join('\n'),
+    ).toBe(true);
   });
 
   it.skipIf(hasPodman)('a gear whose program lives only in its image says so in its log when podman is missing', async () => {

@@ -49,7 +49,11 @@ describe.skipIf(!hasPodman)('podman executor', () => {
     const config = { config: { message: 'from podman' }, inputs: {}, destination: DEST };
     const dir = jobDirFor('echo-config', config);
     const io = capture();
-    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', GEAR_GREETING: 'hi', FW_CONFIG_MESSAGE: 'from podman' };
+    const env = {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      GEAR_GREETING: 'hi',
+      FW_CONFIG_MESSAGE: 'from podman',
+    };
     const result = await podman.run(runSpec(dir, { env, image: IMAGE }), io, new AbortController().signal);
     expect(io.err()).toBe('to stderr\n');
     expect(result.exitCode).toBe(0);

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, startServer } from '@sprocket/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, makeHierarchy, startTestServer, type TestServer } from '../../server/test/helpers.js';
 import { BwrapExecutor } from '../src/executors/bwrap.js';
 import { addJob, type EngineProcess, engineKey, jobLog, startEngine, uploadGear, waitForJob } from './engines.js';
@@ -35,7 +35,11 @@ describe('engines that die, race and lose the API', () => {
     const ids = await makeHierarchy(server.admin);
     const marker = `sprocket-e2e-kill9-${process.pid}-${Date.now()}`;
     const first = engine({ concurrency: 1, executor: 'bwrap' });
-    const id = await addJob(server.admin, { gear_id: gears.slow, destination: { type: 'acquisition', id: ids.acquisition }, config: { marker, seconds: 3 } });
+    const id = await addJob(server.admin, {
+      gear_id: gears.slow,
+      destination: { type: 'acquisition', id: ids.acquisition },
+      config: { marker, seconds: 3 },
+    });
     expect(await eventually(async () => (await jobLog(server.admin, id)).some((l) => l.msg === 'started'), 30_000)).toBe(true);
     await first.kill9();
     // bwrap --die-with-parent: the sandbox goes with the engine.
@@ -69,21 +73,21 @@ describe('engines that die, race and lose the API', () => {
     const before = await finished();
     const jobIds: string[] = [];
     for (let i = 0; i < RACE_JOBS; i += 20) {
-      const batch = Array.from({ length: Math.min(20, RACE_JOBS - i) }, () => addJob(server.admin, { gear_id: gears.noop, destination: dest }));
+      const batch = Array.from({ length: Math.min(20, RACE_JOBS - i) }, () =>
+        addJob(server.admin, { gear_id: gears.noop, destination: dest }),
+      );
       jobIds.push(...(await Promise.all(batch)));
     }
     const racers = [0, 1, 2, 3].map(() => engine({ concurrency: 2 }));
-    const done = await eventually(
-      async () => (await finished()) >= before + RACE_JOBS,
-      150_000,
-      250,
-    );
+    const done = await eventually(async () => (await finished()) >= before + RACE_JOBS, 150_000, 250);
     expect(done, racers.map((r) => r.output()).join('\n')).toBe(true);
 
     const claimedBy = new Map<string, number>();
     for (let i = 0; i < jobIds.length; i += 50) {
       const chunk = jobIds.slice(i, i + 50);
-      const docs = await Promise.all(chunk.map(async (id) => ({ job: (await server.admin.get(`/jobs/${id}`)).body, logs: await jobLog(server.admin, id) })));
+      const docs = await Promise.all(
+        chunk.map(async (id) => ({ job: (await server.admin.get(`/jobs/${id}`)).body, logs: await jobLog(server.admin, id) })),
+      );
       for (const { job, logs } of docs) {
         expect(job.state).toBe('complete');
         expect(job.attempt).toBe(1);
@@ -102,7 +106,11 @@ describe('engines that die, race and lose the API', () => {
   it('stops on SIGTERM after letting its running job finish', async () => {
     const ids = await makeHierarchy(server.admin);
     const e = engine({ concurrency: 1 });
-    const id = await addJob(server.admin, { gear_id: gears.slow, destination: { type: 'acquisition', id: ids.acquisition }, config: { seconds: 2 } });
+    const id = await addJob(server.admin, {
+      gear_id: gears.slow,
+      destination: { type: 'acquisition', id: ids.acquisition },
+      config: { seconds: 2 },
+    });
     expect(await eventually(async () => (await jobLog(server.admin, id)).some((l) => l.msg === 'started'), 30_000)).toBe(true);
     expect(await e.stop()).toBe(0);
     const job = (await server.admin.get(`/jobs/${id}`)).body;
@@ -114,7 +122,11 @@ describe('engines that die, race and lose the API', () => {
     const ids = await makeHierarchy(server.admin);
     const marker = `sprocket-e2e-grace-${process.pid}-${Date.now()}`;
     const e = engine({ concurrency: 1, executor: 'bwrap', env: { SPROCKET_ENGINE_SHUTDOWN_GRACE: '1' } });
-    const id = await addJob(server.admin, { gear_id: gears.slow, destination: { type: 'acquisition', id: ids.acquisition }, config: { marker } });
+    const id = await addJob(server.admin, {
+      gear_id: gears.slow,
+      destination: { type: 'acquisition', id: ids.acquisition },
+      config: { marker },
+    });
     expect(await eventually(async () => (await jobLog(server.admin, id)).some((l) => l.msg === 'started'), 30_000)).toBe(true);
     expect(await e.stop()).toBe(0);
     expect(processesWith(marker)).toEqual([]);
@@ -138,14 +150,22 @@ describe('engines that die, race and lose the API', () => {
 describe('an engine whose API goes away', () => {
   it('finishes a job that was running while the API restarted, losing no log line', async () => {
     const first = await startTestServer();
-    const config = { SPROCKET_DATA_DIR: first.dataDir, SPROCKET_PORT: new URL(first.url).port, ...(first.ctx.config.databaseUrl ? { DATABASE_URL: first.ctx.config.databaseUrl } : {}) };
+    const config = {
+      SPROCKET_DATA_DIR: first.dataDir,
+      SPROCKET_PORT: new URL(first.url).port,
+      ...(first.ctx.config.databaseUrl ? { DATABASE_URL: first.ctx.config.databaseUrl } : {}),
+    };
     const key = await engineKey(first.admin);
     const gear = await uploadGear(first.admin, 'slow');
     const ids = await makeHierarchy(first.admin);
     const e = startEngine(key, { concurrency: 1 });
     let second: Awaited<ReturnType<typeof startServer>> | undefined;
     try {
-      const id = await addJob(first.admin, { gear_id: gear, destination: { type: 'acquisition', id: ids.acquisition }, config: { seconds: 4 } });
+      const id = await addJob(first.admin, {
+        gear_id: gear,
+        destination: { type: 'acquisition', id: ids.acquisition },
+        config: { seconds: 4 },
+      });
       expect(await eventually(async () => (await jobLog(first.admin, id)).some((l) => l.msg === 'started'), 30_000)).toBe(true);
       await first.stop();
       await new Promise((r) => setTimeout(r, 1500));
@@ -179,7 +199,9 @@ describe('an engine whose API goes away', () => {
       await first.stop();
       // Down long enough for several failed asks.
       expect(await eventually(() => /cannot reach the API/.test(e.output()), 20_000)).toBe(true);
-      const second = await startServer(loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: port, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) }));
+      const second = await startServer(
+        loadConfig({ SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: port, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) }),
+      );
       try {
         const api = new Api(second.url, first.admin.key);
         const after = await addJob(api, { gear_id: gear, destination: { type: 'acquisition', id: ids.acquisition } });

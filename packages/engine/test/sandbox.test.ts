@@ -69,7 +69,11 @@ describe.skipIf(!hasBwrap || !root)('bwrap with the engine as root: the gear is 
 
   it('maps a manifest uid of 0 onto the gear user, not host root', async () => {
     const burst = fs.readFileSync('/proc/sys/kernel/printk_ratelimit_burst', 'utf8').trim();
-    const { result, out, err, dir } = await run(bwrap, `id -u; echo x > output/by-root.txt; echo ${burst} > /proc/sys/kernel/printk_ratelimit_burst 2>/dev/null || echo refused`, { uid: 0, gid: 0 });
+    const { result, out, err, dir } = await run(
+      bwrap,
+      `id -u; echo x > output/by-root.txt; echo ${burst} > /proc/sys/kernel/printk_ratelimit_burst 2>/dev/null || echo refused`,
+      { uid: 0, gid: 0 },
+    );
     expect(result.exitCode, err).toBe(0);
     expect(out).toBe('0\nrefused\n');
     expect(fs.statSync(path.join(dir, 'output', 'by-root.txt')).uid).toBe(DEFAULT_GEAR_UID);
@@ -91,9 +95,9 @@ describe.skipIf(!root)('process executor with the engine as root', () => {
     setEnv({ SPROCKET_PROCESS_EXECUTOR_AS_ROOT: '' });
     const dir = jobDirFor('exit-three', { config: {}, inputs: {}, destination: DEST });
     const marker = path.join(dir, 'output', 'ran');
-    await expect(new ProcessExecutor().run(runSpec(dir, { command: ['bash', '-c', `touch ${marker}`] }), capture(), new AbortController().signal)).rejects.toThrow(
-      /refuses.*SPROCKET_PROCESS_EXECUTOR_AS_ROOT=true/,
-    );
+    await expect(
+      new ProcessExecutor().run(runSpec(dir, { command: ['bash', '-c', `touch ${marker}`] }), capture(), new AbortController().signal),
+    ).rejects.toThrow(/refuses.*SPROCKET_PROCESS_EXECUTOR_AS_ROOT=true/);
     expect(fs.existsSync(marker)).toBe(false);
   });
 
@@ -131,7 +135,9 @@ for (const [name, executor, usable] of executors) {
     });
 
     it('kills a gear that allocates beyond its memory request, with a readable reason', async () => {
-      const { result, out } = await run(executor, 'perl -e \'$x = "x" x (400*1024*1024); print "allocated\\n"\'; echo "perl exited $?"', { resources: { memory: '64M' } });
+      const { result, out } = await run(executor, 'perl -e \'$x = "x" x (400*1024*1024); print "allocated\\n"\'; echo "perl exited $?"', {
+        resources: { memory: '64M' },
+      });
       expect(out).not.toContain('allocated');
       if (result.limit) expect(result.limit).toBe('the gear used more than its memory request of 64 MiB and was killed');
       // Without a memory cgroup, prlimit --as makes the allocation fail instead.

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnCaptured } from '../../../test-fixtures/processes.js';
 import { describe, expect, it } from 'vitest';
+import { freePort, spawnCaptured } from '../../../test-fixtures/processes.js';
 import { Api, makeHierarchy } from '../../server/test/helpers.js';
 import { addJob, uploadGear, waitForJob } from './engines.js';
 import { eventually, tempDir } from './helpers.js';
@@ -22,7 +22,11 @@ describe('npm start', () => {
   it('runs the server and an engine beside it, and Ctrl-C stops both', async () => {
     const dataDir = tempDir('sprocket-start-');
     const port = await freePort();
-    const { proc: launcher, output, exited } = spawnCaptured(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/start.ts')], {
+    const {
+      proc: launcher,
+      output,
+      exited,
+    } = spawnCaptured(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/start.ts')], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: String(port), SPROCKET_LOG_LEVEL: 'warn' },
     });
@@ -55,7 +59,13 @@ describe('npm start', () => {
   it('dies whole with its launcher on kill -9, and a second start on the busy port says so', async () => {
     const dataDir = tempDir('sprocket-start-');
     const port = await freePort();
-    const env = { PATH: process.env.PATH, SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: String(port), SPROCKET_LOG_LEVEL: 'warn', SPROCKET_INSTALL_GEARS: 'false' };
+    const env = {
+      PATH: process.env.PATH,
+      SPROCKET_DATA_DIR: dataDir,
+      SPROCKET_PORT: String(port),
+      SPROCKET_LOG_LEVEL: 'warn',
+      SPROCKET_INSTALL_GEARS: 'false',
+    };
     const first = spawnCaptured(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/start.ts')], { cwd: ROOT, env });
     let children: number[] = [];
     try {
@@ -63,7 +73,10 @@ describe('npm start', () => {
       children = childrenOf(first.proc.pid!);
       expect(children.length).toBe(2); // the server and the engine
 
-      const second = spawnCaptured(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/start.ts')], { cwd: ROOT, env: { ...env, SPROCKET_DATA_DIR: tempDir('sprocket-start-') } });
+      const second = spawnCaptured(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/start.ts')], {
+        cwd: ROOT,
+        env: { ...env, SPROCKET_DATA_DIR: tempDir('sprocket-start-') },
+      });
       expect(await second.exited).toBe(1);
       expect(second.output()).toContain(`[start] port ${port} on 127.0.0.1 is already in use`);
       expect((await fetch(`http://127.0.0.1:${port}/api/version`)).ok).toBe(true);

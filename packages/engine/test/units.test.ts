@@ -1,12 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { createGzip, gzipSync } from 'node:zlib';
+import { ApiError } from '@sprocket/sdk';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { extractTarGz, gearRoot } from '../src/archive.js';
-import { ApiError } from '@sprocket/sdk';
 import { parseKey } from '../src/client.js';
 import { GearCache } from '../src/layout.js';
 import { JobLog } from '../src/logs.js';
@@ -14,7 +14,9 @@ import { collectOutputs } from '../src/outputs.js';
 import { parseMemory } from '../src/resources.js';
 import { packGear, tempDir } from './helpers.js';
 
-async function tarGz(entries: { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; content?: string; linkname?: string; mode?: number }[]): Promise<Buffer> {
+async function tarGz(
+  entries: { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; content?: string; linkname?: string; mode?: number }[],
+): Promise<Buffer> {
   const pack = tar.pack();
   for (const e of entries) {
     if (e.type === 'symlink' || e.type === 'link') pack.entry({ name: e.name, type: e.type, linkname: e.linkname });
@@ -54,7 +56,15 @@ describe('gear archives', () => {
     expect(await gearRoot(flat)).toBe(flat);
     expect(fs.statSync(path.join(flat, 'run')).mode & 0o111).not.toBe(0);
     const nested = tempDir();
-    await extractTarGz(Readable.from(await tarGz([{ name: 'mygear/manifest.json', content: '{}' }, { name: 'mygear/run', content: '#!/bin/bash', mode: 0o4755 }])), nested);
+    await extractTarGz(
+      Readable.from(
+        await tarGz([
+          { name: 'mygear/manifest.json', content: '{}' },
+          { name: 'mygear/run', content: '#!/bin/bash', mode: 0o4755 },
+        ]),
+      ),
+      nested,
+    );
     expect(await gearRoot(nested)).toBe(path.join(nested, 'mygear'));
     expect(fs.statSync(path.join(nested, 'mygear', 'run')).mode & 0o7777).toBe(0o755);
   });
@@ -105,7 +115,16 @@ describe('gear archives', () => {
 
   it('keep hard links inside the archive as copies', async () => {
     const dir = tempDir();
-    await extractTarGz(Readable.from(await tarGz([{ name: 'manifest.json', content: '{}' }, { name: 'bin/run', content: '#!/bin/bash' }, { name: 'run', type: 'link', linkname: 'bin/run' }])), dir);
+    await extractTarGz(
+      Readable.from(
+        await tarGz([
+          { name: 'manifest.json', content: '{}' },
+          { name: 'bin/run', content: '#!/bin/bash' },
+          { name: 'run', type: 'link', linkname: 'bin/run' },
+        ]),
+      ),
+      dir,
+    );
     expect(fs.readFileSync(path.join(dir, 'run'), 'utf8')).toBe('#!/bin/bash');
   });
 
@@ -150,7 +169,10 @@ describe('gear archive expansion in the engine', () => {
   });
 
   it('refuses an archive with more members than SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES', async () => {
-    const many = await tarGz([{ name: 'manifest.json', content: '{}' }, ...Array.from({ length: 30 }, (_, i) => ({ name: `f${i}`, content: 'x' }))]);
+    const many = await tarGz([
+      { name: 'manifest.json', content: '{}' },
+      ...Array.from({ length: 30 }, (_, i) => ({ name: `f${i}`, content: 'x' })),
+    ]);
     await expect(extractTarGz(Readable.from(many), path.join(tempDir(), 'gear'), { maxBytes: 1024 ** 2, maxEntries: 10 })).rejects.toThrow(
       'the archive has more than 10 members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)',
     );
@@ -164,7 +186,11 @@ describe('gear cache', () => {
 
   it('removes the least recently used gears past SPROCKET_GEAR_CACHE_MAX, never a pinned one', async () => {
     // Incompressible content: each gear costs ~300 KiB on disk.
-    for (const g of ['a', 'b', 'c', 'd']) archives[g] = await tarGz([{ name: 'manifest.json', content: '{}' }, { name: 'data', content: randomBytes(150 * 1024).toString('hex') }]);
+    for (const g of ['a', 'b', 'c', 'd'])
+      archives[g] = await tarGz([
+        { name: 'manifest.json', content: '{}' },
+        { name: 'data', content: randomBytes(150 * 1024).toString('hex') },
+      ]);
     const dir = tempDir();
     const cache = new GearCache(client as never, dir, 700 * 1024);
     await cache.get('a', 'a');
@@ -277,7 +303,14 @@ describe('job log', () => {
       {
         logs: async (_id, lines) => {
           calls.push(lines.length);
-          if (lines.length) throw new ApiError(409, 'HTTP_409', 'job job1 is cancelled; its log takes lines only while it runs', 'POST', 'http://api/jobs/job1/logs');
+          if (lines.length)
+            throw new ApiError(
+              409,
+              'HTTP_409',
+              'job job1 is cancelled; its log takes lines only while it runs',
+              'POST',
+              'http://api/jobs/job1/logs',
+            );
           return { state: 'cancelled' };
         },
       },

@@ -2,18 +2,29 @@ import type { JobPriority } from '@sprocket/types';
 import { Collection, type CollectionInput } from './collections.js';
 import { Acquisition, Analysis, type Container, FileEntry, Group, Project, Session, Subject } from './containers.js';
 import { SdkError } from './errors.js';
-import { type UploadSource, fileParts } from './files.js';
+import { fileParts, type UploadSource } from './files.js';
 import { Finder } from './finder.js';
 import { Batch, Gear } from './gears.js';
 import { HttpTransport } from './http-transport.js';
-import { Job, type JobListing, type JobListOptions, type WaitOptions, jobLogs, jobQuery, retryJob, waitForJobs } from './jobs.js';
+import { Job, type JobListing, type JobListOptions, jobLogs, jobQuery, retryJob, type WaitOptions, waitForJobs } from './jobs.js';
 import { parseApiKey, readStoredKey } from './key.js';
 import { type Json, type Model, type ModelClass, type ModelContext, withIds } from './model.js';
 import * as perms from './permissions.js';
-import { PLURAL, fetchContainer, makeObject } from './registry.js';
+import { fetchContainer, makeObject, PLURAL } from './registry.js';
 import type { RouteName } from './routes.js';
 import type { Transport, TransportOptions } from './transport.js';
-import type { AuthStatus, GroupPermission, JobLog, ProjectPermission, Role, Rule, RuleApplyResult, RuleInput, SiteConfig, VersionInfo } from './types.js';
+import type {
+  AuthStatus,
+  GroupPermission,
+  JobLog,
+  ProjectPermission,
+  Role,
+  Rule,
+  RuleApplyResult,
+  RuleInput,
+  SiteConfig,
+  VersionInfo,
+} from './types.js';
 import { type ApiKey, type IssuedApiKey, User } from './users.js';
 import type { DataViewSpec, ViewFormat, ViewOptions, ViewRow } from './views.js';
 
@@ -80,7 +91,8 @@ export class Client implements ModelContext {
     this.transport = opts.transport ?? new HttpTransport(parsed.baseUrl, parsed.secret, opts);
     this.users = new Finder(this.transport, 'listUsers', {}, (d) => new User(this, d), 'users');
     this.groups = new Finder(this.transport, 'listGroups', {}, (d) => new Group(this, d), 'groups');
-    const containers = <T>(type: string) => new Finder<T>(this.transport, 'listContainers', { cont: PLURAL[type]! }, (d) => makeObject(this, type, d) as T, PLURAL[type]!);
+    const containers = <T>(type: string) =>
+      new Finder<T>(this.transport, 'listContainers', { cont: PLURAL[type]! }, (d) => makeObject(this, type, d) as T, PLURAL[type]!);
     this.projects = containers('project');
     this.subjects = containers('subject');
     this.sessions = containers('session');
@@ -172,13 +184,17 @@ export class Client implements ModelContext {
   /** Issues a key for yourself, or (site admins) for `userId`; the answer holds the secret, once. */
   async addApiKey(opts: { userId?: string; label?: string } = {}): Promise<IssuedApiKey> {
     const body = opts.label !== undefined ? { label: opts.label } : {};
-    const res = opts.userId ? await this.json<Json>('addUserKey', { params: { uid: opts.userId }, body }) : await this.json<Json>('addCurrentUserKey', { body });
+    const res = opts.userId
+      ? await this.json<Json>('addUserKey', { params: { uid: opts.userId }, body })
+      : await this.json<Json>('addCurrentUserKey', { body });
     return { id: String(res.id ?? res._id), key: String(res.key) };
   }
 
   /** Your keys, or (site admins) `userId`'s, revoked ones included; never the secrets. */
   async getApiKeys(userId?: string): Promise<ApiKey[]> {
-    const list = userId ? await this.json<Json[]>('getUserKeys', { params: { uid: userId } }) : await this.json<Json[]>('getCurrentUserKeys');
+    const list = userId
+      ? await this.json<Json[]>('getUserKeys', { params: { uid: userId } })
+      : await this.json<Json[]>('getCurrentUserKeys');
     return withIds<ApiKey>(list);
   }
 
@@ -303,7 +319,15 @@ export class Client implements ModelContext {
   }
 
   /** Queues a job from raw fields (prefer `gear.run`, which fills config defaults). */
-  async addJob(job: { gear_id: string; inputs?: Json; destination?: { type: string; id: string }; config?: Json; tags?: string[]; label?: string; priority?: JobPriority }): Promise<string> {
+  async addJob(job: {
+    gear_id: string;
+    inputs?: Json;
+    destination?: { type: string; id: string };
+    config?: Json;
+    tags?: string[];
+    label?: string;
+    priority?: JobPriority;
+  }): Promise<string> {
     const res = await this.json<{ _id?: string; id?: string }>('addJob', { body: job });
     return String(res._id ?? res.id);
   }
@@ -322,8 +346,13 @@ export class Client implements ModelContext {
   }
 
   /** Jobs you launched (newest first), with counts by state and the labels and paths of their containers. */
-  async getCurrentUserJobs(opts: JobListOptions & { gear?: string } = {}): Promise<{ stats: Record<string, number>; total: number; jobs: Job[]; containers: JobListing['containers'] }> {
-    const res = await this.json<{ stats: Record<string, number>; total: number; jobs: Json[]; containers?: JobListing['containers'] }>('getCurrentUserJobs', { query: jobQuery(opts) });
+  async getCurrentUserJobs(
+    opts: JobListOptions & { gear?: string } = {},
+  ): Promise<{ stats: Record<string, number>; total: number; jobs: Job[]; containers: JobListing['containers'] }> {
+    const res = await this.json<{ stats: Record<string, number>; total: number; jobs: Json[]; containers?: JobListing['containers'] }>(
+      'getCurrentUserJobs',
+      { query: jobQuery(opts) },
+    );
     return { ...res, jobs: res.jobs.map((j) => new Job(this, j)), containers: res.containers ?? {} };
   }
 
@@ -334,13 +363,22 @@ export class Client implements ModelContext {
   async getContainerJobs(container: { type: string; id: string }, opts: JobListOptions = {}): Promise<JobListing> {
     const cont = PLURAL[container.type];
     if (!cont) throw new SdkError(`getContainerJobs: ${container.type} containers have no job list (use a project or something below it)`);
-    const res = await this.json<{ jobs: Json[]; containers?: JobListing['containers']; total?: number }>('listContainerJobs', { params: { cont, id: container.id }, query: jobQuery(opts) });
-    return { jobs: res.jobs.map((j) => new Job(this, j)), containers: res.containers ?? {}, ...(res.total !== undefined ? { total: res.total } : {}) };
+    const res = await this.json<{ jobs: Json[]; containers?: JobListing['containers']; total?: number }>('listContainerJobs', {
+      params: { cont, id: container.id },
+      query: jobQuery(opts),
+    });
+    return {
+      jobs: res.jobs.map((j) => new Job(this, j)),
+      containers: res.containers ?? {},
+      ...(res.total !== undefined ? { total: res.total } : {}),
+    };
   }
 
   /** Jobs you may see (everything for site admins), with labels and paths (`GET /jobs?include=containers`). */
   async getJobListing(opts: JobListOptions = {}): Promise<JobListing> {
-    const res = await this.json<{ jobs: Json[]; containers?: JobListing['containers'] }>('listJobs', { query: { ...jobQuery(opts), include: 'containers' } });
+    const res = await this.json<{ jobs: Json[]; containers?: JobListing['containers'] }>('listJobs', {
+      query: { ...jobQuery(opts), include: 'containers' },
+    });
     return { jobs: res.jobs.map((j) => new Job(this, j)), containers: res.containers ?? {} };
   }
 
@@ -388,7 +426,10 @@ export class Client implements ModelContext {
    * on are skipped. With `dryRun`, only reports what it would launch.
    */
   applyProjectRule(projectId: string, ruleId: string, opts: { dryRun?: boolean } = {}): Promise<RuleApplyResult> {
-    return this.json<RuleApplyResult>('applyProjectRule', { params: { id: projectId, rid: ruleId }, body: { dry_run: opts.dryRun === true } });
+    return this.json<RuleApplyResult>('applyProjectRule', {
+      params: { id: projectId, rid: ruleId },
+      body: { dry_run: opts.dryRun === true },
+    });
   }
 
   // --- Data views ----------------------------------------------------------------------------

@@ -48,17 +48,32 @@ export class Collection extends Model {
 
   /** The sessions in the collection the caller may see. */
   sessions(): Finder<Session> {
-    return new Finder<Session>(this.client.transport, 'listCollectionSessions', this.params, (d) => makeObject(this.client, 'session', d) as Session, 'sessions');
+    return new Finder<Session>(
+      this.client.transport,
+      'listCollectionSessions',
+      this.params,
+      (d) => makeObject(this.client, 'session', d) as Session,
+      'sessions',
+    );
   }
 
   /** The acquisitions in the collection the caller may see (those in added sessions included). */
   acquisitions(): Finder<Acquisition> {
-    return new Finder<Acquisition>(this.client.transport, 'listCollectionAcquisitions', this.params, (d) => makeObject(this.client, 'acquisition', d) as Acquisition, 'acquisitions');
+    return new Finder<Acquisition>(
+      this.client.transport,
+      'listCollectionAcquisitions',
+      this.params,
+      (d) => makeObject(this.client, 'acquisition', d) as Acquisition,
+      'acquisitions',
+    );
   }
 
   /** The collection's acquisitions in one session, in one request. */
   async sessionAcquisitions(session: CollectionMember): Promise<Acquisition[]> {
-    const docs = await this.client.transport.json<Json[]>('listCollectionAcquisitions', { params: this.params, query: { session: idOf(session) } });
+    const docs = await this.client.transport.json<Json[]>('listCollectionAcquisitions', {
+      params: this.params,
+      query: { session: idOf(session) },
+    });
     return docs.map((d) => makeObject(this.client, 'acquisition', d) as Acquisition);
   }
 
@@ -152,4 +167,3 @@ export class Collection extends Model {
 function idOf(m: CollectionMember): string {
   return typeof m === 'string' ? m : m.id;
 }
-

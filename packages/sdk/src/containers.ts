@@ -2,25 +2,36 @@ import { SdkError } from './errors.js';
 import {
   type DownloadOptions,
   type DownloadToOptions,
-  type FileLocation,
-  type UploadSource,
-  type ZipInfo,
   downloadTo,
   downloadUrl,
   downloadZipMemberTo,
+  type FileLocation,
   fileParts,
   openDownload,
   readAll,
   readZipMember,
+  type UploadSource,
+  type ZipInfo,
   zipInfo,
 } from './files.js';
 import { Finder } from './finder.js';
 import { Job, type JobListOptions, jobQuery } from './jobs.js';
 import { type Json, Model, type ModelContext, withIds } from './model.js';
 import * as perms from './permissions.js';
-import { PLURAL, fetchContainer, makeObject } from './registry.js';
+import { fetchContainer, makeObject, PLURAL } from './registry.js';
 import type { RouteName } from './routes.js';
-import type { Classification, ContainerRef, FileRef, GroupPermission, Note, Origin, Parents, ProjectPermission, Rule, RuleInput } from './types.js';
+import type {
+  Classification,
+  ContainerRef,
+  FileRef,
+  GroupPermission,
+  Note,
+  Origin,
+  Parents,
+  ProjectPermission,
+  Rule,
+  RuleInput,
+} from './types.js';
 
 /**
  * The container classes of Flywheel's SDK and their files in one file on purpose (past 400 lines):
@@ -416,7 +427,11 @@ export class Subject extends ParentContainer {
   }
 
   addSession(fields: Json & { label: string }): Promise<Session> {
-    return this.createChild('session', 'addSession', { ...fields, project: this.parents.project ?? this.project, subject: { _id: this.id } });
+    return this.createChild('session', 'addSession', {
+      ...fields,
+      project: this.parents.project ?? this.project,
+      subject: { _id: this.id },
+    });
   }
 }
 
@@ -437,7 +452,8 @@ export class Session extends ParentContainer {
   }
 
   protected override convert(key: string, value: unknown): unknown {
-    if (key === 'subject' && value && typeof value === 'object') return new Subject(this.client, { container_type: 'subject', ...(value as Json) });
+    if (key === 'subject' && value && typeof value === 'object')
+      return new Subject(this.client, { container_type: 'subject', ...(value as Json) });
     return super.convert(key, value);
   }
 
@@ -580,7 +596,13 @@ export class FileEntry extends Model {
   }
 
   /** Changes fields such as `type`, `modality`, `tags`. */
-  async update(fields: { type?: string | null; modality?: string | null; tags?: string[]; classification?: Classification; info?: Json }): Promise<this> {
+  async update(fields: {
+    type?: string | null;
+    modality?: string | null;
+    tags?: string[];
+    classification?: Classification;
+    info?: Json;
+  }): Promise<this> {
     await this.client.transport.json('modifyFile', { params: this.location, body: fields });
     Object.assign(this, fields);
     return this;

@@ -44,7 +44,12 @@ export async function openDownload(
   opts: DownloadOptions & { from?: number; signal?: AbortSignal } = {},
 ): Promise<{ stream: Readable; etag?: string; size?: number; partial: boolean }> {
   const headers = opts.from ? { Range: `bytes=${opts.from}-` } : undefined;
-  const res = await client.transport.send('downloadFile', { params: params(loc), query: { version: opts.version }, headers, signal: opts.signal });
+  const res = await client.transport.send('downloadFile', {
+    params: params(loc),
+    query: { version: opts.version },
+    headers,
+    signal: opts.signal,
+  });
   const etag = res.headers.get('etag') ?? undefined;
   const len = res.headers.get('content-length');
   const stream = res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) : Readable.from([]);
@@ -71,7 +76,9 @@ export async function downloadTo(client: ModelContext, loc: FileLocation, dest: 
   const st = await fs.promises.stat(target).catch(() => undefined);
   if (st?.isDirectory()) target = path.join(target, loc.name);
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
-  const tmp = opts.resume ? `${target}.part` : path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.part`);
+  const tmp = opts.resume
+    ? `${target}.part`
+    : path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.part`);
 
   let hash = createHash('sha384');
   let have = opts.resume ? await hashFile(tmp, hash).catch(() => 0) : 0;
@@ -147,8 +154,17 @@ export function zipInfo(client: ModelContext, loc: FileLocation, opts: DownloadO
 }
 
 /** One zip member's content as a Node stream, streamed out of the stored zip by the server. */
-export async function openZipMember(client: ModelContext, loc: FileLocation, member: string, opts: DownloadOptions & { signal?: AbortSignal } = {}): Promise<Readable> {
-  const res = await client.transport.send('downloadFile', { params: params(loc), query: { member, version: opts.version }, signal: opts.signal });
+export async function openZipMember(
+  client: ModelContext,
+  loc: FileLocation,
+  member: string,
+  opts: DownloadOptions & { signal?: AbortSignal } = {},
+): Promise<Readable> {
+  const res = await client.transport.send('downloadFile', {
+    params: params(loc),
+    query: { member, version: opts.version },
+    signal: opts.signal,
+  });
   return res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) : Readable.from([]);
 }
 
@@ -156,7 +172,13 @@ export async function openZipMember(client: ModelContext, loc: FileLocation, mem
  * Streams one zip member to `dest` (a file path, or an existing directory to put it in under the
  * member's base name), through a temporary file renamed into place once complete.
  */
-export async function downloadZipMemberTo(client: ModelContext, loc: FileLocation, member: string, dest: string, opts: DownloadOptions & { signal?: AbortSignal } = {}): Promise<string> {
+export async function downloadZipMemberTo(
+  client: ModelContext,
+  loc: FileLocation,
+  member: string,
+  dest: string,
+  opts: DownloadOptions & { signal?: AbortSignal } = {},
+): Promise<string> {
   let target = path.resolve(dest);
   const st = await fs.promises.stat(target).catch(() => undefined);
   if (st?.isDirectory()) target = path.join(target, path.posix.basename(member));

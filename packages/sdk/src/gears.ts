@@ -3,7 +3,7 @@ import { Container, FileEntry } from './containers.js';
 import { SdkError } from './errors.js';
 import { Job } from './jobs.js';
 import { type Json, Model } from './model.js';
-import { PLURAL, makeObject } from './registry.js';
+import { makeObject, PLURAL } from './registry.js';
 import type { ContainerRef, FileRef, Origin } from './types.js';
 
 /**
@@ -123,7 +123,10 @@ export class Gear extends Model {
       ...(opts.priority ? { priority: opts.priority } : {}),
       ...(this.isAnalysis ? { analysis: { label: opts.analysisLabel ?? `${this.name} ${labelTimestamp()}` } } : {}),
     };
-    return new BatchProposal(this.client, await this.client.transport.json<Json>('proposeBatch', { body, ...(opts.dryRun ? { query: { dry_run: true } } : {}) }));
+    return new BatchProposal(
+      this.client,
+      await this.client.transport.json<Json>('proposeBatch', { body, ...(opts.dryRun ? { query: { dry_run: true } } : {}) }),
+    );
   }
 
   async delete(): Promise<void> {

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { SPROCKET_VERSION, isErrorCode } from '@sprocket/types';
+import { isErrorCode, SPROCKET_VERSION } from '@sprocket/types';
 import { ApiError } from './errors.js';
 import { type MultipartPart, multipartBody, newBoundary } from './multipart.js';
-import { ROUTES, type RouteName, fillPath } from './routes.js';
+import { fillPath, ROUTES, type RouteName } from './routes.js';
 import type { CallOptions, QueryValue, RawOptions, Transport, TransportOptions } from './transport.js';
 
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
@@ -74,7 +74,10 @@ export class HttpTransport implements Transport {
     return parseJson<T>(await this.request(method, path, opts));
   }
 
-  async stream(target: RouteName | { method: string; path: string }, opts: RawOptions & Pick<CallOptions, 'params'> = {}): Promise<Readable> {
+  async stream(
+    target: RouteName | { method: string; path: string },
+    opts: RawOptions & Pick<CallOptions, 'params'> = {},
+  ): Promise<Readable> {
     const res = typeof target === 'string' ? await this.send(target, opts) : await this.request(target.method, target.path, opts);
     return res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) : Readable.from([]);
   }
@@ -152,7 +155,8 @@ export class HttpTransport implements Transport {
 
   /** Sends one request, retrying as `out.retries` allows; 2xx answers only, anything else throws. */
   private async fetch(out: Outgoing): Promise<Response> {
-    const streamed = out.body != null && typeof out.body === 'object' && (Symbol.asyncIterator in out.body || out.body instanceof ReadableStream);
+    const streamed =
+      out.body != null && typeof out.body === 'object' && (Symbol.asyncIterator in out.body || out.body instanceof ReadableStream);
     const init = {
       method: out.method,
       headers: out.headers,

@@ -15,11 +15,20 @@ export async function getGroupUserPermission(t: Transport, groupId: string, user
   return withIds<GroupPermission>([await t.json<Json>('getGroupUserPermission', { params: { id: groupId, uid: userId } })])[0]!;
 }
 
-export async function addGroupPermission(t: Transport, groupId: string, permission: { id: string; access: GroupPermission['access'] }): Promise<void> {
+export async function addGroupPermission(
+  t: Transport,
+  groupId: string,
+  permission: { id: string; access: GroupPermission['access'] },
+): Promise<void> {
   await t.json('addGroupPermission', { params: { id: groupId }, body: { _id: permission.id, access: permission.access } });
 }
 
-export async function modifyGroupUserPermission(t: Transport, groupId: string, userId: string, access: GroupPermission['access']): Promise<void> {
+export async function modifyGroupUserPermission(
+  t: Transport,
+  groupId: string,
+  userId: string,
+  access: GroupPermission['access'],
+): Promise<void> {
   await t.json('modifyGroupUserPermission', { params: { id: groupId, uid: userId }, body: { access } });
 }
 

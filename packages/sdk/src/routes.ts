@@ -106,7 +106,13 @@ export const ROUTES = {
 
   // Analyses
   listAnalyses: list('/{cont}/{id}/analyses', 'core', PARENT_CONTS),
-  addAnalysis: { method: 'POST', path: '/{cont}/{id}/analyses', cont: PARENT_CONTS, body: ['label', 'description', 'inputs', 'info', 'tags', 'job'], area: 'core' },
+  addAnalysis: {
+    method: 'POST',
+    path: '/{cont}/{id}/analyses',
+    cont: PARENT_CONTS,
+    body: ['label', 'description', 'inputs', 'info', 'tags', 'job'],
+    area: 'core',
+  },
   // The analyses of a container's children, or of everything at and below it (`all`)
   listAllAnalyses: list('/{cont}/{id}/all/analyses', 'core', PARENT_CONTS, ['inflate_job']),
   listProjectSubjectAnalyses: list('/projects/{id}/subjects/analyses', 'core', undefined, ['inflate_job']),
@@ -118,12 +124,24 @@ export const ROUTES = {
 
   // Files
   uploadFile: { method: 'POST', path: '/{cont}/{id}/files', cont: ALL_CONTS, multipart: ['file', 'metadata'], area: 'core' },
-  downloadFile: { method: 'GET', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, query: ['version', 'ticket', 'view', 'info', 'member'], area: 'core' },
+  downloadFile: {
+    method: 'GET',
+    path: '/{cont}/{id}/files/{name}',
+    cont: ALL_CONTS,
+    query: ['version', 'ticket', 'view', 'info', 'member'],
+    area: 'core',
+  },
   modifyFile: { method: 'PUT', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, passthrough: true, area: 'core' },
   deleteFile: { method: 'DELETE', path: '/{cont}/{id}/files/{name}', cont: ALL_CONTS, area: 'core' },
   getFileInfo: { method: 'GET', path: '/{cont}/{id}/files/{name}/info', cont: ALL_CONTS, area: 'core' },
   getFileVersions: { method: 'GET', path: '/{cont}/{id}/files/{name}/versions', cont: ALL_CONTS, area: 'core' },
-  modifyFileInfo: { method: 'POST', path: '/{cont}/{id}/files/{name}/info', cont: ALL_CONTS, body: ['set', 'delete', 'replace'], area: 'core' },
+  modifyFileInfo: {
+    method: 'POST',
+    path: '/{cont}/{id}/files/{name}/info',
+    cont: ALL_CONTS,
+    body: ['set', 'delete', 'replace'],
+    area: 'core',
+  },
   modifyFileClassification: {
     method: 'POST',
     path: '/{cont}/{id}/files/{name}/classification',
@@ -151,7 +169,12 @@ export const ROUTES = {
   deleteCollectionNote: { method: 'DELETE', path: '/collections/{id}/notes/{nid}', area: 'core' },
   getCollectionPermissions: { method: 'GET', path: '/collections/{id}/permissions', area: 'core' },
   addCollectionPermission: { method: 'POST', path: '/collections/{id}/permissions', body: ['_id', 'role_ids', 'access'], area: 'core' },
-  modifyCollectionUserPermission: { method: 'PUT', path: '/collections/{id}/permissions/{uid}', body: ['role_ids', 'access'], area: 'core' },
+  modifyCollectionUserPermission: {
+    method: 'PUT',
+    path: '/collections/{id}/permissions/{uid}',
+    body: ['role_ids', 'access'],
+    area: 'core',
+  },
   deleteCollectionUserPermission: { method: 'DELETE', path: '/collections/{id}/permissions/{uid}', area: 'core' },
 
   // Roles and project permissions
@@ -177,7 +200,12 @@ export const ROUTES = {
   listJobs: list('/jobs', 'jobs', undefined, ['states', 'tags', 'include']),
   listContainerJobs: { method: 'GET', path: '/{cont}/{id}/jobs', cont: ALL_CONTS, query: [...LIST_QUERY, 'states', 'tags'], area: 'jobs' },
   getCurrentUserJobs: { method: 'GET', path: '/users/self/jobs', query: [...LIST_QUERY, 'states', 'tags', 'gear'], area: 'jobs' },
-  addJob: { method: 'POST', path: '/jobs/add', body: ['gear_id', 'inputs', 'destination', 'config', 'tags', 'label', 'priority'], area: 'jobs' },
+  addJob: {
+    method: 'POST',
+    path: '/jobs/add',
+    body: ['gear_id', 'inputs', 'destination', 'config', 'tags', 'label', 'priority'],
+    area: 'jobs',
+  },
   getJob: { method: 'GET', path: '/jobs/{id}', area: 'jobs' },
   modifyJob: { method: 'PUT', path: '/jobs/{id}', body: ['state'], area: 'jobs' },
   getJobLogs: { method: 'GET', path: '/jobs/{id}/logs', area: 'jobs' },
@@ -185,7 +213,13 @@ export const ROUTES = {
   retryJob: { method: 'POST', path: '/jobs/{id}/retry', query: ['ignoreState'], area: 'jobs' },
 
   // Batch
-  proposeBatch: { method: 'POST', path: '/batch', body: ['gear_id', 'config', 'tags', 'priority', 'optional_input_policy', 'analysis', 'targets'], query: ['dry_run'], area: 'batch' },
+  proposeBatch: {
+    method: 'POST',
+    path: '/batch',
+    body: ['gear_id', 'config', 'tags', 'priority', 'optional_input_policy', 'analysis', 'targets'],
+    query: ['dry_run'],
+    area: 'batch',
+  },
   listBatches: { method: 'GET', path: '/batch', area: 'batch' },
   getBatch: { method: 'GET', path: '/batch/{id}', query: ['jobs'], area: 'batch' },
   startBatch: { method: 'POST', path: '/batch/{id}/run', area: 'batch' },
@@ -193,7 +227,13 @@ export const ROUTES = {
   retryFailedBatch: { method: 'POST', path: '/batch/{id}/retry-failed', passthrough: true, area: 'batch' },
 
   // Data views
-  evaluateView: { method: 'POST', path: '/views/data', passthrough: true, query: ['containerId', 'format', 'filter', 'skip', 'limit'], area: 'core' },
+  evaluateView: {
+    method: 'POST',
+    path: '/views/data',
+    passthrough: true,
+    query: ['containerId', 'format', 'filter', 'skip', 'limit'],
+    area: 'core',
+  },
   evaluateSavedView: { method: 'GET', path: '/views/{id}/data', query: ['containerId', 'format', 'filter', 'skip', 'limit'], area: 'core' },
   addView: { method: 'POST', path: '/containers/{id}/views', passthrough: true, area: 'core' },
   getViews: { method: 'GET', path: '/containers/{id}/views', area: 'core' },

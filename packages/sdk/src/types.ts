@@ -95,7 +95,14 @@ export interface JobLog {
 
 /** A gear rule condition (`{type: 'file.type', value: 'dicom'}`). */
 export interface RuleCondition {
-  type: 'file.type' | 'file.name' | 'file.modality' | 'file.classification' | 'container.has-type' | 'container.has-classification' | string;
+  type:
+    | 'file.type'
+    | 'file.name'
+    | 'file.modality'
+    | 'file.classification'
+    | 'container.has-type'
+    | 'container.has-classification'
+    | string;
   value: string;
   regex?: boolean;
 }

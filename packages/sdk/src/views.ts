@@ -84,7 +84,14 @@ export function fileView(columns: (string | ViewColumn)[], container: FileContai
  *     .fileColumn('snr', { type: 'float' }).includeIds(false).build()
  */
 export class ViewBuilder {
-  private readonly spec: { label?: string; description?: string; includeIds: boolean; includeLabels: boolean; missingDataStrategy?: 'none' | 'drop-row'; sort: boolean };
+  private readonly spec: {
+    label?: string;
+    description?: string;
+    includeIds: boolean;
+    includeLabels: boolean;
+    missingDataStrategy?: 'none' | 'drop-row';
+    sort: boolean;
+  };
   private readonly cols: ViewColumn[] = [];
   private readonly fileCols: ViewColumn[] = [];
   private container?: FileContainer;
@@ -95,8 +102,24 @@ export class ViewBuilder {
   private formatOpts: { delimiter?: string } = {};
   private process = true;
 
-  constructor(opts: { label?: string; description?: string; includeIds?: boolean; includeLabels?: boolean; processFiles?: boolean; match?: FileMatch; sort?: boolean } = {}) {
-    this.spec = { label: opts.label, description: opts.description, includeIds: opts.includeIds ?? true, includeLabels: opts.includeLabels ?? true, sort: opts.sort ?? true };
+  constructor(
+    opts: {
+      label?: string;
+      description?: string;
+      includeIds?: boolean;
+      includeLabels?: boolean;
+      processFiles?: boolean;
+      match?: FileMatch;
+      sort?: boolean;
+    } = {},
+  ) {
+    this.spec = {
+      label: opts.label,
+      description: opts.description,
+      includeIds: opts.includeIds ?? true,
+      includeLabels: opts.includeLabels ?? true,
+      sort: opts.sort ?? true,
+    };
     this.process = opts.processFiles ?? true;
     this.match = opts.match;
   }

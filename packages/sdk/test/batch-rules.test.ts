@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineProcess, engineKey, startEngine } from '../../engine/test/engines.js';
 import { Acquisition, BatchProposal, Client, type Gear, type Project } from '../src/index.js';
 import { manifest, packGear } from './gears.js';
-import { type TestServer, adminKey, startTestServer, uniq } from './helpers.js';
+import { adminKey, startTestServer, type TestServer, uniq } from './helpers.js';
 
 let s: TestServer;
 let engine: EngineProcess;
@@ -59,7 +59,10 @@ describe('batch runs', () => {
     const jobs = await proposal.run();
     expect(jobs).toHaveLength(2);
     const done = await fw.waitForJobs(jobs, { pollMs: 50 });
-    expect(done.map((j) => j.state), engine.output()).toEqual(['complete', 'complete']);
+    expect(
+      done.map((j) => j.state),
+      engine.output(),
+    ).toEqual(['complete', 'complete']);
     const batch = await fw.getBatch(proposal.id);
     expect(batch).toMatchObject({ id: proposal.id, gear_id: gear.id, matched: 2, job_states: { complete: 2 } });
     expect(batch.jobs.slice().sort()).toEqual(jobs.map((j) => j.id).sort());
@@ -83,7 +86,13 @@ describe('batch runs', () => {
 describe('gear rules', () => {
   it('adds a rule that launches on upload, applies it to existing files, disables and deletes it', async () => {
     const p = await project('Rules');
-    const rid = await fw.addProjectRule(p.id, { gear_id: gear.id, name: 'convert dicoms', any: [], all: [{ type: 'file.type', value: 'dicom' }], not: [] });
+    const rid = await fw.addProjectRule(p.id, {
+      gear_id: gear.id,
+      name: 'convert dicoms',
+      any: [],
+      all: [{ type: 'file.type', value: 'dicom' }],
+      not: [],
+    });
     expect(await p.getRules()).toEqual([expect.objectContaining({ id: rid, name: 'convert dicoms', gear_id: gear.id, disabled: false })]);
 
     // Existing files: a dry run lists what applying would launch (one per DICOM), then it launches.
@@ -108,6 +117,9 @@ describe('gear rules', () => {
     await fw.deleteProjectRule(p.id, rid);
     expect(await fw.getProjectRules(p.id)).toEqual([]);
     // Let the launched jobs finish before the engine stops.
-    await fw.waitForJobs((await fw.jobs.find(`gear_id=${gear.id}`)).map((j) => j.id), { pollMs: 50 });
+    await fw.waitForJobs(
+      (await fw.jobs.find(`gear_id=${gear.id}`)).map((j) => j.id),
+      { pollMs: 50 },
+    );
   });
 });

@@ -7,11 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../e2e/processes.js';
 import { batchRunGears } from '../../../examples/batch-run-gears.js';
-import { type EngineProcess, engineKey, startEngine } from '../../engine/test/engines.js';
 import { newUid, syntheticSeries } from '../../../test-fixtures/synthetic-dicom.js';
 import { zipFiles } from '../../../test-fixtures/zip.js';
+import { type EngineProcess, engineKey, startEngine } from '../../engine/test/engines.js';
 import { Client, type Project } from '../src/index.js';
-import { type TestServer, adminKey, startTestServer, uniq } from './helpers.js';
+import { adminKey, startTestServer, type TestServer, uniq } from './helpers.js';
 
 /**
  * The reference tutorial (examples/batch-run-gears.ts) end to end: a real server, a real engine,
@@ -22,7 +22,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 function packShippedGear(name: string): Buffer {
   const dir = path.join(ROOT, 'gears', name);
-  if (!fs.existsSync(path.join(dir, 'dist', 'run.mjs'))) execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build-gears.ts')], { cwd: ROOT, stdio: 'inherit' });
+  if (!fs.existsSync(path.join(dir, 'dist', 'run.mjs')))
+    execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build-gears.ts')], { cwd: ROOT, stdio: 'inherit' });
   const r = spawnSync('tar', ['-czf', '-', '--exclude=./test', '--exclude=./src', '-C', dir, '.'], { maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`tar of gear ${name} failed: ${r.stderr}`);
   return r.stdout;
@@ -53,7 +54,15 @@ beforeAll(async () => {
     for (const [ai, description] of ['T1w MPRAGE', 'FLAIR'].entries()) {
       const acq = await session.addAcquisition({ label: description });
       const dir = fs.mkdtempSync(path.join(tmp, 'series-'));
-      const slices = syntheticSeries({ patientId: subjectLabel, studyUid, seriesUid: newUid(), seriesNumber: ai + 1, seriesDescription: description, slices: 12, seed: si * 10 + ai });
+      const slices = syntheticSeries({
+        patientId: subjectLabel,
+        studyUid,
+        seriesUid: newUid(),
+        seriesNumber: ai + 1,
+        seriesDescription: description,
+        slices: 12,
+        seed: si * 10 + ai,
+      });
       const files = slices.map((b, i) => {
         const f = path.join(dir, `${String(i).padStart(4, '0')}.dcm`);
         fs.writeFileSync(f, b);
@@ -120,7 +129,9 @@ describe('examples/batch-run-gears.ts', () => {
 
     // Run as a script (key from $FW_KEY): the second download pass finds the files already there.
     const example = path.join(ROOT, 'examples', 'batch-run-gears.ts');
-    const script = await run(process.execPath, ['--import', 'tsx', example, '--project', 'Tutorial', '--results', results], { env: { ...process.env, FW_KEY: adminKey(s), HOME: tmp, XDG_CONFIG_HOME: '' } });
+    const script = await run(process.execPath, ['--import', 'tsx', example, '--project', 'Tutorial', '--results', results], {
+      env: { ...process.env, FW_KEY: adminKey(s), HOME: tmp, XDG_CONFIG_HOME: '' },
+    });
     expect(script.status, script.stderr).toBe(0);
     expect(script.stdout).toContain('File exists!');
     expect(script.stdout).toMatch(/Done: 4 conversion job\(s\), \d+ QA job\(s\)/);

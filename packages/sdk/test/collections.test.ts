@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Acquisition, Client, Collection, Group, Session } from '../src/index.js';
-import { type TestServer, adminKey, newUserKey, recordingClient, startTestServer, uniq } from './helpers.js';
+import { adminKey, newUserKey, recordingClient, startTestServer, type TestServer, uniq } from './helpers.js';
 
 let s: TestServer;
 let fw: Client;
@@ -25,7 +25,12 @@ describe('collections in the SDK', () => {
     const { fw: rec, requests } = recordingClient(adminKey(s));
     const coll = await rec.addCollection({ label: 'Picked', description: 'for QA' });
     expect(coll).toBeInstanceOf(Collection);
-    expect(coll).toMatchObject({ label: 'Picked', description: 'for QA', curator: 'admin@sprocket.local', permissions: [{ id: 'admin@sprocket.local', role_ids: ['admin'] }] });
+    expect(coll).toMatchObject({
+      label: 'Picked',
+      description: 'for QA',
+      curator: 'admin@sprocket.local',
+      permissions: [{ id: 'admin@sprocket.local', role_ids: ['admin'] }],
+    });
 
     await coll.addSessions(s1);
     await coll.addAcquisitions(a2.id);
@@ -84,7 +89,10 @@ describe('collections in the SDK', () => {
     await expect(mine.addSessions(unseen)).rejects.toMatchObject({ status: 403 });
     await coll.updatePermission('ann@coll.org', { access: 'rw' });
     // Now allowed to change it, Ann still cannot add what she may not see.
-    await expect(mine.addSessions(unseen)).rejects.toMatchObject({ status: 404, message: expect.stringContaining('body.contents.nodes[0]') });
+    await expect(mine.addSessions(unseen)).rejects.toMatchObject({
+      status: 404,
+      message: expect.stringContaining('body.contents.nodes[0]'),
+    });
     await coll.deletePermission('ann@coll.org');
     await expect(ann.getCollection(coll.id)).rejects.toMatchObject({ status: 404 });
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Acquisition, Analysis, type Client, Group, Project, SdkError, Session, Subject } from '../src/index.js';
-import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
+import { adminKey, recordingClient, startTestServer, type TestServer, uniq } from './helpers.js';
 
 let s: TestServer;
 let fw: Client;
@@ -41,7 +41,11 @@ describe('containers through objects', () => {
 
     const acq = await session.addAcquisition({ label: 'T1w' });
     expect(acq).toBeInstanceOf(Acquisition);
-    expect(acq).toMatchObject({ label: 'T1w', session: session.id, parents: { group: gid, project: project.id, subject: subject.id, session: session.id } });
+    expect(acq).toMatchObject({
+      label: 'T1w',
+      session: session.id,
+      parents: { group: gid, project: project.id, subject: subject.id, session: session.id },
+    });
 
     // A session added straight to a project makes (or finds) its subject.
     const s2 = await project.addSession({ label: 'ses-02', subject: { label: 'sub-02' } });

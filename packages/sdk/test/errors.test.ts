@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, Client, isApiError } from '../src/index.js';
-import { type TestServer, adminKey, startTestServer, uniq } from './helpers.js';
+import { adminKey, startTestServer, type TestServer, uniq } from './helpers.js';
 
 let s: TestServer;
 let fw: Client;
@@ -77,7 +77,9 @@ describe('ApiError', () => {
 
   it('reports a code it does not know as HTTP_<status>, keeping the body', async () => {
     const srv = http.createServer((_req, res) => {
-      res.writeHead(418, { 'Content-Type': 'application/json' }).end(JSON.stringify({ status: 418, code: 'TEAPOT', message: 'short and stout' }));
+      res
+        .writeHead(418, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify({ status: 418, code: 'TEAPOT', message: 'short and stout' }));
     });
     await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
     try {

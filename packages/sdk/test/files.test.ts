@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Acquisition, ApiError, type Client, FileEntry, SdkError } from '../src/index.js';
-import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
+import { adminKey, recordingClient, startTestServer, type TestServer, uniq } from './helpers.js';
 
 let s: TestServer;
 let fw: Client;
@@ -74,10 +74,13 @@ describe('files', () => {
     // What a broken earlier attempt left: the first 3 MiB.
     fs.writeFileSync(`${dest}.part`, content.subarray(0, 3 << 20));
     const seen: number[] = [];
-    await entry.download(dest, { resume: true, onProgress: (n, total) => {
-      seen.push(n);
-      expect(total).toBe(8 << 20);
-    } });
+    await entry.download(dest, {
+      resume: true,
+      onProgress: (n, total) => {
+        seen.push(n);
+        expect(total).toBe(8 << 20);
+      },
+    });
     expect(seen[0]).toBeGreaterThan(3 << 20);
     expect(seen.at(-1)).toBe(8 << 20);
     expect(fs.readFileSync(dest).equals(content)).toBe(true);

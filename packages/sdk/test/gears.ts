@@ -16,7 +16,11 @@ export function packGear(manifest: Record<string, unknown>, files: Record<string
 }
 
 /** A minimal valid manifest: one file input, two config options with defaults. */
-export function manifest(name: string, category: 'converter' | 'analysis' | 'qa', over: Record<string, unknown> = {}): Record<string, unknown> {
+export function manifest(
+  name: string,
+  category: 'converter' | 'analysis' | 'qa',
+  over: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     name,
     label: `${name} (SDK test gear)`,

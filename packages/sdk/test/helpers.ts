@@ -1,4 +1,4 @@
-import { type TestServer, startTestServer } from '../../server/test/helpers.js';
+import { startTestServer, type TestServer } from '../../server/test/helpers.js';
 import { makeUser } from '../../server/test/people.js';
 import { Client, type ClientOptions, type RequestRecord } from '../src/index.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineProcess, engineKey, startEngine } from '../../engine/test/engines.js';
 import { type Acquisition, Analysis, type Client, type FileEntry, Gear, Job, type RequestRecord, type WaitProgress } from '../src/index.js';
 import { manifest, packGear } from './gears.js';
-import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
+import { adminKey, recordingClient, startTestServer, type TestServer, uniq } from './helpers.js';
 
 let s: TestServer;
 let engine: EngineProcess;
@@ -75,7 +75,12 @@ describe('gears and jobs', () => {
     expect(done).toBeInstanceOf(Job);
     expect(done!.state, `${done!.failure_reason} ${await done!.getLogText()}`).toBe('complete');
     expect(seen.at(-1)).toMatchObject({ total: 1, done: 1, counts: { complete: 1 } });
-    expect(done!).toMatchObject({ id: jobId, gear_id: gear.id, destination: { type: 'acquisition', id: acq.id }, tags: expect.arrayContaining(['sdk']) });
+    expect(done!).toMatchObject({
+      id: jobId,
+      gear_id: gear.id,
+      destination: { type: 'acquisition', id: acq.id },
+      tags: expect.arrayContaining(['sdk']),
+    });
     expect(done!.transitions.complete).toEqual(expect.any(String));
 
     const job = await fw.getJob(jobId);

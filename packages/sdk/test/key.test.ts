@@ -3,7 +3,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, SdkError, parseApiKey, readStoredKey, removeStoredKey, storeKey, userConfigPath } from '../src/index.js';
+import { Client, parseApiKey, readStoredKey, removeStoredKey, SdkError, storeKey, userConfigPath } from '../src/index.js';
 
 describe('API key parsing', () => {
   it('reads the address out of the compound key like Flywheel does', () => {
@@ -13,7 +13,11 @@ describe('API key parsing', () => {
       secure: false,
       port: 8443,
     });
-    expect(parseApiKey('lab.example.org:8443:s3cret')).toMatchObject({ baseUrl: 'https://lab.example.org:8443/api', secret: 's3cret', secure: true });
+    expect(parseApiKey('lab.example.org:8443:s3cret')).toMatchObject({
+      baseUrl: 'https://lab.example.org:8443/api',
+      secret: 's3cret',
+      secure: true,
+    });
     expect(parseApiKey('lab.example.org:s3cret')).toMatchObject({ baseUrl: 'https://lab.example.org:443/api', secret: 's3cret' });
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Acquisition, Analysis, ApiError, type Client, FileEntry, Group, Project, Session, Subject } from '../src/index.js';
-import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
+import { adminKey, recordingClient, startTestServer, type TestServer, uniq } from './helpers.js';
 
 let s: TestServer;
 let fw: Client;

@@ -21,7 +21,7 @@ import type {
 } from '../src/index.js';
 import { Client } from '../src/index.js';
 import { manifest, packGear } from './gears.js';
-import { type TestServer, adminKey, startTestServer, uniq } from './helpers.js';
+import { adminKey, startTestServer, type TestServer, uniq } from './helpers.js';
 
 /**
  * The SDK's typed models against the response models of the server's /api/openapi.json (which the
@@ -58,34 +58,145 @@ function row<T>(sdk: string, schema: string) {
   };
 }
 
-const CONTAINER = ['id', 'label', 'container_type', 'parents', 'info', 'info_exists', 'tags', 'notes', 'files', 'created', 'modified'] as const;
-const SUBJECT_FIELDS = ['master_code', 'firstname', 'lastname', 'sex', 'age', 'type', 'cohort', 'race', 'ethnicity', 'species', 'strain', 'date_of_birth'] as const;
+const CONTAINER = [
+  'id',
+  'label',
+  'container_type',
+  'parents',
+  'info',
+  'info_exists',
+  'tags',
+  'notes',
+  'files',
+  'created',
+  'modified',
+] as const;
+const SUBJECT_FIELDS = [
+  'master_code',
+  'firstname',
+  'lastname',
+  'sex',
+  'age',
+  'type',
+  'cohort',
+  'race',
+  'ethnicity',
+  'species',
+  'strain',
+  'date_of_birth',
+] as const;
 
 const TABLE: Row[] = [
   row<Group>('Group', 'Group')(['id', 'label', 'info', 'tags', 'permissions', 'created', 'modified'], ['containerType', 'projects'], true),
-  row<Project>('Project', 'Project')([...CONTAINER, 'group', 'description'], ['containerType', 'analyses', 'subjects', 'sessions', 'acquisitions'], true),
-  row<Subject>('Subject', 'Subject')([...CONTAINER, 'project', 'code', ...SUBJECT_FIELDS], ['containerType', 'analyses', 'sessions', 'acquisitions'], true),
+  row<Project>('Project', 'Project')(
+    [...CONTAINER, 'group', 'description'],
+    ['containerType', 'analyses', 'subjects', 'sessions', 'acquisitions'],
+    true,
+  ),
+  row<Subject>('Subject', 'Subject')(
+    [...CONTAINER, 'project', 'code', ...SUBJECT_FIELDS],
+    ['containerType', 'analyses', 'sessions', 'acquisitions'],
+    true,
+  ),
   row<Session>('Session', 'Session')(
     [...CONTAINER, 'group', 'project', 'subject', 'uid', 'timestamp', 'timezone', 'operator', 'age', 'weight'],
     ['containerType', 'analyses', 'acquisitions'],
     true,
   ),
-  row<Acquisition>('Acquisition', 'Acquisition')([...CONTAINER, 'session', 'uid', 'timestamp', 'timezone'], ['containerType', 'analyses'], true),
-  row<Analysis>('Analysis', 'Analysis')([...CONTAINER, 'parent', 'description', 'inputs', 'job', 'gear_info', 'user'], ['containerType'], true),
+  row<Acquisition>('Acquisition', 'Acquisition')(
+    [...CONTAINER, 'session', 'uid', 'timestamp', 'timezone'],
+    ['containerType', 'analyses'],
+    true,
+  ),
+  row<Analysis>('Analysis', 'Analysis')(
+    [...CONTAINER, 'parent', 'description', 'inputs', 'job', 'gear_info', 'user'],
+    ['containerType'],
+    true,
+  ),
   row<FileEntry>('FileEntry', 'FileEntry')(
-    ['id', 'file_id', 'version', 'name', 'type', 'mimetype', 'size', 'hash', 'modality', 'classification', 'tags', 'info', 'info_exists', 'origin', 'parent_ref', 'zip_member_count', 'from_failed_job', 'created', 'modified', 'replaced'],
+    [
+      'id',
+      'file_id',
+      'version',
+      'name',
+      'type',
+      'mimetype',
+      'size',
+      'hash',
+      'modality',
+      'classification',
+      'tags',
+      'info',
+      'info_exists',
+      'origin',
+      'parent_ref',
+      'zip_member_count',
+      'from_failed_job',
+      'created',
+      'modified',
+      'replaced',
+    ],
     ['parent'],
     true,
   ),
-  row<User>('User', 'User')(['id', 'email', 'firstname', 'lastname', 'roles', 'root', 'disabled', 'api_key', 'created', 'modified'], [], true),
+  row<User>('User', 'User')(
+    ['id', 'email', 'firstname', 'lastname', 'roles', 'root', 'disabled', 'api_key', 'created', 'modified'],
+    [],
+    true,
+  ),
   row<Job>('Job', 'Job')(
-    ['id', 'gear_id', 'gear_info', 'state', 'inputs', 'destination', 'config', 'tags', 'label', 'priority', 'attempt', 'previous_job_id', 'origin', 'failure_reason', 'exit_code', 'transitions', 'profile', 'saved_files', 'produced_metadata', 'batch', 'related_container_ids', 'created', 'modified'],
+    [
+      'id',
+      'gear_id',
+      'gear_info',
+      'state',
+      'inputs',
+      'destination',
+      'config',
+      'tags',
+      'label',
+      'priority',
+      'attempt',
+      'previous_job_id',
+      'origin',
+      'failure_reason',
+      'exit_code',
+      'transitions',
+      'profile',
+      'saved_files',
+      'produced_metadata',
+      'batch',
+      'related_container_ids',
+      'created',
+      'modified',
+    ],
     ['terminal'],
     true,
   ),
   row<Gear>('Gear', 'GearDoc')(['id', 'category', 'gear', 'exchange', 'created', 'modified'], ['name', 'version', 'isAnalysis'], true),
-  row<Batch>('Batch', 'Batch')(['id', 'gear_id', 'state', 'config', 'origin', 'jobs', 'job_states', 'matched', 'gear_info', 'targets', 'created', 'modified'], [], true),
-  row<Rule>('Rule', 'Rule')(['id', 'project_id', 'gear_id', 'name', 'config', 'fixed_inputs', 'auto_update', 'any', 'all', 'not', 'disabled', 'compute_provider_id'], [], true),
+  row<Batch>('Batch', 'Batch')(
+    ['id', 'gear_id', 'state', 'config', 'origin', 'jobs', 'job_states', 'matched', 'gear_info', 'targets', 'created', 'modified'],
+    [],
+    true,
+  ),
+  row<Rule>('Rule', 'Rule')(
+    [
+      'id',
+      'project_id',
+      'gear_id',
+      'name',
+      'config',
+      'fixed_inputs',
+      'auto_update',
+      'any',
+      'all',
+      'not',
+      'disabled',
+      'compute_provider_id',
+    ],
+    [],
+    true,
+  ),
   row<Role>('Role', 'Role')(['id', 'label', 'actions', 'default_flywheel_role', 'in_use'], [], true),
   row<SiteConfig>('SiteConfig', 'Config')(['site', 'auth', 'features', 'signed_url', 'created', 'modified'], [], true),
   row<VersionInfo>('VersionInfo', 'Version')(['id', 'database', 'release', 'flywheel_release', 'cli_version', 'applied_fixes'], [], true),
@@ -130,7 +241,13 @@ beforeAll(async () => {
     instances.set('Job', await fw.getJob(await gear.run({ inputs: { dicom: file }, destination: acq })));
     const proposal = await gear.proposeBatch([session]);
     instances.set('Batch', await fw.getBatch(proposal.id));
-    const rid = await project.addRule({ gear_id: gear.id, name: 'convert', any: [], all: [{ type: 'file.type', value: 'dicom' }], not: [] });
+    const rid = await project.addRule({
+      gear_id: gear.id,
+      name: 'convert',
+      any: [],
+      all: [{ type: 'file.type', value: 'dicom' }],
+      not: [],
+    });
     instances.set('Rule', await fw.getProjectRule(project.id, rid));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES, type RouteDef, type RouteName } from '../src/index.js';
-import { type TestServer, adminKey, recordingClient, startTestServer } from './helpers.js';
+import { adminKey, recordingClient, startTestServer, type TestServer } from './helpers.js';
 import { exerciseSdk } from './workload.js';
 
 /**
@@ -38,7 +38,8 @@ beforeAll(async () => {
   const res = await fetch(`${s.url}/openapi.json`, { headers: { Authorization: `scitran-user ${adminKey(s)}` } });
   const doc = (await res.json()) as { paths: Record<string, Record<string, Operation>> };
   ops = new Map();
-  for (const [p, methods] of Object.entries(doc.paths)) for (const [m, op] of Object.entries(methods)) ops.set(`${m.toUpperCase()} ${norm(p)}`, op);
+  for (const [p, methods] of Object.entries(doc.paths))
+    for (const [m, op] of Object.entries(methods)) ops.set(`${m.toUpperCase()} ${norm(p)}`, op);
 });
 afterAll(async () => {
   await s?.stop();
@@ -61,7 +62,8 @@ describe('SDK routes against /api/openapi.json', () => {
         if (!op) continue;
         const declared = new Set((op.parameters ?? []).filter((x) => x.in === 'query').map((x) => x.name));
         for (const q of def.query ?? []) if (!declared.has(q)) problems.push(`${name} ${def.method} ${p}: query '${q}' not declared`);
-        if (def.paged) for (const q of ['limit', 'after_id', 'filter']) if (!declared.has(q)) problems.push(`${name} ${p}: cannot page (no '${q}')`);
+        if (def.paged)
+          for (const q of ['limit', 'after_id', 'filter']) if (!declared.has(q)) problems.push(`${name} ${p}: cannot page (no '${q}')`);
       }
     }
     expect(problems).toEqual([]);
@@ -84,7 +86,8 @@ describe('SDK routes against /api/openapi.json', () => {
             continue;
           }
           const closed = json.additionalProperties === false;
-          for (const f of def.body ?? []) if (closed && !(f in (json.properties ?? {}))) problems.push(`${name} ${p}: body field '${f}' not in the schema`);
+          for (const f of def.body ?? [])
+            if (closed && !(f in (json.properties ?? {}))) problems.push(`${name} ${p}: body field '${f}' not in the schema`);
         } else if (op.requestBody?.required) {
           problems.push(`${name} ${def.method} ${p}: the route requires a body the SDK never sends`);
         }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, type Project } from '../src/index.js';
-import { type TestServer, adminKey, newUserKey, startTestServer, uniq } from './helpers.js';
+import { adminKey, newUserKey, startTestServer, type TestServer, uniq } from './helpers.js';
 
 let s: TestServer;
 let fw: Client;

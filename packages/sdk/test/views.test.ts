@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, type Client, fileView, ViewBuilder } from '../src/index.js';
-import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
+import { adminKey, recordingClient, startTestServer, type TestServer, uniq } from './helpers.js';
 
 let s: TestServer;
 let fw: Client;
@@ -16,7 +16,10 @@ beforeAll(async () => {
     const subject = await project.addSubject({ label });
     const session = await subject.addSession({ label: 'ses-1' });
     const acq = await session.addAcquisition({ label: 'T1w' });
-    await acq.uploadFile({ name: 'T1w_qa.json', data: Buffer.from('{}') }, { metadata: { type: 'qa', info: { snr: 20 + i, bids_meta: { EchoTime: 0.01 * (i + 1) } } } });
+    await acq.uploadFile(
+      { name: 'T1w_qa.json', data: Buffer.from('{}') },
+      { metadata: { type: 'qa', info: { snr: 20 + i, bids_meta: { EchoTime: 0.01 * (i + 1) } } } },
+    );
     await acq.uploadFile({ name: 'T1w.nii.gz', data: Buffer.from('not really') });
   }
 });
@@ -37,7 +40,12 @@ describe('data views through the SDK', () => {
     ]);
     expect((await fw.readView(view, projectId, { filter: 'snr>=21', limit: 1 })).map((r) => r['subject.label'])).toEqual(['sub-02']);
     const csv = await (await fw.readViewData(view, projectId, 'csv')).text();
-    expect(csv.trim().split('\n')).toEqual(['subject.label,snr,file.info.bids_meta.EchoTime', 'sub-01,20,0.01', 'sub-02,21,0.02', 'sub-03,22,0.03']);
+    expect(csv.trim().split('\n')).toEqual([
+      'subject.label,snr,file.info.bids_meta.EchoTime',
+      'sub-01,20,0.01',
+      'sub-02,21,0.02',
+      'sub-03,22,0.03',
+    ]);
   });
 
   it('saves a view on the project, runs it by id and deletes it', async () => {
@@ -48,18 +56,30 @@ describe('data views through the SDK', () => {
     await expect(fw.readView(id, projectId)).rejects.toBeInstanceOf(ApiError);
   });
 
-  it('builds bodies as Flywheel\'s ViewBuilder does, reads inside files, and updates saved views field by field', async () => {
+  it("builds bodies as Flywheel's ViewBuilder does, reads inside files, and updates saved views field by field", async () => {
     const project = await fw.getProject(projectId);
     for await (const session of project.sessions.iter()) {
-      for await (const acq of session.acquisitions.iter()) await acq.uploadFile({ name: 'roi.csv', data: Buffer.from('roi,vol\nhip,4.5\namy,x\n') });
+      for await (const acq of session.acquisitions.iter())
+        await acq.uploadFile({ name: 'roi.csv', data: Buffer.from('roi,vol\nhip,4.5\namy,x\n') });
     }
-    const builder = new ViewBuilder({ label: 'volumes' }).column('subject.label').files('acquisition', 'roi.csv').fileColumn('vol', { type: 'float' }).includeIds(false).includeLabels(false);
+    const builder = new ViewBuilder({ label: 'volumes' })
+      .column('subject.label')
+      .files('acquisition', 'roi.csv')
+      .fileColumn('vol', { type: 'float' })
+      .includeIds(false)
+      .includeLabels(false);
     const view = builder.build();
     // The Python SDK's DataView JSON for the same steps (None fields left out).
     expect(view).toEqual({
       label: 'volumes',
       columns: [{ src: 'subject.label' }],
-      fileSpec: { container: 'acquisition', filter: { value: 'roi.csv' }, processFiles: true, formatOptions: {}, columns: [{ src: 'vol', type: 'float' }] },
+      fileSpec: {
+        container: 'acquisition',
+        filter: { value: 'roi.csv' },
+        processFiles: true,
+        formatOptions: {},
+        columns: [{ src: 'vol', type: 'float' }],
+      },
       includeIds: false,
       includeLabels: false,
       sort: true,
@@ -75,7 +95,12 @@ describe('data views through the SDK', () => {
     const id = await fw.addView(projectId, view);
     await fw.modifyView(id, { missingDataStrategy: 'drop-row', description: 'no bad volumes' });
     const saved = await fw.getView(id);
-    expect(saved).toMatchObject({ label: 'volumes', description: 'no bad volumes', missingDataStrategy: 'drop-row', fileSpec: view.fileSpec });
+    expect(saved).toMatchObject({
+      label: 'volumes',
+      description: 'no bad volumes',
+      missingDataStrategy: 'drop-row',
+      fileSpec: view.fileSpec,
+    });
     expect((await fw.readView(id, projectId)).map((r) => r.vol)).toEqual([4.5, 4.5, 4.5]);
     const err = await fw.modifyView(id, { columns: [{ src: 'file.name' }], fileSpec: null }).catch((e) => e);
     expect(err).toBeInstanceOf(ApiError);

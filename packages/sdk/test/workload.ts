@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { zipBuffer as zipOf } from '../../../test-fixtures/zip.js';
 import type { Client, Job, Session } from '../src/index.js';
 import { manifest, packGear } from './gears.js';
 import { uniq } from './helpers.js';
-import { zipBuffer as zipOf } from '../../../test-fixtures/zip.js';
 
 /**
  * One pass through (nearly) every SDK call against a real server, for tests that check the
@@ -39,13 +39,22 @@ export async function exerciseSdk(fw: Client): Promise<void> {
       await c.deleteNote(await c.addNote('a note'));
       await c.reload();
     }
-    await subject.update({ firstname: 'A', lastname: 'B', race: 'Asian', ethnicity: 'Not Hispanic or Latino', strain: 's', master_code: 'm' });
+    await subject.update({
+      firstname: 'A',
+      lastname: 'B',
+      race: 'Asian',
+      ethnicity: 'Not Hispanic or Latino',
+      strain: 's',
+      master_code: 'm',
+    });
     await session.update({ age: 100, timezone: 'UTC', uid: '9.9' });
     await project.update({ description: 'changed' });
 
     const src = path.join(tmp, 'scan.dicom.zip');
     fs.writeFileSync(src, 'not really a dicom zip');
-    const file = await acq.uploadFile(src, { metadata: { modality: 'MR', info: { a: 1 }, tags: ['raw'], classification: { Intent: ['Structural'] } } });
+    const file = await acq.uploadFile(src, {
+      metadata: { modality: 'MR', info: { a: 1 }, tags: ['raw'], classification: { Intent: ['Structural'] } },
+    });
     await acq.uploadFiles([{ name: 'notes.txt', data: 'hello' }]);
     await file.update({ modality: 'MR', type: 'dicom', tags: ['raw', 'checked'] });
     await file.updateInfo({ b: 2 });
@@ -90,9 +99,18 @@ export async function exerciseSdk(fw: Client): Promise<void> {
     await fw.projects.findFirst('label=P-x');
     await project.subjects.findOne('label=sub-01-x');
     for await (const _ of project.sessions.iter({ sort: 'label:asc' })) void _;
-    for (const finder of [fw.groups, fw.projects, fw.subjects, fw.sessions, fw.acquisitions, fw.analyses, fw.users]) await finder.find({ limit: 5 });
+    for (const finder of [fw.groups, fw.projects, fw.subjects, fw.sessions, fw.acquisitions, fw.analyses, fw.users])
+      await finder.find({ limit: 5 });
     for await (const _ of fw.users.iter()) void _;
-    for (const finder of [group.projects, project.subjects, project.sessions, project.acquisitions, subject.sessions, subject.acquisitions, session.acquisitions]) {
+    for (const finder of [
+      group.projects,
+      project.subjects,
+      project.sessions,
+      project.acquisitions,
+      subject.sessions,
+      subject.acquisitions,
+      session.acquisitions,
+    ]) {
       await finder.find();
     }
     for (const c of [project, subject, session, acq]) await c.analyses.find();
@@ -156,7 +174,10 @@ export async function exerciseSdk(fw: Client): Promise<void> {
 
     // Gears, jobs, batches, rules.
     const name = uniq('oa-util-');
-    const utility = await fw.addGear({ name: `${name}.tar.gz`, data: packGear(manifest(name, 'converter'), { run: '#!/bin/sh\nexit 0\n' }) });
+    const utility = await fw.addGear({
+      name: `${name}.tar.gz`,
+      data: packGear(manifest(name, 'converter'), { run: '#!/bin/sh\nexit 0\n' }),
+    });
     const analysisGear = await fw.addGear(
       { name: 'a.tar.gz', data: packGear(manifest(uniq('oa-ana-'), 'qa', { custom: {} }), { run: '#!/bin/sh\nexit 0\n' }) },
       { category: 'analysis' },
@@ -192,7 +213,13 @@ export async function exerciseSdk(fw: Client): Promise<void> {
     await batch.retryFailed({ exitCodes: [3], memory: '4G' });
     await fw.getAllBatches();
 
-    const rid = await project.addRule({ gear_id: utility.id, name: 'convert', any: [], all: [{ type: 'file.type', value: 'dicom' }], not: [] });
+    const rid = await project.addRule({
+      gear_id: utility.id,
+      name: 'convert',
+      any: [],
+      all: [{ type: 'file.type', value: 'dicom' }],
+      not: [],
+    });
     await project.getRules();
     await fw.getProjectRule(project.id, rid);
     await fw.applyProjectRule(project.id, rid, { dryRun: true });

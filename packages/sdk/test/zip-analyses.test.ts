@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Acquisition, ApiError, type Client, type Project, SdkError, type Session, type Subject } from '../src/index.js';
-import { type TestServer, adminKey, recordingClient, startTestServer, uniq } from './helpers.js';
 import { zipBuffer as zipOf } from '../../../test-fixtures/zip.js';
+import { type Acquisition, ApiError, type Client, type Project, SdkError, type Session, type Subject } from '../src/index.js';
+import { adminKey, recordingClient, startTestServer, type TestServer, uniq } from './helpers.js';
 
 /** Flywheel's zip-member calls (`get_file_zip_info`, `download_file_zip_member`, `read_file_zip_member`) and `get_analyses(cont, id, sub)`. */
 
@@ -34,7 +34,10 @@ afterAll(async () => {
 describe('zip members', () => {
   it('lists, reads and downloads members, on the file and on its container', async () => {
     const big = Buffer.from('slice '.repeat(50_000));
-    const file = await acq.uploadFile({ name: 'series.zip', data: await zipOf({ 'series/1.dcm': big, 'series/2.dcm': 'two', 'README.txt': 'read me' }) });
+    const file = await acq.uploadFile({
+      name: 'series.zip',
+      data: await zipOf({ 'series/1.dcm': big, 'series/2.dcm': 'two', 'README.txt': 'read me' }),
+    });
     const info = await file.getZipInfo();
     expect(info.members.map((m) => [m.path, m.size])).toEqual([
       ['series/1.dcm', big.length],

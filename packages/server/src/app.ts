@@ -1,5 +1,5 @@
-import swagger from '@fastify/swagger';
 import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
 import { SPROCKET_VERSION } from '@sprocket/types';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { assertPrincipalMayCall, authenticate } from './auth/authenticate.js';

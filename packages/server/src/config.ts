@@ -17,7 +17,9 @@ export const PRIVATE_FILE_MODE = 0o600;
 export function ensurePrivateDir(dir: string): void {
   const existing = fs.statSync(dir, { throwIfNoEntry: false });
   if (existing && (existing.mode & 0o002) !== 0) {
-    throw new Error(`${dir} is writable by every user (mode ${(existing.mode & 0o7777).toString(8)}): give Sprocket a directory of its own (SPROCKET_DATA_DIR)`);
+    throw new Error(
+      `${dir} is writable by every user (mode ${(existing.mode & 0o7777).toString(8)}): give Sprocket a directory of its own (SPROCKET_DATA_DIR)`,
+    );
   }
   fs.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   fs.chmodSync(dir, PRIVATE_DIR_MODE);

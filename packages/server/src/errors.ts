@@ -33,7 +33,11 @@ function toBody(err: FastifyError | ApiError | Error, req?: FastifyRequest): Err
   }
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     const type = req?.headers['content-type'] ?? '(none)';
-    return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: `Content-Type ${type} is not accepted: send application/json (multipart/form-data for uploads)` };
+    return {
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: `Content-Type ${type} is not accepted: send application/json (multipart/form-data for uploads)`,
+    };
   }
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fe.code === 'FST_REQ_FILE_TOO_LARGE')
     return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: fe.message };
@@ -157,7 +161,11 @@ export function registerErrorHandler(app: FastifyInstance): void {
     void reply.status(body.status).type('application/json').send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    const body: ErrorBody = { status: 404, code: 'ROUTE_NOT_FOUND', message: formatError('ROUTE_NOT_FOUND', { method: req.method, path: req.url.split('?')[0] ?? '' }) };
+    const body: ErrorBody = {
+      status: 404,
+      code: 'ROUTE_NOT_FOUND',
+      message: formatError('ROUTE_NOT_FOUND', { method: req.method, path: req.url.split('?')[0] ?? '' }),
+    };
     void reply.status(body.status).send(body);
   });
 }

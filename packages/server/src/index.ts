@@ -1,3 +1,3 @@
 export { buildApp } from './app.js';
 export { loadConfig, type ServerConfig } from './config.js';
-export { startServer, type RunningServer } from './server.js';
+export { type RunningServer, startServer } from './server.js';

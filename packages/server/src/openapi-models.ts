@@ -72,7 +72,11 @@ function replySchema({ model, shape }: Reply): Ref | Record<string, unknown> {
   return {
     anyOf: [
       array,
-      { type: 'object', required: ['results', 'total', 'count'], properties: { results: array, total: { type: 'integer' }, count: { type: 'integer' } } },
+      {
+        type: 'object',
+        required: ['results', 'total', 'count'],
+        properties: { results: array, total: { type: 'integer' }, count: { type: 'integer' } },
+      },
     ],
   };
 }
@@ -87,7 +91,13 @@ export const withResponseModels: SwaggerTransformObject = (d) => {
   for (const [path, reply] of replies()) {
     const get = doc.paths?.[path]?.get;
     if (!get) continue;
-    get.responses = { ...get.responses, 200: { description: `${reply.model}${reply.shape === 'one' ? '' : ' list'}`, content: { 'application/json': { schema: replySchema(reply) } } } };
+    get.responses = {
+      ...get.responses,
+      200: {
+        description: `${reply.model}${reply.shape === 'one' ? '' : ' list'}`,
+        content: { 'application/json': { schema: replySchema(reply) } },
+      },
+    };
   }
   return doc as ReturnType<SwaggerTransformObject>;
 };

@@ -21,7 +21,12 @@ beforeAll(async () => {
   s = await startTestServer();
   h = await makeHierarchy(s.admin, 'ana-lab');
   ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'scan.nii.gz', content: 'voxels' }]));
-  for (const [type, id] of [['projects', h.project], ['subjects', h.subject], ['sessions', h.session], ['acquisitions', h.acquisition]] as const) {
+  for (const [type, id] of [
+    ['projects', h.project],
+    ['subjects', h.subject],
+    ['sessions', h.session],
+    ['acquisitions', h.acquisition],
+  ] as const) {
     A[type] = ok(await s.admin.post(`/${type}/${id}/analyses`, { label: `on-${type}` }))._id;
   }
   // A second session with an analysis, and another project whose analyses never show up here.
@@ -30,7 +35,10 @@ beforeAll(async () => {
   other = await makeHierarchy(s.admin, 'ana-other');
   ok(await s.admin.post(`/sessions/${other.session}/analyses`, { label: 'elsewhere' }));
 
-  const gear = await addGear(s.admin, manifest({ inputs: { scan: { base: 'file' } }, custom: { 'gear-builder': { category: 'analysis' } } }));
+  const gear = await addGear(
+    s.admin,
+    manifest({ inputs: { scan: { base: 'file' } }, custom: { 'gear-builder': { category: 'analysis' } } }),
+  );
   jobAnalysis = ok(
     await s.admin.post(`/acquisitions/${h.acquisition}/analyses`, {
       label: 'by-job',
@@ -75,10 +83,23 @@ describe('GET /{cont}/{id}/{child}/analyses', () => {
     expect(await get(`/projects/${h.project}/sessions/analyses`)).toEqual(['on-ses-02', 'on-sessions']);
     expect(await get(`/projects/${h.project}/subjects/analyses`)).toEqual(['on-subjects']);
     expect(await get(`/projects/${h.project}/acquisitions/analyses`)).toEqual(['by-job', 'on-acquisitions']);
-    expect(await get(`/projects/${h.project}/all/analyses`)).toEqual(['by-job', 'on-acquisitions', 'on-projects', 'on-ses-02', 'on-sessions', 'on-subjects']);
+    expect(await get(`/projects/${h.project}/all/analyses`)).toEqual([
+      'by-job',
+      'on-acquisitions',
+      'on-projects',
+      'on-ses-02',
+      'on-sessions',
+      'on-subjects',
+    ]);
     expect(await get(`/subjects/${h.subject}/sessions/analyses`)).toEqual(['on-ses-02', 'on-sessions']);
     expect(await get(`/subjects/${h.subject}/acquisitions/analyses`)).toEqual(['by-job', 'on-acquisitions']);
-    expect(await get(`/subjects/${h.subject}/all/analyses`)).toEqual(['by-job', 'on-acquisitions', 'on-ses-02', 'on-sessions', 'on-subjects']);
+    expect(await get(`/subjects/${h.subject}/all/analyses`)).toEqual([
+      'by-job',
+      'on-acquisitions',
+      'on-ses-02',
+      'on-sessions',
+      'on-subjects',
+    ]);
     expect(await get(`/sessions/${h.session}/acquisitions/analyses`)).toEqual(['by-job', 'on-acquisitions']);
     expect(await get(`/sessions/${h.session}/all/analyses`)).toEqual(['by-job', 'on-acquisitions', 'on-sessions']);
     expect(await get(`/acquisitions/${h.acquisition}/all/analyses`)).toEqual(['by-job', 'on-acquisitions']);

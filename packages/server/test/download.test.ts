@@ -215,9 +215,15 @@ describe('multi-container download', () => {
   });
 
   it('creates a ticket with POST /download and streams it with GET /download?ticket=', async () => {
-    const post = await api.post('/download', { nodes: [{ level: 'session', _id: t.sessionA }], optional: false, filters: [{ types: { plus: ['nifti', 'qa'] } }] });
+    const post = await api.post('/download', {
+      nodes: [{ level: 'session', _id: t.sessionA }],
+      optional: false,
+      filters: [{ types: { plus: ['nifti', 'qa'] } }],
+    });
     expect(post.status).toBe(200);
-    const expected = new Map([...t.files].filter(([k]) => k.includes('/sub-A/baseline/') && ['nifti', 'qa'].includes(t.types.get(k) ?? '')));
+    const expected = new Map(
+      [...t.files].filter(([k]) => k.includes('/sub-A/baseline/') && ['nifti', 'qa'].includes(t.types.get(k) ?? '')),
+    );
     expect(post.body).toMatchObject({ file_cnt: expected.size, size: [...expected.values()].reduce((n, b) => n + b.length, 0) });
     expect(typeof post.body.ticket).toBe('string');
 
@@ -286,7 +292,12 @@ describe('multi-container download', () => {
       }).length;
     const h = await makeHierarchy(api);
     const big = Buffer.alloc(12 << 20, 7);
-    await ok(api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'a.bin', content: new Blob([big]) }, { name: 'b.bin', content: new Blob([big]) }]));
+    await ok(
+      api.upload(`/acquisitions/${h.acquisition}/files`, [
+        { name: 'a.bin', content: new Blob([big]) },
+        { name: 'b.bin', content: new Blob([big]) },
+      ]),
+    );
     for (const p of ['download?format=tar', 'download?format=zip', 'files/a.bin']) {
       const ac = new AbortController();
       const res = await fetch(`${s.url}/acquisitions/${h.acquisition}/${p}`, { headers: api.headers(), signal: ac.signal });
@@ -300,7 +311,12 @@ describe('multi-container download', () => {
     const stored = (await ok(api.get(`/acquisitions/${h.acquisition}/files/b.bin/versions`)))[0];
     expect(stored.size).toBe(big.length);
     const files = fs.readdirSync(blobDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-    const row = await s.ctx.handle.db.selectFrom('files').select('id').where('container_id', '=', h.acquisition).where('name', '=', 'b.bin').executeTakeFirstOrThrow();
+    const row = await s.ctx.handle.db
+      .selectFrom('files')
+      .select('id')
+      .where('container_id', '=', h.acquisition)
+      .where('name', '=', 'b.bin')
+      .executeTakeFirstOrThrow();
     const victim = files.find((f) => f.name === row.id)!;
     fs.rmSync(path.join(victim.parentPath, victim.name));
     for (const p of ['download?format=tar', 'download?format=zip', 'files/b.bin']) {
@@ -332,7 +348,11 @@ describe('multi-container download', () => {
       timestamp: null,
     }));
     await db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.length; i += 500) await trx.insertInto('containers').values(rows.slice(i, i + 500)).execute();
+      for (let i = 0; i < rows.length; i += 500)
+        await trx
+          .insertInto('containers')
+          .values(rows.slice(i, i + 500))
+          .execute();
     });
     const last = rows[count - 1]!;
     await ok(api.upload(`/acquisitions/${last.id}/files`, [{ name: 'deep.nii.gz', content: 'last one' }]));
@@ -340,6 +360,9 @@ describe('multi-container download', () => {
 
     expect((await api.get(`/projects/${h.project}/download?summary=true`)).body).toEqual({ file_cnt: 2, size: 17 });
     const archive = await untar((await api.bytes(`/sessions/${h.session}/download`)).data);
-    expect([...archive.keys()].sort()).toEqual([`${h.group}/Project/sub-01/ses-01/acq-0/files/first.txt`, `${h.group}/Project/sub-01/ses-01/acq-${count - 1}/files/deep.nii.gz`]);
+    expect([...archive.keys()].sort()).toEqual([
+      `${h.group}/Project/sub-01/ses-01/acq-0/files/first.txt`,
+      `${h.group}/Project/sub-01/ses-01/acq-${count - 1}/files/deep.nii.gz`,
+    ]);
   });
 });

@@ -81,12 +81,18 @@ function rssBytes(pid: number): number {
 /** Uploads one file from disk as a multipart stream; neither side holds the content in memory. */
 async function streamUpload(url: string, key: string, name: string, file: string): Promise<{ status: number; body: any }> {
   const boundary = `----sprocket${Date.now().toString(16)}`;
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+  );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   const size = fs.statSync(file).size;
   const req = http.request(url, {
     method: 'POST',
-    headers: { Authorization: `scitran-user ${key}`, 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': head.length + size + tail.length },
+    headers: {
+      Authorization: `scitran-user ${key}`,
+      'Content-Type': `multipart/form-data; boundary=${boundary}`,
+      'Content-Length': head.length + size + tail.length,
+    },
   });
   const response = new Promise<http.IncomingMessage>((resolve, reject) => {
     req.on('response', resolve);
@@ -105,7 +111,9 @@ async function streamUpload(url: string, key: string, name: string, file: string
 
 /** Downloads into a hash, never into memory. */
 async function streamDownloadHash(url: string, key: string): Promise<{ status: number; size: number; sha384: string }> {
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(url, { headers: { Authorization: `scitran-user ${key}` } }, resolve).on('error', reject));
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+    http.get(url, { headers: { Authorization: `scitran-user ${key}` } }, resolve).on('error', reject),
+  );
   const hash = createHash('sha384');
   let size = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
@@ -117,7 +125,9 @@ async function streamDownloadHash(url: string, key: string): Promise<{ status: n
 
 /** Unpacks a tar download as it streams, hashing each member. */
 async function streamTarHashes(url: string, key: string): Promise<Map<string, { size: number; sha384: string }>> {
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(url, { headers: { Authorization: `scitran-user ${key}` } }, resolve).on('error', reject));
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+    http.get(url, { headers: { Authorization: `scitran-user ${key}` } }, resolve).on('error', reject),
+  );
   expect(res.statusCode).toBe(200);
   const out = new Map<string, { size: number; sha384: string }>();
   const extract = tar.extract();
@@ -261,7 +271,8 @@ describe('interrupted uploads', () => {
     const databaseUrl = s.ctx.config.databaseUrl;
     cleanup.push(() => fs.rmSync(dataDir, { recursive: true, force: true }));
     const h = await makeHierarchy(s.admin);
-    const committed = (await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'kept.txt', content: 'committed content' }])).body[0];
+    const committed = (await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'kept.txt', content: 'committed content' }]))
+      .body[0];
     const row = await s.ctx.handle.db.selectFrom('files').select('id').where('container_id', '=', h.acquisition).executeTakeFirstOrThrow();
     await s.stop();
 
@@ -307,7 +318,9 @@ describe('kill -9', () => {
     const uploads = new Map<string, Buffer>();
     for (let i = 0; i < 5; i++) {
       const content = Buffer.from(`sequential upload ${i} `.repeat(1000 * (i + 1)));
-      expect((await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: `seq-${i}.txt`, content: new Blob([content]) }])).status).toBe(200);
+      expect(
+        (await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: `seq-${i}.txt`, content: new Blob([content]) }])).status,
+      ).toBe(200);
       uploads.set(`seq-${i}.txt`, content);
     }
     // A new version must survive too, with the old one.

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineSim, addGear, engineKeyOf, manifest } from './gear-kit.js';
+import { addGear, EngineSim, engineKeyOf, manifest } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
 
@@ -145,15 +145,33 @@ describe('claiming', () => {
     const g = await simpleGear({
       command: 'python3 run.py',
       environment: { LANG: 'C.UTF-8' },
-      config: { speed: { type: 'integer', default: 3 }, 'Dry-Run': { type: 'boolean', default: false }, names: { type: 'array', default: ['a', 'b'] } },
-      custom: { 'gear-builder': { image: 'sprocket/demo:1' }, flywheel: { uid: 1000, gid: 1001 }, sprocket: { resources: { cpu: 2, memory: '4G', walltime: 600 } } },
+      config: {
+        speed: { type: 'integer', default: 3 },
+        'Dry-Run': { type: 'boolean', default: false },
+        names: { type: 'array', default: ['a', 'b'] },
+      },
+      custom: {
+        'gear-builder': { image: 'sprocket/demo:1' },
+        flywheel: { uid: 1000, gid: 1001 },
+        sprocket: { resources: { cpu: 2, memory: '4G', walltime: 600 } },
+      },
     });
-    const id = await queue(alice, g.id, { inputs: { image: { type: 'acquisition', id: h.acquisition, name: 'in.nii.gz' } }, resources: { memory: '8G', gpu: 1 } });
+    const id = await queue(alice, g.id, {
+      inputs: { image: { type: 'acquisition', id: h.acquisition, name: 'in.nii.gz' } },
+      resources: { memory: '8G', gpu: 1 },
+    });
     const [job] = await engine.ask({ whitelist: { 'gear-name': [g.name] } });
     expect(job.id).toBe(id);
     expect(job.request).toEqual({
       gear: { id: g.id, archive: `/gears/${g.id}/archive` },
-      inputs: [{ input: 'image', uri: `/acquisitions/${h.acquisition}/files/in.nii.gz?version=1`, location: '/flywheel/v0/input/image/in.nii.gz', size: 'input image'.length }],
+      inputs: [
+        {
+          input: 'image',
+          uri: `/acquisitions/${h.acquisition}/files/in.nii.gz?version=1`,
+          location: '/flywheel/v0/input/image/in.nii.gz',
+          size: 'input image'.length,
+        },
+      ],
       target: {
         command: ['bash', '-c', 'python3 run.py'],
         env: {
@@ -186,7 +204,14 @@ describe('running and finishing', () => {
     const g = await simpleGear();
     const id = await queue(alice, g.id);
     const [job] = await engine.ask({ whitelist: { 'gear-name': [g.name] } });
-    expect(ok(await engine.heartbeat(id, [{ fd: 1, msg: 'hello\n' }, { fd: 2, msg: 'oops\n' }]))).toEqual({ state: 'running' });
+    expect(
+      ok(
+        await engine.heartbeat(id, [
+          { fd: 1, msg: 'hello\n' },
+          { fd: 2, msg: 'oops\n' },
+        ]),
+      ),
+    ).toEqual({ state: 'running' });
     expect(ok(await engine.heartbeat(id))).toEqual({ state: 'running' });
     ok(await alice.put(`/jobs/${id}`, { state: 'cancelled' }));
     // The heartbeat tells of the cancel; the log takes no more lines once the job has ended.
@@ -221,7 +246,14 @@ describe('running and finishing', () => {
         info: { existing: 'overwritten?', nested: { a: 2, b: 3 }, added: true },
         tags: ['old', 'new'],
         files: [
-          { name: 'out.nii.gz', type: 'nifti', modality: 'MR', classification: { Intent: ['Structural'] }, info: { bids: { Run: 1 } }, tags: ['t'] },
+          {
+            name: 'out.nii.gz',
+            type: 'nifti',
+            modality: 'MR',
+            classification: { Intent: ['Structural'] },
+            info: { bids: { Run: 1 } },
+            tags: ['t'],
+          },
           { name: 'input.nii.gz', classification: { Measurement: ['Diffusion'] }, modality: 'MR' },
           { name: 'ghost.txt', type: 'text' },
         ],
@@ -230,14 +262,29 @@ describe('running and finishing', () => {
       project: { info: { study: 'S' } },
     };
     const ticket = await engine.prepare(id, true);
-    const up = await engine.upload(job, ticket, [{ name: 'out.nii.gz', content: 'result' }, { name: 'report.txt', content: 'all good' }], metadata);
+    const up = await engine.upload(
+      job,
+      ticket,
+      [
+        { name: 'out.nii.gz', content: 'result' },
+        { name: 'report.txt', content: 'all good' },
+      ],
+      metadata,
+    );
     expect(up.status, JSON.stringify(up.body)).toBe(200);
     expect(up.body.saved_files.sort()).toEqual(['out.nii.gz', 'report.txt']);
     ok(await engine.complete(id, true, { profile: { elapsed_time_ms: 1234, executor: { name: 'process' } } }));
 
     const a = ok(await s.admin.get(`/acquisitions/${acq}`));
     const files = Object.fromEntries(a.files.map((f: any) => [f.name, f]));
-    expect(files['out.nii.gz']).toMatchObject({ type: 'nifti', modality: 'MR', classification: { Intent: ['Structural'] }, info: { bids: { Run: 1 } }, tags: ['t'], origin: { type: 'job', id } });
+    expect(files['out.nii.gz']).toMatchObject({
+      type: 'nifti',
+      modality: 'MR',
+      classification: { Intent: ['Structural'] },
+      info: { bids: { Run: 1 } },
+      tags: ['t'],
+      origin: { type: 'job', id },
+    });
     expect(files['report.txt']).toMatchObject({ type: 'text', origin: { type: 'job', id } });
     expect(files['report.txt'].from_failed_job).toBeUndefined();
     // An entry naming an existing file edits it in place.
@@ -258,7 +305,12 @@ describe('running and finishing', () => {
     const done = ok(await alice.get(`/jobs/${id}`));
     expect(done).toMatchObject({ state: 'complete', produced_metadata: metadata, failure_reason: null });
     expect(done.saved_files.sort()).toEqual(['out.nii.gz', 'report.txt']);
-    expect(done.profile).toMatchObject({ total_output_files: 2, total_output_size_bytes: 'result'.length + 'all good'.length, elapsed_time_ms: 1234, executor: { name: 'process' } });
+    expect(done.profile).toMatchObject({
+      total_output_files: 2,
+      total_output_size_bytes: 'result'.length + 'all good'.length,
+      elapsed_time_ms: 1234,
+      executor: { name: 'process' },
+    });
     expect(done.profile.total_time_ms).toBeGreaterThanOrEqual(0);
     const text = (await alice.get(`/jobs/${id}/logs/text`)).body as string;
     expect(text).toContain("names file 'ghost.txt'");
@@ -283,7 +335,14 @@ describe('running and finishing', () => {
     expect(a.info).toEqual({});
     expect(a.files[0]).toMatchObject({ name: 'partial.txt', from_failed_job: true, info: { partial: true }, origin: { type: 'job', id } });
     const failed = ok(await alice.get(`/jobs/${id}`));
-    expect(failed).toMatchObject({ state: 'failed', exit_code: 2, failure_reason: 'gear exited with code 2', produced_metadata: md, saved_files: ['partial.txt'], failed_output_accepted: false });
+    expect(failed).toMatchObject({
+      state: 'failed',
+      exit_code: 2,
+      failure_reason: 'gear exited with code 2',
+      produced_metadata: md,
+      saved_files: ['partial.txt'],
+      failed_output_accepted: false,
+    });
 
     // Accepting the output unflags it and applies the metadata, once.
     expect(ok(await alice.post(`/jobs/${id}/accept-failed-output`))).toEqual({ accepted: 1, notes: [] });
@@ -305,7 +364,10 @@ describe('running and finishing', () => {
     const r = await engine.upload(wrongDest, ticket, [{ name: 'a.txt', content: 'a' }]);
     expect(r.status).toBe(400);
     expect(r.body.message).toMatch(/level\/id: the job writes to acquisition/);
-    const twice = await engine.upload(job, ticket, [{ name: 'a.txt', content: 'a' }, { name: 'a.txt', content: 'b' }]);
+    const twice = await engine.upload(job, ticket, [
+      { name: 'a.txt', content: 'a' },
+      { name: 'a.txt', content: 'b' },
+    ]);
     expect(twice.status).toBe(400);
     expect(twice.body.message).toMatch(/'a\.txt' appears twice/);
     // Metadata alone (no files) is a valid upload.
@@ -323,7 +385,11 @@ describe('running and finishing', () => {
     const form = new FormData();
     form.append('metadata', `{"acquisition":{"info":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`);
     form.append('file', new Blob(['result']), 'deep.txt');
-    const res = await fetch(`${engine.api.base}${job.request.outputs[0].uri}&job_ticket=${ticket}`, { method: 'POST', headers: engine.api.headers(), body: form });
+    const res = await fetch(`${engine.api.base}${job.request.outputs[0].uri}&job_ticket=${ticket}`, {
+      method: 'POST',
+      headers: engine.api.headers(),
+      body: form,
+    });
     const body = (await res.json()) as { notes: string[] };
     expect(res.status, JSON.stringify(body)).toBe(200);
     expect(body.notes.join('\n')).toMatch(/\.metadata\.json: JSON nested deeper than 64 levels.*metadata ignored/);
@@ -332,13 +398,25 @@ describe('running and finishing', () => {
   });
 
   it('writes analysis outputs into the analysis', async () => {
-    const gear = await addGear(s.admin, manifest({ custom: { 'gear-builder': { category: 'analysis' } }, inputs: { image: { base: 'file' } } }));
-    const { _id: aid } = ok(await alice.post(`/sessions/${h.session}/analyses`, { label: 'run', job: { gear_id: gear, inputs: { image: { type: 'acquisition', id: h.acquisition, name: 'in.nii.gz' } } } }));
+    const gear = await addGear(
+      s.admin,
+      manifest({ custom: { 'gear-builder': { category: 'analysis' } }, inputs: { image: { base: 'file' } } }),
+    );
+    const { _id: aid } = ok(
+      await alice.post(`/sessions/${h.session}/analyses`, {
+        label: 'run',
+        job: { gear_id: gear, inputs: { image: { type: 'acquisition', id: h.acquisition, name: 'in.nii.gz' } } },
+      }),
+    );
     const analysis = ok(await alice.get(`/sessions/${h.session}/analyses/${aid}`));
     const [job] = await engine.ask({ whitelist: { tag: ['analysis'] } });
     expect(job.id).toBe(analysis.job);
     expect(job.request.outputs[0].uri).toBe(`/engine?level=analysis&id=${aid}&job=${job.id}`);
-    ok(await engine.finish(job, true, [{ name: 'stats.csv', content: 'a,b\n1,2\n' }], { acquisition: { files: [{ name: 'stats.csv', info: { rows: 1 } }] } }));
+    ok(
+      await engine.finish(job, true, [{ name: 'stats.csv', content: 'a,b\n1,2\n' }], {
+        acquisition: { files: [{ name: 'stats.csv', info: { rows: 1 } }] },
+      }),
+    );
     const after = ok(await alice.get(`/sessions/${h.session}/analyses/${aid}`));
     expect(after.files.map((f: any) => [f.name, f.info, f.origin.type])).toEqual([['stats.csv', { rows: 1 }, 'job']]);
   });
@@ -412,13 +490,25 @@ describe('engines that die, servers that restart', () => {
       const first = ok(await o.admin.post('/jobs/add', { gear_id: gear, destination: { type: 'acquisition', id: oh.acquisition } }))._id;
       expect((await eng.ask()).map((j) => j.id)).toEqual([first]);
 
-      const failed = await eventually(() => o.admin.get(`/jobs/${first}`), (r) => r.body.state !== 'running', 'the orphan sweep');
-      expect(failed.body).toMatchObject({ state: 'failed', failure_reason: expect.stringMatching(/^orphaned: no heartbeat from engine doomed\/1/) });
+      const failed = await eventually(
+        () => o.admin.get(`/jobs/${first}`),
+        (r) => r.body.state !== 'running',
+        'the orphan sweep',
+      );
+      expect(failed.body).toMatchObject({
+        state: 'failed',
+        failure_reason: expect.stringMatching(/^orphaned: no heartbeat from engine doomed\/1/),
+      });
       const log = ok(await o.admin.get(`/jobs/${first}/logs`)).logs.map((l: any) => `${l.fd} ${l.msg}`);
       expect(log[0]).toMatch(/^-1 Job orphaned: engine doomed\/1 sent no heartbeat for more than 2 s/);
       expect(log[1]).toMatch(/^-1 Retried as job [0-9a-f]{24} \(attempt 2 of 2\)/);
       const [retry] = ok(await o.admin.get(`/jobs?filter=previous_job_id=${first}`));
-      expect(retry).toMatchObject({ state: 'pending', attempt: 2, previous_job_id: first, destination: { type: 'acquisition', id: oh.acquisition } });
+      expect(retry).toMatchObject({
+        state: 'pending',
+        attempt: 2,
+        previous_job_id: first,
+        destination: { type: 'acquisition', id: oh.acquisition },
+      });
       // The dead engine's late report changes nothing.
       expect((await eng.complete(first, true)).status).toBe(409);
       expect((await eng.api.post(`/jobs/${first}/prepare-complete`, { success: true })).status).toBe(409);
@@ -430,7 +520,11 @@ describe('engines that die, servers that restart', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
       // …and is orphaned once it stops; at the attempt limit it is not retried again.
-      await eventually(() => o.admin.get(`/jobs/${retry.id}`), (r) => r.body.state === 'failed', 'the second orphaning');
+      await eventually(
+        () => o.admin.get(`/jobs/${retry.id}`),
+        (r) => r.body.state === 'failed',
+        'the second orphaning',
+      );
       const log2 = ok(await o.admin.get(`/jobs/${retry.id}/logs`)).logs.map((l: any) => l.msg);
       expect(log2.at(-1)).toBe('Not retried: attempt 2 reached SPROCKET_JOB_MAX_ATTEMPTS (2).\n');
       expect(ok(await o.admin.get(`/jobs?filter=previous_job_id=${retry.id}`))).toEqual([]);
@@ -447,11 +541,15 @@ describe('engines that die, servers that restart', () => {
     const fh = await makeHierarchy(first.admin);
     const m = manifest();
     const gear = await addGear(first.admin, m);
-    const running = ok(await first.admin.post('/jobs/add', { gear_id: gear, destination: { type: 'acquisition', id: fh.acquisition } }))._id;
+    const running = ok(
+      await first.admin.post('/jobs/add', { gear_id: gear, destination: { type: 'acquisition', id: fh.acquisition } }),
+    )._id;
     const key = engineKeyOf(first);
     const [job] = await new EngineSim(first.as(key)).ask();
     expect(job.id).toBe(running);
-    const waiting = ok(await first.admin.post('/jobs/add', { gear_id: gear, destination: { type: 'acquisition', id: fh.acquisition } }))._id;
+    const waiting = ok(
+      await first.admin.post('/jobs/add', { gear_id: gear, destination: { type: 'acquisition', id: fh.acquisition } }),
+    )._id;
     await first.stop();
 
     const second = await startTestServer({ dataDir, databaseUrl });
@@ -480,7 +578,8 @@ describe('several server processes on one database', () => {
       const m = manifest();
       const gear = await addGear(a.admin, m);
       const queued = new Set<string>();
-      for (let i = 0; i < 60; i++) queued.add(ok(await a.admin.post('/jobs/add', { gear_id: gear, destination: { type: 'acquisition', id: ah.acquisition } }))._id);
+      for (let i = 0; i < 60; i++)
+        queued.add(ok(await a.admin.post('/jobs/add', { gear_id: gear, destination: { type: 'acquisition', id: ah.acquisition } }))._id);
       const got: string[] = [];
       await Promise.all(
         [ea, eb, ea, eb].map(async (e) => {

@@ -1,6 +1,6 @@
 import { ERRORS, type ErrorCode } from '@sprocket/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Reply, type TestServer, makeHierarchy, startTestServer } from './helpers.js';
+import { makeHierarchy, type Reply, startTestServer, type TestServer } from './helpers.js';
 import { makeUser } from './people.js';
 
 let s: TestServer;
@@ -40,7 +40,11 @@ describe('error codes on the wire', () => {
   it('names what already exists', async () => {
     const h = await makeHierarchy(s.admin);
     answers(await s.admin.post('/groups', { _id: h.group, label: 'again' }), 'GROUP_EXISTS', `group ${h.group} already exists`);
-    answers(await s.admin.post('/projects', { group: h.group, label: 'Project' }), 'CONTAINER_EXISTS', `project 'Project' already exists in group ${h.group}`);
+    answers(
+      await s.admin.post('/projects', { group: h.group, label: 'Project' }),
+      'CONTAINER_EXISTS',
+      `project 'Project' already exists in group ${h.group}`,
+    );
     expect((await s.admin.post(`/sessions/${h.session}/tags`, { value: 'qc' })).status).toBe(200);
     answers(await s.admin.post(`/sessions/${h.session}/tags`, { value: 'qc' }), 'TAG_EXISTS', `tag 'qc' already on session ${h.session}`);
     answers(await s.admin.del(`/sessions/${h.session}/tags/other`), 'TAG_NOT_FOUND', `tag 'other' on session ${h.session} not found`);

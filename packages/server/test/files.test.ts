@@ -139,8 +139,18 @@ describe('file upload and download', () => {
       perFile,
     );
     expect(two.status).toBe(200);
-    expect((await api.get(`/sessions/${h.session}/files/x.nii.gz/info`)).body).toMatchObject({ type: 'nifti', modality: 'CT', tags: ['one'], info: {} });
-    expect((await api.get(`/sessions/${h.session}/files/y.txt/info`)).body).toMatchObject({ type: 'log', modality: null, tags: [], info: { from: 'y' } });
+    expect((await api.get(`/sessions/${h.session}/files/x.nii.gz/info`)).body).toMatchObject({
+      type: 'nifti',
+      modality: 'CT',
+      tags: ['one'],
+      info: {},
+    });
+    expect((await api.get(`/sessions/${h.session}/files/y.txt/info`)).body).toMatchObject({
+      type: 'log',
+      modality: null,
+      tags: [],
+      info: { from: 'y' },
+    });
 
     const bad = await api.upload(`/sessions/${h.session}/files`, [{ name: 'z.txt', content: 'Z' }], 'not json' as unknown);
     expect(bad.status).toBe(400);
@@ -172,7 +182,9 @@ describe('file upload and download', () => {
     const v1 = bytesOf('v1', 5000);
     const v2 = bytesOf('v2', 7000);
     const v3 = bytesOf('v3', 100);
-    const first = (await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'data.nii.gz', content: new Blob([v1]) }], { info: { run: 1 } })).body[0];
+    const first = (
+      await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'data.nii.gz', content: new Blob([v1]) }], { info: { run: 1 } })
+    ).body[0];
     const second = (await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'data.nii.gz', content: new Blob([v2]) }])).body[0];
     expect(second).toMatchObject({ version: 2, file_id: first.file_id, _id: first._id, hash: sha384(v2) });
 
@@ -217,7 +229,9 @@ describe('file upload and download', () => {
   it('gives concurrent uploads of one name distinct versions, exactly one current', async () => {
     const h = await makeHierarchy(api);
     const contents = Array.from({ length: 8 }, (_, i) => bytesOf(`c${i}`, 20_000 + i));
-    const replies = await Promise.all(contents.map((c) => api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'race.bin', content: new Blob([c]) }])));
+    const replies = await Promise.all(
+      contents.map((c) => api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'race.bin', content: new Blob([c]) }])),
+    );
     expect(replies.map((r) => r.status)).toEqual(contents.map(() => 200));
     const versions = (await api.get(`/acquisitions/${h.acquisition}/files/race.bin/versions`)).body as any[];
     expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -298,7 +312,11 @@ describe('file upload and download', () => {
     expect(ranged.data.equals(content.subarray(0, 10))).toBe(true);
 
     const [payload, mac] = t.body.ticket.split('.');
-    for (const bad of ['nonsense', `${payload}.${'A'.repeat(mac.length)}`, `${Buffer.from('{"target":"f:x","exp":9999999999}').toString('base64url')}.${mac}`]) {
+    for (const bad of [
+      'nonsense',
+      `${payload}.${'A'.repeat(mac.length)}`,
+      `${Buffer.from('{"target":"f:x","exp":9999999999}').toString('base64url')}.${mac}`,
+    ]) {
       const r = await s.anon.get(`${url}?ticket=${encodeURIComponent(bad)}`);
       expect(r.status, bad).toBe(401);
       expect(r.body.message).toMatch(/ticket/);
@@ -313,7 +331,13 @@ describe('file upload and download', () => {
     // Without access there is no ticket either.
     expect((await s.anon.get(`${url}?ticket=`)).status).toBe(401);
     // A genuine ticket past its lifetime is refused.
-    const row = await s.ctx.handle.db.selectFrom('files').select('id').where('container_id', '=', h.project).where('name', '=', 'p.bin').where('current', '=', 1).executeTakeFirstOrThrow();
+    const row = await s.ctx.handle.db
+      .selectFrom('files')
+      .select('id')
+      .where('container_id', '=', h.project)
+      .where('name', '=', 'p.bin')
+      .where('current', '=', 1)
+      .executeTakeFirstOrThrow();
     const secret = await ticketSecret(s.ctx.handle.db);
     // Tickets name the key that asked for them (security-keys.test.ts).
     const key = JSON.parse(Buffer.from(payload, 'base64url').toString()).key;

@@ -5,11 +5,18 @@ import tar from 'tar-stream';
 import type { Api, Reply, TestServer } from './helpers.js';
 
 /** Builds a gear archive (tar.gz) in memory: `manifest.json` plus extra files, optionally under one folder. */
-export async function gearArchive(manifest: unknown, opts: { folder?: string; files?: Record<string, string>; manifestText?: string } = {}): Promise<Buffer> {
+export async function gearArchive(
+  manifest: unknown,
+  opts: { folder?: string; files?: Record<string, string>; manifestText?: string } = {},
+): Promise<Buffer> {
   const pack = tar.pack();
   const prefix = opts.folder ? `${opts.folder}/` : '';
   if (opts.folder) pack.entry({ name: prefix, type: 'directory' });
-  const entries: Record<string, string> = { 'manifest.json': opts.manifestText ?? JSON.stringify(manifest, null, 2), run: '#!/bin/bash\necho hello\n', ...opts.files };
+  const entries: Record<string, string> = {
+    'manifest.json': opts.manifestText ?? JSON.stringify(manifest, null, 2),
+    run: '#!/bin/bash\necho hello\n',
+    ...opts.files,
+  };
   for (const [name, content] of Object.entries(entries)) pack.entry({ name: prefix + name, mode: name === 'run' ? 0o755 : 0o644 }, content);
   pack.finalize();
   const chunks: Buffer[] = [];
@@ -63,7 +70,15 @@ export class EngineSim {
     readonly name = 'test-engine/1',
   ) {}
 
-  async ask(opts: { capabilities?: string[]; jobs?: number; wait?: number; whitelist?: Record<string, string[]>; blacklist?: Record<string, string[]> } = {}): Promise<any[]> {
+  async ask(
+    opts: {
+      capabilities?: string[];
+      jobs?: number;
+      wait?: number;
+      whitelist?: Record<string, string[]>;
+      blacklist?: Record<string, string[]>;
+    } = {},
+  ): Promise<any[]> {
     const r = await this.api.post('/jobs/ask', {
       capabilities: opts.capabilities ?? [],
       return: { jobs: opts.jobs ?? 1 },
@@ -90,7 +105,11 @@ export class EngineSim {
     const form = new FormData();
     if (metadata !== undefined) form.append('metadata', JSON.stringify(metadata));
     for (const f of files) form.append('file', new Blob([f.content]), f.name);
-    const res = await fetch(`${this.api.base}${job.request.outputs[0].uri}&job_ticket=${ticket}`, { method: 'POST', headers: this.api.headers(), body: form });
+    const res = await fetch(`${this.api.base}${job.request.outputs[0].uri}&job_ticket=${ticket}`, {
+      method: 'POST',
+      headers: this.api.headers(),
+      body: form,
+    });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   }

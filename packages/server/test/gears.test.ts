@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addGear, gearArchive, manifest, uploadArchive } from './gear-kit.js';
-import { makeHierarchy, startTestServer, type Api, type TestServer } from './helpers.js';
+import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
 
 // The manifests are the project's own copies; SOURCES.md beside them says where each came from.
@@ -96,7 +96,9 @@ describe('gear upload', () => {
   });
 
   it('takes the category from the manifest, else the form field, else converter', async () => {
-    const fromManifest = ok(await uploadArchive(dev, await gearArchive(manifest({ custom: { 'gear-builder': { category: 'analysis' } } })), { category: 'qa' }));
+    const fromManifest = ok(
+      await uploadArchive(dev, await gearArchive(manifest({ custom: { 'gear-builder': { category: 'analysis' } } })), { category: 'qa' }),
+    );
     expect(fromManifest.category).toBe('analysis');
     expect(ok(await uploadArchive(dev, await gearArchive(manifest()), { category: 'classifier' })).category).toBe('classifier');
     expect(ok(await uploadArchive(dev, await gearArchive(manifest()))).category).toBe('converter');
@@ -159,7 +161,10 @@ describe('gear listing, lookup, invocation and suggestions', () => {
         notes: { base: 'file', optional: true, name: { pattern: '\\.txt$' } },
         license: { base: 'context' },
       },
-      config: { level: { type: 'integer', minimum: 1, maximum: 5, default: 2, description: 'how hard' }, tag: { type: 'string', optional: true } },
+      config: {
+        level: { type: 'integer', minimum: 1, maximum: 5, default: 2, description: 'how hard' },
+        tag: { type: 'string', optional: true },
+      },
     });
     name = m.name;
     v1 = await addGear(dev, m);
@@ -197,7 +202,11 @@ describe('gear listing, lookup, invocation and suggestions', () => {
       type: 'object',
       required: ['config', 'inputs'],
       properties: {
-        config: { type: 'object', properties: { level: { type: 'integer', minimum: 1, maximum: 5, default: 2 }, tag: { type: 'string' } }, required: ['level'] },
+        config: {
+          type: 'object',
+          properties: { level: { type: 'integer', minimum: 1, maximum: 5, default: 2 }, tag: { type: 'string' } },
+          required: ['level'],
+        },
         inputs: {
           type: 'object',
           properties: {
@@ -214,7 +223,12 @@ describe('gear listing, lookup, invocation and suggestions', () => {
 
   it('suggests which files fit each input', async () => {
     const h = await makeHierarchy(s.admin);
-    ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'scan.dcm', content: 'DICM' }, { name: 'notes.txt', content: 'hi' }]));
+    ok(
+      await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [
+        { name: 'scan.dcm', content: 'DICM' },
+        { name: 'notes.txt', content: 'hi' },
+      ]),
+    );
     const r = ok(await s.admin.get(`/gears/${v1}/suggest/acquisitions/${h.acquisition}`));
     const byName = Object.fromEntries(r.files.map((f: any) => [f.name, f.suggested]));
     expect(byName['scan.dcm']).toEqual({ dicom: true, notes: false });

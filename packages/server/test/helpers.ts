@@ -24,10 +24,17 @@ export async function freshDatabaseUrl(): Promise<string | undefined> {
   return createDatabase(base, 'sprocket_t');
 }
 
-export async function startTestServer(opts: { dataDir?: string; databaseUrl?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { dataDir?: string; databaseUrl?: string; env?: Record<string, string> } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-test-'));
   const databaseUrl = opts.databaseUrl ?? (await freshDatabaseUrl());
-  const config = loadConfig({ ...opts.env, SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: '0', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) });
+  const config = loadConfig({
+    ...opts.env,
+    SPROCKET_DATA_DIR: dataDir,
+    SPROCKET_PORT: '0',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  });
   const server = await startServer(config);
   const adminKey = server.adminKey ?? fs.readFileSync(path.join(dataDir, 'admin-api-key'), 'utf8').trim();
   return {

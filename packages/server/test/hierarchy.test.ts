@@ -37,9 +37,15 @@ describe('data hierarchy', () => {
 
     expect((await api.put(`/subjects/${h.subject}`, { sex: 'female', type: 'human', age: 1000 })).status).toBe(200);
     expect((await api.get(`/subjects/${h.subject}`)).body).toMatchObject({ sex: 'female', type: 'human', age: 1000 });
-    expect((await api.put(`/sessions/${h.session}`, { uid: '1.2.3', timestamp: '2020-01-02T05:04:05+02:00', operator: 'me' })).status).toBe(200);
+    expect((await api.put(`/sessions/${h.session}`, { uid: '1.2.3', timestamp: '2020-01-02T05:04:05+02:00', operator: 'me' })).status).toBe(
+      200,
+    );
     // Stored as the same instant in UTC, so filters across time zones compare correctly.
-    expect((await api.get(`/sessions/${h.session}`)).body).toMatchObject({ uid: '1.2.3', timestamp: '2020-01-02T03:04:05.000Z', operator: 'me' });
+    expect((await api.get(`/sessions/${h.session}`)).body).toMatchObject({
+      uid: '1.2.3',
+      timestamp: '2020-01-02T03:04:05.000Z',
+      operator: 'me',
+    });
     expect((await api.put(`/sessions/${h.session}`, { timestamp: 'yesterday-ish' })).status).toBe(400);
 
     // info set/delete/replace

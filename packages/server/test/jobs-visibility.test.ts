@@ -31,7 +31,15 @@ beforeAll(async () => {
   ok(await s.admin.post(`/groups/${A.group}/permissions`, { _id: 'bob@vis.org', access: 'ro' }));
   ok(await s.admin.post(`/groups/${B.group}/permissions`, { _id: 'dave@vis.org', access: 'ro' }));
   gearId = await addGear(s.admin, manifest({ name: 'count-texts', inputs: { file: { base: 'file', name: { pattern: '\\.txt$' } } } }));
-  const rid = ok(await s.admin.post(`/projects/${A.project}/rules`, { name: 'texts on upload', gear_id: gearId, any: [], all: [{ type: 'file.name', value: '*.txt' }], not: [] }))._id;
+  const rid = ok(
+    await s.admin.post(`/projects/${A.project}/rules`, {
+      name: 'texts on upload',
+      gear_id: gearId,
+      any: [],
+      all: [{ type: 'file.name', value: '*.txt' }],
+      not: [],
+    }),
+  )._id;
   ok(await s.admin.upload(`/acquisitions/${A.acquisition}/files`, [{ name: 'a.txt', content: 'alpha\n' }]));
   let found: any[] = [];
   const ruleJobs = async () => {
@@ -50,7 +58,8 @@ afterAll(async () => {
 });
 
 const ids = (jobs: any[]) => jobs.map((j) => j._id);
-const pathOf = (h: Ids, level: 'project' | 'session' | 'acquisition') => [h.group, 'Project', ...(level === 'project' ? [] : ['sub-01', 'ses-01']), ...(level === 'acquisition' ? ['T1w'] : [])].join('/');
+const pathOf = (h: Ids, level: 'project' | 'session' | 'acquisition') =>
+  [h.group, 'Project', ...(level === 'project' ? [] : ['sub-01', 'ses-01']), ...(level === 'acquisition' ? ['T1w'] : [])].join('/');
 
 describe('container job lists', () => {
   it('show a reader every job on the project, rule jobs included, with paths and the rule name', async () => {
@@ -59,7 +68,12 @@ describe('container job lists', () => {
     const rule = r.jobs.find((j: any) => j._id === ruleJob);
     expect(rule.origin).toMatchObject({ type: 'system', via: { type: 'rule', name: 'texts on upload' } });
     expect(rule.tags).toContain('auto');
-    expect(r.containers[A.acquisition]).toEqual({ _id: A.acquisition, label: 'T1w', container_type: 'acquisition', path: pathOf(A, 'acquisition') });
+    expect(r.containers[A.acquisition]).toEqual({
+      _id: A.acquisition,
+      label: 'T1w',
+      container_type: 'acquisition',
+      path: pathOf(A, 'acquisition'),
+    });
     expect(r.containers[A.session].path).toBe(pathOf(A, 'session'));
     expect(r.containers[A.project].path).toBe(pathOf(A, 'project'));
   });
@@ -131,7 +145,9 @@ describe('batch proposals', () => {
     expect(dry._id).toBeNull();
     expect(dry.matched.map((c: any) => c._id)).toEqual([A.acquisition]);
     expect(dry.ambiguous).toEqual([expect.objectContaining({ _id: t2, reason: 'input file: 2 files match (b.txt, c.txt)' })]);
-    expect(dry.not_matched).toEqual([expect.objectContaining({ _id: dwi, reason: 'input file: no file matches (name {"pattern":"\\\\.txt$"}; 1 file here)' })]);
+    expect(dry.not_matched).toEqual([
+      expect.objectContaining({ _id: dwi, reason: 'input file: no file matches (name {"pattern":"\\\\.txt$"}; 1 file here)' }),
+    ]);
     expect(dry.containers[A.subject]).toMatchObject({ label: 'sub-01', container_type: 'subject' });
     expect(dry.containers[t2].path).toBe(`${A.group}/Project/sub-01/ses-01/T2w`);
     expect(ok(await s.admin.get('/batch')).length).toBe(before);
@@ -139,7 +155,11 @@ describe('batch proposals', () => {
     const real = ok(await s.admin.post('/batch', body));
     expect(real._id).toMatch(/^[0-9a-f]{24}$/);
     const listed = ok(await s.admin.get('/batch')).find((b: any) => b._id === real._id);
-    expect(listed).toMatchObject({ state: 'pending', gear_info: { id: gearId, name: 'count-texts', version: '1.0.0' }, targets: [{ type: 'project', id: A.project, path: pathOf(A, 'project') }] });
+    expect(listed).toMatchObject({
+      state: 'pending',
+      gear_info: { id: gearId, name: 'count-texts', version: '1.0.0' },
+      targets: [{ type: 'project', id: A.project, path: pathOf(A, 'project') }],
+    });
     expect(ok(await s.admin.get(`/batch/${real._id}`)).targets[0].path).toBe(pathOf(A, 'project'));
   });
 });

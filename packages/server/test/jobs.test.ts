@@ -1,7 +1,7 @@
-import { JOB_STATES, canTransition } from '@sprocket/types';
+import { canTransition, JOB_STATES } from '@sprocket/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireJob, transitionJob } from '../src/jobs/queue.js';
-import { EngineSim, addGear, engineKeyOf, manifest } from './gear-kit.js';
+import { addGear, EngineSim, engineKeyOf, manifest } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
 
@@ -38,12 +38,14 @@ beforeAll(async () => {
   eve = await makeUser(s, 'eve@lab.org');
   ok(await s.admin.post(`/groups/${h.group}/permissions`, { _id: 'alice@lab.org', access: 'rw' }));
   ok(await s.admin.post(`/groups/${h.group}/permissions`, { _id: 'bob@lab.org', access: 'ro' }));
-  ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [
-    { name: 'brain.nii.gz', content: 'NIFTI-bytes' },
-    { name: 'notes.txt', content: 'short notes' },
-    { name: 'long.txt', content: 'x'.repeat(500) },
-    { name: 'readme.md', content: '# readme' },
-  ]));
+  ok(
+    await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [
+      { name: 'brain.nii.gz', content: 'NIFTI-bytes' },
+      { name: 'notes.txt', content: 'short notes' },
+      { name: 'long.txt', content: 'x'.repeat(500) },
+      { name: 'readme.md', content: '# readme' },
+    ]),
+  );
   const m = GEAR();
   gearName = m.name;
   gearId = await addGear(s.admin, m);
@@ -86,11 +88,26 @@ describe('POST /jobs/add', () => {
   });
 
   it('hands the gear config.json in the exact shape of gear spec §1.8', async () => {
-    const { _id } = ok(await alice.post('/jobs/add', { gear_id: gearId, inputs: { scan: scan(), notes: { type: 'acquisition', id: h.acquisition, name: 'notes.txt' } }, config: { needed: 3, level: 4 } }));
+    const { _id } = ok(
+      await alice.post('/jobs/add', {
+        gear_id: gearId,
+        inputs: { scan: scan(), notes: { type: 'acquisition', id: h.acquisition, name: 'notes.txt' } },
+        config: { needed: 3, level: 4 },
+      }),
+    );
     const config = ok(await alice.get(`/jobs/${_id}/config.json`));
     const brain = ok(await alice.get(`/acquisitions/${h.acquisition}/files/brain.nii.gz/info`));
     const notes = ok(await alice.get(`/acquisitions/${h.acquisition}/files/notes.txt/info`));
-    const object = (f: any) => ({ info: f.info, tags: f.tags, measurements: [], classification: f.classification, mimetype: f.mimetype, type: f.type, modality: f.modality, size: f.size });
+    const object = (f: any) => ({
+      info: f.info,
+      tags: f.tags,
+      measurements: [],
+      classification: f.classification,
+      mimetype: f.mimetype,
+      type: f.type,
+      modality: f.modality,
+      size: f.size,
+    });
     expect(config).toEqual({
       config: { level: 4, mode: 'fast', needed: 3 },
       inputs: {
@@ -121,29 +138,110 @@ describe('POST /jobs/add', () => {
 
     const other = await makeHierarchy(s.admin);
     ok(await s.admin.upload(`/acquisitions/${other.acquisition}/files`, [{ name: 'b.nii.gz', content: 'x' }]));
-    const j = ok(await s.admin.post('/jobs/add', { gear_id: gearId, inputs: { scan: { type: 'acquisition', id: other.acquisition, name: 'b.nii.gz' } }, config: { needed: 0 } }));
+    const j = ok(
+      await s.admin.post('/jobs/add', {
+        gear_id: gearId,
+        inputs: { scan: { type: 'acquisition', id: other.acquisition, name: 'b.nii.gz' } },
+        config: { needed: 0 },
+      }),
+    );
     expect(ok(await s.admin.get(`/jobs/${j._id}/config.json`)).inputs.license).toEqual({ base: 'context', found: false });
   });
 
   const bad: [string, () => Record<string, unknown>, number, RegExp][] = [
-    ['unknown input', () => ({ inputs: { scan: scan(), bogus: scan() }, config: { needed: 1 } }), 400, /inputs\.bogus: gear .* has no input named 'bogus'/],
-    ['missing required input', () => ({ inputs: {}, config: { needed: 1 }, destination: { type: 'acquisition', id: h.acquisition } }), 400, /inputs\.scan: required input missing/],
-    ['file not found', () => ({ inputs: { scan: { ...scan(), name: 'nope.nii.gz' } }, config: { needed: 1 } }), 400, /inputs\.scan: file 'nope\.nii\.gz' not found/],
-    ['container not found', () => ({ inputs: { scan: { ...scan(), id: 'f'.repeat(24) } }, config: { needed: 1 } }), 400, /inputs\.scan: acquisition f{24} not found/],
-    ['not a container type', () => ({ inputs: { scan: { ...scan(), type: 'folder' } }, config: { needed: 1 } }), 400, /inputs\.scan: 'folder' is not a container type/],
-    ['file of the wrong type', () => ({ inputs: { scan: { ...scan(), name: 'readme.md' } }, config: { needed: 1 } }), 400, /inputs\.scan: file 'readme\.md' does not match the input: type: must be one of "nifti" \(enum\)/],
-    ['file breaking a name pattern', () => ({ inputs: { scan: scan(), notes: { ...scan(), name: 'readme.md' } }, config: { needed: 1 } }), 400, /inputs\.notes: file 'readme\.md' does not match the input: name: must match the pattern \\\.txt\$ \(pattern\)/],
-    ['file over a size limit', () => ({ inputs: { scan: scan(), notes: { ...scan(), name: 'long.txt' } }, config: { needed: 1 } }), 400, /inputs\.notes: file 'long\.txt' does not match the input: size: must be <= 100 \(maximum\)/],
-    ['context input passed', () => ({ inputs: { scan: scan(), license: { base: 'context' } }, config: { needed: 1 } }), 400, /inputs\.license: context inputs are resolved/],
-    ['config of the wrong type', () => ({ inputs: { scan: scan() }, config: { needed: 1, level: 'three' } }), 400, /config\.level: must be of type integer/],
+    [
+      'unknown input',
+      () => ({ inputs: { scan: scan(), bogus: scan() }, config: { needed: 1 } }),
+      400,
+      /inputs\.bogus: gear .* has no input named 'bogus'/,
+    ],
+    [
+      'missing required input',
+      () => ({ inputs: {}, config: { needed: 1 }, destination: { type: 'acquisition', id: h.acquisition } }),
+      400,
+      /inputs\.scan: required input missing/,
+    ],
+    [
+      'file not found',
+      () => ({ inputs: { scan: { ...scan(), name: 'nope.nii.gz' } }, config: { needed: 1 } }),
+      400,
+      /inputs\.scan: file 'nope\.nii\.gz' not found/,
+    ],
+    [
+      'container not found',
+      () => ({ inputs: { scan: { ...scan(), id: 'f'.repeat(24) } }, config: { needed: 1 } }),
+      400,
+      /inputs\.scan: acquisition f{24} not found/,
+    ],
+    [
+      'not a container type',
+      () => ({ inputs: { scan: { ...scan(), type: 'folder' } }, config: { needed: 1 } }),
+      400,
+      /inputs\.scan: 'folder' is not a container type/,
+    ],
+    [
+      'file of the wrong type',
+      () => ({ inputs: { scan: { ...scan(), name: 'readme.md' } }, config: { needed: 1 } }),
+      400,
+      /inputs\.scan: file 'readme\.md' does not match the input: type: must be one of "nifti" \(enum\)/,
+    ],
+    [
+      'file breaking a name pattern',
+      () => ({ inputs: { scan: scan(), notes: { ...scan(), name: 'readme.md' } }, config: { needed: 1 } }),
+      400,
+      /inputs\.notes: file 'readme\.md' does not match the input: name: must match the pattern \\\.txt\$ \(pattern\)/,
+    ],
+    [
+      'file over a size limit',
+      () => ({ inputs: { scan: scan(), notes: { ...scan(), name: 'long.txt' } }, config: { needed: 1 } }),
+      400,
+      /inputs\.notes: file 'long\.txt' does not match the input: size: must be <= 100 \(maximum\)/,
+    ],
+    [
+      'context input passed',
+      () => ({ inputs: { scan: scan(), license: { base: 'context' } }, config: { needed: 1 } }),
+      400,
+      /inputs\.license: context inputs are resolved/,
+    ],
+    [
+      'config of the wrong type',
+      () => ({ inputs: { scan: scan() }, config: { needed: 1, level: 'three' } }),
+      400,
+      /config\.level: must be of type integer/,
+    ],
     ['config above its maximum', () => ({ inputs: { scan: scan() }, config: { needed: 1, level: 9 } }), 400, /config\.level: must be <= 5/],
-    ['config outside its enum', () => ({ inputs: { scan: scan() }, config: { needed: 1, mode: 'medium' } }), 400, /config\.mode: must be one of "fast", "slow"/],
-    ['unknown config key', () => ({ inputs: { scan: scan() }, config: { needed: 1, colour: 'red' } }), 400, /config\.colour: not a config option/],
+    [
+      'config outside its enum',
+      () => ({ inputs: { scan: scan() }, config: { needed: 1, mode: 'medium' } }),
+      400,
+      /config\.mode: must be one of "fast", "slow"/,
+    ],
+    [
+      'unknown config key',
+      () => ({ inputs: { scan: scan() }, config: { needed: 1, colour: 'red' } }),
+      400,
+      /config\.colour: not a config option/,
+    ],
     ['required config missing', () => ({ inputs: { scan: scan() } }), 400, /config\.needed: is required/],
     ['no inputs and no destination', () => ({ inputs: {}, config: { needed: 1 } }), 400, /inputs\.scan: required input missing/],
-    ['analysis destination', () => ({ inputs: { scan: scan() }, config: { needed: 1 }, destination: { type: 'analysis', id: 'a'.repeat(24) } }), 400, /destination: jobs write into an analysis only/],
-    ['bad resources', () => ({ inputs: { scan: scan() }, config: { needed: 1 }, resources: { cpu: -1 } }), 400, /resources\.cpu: must be a number of cores/],
-    ['unknown resource', () => ({ inputs: { scan: scan() }, config: { needed: 1 }, resources: { disk: '1G' } }), 400, /resources\.disk: unknown resource/],
+    [
+      'analysis destination',
+      () => ({ inputs: { scan: scan() }, config: { needed: 1 }, destination: { type: 'analysis', id: 'a'.repeat(24) } }),
+      400,
+      /destination: jobs write into an analysis only/,
+    ],
+    [
+      'bad resources',
+      () => ({ inputs: { scan: scan() }, config: { needed: 1 }, resources: { cpu: -1 } }),
+      400,
+      /resources\.cpu: must be a number of cores/,
+    ],
+    [
+      'unknown resource',
+      () => ({ inputs: { scan: scan() }, config: { needed: 1 }, resources: { disk: '1G' } }),
+      400,
+      /resources\.disk: unknown resource/,
+    ],
     ['bad priority', () => ({ inputs: { scan: scan() }, config: { needed: 1 }, priority: 'urgent' }), 400, /priority/],
   ];
   it.each(bad)('refuses %s', async (_name, body, status, message) => {
@@ -157,18 +255,34 @@ describe('POST /jobs/add', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.body.message).toMatch(/gear_id: gear e{24} not found/);
     const disabled = await addGear(s.admin, manifest({ custom: { flywheel: { invalid: true } } }));
-    expect((await alice.post('/jobs/add', { gear_id: disabled, destination: { type: 'acquisition', id: h.acquisition } })).body.message).toMatch(/disabled/);
+    expect(
+      (await alice.post('/jobs/add', { gear_id: disabled, destination: { type: 'acquisition', id: h.acquisition } })).body.message,
+    ).toMatch(/disabled/);
     const keyed = await addGear(s.admin, manifest({ inputs: { key: { base: 'api-key' } } }));
-    const k = await alice.post('/jobs/add', { gear_id: keyed, inputs: { key: { type: 'acquisition', id: h.acquisition, name: 'x' } }, destination: { type: 'acquisition', id: h.acquisition } });
+    const k = await alice.post('/jobs/add', {
+      gear_id: keyed,
+      inputs: { key: { type: 'acquisition', id: h.acquisition, name: 'x' } },
+      destination: { type: 'acquisition', id: h.acquisition },
+    });
     expect(k.status).toBe(400);
     expect(k.body.message).toMatch(/inputs\.key: api-key inputs are minted by the server/);
     const badDefault = await addGear(s.admin, manifest({ config: { port: { type: 'number', default: '104' } } }));
     const d = await alice.post('/jobs/add', { gear_id: badDefault, destination: { type: 'acquisition', id: h.acquisition } });
     expect(d.status).toBe(400);
     expect(d.body.message).toMatch(/config\.port: must be of type number.*manifest's default "104" is invalid/);
-    expect(ok(await alice.post('/jobs/add', { gear_id: badDefault, destination: { type: 'acquisition', id: h.acquisition }, config: { port: 104 } }))._id).toBeTruthy();
+    expect(
+      ok(
+        await alice.post('/jobs/add', {
+          gear_id: badDefault,
+          destination: { type: 'acquisition', id: h.acquisition },
+          config: { port: 104 },
+        }),
+      )._id,
+    ).toBeTruthy();
     // Flywheel's SDK sends null for keys without a default.
-    expect((await alice.post('/jobs/add', { gear_id: gearId, inputs: { scan: scan() }, config: { needed: 1, label: null } })).status).toBe(200);
+    expect((await alice.post('/jobs/add', { gear_id: gearId, inputs: { scan: scan() }, config: { needed: 1, label: null } })).status).toBe(
+      200,
+    );
   });
 
   it('checks permissions: read on inputs, jobs_run_cancel and write on the destination', async () => {
@@ -181,7 +295,12 @@ describe('POST /jobs/add', () => {
     // bob may read the input but must write elsewhere: into a project he does not have rw on, refused.
     const mine = await makeHierarchy(s.admin);
     ok(await s.admin.post(`/groups/${mine.group}/permissions`, { _id: 'bob@lab.org', access: 'rw' }));
-    const elsewhere = await bob.post('/jobs/add', { gear_id: gearId, inputs: { scan: scan() }, config: { needed: 1 }, destination: { type: 'session', id: mine.session } });
+    const elsewhere = await bob.post('/jobs/add', {
+      gear_id: gearId,
+      inputs: { scan: scan() },
+      config: { needed: 1 },
+      destination: { type: 'session', id: mine.session },
+    });
     expect(elsewhere.status).toBe(200);
     const job = ok(await bob.get(`/jobs/${elsewhere.body._id}`));
     expect(job.destination).toEqual({ type: 'session', id: mine.session });
@@ -218,7 +337,9 @@ describe('job lists', () => {
     expect(mine.total).toBe(mine.jobs.length);
     expect(mine.stats.pending).toBe(mine.total);
     expect(mine.jobs.every((j: any) => j.origin.id === 'alice@lab.org')).toBe(true);
-    expect(ok(await alice.get(`/users/self/jobs?gear=${gearName}`)).total).toBe(mine.jobs.filter((j: any) => j.gear_info.name === gearName).length);
+    expect(ok(await alice.get(`/users/self/jobs?gear=${gearName}`)).total).toBe(
+      mine.jobs.filter((j: any) => j.gear_info.name === gearName).length,
+    );
   });
 
   it('keeps jobs invisible to users without access', async () => {
@@ -259,7 +380,9 @@ describe('job state changes', () => {
   });
 
   it('retries failed jobs once (ignoreState for complete and cancelled ones)', async () => {
-    const { _id } = ok(await alice.post('/jobs/add', { gear_id: gearId, inputs: { scan: scan() }, config: { needed: 1 }, priority: 'low' }));
+    const { _id } = ok(
+      await alice.post('/jobs/add', { gear_id: gearId, inputs: { scan: scan() }, config: { needed: 1 }, priority: 'low' }),
+    );
     expect((await alice.post(`/jobs/${_id}/retry`)).status).toBe(409);
     const [job] = await engine.ask({ whitelist: { 'gear-name': [gearName] } });
     expect(job.id).toBe(_id);
@@ -268,7 +391,15 @@ describe('job state changes', () => {
     expect((await bob.post(`/jobs/${_id}/retry`)).status).toBe(403);
     const r = ok(await alice.post(`/jobs/${_id}/retry`));
     const retry = ok(await alice.get(`/jobs/${r._id}`));
-    expect(retry).toMatchObject({ state: 'pending', attempt: 2, previous_job_id: _id, gear_id: gearId, inputs: { scan: scan() }, priority: 'low', saved_files: [] });
+    expect(retry).toMatchObject({
+      state: 'pending',
+      attempt: 2,
+      previous_job_id: _id,
+      gear_id: gearId,
+      inputs: { scan: scan() },
+      priority: 'low',
+      saved_files: [],
+    });
     expect(retry.config).toEqual(ok(await alice.get(`/jobs/${_id}`)).config);
     expect(ok(await alice.get(`/jobs/${_id}`)).retried).toBeTruthy();
     expect((await alice.post(`/jobs/${_id}/retry`)).status).toBe(409);
@@ -303,8 +434,20 @@ describe('the state table', () => {
 
 describe('analyses run by gears', () => {
   it('creates the analysis, queues its job into it, and removes it when the job is refused', async () => {
-    const gear = await addGear(s.admin, manifest({ custom: { 'gear-builder': { category: 'analysis' } }, inputs: { scan: { base: 'file' } }, config: { n: { type: 'integer', default: 1 } } }));
-    const r = ok(await alice.post(`/sessions/${h.session}/analyses`, { label: 'my analysis', job: { gear_id: gear, inputs: { scan: scan() }, config: { n: 2 }, tags: ['x'] } }));
+    const gear = await addGear(
+      s.admin,
+      manifest({
+        custom: { 'gear-builder': { category: 'analysis' } },
+        inputs: { scan: { base: 'file' } },
+        config: { n: { type: 'integer', default: 1 } },
+      }),
+    );
+    const r = ok(
+      await alice.post(`/sessions/${h.session}/analyses`, {
+        label: 'my analysis',
+        job: { gear_id: gear, inputs: { scan: scan() }, config: { n: 2 }, tags: ['x'] },
+      }),
+    );
     const analysis = ok(await alice.get(`/sessions/${h.session}/analyses/${r._id}`));
     expect(analysis).toMatchObject({ label: 'my analysis', gear_info: { id: gear, category: 'analysis', version: '1.0.0' } });
     expect(analysis.inputs.map((f: any) => f.name)).toEqual(['brain.nii.gz']);
@@ -314,10 +457,15 @@ describe('analyses run by gears', () => {
     expect(job.config.config).toEqual({ n: 2 });
 
     const before = ok(await alice.get(`/sessions/${h.session}/analyses`)).length;
-    const refused = await alice.post(`/sessions/${h.session}/analyses`, { label: 'bad', job: { gear_id: gear, inputs: { scan: scan() }, config: { n: 'two' } } });
+    const refused = await alice.post(`/sessions/${h.session}/analyses`, {
+      label: 'bad',
+      job: { gear_id: gear, inputs: { scan: scan() }, config: { n: 'two' } },
+    });
     expect(refused.status).toBe(400);
     expect(refused.body.message).toMatch(/config\.n/);
     expect(ok(await alice.get(`/sessions/${h.session}/analyses`))).toHaveLength(before);
-    expect((await bob.post(`/sessions/${h.session}/analyses`, { label: 'ro', job: { gear_id: gear, inputs: { scan: scan() } } })).status).toBe(403);
+    expect(
+      (await bob.post(`/sessions/${h.session}/analyses`, { label: 'ro', job: { gear_id: gear, inputs: { scan: scan() } } })).status,
+    ).toBe(403);
   });
 });

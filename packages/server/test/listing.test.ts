@@ -162,7 +162,15 @@ describe('sort, limit, skip, page', () => {
     expect(await labels('?sort=label&limit=3&page=3')).toEqual(all.slice(6));
     expect(await labels('?sort=label&limit=3&page=4')).toEqual([]);
     expect(await labels('?limit=0')).toEqual([]);
-    for (const bad of ['?page=2', '?page=1&skip=1&limit=2', '?after_id=&sort=label', '?after_id=&skip=1', '?limit=-1', '?skip=x', '?page=0&limit=1']) {
+    for (const bad of [
+      '?page=2',
+      '?page=1&skip=1&limit=2',
+      '?after_id=&sort=label',
+      '?after_id=&skip=1',
+      '?limit=-1',
+      '?skip=x',
+      '?page=0&limit=1',
+    ]) {
       const r = await s.admin.get(`/sessions/${small}/acquisitions${bad}`);
       expect(r.status, bad).toBe(400);
       expect(typeof r.body.message, bad).toBe('string');
@@ -195,7 +203,9 @@ describe('paging a large listing', () => {
     const ids: string[] = [];
     afterId = '';
     for (;;) {
-      const page = ok(await s.admin.get(`/acquisitions?filter=${encodeURIComponent('label=~^big-')}&limit=250&after_id=${afterId}`)) as any[];
+      const page = ok(
+        await s.admin.get(`/acquisitions?filter=${encodeURIComponent('label=~^big-')}&limit=250&after_id=${afterId}`),
+      ) as any[];
       if (!page.length) break;
       ids.push(...page.map((a) => a._id));
       afterId = ids[ids.length - 1]!;
@@ -212,11 +222,19 @@ describe('paging a large listing', () => {
     expect(r.body.total).toBe(BIG + 1);
     expect(r.body.count).toBe(51);
     expect(r.body.results).toHaveLength(51);
-    const filtered = (await s.admin.get(`/sessions/${h.session}/acquisitions${q('info.n>=590')}&limit=5`, { 'X-Accept-Feature': 'Subject-Container, pagination' })).body;
+    const filtered = (
+      await s.admin.get(`/sessions/${h.session}/acquisitions${q('info.n>=590')}&limit=5`, {
+        'X-Accept-Feature': 'Subject-Container, pagination',
+      })
+    ).body;
     expect(filtered).toMatchObject({ total: 10, count: 5 });
     // Group and analysis listings speak the same envelope.
     expect((await s.admin.get('/groups', { 'X-Accept-Feature': 'pagination' })).body).toMatchObject({ total: 1, count: 1 });
-    expect((await s.admin.get(`/sessions/${h.session}/analyses`, { 'X-Accept-Feature': 'pagination' })).body).toEqual({ results: [], total: 0, count: 0 });
+    expect((await s.admin.get(`/sessions/${h.session}/analyses`, { 'X-Accept-Feature': 'pagination' })).body).toEqual({
+      results: [],
+      total: 0,
+      count: 0,
+    });
     // Without the header: a bare array.
     expect(Array.isArray((await s.admin.get('/groups')).body)).toBe(true);
   });
@@ -227,7 +245,13 @@ describe('paging a large listing', () => {
     expect(listed.info_exists).toBe(true);
     const full = ok(await s.admin.get(`/acquisitions/${listed._id}`));
     expect(full.info).toEqual(SMALL[0]!.info);
-    for (const path of ['/acquisitions?limit=5', `/projects/${h.project}/sessions`, '/projects', '/groups', `/projects/${h.project}/subjects`]) {
+    for (const path of [
+      '/acquisitions?limit=5',
+      `/projects/${h.project}/sessions`,
+      '/projects',
+      '/groups',
+      `/projects/${h.project}/subjects`,
+    ]) {
       for (const item of ok(await s.admin.get(path)) as any[]) expect(item.info, path).toBeUndefined();
     }
   });

@@ -31,9 +31,19 @@ describe('POST /lookup', () => {
   it('finds every level by label with subjects in the path', async () => {
     const group = ok(await sdk.post('/lookup', { path: ['lab'] }));
     expect(group).toMatchObject({ _id: 'lab', container_type: 'group' });
-    expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project'] }))).toMatchObject({ _id: h.project, container_type: 'project', label: 'Project' });
-    expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01'] }))).toMatchObject({ _id: h.subject, container_type: 'subject' });
-    expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01'] }))).toMatchObject({ _id: h.session, container_type: 'session' });
+    expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project'] }))).toMatchObject({
+      _id: h.project,
+      container_type: 'project',
+      label: 'Project',
+    });
+    expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01'] }))).toMatchObject({
+      _id: h.subject,
+      container_type: 'subject',
+    });
+    expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01'] }))).toMatchObject({
+      _id: h.session,
+      container_type: 'session',
+    });
     const acq = ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w'] }));
     expect(acq).toMatchObject({ _id: h.acquisition, container_type: 'acquisition', info: {} });
     // A single slash-separated string works as well.
@@ -49,9 +59,16 @@ describe('POST /lookup', () => {
 
   it('finds files and analyses at any level', async () => {
     const file = ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w', 'files', 'scan.nii.gz'] }));
-    expect(file).toMatchObject({ name: 'scan.nii.gz', container_type: 'file', size: 6, parent_ref: { type: 'acquisition', id: h.acquisition } });
+    expect(file).toMatchObject({
+      name: 'scan.nii.gz',
+      container_type: 'file',
+      size: 6,
+      parent_ref: { type: 'acquisition', id: h.acquisition },
+    });
     expect(ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'files', 'protocol.pdf'] })).name).toBe('protocol.pdf');
-    expect(ok(await legacy.post('/lookup', { path: ['lab', 'Project', 'ses-01', 'T1w', 'files', 'scan.nii.gz'] })).name).toBe('scan.nii.gz');
+    expect(ok(await legacy.post('/lookup', { path: ['lab', 'Project', 'ses-01', 'T1w', 'files', 'scan.nii.gz'] })).name).toBe(
+      'scan.nii.gz',
+    );
     const an = ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'analyses', 'qa'] }));
     expect(an).toMatchObject({ _id: analysis, container_type: 'analysis', label: 'qa' });
     const out = ok(await sdk.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'analyses', 'qa', 'files', 'report.html'] }));
@@ -124,7 +141,9 @@ describe('POST /resolve', () => {
 
   it('lists sessions under a project without Subject-Container', async () => {
     const project = ok(await legacy.post('/resolve', { path: ['lab', 'Project'] }));
-    expect(project.children.filter((c: any) => c.container_type !== 'file').map((c: any) => [c.container_type, c._id])).toEqual([['session', h.session]]);
+    expect(project.children.filter((c: any) => c.container_type !== 'file').map((c: any) => [c.container_type, c._id])).toEqual([
+      ['session', h.session],
+    ]);
     const ses = ok(await legacy.post('/resolve', { path: ['lab', 'Project', 'ses-01'] }));
     expect(types(ses.path)).toEqual(['group', 'project', 'session']);
   });
@@ -146,7 +165,9 @@ describe('POST /resolve', () => {
     expect(seen.children.map((c: any) => c._id)).toEqual([h.project]);
     expect((await outsider.post('/lookup', { path: ['lab', 'Secret'] })).status).toBe(404);
     expect((await outsider.post('/lookup', { path: ['lab', `<id:${other}>`] })).status).toBe(404);
-    expect(ok(await outsider.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w', 'files', 'scan.nii.gz'] })).name).toBe('scan.nii.gz');
+    expect(ok(await outsider.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w', 'files', 'scan.nii.gz'] })).name).toBe(
+      'scan.nii.gz',
+    );
     // The admin sees both.
     expect(ok(await sdk.post('/resolve', { path: ['lab'] })).children.map((c: any) => c.label)).toEqual(['Project', 'Secret']);
   });
@@ -160,14 +181,19 @@ describe('ambiguous paths', () => {
     subject = ok(await s.admin.post('/subjects', { project: h.project, label: 'sub-001' }))._id;
     repeat = [];
     for (const timestamp of ['2024-01-10T09:00:00.000Z', '2024-06-10T09:00:00.000Z']) {
-      repeat.push(ok(await s.admin.post('/sessions', { project: h.project, subject: { _id: subject }, label: 'Synthetic study', timestamp }))._id);
+      repeat.push(
+        ok(await s.admin.post('/sessions', { project: h.project, subject: { _id: subject }, label: 'Synthetic study', timestamp }))._id,
+      );
     }
     ok(await s.admin.post('/acquisitions', { session: repeat[1], label: 'T1w' }));
   });
 
   it('answers 409 listing every match with its id and dates instead of picking one', async () => {
     for (const route of ['/lookup', '/resolve']) {
-      for (const path of [['lab', 'Project', 'sub-001', 'Synthetic study'], ['lab', 'Project', 'sub-001', 'Synthetic study', 'T1w']]) {
+      for (const path of [
+        ['lab', 'Project', 'sub-001', 'Synthetic study'],
+        ['lab', 'Project', 'sub-001', 'Synthetic study', 'T1w'],
+      ]) {
         const r = await sdk.post(route, { path });
         expect(r.status, `${route} ${path.join('/')}`).toBe(409);
         expect(r.body.code).toBe('CONFLICT');

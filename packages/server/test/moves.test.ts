@@ -21,20 +21,35 @@ describe('moving sessions and acquisitions (PUT with subject / session)', () => 
     ok(await s.admin.put(`/sessions/${a.session}`, { subject: { _id: b.subject } }));
     const ses = ok(await s.admin.get(`/sessions/${a.session}`));
     expect(ses.parents).toMatchObject({ group: 'other', project: b.project, subject: b.subject });
-    expect(ok(await s.admin.get(`/acquisitions/${a.acquisition}`)).parents).toMatchObject({ group: 'other', project: b.project, subject: b.subject, session: a.session });
+    expect(ok(await s.admin.get(`/acquisitions/${a.acquisition}`)).parents).toMatchObject({
+      group: 'other',
+      project: b.project,
+      subject: b.subject,
+      session: a.session,
+    });
     expect(ok(await s.admin.get(`/analyses/${analysis}`)).parents).toMatchObject({ project: b.project, subject: b.subject });
     // Both sessions are 'ses-01' under other/Project/sub-01 now: the label is ambiguous, the id is not.
     expect((await s.admin.post('/lookup', { path: ['other', 'Project', 'sub-01', 'ses-01'] })).status).toBe(409);
-    expect(ok(await s.admin.post('/lookup', { path: ['other', 'Project', 'sub-01', a.session, 'T1w', 'files', 'scan.nii.gz'] })).parent_ref.id).toBe(a.acquisition);
+    expect(
+      ok(await s.admin.post('/lookup', { path: ['other', 'Project', 'sub-01', a.session, 'T1w', 'files', 'scan.nii.gz'] })).parent_ref.id,
+    ).toBe(a.acquisition);
     expect((await s.admin.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01'] })).status).toBe(404);
-    expect(ok(await s.admin.get(`/projects/${b.project}/sessions`)).map((x: any) => x._id).sort()).toEqual([a.session, b.session].sort());
+    expect(
+      ok(await s.admin.get(`/projects/${b.project}/sessions`))
+        .map((x: any) => x._id)
+        .sort(),
+    ).toEqual([a.session, b.session].sort());
     expect(ok(await s.admin.get(`/projects/${a.project}/acquisitions`))).toEqual([]);
   });
 
   it('moves an acquisition into another session', async () => {
     ok(await s.admin.put(`/acquisitions/${a.acquisition}`, { session: b.session }));
     expect(ok(await s.admin.get(`/acquisitions/${a.acquisition}`)).parents).toMatchObject({ session: b.session, subject: b.subject });
-    expect(ok(await s.admin.get(`/sessions/${b.session}/acquisitions`)).map((x: any) => x._id).sort()).toEqual([a.acquisition, b.acquisition].sort());
+    expect(
+      ok(await s.admin.get(`/sessions/${b.session}/acquisitions`))
+        .map((x: any) => x._id)
+        .sort(),
+    ).toEqual([a.acquisition, b.acquisition].sort());
   });
 
   it('needs the right to take it out and to put it in; bad targets are refused naming them', async () => {

@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineSim, addGear, engineKeyOf, manifest } from './gear-kit.js';
+import { addGear, EngineSim, engineKeyOf, manifest } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { ok } from './people.js';
 
@@ -11,7 +11,10 @@ import { ok } from './people.js';
  */
 
 type Schema = { $ref?: string; items?: Schema; anyOf?: Schema[]; properties?: Record<string, unknown> };
-type Doc = { paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: Schema }> }> }>>; components: { schemas: Record<string, Schema> } };
+type Doc = {
+  paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: Schema }> }> }>>;
+  components: { schemas: Record<string, Schema> };
+};
 
 const ENVELOPE = { 'X-Accept-Feature': 'Subject-Container,Safe-Redirect,pagination' };
 
@@ -66,10 +69,21 @@ describe('response models in /api/openapi.json match real replies', () => {
   let h: Awaited<ReturnType<typeof makeHierarchy>>;
   beforeAll(async () => {
     h = await makeHierarchy(s.admin);
-    ok(await s.admin.put(`/subjects/${h.subject}`, { sex: 'female', age: 900000000, species: 'human', date_of_birth: '1990-01-02T00:00:00Z' }));
+    ok(
+      await s.admin.put(`/subjects/${h.subject}`, {
+        sex: 'female',
+        age: 900000000,
+        species: 'human',
+        date_of_birth: '1990-01-02T00:00:00Z',
+      }),
+    );
     ok(await s.admin.put(`/sessions/${h.session}`, { operator: 'op', weight: 70.5, timestamp: '2024-05-06T07:08:09Z' }));
     ok(await s.admin.put(`/projects/${h.project}`, { description: 'a project', info: { study: 'x' } }));
-    ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'brain.nii.gz', content: 'nifti bytes' }], { files: [{ name: 'brain.nii.gz', info: { te: 3 }, modality: 'MR' }] }));
+    ok(
+      await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'brain.nii.gz', content: 'nifti bytes' }], {
+        files: [{ name: 'brain.nii.gz', info: { te: 3 }, modality: 'MR' }],
+      }),
+    );
     ok(await s.admin.upload(`/projects/${h.project}/files`, [{ name: 'notes.txt', content: 'hello' }]));
   });
 
@@ -87,7 +101,12 @@ describe('response models in /api/openapi.json match real replies', () => {
   it('containers, single and listed, with files and info', async () => {
     await check('/groups/{id}', `/groups/${h.group}`);
     await check('/groups', '/groups');
-    for (const [plural, id] of [['projects', h.project], ['subjects', h.subject], ['sessions', h.session], ['acquisitions', h.acquisition]] as const) {
+    for (const [plural, id] of [
+      ['projects', h.project],
+      ['subjects', h.subject],
+      ['sessions', h.session],
+      ['acquisitions', h.acquisition],
+    ] as const) {
       const one = await check(`/${plural}/{id}`, `/${plural}/${id}`);
       expect(one._id).toBe(id);
       await check(`/${plural}`, `/${plural}`);
@@ -105,7 +124,11 @@ describe('response models in /api/openapi.json match real replies', () => {
     await check('/collections', '/collections');
     await check('/collections', '/collections', { headers: ENVELOPE });
     expect((await check('/collections/{id}/sessions', `/collections/${id}/sessions`)).map((x: any) => x._id)).toEqual([h.session]);
-    expect((await check('/collections/{id}/acquisitions', `/collections/${id}/acquisitions`, { headers: ENVELOPE })).results.map((x: any) => x._id)).toEqual([h.acquisition]);
+    expect(
+      (await check('/collections/{id}/acquisitions', `/collections/${id}/acquisitions`, { headers: ENVELOPE })).results.map(
+        (x: any) => x._id,
+      ),
+    ).toEqual([h.acquisition]);
   });
 
   it('file entries', async () => {
@@ -122,7 +145,14 @@ describe('response models in /api/openapi.json match real replies', () => {
     await check('/gears', '/gears', { headers: ENVELOPE });
 
     const scan = { type: 'acquisition', id: h.acquisition, name: 'brain.nii.gz' };
-    const jobId = ok(await s.admin.post('/jobs/add', { gear_id: gear, inputs: { scan }, destination: { type: 'acquisition', id: h.acquisition }, tags: ['t'] }))._id;
+    const jobId = ok(
+      await s.admin.post('/jobs/add', {
+        gear_id: gear,
+        inputs: { scan },
+        destination: { type: 'acquisition', id: h.acquisition },
+        tags: ['t'],
+      }),
+    )._id;
     await check('/jobs/{id}', `/jobs/${jobId}`);
     const [job] = await engine.ask();
     expect(job.id).toBe(jobId);
@@ -133,8 +163,13 @@ describe('response models in /api/openapi.json match real replies', () => {
     await check('/jobs', '/jobs');
     await check('/jobs', '/jobs', { headers: ENVELOPE });
 
-    const analysisGear = await addGear(s.admin, manifest({ inputs: { scan: { base: 'file' } }, custom: { 'gear-builder': { category: 'analysis' } } }));
-    const { _id: aid } = ok(await s.admin.post(`/sessions/${h.session}/analyses`, { label: 'run', job: { gear_id: analysisGear, inputs: { scan } } }));
+    const analysisGear = await addGear(
+      s.admin,
+      manifest({ inputs: { scan: { base: 'file' } }, custom: { 'gear-builder': { category: 'analysis' } } }),
+    );
+    const { _id: aid } = ok(
+      await s.admin.post(`/sessions/${h.session}/analyses`, { label: 'run', job: { gear_id: analysisGear, inputs: { scan } } }),
+    );
     const analysis = await check('/sessions/{id}/analyses/{aid}', `/sessions/${h.session}/analyses/${aid}`);
     expect(analysis.gear_info.id).toBe(analysisGear);
     await check('/analyses/{id}', `/analyses/${aid}`);
@@ -154,7 +189,9 @@ describe('response models in /api/openapi.json match real replies', () => {
     await check('/batch/{id}', `/batch/${proposal._id}?jobs=true`);
     await check('/batch', '/batch');
 
-    const { _id: rid } = ok(await s.admin.post(`/projects/${h.project}/rules`, { name: 'nifti', gear_id: gear, any: [{ type: 'file.name', value: '*.nii.gz' }] }));
+    const { _id: rid } = ok(
+      await s.admin.post(`/projects/${h.project}/rules`, { name: 'nifti', gear_id: gear, any: [{ type: 'file.name', value: '*.nii.gz' }] }),
+    );
     await check('/projects/{id}/rules/{rid}', `/projects/${h.project}/rules/${rid}`);
     await check('/projects/{id}/rules', `/projects/${h.project}/rules`);
   });

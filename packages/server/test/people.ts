@@ -8,7 +8,10 @@ export function ok<T = any>(r: Reply<T>, what = 'setup request'): T {
 
 /** Creates a user through the admin API and returns a client holding a fresh key of theirs. */
 export async function makeUser(s: TestServer, id: string, roles?: string[]): Promise<Api> {
-  ok(await s.admin.post('/users', { _id: id, email: id, firstname: 'Test', lastname: id.split('@')[0], ...(roles ? { roles } : {}) }), `create user ${id}`);
+  ok(
+    await s.admin.post('/users', { _id: id, email: id, firstname: 'Test', lastname: id.split('@')[0], ...(roles ? { roles } : {}) }),
+    `create user ${id}`,
+  );
   const { key } = ok(await s.admin.post(`/users/${encodeURIComponent(id)}/key`, {}), `key for ${id}`);
   return s.as(key);
 }

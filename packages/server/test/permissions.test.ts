@@ -13,7 +13,14 @@ type Expect = Record<Role, number>;
 
 let s: TestServer;
 const api = {} as Record<Role, Api>;
-let fx: Awaited<ReturnType<typeof makeHierarchy>> & { file: string; analysis: string; p2: string; p2Session: string; p2Acq: string; q: string };
+let fx: Awaited<ReturnType<typeof makeHierarchy>> & {
+  file: string;
+  analysis: string;
+  p2: string;
+  p2Session: string;
+  p2Acq: string;
+  q: string;
+};
 
 const uid: Record<Role, string> = {
   anon: '',
@@ -107,8 +114,16 @@ const CASES: Case[] = [
   { name: 'GET /groups/lab/projects', expect: GROUP_READ, run: (a) => a.get('/groups/lab/projects') },
   { name: 'GET /groups/lab/permissions', expect: GROUP_READ, run: (a) => a.get('/groups/lab/permissions') },
   { name: 'GET /groups/lab/permissions/ro', expect: GROUP_READ, run: (a) => a.get(`/groups/lab/permissions/${uid.ro}`) },
-  { name: 'PUT /groups/lab/permissions/x', expect: GROUP_ADMIN, run: async (a) => a.put(`/groups/lab/permissions/${await freshUser()}`, { access: 'ro' }) },
-  { name: 'POST /groups/lab/permissions', expect: GROUP_ADMIN, run: async (a) => a.post('/groups/lab/permissions', { _id: await freshUser(), access: 'ro' }) },
+  {
+    name: 'PUT /groups/lab/permissions/x',
+    expect: GROUP_ADMIN,
+    run: async (a) => a.put(`/groups/lab/permissions/${await freshUser()}`, { access: 'ro' }),
+  },
+  {
+    name: 'POST /groups/lab/permissions',
+    expect: GROUP_ADMIN,
+    run: async (a) => a.post('/groups/lab/permissions', { _id: await freshUser(), access: 'ro' }),
+  },
   {
     name: 'DELETE /groups/lab/permissions/x',
     expect: GROUP_ADMIN,
@@ -211,7 +226,11 @@ const CASES: Case[] = [
   },
   { name: 'GET /projects/P/subjects', expect: READ, run: (a) => a.get(`/projects/${fx.project}/subjects`) },
   { name: 'GET /sessions/X', expect: READ, run: (a) => a.get(`/sessions/${fx.session}`) },
-  { name: 'POST /sessions', expect: WRITE, run: (a) => a.post('/sessions', { project: fx.project, label: `ses-${n()}`, subject: { _id: fx.subject } }) },
+  {
+    name: 'POST /sessions',
+    expect: WRITE,
+    run: (a) => a.post('/sessions', { project: fx.project, label: `ses-${n()}`, subject: { _id: fx.subject } }),
+  },
   { name: 'PUT /sessions/X', expect: WRITE, run: (a) => a.put(`/sessions/${fx.session}`, { operator: 'op' }) },
   { name: 'POST /sessions/X/info', expect: WRITE, run: (a) => a.post(`/sessions/${fx.session}/info`, { set: { a: 1 } }) },
   { name: 'GET /sessions/X/tags', expect: READ, run: (a) => a.get(`/sessions/${fx.session}/tags`) },
@@ -220,7 +239,10 @@ const CASES: Case[] = [
   {
     name: 'DELETE /sessions/x',
     expect: WRITE,
-    run: async (a) => a.del(`/sessions/${ok(await s.admin.post('/sessions', { project: fx.project, label: `del-${n()}`, subject: { _id: fx.subject } }))._id}`),
+    run: async (a) =>
+      a.del(
+        `/sessions/${ok(await s.admin.post('/sessions', { project: fx.project, label: `del-${n()}`, subject: { _id: fx.subject } }))._id}`,
+      ),
   },
   { name: 'GET /projects/P/sessions', expect: READ, run: (a) => a.get(`/projects/${fx.project}/sessions`) },
   { name: 'GET /subjects/S/sessions', expect: READ, run: (a) => a.get(`/subjects/${fx.subject}/sessions`) },
@@ -250,17 +272,41 @@ const CASES: Case[] = [
   },
 
   // files
-  { name: 'POST /acquisitions/A/files', expect: WRITE, run: (a) => a.upload(`/acquisitions/${fx.acquisition}/files`, [{ name: `up-${n()}.txt`, content: 'data' }]) },
+  {
+    name: 'POST /acquisitions/A/files',
+    expect: WRITE,
+    run: (a) => a.upload(`/acquisitions/${fx.acquisition}/files`, [{ name: `up-${n()}.txt`, content: 'data' }]),
+  },
   { name: 'GET /acquisitions/A/files/f', expect: READ, run: (a) => a.get(`/acquisitions/${fx.acquisition}/files/${fx.file}`) },
   { name: 'GET /acquisitions/A/files/f/info', expect: READ, run: (a) => a.get(`/acquisitions/${fx.acquisition}/files/${fx.file}/info`) },
-  { name: 'POST /acquisitions/A/files/f/info', expect: WRITE, run: (a) => a.post(`/acquisitions/${fx.acquisition}/files/${fx.file}/info`, { set: { q: 1 } }) },
-  { name: 'DELETE /acquisitions/A/files/x', expect: WRITE, run: async (a) => a.del(`/acquisitions/${fx.acquisition}/files/${await freshFile()}`) },
+  {
+    name: 'POST /acquisitions/A/files/f/info',
+    expect: WRITE,
+    run: (a) => a.post(`/acquisitions/${fx.acquisition}/files/${fx.file}/info`, { set: { q: 1 } }),
+  },
+  {
+    name: 'DELETE /acquisitions/A/files/x',
+    expect: WRITE,
+    run: async (a) => a.del(`/acquisitions/${fx.acquisition}/files/${await freshFile()}`),
+  },
   { name: 'GET /acquisitions/P2-acq/files/secret.txt', expect: P2_READ, run: (a) => a.get(`/acquisitions/${fx.p2Acq}/files/secret.txt`) },
-  { name: 'POST /acquisitions/P2-acq/files', expect: P2_WRITE, run: (a) => a.upload(`/acquisitions/${fx.p2Acq}/files`, [{ name: `up-${n()}.txt`, content: 'd' }]) },
+  {
+    name: 'POST /acquisitions/P2-acq/files',
+    expect: P2_WRITE,
+    run: (a) => a.upload(`/acquisitions/${fx.p2Acq}/files`, [{ name: `up-${n()}.txt`, content: 'd' }]),
+  },
 
   // lookup and resolve
-  { name: 'POST /lookup lab/Project/sub/ses/acq', expect: READ, run: (a) => a.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w'] }) },
-  { name: 'POST /lookup …/files/f', expect: READ, run: (a) => a.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w', 'files', fx.file] }) },
+  {
+    name: 'POST /lookup lab/Project/sub/ses/acq',
+    expect: READ,
+    run: (a) => a.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w'] }),
+  },
+  {
+    name: 'POST /lookup …/files/f',
+    expect: READ,
+    run: (a) => a.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'T1w', 'files', fx.file] }),
+  },
   { name: 'POST /lookup lab/Other', expect: P2_READ, run: (a) => a.post('/lookup', { path: ['lab', 'Other'] }) },
   { name: 'POST /resolve lab', expect: GROUP_READ, run: (a) => a.post('/resolve', { path: ['lab'] }) },
   { name: 'POST /resolve lab/Project', expect: READ, run: (a) => a.post('/resolve', { path: ['lab', 'Project'] }) },
@@ -298,7 +344,10 @@ describe('invisible containers', () => {
       if (sees) {
         expect(await ids(a, '/groups/lab/projects'), role).toEqual([fx.project]);
         const resolved = (await a.post('/resolve', { path: ['lab'] })).body;
-        expect(resolved.children.map((c: any) => c._id), role).toEqual([fx.project]);
+        expect(
+          resolved.children.map((c: any) => c._id),
+          role,
+        ).toEqual([fx.project]);
       }
       // Direct access to P2 and Q by any route is a 404, never a 403 that would confirm the id exists.
       for (const [method, p, body] of [
@@ -321,7 +370,16 @@ describe('invisible containers', () => {
         ['POST', '/resolve', { path: ['lab', 'Other'] }],
         ['POST', '/resolve', { path: ['elsewhere'] }],
         ['POST', '/download', { nodes: [{ level: 'project', _id: fx.p2 }] }],
-        ['POST', '/download', { nodes: [{ level: 'project', _id: fx.project }, { level: 'acquisition', _id: fx.p2Acq }] }],
+        [
+          'POST',
+          '/download',
+          {
+            nodes: [
+              { level: 'project', _id: fx.project },
+              { level: 'acquisition', _id: fx.p2Acq },
+            ],
+          },
+        ],
         ['POST', '/sessions', { project: fx.p2, label: 'sneaky' }],
         ['POST', `/sessions/${fx.p2Session}/analyses`, { label: 'sneaky' }],
       ] as [string, string, unknown?][]) {
@@ -346,7 +404,10 @@ describe('permission documents and custom roles', () => {
   it('returns permission and role documents in Flywheel shapes', async () => {
     expect((await api.admin.get(`/groups/lab/permissions/${uid.ro}`)).body).toEqual({ _id: uid.ro, access: 'ro' });
     expect((await api.admin.get(`/groups/lab/permissions/${uid.none}`)).status).toBe(404);
-    expect((await api.admin.get(`/projects/${fx.project}/permissions/${uid.pAdmin}`)).body).toEqual({ _id: uid.pAdmin, role_ids: ['admin'] });
+    expect((await api.admin.get(`/projects/${fx.project}/permissions/${uid.pAdmin}`)).body).toEqual({
+      _id: uid.pAdmin,
+      role_ids: ['admin'],
+    });
     const role = (await api.ro.get('/roles/rw')).body;
     expect(role).toMatchObject({ _id: 'rw', label: 'read-write', default_flywheel_role: 'rw' });
     expect(role.actions).toContain('files_create_upload');
@@ -361,7 +422,9 @@ describe('permission documents and custom roles', () => {
         { _id: uid.pAdmin, role_ids: ['admin'] },
       ]),
     );
-    expect((await api.admin.get(`/projects/${fx.project}/permissions`)).body).toEqual(expect.arrayContaining([{ _id: uid.roProj, role_ids: ['ro'] }]));
+    expect((await api.admin.get(`/projects/${fx.project}/permissions`)).body).toEqual(
+      expect.arrayContaining([{ _id: uid.roProj, role_ids: ['ro'] }]),
+    );
     // List projections carry them too. A new project starts with its group's permissions of the
     // moment copied in (P2: only the admin who made the group; ro and rw joined the group later).
     const listed = (await api.ro.get('/projects')).body as any[];
@@ -372,10 +435,20 @@ describe('permission documents and custom roles', () => {
   it('honours each action of a custom role', async () => {
     const viewer = await makeUser(s, 'viewer@lab.org');
     const uploader = await makeUser(s, 'uploader@lab.org');
-    const viewRole = ok(await s.admin.post('/roles', { label: 'viewer-download', actions: ['containers_view_metadata', 'files_view_metadata', 'files_download'] }))._id;
-    const metaOnly = ok(await s.admin.post('/roles', { label: 'metadata-only', actions: ['containers_view_metadata', 'files_view_metadata'] }))._id;
+    const viewRole = ok(
+      await s.admin.post('/roles', {
+        label: 'viewer-download',
+        actions: ['containers_view_metadata', 'files_view_metadata', 'files_download'],
+      }),
+    )._id;
+    const metaOnly = ok(
+      await s.admin.post('/roles', { label: 'metadata-only', actions: ['containers_view_metadata', 'files_view_metadata'] }),
+    )._id;
     const upRole = ok(
-      await s.admin.post('/roles', { label: 'uploader', actions: ['containers_view_metadata', 'files_view_metadata', 'files_create_upload', 'tags_manage', 'tags_view'] }),
+      await s.admin.post('/roles', {
+        label: 'uploader',
+        actions: ['containers_view_metadata', 'files_view_metadata', 'files_create_upload', 'tags_manage', 'tags_view'],
+      }),
     )._id;
     const doc = ok(await s.admin.get(`/roles/${viewRole}`));
     expect(Object.keys(doc)).toEqual(expect.arrayContaining(['_id', 'label', 'actions', 'default_flywheel_role']));
@@ -387,7 +460,10 @@ describe('permission documents and custom roles', () => {
 
     ok(await s.admin.put(`/projects/${fx.project}/permissions/viewer@lab.org`, { role_ids: [viewRole] }));
     ok(await s.admin.put(`/projects/${fx.project}/permissions/uploader@lab.org`, { role_ids: [upRole] }));
-    expect((await s.admin.get(`/projects/${fx.project}/permissions/viewer@lab.org`)).body).toEqual({ _id: 'viewer@lab.org', role_ids: [viewRole] });
+    expect((await s.admin.get(`/projects/${fx.project}/permissions/viewer@lab.org`)).body).toEqual({
+      _id: 'viewer@lab.org',
+      role_ids: [viewRole],
+    });
 
     const acq = `/acquisitions/${fx.acquisition}`;
     // viewer: sees and downloads, cannot upload or change anything
@@ -428,14 +504,20 @@ describe('single-action roles', () => {
   const NEEDS: [string, (a: Api) => Promise<Reply>][] = [
     ['containers_create_hierarchy', (a) => a.post('/acquisitions', { session: fx.session, label: `made-${n()}` })],
     ['containers_modify_metadata', (a) => a.put(`/sessions/${fx.session}`, { operator: `op${n()}` })],
-    ['containers_delete_hierarchy', async (a) => a.del(`/acquisitions/${ok(await s.admin.post('/acquisitions', { session: fx.session, label: `gone-${n()}` }))._id}`)],
+    [
+      'containers_delete_hierarchy',
+      async (a) => a.del(`/acquisitions/${ok(await s.admin.post('/acquisitions', { session: fx.session, label: `gone-${n()}` }))._id}`),
+    ],
     ['analyses_view_metadata', (a) => a.get(`/analyses/${fx.analysis}`)],
     ['analyses_view_metadata', (a) => a.get(`/containers/${fx.analysis}`)],
     ['analyses_view_metadata', (a) => a.get(`/sessions/${fx.session}/analyses`)],
     ['analyses_view_metadata', (a) => a.post('/lookup', { path: ['lab', 'Project', 'sub-01', 'ses-01', 'analyses', 'qa'] })],
     ['analyses_create_sdk', (a) => a.post(`/sessions/${fx.session}/analyses`, { label: `an-${n()}` })],
     ['analyses_modify_metadata', (a) => a.put(`/analyses/${fx.analysis}`, { description: `d${n()}` })],
-    ['analyses_delete', async (a) => a.del(`/analyses/${ok(await s.admin.post(`/sessions/${fx.session}/analyses`, { label: `gone-${n()}` }))._id}`)],
+    [
+      'analyses_delete',
+      async (a) => a.del(`/analyses/${ok(await s.admin.post(`/sessions/${fx.session}/analyses`, { label: `gone-${n()}` }))._id}`),
+    ],
     ['files_download', (a) => a.get(`/acquisitions/${fx.acquisition}/files/${fx.file}`)],
     ['files_create_upload', (a) => a.upload(`/acquisitions/${fx.acquisition}/files`, [{ name: `single-${n()}.txt`, content: 's' }])],
     ['files_modify_metadata', (a) => a.post(`/acquisitions/${fx.acquisition}/files/${fx.file}/info`, { set: { by: n() } })],
@@ -464,14 +546,22 @@ describe('single-action roles', () => {
     }
     for (const [action, api] of holders) {
       // The baseline: the hierarchy, file lists, tags and notes are visible to every role.
-      for (const p of [`/projects/${fx.project}`, `/acquisitions/${fx.acquisition}/files/${fx.file}/info`, `/acquisitions/${fx.acquisition}/tags`, `/projects/${fx.project}/permissions`]) {
+      for (const p of [
+        `/projects/${fx.project}`,
+        `/acquisitions/${fx.acquisition}/files/${fx.file}/info`,
+        `/acquisitions/${fx.acquisition}/tags`,
+        `/projects/${fx.project}/permissions`,
+      ]) {
         const r = await api.get(p);
         if (r.status !== 200) wrong.push(`${action}: GET ${p} → ${r.status}`);
       }
       for (const [needed, run] of NEEDS) {
         const r = await run(api);
         const want = needed === action ? 200 : 403;
-        if (r.status !== want) wrong.push(`role with ${action}: request needing ${needed} → ${r.status} (expected ${want}) ${JSON.stringify(r.body).slice(0, 120)}`);
+        if (r.status !== want)
+          wrong.push(
+            `role with ${action}: request needing ${needed} → ${r.status} (expected ${want}) ${JSON.stringify(r.body).slice(0, 120)}`,
+          );
       }
     }
     expect(wrong).toEqual([]);
@@ -515,10 +605,19 @@ describe('keeping permissions manageable', () => {
 const PER_TYPE: [string, (id: string, plural: string) => Omit<Case, 'run'> & { run: (a: Api) => Promise<Reply> }][] = [
   ['list', (_id, plural) => ({ name: `GET /${plural}`, expect: ANY_USER, run: (a) => a.get(`/${plural}`) })],
   ['get', (id, plural) => ({ name: `GET /${plural}/id`, expect: READ, run: (a) => a.get(`/${plural}/${id}`) })],
-  ['info', (id, plural) => ({ name: `POST /${plural}/id/info`, expect: WRITE, run: (a) => a.post(`/${plural}/${id}/info`, { set: { k: n() } }) })],
+  [
+    'info',
+    (id, plural) => ({ name: `POST /${plural}/id/info`, expect: WRITE, run: (a) => a.post(`/${plural}/${id}/info`, { set: { k: n() } }) }),
+  ],
   ['tags', (id, plural) => ({ name: `GET /${plural}/id/tags`, expect: READ, run: (a) => a.get(`/${plural}/${id}/tags`) })],
-  ['tag', (id, plural) => ({ name: `POST /${plural}/id/tags`, expect: WRITE, run: (a) => a.post(`/${plural}/${id}/tags`, { value: `t${n()}` }) })],
-  ['note', (id, plural) => ({ name: `POST /${plural}/id/notes`, expect: WRITE, run: (a) => a.post(`/${plural}/${id}/notes`, { text: 'n' }) })],
+  [
+    'tag',
+    (id, plural) => ({ name: `POST /${plural}/id/tags`, expect: WRITE, run: (a) => a.post(`/${plural}/${id}/tags`, { value: `t${n()}` }) }),
+  ],
+  [
+    'note',
+    (id, plural) => ({ name: `POST /${plural}/id/notes`, expect: WRITE, run: (a) => a.post(`/${plural}/${id}/notes`, { text: 'n' }) }),
+  ],
   [
     'read note',
     (id, plural) => ({
@@ -527,9 +626,26 @@ const PER_TYPE: [string, (id: string, plural: string) => Omit<Case, 'run'> & { r
       run: async (a) => a.get(`/${plural}/${id}/notes/${ok(await s.admin.post(`/${plural}/${id}/notes`, { text: 'by admin' }))._id}`),
     }),
   ],
-  ['upload', (id, plural) => ({ name: `POST /${plural}/id/files`, expect: WRITE, run: (a) => a.upload(`/${plural}/${id}/files`, [{ name: `u${n()}.txt`, content: 'u' }]) })],
-  ['download', (id, plural) => ({ name: `GET /${plural}/id/files/each.txt`, expect: READ, run: (a) => a.get(`/${plural}/${id}/files/each.txt`) })],
-  ['file info', (id, plural) => ({ name: `GET /${plural}/id/files/each.txt/info`, expect: READ, run: (a) => a.get(`/${plural}/${id}/files/each.txt/info`) })],
+  [
+    'upload',
+    (id, plural) => ({
+      name: `POST /${plural}/id/files`,
+      expect: WRITE,
+      run: (a) => a.upload(`/${plural}/${id}/files`, [{ name: `u${n()}.txt`, content: 'u' }]),
+    }),
+  ],
+  [
+    'download',
+    (id, plural) => ({ name: `GET /${plural}/id/files/each.txt`, expect: READ, run: (a) => a.get(`/${plural}/${id}/files/each.txt`) }),
+  ],
+  [
+    'file info',
+    (id, plural) => ({
+      name: `GET /${plural}/id/files/each.txt/info`,
+      expect: READ,
+      run: (a) => a.get(`/${plural}/${id}/files/each.txt/info`),
+    }),
+  ],
   [
     'file delete',
     (id, plural) => ({
@@ -542,7 +658,14 @@ const PER_TYPE: [string, (id: string, plural: string) => Omit<Case, 'run'> & { r
       },
     }),
   ],
-  ['subtree download', (id, plural) => ({ name: `GET /${plural}/id/download?summary`, expect: READ, run: (a) => a.get(`/${plural}/${id}/download?summary=true`) })],
+  [
+    'subtree download',
+    (id, plural) => ({
+      name: `GET /${plural}/id/download?summary`,
+      expect: READ,
+      run: (a) => a.get(`/${plural}/${id}/download?summary=true`),
+    }),
+  ],
 ];
 
 describe('permission matrix', () => {
@@ -552,10 +675,12 @@ describe('permission matrix', () => {
     for (const c of [...CASES, ...perType]) {
       for (const role of ROLES) {
         const r = await c.run(api[role], role);
-        if (r.status !== c.expect[role]) wrong.push(`${c.name} as ${role}: ${r.status} (expected ${c.expect[role]}) ${JSON.stringify(r.body).slice(0, 160)}`);
+        if (r.status !== c.expect[role])
+          wrong.push(`${c.name} as ${role}: ${r.status} (expected ${c.expect[role]}) ${JSON.stringify(r.body).slice(0, 160)}`);
         else if (r.status >= 400) {
           // Refusals are JSON errors like any other.
-          if (r.body?.status !== r.status || typeof r.body?.message !== 'string') wrong.push(`${c.name} as ${role}: error body ${JSON.stringify(r.body)}`);
+          if (r.body?.status !== r.status || typeof r.body?.message !== 'string')
+            wrong.push(`${c.name} as ${role}: error body ${JSON.stringify(r.body)}`);
         }
       }
     }

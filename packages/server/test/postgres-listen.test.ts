@@ -25,12 +25,18 @@ describe.skipIf(!pgUrl)('PostgreSQL wake-ups', () => {
       await handle.notify!('sprocket_t_wake');
       await until(() => calls >= 1, 'the first notification');
 
-      const killed = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where query like 'listen %' and datname = current_database()`);
+      const killed = await admin.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity where query like 'listen %' and datname = current_database()`,
+      );
       expect(killed.rowCount).toBe(1);
       const before = calls;
       // Back again: the resubscription wakes listeners once (notifications in between were lost) …
       await until(() => calls > before, 'the resubscription wake-up');
-      await until(async () => (await admin.query(`select 1 from pg_stat_activity where query like 'listen %' and datname = current_database()`)).rowCount === 1, 'a new LISTEN connection');
+      await until(
+        async () =>
+          (await admin.query(`select 1 from pg_stat_activity where query like 'listen %' and datname = current_database()`)).rowCount === 1,
+        'a new LISTEN connection',
+      );
       // … and later notifications arrive through the new connection.
       const after = calls;
       await handle.notify!('sprocket_t_wake');

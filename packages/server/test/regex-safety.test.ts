@@ -96,13 +96,26 @@ describe('user regular expressions', () => {
     async () => {
       const h = await makeHierarchy(s.admin);
       const gear = await addGear(s.admin, manifest({ inputs: { file: { base: 'file' } } }));
-      const rule = ok(await s.admin.post(`/projects/${h.project}/rules`, { name: 'evil', gear_id: gear, any: [{ type: 'file.name', value: '(a|a)*b', regex: true }] }))._id;
+      const rule = ok(
+        await s.admin.post(`/projects/${h.project}/rules`, {
+          name: 'evil',
+          gear_id: gear,
+          any: [{ type: 'file.name', value: '(a|a)*b', regex: true }],
+        }),
+      )._id;
       // Many stars in a glob are polynomial for a backtracking engine; linear on RE2.
       const other = await addGear(s.admin, manifest({ inputs: { file: { base: 'file' } } }));
-      const glob = ok(await s.admin.post(`/projects/${h.project}/rules`, { name: 'stars', gear_id: other, any: [{ type: 'file.name', value: `${'*a'.repeat(12)}*b` }] }))._id;
+      const glob = ok(
+        await s.admin.post(`/projects/${h.project}/rules`, {
+          name: 'stars',
+          gear_id: other,
+          any: [{ type: 'file.name', value: `${'*a'.repeat(12)}*b` }],
+        }),
+      )._id;
       ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: `${EVIL}${'a'.repeat(200)}`, content: 'x' }]));
       ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: `${EVIL}b`, content: 'x' }]));
-      const fired = async (id: string) => (ok(await s.admin.get(`/jobs?${q(`origin.id=rule:${id}`)}`)) as any[]).map((j) => j.inputs.file.name);
+      const fired = async (id: string) =>
+        (ok(await s.admin.get(`/jobs?${q(`origin.id=rule:${id}`)}`)) as any[]).map((j) => j.inputs.file.name);
       expect(await fired(rule)).toEqual([`${EVIL}b`]);
       expect(await fired(glob)).toEqual([`${EVIL}b`]);
     },
@@ -130,11 +143,17 @@ describe('user regular expressions', () => {
     });
     expect(view.status).toBe(400);
     expect(view.body.message).toMatch(/^fileSpec\.filter\.value: lookahead and lookbehind/);
-    const evalFilter = await s.admin.request('POST', `/views/data?containerId=${h.project}&${q('file.name=~(x)\\1')}`, { columns: [{ src: 'session.label' }] });
+    const evalFilter = await s.admin.request('POST', `/views/data?containerId=${h.project}&${q('file.name=~(x)\\1')}`, {
+      columns: [{ src: 'session.label' }],
+    });
     expect(evalFilter.status).toBe(400);
     expect(evalFilter.body.message).toMatch(/file\.name=~\(x\)\\1.*backreferences/);
     const gear = await addGear(s.admin, manifest({ inputs: { file: { base: 'file' } } }));
-    const rule = await s.admin.post(`/projects/${h.project}/rules`, { name: 'r', gear_id: gear, any: [{ type: 'file.name', value: '(?<=a)b', regex: true }] });
+    const rule = await s.admin.post(`/projects/${h.project}/rules`, {
+      name: 'r',
+      gear_id: gear,
+      any: [{ type: 'file.name', value: '(?<=a)b', regex: true }],
+    });
     expect(rule.status).toBe(400);
     expect(rule.body.message).toMatch(/any\[0\]\.value: lookahead and lookbehind/);
   });

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newUid, syntheticSeries } from '../../../test-fixtures/synthetic-dicom.js';
 import { type EngineProcess, engineKey, startEngine, waitForJob } from '../../engine/test/engines.js';
 import { eventually } from '../../engine/test/helpers.js';
-import { syntheticSeries, newUid } from '../../../test-fixtures/synthetic-dicom.js';
 import { dicomImporterOf } from '../src/dicom/importer.js';
 import { globRegExp } from '../src/jobs/rule-conditions.js';
-import { EngineSim, addGear, engineKeyOf, gearArchive, manifest, uploadArchive } from './gear-kit.js';
+import { addGear, EngineSim, engineKeyOf, gearArchive, manifest, uploadArchive } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
 
@@ -25,7 +25,11 @@ type Ids = Awaited<ReturnType<typeof makeHierarchy>>;
 
 /** A gear taking one required file, with a config key that has a default. */
 async function fileGear(over: Record<string, unknown> = {}): Promise<{ id: string; name: string }> {
-  const m = manifest({ inputs: { file: { base: 'file' } }, config: { threshold: { type: 'integer', default: 3 }, mode: { type: 'string', default: 'fast' } }, ...over });
+  const m = manifest({
+    inputs: { file: { base: 'file' } },
+    config: { threshold: { type: 'integer', default: 3 }, mode: { type: 'string', default: 'fast' } },
+    ...over,
+  });
   return { id: await addGear(s.admin, m), name: m.name };
 }
 
@@ -95,7 +99,10 @@ describe('saving rules', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ gear_id: gear.id }, /at least one condition/],
       [{ gear_id: gear.id, any: [{ type: 'file.size', value: '1' }] }, /any\[0\]\.type: 'file\.size' is not a condition type/],
-      [{ gear_id: gear.id, all: [{ type: 'file.name', value: '(unclosed', regex: true }] }, /all\[0\]\.value: not a valid regular expression/],
+      [
+        { gear_id: gear.id, all: [{ type: 'file.name', value: '(unclosed', regex: true }] },
+        /all\[0\]\.value: not a valid regular expression/,
+      ],
       [{ gear_id: gear.id, any: [{ type: 'file.type', value: '' }] }, /any\[0\]\.value/],
       [{ gear_id: two, ...cond }, /exactly one required file input.*it has 2: a, b/],
       [{ gear_id: none, ...cond }, /exactly one required file input.*it has 0/],
@@ -104,7 +111,10 @@ describe('saving rules', () => {
       [{ gear_id: gear.id, ...cond, config: { nope: 1 } }, /config\.nope.*not a config option/],
       [{ gear_id: gear.id, ...cond, config: { threshold: 'x' } }, /config.*threshold/],
       [{ gear_id: 'f'.repeat(24), ...cond }, /gear_id: gear f+ not found/],
-      [{ gear_id: two, ...cond, fixed_inputs: [{ input: 'b', type: 'acquisition', id: 'a'.repeat(24), name: 'x' }] }, /fixed_inputs\[0\]: container a+ is not in this project/],
+      [
+        { gear_id: two, ...cond, fixed_inputs: [{ input: 'b', type: 'acquisition', id: 'a'.repeat(24), name: 'x' }] },
+        /fixed_inputs\[0\]: container a+ is not in this project/,
+      ],
     ];
     for (const [body, why] of cases) {
       const r = await s.admin.post(`/projects/${h.project}/rules`, { name: 'bad', ...body });
@@ -114,7 +124,11 @@ describe('saving rules', () => {
     // A read-only key is fine, and so is a second required input pinned by fixed_inputs.
     await rule(h.project, { gear_id: roKey, ...cond });
     await upload(s.admin, h.acquisition, 'atlas.nii.gz');
-    await rule(h.project, { gear_id: two, ...cond, fixed_inputs: [{ input: 'b', type: 'acquisition', id: h.acquisition, name: 'atlas.nii.gz' }] });
+    await rule(h.project, {
+      gear_id: two,
+      ...cond,
+      fixed_inputs: [{ input: 'b', type: 'acquisition', id: h.acquisition, name: 'atlas.nii.gz' }],
+    });
   });
 
   it('needs gear_rules_manage to change rules and gear_rules_view to read them', async () => {
@@ -155,7 +169,8 @@ describe('conditions', () => {
     const glob = await rule(h.project, { gear_id: (await fileGear()).id, any: [{ type: 'file.name', value: '*_T1w.nii*' }] });
     const chars = await rule(h.project, { gear_id: (await fileGear()).id, any: [{ type: 'file.name', value: 'run-[0-9]?.[!d]*' }] });
     const regex = await rule(h.project, { gear_id: (await fileGear()).id, any: [{ type: 'file.name', value: 'sub-\\d+_', regex: true }] });
-    for (const n of ['sub-01_T1w.nii.gz', 'SUB-02_t1w.NII', 'x_T1w.json', 'run-12.txt', 'run-1x.dcm', 'pre-sub-03_bold.nii']) await upload(s.admin, h.acquisition, n);
+    for (const n of ['sub-01_T1w.nii.gz', 'SUB-02_t1w.NII', 'x_T1w.json', 'run-12.txt', 'run-1x.dcm', 'pre-sub-03_bold.nii'])
+      await upload(s.admin, h.acquisition, n);
     expect(await launchedOn(glob)).toEqual({ 'sub-01_T1w.nii.gz': 1, 'SUB-02_t1w.NII': 1 });
     expect(await launchedOn(chars)).toEqual({ 'run-12.txt': 1 });
     expect(await launchedOn(regex)).toEqual({ 'sub-01_T1w.nii.gz': 1, 'SUB-02_t1w.NII': 1 });
@@ -164,8 +179,20 @@ describe('conditions', () => {
   it('container.has-type and container.has-classification look at every file of the container', async () => {
     const h = await makeHierarchy(s.admin);
     const acq2 = ok(await s.admin.post('/acquisitions', { session: h.session, label: 'other' }))._id;
-    const hasType = await rule(h.project, { gear_id: (await fileGear()).id, all: [{ type: 'file.type', value: 'nifti' }, { type: 'container.has-type', value: 'bval' }] });
-    const hasClass = await rule(h.project, { gear_id: (await fileGear()).id, all: [{ type: 'file.type', value: 'nifti' }, { type: 'container.has-classification', value: 'Diffusion' }] });
+    const hasType = await rule(h.project, {
+      gear_id: (await fileGear()).id,
+      all: [
+        { type: 'file.type', value: 'nifti' },
+        { type: 'container.has-type', value: 'bval' },
+      ],
+    });
+    const hasClass = await rule(h.project, {
+      gear_id: (await fileGear()).id,
+      all: [
+        { type: 'file.type', value: 'nifti' },
+        { type: 'container.has-classification', value: 'Diffusion' },
+      ],
+    });
     await upload(s.admin, h.acquisition, 'dwi.nii.gz');
     await upload(s.admin, acq2, 'other.nii.gz');
     expect(await launchedOn(hasType)).toEqual({});
@@ -182,13 +209,17 @@ describe('conditions', () => {
     const h = await makeHierarchy(s.admin);
     const combo = await rule(h.project, {
       gear_id: (await fileGear()).id,
-      any: [{ type: 'file.type', value: 'nifti' }, { type: 'file.type', value: 'dicom' }],
+      any: [
+        { type: 'file.type', value: 'nifti' },
+        { type: 'file.type', value: 'dicom' },
+      ],
       all: [{ type: 'file.name', value: 'sub-*' }],
       not: [{ type: 'file.name', value: '*localizer*' }],
     });
     const onlyNot = await rule(h.project, { gear_id: (await fileGear()).id, not: [{ type: 'file.type', value: 'nifti' }] });
     const off = await rule(h.project, { gear_id: (await fileGear()).id, any: [{ type: 'file.type', value: 'nifti' }], disabled: true });
-    for (const n of ['sub-01_T1w.nii.gz', 'sub-01_scan.dcm', 'sub-01_localizer.nii.gz', 'other.nii.gz', 'sub-01.txt']) await upload(s.admin, h.acquisition, n);
+    for (const n of ['sub-01_T1w.nii.gz', 'sub-01_scan.dcm', 'sub-01_localizer.nii.gz', 'other.nii.gz', 'sub-01.txt'])
+      await upload(s.admin, h.acquisition, n);
     expect(await launchedOn(combo)).toEqual({ 'sub-01_T1w.nii.gz': 1, 'sub-01_scan.dcm': 1 });
     expect(await launchedOn(onlyNot)).toEqual({ 'sub-01_scan.dcm': 1, 'sub-01.txt': 1 });
     expect(await launchedOn(off)).toEqual({});
@@ -217,7 +248,12 @@ describe('rule jobs', () => {
   it('run the matching file into its container with the rule config over the defaults, tagged auto', async () => {
     const h = await makeHierarchy(s.admin);
     const g = await fileGear();
-    const rid = await rule(h.project, { gear_id: g.id, any: [{ type: 'file.type', value: 'nifti' }], config: { threshold: 9 }, priority: 'high' });
+    const rid = await rule(h.project, {
+      gear_id: g.id,
+      any: [{ type: 'file.type', value: 'nifti' }],
+      config: { threshold: 9 },
+      priority: 'high',
+    });
     await upload(s.admin, h.acquisition, 'brain.nii.gz');
     const sessionUpload = await s.admin.upload(`/sessions/${h.session}/files`, [{ name: 'session.nii.gz', content: 'x' }]);
     expect(sessionUpload.status).toBe(200);
@@ -234,7 +270,10 @@ describe('rule jobs', () => {
       config: { config: { threshold: 9, mode: 'fast' } },
     });
     expect(acqJob.tags.sort()).toEqual(['auto', g.name].sort());
-    expect(sesJob).toMatchObject({ destination: { type: 'session', id: h.session }, inputs: { file: { type: 'session', name: 'session.nii.gz' } } });
+    expect(sesJob).toMatchObject({
+      destination: { type: 'session', id: h.session },
+      inputs: { file: { type: 'session', name: 'session.nii.gz' } },
+    });
   });
 
   it('never launches the same job twice: identical re-uploads and metadata edits that keep the match', async () => {
@@ -266,8 +305,26 @@ describe('rule jobs', () => {
   it('DICOM header extraction is a metadata change: classification rules fire once it lands, type rules do not fire again', async () => {
     const h = await makeHierarchy(s.admin);
     const byType = await rule(h.project, { gear_id: (await fileGear()).id, any: [{ type: 'file.type', value: 'dicom' }] });
-    const byClass = await rule(h.project, { gear_id: (await fileGear()).id, all: [{ type: 'file.type', value: 'dicom' }, { type: 'file.classification', value: 'T1' }] });
-    const [slice] = syntheticSeries({ patientId: 'p1', studyUid: newUid(), seriesUid: newUid(), seriesNumber: 1, seriesDescription: 'T1w MPRAGE', slices: 1, rows: 8, columns: 8, inversionTime: 900, repetitionTime: 2300, echoTime: 3 });
+    const byClass = await rule(h.project, {
+      gear_id: (await fileGear()).id,
+      all: [
+        { type: 'file.type', value: 'dicom' },
+        { type: 'file.classification', value: 'T1' },
+      ],
+    });
+    const [slice] = syntheticSeries({
+      patientId: 'p1',
+      studyUid: newUid(),
+      seriesUid: newUid(),
+      seriesNumber: 1,
+      seriesDescription: 'T1w MPRAGE',
+      slices: 1,
+      rows: 8,
+      columns: 8,
+      inversionTime: 900,
+      repetitionTime: 2300,
+      echoTime: 3,
+    });
     ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'mprage.dcm', content: new Blob([slice!]) }]));
     expect(await launchedOn(byType)).toEqual({ 'mprage.dcm': 1 });
     await dicomImporterOf(s.ctx)!.idle();
@@ -342,7 +399,10 @@ describe('auto_update', () => {
     const v2 = await addGear(s.admin, { ...base, version: '1.1.0' });
     expect(ok(await s.admin.get(`/projects/${h.project}/rules/${follows}`)).gear_id).toBe(v2);
     expect(ok(await s.admin.get(`/projects/${h.project}/rules/${pinned}`)).gear_id).toBe(v1);
-    const r = await uploadArchive(s.admin, await gearArchive({ ...base, version: '2.0.0', inputs: { file: { base: 'file' }, key: { base: 'api-key' } } }));
+    const r = await uploadArchive(
+      s.admin,
+      await gearArchive({ ...base, version: '2.0.0', inputs: { file: { base: 'file' }, key: { base: 'api-key' } } }),
+    );
     expect(r.status).toBe(200);
     expect(r.body.warnings.join('\n')).toMatch(new RegExp(`gear rule ${follows}.*stays on its current version: Cannot create rule`));
     expect(ok(await s.admin.get(`/projects/${h.project}/rules/${follows}`)).gear_id).toBe(v2);
@@ -362,7 +422,12 @@ describe('apply', () => {
     expect(await launchedOn(rid)).toEqual({});
     const dry = ok(await s.admin.post(`/projects/${h.project}/rules/${rid}/apply`, { dry_run: true }));
     expect(dry).toMatchObject({ dry_run: true, would_launch: 4, already_launched: 0 });
-    expect(dry.jobs.map((j: any) => `${j.container.type}:${j.file}`).sort()).toEqual(['acquisition:a.nii.gz', 'acquisition:b.nii.gz', 'acquisition:c.nii.gz', 'project:atlas.nii.gz']);
+    expect(dry.jobs.map((j: any) => `${j.container.type}:${j.file}`).sort()).toEqual([
+      'acquisition:a.nii.gz',
+      'acquisition:b.nii.gz',
+      'acquisition:c.nii.gz',
+      'project:atlas.nii.gz',
+    ]);
     expect(await launchedOn(rid)).toEqual({});
     const run = ok(await s.admin.post(`/projects/${h.project}/rules/${rid}/apply`, {}));
     expect(run).toMatchObject({ dry_run: false, launched: 4, already_launched: 0 });
@@ -371,7 +436,10 @@ describe('apply', () => {
     const again = ok(await s.admin.post(`/projects/${h.project}/rules/${rid}/apply`, {}));
     expect(again).toMatchObject({ launched: 0, already_launched: 4, jobs: [] });
     await upload(s.admin, acq2, 'd.nii.gz');
-    expect(ok(await s.admin.post(`/projects/${h.project}/rules/${rid}/apply`, { dry_run: true }))).toMatchObject({ would_launch: 1, already_launched: 4 });
+    expect(ok(await s.admin.post(`/projects/${h.project}/rules/${rid}/apply`, { dry_run: true }))).toMatchObject({
+      would_launch: 1,
+      already_launched: 4,
+    });
   });
 });
 
@@ -404,14 +472,17 @@ describe('a pipeline of rules with a real engine', () => {
     );
     const toNifti = await rule(h.project, { gear_id: converter, any: [{ type: 'file.type', value: 'dicom' }] }, server.admin);
     const toQa = await rule(h.project, { gear_id: qa, any: [{ type: 'file.type', value: 'nifti' }] }, server.admin);
-    for (const name of ['scan.dcm', 'bad.dcm']) ok(await server.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name, content: 'not really dicom' }]));
+    for (const name of ['scan.dcm', 'bad.dcm'])
+      ok(await server.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name, content: 'not really dicom' }]));
 
     const jobsOf = async (rid: string) => ok(await server.admin.get(`/jobs?filter=origin.id=rule:${rid}&sort=created:asc`)) as any[];
     const done = await eventually(async () => (await jobsOf(toQa)).some((j) => j.state === 'complete'), 40_000, 100);
     expect(done, real.output()).toBe(true);
     const conversions = await jobsOf(toNifti);
     expect(conversions).toHaveLength(2);
-    const byInput = Object.fromEntries(await Promise.all(conversions.map(async (j) => [j.inputs.dicom.name, await waitForJob(server.admin, j.id)])));
+    const byInput = Object.fromEntries(
+      await Promise.all(conversions.map(async (j) => [j.inputs.dicom.name, await waitForJob(server.admin, j.id)])),
+    );
     expect(byInput['scan.dcm'].state).toBe('complete');
     expect(byInput['bad.dcm'].state).toBe('failed');
     const checks = await jobsOf(toQa);

@@ -95,7 +95,6 @@ describe("requests' booleans: True / False in query strings", () => {
     const attached = await sdkRequest('GET', `${file}?view=False`);
     expectOk(attached, 'view=False');
     expect(attached.headers['content-disposition']).toMatch(/^attachment/);
-
   });
 
   it('other spellings still get a 400 naming the parameter', async () => {

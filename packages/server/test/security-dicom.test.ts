@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticSeries, newUid } from '../../../test-fixtures/synthetic-dicom.js';
+import { newUid, syntheticSeries } from '../../../test-fixtures/synthetic-dicom.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 
 /**
@@ -65,7 +65,16 @@ function bombZip(members: { name: string; head?: Buffer; zerosMiB: number }[]): 
 
 /** A real slice's bytes up to its PixelData, then a PixelData element declaring `pixelBytes`. */
 function sliceHead(instance: number, pixelBytes: number): Buffer {
-  const [slice] = syntheticSeries({ patientId: 'bomb', studyUid: newUid(), seriesUid: newUid(), seriesNumber: 1, seriesDescription: 'bomb', rows: 4, columns: 4, slices: 1 });
+  const [slice] = syntheticSeries({
+    patientId: 'bomb',
+    studyUid: newUid(),
+    seriesUid: newUid(),
+    seriesNumber: 1,
+    seriesDescription: 'bomb',
+    rows: 4,
+    columns: 4,
+    slices: 1,
+  });
   const at = slice!.indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x57]));
   const pixel = Buffer.alloc(12);
   pixel.writeUInt16LE(0x7fe0, 0);
@@ -179,11 +188,17 @@ describe('DICOM bombs with small bounds (SPROCKET_DICOM_*)', () => {
 
   it('stops at the inflation budget and records where', async () => {
     // 80 real slices whose pixels are 1 MiB of zeros: each peek inflates at least 64 KiB, over 5 MiB in all.
-    const members = Array.from({ length: 80 }, (_, i) => ({ name: `s${String(i).padStart(3, '0')}.dcm`, head: sliceHead(i + 1, MiB), zerosMiB: 1 }));
+    const members = Array.from({ length: 80 }, (_, i) => ({
+      name: `s${String(i).padStart(3, '0')}.dcm`,
+      head: sliceHead(i + 1, MiB),
+      zerosMiB: 1,
+    }));
     await upload(s.admin, acq, 'many.dicom.zip', bombZip(members));
     const f = await extracted(s.admin, acq, 'many.dicom.zip');
     expect(f.info.header).toBeUndefined();
-    expect(f.info.header_error).toMatch(/^stopped at 's0\d\d\.dcm': header extraction inflated more than 4194304 bytes of this file \(SPROCKET_DICOM_MAX_INFLATED_BYTES\)$/);
+    expect(f.info.header_error).toMatch(
+      /^stopped at 's0\d\d\.dcm': header extraction inflated more than 4194304 bytes of this file \(SPROCKET_DICOM_MAX_INFLATED_BYTES\)$/,
+    );
   });
 
   it('does not read a zip with more members than the bound', async () => {

@@ -33,17 +33,26 @@ afterAll(async () => {
 });
 
 /** A gear a rule can drive: one required file input. */
-const qaManifest = (name: string, version: string, over: Record<string, unknown> = {}) => manifest({ name, version, inputs: { nifti: { base: 'file' } }, ...over });
+const qaManifest = (name: string, version: string, over: Record<string, unknown> = {}) =>
+  manifest({ name, version, inputs: { nifti: { base: 'file' } }, ...over });
 
 /** A project `user` manages (group admin), holding an auto_update rule on `gearId`. */
 async function projectWithRule(user: string | undefined, gearId: string) {
   const h = await makeHierarchy(s.admin);
   if (user) ok(await s.admin.post(`/groups/${h.group}/permissions`, { _id: user, access: 'admin' }));
-  const rule = ok(await s.admin.post(`/projects/${h.project}/rules`, { gear_id: gearId, name: 'qa everything', any: [{ type: 'file.type', value: 'nifti' }], auto_update: true }))._id as string;
+  const rule = ok(
+    await s.admin.post(`/projects/${h.project}/rules`, {
+      gear_id: gearId,
+      name: 'qa everything',
+      any: [{ type: 'file.type', value: 'nifti' }],
+      auto_update: true,
+    }),
+  )._id as string;
   return { ...h, rule };
 }
 
-const ruleGear = async (h: { project: string; rule: string }) => ok(await s.admin.get(`/projects/${h.project}/rules/${h.rule}`)).gear_id as string;
+const ruleGear = async (h: { project: string; rule: string }) =>
+  ok(await s.admin.get(`/projects/${h.project}/rules/${h.rule}`)).gear_id as string;
 
 describe('gear name ownership', () => {
   it("refuses another developer's higher version of a gear (403); latest, lookup and auto_update rules stay", async () => {
@@ -118,7 +127,9 @@ describe('handing a gear name over', () => {
     expect((await uploadArchive(alice, await gearArchive(qaManifest('handover', '3.0.0')))).status).toBe(403);
     // An admin hands it to the site admins: then only admins upload.
     expect(ok(await s.admin.put('/gears/owners/handover', { owner: null })).owner).toBeNull();
-    expect((await uploadArchive(bob, await gearArchive(qaManifest('handover', '4.0.0')))).body.message).toMatch(/belongs to the site admins/);
+    expect((await uploadArchive(bob, await gearArchive(qaManifest('handover', '4.0.0')))).body.message).toMatch(
+      /belongs to the site admins/,
+    );
   });
 });
 
@@ -128,7 +139,10 @@ describe('upload warnings', () => {
     const mine = await projectWithRule('alice@gears.org', v1);
     const hidden = await projectWithRule(undefined, v1);
     // A version that needs a read-write key cannot drive rules: both rules stay, with a note.
-    const r = await uploadArchive(alice, await gearArchive(qaManifest('warned', '2.0.0', { inputs: { nifti: { base: 'file' }, key: { base: 'api-key' } } })));
+    const r = await uploadArchive(
+      alice,
+      await gearArchive(qaManifest('warned', '2.0.0', { inputs: { nifti: { base: 'file' }, key: { base: 'api-key' } } })),
+    );
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const text = (r.body.warnings ?? []).join('\n');
     expect(text).toMatch(new RegExp(`gear rule ${mine.rule} .*stays on its current version: Cannot create rule`));
@@ -144,14 +158,31 @@ describe('gears stored before owners were recorded', () => {
     const databaseUrl = await freshDatabaseUrl();
     const handle = databaseUrl ? openPostgres(databaseUrl) : openSqlite(path.join(dataDir, 'sprocket.db'));
     const old = { '0001_core': m0001, '0002_listing_indexes': m0002, '0003_jobs': m0003, '0004_views': m0004, '0005_batch_rules': m0005 };
-    const migrator = new Migrator({ db: handle.db, provider: { getMigrations: async () => old }, migrationTableName: 'sprocket_migrations', migrationLockTableName: 'sprocket_migrations_lock' });
+    const migrator = new Migrator({
+      db: handle.db,
+      provider: { getMigrations: async () => old },
+      migrationTableName: 'sprocket_migrations',
+      migrationLockTableName: 'sprocket_migrations_lock',
+    });
     const { error } = await migrator.migrateToLatest();
     expect(error).toBeUndefined();
     const m = qaManifest('legacy-qa', '1.0.0');
     const stamp = new Date().toISOString();
     await (handle.db as Kysely<any>)
       .insertInto('gears')
-      .values({ id: 'a'.repeat(24), name: m.name, version: m.version, category: 'qa', manifest: JSON.stringify(m), exchange: '{}', archive_key: null, archive_size: 0, disabled: 0, created: stamp, modified: stamp })
+      .values({
+        id: 'a'.repeat(24),
+        name: m.name,
+        version: m.version,
+        category: 'qa',
+        manifest: JSON.stringify(m),
+        exchange: '{}',
+        archive_key: null,
+        archive_size: 0,
+        disabled: 0,
+        created: stamp,
+        modified: stamp,
+      })
       .execute();
     await handle.close();
 
@@ -203,12 +234,17 @@ function tarMembers(members: Member[]): Buffer {
   const out: Buffer[] = [];
   for (const m of members) {
     const body = Buffer.from(m.content ?? '');
-    out.push(tarHeader(m.name, { size: body.length, type: m.type, linkname: m.linkname }), body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    out.push(
+      tarHeader(m.name, { size: body.length, type: m.type, linkname: m.linkname }),
+      body,
+      Buffer.alloc((512 - (body.length % 512)) % 512),
+    );
   }
   return Buffer.concat(out);
 }
 
-const hostile = (members: Member[]) => gzipSync(Buffer.concat([tarMembers([{ name: 'manifest.json', content: JSON.stringify(manifest()) }, ...members]), Buffer.alloc(1024)]));
+const hostile = (members: Member[]) =>
+  gzipSync(Buffer.concat([tarMembers([{ name: 'manifest.json', content: JSON.stringify(manifest()) }, ...members]), Buffer.alloc(1024)]));
 
 describe('gear archive members', () => {
   it.each<[string, Member[], string]>([
@@ -216,17 +252,53 @@ describe('gear archive members', () => {
     ['a .. inside the path', [{ name: 'lib/../../escape', content: 'x' }], '"lib/../../escape" has a \'..\''],
     ['an absolute path', [{ name: '/etc/passwd', content: 'x' }], 'archive member "/etc/passwd" has an absolute path'],
     ['an absolute link', [{ name: 'shadow', type: '2', linkname: '/etc/shadow' }], 'archive link "shadow" → "/etc/shadow" is absolute'],
-    ['a link climbing out', [{ name: 'lib/', type: '5' }, { name: 'lib/up', type: '2', linkname: '../..' }], 'archive link "lib/up" → "../.." leads outside the gear'],
+    [
+      'a link climbing out',
+      [
+        { name: 'lib/', type: '5' },
+        { name: 'lib/up', type: '2', linkname: '../..' },
+      ],
+      'archive link "lib/up" → "../.." leads outside the gear',
+    ],
     [
       'a chain of links that each look inside',
-      [{ name: 'd/', type: '5' }, { name: 'up', type: '2', linkname: 'd/..' }, { name: 'out', type: '2', linkname: 'up/../x' }],
+      [
+        { name: 'd/', type: '5' },
+        { name: 'up', type: '2', linkname: 'd/..' },
+        { name: 'out', type: '2', linkname: 'up/../x' },
+      ],
       'archive link "out" → "up/../x" leads outside the gear',
     ],
-    ['a member written through a link', [{ name: 'l', type: '2', linkname: 'lib' }, { name: 'l/run', content: 'x' }], '"l/run" lies below "l", which is not a folder'],
-    ['a hard link out', [{ name: 'pw', type: '1', linkname: '/etc/passwd' }], 'archive hard link "pw" → "/etc/passwd" does not name an earlier file'],
+    [
+      'a member written through a link',
+      [
+        { name: 'l', type: '2', linkname: 'lib' },
+        { name: 'l/run', content: 'x' },
+      ],
+      '"l/run" lies below "l", which is not a folder',
+    ],
+    [
+      'a hard link out',
+      [{ name: 'pw', type: '1', linkname: '/etc/passwd' }],
+      'archive hard link "pw" → "/etc/passwd" does not name an earlier file',
+    ],
     ['a device', [{ name: 'mem', type: '3' }], 'archive member "mem" is a character-device'],
-    ['a file twice', [{ name: 'run', content: 'a' }, { name: './run', content: 'b' }], 'archive member "./run" appears twice'],
-    ['a file replaced by a link', [{ name: 'run', content: 'a' }, { name: 'run', type: '2', linkname: 'lib' }], 'archive member "run" appears twice'],
+    [
+      'a file twice',
+      [
+        { name: 'run', content: 'a' },
+        { name: './run', content: 'b' },
+      ],
+      'archive member "./run" appears twice',
+    ],
+    [
+      'a file replaced by a link',
+      [
+        { name: 'run', content: 'a' },
+        { name: 'run', type: '2', linkname: 'lib' },
+      ],
+      'archive member "run" appears twice',
+    ],
   ])('refuses %s at upload (400 naming the member)', async (_what, members, message) => {
     const r = await uploadArchive(alice, hostile(members));
     expect(r.status, JSON.stringify(r.body)).toBe(400);
@@ -252,7 +324,10 @@ describe('gear archive expansion', () => {
   it('refuses a 1 MB archive that inflates to 1.1 GB (413) without inflating it all', async () => {
     // gzip members concatenate: 1100 copies of 1 MiB of zeros gzipped is ~1.1 MB that inflates to 1.1 GiB.
     const size = 1100 * 2 ** 20;
-    const prefix = Buffer.concat([tarMembers([{ name: 'manifest.json', content: JSON.stringify(manifest()) }]), tarHeader('weights.bin', { size })]);
+    const prefix = Buffer.concat([
+      tarMembers([{ name: 'manifest.json', content: JSON.stringify(manifest()) }]),
+      tarHeader('weights.bin', { size }),
+    ]);
     const zeros = gzipSync(Buffer.alloc(2 ** 20), { level: 9 });
     const bomb = Buffer.concat([gzipSync(prefix), ...Array<Buffer>(1100).fill(zeros), gzipSync(Buffer.alloc(1024))]);
     expect(bomb.length).toBeLessThan(1.3e6);
@@ -265,14 +340,21 @@ describe('gear archive expansion', () => {
   });
 
   it('refuses a member whose declared size exceeds the bound before reading it', async () => {
-    const prefix = Buffer.concat([tarMembers([{ name: 'manifest.json', content: JSON.stringify(manifest()) }]), tarHeader('huge.bin', { size: 5 * 2 ** 30 })]);
+    const prefix = Buffer.concat([
+      tarMembers([{ name: 'manifest.json', content: JSON.stringify(manifest()) }]),
+      tarHeader('huge.bin', { size: 5 * 2 ** 30 }),
+    ]);
     const r = await uploadArchive(alice, gzipSync(prefix));
     expect(r.status, JSON.stringify(r.body)).toBe(413);
-    expect(r.body.message).toContain('archive member "huge.bin" declares 5368709120 bytes: the archive would expand to more than 4294967296 bytes');
+    expect(r.body.message).toContain(
+      'archive member "huge.bin" declares 5368709120 bytes: the archive would expand to more than 4294967296 bytes',
+    );
   });
 
   it('bounds members and total bytes by the SPROCKET_GEAR_ARCHIVE_* settings', async () => {
-    const small = await startTestServer({ env: { SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES: '20', SPROCKET_GEAR_ARCHIVE_MAX_BYTES: String(2 ** 20) } });
+    const small = await startTestServer({
+      env: { SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES: '20', SPROCKET_GEAR_ARCHIVE_MAX_BYTES: String(2 ** 20) },
+    });
     try {
       const dev = await makeUser(small, 'dev@small.org', ['developer']);
       const many = Array.from({ length: 25 }, (_, i) => ({ name: `f${i}`, content: 'x' }));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobLog } from '../../engine/src/logs.js';
-import { EngineSim, addGear, engineKeyOf, manifest } from './gear-kit.js';
+import { addGear, EngineSim, engineKeyOf, manifest } from './gear-kit.js';
 import { makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { ok } from './people.js';
 
@@ -43,9 +43,16 @@ describe('JSON nesting', () => {
     const form = new FormData();
     form.append('metadata', `{"info": ${nested(10_000)}}`);
     form.append('file', new Blob(['x']), 'deep.txt');
-    const res = await fetch(`${s.admin.base}/acquisitions/${h.acquisition}/files`, { method: 'POST', headers: s.admin.headers(), body: form });
+    const res = await fetch(`${s.admin.base}/acquisitions/${h.acquisition}/files`, {
+      method: 'POST',
+      headers: s.admin.headers(),
+      body: form,
+    });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ code: 'INVALID_JSON', message: "form field 'metadata': JSON nested deeper than 64 levels of arrays and objects" });
+    expect(await res.json()).toMatchObject({
+      code: 'INVALID_JSON',
+      message: "form field 'metadata': JSON nested deeper than 64 levels of arrays and objects",
+    });
     expect((await s.admin.get(`/acquisitions/${h.acquisition}/files/deep.txt/info`)).status).toBe(404);
 
     // A NUL as deep as bodies may go (the check once stopped looking after 64 levels).
@@ -86,7 +93,9 @@ describe('labels', () => {
     for (const [method, p, body, field] of cases) {
       const r = await s.admin.request(method, p, body);
       expect(r.status, `${method} ${p}`).toBe(400);
-      expect(r.body.message, `${method} ${p}`).toBe(`${field}: must not contain control characters (ANSI escapes, tabs, newlines, U+0000-U+001F, U+007F-U+009F)`);
+      expect(r.body.message, `${method} ${p}`).toBe(
+        `${field}: must not contain control characters (ANSI escapes, tabs, newlines, U+0000-U+001F, U+007F-U+009F)`,
+      );
     }
     expect(ok(await s.admin.get(`/acquisitions/${h.acquisition}`)).label).toBe('T1w');
     // Any printable text is still a label.
@@ -102,7 +111,9 @@ describe('labels', () => {
     expect(tagged.body.message).toMatch(/^body\.value: must not contain control characters/);
     const inBody = await s.admin.put(`/acquisitions/${h.acquisition}`, { tags: ['ok', 'bad\u001b[0m'] });
     expect(inBody.status).toBe(400);
-    expect(inBody.body.message).toMatch(/^body\.tags\/1: must not contain control characters|^body\.tags\.1: must not contain control characters|^body\.tags\[1\]: must not contain control characters/);
+    expect(inBody.body.message).toMatch(
+      /^body\.tags\/1: must not contain control characters|^body\.tags\.1: must not contain control characters|^body\.tags\[1\]: must not contain control characters/,
+    );
     const upload = await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'tagged.txt', content: 'x' }], { tags: [ansi] });
     expect(upload.status).toBe(400);
     expect(upload.body.message).toMatch(/control characters/);
@@ -128,7 +139,14 @@ describe('job logs as text', () => {
     const gearText = text.replace(/^\[sprocket\] .*\n/gm, '');
     expect(gearText).toBe('line one\nline two\n\n  indented\tline four\nwarning: on stderr\nlast line\n');
     const json = ok(await s.admin.get(`/jobs/${id}/logs`));
-    expect(json.logs.filter((l: any) => l.fd !== -1).map((l: any) => l.msg)).toEqual(['line one', 'line two', '', '  indented\tline four', 'warning: on stderr', 'last line']);
+    expect(json.logs.filter((l: any) => l.fd !== -1).map((l: any) => l.msg)).toEqual([
+      'line one',
+      'line two',
+      '',
+      '  indented\tline four',
+      'warning: on stderr',
+      'last line',
+    ]);
   });
 });
 
@@ -137,12 +155,14 @@ describe('serving uploaded content', () => {
   const svg = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>';
   let analysis: string;
   beforeAll(async () => {
-    ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [
-      { name: 'report.qa.html', content: html },
-      { name: 'figure.svg', content: svg },
-      { name: 'notes.txt', content: html },
-      { name: 'paper.pdf', content: '%PDF-1.4\n' },
-    ]));
+    ok(
+      await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [
+        { name: 'report.qa.html', content: html },
+        { name: 'figure.svg', content: svg },
+        { name: 'notes.txt', content: html },
+        { name: 'paper.pdf', content: '%PDF-1.4\n' },
+      ]),
+    );
     analysis = ok(await s.admin.post(`/sessions/${h.session}/analyses`, { label: 'qa' }))._id;
     ok(await s.admin.upload(`/analyses/${analysis}/files`, [{ name: 'out.html', content: html }]));
   });
@@ -174,7 +194,12 @@ describe('serving uploaded content', () => {
       expect(headers(part), p).toEqual(headers(r));
     }
     const head = await fetch(`${s.admin.base}${a}/report.qa.html?view=true`, { method: 'HEAD', headers: s.admin.headers() });
-    expect(headers(head)).toEqual({ type: expect.stringContaining('text/html'), disposition: 'inline', csp: 'sandbox', nosniff: 'nosniff' });
+    expect(headers(head)).toEqual({
+      type: expect.stringContaining('text/html'),
+      disposition: 'inline',
+      csp: 'sandbox',
+      nosniff: 'nosniff',
+    });
     // PDF viewers cannot open in a sandboxed document; a PDF runs no script in the page's origin.
     const pdf = await s.admin.bytes(`${a}/paper.pdf?view=true`);
     expect(headers(pdf)).toEqual({ type: 'application/pdf', disposition: 'inline', csp: null, nosniff: 'nosniff' });

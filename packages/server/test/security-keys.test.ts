@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineSim, addGear, engineKeyOf, gearArchive, manifest, uploadArchive } from './gear-kit.js';
+import { addGear, EngineSim, engineKeyOf, gearArchive, manifest, uploadArchive } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
 
@@ -111,7 +111,10 @@ describe('job keys act only on the data of their job', () => {
 
   it('still does the job’s data work: reads, uploads, info, tags, notes; knows its user', async () => {
     expect(ok(await rw.get('/users/self'))._id).toBe('alice@sec.org');
-    expect(ok(await rw.upload(`/acquisitions/${A.acquisition}/files`, [{ name: 'by-gear.txt', content: 'x' }]))[0].origin).toMatchObject({ type: 'job', id: job.id });
+    expect(ok(await rw.upload(`/acquisitions/${A.acquisition}/files`, [{ name: 'by-gear.txt', content: 'x' }]))[0].origin).toMatchObject({
+      type: 'job',
+      id: job.id,
+    });
     ok(await rw.post(`/acquisitions/${A.acquisition}/info`, { set: { qa: 'pass' } }));
     ok(await rw.post(`/acquisitions/${A.acquisition}/tags`, { value: 'qa-done' }));
     ok(await rw.post(`/sessions/${A.session}/notes`, { text: 'checked' }));
@@ -138,7 +141,9 @@ describe('engine keys read and write only the jobs they run, while they run', ()
 
   beforeAll(async () => {
     other = new EngineSim(s.as(ok(await s.admin.post('/devices', { name: 'lab-box' })).key), 'lab-box/1');
-    job = await running(other, s.admin, manifest({ inputs: { image: { base: 'file' } } }), { inputs: { image: { type: 'acquisition', id: A.acquisition, name: 'in.nii.gz' } } });
+    job = await running(other, s.admin, manifest({ inputs: { image: { base: 'file' } } }), {
+      inputs: { image: { type: 'acquisition', id: A.acquisition, name: 'in.nii.gz' } },
+    });
   });
 
   it('reads its running job’s input, gear and config', async () => {
@@ -155,7 +160,9 @@ describe('engine keys read and write only the jobs they run, while they run', ()
     expect((await other.api.bytes(`/acquisitions/${A.acquisition}/files/in.nii.gz?version=99`)).status).toBe(403);
     expect((await other.api.get(`/acquisitions/${A.acquisition}/files/in.nii.gz?ticket=`)).status).toBe(403);
     // A job on the local engine: its gear and config are not this engine's to read.
-    const theirs = await running(engine, s.admin, manifest({ inputs: { image: { base: 'file' } } }), { inputs: { image: { type: 'acquisition', id: B.acquisition, name: 'secret.nii.gz' } } });
+    const theirs = await running(engine, s.admin, manifest({ inputs: { image: { base: 'file' } } }), {
+      inputs: { image: { type: 'acquisition', id: B.acquisition, name: 'secret.nii.gz' } },
+    });
     expect((await other.api.bytes(theirs.request.inputs[0].uri)).status).toBe(403);
     expect((await other.api.bytes(theirs.request.gear.archive)).status).toBe(403);
     expect((await other.api.get(`/jobs/${theirs.id}/config.json`)).status).toBe(404);
@@ -184,11 +191,26 @@ describe('lookup answers a hidden path exactly like a missing one', () => {
     ok(await s.admin.post(`/projects/${mine}/permissions`, { _id: 'ivy@sec.org', access: 'ro' }));
     const hidden = ok(await s.admin.post('/projects', { group: A.group, label: 'Hidden.v2' }))._id;
     const pairs: [string[], string[]][] = [
-      [[A.group, 'Project'], [A.group, 'Nonesuch']],
-      [[A.group, 'Hidden.v2'], [A.group, 'Absent.v2']],
-      [[A.group, 'Project', 'sub-01', 'ses-01'], [A.group, 'Nonesuch', 'sub-01', 'ses-01']],
-      [[A.group, `<id:${A.project}>`], [A.group, '<id:0123456789abcdef01234567>']],
-      [[B.group, 'Project'], ['nosuchgroup', 'Project']],
+      [
+        [A.group, 'Project'],
+        [A.group, 'Nonesuch'],
+      ],
+      [
+        [A.group, 'Hidden.v2'],
+        [A.group, 'Absent.v2'],
+      ],
+      [
+        [A.group, 'Project', 'sub-01', 'ses-01'],
+        [A.group, 'Nonesuch', 'sub-01', 'ses-01'],
+      ],
+      [
+        [A.group, `<id:${A.project}>`],
+        [A.group, '<id:0123456789abcdef01234567>'],
+      ],
+      [
+        [B.group, 'Project'],
+        ['nosuchgroup', 'Project'],
+      ],
     ];
     for (const route of ['/lookup', '/resolve']) {
       for (const [seen, unseen] of pairs) {
@@ -197,7 +219,11 @@ describe('lookup answers a hidden path exactly like a missing one', () => {
         expect([a.status, b.status], `${route} ${seen.join('/')}`).toEqual([404, 404]);
         expect(a.body.code).toBe(b.body.code);
         // The messages differ only by the path the caller sent.
-        const shape = (msg: string, p: string[]) => msg.replaceAll(p.join('/'), '<path>').replaceAll(p[1] ?? '', '<seg>').replaceAll(p[0]!, '<group>');
+        const shape = (msg: string, p: string[]) =>
+          msg
+            .replaceAll(p.join('/'), '<path>')
+            .replaceAll(p[1] ?? '', '<seg>')
+            .replaceAll(p[0]!, '<group>');
         expect(shape(a.body.message, seen), `${route} ${seen.join('/')}`).toBe(shape(b.body.message, unseen));
         for (const id of [A.project, A.subject, A.session, hidden, B.project]) {
           if (!seen.join('/').includes(id)) expect(a.body.message).not.toContain(id);
@@ -212,12 +238,19 @@ describe('job documents redact what the reader may not see', () => {
     const dan = await makeUser(s, 'dan@sec.org');
     ok(await s.admin.post(`/groups/${C.group}/permissions`, { _id: 'dan@sec.org', access: 'ro' }));
     const hiddenName = 'patient-jane-doe-t1.nii.gz';
-    ok(await s.admin.upload(`/acquisitions/${B.acquisition}/files`, [{ name: hiddenName, content: 'jane' }], { info: { PatientName: 'Jane Doe' } }));
+    ok(
+      await s.admin.upload(`/acquisitions/${B.acquisition}/files`, [{ name: hiddenName, content: 'jane' }], {
+        info: { PatientName: 'Jane Doe' },
+      }),
+    );
     ok(await s.admin.upload(`/acquisitions/${C.acquisition}/files`, [{ name: 'visible.txt', content: 'v' }]));
     const stored = ok(await s.admin.get(`/acquisitions/${B.acquisition}/files/${hiddenName}/info`));
     const m = manifest({ inputs: { scan: { base: 'file' }, notes: { base: 'file' } } });
     const job = await running(engine, s.admin, m, {
-      inputs: { scan: { type: 'acquisition', id: B.acquisition, name: hiddenName }, notes: { type: 'acquisition', id: C.acquisition, name: 'visible.txt' } },
+      inputs: {
+        scan: { type: 'acquisition', id: B.acquisition, name: hiddenName },
+        notes: { type: 'acquisition', id: C.acquisition, name: 'visible.txt' },
+      },
       destination: { type: 'acquisition', id: C.acquisition },
     });
     const secrets = [hiddenName, 'Jane Doe', stored.hash, B.acquisition, B.session, B.subject, B.project].filter(Boolean);
@@ -245,7 +278,11 @@ describe('job documents redact what the reader may not see', () => {
     const erin = await makeUser(s, 'erin@sec.org');
     ok(await s.admin.post(`/groups/${C.group}/permissions`, { _id: 'erin@sec.org', access: 'ro' }));
     const hiddenName = 'patient-john-roe-t2.nii.gz';
-    ok(await s.admin.upload(`/acquisitions/${B.acquisition}/files`, [{ name: hiddenName, content: 'john' }], { info: { PatientName: 'John Roe' } }));
+    ok(
+      await s.admin.upload(`/acquisitions/${B.acquisition}/files`, [{ name: hiddenName, content: 'john' }], {
+        info: { PatientName: 'John Roe' },
+      }),
+    );
     ok(await s.admin.upload(`/acquisitions/${C.acquisition}/files`, [{ name: 'seen.txt', content: 's' }]));
     const hash = ok(await s.admin.get(`/acquisitions/${B.acquisition}/files/${hiddenName}/info`)).hash;
     const { _id: aid } = ok(
@@ -267,7 +304,9 @@ describe('job documents redact what the reader may not see', () => {
       all: ok(await erin.get('/analyses')),
       byId: ok(await erin.get(`/analyses/${aid}`)),
       session,
-      lookup: ok(await erin.post('/lookup', { path: [C.group, project.label, session.subject.code, session.label, 'analyses', 'cross-project'] })),
+      lookup: ok(
+        await erin.post('/lookup', { path: [C.group, project.label, session.subject.code, session.label, 'analyses', 'cross-project'] }),
+      ),
     };
     for (const [what, doc] of Object.entries(docs)) expect(leaks(doc), what).toEqual([]);
     expect(docs.get.inputs).toHaveLength(2);
@@ -320,7 +359,9 @@ describe('priorities above medium', () => {
     expect(raise.body.message).toContain("'critical'");
     expect(ok(await alice.get(`/jobs/${mine}`)).priority).toBe('medium');
     ok(await alice.put(`/jobs/${mine}`, { priority: 'low' }));
-    const proposal = ok(await alice.post('/batch', { gear_id: g, targets: [{ type: 'acquisition', id: A.acquisition }], priority: 'critical' }));
+    const proposal = ok(
+      await alice.post('/batch', { gear_id: g, targets: [{ type: 'acquisition', id: A.acquisition }], priority: 'critical' }),
+    );
     // The proposal already says so: the container is one alice may not launch on at that priority.
     expect(proposal.improper_permissions).toHaveLength(1);
     expect(proposal.matched).toEqual([]);
@@ -335,14 +376,33 @@ describe('priorities above medium', () => {
   });
 
   it('rules run as their author: a rule author without project admin gets no critical jobs', async () => {
-    const manager = ok(await s.admin.post('/roles', { label: 'rule manager', actions: ['containers_view_metadata', 'files_view_metadata', 'gear_rules_view', 'gear_rules_manage'] }))._id;
+    const manager = ok(
+      await s.admin.post('/roles', {
+        label: 'rule manager',
+        actions: ['containers_view_metadata', 'files_view_metadata', 'gear_rules_view', 'gear_rules_manage'],
+      }),
+    )._id;
     const rita = await makeUser(s, 'rita@sec.org');
     ok(await s.admin.post(`/projects/${A.project}/permissions`, { _id: 'rita@sec.org', role_ids: [manager] }));
     const g = await addGear(s.admin, manifest({ inputs: { file: { base: 'file' } } }));
-    const theirs = ok(await rita.post(`/projects/${A.project}/rules`, { name: 'urgent', gear_id: g, any: [{ type: 'file.name', value: 'urgent-*' }], priority: 'critical' }))._id;
+    const theirs = ok(
+      await rita.post(`/projects/${A.project}/rules`, {
+        name: 'urgent',
+        gear_id: g,
+        any: [{ type: 'file.name', value: 'urgent-*' }],
+        priority: 'critical',
+      }),
+    )._id;
     // Another gear: one file runs a gear once, whichever rule asks first.
     const g2 = await addGear(s.admin, manifest({ inputs: { file: { base: 'file' } } }));
-    const admins = ok(await s.admin.post(`/projects/${A.project}/rules`, { name: 'urgent-admin', gear_id: g2, any: [{ type: 'file.name', value: 'urgent-*' }], priority: 'critical' }))._id;
+    const admins = ok(
+      await s.admin.post(`/projects/${A.project}/rules`, {
+        name: 'urgent-admin',
+        gear_id: g2,
+        any: [{ type: 'file.name', value: 'urgent-*' }],
+        priority: 'critical',
+      }),
+    )._id;
     ok(await s.admin.upload(`/acquisitions/${A.acquisition}/files`, [{ name: 'urgent-1.txt', content: 'x' }]));
     const jobsOf = async (rid: string) => ok(await s.admin.get(`/jobs?filter=origin.id=rule:${rid}`)) as any[];
     expect(await jobsOf(theirs)).toEqual([]);
@@ -377,7 +437,8 @@ describe('data at rest', () => {
     const out: string[] = [];
     const walk = (p: string) => {
       const st = fs.statSync(p);
-      if ((st.mode & 0o077) !== 0 || (st.isDirectory() ? (st.mode & 0o700) !== 0o700 : (st.mode & 0o777) !== 0o600)) out.push(`${path.relative(root, p) || '.'} ${(st.mode & 0o777).toString(8)}`);
+      if ((st.mode & 0o077) !== 0 || (st.isDirectory() ? (st.mode & 0o700) !== 0o700 : (st.mode & 0o777) !== 0o600))
+        out.push(`${path.relative(root, p) || '.'} ${(st.mode & 0o777).toString(8)}`);
       if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
     };
     walk(root);
@@ -390,7 +451,8 @@ describe('data at rest', () => {
     expect((fs.statSync(s.dataDir).mode & 0o777).toString(8)).toBe('700');
     expect(exposed(s.dataDir)).toEqual([]);
     if (!process.env.SPROCKET_TEST_DATABASE_URL?.startsWith('postgres')) {
-      for (const f of ['sprocket.db', 'sprocket.db-wal', 'sprocket.db-shm']) expect((fs.statSync(path.join(s.dataDir, f)).mode & 0o777).toString(8), f).toBe('600');
+      for (const f of ['sprocket.db', 'sprocket.db-wal', 'sprocket.db-shm'])
+        expect((fs.statSync(path.join(s.dataDir, f)).mode & 0o777).toString(8), f).toBe('600');
     }
   });
 
@@ -415,7 +477,9 @@ describe('data at rest', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-shared-'));
     fs.chmodSync(dir, 0o1777);
     try {
-      await expect(startTestServer({ dataDir: dir })).rejects.toThrow(/is writable by every user \(mode 1777\): give Sprocket a directory of its own/);
+      await expect(startTestServer({ dataDir: dir })).rejects.toThrow(
+        /is writable by every user \(mode 1777\): give Sprocket a directory of its own/,
+      );
       expect(fs.statSync(dir).mode & 0o7777).toBe(0o1777);
       expect(fs.readdirSync(dir)).toEqual([]);
     } finally {

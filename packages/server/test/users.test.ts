@@ -123,7 +123,7 @@ describe('users and API keys', () => {
     const locked = await fay.get('/users/self');
     expect(locked.status).toBe(401);
     expect(locked.body.message).toContain('disabled');
-    expect((ok(await s.admin.get('/users/fay@lab.org'))).disabled).toBe(true);
+    expect(ok(await s.admin.get('/users/fay@lab.org')).disabled).toBe(true);
     expect((await s.admin.put('/users/fay@lab.org', { disabled: false })).status).toBe(200);
     // Disabling revoked her keys: enabling brings none back (security-keys.test.ts); she needs a new one.
     expect((await fay.get('/users/self')).status).toBe(401);
@@ -133,7 +133,7 @@ describe('users and API keys', () => {
     expect((await gus.del('/users/fay@lab.org')).status).toBe(403);
     expect((await s.admin.del('/users/gus@lab.org')).status).toBe(200);
     expect((await gus.get('/users/self')).status).toBe(401);
-    expect((ok(await s.admin.get('/users/gus@lab.org'))).disabled).toBe(true);
+    expect(ok(await s.admin.get('/users/gus@lab.org')).disabled).toBe(true);
     expect((await s.admin.del('/users/nobody@lab.org')).status).toBe(404);
     // The site cannot lock itself out by accident.
     expect((await s.admin.put('/users/admin@sprocket.local', { disabled: true })).status).toBe(409);

@@ -27,7 +27,12 @@ describe('validation messages from the API', () => {
     { what: 'required', send: () => s.admin.post('/groups', {}), message: 'body._id: is required', field: '_id' },
     { what: 'required, nested', send: () => s.admin.post('/projects', { label: 'x' }), message: 'body.group: is required', field: 'group' },
     { what: 'type', send: () => s.admin.put(`/projects/${h.project}`, { info: 'x' }), message: 'body.info: must be object', field: 'info' },
-    { what: 'type in a query', send: () => s.admin.get('/projects?limit=many'), message: 'querystring.limit: must be integer', field: 'limit' },
+    {
+      what: 'type in a query',
+      send: () => s.admin.get('/projects?limit=many'),
+      message: 'querystring.limit: must be integer',
+      field: 'limit',
+    },
     {
       what: 'additionalProperties',
       send: () => s.admin.put(`/projects/${h.project}`, { frobnicate: 1 }),
@@ -46,8 +51,18 @@ describe('validation messages from the API', () => {
       message: /^body\.label: must not contain control characters \(ANSI escapes/,
       field: 'label',
     },
-    { what: 'pattern', send: () => s.admin.get('/projects/NOT-AN-ID'), message: 'params.id: must match the pattern ^[0-9a-f]{24}$', field: '.id' },
-    { what: 'minLength', send: () => s.admin.post('/groups', { _id: 'msgs2', label: '' }), message: 'body.label: must be at least 1 character long', field: 'label' },
+    {
+      what: 'pattern',
+      send: () => s.admin.get('/projects/NOT-AN-ID'),
+      message: 'params.id: must match the pattern ^[0-9a-f]{24}$',
+      field: '.id',
+    },
+    {
+      what: 'minLength',
+      send: () => s.admin.post('/groups', { _id: 'msgs2', label: '' }),
+      message: 'body.label: must be at least 1 character long',
+      field: 'label',
+    },
     {
       what: 'maxLength in an array',
       send: () => s.admin.put(`/acquisitions/${h.acquisition}`, { tags: ['ok', 'x'.repeat(40)] }),
@@ -61,7 +76,12 @@ describe('validation messages from the API', () => {
       message: 'body.add.Intent: must be an array, not a string',
       field: 'Intent',
     },
-    { what: 'minProperties', send: () => s.admin.put(`/projects/${h.project}`, {}), message: 'body: must have at least 1 property', field: 'body' },
+    {
+      what: 'minProperties',
+      send: () => s.admin.put(`/projects/${h.project}`, {}),
+      message: 'body: must have at least 1 property',
+      field: 'body',
+    },
   ];
 
   for (const c of cases) {

@@ -27,16 +27,28 @@ beforeAll(async () => {
     const ses = ok(await api.post('/sessions', { project, label: 'ses-1', subject: { label: sub } }))._id;
     const acq = ok(await api.post('/acquisitions', { session: ses, label: 'T1w' }))._id;
     acqs.push({ id: acq, subject: sub });
-    ok(await api.upload(`/acquisitions/${acq}/files`, [{ name: 'metrics.csv', content: metricsCsv(i) }], { type: 'tabular data', info: { site: `S${i}` } }));
+    ok(
+      await api.upload(`/acquisitions/${acq}/files`, [{ name: 'metrics.csv', content: metricsCsv(i) }], {
+        type: 'tabular data',
+        info: { site: `S${i}` },
+      }),
+    );
     ok(await api.upload(`/acquisitions/${acq}/files`, [{ name: 'metrics.tsv', content: `region\tvolume\nputamen\t${5000 + i}\n` }]));
     ok(await api.upload(`/acquisitions/${acq}/files`, [{ name: 'scan.nii.gz', content: 'not a table' }]));
-    const json = JSON.stringify([{ roi: 'a', stats: { mean: 1.5 + i, n: 10 } }, { roi: 'b', stats: { mean: 2.5, n: 'x' } }]);
+    const json = JSON.stringify([
+      { roi: 'a', stats: { mean: 1.5 + i, n: 10 } },
+      { roi: 'b', stats: { mean: 2.5, n: 'x' } },
+    ]);
     ok(await api.upload(`/acquisitions/${acq}/files`, [{ name: 'rois.json.gz', content: new Blob([gzipSync(json)]) }]));
     // Two analyses per acquisition, each with an output table: the filter picks one.
     for (const label of ['freesurfer run', 'qa run']) {
       const a = ok(await api.post(`/acquisitions/${acq}/analyses`, { label }))._id;
       analyses.push(a);
-      ok(await api.upload(`/acquisitions/${acq}/analyses/${a}/files`, [{ name: 'out.csv', content: `metric,value\n${label.split(' ')[0]},${10 + i}\n` }]));
+      ok(
+        await api.upload(`/acquisitions/${acq}/analyses/${a}/files`, [
+          { name: 'out.csv', content: `metric,value\n${label.split(' ')[0]},${10 + i}\n` },
+        ]),
+      );
     }
   }
 });
@@ -88,7 +100,12 @@ describe('processFiles: rows from inside files', () => {
   });
 
   it('takes every field when no file columns are given: TSV as text, gzip-compressed JSON arrays with nested objects flattened', async () => {
-    const tsv = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: '*.tsv' }, processFiles: true }, includeIds: false, includeLabels: false });
+    const tsv = await run({
+      columns: [],
+      fileSpec: { container: 'acquisition', filter: { value: '*.tsv' }, processFiles: true },
+      includeIds: false,
+      includeLabels: false,
+    });
     expect(tsv.body.data).toEqual([
       { region: 'putamen', volume: '5000' },
       { region: 'putamen', volume: '5001' },
@@ -104,7 +121,12 @@ describe('processFiles: rows from inside files', () => {
     // Typed dotted paths reach into nested records; 'x' is no int.
     const typed = await run({
       columns: [],
-      fileSpec: { container: 'acquisition', filter: { value: 'rois.json.gz' }, processFiles: true, columns: [{ src: 'stats.n', dst: 'n', type: 'int' }] },
+      fileSpec: {
+        container: 'acquisition',
+        filter: { value: 'rois.json.gz' },
+        processFiles: true,
+        columns: [{ src: 'stats.n', dst: 'n', type: 'int' }],
+      },
       includeIds: false,
       includeLabels: false,
     });
@@ -115,7 +137,13 @@ describe('processFiles: rows from inside files', () => {
     // ViewBuilder(columns=['subject.label']).files('acquisition', 'metrics.tsv').file_column('volume', type='int').build()
     const body = {
       columns: [{ src: 'subject.label' }],
-      fileSpec: { container: 'acquisition', filter: { value: 'metrics.tsv' }, formatOptions: {}, processFiles: true, columns: [{ src: 'volume', type: 'int' }] },
+      fileSpec: {
+        container: 'acquisition',
+        filter: { value: 'metrics.tsv' },
+        formatOptions: {},
+        processFiles: true,
+        columns: [{ src: 'volume', type: 'int' }],
+      },
       includeIds: true,
       includeLabels: true,
       sort: true,
@@ -144,22 +172,44 @@ describe('processFiles: rows from inside files', () => {
     const nifti = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: '*.nii.gz' }, processFiles: true } });
     expect(nifti.status).toBe(400);
     expect(nifti.body.message).toMatch(/^fileSpec: file 'scan\.nii\.gz' on acquisition 'T1w' \([0-9a-f]{24}\): processFiles reads CSV/);
-    const asJson = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: 'metrics.csv' }, processFiles: true, format: 'json' } });
+    const asJson = await run({
+      columns: [],
+      fileSpec: { container: 'acquisition', filter: { value: 'metrics.csv' }, processFiles: true, format: 'json' },
+    });
     expect(asJson.status).toBe(400);
     expect(asJson.body.message).toMatch(/^fileSpec: file 'metrics\.csv' on acquisition 'T1w' .*: not valid JSON/);
-    const cols = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: '*.csv' }, columns: [{ src: 'volume' }] } });
+    const cols = await run({
+      columns: [],
+      fileSpec: { container: 'acquisition', filter: { value: '*.csv' }, columns: [{ src: 'volume' }] },
+    });
     expect(cols.status).toBe(400);
-    expect(cols.body.message).toContain('fileSpec.columns: file columns are read from inside files, which needs fileSpec.processFiles: true');
+    expect(cols.body.message).toContain(
+      'fileSpec.columns: file columns are read from inside files, which needs fileSpec.processFiles: true',
+    );
     const expr = await run({ columns: [{ src: 'subject.label', expr: 'x*2' }] });
     expect(expr.body.message).toContain('columns[0].expr: column expressions are not supported');
-    const zip = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: '*.zip' }, zipMember: { value: '*.csv' } } });
+    const zip = await run({
+      columns: [],
+      fileSpec: { container: 'acquisition', filter: { value: '*.zip' }, zipMember: { value: '*.csv' } },
+    });
     expect(zip.body.message).toContain('fileSpec.zipMember');
-    const semicolons = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: 'metrics.tsv' }, processFiles: true, formatOptions: { delimiter: ';' } }, includeIds: false, includeLabels: false });
+    const semicolons = await run({
+      columns: [],
+      fileSpec: { container: 'acquisition', filter: { value: 'metrics.tsv' }, processFiles: true, formatOptions: { delimiter: ';' } },
+      includeIds: false,
+      includeLabels: false,
+    });
     expect(semicolons.body.data[0]).toEqual({ 'region\tvolume': 'putamen\t5000' });
-    const quote = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: '*.csv' }, processFiles: true, formatOptions: { delimiter: '"' } } });
+    const quote = await run({
+      columns: [],
+      fileSpec: { container: 'acquisition', filter: { value: '*.csv' }, processFiles: true, formatOptions: { delimiter: '"' } },
+    });
     expect(quote.status).toBe(400);
     expect(quote.body.message).toMatch(/fileSpec\.formatOptions\.delimiter/);
-    const type = await run({ columns: [], fileSpec: { container: 'acquisition', filter: { value: '*.csv' }, processFiles: true, columns: [{ src: 'v', type: 'double' }] } });
+    const type = await run({
+      columns: [],
+      fileSpec: { container: 'acquisition', filter: { value: '*.csv' }, processFiles: true, columns: [{ src: 'v', type: 'double' }] },
+    });
     expect(type.status).toBe(400);
     expect(type.body.message).toMatch(/fileSpec\.columns(\[0\]|\.0)\.type/);
   });
@@ -169,7 +219,13 @@ describe('analysisFilter: files of analyses under each container', () => {
   it('selects analyses by label (glob or regex) and reads their outputs; analysis columns come along', async () => {
     const view = (analysisFilter: unknown) => ({
       columns: [{ src: 'subject.label' }, { src: 'analysis.label' }],
-      fileSpec: { container: 'acquisition', analysisFilter, filter: { value: '*.csv' }, processFiles: true, columns: [{ src: 'metric' }, { src: 'value', type: 'int' }] },
+      fileSpec: {
+        container: 'acquisition',
+        analysisFilter,
+        filter: { value: '*.csv' },
+        processFiles: true,
+        columns: [{ src: 'metric' }, { src: 'value', type: 'int' }],
+      },
       includeIds: false,
       includeLabels: false,
     });
@@ -180,12 +236,20 @@ describe('analysisFilter: files of analyses under each container', () => {
       { 'subject.label': 'sub-02', 'analysis.label': 'qa run', metric: 'qa', value: 11 },
     ]);
     const byRegex = await run(view({ label: { value: '^(free|qa)', regex: true } }));
-    expect(byRegex.body.data.map((x: any) => `${x['subject.label']}:${x.metric}`)).toEqual(['sub-01:freesurfer', 'sub-01:qa', 'sub-02:freesurfer', 'sub-02:qa']);
+    expect(byRegex.body.data.map((x: any) => `${x['subject.label']}:${x.metric}`)).toEqual([
+      'sub-01:freesurfer',
+      'sub-01:qa',
+      'sub-02:freesurfer',
+      'sub-02:qa',
+    ]);
     // Analyses made by hand have no gear: a gear filter matches none of them.
     const byGear = await run(view({ 'gear.name': { value: 'nifti-qa' } }));
     expect(byGear.body.data).toEqual([]);
     // Default columns gain the analysis label and id.
-    const defaults = await run({ columns: [], fileSpec: { container: 'acquisition', analysisFilter: { label: { value: 'qa run' } }, filter: { value: 'out.csv' } } });
+    const defaults = await run({
+      columns: [],
+      fileSpec: { container: 'acquisition', analysisFilter: { label: { value: 'qa run' } }, filter: { value: 'out.csv' } },
+    });
     expect(defaults.body.data[0]['analysis.id']).toBe(analyses[1]);
     expect(Object.keys(defaults.body.data[0])).toContain('analysis.label');
     const bad = await run(view({ label: { value: '(?=x)', regex: true } }));
@@ -202,7 +266,12 @@ describe('PUT /views/{id}', () => {
     const saved = {
       label: 'volumes',
       columns: [{ src: 'subject.label' }],
-      fileSpec: { container: 'acquisition', filter: { value: 'metrics.tsv' }, processFiles: true, columns: [{ src: 'volume', type: 'int' }] },
+      fileSpec: {
+        container: 'acquisition',
+        filter: { value: 'metrics.tsv' },
+        processFiles: true,
+        columns: [{ src: 'volume', type: 'int' }],
+      },
       includeIds: false,
       includeLabels: false,
     };
@@ -213,7 +282,14 @@ describe('PUT /views/{id}', () => {
     expect(ok(await s.admin.get(`/containers/${project}/views`)).map((v: any) => v.label)).toEqual(['renamed']);
     ok(await s.admin.put(`/views/${id}`, { includeLabels: true }));
     const rows = ok(await s.admin.get(`/views/${id}/data?containerId=${project}`)).data;
-    expect(rows[0]).toEqual({ 'project.label': 'Metrics', 'session.label': 'ses-1', 'acquisition.label': 'T1w', 'file.name': 'metrics.tsv', 'subject.label': 'sub-01', volume: 5000 });
+    expect(rows[0]).toEqual({
+      'project.label': 'Metrics',
+      'session.label': 'ses-1',
+      'acquisition.label': 'T1w',
+      'file.name': 'metrics.tsv',
+      'subject.label': 'sub-01',
+      volume: 5000,
+    });
 
     const unknown = await s.admin.put(`/views/${id}`, { label: 'x', colums: [] });
     expect(unknown.status).toBe(400);
@@ -226,7 +302,10 @@ describe('PUT /views/{id}', () => {
 
     ok(await s.admin.put(`/views/${id}`, { fileSpec: null, columns: [{ src: 'session.label' }], includeLabels: false }));
     expect(ok(await s.admin.get(`/views/${id}`)).fileSpec).toBeUndefined();
-    expect(ok(await s.admin.get(`/views/${id}/data?containerId=${project}`)).data).toEqual([{ 'session.label': 'ses-1' }, { 'session.label': 'ses-1' }]);
+    expect(ok(await s.admin.get(`/views/${id}/data?containerId=${project}`)).data).toEqual([
+      { 'session.label': 'ses-1' },
+      { 'session.label': 'ses-1' },
+    ]);
 
     const missing = await s.admin.put('/views/0123456789abcdef01234567', { label: 'x' });
     expect(missing.status).toBe(404);
@@ -247,18 +326,29 @@ describe('bounds', () => {
     ok(await small.admin.upload(`/acquisitions/${acq}/files`, [{ name: 'three.csv', content: rows(3) }]));
     ok(await small.admin.upload(`/acquisitions/${acq}/files`, [{ name: 'big.csv', content: rows(100) }]));
     // 180 bytes compressed, far more inflated: the bound applies to what is read.
-    ok(await small.admin.upload(`/acquisitions/${acq}/files`, [{ name: 'bomb.csv.gz', content: new Blob([gzipSync(`a\n${'1\n'.repeat(5000)}`)]) }]));
+    ok(
+      await small.admin.upload(`/acquisitions/${acq}/files`, [
+        { name: 'bomb.csv.gz', content: new Blob([gzipSync(`a\n${'1\n'.repeat(5000)}`)]) },
+      ]),
+    );
   });
   afterAll(async () => {
     await small?.stop();
   });
 
-  const view = (glob: string) => ({ columns: [], fileSpec: { container: 'acquisition', filter: { value: glob }, processFiles: true }, includeIds: false, includeLabels: false });
+  const view = (glob: string) => ({
+    columns: [],
+    fileSpec: { container: 'acquisition', filter: { value: glob }, processFiles: true },
+    includeIds: false,
+    includeLabels: false,
+  });
 
   it('refuses a file over the size bound and a view over the record bound with 413 naming the file, in every format', async () => {
     const big = await small.admin.request('POST', `/views/data?containerId=${pid}`, view('big.csv'));
     expect(big.status).toBe(413);
-    expect(big.body.message).toMatch(/^fileSpec: file 'big\.csv' on acquisition 'acq' .*: 292 bytes; processFiles reads files up to 200 bytes/);
+    expect(big.body.message).toMatch(
+      /^fileSpec: file 'big\.csv' on acquisition 'acq' .*: 292 bytes; processFiles reads files up to 200 bytes/,
+    );
     const bomb = await small.admin.request('POST', `/views/data?containerId=${pid}&format=csv`, view('bomb.csv.gz'));
     expect(bomb.status).toBe(413);
     expect(bomb.body.message).toMatch(/^fileSpec: file 'bomb\.csv\.gz' .*: more than 200 bytes to read/);

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EngineProcess, engineKey, startEngine, waitForJob } from '../../engine/test/engines.js';
 import { buildGears } from '../../../scripts/build-gears.js';
+import { type EngineProcess, engineKey, startEngine, waitForJob } from '../../engine/test/engines.js';
 import { uploadArchive } from './gear-kit.js';
 import { startTestServer, type TestServer } from './helpers.js';
 import { ok } from './people.js';
@@ -81,12 +81,16 @@ beforeAll(async () => {
     const ses = ok(await s.admin.post('/sessions', { project, label: 'ses-1', subject: { label: subject } }))._id;
     const acq = ok(await s.admin.post('/acquisitions', { session: ses, label: 'T1w' }))._id;
     acqs.push({ id: acq, subject });
-    ok(await s.admin.upload(`/acquisitions/${acq}/files`, [{ name: 'T1w.nii.gz', content: new Blob([phantom(i + 1)]) }], { type: 'nifti' }));
+    ok(
+      await s.admin.upload(`/acquisitions/${acq}/files`, [{ name: 'T1w.nii.gz', content: new Blob([phantom(i + 1)]) }], { type: 'nifti' }),
+    );
     const input = { nifti: { type: 'acquisition', id: acq, name: 'T1w.nii.gz' } };
     // Into the acquisition itself …
     jobs.push(ok(await s.admin.post('/jobs/add', { gear_id: gearId, inputs: input }))._id);
     // … and as an analysis under it.
-    const analysis = ok(await s.admin.post(`/acquisitions/${acq}/analyses`, { label: `qa ${subject}`, job: { gear_id: gearId, inputs: input } }))._id;
+    const analysis = ok(
+      await s.admin.post(`/acquisitions/${acq}/analyses`, { label: `qa ${subject}`, job: { gear_id: gearId, inputs: input } }),
+    )._id;
     const job = ok(await s.admin.get(`/analyses/${analysis}`)).job;
     jobs.push(typeof job === 'string' ? job : job.id);
   }
@@ -133,7 +137,15 @@ describe('views over the QA gear output', () => {
     for (const [i, row] of r.body.data.entries()) {
       const json = await written(`acquisitions/${acqs[i]!.id}`, 'T1w_qa.json');
       expect(Object.keys(row)).toEqual(['subject', 'file.name', 'snr', 'efc', 'fber', 'tool', 'version']);
-      expect(row).toEqual({ subject: acqs[i]!.subject, 'file.name': 'T1w_qa.json', snr: json.snr, efc: json.efc, fber: json.fber, tool: 'nifti-qa', version: '0.1.0' });
+      expect(row).toEqual({
+        subject: acqs[i]!.subject,
+        'file.name': 'T1w_qa.json',
+        snr: json.snr,
+        efc: json.efc,
+        fber: json.fber,
+        tool: 'nifti-qa',
+        version: '0.1.0',
+      });
       expect(typeof row.snr).toBe('number');
     }
     // Different noise, different metrics: the rows come from each file, not from one.
@@ -148,7 +160,10 @@ describe('views over the QA gear output', () => {
         analysisFilter: { 'gear.name': { value: gear }, 'gear.version': { value: version } },
         filter: { value: '*_qa.json' },
         processFiles: true,
-        columns: [{ src: 'snr', type: 'float' }, { src: 'cjv', type: 'float' }],
+        columns: [
+          { src: 'snr', type: 'float' },
+          { src: 'cjv', type: 'float' },
+        ],
       },
       includeIds: false,
       includeLabels: false,
@@ -158,7 +173,13 @@ describe('views over the QA gear output', () => {
     const analyses = ok(await s.admin.get(`/acquisitions/${acqs[0]!.id}/analyses`));
     const json = await written(`analyses/${analyses[0]._id}`, 'T1w_qa.json');
     expect(r.body.data).toHaveLength(2);
-    expect(r.body.data[0]).toEqual({ 'subject.label': 'sub-01', 'analysis.label': 'qa sub-01', gear: 'nifti-qa', snr: json.snr, cjv: json.cjv });
+    expect(r.body.data[0]).toEqual({
+      'subject.label': 'sub-01',
+      'analysis.label': 'qa sub-01',
+      gear: 'nifti-qa',
+      snr: json.snr,
+      cjv: json.cjv,
+    });
     expect(r.body.data[1]['analysis.label']).toBe('qa sub-02');
     expect((await run(view('dcm2niix'))).body.data).toEqual([]);
     expect((await run(view('nifti-*', '1.*'))).body.data).toEqual([]);

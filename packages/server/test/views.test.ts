@@ -38,7 +38,9 @@ describe('data views', () => {
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toContain('text/csv');
     const lines = (r.body as string).trim().split('\n');
-    expect(lines[0]).toBe('project.label,subject.label,session.label,acquisition.label,file.name,snr,file.info.bids_meta.EchoTime,file.info.bids_meta.Manufacturer');
+    expect(lines[0]).toBe(
+      'project.label,subject.label,session.label,acquisition.label,file.name,snr,file.info.bids_meta.EchoTime,file.info.bids_meta.Manufacturer',
+    );
     expect(lines.slice(1)).toEqual(['QA,sub-01,ses-0,T1w,T1w_0_qa.json,10,0.02,GE', 'QA,sub-02,ses-1,T1w,T1w_1_qa.json,11,0.03,GE']);
   });
 
@@ -50,9 +52,15 @@ describe('data views', () => {
     expect(filtered.body.data.map((r: any) => r['subject.label'])).toEqual(['sub-02']);
     const paged = await s.admin.request('POST', `/views/data?containerId=${project}&skip=1&limit=1`, qaView);
     expect(paged.body.data.map((r: any) => r['subject.label'])).toEqual(['sub-02']);
-    const tsv = await s.admin.request('POST', `/views/data?containerId=${project}&format=tsv`, { ...qaView, columns: [{ src: 'file.type' }] });
+    const tsv = await s.admin.request('POST', `/views/data?containerId=${project}&format=tsv`, {
+      ...qaView,
+      columns: [{ src: 'file.type' }],
+    });
     expect((tsv.body as string).split('\n')[1]).toBe('QA\tsub-01\tses-0\tT1w\tT1w_0_qa.json\tqa');
-    const perSession = await s.admin.request('POST', `/views/data?containerId=${project}`, { columns: [{ src: 'session.label' }], includeIds: false });
+    const perSession = await s.admin.request('POST', `/views/data?containerId=${project}`, {
+      columns: [{ src: 'session.label' }],
+      includeIds: false,
+    });
     expect(perSession.body.data).toEqual([
       { 'project.label': 'QA', 'subject.label': 'sub-01', 'session.label': 'ses-0' },
       { 'project.label': 'QA', 'subject.label': 'sub-02', 'session.label': 'ses-1' },

@@ -54,7 +54,11 @@ class Browser {
   async request(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
     const res = await fetch(this.base + p, {
       method,
-      headers: { ...(this.cookie ? { Cookie: this.cookie } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+      headers: {
+        ...(this.cookie ? { Cookie: this.cookie } : {}),
+        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        ...headers,
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const setCookie = res.headers.get('set-cookie');
@@ -63,7 +67,12 @@ class Browser {
       this.cookie = pair!.endsWith('=') ? undefined : pair;
     }
     const text = await res.text();
-    return { status: res.status, body: text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text, headers: res.headers, setCookie };
+    return {
+      status: res.status,
+      body: text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text,
+      headers: res.headers,
+      setCookie,
+    };
   }
 
   async signIn(body: Record<string, string>) {
@@ -108,7 +117,11 @@ describe('password sign-in', () => {
     expect(mine).toBeDefined();
     expect(Date.parse(mine.expires) - Date.parse(mine.created)).toBe(12 * 3600 * 1000);
     // The password itself is stored as an argon2 hash.
-    const pw = await (s.ctx.handle.db as any).selectFrom('user_passwords').select('hash').where('user_id', '=', 'bob@web.org').executeTakeFirst();
+    const pw = await (s.ctx.handle.db as any)
+      .selectFrom('user_passwords')
+      .select('hash')
+      .where('user_id', '=', 'bob@web.org')
+      .executeTakeFirst();
     expect(pw.hash).toMatch(/^\$argon2id\$/);
   });
 
@@ -167,7 +180,12 @@ describe('API key sign-in', () => {
   it('keys keep working unchanged, with no CSRF token, even beside a cookie', async () => {
     const r = await s.admin.post(`/projects/${A.project}/tags`, { value: 'from-key' });
     expect(r.status).toBe(200);
-    const mixed = await s.admin.request('POST', `/projects/${A.project}/tags`, { value: 'with-cookie' }, { Cookie: 'sprocket_session=garbage' });
+    const mixed = await s.admin.request(
+      'POST',
+      `/projects/${A.project}/tags`,
+      { value: 'with-cookie' },
+      { Cookie: 'sprocket_session=garbage' },
+    );
     expect(mixed.status).toBe(200);
     expect((await s.anon.get('/users/self')).status).toBe(401);
   });
@@ -232,10 +250,18 @@ describe('GET /events', () => {
 
       const gearId = await addGear(s.admin, manifest({ name: 'web-events', inputs: { file: { base: 'file' } } }));
       const job = ok(
-        await s.admin.post('/jobs/add', { gear_id: gearId, inputs: { file: { type: 'acquisition', id: A.acquisition, name: 'in-a.txt' } }, destination: { type: 'session', id: A.session } }),
+        await s.admin.post('/jobs/add', {
+          gear_id: gearId,
+          inputs: { file: { type: 'acquisition', id: A.acquisition, name: 'in-a.txt' } },
+          destination: { type: 'session', id: A.session },
+        }),
       )._id;
       await until(() => bobStream.events.some((e) => e.event === 'job' && e.data._id === job));
-      expect(bobStream.events.find((e) => e.data._id === job)!.data).toMatchObject({ state: 'pending', gear_name: 'web-events', project_id: A.project });
+      expect(bobStream.events.find((e) => e.data._id === job)!.data).toMatchObject({
+        state: 'pending',
+        gear_name: 'web-events',
+        project_id: A.project,
+      });
       ok(await s.admin.put(`/jobs/${job}`, { state: 'cancelled' }));
       await until(() => bobStream.events.some((e) => e.data._id === job && e.data.state === 'cancelled'));
 

@@ -10,10 +10,9 @@ import { makeUser, ok } from './people.js';
  * with a key or through a download ticket.
  */
 
-
-
 /** Every member stamped at one known time unless it says otherwise, so the listing's timestamps can be checked. */
-const zipOf = (members: (ZipMember | { dir: string })[], comment = '') => zipBuffer(members, { comment, mtime: new Date(2024, 4, 6, 7, 8, 10) });
+const zipOf = (members: (ZipMember | { dir: string })[], comment = '') =>
+  zipBuffer(members, { comment, mtime: new Date(2024, 4, 6, 7, 8, 10) });
 
 /** The central-directory record of `name` in a zip (offset of its signature). */
 function centralEntry(zip: Buffer, name: string): number {
@@ -26,7 +25,10 @@ function centralEntry(zip: Buffer, name: string): number {
 }
 
 /** How yazl records a time (MS-DOS fields in local time), read back as the server shows it (those fields as UTC). */
-const asListed = (d: Date) => new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds() - (d.getSeconds() % 2))).toISOString();
+const asListed = (d: Date) =>
+  new Date(
+    Date.UTC(d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds() - (d.getSeconds() % 2)),
+  ).toISOString();
 
 let s: TestServer;
 let h: Awaited<ReturnType<typeof makeHierarchy>>;
@@ -49,7 +51,11 @@ beforeAll(async () => {
     'made by the tests',
   );
   ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'bundle.zip', content: new Blob([zip]) }]));
-  ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'plain.txt', content: 'not a zip at all, though long enough to look like one' }]));
+  ok(
+    await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [
+      { name: 'plain.txt', content: 'not a zip at all, though long enough to look like one' },
+    ]),
+  );
   url = `/acquisitions/${h.acquisition}/files/bundle.zip`;
 });
 afterAll(async () => {
@@ -111,7 +117,11 @@ describe('?member=<path>: one member streamed out of the stored zip', () => {
 
   it('earlier versions are read with ?version=', async () => {
     const v2 = await zipOf([{ name: 'series/IM0001.dcm', content: 'second version' }]);
-    ok(await s.admin.upload(`/sessions/${h.session}/files`, [{ name: 'v.zip', content: new Blob([await zipOf([{ name: 'a.txt', content: 'first version' }])]) }]));
+    ok(
+      await s.admin.upload(`/sessions/${h.session}/files`, [
+        { name: 'v.zip', content: new Blob([await zipOf([{ name: 'a.txt', content: 'first version' }])]) },
+      ]),
+    );
     ok(await s.admin.upload(`/sessions/${h.session}/files`, [{ name: 'v.zip', content: new Blob([v2]) }]));
     const vurl = `/sessions/${h.session}/files/v.zip`;
     expect(ok(await s.admin.get(`${vurl}?info=true`)).members.map((m: any) => m.path)).toEqual(['series/IM0001.dcm']);

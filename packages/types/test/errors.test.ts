@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -61,8 +61,12 @@ describe('the error catalogue', () => {
 
 describe('formatError', () => {
   it('fills each placeholder, wherever it stands', () => {
-    expect(formatError('JOB_STATE', { id: 'j1', state: 'cancelled', reason: 'it cannot be completed' })).toBe('job j1 is cancelled; it cannot be completed');
-    expect(formatError('FILE_NOT_FOUND', { name: 'a.nii', version: ' version 2', type: 'session', id: 's1' })).toBe("file 'a.nii' version 2 on session s1 not found");
+    expect(formatError('JOB_STATE', { id: 'j1', state: 'cancelled', reason: 'it cannot be completed' })).toBe(
+      'job j1 is cancelled; it cannot be completed',
+    );
+    expect(formatError('FILE_NOT_FOUND', { name: 'a.nii', version: ' version 2', type: 'session', id: 's1' })).toBe(
+      "file 'a.nii' version 2 on session s1 not found",
+    );
     expect(formatError('AUTH_INVALID_KEY', {})).toBe('invalid or revoked API key');
   });
 

@@ -23,7 +23,10 @@ function namesServer(spec: string): boolean {
 }
 
 function sourceFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.[cm]?[jt]s$/.test(f)).map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => /\.[cm]?[jt]s$/.test(f))
+    .map((f) => path.join(dir, f));
 }
 
 /** The module files a file imports by relative path, type-only imports included (they tie modules as much). */
@@ -121,7 +124,11 @@ const LAYERS: { dir: string; never: RegExp[]; fastifyAllowed?: string[]; allowed
   { dir: 'files', never: [/(^|\/)routes\//, /(^|\/)jobs\//] },
   { dir: 'dicom', never: [/(^|\/)routes\//] },
   { dir: 'views', never: [/(^|\/)routes\//] },
-  { dir: 'dao', never: [/(^|\/)routes\//, /(^|\/)jobs\//, /(^|\/)files\//, /(^|\/)dicom\//, /(^|\/)views\//, /(^|\/)auth\//], allowed: ['../auth/keys.js'] },
+  {
+    dir: 'dao',
+    never: [/(^|\/)routes\//, /(^|\/)jobs\//, /(^|\/)files\//, /(^|\/)dicom\//, /(^|\/)views\//, /(^|\/)auth\//],
+    allowed: ['../auth/keys.js'],
+  },
   { dir: 'db', never: [/(^|\/)(routes|jobs|auth|files|dicom|views|dao)\//] },
 ];
 
@@ -139,7 +146,8 @@ function layerViolations(rel: string, source: string, layer: (typeof LAYERS)[num
 describe('server layers', () => {
   it('recognises a route import and a fastify request type', () => {
     const jobs = LAYERS[0]!;
-    const sample = "import { checkFileName } from '../routes/files.js';\nimport type { FastifyRequest } from 'fastify';\nimport { x } from './routes-like.js';";
+    const sample =
+      "import { checkFileName } from '../routes/files.js';\nimport type { FastifyRequest } from 'fastify';\nimport { x } from './routes-like.js';";
     expect(layerViolations('jobs/placer.ts', sample, jobs)).toEqual(['jobs/placer.ts: ../routes/files.js', 'jobs/placer.ts: fastify']);
   });
 

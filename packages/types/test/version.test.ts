@@ -14,10 +14,15 @@ describe('one version', () => {
     .readdirSync(PACKAGES)
     .map((d) => path.join(PACKAGES, d, 'package.json'))
     .filter((f) => fs.existsSync(f))
-    .map((f) => ({ file: path.relative(PACKAGES, f), pkg: JSON.parse(fs.readFileSync(f, 'utf8')) as { version: string; dependencies?: Record<string, string> } }));
+    .map((f) => ({
+      file: path.relative(PACKAGES, f),
+      pkg: JSON.parse(fs.readFileSync(f, 'utf8')) as { version: string; dependencies?: Record<string, string> },
+    }));
 
   it('finds the workspace packages', () => {
-    expect(manifests.map((m) => m.file).sort()).toEqual(expect.arrayContaining(['cli/package.json', 'engine/package.json', 'sdk/package.json', 'server/package.json', 'types/package.json']));
+    expect(manifests.map((m) => m.file).sort()).toEqual(
+      expect.arrayContaining(['cli/package.json', 'engine/package.json', 'sdk/package.json', 'server/package.json', 'types/package.json']),
+    );
   });
 
   it('is the version of every package and of every dependency between them', () => {

@@ -1,15 +1,15 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { Navigate, RouterProvider, createBrowserRouter } from 'react-router';
+import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
 import { ApiError } from './api/client.js';
 import { AuthProvider } from './auth.js';
 import { Layout } from './components/Layout.js';
 import { Home } from './pages/Home.js';
 import { JobPage } from './pages/Job.js';
 import { NotFound } from './pages/NotFound.js';
-import { ProjectJobs } from './pages/ProjectJobs.js';
 import { ProjectPage } from './pages/Project.js';
+import { ProjectJobs } from './pages/ProjectJobs.js';
 import { ProjectSessions } from './pages/ProjectSessions.js';
 import './styles.css';
 

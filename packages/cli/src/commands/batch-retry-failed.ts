@@ -11,7 +11,10 @@ export function register(parent: Command): void {
     .option('--exit-code <codes>', 'only jobs that failed with these exit codes (comma-separated)')
     .option('--memory <size>', 'ask for this much memory for the retries (e.g. 8G)')
     .option('--json', 'print the new job ids as JSON')
-    .addHelpText('after', '\nExamples:\n  $ sprocket batch retry-failed 6650f0c2a1b2c3d4e5f60718\n  $ sprocket batch retry-failed 6650f0c2a1b2c3d4e5f60718 --exit-code 137 --memory 16G')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket batch retry-failed 6650f0c2a1b2c3d4e5f60718\n  $ sprocket batch retry-failed 6650f0c2a1b2c3d4e5f60718 --exit-code 137 --memory 16G',
+    )
     .action(async (id: string, opts: { exitCode?: string; memory?: string; json?: boolean }) => {
       const { client } = openSession();
       checkId('batch', id);

@@ -25,14 +25,21 @@ type Labels = NonNullable<BatchProposal['containers']>;
 function inputsFor(proposal: BatchProposal, c: { id: string }): string {
   const p = proposal.proposal as { inputs?: Record<string, Ref>[] } | undefined;
   const entry = p?.inputs?.find((m) => Object.values(m).some((r) => r?.id === c.id));
-  if (entry) return Object.entries(entry).map(([k, r]) => `${k}: ${r.name ?? r.id}`).join(', ');
+  if (entry)
+    return Object.entries(entry)
+      .map(([k, r]) => `${k}: ${r.name ?? r.id}`)
+      .join(', ');
   const files = (c as { files?: { name: string }[] }).files;
   return files?.length === 1 ? files[0]!.name : '';
 }
 
 const idOf = (c: unknown) => (c as { id?: string }).id ?? (c as { _id?: string })._id ?? '';
 const labelOf = (c: unknown) => (c as { label?: string }).label ?? idOf(c);
-const typeOf = (c: unknown) => (c as { containerType?: string }).containerType ?? (c as { container_type?: string }).container_type ?? (c as { type?: string }).type ?? '';
+const typeOf = (c: unknown) =>
+  (c as { containerType?: string }).containerType ??
+  (c as { container_type?: string }).container_type ??
+  (c as { type?: string }).type ??
+  '';
 const parentsOf = (c: unknown) => ((c as { parents?: Record<string, string> }).parents ?? {}) as Record<string, string>;
 
 /** Subject, session and acquisition labels of a listed container, from the proposal's labels map. */
@@ -110,8 +117,13 @@ Examples:
       if (target.containerType === 'group') throw new CliError('run a batch over a project or something below it');
       const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
       // Refused before anything is proposed: no pending batch is left behind.
-      if (!opts.dryRun && !opts.yes && !interactive) throw new CliError('batch run asks before launching and there is no terminal here: add --yes to launch, or --dry-run to only look');
-      const proposal = await gear.proposeBatch([target as Container], { config: { ...gear.configDefaults(), ...args.config }, tags: ['cli', ...opts.tag], dryRun: opts.dryRun });
+      if (!opts.dryRun && !opts.yes && !interactive)
+        throw new CliError('batch run asks before launching and there is no terminal here: add --yes to launch, or --dry-run to only look');
+      const proposal = await gear.proposeBatch([target as Container], {
+        config: { ...gear.configDefaults(), ...args.config },
+        tags: ['cli', ...opts.tag],
+        dryRun: opts.dryRun,
+      });
       const labels: Labels = proposal.containers ?? {};
       const matched = [...((proposal.matched ?? []) as unknown[])].sort(byLevels(labels));
       const ambiguous = [...((proposal.ambiguous ?? []) as unknown[])].sort(byLevels(labels));
@@ -125,7 +137,9 @@ Examples:
           return;
         }
       } else {
-        process.stdout.write(`Proposal ${opts.dryRun ? '(dry run)' : proposal.id} for ${gear.name} ${gear.version} over ${positionals[1]}:\n`);
+        process.stdout.write(
+          `Proposal ${opts.dryRun ? '(dry run)' : proposal.id} for ${gear.name} ${gear.version} over ${positionals[1]}:\n`,
+        );
         printTable(
           matched,
           [
@@ -162,7 +176,11 @@ Examples:
       if (opts.json && !opts.wait) printJson({ batch: proposal.id, jobs: jobs.map((j) => j.id), proposal: plain(proposal) });
       else if (!opts.json) process.stdout.write(`Started batch ${proposal.id}: ${jobs.length} jobs queued\n`);
       if (opts.wait) {
-        const done = await waitWithProgress(client, jobs.map((j) => j.id), { intervalMs: intervalMs(opts.interval), timeoutMs: timeoutMs(opts.timeout) });
+        const done = await waitWithProgress(
+          client,
+          jobs.map((j) => j.id),
+          { intervalMs: intervalMs(opts.interval), timeoutMs: timeoutMs(opts.timeout) },
+        );
         if (opts.json) printJson({ batch: proposal.id, jobs: done.map((j) => ({ id: j.id, state: j.state })) });
         reportFinished(done);
       }

@@ -11,7 +11,10 @@ export function register(parent: Command): void {
     .argument('<id>', 'batch id')
     .option('--jobs', 'list every job')
     .option('--json', 'print as JSON')
-    .addHelpText('after', '\nExamples:\n  $ sprocket batch status 6650f0c2a1b2c3d4e5f60718\n  $ sprocket batch status 6650f0c2a1b2c3d4e5f60718 --jobs')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket batch status 6650f0c2a1b2c3d4e5f60718\n  $ sprocket batch status 6650f0c2a1b2c3d4e5f60718 --jobs',
+    )
     .action(async (id: string, opts: { jobs?: boolean; json?: boolean }) => {
       const { client } = openSession();
       checkId('batch', id);
@@ -23,7 +26,9 @@ export function register(parent: Command): void {
         printJson({ ...(plain(batch) as object), job_states: counts, ...(opts.jobs ? { jobs: plain(jobs) } : {}) });
         return;
       }
-      const summary = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ');
+      const summary = Object.entries(counts)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(', ');
       process.stdout.write(`Batch ${batch.id}: ${batch.state}, ${jobs.length} jobs${summary ? ` (${summary})` : ''}\n`);
       if (opts.jobs) printTable(jobs, JOB_COLUMNS, '(no jobs)');
     });

@@ -7,7 +7,10 @@ export function register(parent: Command): void {
     .description('make a new, empty collection (you become its curator)')
     .argument('<label>', 'name of the collection')
     .option('-d, --description <text>', 'what the collection is for')
-    .addHelpText('after', '\nExamples:\n  $ sprocket collection create "QA failures"\n  $ sprocket collection create rerun -d "sessions to convert again"')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket collection create "QA failures"\n  $ sprocket collection create rerun -d "sessions to convert again"',
+    )
     .action(async (label: string, opts: { description?: string }) => {
       const { client } = openSession();
       const c = await client.addCollection({ label, ...(opts.description ? { description: opts.description } : {}) });

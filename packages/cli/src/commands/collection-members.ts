@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { collectionAt, membersAt } from './collection-ref.js';
 import { openSession } from '../session.js';
+import { collectionAt, membersAt } from './collection-ref.js';
 
 /** `collection add` and `collection remove`: both take session and acquisition paths. */
 function members(parent: Command, name: 'add' | 'remove'): void {
@@ -29,7 +29,12 @@ function members(parent: Command, name: 'add' | 'remove'): void {
         if (sessions.length) await c.removeSessions(sessions);
         if (acquisitions.length) await c.removeAcquisitions(acquisitions);
       }
-      const what = [sessions.length ? `${sessions.length} session(s)` : '', acquisitions.length ? `${acquisitions.length} acquisition(s)` : ''].filter(Boolean).join(' and ');
+      const what = [
+        sessions.length ? `${sessions.length} session(s)` : '',
+        acquisitions.length ? `${acquisitions.length} acquisition(s)` : '',
+      ]
+        .filter(Boolean)
+        .join(' and ');
       process.stdout.write(`${adding ? 'Added' : 'Removed'} ${what} ${adding ? 'to' : 'from'} collection ${c.label} (${c.id})\n`);
     });
 }

@@ -8,7 +8,7 @@ import { type AnyContainerType, PLURAL, safePathSegment } from '@sprocket/types'
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
 import { humanSize, printJson, printTable } from '../output.js';
-import { lookupPath, type HierarchyObject } from '../paths.js';
+import { type HierarchyObject, lookupPath } from '../paths.js';
 import { eachLimit, positiveInt } from '../pool.js';
 import { progress } from '../progress.js';
 import { openSession } from '../session.js';
@@ -28,8 +28,13 @@ interface Options {
   member?: string;
 }
 
-
-const collect = (v: string, prev: string[]) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+const collect = (v: string, prev: string[]) => [
+  ...prev,
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 
 function typeFilter(include: string[], exclude: string[]): (f: FileEntry) => boolean {
   const inc = new Set(include.map((t) => t.toLowerCase()));
@@ -47,7 +52,10 @@ async function downloadTar(session: ReturnType<typeof openSession>, root: Hierar
   const query = { include: opts.include.join(',') || undefined, exclude: opts.exclude.join(',') || undefined };
   const base = `/${PLURAL[type]}/${root.id}/download`;
   // Subtree archives are outside the SDK's route table: sent through its transport by path.
-  const summary = await session.client.transport.requestJson<{ file_cnt: number; size: number }>('GET', base, { query: { ...query, summary: true }, retries: 0 });
+  const summary = await session.client.transport.requestJson<{ file_cnt: number; size: number }>('GET', base, {
+    query: { ...query, summary: true },
+    retries: 0,
+  });
   const dest = path.resolve(opts.output ?? `${safePathSegment((root as { label?: string }).label ?? root.id)}.tar`);
   const res = await session.client.transport.request('GET', base, { query: { ...query, format: 'tar' }, retries: 0 });
   const bar = progress('Downloading', summary.size, 'bytes');
@@ -104,7 +112,8 @@ Examples:
       const found = await lookupPath(session.client, target);
       if ('gear' in found && !(found instanceof FileEntry)) throw new CliError(`${target} is a gear; download gear files with the API`);
 
-      if (opts.member !== undefined && !(found instanceof FileEntry)) throw new CliError(`--member needs a zip file: ${target} is not a file`);
+      if (opts.member !== undefined && !(found instanceof FileEntry))
+        throw new CliError(`--member needs a zip file: ${target} is not a file`);
       if (found instanceof FileEntry && opts.member !== undefined) {
         // The server streams the member out of the stored zip; nothing else of the zip is transferred.
         const member = opts.member;
@@ -122,11 +131,19 @@ Examples:
         const bar = progress('Downloading', f.size, 'bytes');
         let outcome: FetchOutcome;
         try {
-          outcome = await fetchFile(session.client.transport, { cont: PLURAL[parent.type as AnyContainerType], id: parent.id, name: f.name, version: f.version, size: f.size, hash: f.hash }, dest, (n) => bar.add(n), limit);
+          outcome = await fetchFile(
+            session.client.transport,
+            { cont: PLURAL[parent.type as AnyContainerType], id: parent.id, name: f.name, version: f.version, size: f.size, hash: f.hash },
+            dest,
+            (n) => bar.add(n),
+            limit,
+          );
         } finally {
           bar.stop();
         }
-        process.stdout.write(`${outcome === 'complete' ? 'Already complete' : outcome === 'resumed' ? 'Resumed and completed' : 'Downloaded'}: ${dest} (${humanSize(f.size)})\n`);
+        process.stdout.write(
+          `${outcome === 'complete' ? 'Already complete' : outcome === 'resumed' ? 'Resumed and completed' : 'Downloaded'}: ${dest} (${humanSize(f.size)})\n`,
+        );
         return;
       }
 
@@ -136,8 +153,18 @@ Examples:
       const files = (await listTree(session.client, root)).filter((t) => keep(t.entry));
       const total = files.reduce((n, t) => n + t.entry.size, 0);
       if (opts.list) {
-        if (opts.json) printJson(files.map((t) => ({ path: t.rel, name: t.entry.name, type: t.entry.type, size: t.entry.size, hash: t.entry.hash })));
-        else printTable(files, [{ header: 'SIZE', value: (t) => humanSize(t.entry.size), right: true }, { header: 'TYPE', value: (t) => t.entry.type ?? '' }, { header: 'PATH', value: (t) => t.rel }], '(no files)');
+        if (opts.json)
+          printJson(files.map((t) => ({ path: t.rel, name: t.entry.name, type: t.entry.type, size: t.entry.size, hash: t.entry.hash })));
+        else
+          printTable(
+            files,
+            [
+              { header: 'SIZE', value: (t) => humanSize(t.entry.size), right: true },
+              { header: 'TYPE', value: (t) => t.entry.type ?? '' },
+              { header: 'PATH', value: (t) => t.rel },
+            ],
+            '(no files)',
+          );
         return;
       }
       const outDir = path.resolve(opts.output ?? '.');
@@ -159,7 +186,11 @@ Examples:
       } finally {
         bar.stop();
       }
-      const parts = [`${counts.downloaded} downloaded`, ...(counts.resumed ? [`${counts.resumed} resumed`] : []), ...(counts.complete ? [`${counts.complete} already complete`] : [])];
+      const parts = [
+        `${counts.downloaded} downloaded`,
+        ...(counts.resumed ? [`${counts.resumed} resumed`] : []),
+        ...(counts.complete ? [`${counts.complete} already complete`] : []),
+      ];
       process.stdout.write(`${files.length} files (${humanSize(total)}) in ${outDir}: ${parts.join(', ')}\n`);
     });
 }

@@ -11,7 +11,7 @@ export function register(file: Command): void {
     .command('members')
     .description('list the members of a zip file on the server (path, size, modification time)')
     .argument('<path>', 'group/project/…/files/<name> of a zip file')
-    .option('--json', 'print as JSON (Flywheel\'s FileZipInfo: {comment, members: [{path, size, timestamp, comment}]})')
+    .option('--json', "print as JSON (Flywheel's FileZipInfo: {comment, members: [{path, size, timestamp, comment}]})")
     .addHelpText(
       'after',
       `

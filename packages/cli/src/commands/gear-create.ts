@@ -82,7 +82,9 @@ Examples:
         await fs.promises.writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
         await fs.promises.writeFile(runFile, scaffoldRun(label), { mode: 0o755 });
         await fs.promises.chmod(runFile, 0o755);
-        process.stdout.write(`Created gear ${name} in ${process.cwd()}: manifest.json and run\nTry it: sprocket gear local --input_file=<a file>\n`);
+        process.stdout.write(
+          `Created gear ${name} in ${process.cwd()}: manifest.json and run\nTry it: sprocket gear local --input_file=<a file>\n`,
+        );
       } finally {
         rl?.close();
       }

@@ -41,7 +41,8 @@ Examples:
     )
     .action(async (_dir: string, opts: Options, cmd: Command) => {
       const { flags, positionals } = splitFlags(cmd.args);
-      if (positionals.length > 1) throw new CliError(`unexpected arguments: ${positionals.slice(1).join(' ')} (gear options are --<name>=<value>)`);
+      if (positionals.length > 1)
+        throw new CliError(`unexpected arguments: ${positionals.slice(1).join(' ')} (gear options are --<name>=<value>)`);
       const gearDir = path.resolve(positionals[0] ?? '.');
       const { manifest, warnings } = await readManifest(gearDir);
       for (const w of warnings) info(`warning: ${w}`);
@@ -65,15 +66,19 @@ Examples:
       if (opts.dir && (await fs.promises.readdir(jobDir).catch(() => [])).length) throw new CliError(`--dir ${jobDir} is not empty`);
       const needsKey = Object.values(manifest.inputs ?? {}).some((s) => s.base === 'api-key');
       const apiKey = needsKey ? currentKey() : undefined;
-      if (needsKey && !apiKey) info("warning: the gear takes an api-key input but you are not logged in; it gets none ('sprocket login <key>')");
+      if (needsKey && !apiKey)
+        info("warning: the gear takes an api-key input but you are not logged in; it gets none ('sprocket login <key>')");
       await layOut({ gearDir, jobDir, manifest, config, files, contexts, apiKey });
 
       const engine = await import('@sprocket/engine');
       const bwrap = new engine.BwrapExecutor();
       // --no-sandbox is the user saying, on their own machine, that the gear may run unsandboxed (as
       // root too, if that is who they are); falling back for want of bubblewrap is not, so as root that refuses.
-      const executor = opts.sandbox && (await bwrap.available()) ? bwrap : new engine.ProcessExecutor(opts.sandbox ? {} : { allowRoot: true });
-      process.stdout.write(`Running ${manifest.name} ${manifest.version} in ${jobDir} (${executor.name === 'bwrap' ? 'bubblewrap sandbox' : 'plain process, no sandbox'})\n`);
+      const executor =
+        opts.sandbox && (await bwrap.available()) ? bwrap : new engine.ProcessExecutor(opts.sandbox ? {} : { allowRoot: true });
+      process.stdout.write(
+        `Running ${manifest.name} ${manifest.version} in ${jobDir} (${executor.name === 'bwrap' ? 'bubblewrap sandbox' : 'plain process, no sandbox'})\n`,
+      );
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);
@@ -109,6 +114,8 @@ Examples:
           result.exitCode && result.exitCode > 0 && result.exitCode < 126 ? result.exitCode : 1,
         );
       }
-      process.stdout.write(`\nGear ${manifest.name} finished in ${secs}s. Outputs in ${outDir} (${outputs.length} files)${listing ? `:\n${listing}` : ''}\n`);
+      process.stdout.write(
+        `\nGear ${manifest.name} finished in ${secs}s. Outputs in ${outDir} (${outputs.length} files)${listing ? `:\n${listing}` : ''}\n`,
+      );
     });
 }

@@ -14,8 +14,12 @@ export function register(parent: Command): void {
     .action(async (opts: { allVersions?: boolean; ids?: boolean; json?: boolean }) => {
       const session = openSession();
       // The finder has no all_versions switch; the listing is one request either way.
-      const docs = await session.client.transport.json<Record<string, unknown>[]>('listGears', { query: { all_versions: opts.allVersions ? true : undefined } });
-      const gears = docs.map((d) => new Gear(session.client, d)).sort((a, b) => a.name.localeCompare(b.name) || a.created.localeCompare(b.created));
+      const docs = await session.client.transport.json<Record<string, unknown>[]>('listGears', {
+        query: { all_versions: opts.allVersions ? true : undefined },
+      });
+      const gears = docs
+        .map((d) => new Gear(session.client, d))
+        .sort((a, b) => a.name.localeCompare(b.name) || a.created.localeCompare(b.created));
       if (opts.json) {
         printJson(plain(gears));
         return;

@@ -41,7 +41,9 @@ Examples:
           gear = await client.addGear(archive, { category: opts.category });
         } catch (e) {
           if (e instanceof ApiError && e.status === 409) {
-            throw new CliError(`gear ${manifest.name} version ${manifest.version} is already on the server: bump "version" in manifest.json`);
+            throw new CliError(
+              `gear ${manifest.name} version ${manifest.version} is already on the server: bump "version" in manifest.json`,
+            );
           }
           throw e;
         }

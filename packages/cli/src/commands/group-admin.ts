@@ -13,7 +13,10 @@ export function register(parent: Command): void {
     .option('--label <label>', 'display name (defaults to the id)')
     .addHelpText('after', '\nExamples:\n  $ sprocket group add lab\n  $ sprocket group add neuro --label "Neuroimaging lab"')
     .action(async (id: string, opts: { label?: string }) => {
-      if (!GROUP_ID.test(id)) throw new CliError(`not a group id: '${id}' (2 to 64 lower-case letters, digits, '.', '@', '_' or '-', starting and ending with a letter or digit)`);
+      if (!GROUP_ID.test(id))
+        throw new CliError(
+          `not a group id: '${id}' (2 to 64 lower-case letters, digits, '.', '@', '_' or '-', starting and ending with a letter or digit)`,
+        );
       const { client } = openSession();
       const group = await client.addGroup({ id, label: opts.label ?? id });
       process.stdout.write(`Created group ${group.id}${group.label && group.label !== group.id ? ` (${group.label})` : ''}\n`);

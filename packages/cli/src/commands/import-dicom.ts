@@ -4,7 +4,7 @@ import type { Acquisition } from '@sprocket/sdk';
 import type { Command } from 'commander';
 import { type DicomInfo, readDicomInfo, walkFiles } from '../dicom/scan.js';
 import { CliError, describeError } from '../errors.js';
-import { type SeriesPlan, planSeries } from '../importing/dicom-plan.js';
+import { planSeries, type SeriesPlan } from '../importing/dicom-plan.js';
 import { ensureProject, ProjectTree } from '../importing/hierarchy.js';
 import { humanSize, printJson, printTable } from '../output.js';
 import { eachLimit, positiveInt } from '../pool.js';
@@ -51,7 +51,16 @@ function alreadyThere(acq: Acquisition, plan: SeriesPlan): boolean {
 /** The dry run's answer: how the files would be sorted, as a table or as JSON. */
 function printPlan(plans: SeriesPlan[], found: string, json: boolean): void {
   if (json) {
-    printJson(plans.map((p) => ({ subject: p.subject, session: p.session, acquisition: p.acquisition, file: p.zipName, files: p.files.length, bytes: p.bytes })));
+    printJson(
+      plans.map((p) => ({
+        subject: p.subject,
+        session: p.session,
+        acquisition: p.acquisition,
+        file: p.zipName,
+        files: p.files.length,
+        bytes: p.bytes,
+      })),
+    );
     return;
   }
   printTable(plans, [
@@ -65,7 +74,12 @@ function printPlan(plans: SeriesPlan[], found: string, json: boolean): void {
 }
 
 /** Zips one series as it uploads it; a failed upload takes its bytes back off the bar. */
-async function uploadSeries(acq: Acquisition, plan: SeriesPlan, bar: ReturnType<typeof progress>, limit: ReturnType<typeof rateLimit>): Promise<void> {
+async function uploadSeries(
+  acq: Acquisition,
+  plan: SeriesPlan,
+  bar: ReturnType<typeof progress>,
+  limit: ReturnType<typeof rateLimit>,
+): Promise<void> {
   const names = uniqueNames(
     plan.files.map((f) => f.file),
     (f) => path.basename(f),
@@ -170,7 +184,9 @@ Examples:
           `${failures.length ? `, ${failures.length} failed` : ''} (created ${c.subjects} subjects, ${c.sessions} sessions, ${c.acquisitions} acquisitions)\n`,
       );
       if (failures.length) {
-        throw new CliError(`${failures.length} of ${plans.length} series failed to import (first: ${failures[0]}); run the same command again to retry them`);
+        throw new CliError(
+          `${failures.length} of ${plans.length} series failed to import (first: ${failures[0]}); run the same command again to retry them`,
+        );
       }
     });
 }

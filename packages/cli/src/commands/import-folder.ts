@@ -38,13 +38,28 @@ async function plan(dir: string): Promise<Item[]> {
     for (const e of entries) {
       const p = path.join(d, e.name);
       if (e.isFile()) {
-        items.push({ labels, level: LEVELS[labels.length]!, name: e.name, source: p, folder: false, bytes: (await fs.promises.stat(p)).size });
+        items.push({
+          labels,
+          level: LEVELS[labels.length]!,
+          name: e.name,
+          source: p,
+          folder: false,
+          bytes: (await fs.promises.stat(p)).size,
+        });
       } else if (e.isDirectory()) {
         if (labels.length < 3) await visit(p, [...labels, e.name]);
         else {
           const files = await walkFiles(p);
           const members = files.map((f) => ({ file: f.file, name: path.relative(p, f.file).split(path.sep).join('/'), size: f.size }));
-          items.push({ labels, level: 'acquisition', name: `${e.name}.zip`, source: p, folder: true, bytes: members.reduce((n, m) => n + m.size, 0), members });
+          items.push({
+            labels,
+            level: 'acquisition',
+            name: `${e.name}.zip`,
+            source: p,
+            folder: true,
+            bytes: members.reduce((n, m) => n + m.size, 0),
+            members,
+          });
         }
       }
     }
@@ -92,76 +107,87 @@ Examples:
   $ sprocket import folder ./study lab study1
   $ sprocket import folder ./study lab study1 --dry-run`,
     )
-    .action(async (dir: string, groupId: string, projectLabel: string, opts: { jobs?: string; dryRun?: boolean; json?: boolean; limitRate?: string }) => {
-      const jobs = positiveInt('--jobs', opts.jobs, 3);
-      const limit = rateLimit(opts.limitRate);
-      if (!(await fs.promises.stat(dir).catch(() => undefined))?.isDirectory()) throw new CliError(`not a folder: ${dir}`);
-      const items = await plan(dir);
-      const where = (i: Item) => [projectLabel, ...i.labels].join('/');
-      if (opts.dryRun) {
-        if (opts.json) printJson(items.map((i) => ({ level: i.level, container: where(i), name: i.name, bytes: i.bytes, folder: i.folder })));
-        else
-          printTable(items, [
-            { header: 'LEVEL', value: (i) => i.level },
-            { header: 'CONTAINER', value: where },
-            { header: 'SIZE', value: (i) => humanSize(i.bytes), right: true },
-            { header: 'FILE', value: (i) => i.name },
-          ]);
-        return;
-      }
-      if (!items.length) throw new CliError(`no files found in ${dir}`);
-      const { client } = openSession();
-      const { project, created } = await ensureProject(client, groupId, projectLabel);
-      if (created) process.stdout.write(`Created project ${groupId}/${projectLabel}\n`);
-      const tree = await new ProjectTree(project).load();
-      const containerOf = async (i: Item): Promise<Container> => {
-        if (!i.labels.length) return project;
-        const subject = await tree.subject(i.labels[0]!);
-        if (i.labels.length === 1) return subject;
-        const ses = await tree.session(subject, { label: i.labels[1]! });
-        if (i.labels.length === 2) return ses;
-        return tree.acquisition(ses, { label: i.labels[2]! });
-      };
-      const total = items.reduce((n, i) => n + i.bytes, 0);
-      const bar = progress('Importing', total, 'bytes');
-      let uploaded = 0;
-      let skipped = 0;
-      const failures: string[] = [];
-      try {
-        await eachLimit(items, jobs, async (item) => {
-          try {
-            const container = await containerOf(item);
-            if (await alreadyThere(container, item)) {
-              skipped++;
-              bar.add(item.bytes);
-              return;
-            }
-            let sent = 0;
-            const count = (n: number) => {
-              sent += n;
-              bar.add(n);
-            };
-            const data = item.folder ? zipStream(item.members!, count, limit) : countedRead(item.source, count, limit);
+    .action(
+      async (
+        dir: string,
+        groupId: string,
+        projectLabel: string,
+        opts: { jobs?: string; dryRun?: boolean; json?: boolean; limitRate?: string },
+      ) => {
+        const jobs = positiveInt('--jobs', opts.jobs, 3);
+        const limit = rateLimit(opts.limitRate);
+        if (!(await fs.promises.stat(dir).catch(() => undefined))?.isDirectory()) throw new CliError(`not a folder: ${dir}`);
+        const items = await plan(dir);
+        const where = (i: Item) => [projectLabel, ...i.labels].join('/');
+        if (opts.dryRun) {
+          if (opts.json)
+            printJson(items.map((i) => ({ level: i.level, container: where(i), name: i.name, bytes: i.bytes, folder: i.folder })));
+          else
+            printTable(items, [
+              { header: 'LEVEL', value: (i) => i.level },
+              { header: 'CONTAINER', value: where },
+              { header: 'SIZE', value: (i) => humanSize(i.bytes), right: true },
+              { header: 'FILE', value: (i) => i.name },
+            ]);
+          return;
+        }
+        if (!items.length) throw new CliError(`no files found in ${dir}`);
+        const { client } = openSession();
+        const { project, created } = await ensureProject(client, groupId, projectLabel);
+        if (created) process.stdout.write(`Created project ${groupId}/${projectLabel}\n`);
+        const tree = await new ProjectTree(project).load();
+        const containerOf = async (i: Item): Promise<Container> => {
+          if (!i.labels.length) return project;
+          const subject = await tree.subject(i.labels[0]!);
+          if (i.labels.length === 1) return subject;
+          const ses = await tree.session(subject, { label: i.labels[1]! });
+          if (i.labels.length === 2) return ses;
+          return tree.acquisition(ses, { label: i.labels[2]! });
+        };
+        const total = items.reduce((n, i) => n + i.bytes, 0);
+        const bar = progress('Importing', total, 'bytes');
+        let uploaded = 0;
+        let skipped = 0;
+        const failures: string[] = [];
+        try {
+          await eachLimit(items, jobs, async (item) => {
             try {
-              await container.uploadFile({ name: item.name, data });
+              const container = await containerOf(item);
+              if (await alreadyThere(container, item)) {
+                skipped++;
+                bar.add(item.bytes);
+                return;
+              }
+              let sent = 0;
+              const count = (n: number) => {
+                sent += n;
+                bar.add(n);
+              };
+              const data = item.folder ? zipStream(item.members!, count, limit) : countedRead(item.source, count, limit);
+              try {
+                await container.uploadFile({ name: item.name, data });
+              } catch (e) {
+                bar.add(-sent);
+                throw e;
+              }
+              uploaded++;
             } catch (e) {
-              bar.add(-sent);
-              throw e;
+              failures.push(`${where(item)}/${item.name}: ${describeError(e)}`);
+              if ((e as { status?: number }).status === 0 || (e as { status?: number }).status === 401) throw e;
             }
-            uploaded++;
-          } catch (e) {
-            failures.push(`${where(item)}/${item.name}: ${describeError(e)}`);
-            if ((e as { status?: number }).status === 0 || (e as { status?: number }).status === 401) throw e;
-          }
-        });
-      } finally {
-        bar.stop();
-      }
-      const c = tree.created;
-      process.stdout.write(
-        `Imported ${dir} into ${groupId}/${projectLabel}: ${uploaded} files uploaded, ${skipped} already there` +
-          `${failures.length ? `, ${failures.length} failed` : ''} (created ${c.subjects} subjects, ${c.sessions} sessions, ${c.acquisitions} acquisitions)\n`,
-      );
-      if (failures.length) throw new CliError(`${failures.length} of ${items.length} files failed to import (first: ${failures[0]}); run the same command again to retry them`);
-    });
+          });
+        } finally {
+          bar.stop();
+        }
+        const c = tree.created;
+        process.stdout.write(
+          `Imported ${dir} into ${groupId}/${projectLabel}: ${uploaded} files uploaded, ${skipped} already there` +
+            `${failures.length ? `, ${failures.length} failed` : ''} (created ${c.subjects} subjects, ${c.sessions} sessions, ${c.acquisitions} acquisitions)\n`,
+        );
+        if (failures.length)
+          throw new CliError(
+            `${failures.length} of ${items.length} files failed to import (first: ${failures[0]}); run the same command again to retry them`,
+          );
+      },
+    );
 }

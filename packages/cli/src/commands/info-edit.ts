@@ -12,7 +12,8 @@ async function holderAt(path: string): Promise<InfoHolder> {
   const { client } = openSession();
   const found: LookupResult = await lookupPath(client, path);
   const kind = typeOf(found);
-  if (kind === 'group' || kind === 'gear') throw new CliError(`${path} is a ${kind}, which has no info (containers below groups and files do)`);
+  if (kind === 'group' || kind === 'gear')
+    throw new CliError(`${path} is a ${kind}, which has no info (containers below groups and files do)`);
   if (found instanceof FileEntry && !found.info) await found.reload();
   return found as unknown as InfoHolder;
 }
@@ -80,7 +81,10 @@ Examples:
     .description('remove info fields from a container or file')
     .argument('<path>', 'container or …/files/<name>')
     .argument('<key...>', 'fields to remove; dotted keys reach into objects')
-    .addHelpText('after', '\nExamples:\n  $ sprocket info rm lab/study1/sub-01 cohort\n  $ sprocket info rm lab/study1/sub-01/ses-01/T1w/files/t1.nii.gz qa.snr')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket info rm lab/study1/sub-01 cohort\n  $ sprocket info rm lab/study1/sub-01/ses-01/T1w/files/t1.nii.gz qa.snr',
+    )
     .action(async (path: string, keys: string[]) => {
       const holder = await holderAt(path);
       await holder.deleteInfo(...keys);

@@ -82,7 +82,13 @@ function showContainer(c: HierarchyObject): string {
   const head = lines([
     [kind, String(doc.label ?? c.id)],
     ['id', c.id],
-    ['parents', Object.entries((doc.parents as Json | undefined) ?? {}).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ')],
+    [
+      'parents',
+      Object.entries((doc.parents as Json | undefined) ?? {})
+        .filter(([, v]) => v)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
+    ],
     ['uid', doc.uid as string | undefined],
     ['timestamp', doc.timestamp as string | undefined],
     ['modality', doc.modality as string | undefined],

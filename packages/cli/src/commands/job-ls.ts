@@ -13,7 +13,9 @@ const GEAR_NAME = /^[a-z0-9-]{1,100}$/;
 export function register(parent: Command): void {
   parent
     .command('ls')
-    .description('list jobs: with a path, every job on that container and below (rule and batch jobs included); without, the jobs you launched')
+    .description(
+      'list jobs: with a path, every job on that container and below (rule and batch jobs included); without, the jobs you launched',
+    )
     .argument('[path]', 'container: group/project[/subject/session/acquisition]')
     .option('--state <states>', 'only these states (comma-separated): pending, running, complete, failed, cancelled')
     .option('--gear <name>', 'only jobs of this gear')
@@ -36,16 +38,24 @@ Examples:
       const session = openSession();
       const { client } = session;
       const limit = positiveInt('--limit', opts.limit, 50);
-      const states = opts.state?.split(',').map((s) => s.trim()).filter(Boolean);
-      if (opts.gear !== undefined && !GEAR_NAME.test(opts.gear)) throw new CliError(`--gear: '${opts.gear}' is not a gear name (lower-case letters, digits and hyphens)`);
+      const states = opts.state
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (opts.gear !== undefined && !GEAR_NAME.test(opts.gear))
+        throw new CliError(`--gear: '${opts.gear}' is not a gear name (lower-case letters, digits and hyphens)`);
       if (path && opts.all) throw new CliError('give a path or --all, not both');
       const filter = opts.gear ? `gear_info.name=${opts.gear}` : undefined;
       let jobs: Job[];
       let containers: Record<string, ContainerLabel>;
       if (path) {
         const target = await lookupContainer(client, path, 'a container to list the jobs of');
-        if (target.containerType === 'group') throw new CliError(`${path} is a group: list the jobs of one of its projects (sprocket job ls ${path}/<project>)`);
-        ({ jobs, containers } = await client.getContainerJobs({ type: target.containerType, id: target.id }, { states, filter, sort: 'created:desc', limit }));
+        if (target.containerType === 'group')
+          throw new CliError(`${path} is a group: list the jobs of one of its projects (sprocket job ls ${path}/<project>)`);
+        ({ jobs, containers } = await client.getContainerJobs(
+          { type: target.containerType, id: target.id },
+          { states, filter, sort: 'created:desc', limit },
+        ));
       } else if (opts.all) {
         ({ jobs, containers } = await client.getJobListing({ states, filter, sort: 'created:desc', limit }));
       } else {

@@ -10,7 +10,10 @@ export function register(parent: Command): void {
     .argument('<id>', 'job id')
     .option('--any-state', 'also retry a complete or cancelled job')
     .option('--json', 'print {job} as JSON')
-    .addHelpText('after', '\nExamples:\n  $ sprocket job retry 6650f0c2a1b2c3d4e5f60718\n  $ sprocket job retry 6650f0c2a1b2c3d4e5f60718 --any-state')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket job retry 6650f0c2a1b2c3d4e5f60718\n  $ sprocket job retry 6650f0c2a1b2c3d4e5f60718 --any-state',
+    )
     .action(async (id: string, opts: { anyState?: boolean; json?: boolean }) => {
       const { client } = openSession();
       checkId('job', id);

@@ -3,7 +3,7 @@ import type { JobPriority } from '@sprocket/types';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
 import { gearArgs, missingInputs, splitFlags } from '../gears/flags.js';
-import { waitWithProgress, intervalMs, reportFinished, timeoutMs } from '../jobs/wait.js';
+import { intervalMs, reportFinished, timeoutMs, waitWithProgress } from '../jobs/wait.js';
 import { printJson } from '../output.js';
 import { lookupContainer, lookupFile, lookupGear } from '../paths.js';
 import { openSession } from '../session.js';
@@ -26,7 +26,7 @@ export function register(parent: Command): void {
     .command('run')
     .description('queue a gear on files in Sprocket')
     .argument('<gear>', 'gear name, or name/version')
-    .option('--destination <path>', 'container the outputs go to (default: the first input file\'s container)')
+    .option('--destination <path>', "container the outputs go to (default: the first input file's container)")
     .option('--tag <tag>', 'tag the job (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--priority <level>', `one of ${PRIORITIES.join(', ')}`)
     .option('--analysis-label <label>', 'label of the analysis (analysis gears)')
@@ -50,30 +50,49 @@ Examples:
     )
     .action(async (_gear: string, opts: Options, cmd: Command) => {
       const { flags, positionals } = splitFlags(cmd.args);
-      if (positionals.length !== 1) throw new CliError(positionals.length ? `unexpected arguments: ${positionals.slice(1).join(' ')} (gear options are --<name>=<value>)` : 'a gear name is required');
+      if (positionals.length !== 1)
+        throw new CliError(
+          positionals.length
+            ? `unexpected arguments: ${positionals.slice(1).join(' ')} (gear options are --<name>=<value>)`
+            : 'a gear name is required',
+        );
       if (opts.priority && !PRIORITIES.includes(opts.priority)) throw new CliError(`--priority must be one of ${PRIORITIES.join(', ')}`);
       const { client } = openSession();
       const gear = await lookupGear(client, positionals[0]!);
       const args = gearArgs(gear.gear, flags);
       const inputs: Record<string, FileEntry> = {};
       for (const [name, value] of Object.entries(args.inputs)) {
-        if (gear.gear.inputs[name]!.base === 'context') throw new CliError(`--${name} is a context input: its value comes from the container's info.context.${name}`);
+        if (gear.gear.inputs[name]!.base === 'context')
+          throw new CliError(`--${name} is a context input: its value comes from the container's info.context.${name}`);
         inputs[name] = await lookupFile(client, value);
       }
       const missing = missingInputs(gear.gear, args.inputs);
       if (missing.length) throw new CliError(`gear ${gear.name} needs ${missing.map((m) => `--${m}=<file path>`).join(', ')}`);
-      const destination = opts.destination ? ((await lookupContainer(client, opts.destination, 'a job destination')) as Container) : undefined;
-      if (!destination && !Object.keys(inputs).length) throw new CliError(`gear ${gear.name} takes no file inputs: give --destination <path>`);
+      const destination = opts.destination
+        ? ((await lookupContainer(client, opts.destination, 'a job destination')) as Container)
+        : undefined;
+      if (!destination && !Object.keys(inputs).length)
+        throw new CliError(`gear ${gear.name} takes no file inputs: give --destination <path>`);
 
       let jobId: string;
       let analysisId: string | undefined;
       try {
-        const id = await gear.run({ inputs, config: args.config, destination, tags: ['cli', ...opts.tag], priority: opts.priority as JobPriority | undefined, analysisLabel: opts.analysisLabel });
+        const id = await gear.run({
+          inputs,
+          config: args.config,
+          destination,
+          tags: ['cli', ...opts.tag],
+          priority: opts.priority as JobPriority | undefined,
+          analysisLabel: opts.analysisLabel,
+        });
         if (gear.isAnalysis) {
           analysisId = id;
           const analysis = await client.getAnalysis(id);
           const job = (analysis as Analysis).job;
-          jobId = typeof job === 'string' ? job : String((job as { id?: string; _id?: string } | undefined)?.id ?? (job as { _id?: string } | undefined)?._id ?? '');
+          jobId =
+            typeof job === 'string'
+              ? job
+              : String((job as { id?: string; _id?: string } | undefined)?.id ?? (job as { _id?: string } | undefined)?._id ?? '');
         } else jobId = id;
       } catch (e) {
         if (e instanceof ApiError && e.status === 400) throw new CliError(`the server refused the job: ${e.message}`);

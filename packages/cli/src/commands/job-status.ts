@@ -10,7 +10,10 @@ export function register(parent: Command): void {
     .description("show a job's state, inputs, config and outputs")
     .argument('<id...>', 'job ids')
     .option('--json', 'print as JSON')
-    .addHelpText('after', '\nExamples:\n  $ sprocket job status 6650f0c2a1b2c3d4e5f60718\n  $ sprocket job status 6650f0c2a1b2c3d4e5f60718 --json | jq .state')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket job status 6650f0c2a1b2c3d4e5f60718\n  $ sprocket job status 6650f0c2a1b2c3d4e5f60718 --json | jq .state',
+    )
     .action(async (ids: string[], opts: { json?: boolean }) => {
       const { client } = openSession();
       for (const id of ids) checkId('job', id);

@@ -12,12 +12,17 @@ export function register(parent: Command): void {
     .option('--user <id>', 'for this user (site admins)')
     .option('--label <label>', 'a name to tell keys apart in `key ls`')
     .option('--json', 'print {id, key} as JSON')
-    .addHelpText('after', '\nExamples:\n  $ sprocket key add --label laptop\n  $ sprocket key add --user ana@lab.org --label "Ana\'s scripts"')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket key add --label laptop\n  $ sprocket key add --user ana@lab.org --label "Ana\'s scripts"',
+    )
     .action(async (opts: { user?: string; label?: string; json?: boolean }) => {
       const { client } = openSession();
       const issued = await client.addApiKey({ userId: opts.user, label: opts.label });
       if (opts.json) return printJson(issued);
-      process.stdout.write(`Issued key ${issued.id}${opts.user ? ` for ${opts.user}` : ''} (shown once; 'sprocket login <key>' uses it):\n${issued.key}\n`);
+      process.stdout.write(
+        `Issued key ${issued.id}${opts.user ? ` for ${opts.user}` : ''} (shown once; 'sprocket login <key>' uses it):\n${issued.key}\n`,
+      );
     });
 
   parent
@@ -49,7 +54,10 @@ export function register(parent: Command): void {
     .argument('<id>', 'key id (from `key ls`)')
     .option('--user <id>', 'a key of this user (site admins)')
     .option('-y, --yes', 'do not ask (needed where there is no terminal to ask on)')
-    .addHelpText('after', '\nExamples:\n  $ sprocket key revoke 6650f0c2a1b2c3d4e5f60718\n  $ sprocket key revoke 6650f0c2a1b2c3d4e5f60718 --user ana@lab.org --yes')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket key revoke 6650f0c2a1b2c3d4e5f60718\n  $ sprocket key revoke 6650f0c2a1b2c3d4e5f60718 --user ana@lab.org --yes',
+    )
     .action(async (id: string, opts: { user?: string; yes?: boolean }) => {
       checkId('key', id);
       const { client } = openSession();

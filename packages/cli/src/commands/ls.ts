@@ -13,11 +13,19 @@ interface Row {
 }
 
 function rowOf(x: LookupResult): Row {
-  if (x instanceof FileEntry) return { kind: x.type ? `file (${x.type})` : 'file', name: x.name, size: x.size, modified: x.modified, id: x.file_id ?? x.id };
+  if (x instanceof FileEntry)
+    return { kind: x.type ? `file (${x.type})` : 'file', name: x.name, size: x.size, modified: x.modified, id: x.file_id ?? x.id };
   const doc = x as unknown as { label?: string; modified?: string; id: string; gear?: { name: string; version: string } };
   const kind = typeOf(x);
   // Paths name groups by id; the label is shown beside it.
-  const name = kind === 'gear' ? `${doc.gear!.name} ${doc.gear!.version}` : kind === 'group' ? (doc.label && doc.label !== doc.id ? `${doc.id} (${doc.label})` : doc.id) : (doc.label ?? doc.id);
+  const name =
+    kind === 'gear'
+      ? `${doc.gear!.name} ${doc.gear!.version}`
+      : kind === 'group'
+        ? doc.label && doc.label !== doc.id
+          ? `${doc.id} (${doc.label})`
+          : doc.id
+        : (doc.label ?? doc.id);
   return { kind, name, modified: doc.modified, id: doc.id };
 }
 

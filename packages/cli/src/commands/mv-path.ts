@@ -32,8 +32,12 @@ Examples:
       const { client } = openSession();
       const src: LookupResult = await lookupPath(client, path);
       const kind = typeOf(src);
-      if (src instanceof FileEntry) throw new CliError('renaming or moving files is not supported by the API: upload the file under the new name or place, then sprocket rm the old one');
-      if (kind === 'group' || kind === 'gear') throw new CliError(`${path} is a ${kind}: only projects, subjects, sessions, acquisitions and analyses can be renamed`);
+      if (src instanceof FileEntry)
+        throw new CliError(
+          'renaming or moving files is not supported by the API: upload the file under the new name or place, then sprocket rm the old one',
+        );
+      if (kind === 'group' || kind === 'gear')
+        throw new CliError(`${path} is a ${kind}: only projects, subjects, sessions, acquisitions and analyses can be renamed`);
       const container = src as Container;
       const from = splitPath(path);
       const to = splitPath(dest);
@@ -51,7 +55,11 @@ Examples:
       const field = FIELD[kind]!;
       if (!body) {
         const allowed = MOVES[kind] ? Object.keys(MOVES[kind]!).join(' or ') : undefined;
-        throw new CliError(allowed ? `a ${kind} moves into a ${allowed}, not ${/^[aeiou]/.test(targetKind) ? 'an' : 'a'} ${targetKind} (${dest})` : `${kind}s cannot be moved, only renamed (give the same path with a new last label)`);
+        throw new CliError(
+          allowed
+            ? `a ${kind} moves into a ${allowed}, not ${/^[aeiou]/.test(targetKind) ? 'an' : 'a'} ${targetKind} (${dest})`
+            : `${kind}s cannot be moved, only renamed (give the same path with a new last label)`,
+        );
       }
       const targetId = (target as Container).id;
       await confirmOrRefuse(`Move ${kind} ${path} (id ${container.id}) and everything under it into ${targetKind} ${dest}`, opts.yes);
@@ -59,7 +67,8 @@ Examples:
         await container.update(body(targetId));
       } catch (e) {
         // Sprocket servers before moves existed refuse the field as unknown.
-        if (e instanceof ApiError && e.status === 400 && new RegExp(`\\b${field}\\b`).test(e.message)) throw new CliError(`this server does not support moving ${kind}s (PUT /${kind}s/{id} with '${field}')`);
+        if (e instanceof ApiError && e.status === 400 && new RegExp(`\\b${field}\\b`).test(e.message))
+          throw new CliError(`this server does not support moving ${kind}s (PUT /${kind}s/{id} with '${field}')`);
         throw e;
       }
       process.stdout.write(`Moved ${kind} ${container.label ?? container.id} into ${targetKind} ${dest}\n`);

@@ -18,13 +18,17 @@ async function targetAt(client: Client, path: string): Promise<Target> {
 }
 
 function groupAccess(raw: string): GroupAccess {
-  if (!(GROUP_ACCESS as readonly string[]).includes(raw)) throw new CliError(`'${raw}' is not a group access level (one of ${GROUP_ACCESS.join(', ')})`);
+  if (!(GROUP_ACCESS as readonly string[]).includes(raw))
+    throw new CliError(`'${raw}' is not a group access level (one of ${GROUP_ACCESS.join(', ')})`);
   return raw as GroupAccess;
 }
 
 /** Role names (labels, any case) or ids, comma-separated, as role ids; unknown names list the roles there are. */
 function roleIds(roles: Role[], raw: string): string[] {
-  const wanted = raw.split(',').map((r) => r.trim()).filter(Boolean);
+  const wanted = raw
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   if (!wanted.length) throw new CliError('name at least one role');
   return wanted.map((w) => {
     const role = roles.find((r) => r.id === w || r.label.toLowerCase() === w.toLowerCase());
@@ -41,7 +45,7 @@ export function register(parent: Command): void {
     .description("give a user access: on a group 'ro', 'rw' or 'admin'; on a project one or more roles by name")
     .argument('<path>', 'group, or group/project')
     .argument('<user>', 'user id')
-    .argument('<role>', "group: ro | rw | admin; project: role names or ids, comma-separated (e.g. read-write)")
+    .argument('<role>', 'group: ro | rw | admin; project: role names or ids, comma-separated (e.g. read-write)')
     .addHelpText(
       'after',
       `
@@ -85,12 +89,27 @@ Examples:
       if (target.kind === 'group') {
         const perms = await client.getGroupPermissions(target.group.id);
         if (opts.json) return printJson(perms);
-        printTable(perms, [{ header: 'USER', value: (p) => p.id }, { header: 'ACCESS', value: (p) => p.access }], '(no permissions)');
+        printTable(
+          perms,
+          [
+            { header: 'USER', value: (p) => p.id },
+            { header: 'ACCESS', value: (p) => p.access },
+          ],
+          '(no permissions)',
+        );
         return;
       }
       const [perms, roles] = await Promise.all([target.project.getPermissions(), client.getAllRoles()]);
-      if (opts.json) return printJson(perms.map((p) => ({ ...p, roles: p.role_ids.map((id) => roles.find((r) => r.id === id)?.label ?? id) })));
-      printTable(perms, [{ header: 'USER', value: (p) => p.id }, { header: 'ROLES', value: (p) => roleNames(roles, p.role_ids) }], '(no permissions)');
+      if (opts.json)
+        return printJson(perms.map((p) => ({ ...p, roles: p.role_ids.map((id) => roles.find((r) => r.id === id)?.label ?? id) })));
+      printTable(
+        perms,
+        [
+          { header: 'USER', value: (p) => p.id },
+          { header: 'ROLES', value: (p) => roleNames(roles, p.role_ids) },
+        ],
+        '(no permissions)',
+      );
     });
 
   parent
@@ -100,7 +119,10 @@ Examples:
     .argument('<user>', 'user id')
     .argument('[role]', 'project only: remove just these roles (names or ids, comma-separated)')
     .option('-y, --yes', 'do not ask (needed where there is no terminal to ask on)')
-    .addHelpText('after', '\nExamples:\n  $ sprocket permission rm lab ana@lab.org\n  $ sprocket permission rm lab/study1 bob@lab.org "gear runner" --yes')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket permission rm lab ana@lab.org\n  $ sprocket permission rm lab/study1 bob@lab.org "gear runner" --yes',
+    )
     .action(async (path: string, user: string, role: string | undefined, opts: { yes?: boolean }) => {
       const { client } = openSession();
       const target = await targetAt(client, path);
@@ -118,7 +140,10 @@ Examples:
         const roles = await client.getAllRoles();
         const drop = role ? roleIds(roles, role) : current.role_ids;
         const left = current.role_ids.filter((r) => !drop.includes(r));
-        await confirmOrRefuse(left.length ? `Remove ${roleNames(roles, drop)} from ${user} on ${where}` : `Remove ${user}'s access to ${where}`, opts.yes);
+        await confirmOrRefuse(
+          left.length ? `Remove ${roleNames(roles, drop)} from ${user} on ${where}` : `Remove ${user}'s access to ${where}`,
+          opts.yes,
+        );
         if (left.length) await target.project.updatePermission(user, left);
         else await target.project.deletePermission(user);
         process.stdout.write(left.length ? `${user} now has ${roleNames(roles, left)} on ${where}\n` : `Removed ${user} from ${where}\n`);
@@ -137,6 +162,14 @@ Examples:
       const { client } = openSession();
       const roles = await client.getAllRoles();
       if (opts.json) return printJson(roles);
-      printTable(roles, [{ header: 'ID', value: (r) => r.id }, { header: 'NAME', value: (r) => r.label }, { header: 'ACTIONS', value: (r) => r.actions.length }], '(no roles)');
+      printTable(
+        roles,
+        [
+          { header: 'ID', value: (r) => r.id },
+          { header: 'NAME', value: (r) => r.label },
+          { header: 'ACTIONS', value: (r) => r.actions.length },
+        ],
+        '(no roles)',
+      );
     });
 }

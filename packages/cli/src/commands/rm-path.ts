@@ -30,7 +30,12 @@ Examples:
         return;
       }
       const c = found as Group | { id: string; delete(): Promise<void> };
-      await confirmOrRefuse(kind === 'group' ? `Delete group ${c.id} (it must have no projects left)` : `Delete ${kind} ${path} (id ${c.id}) and everything under it`, opts.yes);
+      await confirmOrRefuse(
+        kind === 'group'
+          ? `Delete group ${c.id} (it must have no projects left)`
+          : `Delete ${kind} ${path} (id ${c.id}) and everything under it`,
+        opts.yes,
+      );
       await c.delete();
       process.stdout.write(`Deleted ${kind} ${path}\n`);
     });

@@ -75,6 +75,9 @@ Examples:
       };
       const id = await client.addProjectRule(project.id, rule);
       if (opts.json) printJson({ id });
-      else process.stdout.write(`Added rule ${id} (${rule.name}) on ${path}: runs ${gear.name} ${opts.autoUpdate ? '(latest)' : gear.version}\n`);
+      else
+        process.stdout.write(
+          `Added rule ${id} (${rule.name}) on ${path}: runs ${gear.name} ${opts.autoUpdate ? '(latest)' : gear.version}\n`,
+        );
     });
 }

@@ -21,7 +21,10 @@ export function register(parent: Command): void {
     .argument('<rule>', 'rule id or name')
     .option('--dry-run', 'only count the jobs it would queue')
     .option('--json', 'print the answer as JSON')
-    .addHelpText('after', '\nRules fire on new files; apply runs one over what is already there (files it already ran on are skipped).\n\nExamples:\n  $ sprocket rule apply lab/study1 dcm2niix --dry-run\n  $ sprocket rule apply lab/study1 dcm2niix')
+    .addHelpText(
+      'after',
+      '\nRules fire on new files; apply runs one over what is already there (files it already ran on are skipped).\n\nExamples:\n  $ sprocket rule apply lab/study1 dcm2niix --dry-run\n  $ sprocket rule apply lab/study1 dcm2niix',
+    )
     .action(async (path: string, ref: string, opts: { dryRun?: boolean; json?: boolean }) => {
       const session = openSession();
       const project = await projectAt(session.client, path);
@@ -33,6 +36,8 @@ export function register(parent: Command): void {
         ...(res.already_launched ? [`${res.already_launched} already run`] : []),
         ...(res.refused?.length ? [`${res.refused.length} refused`] : []),
       ];
-      process.stdout.write(`Rule ${rule.name}: ${opts.dryRun ? `would queue ${n} jobs` : `queued ${n} jobs`}${extra.length ? ` (${extra.join(', ')})` : ''}\n`);
+      process.stdout.write(
+        `Rule ${rule.name}: ${opts.dryRun ? `would queue ${n} jobs` : `queued ${n} jobs`}${extra.length ? ` (${extra.join(', ')})` : ''}\n`,
+      );
     });
 }

@@ -9,7 +9,10 @@ function toggle(parent: Command, name: 'disable' | 'enable'): void {
     .description(disabled ? 'stop a gear rule from firing (it is kept)' : 'let a disabled gear rule fire again')
     .argument('<project>', 'group/project')
     .argument('<rule>', 'rule id or name')
-    .addHelpText('after', `\nExamples:\n  $ sprocket rule ${name} lab/study1 dcm2niix\n  $ sprocket rule ${name} lab/study1 6650f0c2a1b2c3d4e5f60718`)
+    .addHelpText(
+      'after',
+      `\nExamples:\n  $ sprocket rule ${name} lab/study1 dcm2niix\n  $ sprocket rule ${name} lab/study1 6650f0c2a1b2c3d4e5f60718`,
+    )
     .action(async (path: string, ref: string) => {
       const { client } = openSession();
       const project = await projectAt(client, path);

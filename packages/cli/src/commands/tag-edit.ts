@@ -14,7 +14,10 @@ async function tagsAt(path: string): Promise<{ tags: string[]; save: (add: strin
   if (found instanceof FileEntry || kind === 'group') {
     // Files and groups store the tag list whole.
     const target = found as FileEntry | Group;
-    return { tags, save: async (add, remove) => void (await target.update({ tags: [...new Set([...tags, ...add])].filter((t) => !remove.includes(t)) })) };
+    return {
+      tags,
+      save: async (add, remove) => void (await target.update({ tags: [...new Set([...tags, ...add])].filter((t) => !remove.includes(t)) })),
+    };
   }
   const c = found as unknown as { addTag(t: string): Promise<unknown>; deleteTag(t: string): Promise<unknown> };
   return {
@@ -32,7 +35,10 @@ export function register(tag: Command): void {
     .description('tag a container or file')
     .argument('<path>', 'container or …/files/<name>')
     .argument('<tag...>', 'tags to add')
-    .addHelpText('after', '\nExamples:\n  $ sprocket tag add lab/study1/sub-01/ses-01 reviewed\n  $ sprocket tag add lab/study1/sub-01/ses-01/T1w/files/t1.nii.gz motion artefact')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sprocket tag add lab/study1/sub-01/ses-01 reviewed\n  $ sprocket tag add lab/study1/sub-01/ses-01/T1w/files/t1.nii.gz motion artefact',
+    )
     .action(async (path: string, add: string[]) => {
       const t = await tagsAt(path);
       await t.save(add, []);
@@ -48,7 +54,8 @@ export function register(tag: Command): void {
     .action(async (path: string, remove: string[]) => {
       const t = await tagsAt(path);
       const missing = remove.filter((r) => !t.tags.includes(r));
-      if (missing.length) throw new CliError(`${path} has no tag ${missing.map((m) => `'${m}'`).join(', ')} (its tags: ${t.tags.join(', ') || 'none'})`);
+      if (missing.length)
+        throw new CliError(`${path} has no tag ${missing.map((m) => `'${m}'`).join(', ')} (its tags: ${t.tags.join(', ') || 'none'})`);
       await t.save([], remove);
       process.stdout.write(`Removed tags from ${path}: ${remove.join(', ')}\n`);
     });

@@ -8,7 +8,10 @@ import { openSession } from '../session.js';
 
 function siteRoles(raw: string | undefined): string[] | undefined {
   if (raw === undefined) return undefined;
-  const roles = raw.split(',').map((r) => r.trim()).filter(Boolean);
+  const roles = raw
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   const bad = roles.filter((r) => !(SITE_ROLES as readonly string[]).includes(r));
   if (bad.length) throw new CliError(`--roles: unknown site role ${bad.map((r) => `'${r}'`).join(', ')} (one of ${SITE_ROLES.join(', ')})`);
   return roles;

@@ -48,7 +48,9 @@ function parseColumn(text: string, flag: string, checkSrc: boolean): ViewColumn 
     src = src.slice(0, colon);
   }
   if (checkSrc && !/^(project|subject|session|acquisition|analysis|file)\.[A-Za-z0-9_.-]+$/.test(src)) {
-    throw new CliError(`${flag} ${text}: a column source is <level>.<field>, level one of project, subject, session, acquisition, analysis, file (e.g. session.label, file.info.snr)`);
+    throw new CliError(
+      `${flag} ${text}: a column source is <level>.<field>, level one of project, subject, session, acquisition, analysis, file (e.g. session.label, file.info.snr)`,
+    );
   }
   if (!src) throw new CliError(`${flag} ${text}: no field name before ':' or '='`);
   if (dst === '') throw new CliError(`${flag} ${text}: no column name after '='`);
@@ -62,14 +64,24 @@ export function viewSpec(opts: Options): DataViewSpec {
   if (!FORMATS.includes(opts.format as ViewFormat)) throw new CliError(`--format must be one of ${FORMATS.join(', ')}`);
   if (!LEVELS.includes(opts.fileContainer)) throw new CliError(`--file-container must be one of ${LEVELS.join(', ')}`);
   if (opts.match && !MATCHES.includes(opts.match)) throw new CliError(`--match must be one of ${MATCHES.join(', ')}`);
-  if (opts.fileFormat && !FILE_FORMATS.includes(opts.fileFormat)) throw new CliError(`--file-format must be one of ${FILE_FORMATS.join(', ')}`);
+  if (opts.fileFormat && !FILE_FORMATS.includes(opts.fileFormat))
+    throw new CliError(`--file-format must be one of ${FILE_FORMATS.join(', ')}`);
   const columns = opts.column.map((c) => parseColumn(c, '--column', true));
   const fileColumns = opts.fileColumn.map((c) => parseColumn(c, '--file-column', false));
   const analysis = opts.analysisLabel || opts.analysisGear || opts.analysisGearVersion;
-  const needsFiles = opts.processFiles ? '--process-files' : fileColumns.length ? '--file-column' : analysis ? '--analysis-label/--analysis-gear' : opts.match ? '--match' : undefined;
+  const needsFiles = opts.processFiles
+    ? '--process-files'
+    : fileColumns.length
+      ? '--file-column'
+      : analysis
+        ? '--analysis-label/--analysis-gear'
+        : opts.match
+          ? '--match'
+          : undefined;
   if (needsFiles && !opts.fileFilter) throw new CliError(`${needsFiles} needs --file-filter (which files to read, e.g. '*_qa.csv')`);
   if (fileColumns.length && !opts.processFiles) throw new CliError('--file-column reads fields inside files: add --process-files');
-  if (!columns.length && !opts.processFiles && !opts.ids && !opts.labels) throw new CliError('give at least one --column (or --process-files, --ids, --labels)');
+  if (!columns.length && !opts.processFiles && !opts.ids && !opts.labels)
+    throw new CliError('give at least one --column (or --process-files, --ids, --labels)');
   const regex = opts.regex ? { regex: true } : {};
   let fileSpec: ViewFileSpec | undefined;
   if (opts.fileFilter) {
@@ -106,7 +118,12 @@ export function register(program: Command): void {
     .command('view')
     .description('a table across a project: columns from container and file fields and info, or the rows inside CSV/TSV/JSON files')
     .argument('<path>', 'project (or a container below it)')
-    .option('-c, --column <src>', 'column, in order: subject.label, file.info.snr, … (:type to convert, =name to rename; repeatable)', repeat, [])
+    .option(
+      '-c, --column <src>',
+      'column, in order: subject.label, file.info.snr, … (:type to convert, =name to rename; repeatable)',
+      repeat,
+      [],
+    )
     .option('--ids', 'add the id column of each level')
     .option('--labels', 'add the label column of each level (and the file name)')
     // Before --ids, ids came by default and --no-ids left them out; that spelling still works.
@@ -116,9 +133,17 @@ export function register(program: Command): void {
     .option('--file-container <level>', `level whose files make the rows (${LEVELS.join(', ')})`, 'acquisition')
     .option('--match <which>', `with several matching files per container: ${MATCHES.join(', ')} (default all)`)
     .option('--process-files', 'read the matching files: one row per CSV/TSV row or JSON record')
-    .option('--file-column <field>', 'with --process-files: a field to take from each record (:type, =name; repeatable; default all)', repeat, [])
+    .option(
+      '--file-column <field>',
+      'with --process-files: a field to take from each record (:type, =name; repeatable; default all)',
+      repeat,
+      [],
+    )
     .option('--file-format <format>', `with --process-files, when file names do not tell: ${FILE_FORMATS.join(', ')}`)
-    .option('--analysis-label <glob>', "files of the analyses with this label under each --file-container level instead of the container's own")
+    .option(
+      '--analysis-label <glob>',
+      "files of the analyses with this label under each --file-container level instead of the container's own",
+    )
     .option('--analysis-gear <name>', 'files of the analyses run by this gear')
     .option('--analysis-gear-version <version>', 'files of the analyses run by this gear version')
     .option('--filter <filter>', 'only rows matching this filter (e.g. subject.label=sub-01)')

@@ -98,8 +98,13 @@ export function gearArgs(manifest: GearManifest, flags: Map<string, string | tru
     } else if (name in (manifest.config ?? {})) {
       config[name] = configValue(name, manifest.config[name]!, raw);
     } else {
-      const known = [...Object.keys(manifest.inputs ?? {}).map((k) => `--${k} (input)`), ...Object.keys(manifest.config ?? {}).map((k) => `--${k}`)];
-      throw new CliError(`unknown option --${name} for gear ${manifest.name}${known.length ? `; it takes ${known.join(', ')}` : '; it takes no inputs or config'}`);
+      const known = [
+        ...Object.keys(manifest.inputs ?? {}).map((k) => `--${k} (input)`),
+        ...Object.keys(manifest.config ?? {}).map((k) => `--${k}`),
+      ];
+      throw new CliError(
+        `unknown option --${name} for gear ${manifest.name}${known.length ? `; it takes ${known.join(', ')}` : '; it takes no inputs or config'}`,
+      );
     }
   }
   return { inputs, config };

@@ -50,7 +50,16 @@ export async function layOut(opts: {
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     await fs.promises.copyFile(file, dest, fs.constants.COPYFILE_FICLONE);
     const size = (await fs.promises.stat(dest)).size;
-    const gearFile = { name: base, type: guessFileType(base), mimetype: guessMimetype(base), modality: null, size, classification: {}, tags: [], info: {} };
+    const gearFile = {
+      name: base,
+      type: guessFileType(base),
+      mimetype: guessMimetype(base),
+      modality: null,
+      size,
+      classification: {},
+      tags: [],
+      info: {},
+    };
     inputs[name] = fileInputEntry(name, { type: 'acquisition', id: LOCAL_ID }, gearFile);
   }
   for (const [name, spec] of Object.entries(manifest.inputs ?? {})) {

@@ -24,7 +24,8 @@ export async function readManifest(dir: string): Promise<{ manifest: GearManifes
   try {
     text = await fs.promises.readFile(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CliError(`no manifest.json in ${path.resolve(dir)} (create one with 'sprocket gear create')`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new CliError(`no manifest.json in ${path.resolve(dir)} (create one with 'sprocket gear create')`);
     throw e;
   }
   let parsed: unknown;

@@ -10,7 +10,13 @@ export function gearNameOf(label: string): string {
     .replace(/^-+|-+$/g, '');
 }
 
-export function scaffoldManifest(opts: { name: string; label: string; author: string; category: string; description?: string }): Record<string, unknown> {
+export function scaffoldManifest(opts: {
+  name: string;
+  label: string;
+  author: string;
+  category: string;
+  description?: string;
+}): Record<string, unknown> {
   return {
     name: opts.name,
     label: opts.label,

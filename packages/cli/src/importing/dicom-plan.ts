@@ -68,5 +68,10 @@ export function planSeries(infos: DicomInfo[], opts: PlanOptions = {}): SeriesPl
       bytes: files.reduce((n, f) => n + f.size, 0),
     });
   }
-  return plans.sort((a, b) => a.subject.localeCompare(b.subject) || a.session.label.localeCompare(b.session.label) || a.acquisition.label.localeCompare(b.acquisition.label, undefined, { numeric: true }));
+  return plans.sort(
+    (a, b) =>
+      a.subject.localeCompare(b.subject) ||
+      a.session.label.localeCompare(b.session.label) ||
+      a.acquisition.label.localeCompare(b.acquisition.label, undefined, { numeric: true }),
+  );
 }

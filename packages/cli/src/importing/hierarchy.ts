@@ -1,4 +1,4 @@
-import { ApiError, type Acquisition, type Client, type Group, type Project, type Session, type Subject } from '@sprocket/sdk';
+import { type Acquisition, ApiError, type Client, type Group, type Project, type Session, type Subject } from '@sprocket/sdk';
 import { CliError } from '../errors.js';
 
 /** The project an import goes into; created in the group when it does not exist yet. */
@@ -8,7 +8,8 @@ export async function ensureProject(client: Client, groupId: string, label: stri
     group = await client.getGroup(groupId);
   } catch (e) {
     // A group you cannot see answers as one that does not exist; either way this is what to do next.
-    if (e instanceof ApiError && (e.status === 404 || e.status === 403)) throw new CliError(`group "${groupId}" does not exist; create it with: sprocket group add ${groupId}`);
+    if (e instanceof ApiError && (e.status === 404 || e.status === 403))
+      throw new CliError(`group "${groupId}" does not exist; create it with: sprocket group add ${groupId}`);
     throw e;
   }
   try {
@@ -36,7 +37,11 @@ export class ProjectTree {
   constructor(readonly project: Project) {}
 
   async load(): Promise<this> {
-    [this.subjects, this.sessions, this.acquisitions] = await Promise.all([this.project.subjects.find(), this.project.sessions.find(), this.project.acquisitions.find()]);
+    [this.subjects, this.sessions, this.acquisitions] = await Promise.all([
+      this.project.subjects.find(),
+      this.project.sessions.find(),
+      this.project.acquisitions.find(),
+    ]);
     return this;
   }
 
@@ -65,7 +70,8 @@ export class ProjectTree {
   session(subject: Subject, fields: { label: string; uid?: string }): Promise<Session> {
     return this.once(`session/${subject.id}/${fields.uid ?? ''}/${fields.label}`, async () => {
       const mine = this.sessions.filter((s) => (s.parents.subject ?? (s.subject as { id?: string } | undefined)?.id) === subject.id);
-      const found = (fields.uid ? mine.find((s) => s.uid === fields.uid) : undefined) ?? mine.find((s) => !s.uid && s.label === fields.label);
+      const found =
+        (fields.uid ? mine.find((s) => s.uid === fields.uid) : undefined) ?? mine.find((s) => !s.uid && s.label === fields.label);
       if (found) return found;
       const s = await subject.addSession({ label: fields.label, ...(fields.uid ? { uid: fields.uid } : {}) });
       this.sessions.push(s);
@@ -77,7 +83,8 @@ export class ProjectTree {
   acquisition(session: Session, fields: { label: string; uid?: string }): Promise<Acquisition> {
     return this.once(`acquisition/${session.id}/${fields.uid ?? ''}/${fields.label}`, async () => {
       const mine = this.acquisitions.filter((a) => a.parents.session === session.id);
-      const found = (fields.uid ? mine.find((a) => a.uid === fields.uid) : undefined) ?? mine.find((a) => !a.uid && a.label === fields.label);
+      const found =
+        (fields.uid ? mine.find((a) => a.uid === fields.uid) : undefined) ?? mine.find((a) => !a.uid && a.label === fields.label);
       if (found) return found;
       const a = await session.addAcquisition({ label: fields.label, ...(fields.uid ? { uid: fields.uid } : {}) });
       this.acquisitions.push(a);

@@ -24,7 +24,8 @@ export async function waitWithProgress(client: Client, ids: string[], opts: { in
       },
     });
   } catch (e) {
-    if (/still unfinished/.test((e as Error).message)) throw new CliError(`timed out: ${(e as Error).message.replace(/^waitForJobs: /, '')}`);
+    if (/still unfinished/.test((e as Error).message))
+      throw new CliError(`timed out: ${(e as Error).message.replace(/^waitForJobs: /, '')}`);
     throw e;
   } finally {
     bar.stop();
@@ -34,11 +35,14 @@ export async function waitWithProgress(client: Client, ids: string[], opts: { in
 
 /** One line per job, then a non-zero exit when any did not complete. */
 export function reportFinished(jobs: Job[]): void {
-  for (const j of jobs) process.stdout.write(`${j.id} ${j.state}${j.state === 'failed' && j.failure_reason ? ` (${j.failure_reason})` : ''}\n`);
+  for (const j of jobs)
+    process.stdout.write(`${j.id} ${j.state}${j.state === 'failed' && j.failure_reason ? ` (${j.failure_reason})` : ''}\n`);
   const bad = jobs.filter((j) => j.state !== 'complete');
   if (bad.length) {
     const first = bad[0]!;
-    throw new CliError(`${bad.length} of ${jobs.length} jobs did not complete (${first.id} ${first.state}${first.failure_reason ? `: ${first.failure_reason}` : ''}); see 'sprocket job logs ${first.id}'`);
+    throw new CliError(
+      `${bad.length} of ${jobs.length} jobs did not complete (${first.id} ${first.state}${first.failure_reason ? `: ${first.failure_reason}` : ''}); see 'sprocket job logs ${first.id}'`,
+    );
   }
 }
 

@@ -47,7 +47,10 @@ async function staleParts(target: string, keep: string): Promise<string[]> {
   const dir = path.dirname(target);
   const prefix = `.${path.basename(target)}.`;
   const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
-  return names.filter((n) => n.startsWith(prefix) && n.endsWith('.part')).map((n) => path.join(dir, n)).filter((p) => p !== keep);
+  return names
+    .filter((n) => n.startsWith(prefix) && n.endsWith('.part'))
+    .map((n) => path.join(dir, n))
+    .filter((p) => p !== keep);
 }
 
 /**
@@ -56,7 +59,13 @@ async function staleParts(target: string, keep: string): Promise<string[]> {
  * anything else is downloaded. The content is checked against the server's hash before it is
  * renamed into place, so the target never holds partial or wrong bytes.
  */
-export async function fetchFile(transport: Transport, f: RemoteFile, target: string, onBytes: (n: number) => void = () => {}, limit?: RateLimit): Promise<FetchOutcome> {
+export async function fetchFile(
+  transport: Transport,
+  f: RemoteFile,
+  target: string,
+  onBytes: (n: number) => void = () => {},
+  limit?: RateLimit,
+): Promise<FetchOutcome> {
   const sha = sha384Of(f.hash);
   const st = await fs.promises.stat(target).catch(() => undefined);
   if (st?.isDirectory()) throw new CliError(`${target} is a directory where the file ${f.name} should go`);
@@ -109,7 +118,9 @@ export async function fetchFile(transport: Transport, f: RemoteFile, target: str
         onBytes(-size);
         continue;
       }
-      throw new CliError(`download of ${f.name} is corrupt: got ${size} bytes with sha384 ${digest.slice(0, 16)}…, the server lists ${f.size} bytes, ${sha?.slice(0, 16) ?? '?'}…`);
+      throw new CliError(
+        `download of ${f.name} is corrupt: got ${size} bytes with sha384 ${digest.slice(0, 16)}…, the server lists ${f.size} bytes, ${sha?.slice(0, 16) ?? '?'}…`,
+      );
     }
     await fs.promises.rename(part, target);
     return append ? 'resumed' : 'downloaded';

@@ -27,13 +27,15 @@ interface Node {
  */
 export async function listTree(client: Client, root: HierarchyObject): Promise<TreeFile[]> {
   if (root.containerType === 'group') throw new CliError('download a project or something below it, not a whole group');
-  if (root.containerType === 'analysis') throw new CliError('downloading analyses is not supported yet; download their files by path (…/analyses/<label>/files/<name>)');
+  if (root.containerType === 'analysis')
+    throw new CliError('downloading analyses is not supported yet; download their files by path (…/analyses/<label>/files/<name>)');
   const start = root as Container;
   await start.reload();
   const parents = start.parents as Record<string, string | undefined>;
   const group = String(parents.group ?? (start as Project).group);
   const nodes = new Map<string, Node>();
-  const add = (c: Container, parent: string | undefined) => nodes.set(c.id, { id: c.id, label: c.label, parent, type: c.containerType, files: c.files ?? [] });
+  const add = (c: Container, parent: string | undefined) =>
+    nodes.set(c.id, { id: c.id, label: c.label, parent, type: c.containerType, files: c.files ?? [] });
 
   // The containers above the root give the path its leading folders (their files are not included).
   const chain: Container[] = [];
@@ -64,7 +66,8 @@ export async function listTree(client: Client, root: HierarchyObject): Promise<T
 
   const labelCount = new Map<string, number>();
   for (const n of nodes.values()) labelCount.set(`${n.parent}/${n.label}`, (labelCount.get(`${n.parent}/${n.label}`) ?? 0) + 1);
-  const folder = (n: Node) => ((labelCount.get(`${n.parent}/${n.label}`) ?? 0) > 1 ? `${safePathSegment(n.label)}_${n.id}` : safePathSegment(n.label));
+  const folder = (n: Node) =>
+    (labelCount.get(`${n.parent}/${n.label}`) ?? 0) > 1 ? `${safePathSegment(n.label)}_${n.id}` : safePathSegment(n.label);
   const pathOf = (n: Node): string => {
     const parts: string[] = [];
     for (let cur: Node | undefined = n; cur; cur = cur.parent ? nodes.get(cur.parent) : undefined) parts.unshift(folder(cur));
@@ -74,7 +77,8 @@ export async function listTree(client: Client, root: HierarchyObject): Promise<T
   const chainIds = new Set(chain.map((c) => c.id));
   for (const n of nodes.values()) {
     if (chainIds.has(n.id)) continue;
-    for (const f of n.files) out.push({ rel: `${pathOf(n)}/files/${safePathSegment(f.name)}`, entry: f, cont: PLURAL[n.type as AnyContainerType], id: n.id });
+    for (const f of n.files)
+      out.push({ rel: `${pathOf(n)}/files/${safePathSegment(f.name)}`, entry: f, cont: PLURAL[n.type as AnyContainerType], id: n.id });
   }
   return out.sort((a, b) => a.rel.localeCompare(b.rel));
 }

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_JSON, GEAR_BASE, INPUT_DIR_NAME } from '@sprocket/types';
 import type { Executor, RunIO, RunResult, RunSpec } from './executor.js';
-import { succeeds } from './probe.js';
 import { gearLimits, isRoot } from './limits.js';
+import { succeeds } from './probe.js';
 import { handOver, runConfined } from './spawn.js';
 
 /** Top-level host folders that are symlinks into /usr on merged-/usr systems and real folders elsewhere. */
@@ -11,7 +11,16 @@ const ROOT_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 /** Job-directory entries the gear must not change: what it was given. */
 const READ_ONLY_ENTRIES = new Set([INPUT_DIR_NAME, CONFIG_JSON]);
 /** Host secrets under /etc no gear has business reading. */
-const ETC_SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssl/private', '/etc/security/opasswd'];
+const ETC_SECRETS = [
+  '/etc/shadow',
+  '/etc/shadow-',
+  '/etc/gshadow',
+  '/etc/gshadow-',
+  '/etc/sudoers',
+  '/etc/sudoers.d',
+  '/etc/ssl/private',
+  '/etc/security/opasswd',
+];
 /** Every namespace but the user namespace: as root, bwrap's own user namespace would map the gear to host root. */
 const UNSHARE_BUT_USER = ['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try'];
 
@@ -39,7 +48,10 @@ function readHostSystem(): string[] {
   // Unreadable to the gear's uid already; masked too, so a mistaken mode on the host exposes nothing.
   let hostKeys: string[] = [];
   try {
-    hostKeys = fs.readdirSync('/etc/ssh').filter((f) => /^ssh_host_.*_key$/.test(f)).map((f) => `/etc/ssh/${f}`);
+    hostKeys = fs
+      .readdirSync('/etc/ssh')
+      .filter((f) => /^ssh_host_.*_key$/.test(f))
+      .map((f) => `/etc/ssh/${f}`);
   } catch {
     // no ssh server here
   }
@@ -90,8 +102,22 @@ export function bwrapArgs(spec: RunSpec): string[] {
     // user on the host (setpriv: no groups, no capabilities, no new privileges). A manifest's
     // uid/gid is what the gear sees inside a user namespace of its own over that host user.
     args.push(...UNSHARE_BUT_USER, '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
-    const inner = spec.uid !== undefined && (spec.uid !== owner.uid || (spec.gid ?? spec.uid) !== owner.gid) ? ['/usr/bin/unshare', '--user', `--map-user=${spec.uid}`, `--map-group=${spec.gid ?? spec.uid}`, '--'] : [];
-    command = ['/usr/bin/setpriv', `--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', ...inner, ...command];
+    const inner =
+      spec.uid !== undefined && (spec.uid !== owner.uid || (spec.gid ?? spec.uid) !== owner.gid)
+        ? ['/usr/bin/unshare', '--user', `--map-user=${spec.uid}`, `--map-group=${spec.gid ?? spec.uid}`, '--']
+        : [];
+    command = [
+      '/usr/bin/setpriv',
+      `--reuid=${owner.uid}`,
+      `--regid=${owner.gid}`,
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--bounding-set=-all',
+      '--no-new-privs',
+      '--',
+      ...inner,
+      ...command,
+    ];
   } else {
     // Not root: bwrap's user namespace maps the gear onto the engine's own unprivileged user.
     args.push('--unshare-all');

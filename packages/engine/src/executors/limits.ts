@@ -111,7 +111,10 @@ export function sweepStaleCgroups(olderThanMs = 60_000): number {
     const parent = path.join(CGROUP_ROOT, controller, 'sprocket');
     let names: string[];
     try {
-      names = fs.readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+      names = fs
+        .readdirSync(parent, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
     } catch {
       continue;
     }

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseMemory } from '../resources.js';
 import { CONFIG_JSON, GEAR_BASE, INPUT_DIR_NAME } from '@sprocket/types';
+import { parseMemory } from '../resources.js';
 import { type Executor, KILL_GRACE_MS, type RunIO, type RunResult, type RunSpec } from './executor.js';
 import { gearLimits, isRoot } from './limits.js';
 import { succeeds } from './probe.js';
@@ -22,7 +22,8 @@ export function podmanUidBase(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.SPROCKET_PODMAN_UID_BASE;
   if (raw === undefined || raw === '') return DEFAULT_PODMAN_UID_BASE;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < ID_RANGE) throw new Error(`SPROCKET_PODMAN_UID_BASE must be an integer of at least ${ID_RANGE}, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < ID_RANGE)
+    throw new Error(`SPROCKET_PODMAN_UID_BASE must be an integer of at least ${ID_RANGE}, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -47,12 +48,26 @@ export function podmanRunArgs(spec: RunSpec): string[] {
   if (!spec.image) throw new Error('the podman executor needs a gear that names a container image');
   const limits = gearLimits();
   const args = ['podman', ...PODMAN_GLOBAL, 'run', '--rm', '--name', containerName(spec.jobId), ...LIMITS];
-  args.push('--pids-limit', String(limits.maxProcesses), '--ulimit', `fsize=${limits.diskBytes}:${limits.diskBytes}`, '--security-opt', 'no-new-privileges');
+  args.push(
+    '--pids-limit',
+    String(limits.maxProcesses),
+    '--ulimit',
+    `fsize=${limits.diskBytes}:${limits.diskBytes}`,
+    '--security-opt',
+    'no-new-privileges',
+  );
   if (isRoot()) {
     // Rootful podman would run the container's root as host root: map the container's ids onto an
     // unprivileged host range instead, and run as the manifest's user (root of the container by default).
     const base = podmanUidBase();
-    args.push('--uidmap', `0:${base}:${ID_RANGE}`, '--gidmap', `0:${base}:${ID_RANGE}`, '--user', `${spec.uid ?? 0}:${spec.gid ?? spec.uid ?? 0}`);
+    args.push(
+      '--uidmap',
+      `0:${base}:${ID_RANGE}`,
+      '--gidmap',
+      `0:${base}:${ID_RANGE}`,
+      '--user',
+      `${spec.uid ?? 0}:${spec.gid ?? spec.uid ?? 0}`,
+    );
   } else if (spec.uid !== undefined) args.push('--user', `${spec.uid}:${spec.gid ?? spec.uid}`);
   if (!spec.networking) args.push('--network', 'none');
   const bytes = spec.resources.memory ? parseMemory(spec.resources.memory) : undefined;
@@ -106,7 +121,12 @@ export class PodmanExecutor implements Executor {
     if (signal.aborted) stop();
     await handOver(spec.jobDir, podmanOwner(spec));
     try {
-      return await runProcessGroup(podmanRunArgs(spec), { cwd: spec.jobDir, env: { ...process.env } as Record<string, string> }, io, inner.signal);
+      return await runProcessGroup(
+        podmanRunArgs(spec),
+        { cwd: spec.jobDir, env: { ...process.env } as Record<string, string> },
+        io,
+        inner.signal,
+      );
     } finally {
       signal.removeEventListener('abort', stop);
     }

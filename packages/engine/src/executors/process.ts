@@ -38,7 +38,9 @@ export class ProcessExecutor implements Executor {
     const owner = isRoot() && spec.uid !== undefined ? { uid: spec.uid, gid: spec.gid ?? spec.uid } : undefined;
     await handOver(spec.jobDir, owner);
     // The user switch comes last, after the engine's root has put the gear in its cgroups.
-    const command = owner ? ['setpriv', `--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--', ...spec.command] : spec.command;
+    const command = owner
+      ? ['setpriv', `--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--', ...spec.command]
+      : spec.command;
     return runConfined(spec, command, { cwd: spec.jobDir, env }, io, signal);
   }
 }

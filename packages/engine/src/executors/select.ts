@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BwrapExecutor } from './bwrap.js';
 import type { Executor, RunSpec } from './executor.js';
-import { PodmanExecutor } from './podman.js';
 import { isRoot } from './limits.js';
+import { PodmanExecutor } from './podman.js';
 import { AS_ROOT_SETTING, ProcessExecutor, processAsRootAllowed } from './process.js';
 
 export const EXECUTOR_CHOICES = ['auto', 'bwrap', 'process', 'podman'] as const;
@@ -32,7 +32,9 @@ export class ExecutorSelector {
     if (this.choice === 'auto') return;
     const executor = this[this.choice];
     if (this.choice === 'process' && isRoot() && !processAsRootAllowed()) {
-      throw new Error(`SPROCKET_EXECUTOR=process runs gears unsandboxed, and this engine runs as root: set ${AS_ROOT_SETTING}=true to accept that, or use bwrap`);
+      throw new Error(
+        `SPROCKET_EXECUTOR=process runs gears unsandboxed, and this engine runs as root: set ${AS_ROOT_SETTING}=true to accept that, or use bwrap`,
+      );
     }
     if (!(await executor.available())) {
       throw new Error(`SPROCKET_EXECUTOR=${this.choice}, but ${this.choice} is not usable on this machine`);
@@ -51,13 +53,16 @@ export class ExecutorSelector {
    */
   async startNotes(): Promise<string[]> {
     if (this.choice !== 'auto' || (await this.podman.available())) return [];
-    return [`podman (with runc) is not installed here: gears naming a container image run their gear files with the ${await this.defaultName()} executor instead`];
+    return [
+      `podman (with runc) is not installed here: gears naming a container image run their gear files with the ${await this.defaultName()} executor instead`,
+    ];
   }
 
   async pick(spec: Pick<RunSpec, 'image'> & Partial<Pick<RunSpec, 'jobDir' | 'command'>>): Promise<Selection> {
     if (this.choice === 'podman') {
       if (!spec.image) throw new Error('SPROCKET_EXECUTOR=podman, but the gear names no container image');
-      if (!(await this.podman.hasImage(spec.image))) throw new Error(`container image ${spec.image} is not present locally (podman image exists)`);
+      if (!(await this.podman.hasImage(spec.image)))
+        throw new Error(`container image ${spec.image} is not present locally (podman image exists)`);
       return { executor: this.podman };
     }
     if (this.choice !== 'auto') return { executor: this[this.choice] };
@@ -69,7 +74,8 @@ export class ExecutorSelector {
       note = `container image ${spec.image} is not available to podman here; running the gear files on the host system`;
     } else if (spec.image) {
       const missing = missingEntryPoint(spec);
-      if (missing) note = `the gear's ${missing} is not among its files (it lives in container image ${spec.image}) and podman is not installed here: the gear is run on the host system and will likely fail`;
+      if (missing)
+        note = `the gear's ${missing} is not among its files (it lives in container image ${spec.image}) and podman is not installed here: the gear is run on the host system and will likely fail`;
     }
     if (await this.bwrap.available()) return { executor: this.bwrap, note };
     return { executor: this.process, note };

@@ -1,8 +1,8 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { confine, type GearLimits, gearLimits, human, isRoot } from './limits.js';
 import { KILL_GRACE_MS, type RunIO, type RunResult, type RunSpec } from './executor.js';
+import { confine, type GearLimits, gearLimits, human, isRoot } from './limits.js';
 
 function killGroup(pgid: number, sig: NodeJS.Signals): void {
   try {
@@ -101,7 +101,11 @@ export async function runConfined(
     const result = await runProcessGroup(confinement.argv, opts, io, signal);
     const limit = confinement.verdict();
     if (limit) return { ...result, limit };
-    if (result.signal === 'SIGXFSZ') return { ...result, limit: `the gear wrote a file larger than the job disk limit of ${human(limits.diskBytes)} (SPROCKET_JOB_DISK_LIMIT)` };
+    if (result.signal === 'SIGXFSZ')
+      return {
+        ...result,
+        limit: `the gear wrote a file larger than the job disk limit of ${human(limits.diskBytes)} (SPROCKET_JOB_DISK_LIMIT)`,
+      };
     return result;
   } finally {
     await confinement.release();

@@ -104,17 +104,8 @@ export class AccessContext {
    * Loads a container the principal may see and checks one action on it. Invisible containers are
    * reported as missing, so ids of other labs' data cannot be probed.
    */
-  async requireContainer(
-    type: string,
-    id: string,
-    action: Action,
-  ): Promise<ContainersTable> {
-    const row = await this.handle.db
-      .selectFrom('containers')
-      .selectAll()
-      .where('id', '=', id)
-      .where('type', '=', type)
-      .executeTakeFirst();
+  async requireContainer(type: string, id: string, action: Action): Promise<ContainersTable> {
+    const row = await this.handle.db.selectFrom('containers').selectAll().where('id', '=', id).where('type', '=', type).executeTakeFirst();
     if (!row) throw apiError('CONTAINER_NOT_FOUND', { type, id });
     await this.check(row, action);
     return row;

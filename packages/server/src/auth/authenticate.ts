@@ -23,13 +23,15 @@ function presentedSecret(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
-
 /**
  * The principal a stored key stands for, checked as at every request: not revoked, its user or
  * device not disabled, a job key only while its job runs. Download tickets name the key that asked
  * for them and come back through here when used, so a ticket dies with its key.
  */
-export async function principalOfKey(handle: DatabaseHandle, by: { hash: string } | { keyId: string }): Promise<{ principal: Principal; lastUsed: string | null }> {
+export async function principalOfKey(
+  handle: DatabaseHandle,
+  by: { hash: string } | { keyId: string },
+): Promise<{ principal: Principal; lastUsed: string | null }> {
   const base = handle.db
     .selectFrom('api_keys')
     .leftJoin('users', 'users.id', 'api_keys.user_id')
@@ -48,12 +50,16 @@ export async function principalOfKey(handle: DatabaseHandle, by: { hash: string 
       'devices.label as device_label',
       'devices.disabled as device_disabled',
     ]);
-  const row = await ('hash' in by ? base.where('api_keys.hash', '=', by.hash) : base.where('api_keys.id', '=', by.keyId)).executeTakeFirst();
+  const row = await ('hash' in by
+    ? base.where('api_keys.hash', '=', by.hash)
+    : base.where('api_keys.id', '=', by.keyId)
+  ).executeTakeFirst();
   if (!row) throw apiError('AUTH_INVALID_KEY', {});
   const engine = row.key_type === 'engine';
   if (engine ? row.device_label === null : row.email === null) throw apiError('AUTH_INVALID_KEY', {});
   // Disabling revokes every key too; saying why helps the holder more than "revoked".
-  if (engine ? row.device_disabled : row.disabled) throw apiError('AUTH_DISABLED', { kind: engine ? 'device' : 'user', name: String(row.email ?? row.device_label) });
+  if (engine ? row.device_disabled : row.disabled)
+    throw apiError('AUTH_DISABLED', { kind: engine ? 'device' : 'user', name: String(row.email ?? row.device_label) });
   if (row.revoked) throw apiError('AUTH_INVALID_KEY', {});
   if (row.job_id) {
     // Job keys live only while their job runs; revocation at the end is the rule, this is the guard.
@@ -62,7 +68,16 @@ export async function principalOfKey(handle: DatabaseHandle, by: { hash: string 
   }
   if (engine) {
     return {
-      principal: { kind: 'engine', userId: row.user_id, email: row.device_label ?? row.user_id, roles: [], isAdmin: false, keyId: row.key_id, readOnly: true, jobId: null },
+      principal: {
+        kind: 'engine',
+        userId: row.user_id,
+        email: row.device_label ?? row.user_id,
+        roles: [],
+        isAdmin: false,
+        keyId: row.key_id,
+        readOnly: true,
+        jobId: null,
+      },
       lastUsed: row.last_used,
     };
   }
@@ -91,7 +106,16 @@ export async function principalOfUser(handle: DatabaseHandle, userId: string): P
   const u = await handle.db.selectFrom('users').select(['id', 'email', 'roles', 'disabled']).where('id', '=', userId).executeTakeFirst();
   if (!u || u.disabled) return undefined;
   const roles = JSON.parse(u.roles) as SiteRole[];
-  return { kind: 'user', userId: u.id, email: u.email, roles, isAdmin: roles.includes('site_admin'), keyId: '', readOnly: false, jobId: null };
+  return {
+    kind: 'user',
+    userId: u.id,
+    email: u.email,
+    roles,
+    isAdmin: roles.includes('site_admin'),
+    keyId: '',
+    readOnly: false,
+    jobId: null,
+  };
 }
 
 /** Resolves the API key of a request into a principal; undefined when the request carries none. */
@@ -103,7 +127,8 @@ export async function authenticate(handle: DatabaseHandle, req: FastifyRequest):
   const stamp = now();
   if (!lastUsed || Date.parse(stamp) - Date.parse(lastUsed) > 60_000) {
     await handle.db.updateTable('api_keys').set({ last_used: stamp }).where('id', '=', principal.keyId).execute();
-    if (principal.kind === 'engine') await handle.db.updateTable('devices').set({ last_seen: stamp }).where('id', '=', principal.userId).execute();
+    if (principal.kind === 'engine')
+      await handle.db.updateTable('devices').set({ last_seen: stamp }).where('id', '=', principal.userId).execute();
   }
   return principal;
 }

@@ -1,6 +1,6 @@
 import { PLURAL } from '@sprocket/types';
 import type { DatabaseHandle } from '../db/dialect.js';
-import { forbidden, apiError } from '../errors.js';
+import { apiError, forbidden } from '../errors.js';
 import type { RouteCall } from './principal.js';
 
 /**
@@ -28,7 +28,12 @@ interface RunningJob {
 }
 
 function runningJobs(handle: DatabaseHandle, deviceId: string): Promise<RunningJob[]> {
-  return handle.db.selectFrom('jobs').select(['id', 'gear_id', 'inputs']).where('state', '=', 'running').where('device_id', '=', deviceId).execute();
+  return handle.db
+    .selectFrom('jobs')
+    .select(['id', 'gear_id', 'inputs'])
+    .where('state', '=', 'running')
+    .where('device_id', '=', deviceId)
+    .execute();
 }
 
 const DENIED = 'engine keys may only call the engine routes and read what their running jobs need';

@@ -15,7 +15,11 @@ import { isEngine, requireWritableKey } from './principal.js';
 type JobRef = Pick<JobsTable, 'id' | 'origin_id' | 'destination_id' | 'device_id' | 'state'>;
 
 async function destinationOf(handle: DatabaseHandle, job: JobRef) {
-  return handle.db.selectFrom('containers').select(['id', 'type', 'project_id', 'group_id']).where('id', '=', job.destination_id).executeTakeFirst();
+  return handle.db
+    .selectFrom('containers')
+    .select(['id', 'type', 'project_id', 'group_id'])
+    .where('id', '=', job.destination_id)
+    .executeTakeFirst();
 }
 
 /** May this principal see the job? Admins, the launcher, its engine, and users with jobs_view where it writes. */
@@ -44,7 +48,12 @@ export async function requireJobControl(handle: DatabaseHandle, access: AccessCo
  * Retrying: as steering, and a job with an api-key input only by its launcher or a site admin,
  * since the copy mints a key acting as the launcher.
  */
-export async function requireJobRetry(handle: DatabaseHandle, access: AccessContext, job: JobRef, manifest: GearManifest | undefined): Promise<void> {
+export async function requireJobRetry(
+  handle: DatabaseHandle,
+  access: AccessContext,
+  job: JobRef,
+  manifest: GearManifest | undefined,
+): Promise<void> {
   const p = access.principal;
   if (manifest && Object.values(manifest.inputs ?? {}).some((s) => s.base === 'api-key') && !p.isAdmin && job.origin_id !== p.userId) {
     throw forbidden('only the user who launched a job with an api-key input, or a site admin, may retry it');
@@ -66,7 +75,11 @@ export async function jobsViewProjects(handle: DatabaseHandle, access: AccessCon
   if (!projects.length) return [];
   const out: string[] = [];
   for (let i = 0; i < projects.length; i += 500) {
-    const rows = await handle.db.selectFrom('containers').select(['id', 'group_id']).where('id', 'in', projects.slice(i, i + 500)).execute();
+    const rows = await handle.db
+      .selectFrom('containers')
+      .select(['id', 'group_id'])
+      .where('id', 'in', projects.slice(i, i + 500))
+      .execute();
     for (const r of rows) if ((await access.projectActions(r.id, r.group_id)).has('jobs_view')) out.push(r.id);
   }
   return out;
@@ -78,7 +91,11 @@ export async function jobsViewProjects(handle: DatabaseHandle, access: AccessCon
  * when they may see none. What of those jobs they may not see is redacted by the listing.
  */
 // biome-ignore lint/suspicious/noExplicitAny: any query over jobs
-export async function visibleJobs<Q extends SelectQueryBuilder<Database, 'jobs' | any, any>>(handle: DatabaseHandle, access: AccessContext, q: Q): Promise<Q | undefined> {
+export async function visibleJobs<Q extends SelectQueryBuilder<Database, 'jobs' | any, any>>(
+  handle: DatabaseHandle,
+  access: AccessContext,
+  q: Q,
+): Promise<Q | undefined> {
   if (access.isAdmin) return q;
   const p = access.principal;
   const projects = await jobsViewProjects(handle, access);
@@ -92,7 +109,10 @@ export async function visibleJobs<Q extends SelectQueryBuilder<Database, 'jobs' 
         eb(
           'jobs.destination_id',
           'in',
-          eb.selectFrom('containers').select('containers.id').where((c) => c.or([c('containers.project_id', 'in', projects), c('containers.id', 'in', projects)])),
+          eb
+            .selectFrom('containers')
+            .select('containers.id')
+            .where((c) => c.or([c('containers.project_id', 'in', projects), c('containers.id', 'in', projects)])),
         ),
       );
     }

@@ -65,7 +65,11 @@ declare module 'fastify' {
 }
 
 /** Opens a session; returns the cookie token (shown once) and the CSRF token the page echoes. */
-export async function openSession(handle: DatabaseHandle, userId: string, keyId: string | null): Promise<{ token: string; csrf: string; expires: Date }> {
+export async function openSession(
+  handle: DatabaseHandle,
+  userId: string,
+  keyId: string | null,
+): Promise<{ token: string; csrf: string; expires: Date }> {
   const token = randomBytes(32).toString('base64url');
   const csrf = randomBytes(24).toString('base64url');
   const created = new Date();
@@ -88,7 +92,10 @@ export async function endSession(handle: DatabaseHandle, sessionId: string): Pro
  * The principal behind a cookie token, checked at every request as keys are: unexpired, the user
  * not disabled, and for a session opened with a key, that key still valid (revoking it signs out).
  */
-export async function principalOfSession(handle: DatabaseHandle, token: string): Promise<{ principal: Principal; session: WebSession } | undefined> {
+export async function principalOfSession(
+  handle: DatabaseHandle,
+  token: string,
+): Promise<{ principal: Principal; session: WebSession } | undefined> {
   const id = sha256(token);
   const row = await db(handle).selectFrom('web_sessions').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) return undefined;

@@ -1,5 +1,5 @@
-import type { DatabaseHandle } from '../db/dialect.js';
 import { isPlainObject, type JsonObject } from '../dao/json.js';
+import type { DatabaseHandle } from '../db/dialect.js';
 import type { AccessContext } from './access.js';
 
 /** Which of these containers the reader sees (files_view_metadata on its project); unknown ids count as hidden. */
@@ -7,7 +7,11 @@ export async function visibleContainers(handle: DatabaseHandle, access: AccessCo
   const out = new Map<string, boolean>();
   const unique = [...new Set(ids)];
   for (let i = 0; i < unique.length; i += 500) {
-    const rows = await handle.db.selectFrom('containers').select(['id', 'type', 'project_id', 'group_id']).where('id', 'in', unique.slice(i, i + 500)).execute();
+    const rows = await handle.db
+      .selectFrom('containers')
+      .select(['id', 'type', 'project_id', 'group_id'])
+      .where('id', 'in', unique.slice(i, i + 500))
+      .execute();
     for (const r of rows) out.set(r.id, await access.can(r, 'files_view_metadata'));
   }
   return out;

@@ -80,7 +80,14 @@ export function sessionsQuery(db: Kysely<Database>, collectionId: string): Selec
     .where((eb) =>
       eb.or([
         eb('id', 'in', memberIds(db, collectionId, 'session')),
-        eb('id', 'in', eb.selectFrom('containers as a').select('a.session_id').where('a.id', 'in', memberIds(db, collectionId, 'acquisition'))),
+        eb(
+          'id',
+          'in',
+          eb
+            .selectFrom('containers as a')
+            .select('a.session_id')
+            .where('a.id', 'in', memberIds(db, collectionId, 'acquisition')),
+        ),
       ]),
     );
 }
@@ -91,7 +98,9 @@ export function acquisitionsQuery(db: Kysely<Database>, collectionId: string): S
     .selectFrom('containers')
     .selectAll()
     .where('type', '=', 'acquisition')
-    .where((eb) => eb.or([eb('id', 'in', memberIds(db, collectionId, 'acquisition')), eb('session_id', 'in', memberIds(db, collectionId, 'session'))]));
+    .where((eb) =>
+      eb.or([eb('id', 'in', memberIds(db, collectionId, 'acquisition')), eb('session_id', 'in', memberIds(db, collectionId, 'session'))]),
+    );
 }
 
 export async function addMembers(db: Db, collectionId: string, nodes: CollectionNode[]): Promise<number> {
@@ -121,7 +130,11 @@ export async function removeMembers(db: Db, collectionId: string, nodes: { node:
       await db
         .deleteFrom('collection_members')
         .where('collection_id', '=', collectionId)
-        .where('container_id', 'in', db.selectFrom('containers').select('id').where('session_id', '=', row.id).where('type', '=', 'acquisition'))
+        .where(
+          'container_id',
+          'in',
+          db.selectFrom('containers').select('id').where('session_id', '=', row.id).where('type', '=', 'acquisition'),
+        )
         .execute();
       continue;
     }
@@ -140,6 +153,10 @@ export async function removeMembers(db: Db, collectionId: string, nodes: { node:
       .where('type', '=', 'acquisition')
       .where('id', '!=', row.id)
       .execute();
-    await addMembers(db, collectionId, siblings.map((s) => ({ _id: s.id, level: 'acquisition' as const })));
+    await addMembers(
+      db,
+      collectionId,
+      siblings.map((s) => ({ _id: s.id, level: 'acquisition' as const })),
+    );
   }
 }

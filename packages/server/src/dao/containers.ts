@@ -2,9 +2,9 @@ import type { ContainerType, Parents } from '@sprocket/types';
 import type { Kysely } from 'kysely';
 import type { ContainersTable, Database, FilesTable } from '../db/schema.js';
 import type { FieldResolver } from '../http/filters.js';
-import { type JsonObject, parseJson } from './json.js';
-import { fileDoc } from './files.js';
 import { now } from '../ids.js';
+import { fileDoc } from './files.js';
+import { type JsonObject, parseJson } from './json.js';
 
 /** Per-type fields a client may set, kept in the `fields` JSON column (uid/timestamp have columns). */
 export const TYPE_FIELDS: Record<ContainerType, readonly string[]> = {
@@ -116,9 +116,7 @@ export function containerDoc(row: ContainersTable, files: FilesTable[], opts: Do
     case 'session':
       doc.group = row.group_id;
       doc.project = row.project_id;
-      doc.subject = opts.subject
-        ? { _id: opts.subject.id, label: opts.subject.label, code: opts.subject.label }
-        : { _id: row.subject_id };
+      doc.subject = opts.subject ? { _id: opts.subject.id, label: opts.subject.label, code: opts.subject.label } : { _id: row.subject_id };
       doc.uid = row.uid;
       doc.timestamp = row.timestamp;
       break;
@@ -193,18 +191,38 @@ export async function subtreeIds(db: Kysely<Database>, row: ContainersTable): Pr
     .selectFrom('containers')
     .select('id')
     .where('type', '=', 'analysis')
-    .where((eb) => eb.or([eb('parent_id', '=', row.id), ...(col ? [eb('parent_id', 'in', eb.selectFrom('containers as c').select('c.id').where(`c.${col}`, '=', row.id))] : [])]))
+    .where((eb) =>
+      eb.or([
+        eb('parent_id', '=', row.id),
+        ...(col ? [eb('parent_id', 'in', eb.selectFrom('containers as c').select('c.id').where(`c.${col}`, '=', row.id))] : []),
+      ]),
+    )
     .execute();
   for (const a of analyses) ids.add(a.id);
   return [...ids];
 }
 
 /** The child of a parent with this type and label, if any (labels of projects and subjects are unique there). */
-export async function childWithLabel(db: Kysely<Database>, parentId: string, type: ContainerType, label: string): Promise<ContainersTable | undefined> {
-  return db.selectFrom('containers').selectAll().where('parent_id', '=', parentId).where('type', '=', type).where('label', '=', label).executeTakeFirst();
+export async function childWithLabel(
+  db: Kysely<Database>,
+  parentId: string,
+  type: ContainerType,
+  label: string,
+): Promise<ContainersTable | undefined> {
+  return db
+    .selectFrom('containers')
+    .selectAll()
+    .where('parent_id', '=', parentId)
+    .where('type', '=', type)
+    .where('label', '=', label)
+    .executeTakeFirst();
 }
 
 /** Writes the given columns of a container and stamps it modified. */
 export async function updateContainer(db: Kysely<Database>, id: string, patch: Partial<ContainersTable>): Promise<void> {
-  await db.updateTable('containers').set({ ...patch, modified: now() }).where('id', '=', id).execute();
+  await db
+    .updateTable('containers')
+    .set({ ...patch, modified: now() })
+    .where('id', '=', id)
+    .execute();
 }

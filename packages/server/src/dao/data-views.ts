@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { DataViewsTable, Database } from '../db/schema.js';
+import type { Database, DataViewsTable } from '../db/schema.js';
 import { newId, now } from '../ids.js';
 import { type JsonObject, parseJson } from './json.js';
 
@@ -24,18 +24,35 @@ export async function viewsOf(db: Kysely<Database>, parent: string): Promise<Dat
 }
 
 /** Saves a view made by a user; answers its id. */
-export async function insertView(db: Kysely<Database>, parent: string, spec: JsonObject & { label?: string }, userId: string): Promise<string> {
+export async function insertView(
+  db: Kysely<Database>,
+  parent: string,
+  spec: JsonObject & { label?: string },
+  userId: string,
+): Promise<string> {
   const stamp = now();
   const id = newId();
   await db
     .insertInto('data_views')
-    .values({ id, parent, label: spec.label ?? 'view', spec: JSON.stringify(spec), origin: JSON.stringify({ type: 'user', id: userId }), created: stamp, modified: stamp })
+    .values({
+      id,
+      parent,
+      label: spec.label ?? 'view',
+      spec: JSON.stringify(spec),
+      origin: JSON.stringify({ type: 'user', id: userId }),
+      created: stamp,
+      modified: stamp,
+    })
     .execute();
   return id;
 }
 
 export async function updateView(db: Kysely<Database>, id: string, spec: JsonObject, label: string): Promise<void> {
-  await db.updateTable('data_views').set({ spec: JSON.stringify(spec), label, modified: now() }).where('id', '=', id).execute();
+  await db
+    .updateTable('data_views')
+    .set({ spec: JSON.stringify(spec), label, modified: now() })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function deleteView(db: Kysely<Database>, id: string): Promise<void> {

@@ -6,7 +6,15 @@ import type { JsonObject } from './json.js';
 /** Registered engines (devices), as `GET /devices` lists them. */
 export async function deviceDocs(db: Kysely<Database>): Promise<JsonObject[]> {
   const rows = await db.selectFrom('devices').selectAll().orderBy('created').orderBy('id').execute();
-  return rows.map((d) => ({ _id: d.id, name: d.label, type: d.type, disabled: d.disabled === 1, last_seen: d.last_seen, created: d.created, modified: d.modified }));
+  return rows.map((d) => ({
+    _id: d.id,
+    name: d.label,
+    type: d.type,
+    disabled: d.disabled === 1,
+    last_seen: d.last_seen,
+    created: d.created,
+    modified: d.modified,
+  }));
 }
 
 /** Disables a device and revokes its engine keys; false when there is no such device. */

@@ -20,7 +20,12 @@ const permissionDoc = (p: { user_id: string; access: string }): GroupPermission 
 export async function groupDoc(db: Kysely<Database>, id: string): Promise<JsonObject | undefined> {
   const g = await db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
   if (!g) return undefined;
-  const perms = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', id).orderBy('user_id').execute();
+  const perms = await db
+    .selectFrom('group_permissions')
+    .select(['user_id', 'access'])
+    .where('group_id', '=', id)
+    .orderBy('user_id')
+    .execute();
   return {
     _id: g.id,
     label: g.label,
@@ -40,7 +45,17 @@ export function groupsQuery(db: Kysely<Database>, only?: string[]) {
 
 /** Listing documents of a page of group rows: no info, with their permissions. */
 export async function groupListDocs(db: Kysely<Database>, rows: GroupsTable[]): Promise<JsonObject[]> {
-  const perms = rows.length ? await db.selectFrom('group_permissions').selectAll().where('group_id', 'in', rows.map((r) => r.id)).execute() : [];
+  const perms = rows.length
+    ? await db
+        .selectFrom('group_permissions')
+        .selectAll()
+        .where(
+          'group_id',
+          'in',
+          rows.map((r) => r.id),
+        )
+        .execute()
+    : [];
   return rows.map((g) => ({
     _id: g.id,
     label: g.label,
@@ -59,7 +74,10 @@ export async function groupExists(db: Kysely<Database>, id: string): Promise<boo
 export async function insertGroup(db: Kysely<Database>, g: { id: string; label: string; tags: string[] }, adminId: string): Promise<void> {
   const stamp = now();
   await db.transaction().execute(async (trx) => {
-    await trx.insertInto('groups').values({ id: g.id, label: g.label, info: '{}', tags: JSON.stringify(g.tags), created: stamp, modified: stamp }).execute();
+    await trx
+      .insertInto('groups')
+      .values({ id: g.id, label: g.label, info: '{}', tags: JSON.stringify(g.tags), created: stamp, modified: stamp })
+      .execute();
     await trx.insertInto('group_permissions').values({ group_id: g.id, user_id: adminId, access: 'admin' }).execute();
   });
 }
@@ -88,13 +106,23 @@ export async function groupTags(db: Kysely<Database>, id: string): Promise<strin
 }
 
 export async function groupPermission(db: Kysely<Database>, id: string, uid: string): Promise<GroupPermission | undefined> {
-  const p = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', id).where('user_id', '=', uid).executeTakeFirst();
+  const p = await db
+    .selectFrom('group_permissions')
+    .select(['user_id', 'access'])
+    .where('group_id', '=', id)
+    .where('user_id', '=', uid)
+    .executeTakeFirst();
   return p && permissionDoc(p);
 }
 
 /** The users holding admin access on a group. */
 export async function groupAdmins(db: Kysely<Database>, id: string): Promise<string[]> {
-  const rows = await db.selectFrom('group_permissions').select('user_id').where('group_id', '=', id).where('access', '=', 'admin').execute();
+  const rows = await db
+    .selectFrom('group_permissions')
+    .select('user_id')
+    .where('group_id', '=', id)
+    .where('access', '=', 'admin')
+    .execute();
   return rows.map((r) => r.user_id);
 }
 

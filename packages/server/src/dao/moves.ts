@@ -34,11 +34,19 @@ export async function moveContainer(db: Kysely<Database>, row: ContainersTable, 
       .execute();
     // Children in slices: a big session must not exceed the databases' bound-parameter limits.
     for (let i = 0; i < below.length; i += 500) {
-      await trx.updateTable('containers').set(ancestors).where('id', 'in', below.slice(i, i + 500)).execute();
+      await trx
+        .updateTable('containers')
+        .set(ancestors)
+        .where('id', 'in', below.slice(i, i + 500))
+        .execute();
     }
     const all = [row.id, ...below];
     for (let i = 0; i < all.length; i += 500) {
-      await trx.updateTable('files').set({ project_id: chain.project_id }).where('container_id', 'in', all.slice(i, i + 500)).execute();
+      await trx
+        .updateTable('files')
+        .set({ project_id: chain.project_id })
+        .where('container_id', 'in', all.slice(i, i + 500))
+        .execute();
     }
   });
 }

@@ -9,7 +9,14 @@ import { type JsonObject, parseJson } from './json.js';
  * and jobs that are gone, are left as stored.
  */
 export async function describeJobOrigins(db: Kysely<Database>, docs: JsonObject[]): Promise<JsonObject[]> {
-  const jobIds = [...new Set(docs.map((d) => d.origin as JsonObject | undefined).filter((o) => o?.type === 'job' && typeof o.id === 'string').map((o) => o!.id as string))];
+  const jobIds = [
+    ...new Set(
+      docs
+        .map((d) => d.origin as JsonObject | undefined)
+        .filter((o) => o?.type === 'job' && typeof o.id === 'string')
+        .map((o) => o!.id as string),
+    ),
+  ];
   if (!jobIds.length) return docs;
   const jobs = await db.selectFrom('jobs').select(['id', 'gear_id', 'gear_info', 'origin']).where('id', 'in', jobIds).execute();
   const byId = new Map(jobs.map((j) => [j.id, j]));
@@ -18,7 +25,11 @@ export async function describeJobOrigins(db: Kysely<Database>, docs: JsonObject[
     const job = origin?.type === 'job' ? byId.get(String(origin.id)) : undefined;
     if (!job) continue;
     const gear = parseJson<JsonObject>(job.gear_info, {});
-    d.origin = { ...origin, gear_info: { id: job.gear_id, name: gear.name, version: gear.version }, launched_by: parseJson<JsonObject>(job.origin, {}) };
+    d.origin = {
+      ...origin,
+      gear_info: { id: job.gear_id, name: gear.name, version: gear.version },
+      launched_by: parseJson<JsonObject>(job.origin, {}),
+    };
   }
   return docs;
 }

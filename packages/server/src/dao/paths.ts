@@ -29,7 +29,12 @@ export async function childrenNamed(
 }
 
 /** Every child of `type`, oldest first; only within `projects` when given (the reader's visible ones). */
-export async function childrenWithin(db: Kysely<Database>, parent: { type: string; id: string }, type: string, projects?: string[]): Promise<ContainersTable[]> {
+export async function childrenWithin(
+  db: Kysely<Database>,
+  parent: { type: string; id: string },
+  type: string,
+  projects?: string[],
+): Promise<ContainersTable[]> {
   let q = childrenOf(db, parent, type);
   if (projects) q = projects.length ? q.where('project_id', 'in', projects) : q.where(sql<boolean>`false`);
   return q.orderBy('created').orderBy('id').execute();

@@ -14,7 +14,14 @@ export async function seedBuiltinRoles(db: Kysely<Database>): Promise<void> {
   for (const [access, role] of Object.entries(BUILTIN_ROLES)) {
     await db
       .insertInto('roles')
-      .values({ id: role.id, label: role.label, actions: JSON.stringify(role.actions), default_flywheel_role: access, created: stamp, modified: stamp })
+      .values({
+        id: role.id,
+        label: role.label,
+        actions: JSON.stringify(role.actions),
+        default_flywheel_role: access,
+        created: stamp,
+        modified: stamp,
+      })
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
   }
@@ -33,7 +40,12 @@ export async function seedBuiltinRoles(db: Kysely<Database>): Promise<void> {
  * removal from the group, widening access without anyone asking for it.
  */
 export async function copyGroupPermissions(db: Kysely<Database>, groupId: string, projectId: string): Promise<void> {
-  const rows = await db.selectFrom('group_permissions').select(['user_id', 'access']).where('group_id', '=', groupId).orderBy('user_id').execute();
+  const rows = await db
+    .selectFrom('group_permissions')
+    .select(['user_id', 'access'])
+    .where('group_id', '=', groupId)
+    .orderBy('user_id')
+    .execute();
   const values = rows
     .filter((r) => (GROUP_ACCESS as readonly string[]).includes(r.access))
     .map((r) => ({ project_id: projectId, user_id: r.user_id, role_ids: JSON.stringify([BUILTIN_ROLES[r.access as GroupAccess].id]) }));
@@ -48,7 +60,12 @@ export async function copyGroupPermissions(db: Kysely<Database>, groupId: string
 /** Whether any project or collection assigns the role to someone. */
 export async function roleInUse(db: Kysely<Database>, dialect: SqlDialect, roleId: string): Promise<boolean> {
   for (const { table } of Object.values(ROLE_ASSIGNMENT_TABLES)) {
-    const hit = await db.selectFrom(table).select('user_id').where(dialect.jsonArrayContains('role_ids', roleId)).limit(1).executeTakeFirst();
+    const hit = await db
+      .selectFrom(table)
+      .select('user_id')
+      .where(dialect.jsonArrayContains('role_ids', roleId))
+      .limit(1)
+      .executeTakeFirst();
     if (hit) return true;
   }
   return false;
@@ -57,7 +74,13 @@ export async function roleInUse(db: Kysely<Database>, dialect: SqlDialect, roleI
 /** The role document, as Flywheel's RoleOutput plus whether it is assigned anywhere. */
 export async function roleDoc(db: Kysely<Database>, dialect: SqlDialect, r: RolesTable): Promise<JsonObject> {
   const inUse = await roleInUse(db, dialect, r.id);
-  return { _id: r.id, label: r.label, actions: parseJson<string[]>(r.actions, []), default_flywheel_role: r.default_flywheel_role, in_use: inUse };
+  return {
+    _id: r.id,
+    label: r.label,
+    actions: parseJson<string[]>(r.actions, []),
+    default_flywheel_role: r.default_flywheel_role,
+    in_use: inUse,
+  };
 }
 
 export async function getRole(db: Kysely<Database>, rid: string): Promise<RolesTable | undefined> {
@@ -76,14 +99,21 @@ export async function roleLabelTaken(db: Kysely<Database>, label: string): Promi
 export async function insertRole(db: Kysely<Database>, label: string, actions: string[]): Promise<string> {
   const stamp = now();
   const id = newId();
-  await db.insertInto('roles').values({ id, label, actions: JSON.stringify(actions), default_flywheel_role: null, created: stamp, modified: stamp }).execute();
+  await db
+    .insertInto('roles')
+    .values({ id, label, actions: JSON.stringify(actions), default_flywheel_role: null, created: stamp, modified: stamp })
+    .execute();
   return id;
 }
 
 export async function updateRole(db: Kysely<Database>, id: string, patch: { label?: string; actions?: string[] }): Promise<void> {
   await db
     .updateTable('roles')
-    .set({ ...(patch.label ? { label: patch.label } : {}), ...(patch.actions ? { actions: JSON.stringify(patch.actions) } : {}), modified: now() })
+    .set({
+      ...(patch.label ? { label: patch.label } : {}),
+      ...(patch.actions ? { actions: JSON.stringify(patch.actions) } : {}),
+      modified: now(),
+    })
     .where('id', '=', id)
     .execute();
 }

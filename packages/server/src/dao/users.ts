@@ -99,7 +99,14 @@ export async function userKeyDocs(db: Kysely<Database>, uid: string): Promise<Js
     .where('job_id', 'is', null)
     .orderBy('created')
     .execute();
-  return rows.map((r) => ({ _id: r.id, label: r.label, type: r.type, created: r.created, last_used: r.last_used, revoked: r.revoked === 1 }));
+  return rows.map((r) => ({
+    _id: r.id,
+    label: r.label,
+    type: r.type,
+    created: r.created,
+    last_used: r.last_used,
+    revoked: r.revoked === 1,
+  }));
 }
 
 /** When a key was made and last used, if it exists. */

@@ -24,11 +24,15 @@ export const postgresDialect: SqlDialect = {
   name: 'postgres',
   jsonText(column, parts) {
     const p = pathArray(parts);
-    return sql<string | null>`(case when jsonb_typeof(${sql.ref(column)}::jsonb #> ${p}::text[]) in ('object','array') then null else (${sql.ref(column)}::jsonb #>> ${p}::text[]) end)`;
+    return sql<
+      string | null
+    >`(case when jsonb_typeof(${sql.ref(column)}::jsonb #> ${p}::text[]) in ('object','array') then null else (${sql.ref(column)}::jsonb #>> ${p}::text[]) end)`;
   },
   jsonNumber(column, parts) {
     const p = pathArray(parts);
-    return sql<number | null>`(case when jsonb_typeof(${sql.ref(column)}::jsonb #> ${p}::text[]) = 'number' then (${sql.ref(column)}::jsonb #>> ${p}::text[])::double precision end)`;
+    return sql<
+      number | null
+    >`(case when jsonb_typeof(${sql.ref(column)}::jsonb #> ${p}::text[]) = 'number' then (${sql.ref(column)}::jsonb #>> ${p}::text[])::double precision end)`;
   },
   jsonArrayContains(column, value) {
     return sql<boolean>`(${sql.ref(column)}::jsonb ? ${value})`;

@@ -33,11 +33,15 @@ export const sqliteDialect: SqlDialect = {
   jsonText(column, parts) {
     const p = jsonPath(parts);
     // json_extract gives 1/0 for JSON booleans; text must read 'true'/'false' as on PostgreSQL.
-    return sql<string | null>`(case json_type(${sql.ref(column)}, ${p}) when 'object' then null when 'array' then null when 'true' then 'true' when 'false' then 'false' else cast(json_extract(${sql.ref(column)}, ${p}) as text) end)`;
+    return sql<
+      string | null
+    >`(case json_type(${sql.ref(column)}, ${p}) when 'object' then null when 'array' then null when 'true' then 'true' when 'false' then 'false' else cast(json_extract(${sql.ref(column)}, ${p}) as text) end)`;
   },
   jsonNumber(column, parts) {
     const p = jsonPath(parts);
-    return sql<number | null>`(case when json_type(${sql.ref(column)}, ${p}) in ('integer','real') then json_extract(${sql.ref(column)}, ${p}) end)`;
+    return sql<
+      number | null
+    >`(case when json_type(${sql.ref(column)}, ${p}) in ('integer','real') then json_extract(${sql.ref(column)}, ${p}) end)`;
   },
   jsonArrayContains(column, value) {
     return sql<boolean>`exists (select 1 from json_each(${sql.ref(column)}) where json_each.value = ${value})`;

@@ -28,19 +28,104 @@ export interface SeriesFacts {
 
 // Controlled vocabulary words that, appearing as a token in a label, add themselves to the key.
 const FEATURE_WORDS = [
-  '2D', '3D', 'AAscout', 'Spin-Echo', 'Gradient-Echo', 'EPI', 'WASSR', 'FAIR', 'FAIREST', 'PASL', 'EPISTAR', 'PICORE',
-  'pCASL', 'MPRAGE', 'MP2RAGE', 'FLAIR', 'SWI', 'QSM', 'RMS', 'DTI', 'DSI', 'DKI', 'HARDI', 'NODDI', 'Water-Reference',
-  'Transmit-Reference', 'SBRef', 'Uniform', 'Singlerep', 'QC', 'TRACE', 'FA', 'MIP', 'Navigator', 'Contrast-Agent',
-  'Phase-Contrast', 'TOF', 'VASO', 'iVASO', 'DSC', 'DCE', 'Task', 'Resting-State', 'PRESS', 'STEAM', 'M0',
-  'Phase-Reversed', 'Spiral', 'SPGR', 'Quantitative', 'Multi-Shell', 'Multi-Echo', 'Multi-Flip', 'Multi-Band',
-  'Steady-State', 'Compressed-Sensing', 'Eddy-Current-Corrected', 'Fieldmap-Corrected', 'Gradient-Unwarped',
-  'Motion-Corrected', 'Physio-Corrected', 'Derived', 'In-Plane', 'Phase', 'Magnitude',
+  '2D',
+  '3D',
+  'AAscout',
+  'Spin-Echo',
+  'Gradient-Echo',
+  'EPI',
+  'WASSR',
+  'FAIR',
+  'FAIREST',
+  'PASL',
+  'EPISTAR',
+  'PICORE',
+  'pCASL',
+  'MPRAGE',
+  'MP2RAGE',
+  'FLAIR',
+  'SWI',
+  'QSM',
+  'RMS',
+  'DTI',
+  'DSI',
+  'DKI',
+  'HARDI',
+  'NODDI',
+  'Water-Reference',
+  'Transmit-Reference',
+  'SBRef',
+  'Uniform',
+  'Singlerep',
+  'QC',
+  'TRACE',
+  'FA',
+  'MIP',
+  'Navigator',
+  'Contrast-Agent',
+  'Phase-Contrast',
+  'TOF',
+  'VASO',
+  'iVASO',
+  'DSC',
+  'DCE',
+  'Task',
+  'Resting-State',
+  'PRESS',
+  'STEAM',
+  'M0',
+  'Phase-Reversed',
+  'Spiral',
+  'SPGR',
+  'Quantitative',
+  'Multi-Shell',
+  'Multi-Echo',
+  'Multi-Flip',
+  'Multi-Band',
+  'Steady-State',
+  'Compressed-Sensing',
+  'Eddy-Current-Corrected',
+  'Fieldmap-Corrected',
+  'Gradient-Unwarped',
+  'Motion-Corrected',
+  'Physio-Corrected',
+  'Derived',
+  'In-Plane',
+  'Phase',
+  'Magnitude',
 ];
 const MEASUREMENT_WORDS = [
-  'MRA', 'CEST', 'T1rho', 'SVS', 'CSI', 'EPSI', 'BOLD', 'Phoenix', 'B0', 'B1', 'T1', 'T2', 'T2*', 'PD', 'MT', 'Perfusion',
-  'Diffusion', 'Susceptibility', 'Fingerprinting',
+  'MRA',
+  'CEST',
+  'T1rho',
+  'SVS',
+  'CSI',
+  'EPSI',
+  'BOLD',
+  'Phoenix',
+  'B0',
+  'B1',
+  'T1',
+  'T2',
+  'T2*',
+  'PD',
+  'MT',
+  'Perfusion',
+  'Diffusion',
+  'Susceptibility',
+  'Fingerprinting',
 ];
-const INTENT_WORDS = ['Localizer', 'Shim', 'Calibration', 'Fieldmap', 'Structural', 'Functional', 'Screenshot', 'Non-Image', 'Spectroscopy'];
+const INTENT_WORDS = [
+  'Localizer',
+  'Shim',
+  'Calibration',
+  'Fieldmap',
+  'Structural',
+  'Functional',
+  'Screenshot',
+  'Non-Image',
+  'Spectroscopy',
+];
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** A vocabulary word as a token: delimited by anything that is not a letter or digit (incl. `_`). */
@@ -154,13 +239,23 @@ export function classifyHeaderFacts(h: Header, facts: SeriesFacts = {}): Classif
 
   if (imageType.includes('LOCALIZER') || (facts.orientations !== undefined && facts.orientations > 1 && (facts.sliceCount ?? 0) < 10)) {
     out.Intent = ['Localizer'];
-  } else if (imageType.includes('DIFFUSION') || (b !== undefined && b > 0) || /^\*?ep_b\d/.test(seqName) || /(^|_)(dwi|diff)/.test(seqName)) {
+  } else if (
+    imageType.includes('DIFFUSION') ||
+    (b !== undefined && b > 0) ||
+    /^\*?ep_b\d/.test(seqName) ||
+    /(^|_)(dwi|diff)/.test(seqName)
+  ) {
     out.Intent = ['Structural'];
     out.Measurement = ['Diffusion'];
     if (['ADC', 'FA', 'TRACEW', 'TRACE', 'EXP'].some((t) => imageType.includes(t))) out.Features = ['Derived'];
   } else if (imageType.includes('ASL') || imageType.includes('PERFUSION') || /asl|pasl|pcasl|tgse_pcasl/.test(seqName)) {
     out.Measurement = ['Perfusion'];
-  } else if (imageType.includes('FIELD_MAP') || imageType.includes('FIELDMAP') || imageType.includes('B0MAP') || /^\*?fm\d?[23]d/.test(seqName)) {
+  } else if (
+    imageType.includes('FIELD_MAP') ||
+    imageType.includes('FIELDMAP') ||
+    imageType.includes('B0MAP') ||
+    /^\*?fm\d?[23]d/.test(seqName)
+  ) {
     out.Intent = ['Fieldmap'];
     out.Measurement = ['B0'];
   } else if (isEpi && (temporal > 1 || imageType.includes('FMRI') || /^\*?epfid/.test(seqName))) {

@@ -40,7 +40,7 @@ for (const line of DICTIONARY_DATA.split('\n')) {
 export function lookupTag(tag: number): DictEntry | undefined {
   const hit = exact.get(tag);
   if (hit) return hit;
-  for (const r of repeaters) if (((tag & r.mask) >>> 0) === r.value) return r.entry;
+  for (const r of repeaters) if ((tag & r.mask) >>> 0 === r.value) return r.entry;
   return undefined;
 }
 

@@ -44,7 +44,8 @@ class Deadline {
   }
 
   check(what: string): void {
-    if (Date.now() > this.at) throw new LimitError(`stopped at ${what}: header extraction took longer than ${this.seconds} s (SPROCKET_DICOM_EXTRACT_TIMEOUT)`);
+    if (Date.now() > this.at)
+      throw new LimitError(`stopped at ${what}: header extraction took longer than ${this.seconds} s (SPROCKET_DICOM_EXTRACT_TIMEOUT)`);
   }
 }
 
@@ -82,7 +83,8 @@ function parseFromHeads(head: (n: number) => Buffer, total: number, max: number)
       return parseDicomHeader(buf, total);
     } catch (err) {
       if (!(err instanceof DicomError && err.needMore)) throw err;
-      if (want >= max) throw new DicomError(`the header does not end within the first ${max} bytes; longer headers are not read (${err.message})`);
+      if (want >= max)
+        throw new DicomError(`the header does not end within the first ${max} bytes; longer headers are not read (${err.message})`);
     }
   }
 }
@@ -100,7 +102,8 @@ function peekFromHeads(head: (n: number) => Buffer, total: number): SlicePeek | 
 
 function result(header: Header, hasPixelData: boolean, facts: { sliceCount?: number; orientations?: number } = {}): Extraction {
   // Zeros parse as empty elements: a "header" with nothing in it says the content is not DICOM.
-  if (Object.keys(header).length === 0) throw new DicomError('no DICOM attributes found (only empty, group-length or private elements before the pixel data)');
+  if (Object.keys(header).length === 0)
+    throw new DicomError('no DICOM attributes found (only empty, group-length or private elements before the pixel data)');
   const modality = typeof header.Modality === 'string' && header.Modality ? header.Modality : null;
   return { header, modality, classification: classify(header, { ...facts, hasPixelData }) };
 }
@@ -116,7 +119,8 @@ function extractZip(file: string, limits: ExtractLimits, budget: InflateBudget, 
   try {
     const members = zip.entries.filter((e) => !e.isDirectory);
     const candidates = members.filter((e) => !isClutter(e.name));
-    if (candidates.length === 0) throw new DicomError(`zip holds no files (${zip.entries.length} entries, all folders or archiver clutter)`);
+    if (candidates.length === 0)
+      throw new DicomError(`zip holds no files (${zip.entries.length} entries, all folders or archiver clutter)`);
     const slices: { name: string; instance: number; index: number }[] = [];
     const orientations = new Set<string>();
     let firstProblem: string | undefined;
@@ -195,7 +199,8 @@ export function extractFile(file: string, limits: ExtractLimits = DEFAULT_EXTRAC
   const magic = readHead(file, Math.min(size, 4));
   const budget = new InflateBudget(limits.maxInflatedBytes);
   try {
-    if (magic[0] === 0x50 && magic[1] === 0x4b && (magic[2] === 3 || magic[2] === 5)) return extractZip(file, limits, budget, new Deadline(limits.timeoutSeconds));
+    if (magic[0] === 0x50 && magic[1] === 0x4b && (magic[2] === 3 || magic[2] === 5))
+      return extractZip(file, limits, budget, new Deadline(limits.timeoutSeconds));
     if (magic[0] === 0x1f && magic[1] === 0x8b) return extractGzip(file, size, budget);
   } catch (err) {
     if (err instanceof ZipError) throw new DicomError(err.message);

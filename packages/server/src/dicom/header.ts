@@ -114,7 +114,8 @@ export function parseDicomHeader(buf: Buffer, totalSize = buf.length): ParsedHea
   const preamble = hasPreamble(buf);
   const rawSyntax = preamble ? undefined : guessRawTransferSyntax(buf);
   if (!preamble && !rawSyntax) {
-    if (totalSize < 132) throw new DicomError(`not a DICOM file: ${totalSize} bytes, too short for the 128-byte preamble and 'DICM' marker`);
+    if (totalSize < 132)
+      throw new DicomError(`not a DICOM file: ${totalSize} bytes, too short for the 128-byte preamble and 'DICM' marker`);
     throw new DicomError("not a DICOM file: no 'DICM' marker at byte 128 and the content does not start like a DICOM data set");
   }
   let dataSet: DicomParser.DataSet;
@@ -204,7 +205,9 @@ function checkEncapsulated(ds: DicomParser.DataSet, el: DicomParser.Element, buf
     if (elem === 0xe0dd) return;
     p += 8 + len;
   }
-  throw new DicomError(`truncated DICOM file: encapsulated PixelData ends after ${Math.max(0, fileLen - el.dataOffset)} bytes without its delimiter`);
+  throw new DicomError(
+    `truncated DICOM file: encapsulated PixelData ends after ${Math.max(0, fileLen - el.dataOffset)} bytes without its delimiter`,
+  );
 }
 
 class Decoder {
@@ -218,7 +221,12 @@ class Decoder {
       const terms = this.bytes(root, cs)
         .toString('latin1')
         .split('\\')
-        .map((t) => t.replace(/[\0 ]+$/, '').trim().replace(/ /g, '_'));
+        .map((t) =>
+          t
+            .replace(/[\0 ]+$/, '')
+            .trim()
+            .replace(/ /g, '_'),
+        );
       const term = terms.find((t) => t) ?? '';
       label = CHARSETS[term] ?? 'latin1';
     }

@@ -170,7 +170,12 @@ export async function fillContainer(db: Kysely<Database>, id: string, fill: Cont
       .execute();
   }
   if (fill.label && fill.label !== row.label && isPlaceholderLabel(row, fill.uid)) {
-    await db.updateTable('containers').set({ label: fill.label, modified: stamp }).where('id', '=', id).where('label', '=', row.label).execute();
+    await db
+      .updateTable('containers')
+      .set({ label: fill.label, modified: stamp })
+      .where('id', '=', id)
+      .where('label', '=', row.label)
+      .execute();
   }
 }
 

@@ -112,7 +112,8 @@ export class DicomImporter {
     }
     const change = await this.record(file.id, outcome, container);
     // Modality and classification are file metadata like any other: gear rules see the change.
-    if (change) await this.ctx.events.emit('filesCommitted', { container, written: [change.after], replaced: [change.before], source: 'dicom' });
+    if (change)
+      await this.ctx.events.emit('filesCommitted', { container, written: [change.after], replaced: [change.before], source: 'dicom' });
   }
 
   /** Workers read from a path; stores without local paths get a temporary copy. */
@@ -129,11 +130,19 @@ export class DicomImporter {
    * Stores the outcome on the file and fills the session/acquisition from the header in one
    * transaction: whoever sees the header on the file also sees the hierarchy it filled.
    */
-  private async record(fileRowId: string, outcome: Outcome, container: ContainersTable): Promise<{ before: FilesTable; after: FilesTable } | undefined> {
+  private async record(
+    fileRowId: string,
+    outcome: Outcome,
+    container: ContainersTable,
+  ): Promise<{ before: FilesTable; after: FilesTable } | undefined> {
     return this.ctx.handle.db.transaction().execute(async (trx) => {
       // The container's row lock first, as uploads take it (files/commit.ts): a re-upload of this
       // name racing the extraction then waits instead of deadlocking on the file row.
-      await trx.updateTable('containers').set((eb) => ({ id: eb.ref('id') })).where('id', '=', container.id).execute();
+      await trx
+        .updateTable('containers')
+        .set((eb) => ({ id: eb.ref('id') }))
+        .where('id', '=', container.id)
+        .execute();
       const row = await trx.selectFrom('files').selectAll().where('id', '=', fileRowId).executeTakeFirst();
       if (!row) return undefined; // deleted while queued
       const info = parseJson<JsonObject>(row.info, {});

@@ -91,7 +91,8 @@ export class ExtractionPool {
       if (task) {
         this.finish(slot);
         if (this.closed) task.reject(new PoolClosedError('extraction pool is closed'));
-        else if (task.timedOut) task.resolve({ ok: false, error: `header extraction timed out after ${Math.round(this.timeoutMs / 1000)} s` });
+        else if (task.timedOut)
+          task.resolve({ ok: false, error: `header extraction timed out after ${Math.round(this.timeoutMs / 1000)} s` });
         else task.resolve({ ok: false, error: `header extraction crashed: ${why}` });
       }
       this.dispatch();

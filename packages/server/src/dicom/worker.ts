@@ -8,9 +8,7 @@ export interface ExtractRequest {
   file: string;
 }
 
-export type ExtractReply =
-  | { id: number; ok: true; result: ReturnType<typeof extractFile> }
-  | { id: number; ok: false; error: string };
+export type ExtractReply = { id: number; ok: true; result: ReturnType<typeof extractFile> } | { id: number; ok: false; error: string };
 
 const port = parentPort;
 const limits: ExtractLimits = (workerData as { limits?: ExtractLimits } | null)?.limits ?? DEFAULT_EXTRACT_LIMITS;

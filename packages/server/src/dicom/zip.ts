@@ -56,7 +56,9 @@ export class InflateBudget {
   charge(bytes: number, what: string): void {
     this.used += bytes;
     if (this.used > this.max) {
-      throw new LimitError(`stopped at ${what}: header extraction inflated more than ${this.max} bytes of this file (SPROCKET_DICOM_MAX_INFLATED_BYTES)`);
+      throw new LimitError(
+        `stopped at ${what}: header extraction inflated more than ${this.max} bytes of this file (SPROCKET_DICOM_MAX_INFLATED_BYTES)`,
+      );
     }
   }
 }
@@ -182,12 +184,14 @@ export class ZipArchive {
       dirSize = Number(rec.readBigUInt64LE(40));
       dirOffset = Number(rec.readBigUInt64LE(48));
     }
-    if (count > this.maxEntries) throw new LimitError(`the zip has ${count} members; more than ${this.maxEntries} are not read (SPROCKET_DICOM_ZIP_MAX_MEMBERS)`);
+    if (count > this.maxEntries)
+      throw new LimitError(`the zip has ${count} members; more than ${this.maxEntries} are not read (SPROCKET_DICOM_ZIP_MAX_MEMBERS)`);
     const dir = this.bytes(dirOffset, dirSize);
     const entries: ZipEntry[] = [];
     let p = 0;
     for (let i = 0; i < count; i++) {
-      if (p + 46 > dir.length || dir.readUInt32LE(p) !== CENTRAL) throw new ZipError(`zip central directory is corrupt at entry ${i + 1} of ${count}`);
+      if (p + 46 > dir.length || dir.readUInt32LE(p) !== CENTRAL)
+        throw new ZipError(`zip central directory is corrupt at entry ${i + 1} of ${count}`);
       const flags = dir.readUInt16LE(p + 8);
       const method = dir.readUInt16LE(p + 10);
       const modified = dosDateTime(dir.readUInt16LE(p + 14), dir.readUInt16LE(p + 12));
@@ -222,8 +226,21 @@ export class ZipArchive {
         e += 4 + len;
       }
       const commentStart = p + 46 + nameLen + extraLen;
-      const comment = dir.subarray(commentStart, Math.min(dir.length, commentStart + commentLen)).toString(flags & 0x800 ? 'utf8' : 'latin1');
-      entries.push({ name, method, flags, compressedSize, size, localHeaderOffset, isDirectory: name.endsWith('/'), crc32, modified, comment });
+      const comment = dir
+        .subarray(commentStart, Math.min(dir.length, commentStart + commentLen))
+        .toString(flags & 0x800 ? 'utf8' : 'latin1');
+      entries.push({
+        name,
+        method,
+        flags,
+        compressedSize,
+        size,
+        localHeaderOffset,
+        isDirectory: name.endsWith('/'),
+        crc32,
+        modified,
+        comment,
+      });
       p += 46 + nameLen + extraLen + commentLen;
     }
     return entries;
@@ -246,7 +263,8 @@ export class ZipArchive {
     const start = this.dataStart(entry);
     const what = `'${entry.name}'`;
     if (entry.method === 0) return this.bytes(start, Math.min(entry.compressedSize, bytes));
-    if (entry.method !== 8) throw new ZipError(`${what} uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`);
+    if (entry.method !== 8)
+      throw new ZipError(`${what} uses compression method ${entry.method}; only stored (0) and deflate (8) are supported`);
     // Deflate never makes data more than a little larger, so twice the wanted output in input is plenty.
     const data = this.bytes(start, Math.min(entry.compressedSize, bytes * 2 + 4096));
     return inflatePrefix(data, Math.min(bytes, Math.max(entry.size, 1)), 'raw', budget, what);

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { LimitError, ZipArchive, type ZipEntry, ZipError } from '../dicom/zip.js';
 import { ApiError, apiError } from '../errors.js';
@@ -25,7 +25,8 @@ function openZip(file: string, what: string): ZipArchive {
   try {
     return ZipArchive.open(file, { maxEntries: ZIP_MAX_MEMBERS });
   } catch (err) {
-    if (err instanceof LimitError) throw new ApiError('PAYLOAD_TOO_LARGE', `${what} has more than ${ZIP_MAX_MEMBERS} members; they are not listed`);
+    if (err instanceof LimitError)
+      throw new ApiError('PAYLOAD_TOO_LARGE', `${what} has more than ${ZIP_MAX_MEMBERS} members; they are not listed`);
     if (err instanceof ZipError) throw new ApiError('BAD_REQUEST', `${what} is not a zip archive (${err.message})`);
     throw err;
   }
@@ -80,8 +81,10 @@ class MemberCheck extends Transform {
   }
 
   override _flush(cb: (err?: Error | null, data?: Buffer) => void): void {
-    if (this.seen !== this.entry.size) cb(new ApiError('BAD_REQUEST', `${this.what} holds ${this.seen} bytes, not the ${this.entry.size} its entry declares`));
-    else if (this.crc >>> 0 !== this.entry.crc32 >>> 0) cb(new ApiError('BAD_REQUEST', `${this.what} fails its CRC-32 check: the stored zip is corrupt`));
+    if (this.seen !== this.entry.size)
+      cb(new ApiError('BAD_REQUEST', `${this.what} holds ${this.seen} bytes, not the ${this.entry.size} its entry declares`));
+    else if (this.crc >>> 0 !== this.entry.crc32 >>> 0)
+      cb(new ApiError('BAD_REQUEST', `${this.what} fails its CRC-32 check: the stored zip is corrupt`));
     else cb(null, this.held);
   }
 }
@@ -92,8 +95,15 @@ function locateMember(zip: ZipArchive, member: string, what: string): { entry: Z
   if (!entry) throw apiError('FILE_ZIP_MEMBER_NOT_FOUND', { member, file: what });
   if (entry.flags & 1) throw new ApiError('BAD_REQUEST', `member '${member}' of ${what} is encrypted`);
   if (entry.method !== 0 && entry.method !== 8)
-    throw new ApiError('BAD_REQUEST', `member '${member}' of ${what} uses compression method ${entry.method}; only stored (0) and deflate (8) are served`);
-  if (entry.size > ZIP_MAX_MEMBER_BYTES) throw new ApiError('PAYLOAD_TOO_LARGE', `member '${member}' of ${what} declares ${entry.size} bytes, more than ${ZIP_MAX_MEMBER_BYTES} are not served`);
+    throw new ApiError(
+      'BAD_REQUEST',
+      `member '${member}' of ${what} uses compression method ${entry.method}; only stored (0) and deflate (8) are served`,
+    );
+  if (entry.size > ZIP_MAX_MEMBER_BYTES)
+    throw new ApiError(
+      'PAYLOAD_TOO_LARGE',
+      `member '${member}' of ${what} declares ${entry.size} bytes, more than ${ZIP_MAX_MEMBER_BYTES} are not served`,
+    );
   try {
     return { entry, start: zip.dataStart(entry) };
   } catch (err) {

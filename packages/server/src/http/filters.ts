@@ -111,7 +111,8 @@ function asStoredTime(term: FilterTerm, value: string): string {
   const m = DATE_TIME.exec(value);
   if (!m) return value;
   const t = Date.parse(m[2] ? `${m[1]}T${m[2]}${m[3] ?? 'Z'}` : `${m[1]}T00:00:00Z`);
-  if (Number.isNaN(t)) throw new ApiError('INVALID_FILTER', `filter term '${term.key}${term.op}${term.raw}': '${value}' is not a valid date`);
+  if (Number.isNaN(t))
+    throw new ApiError('INVALID_FILTER', `filter term '${term.key}${term.op}${term.raw}': '${value}' is not a valid date`);
   return new Date(t).toISOString();
 }
 
@@ -142,7 +143,8 @@ export function termToSql(dialect: SqlDialect, resolve: FieldResolver, term: Fil
   let value = term.value;
   // Plain text columns compare as text: a label "007" must match filter label=007.
   if (field.kind === 'column' && !field.numeric && typeof value === 'number') value = term.raw;
-  if (field.kind === 'column' && typeof value === 'string' && /(^|\.)(created|modified)$/.test(field.column)) value = asStoredTime(term, value);
+  if (field.kind === 'column' && typeof value === 'string' && /(^|\.)(created|modified)$/.test(field.column))
+    value = asStoredTime(term, value);
   if (field.kind === 'json' && typeof value === 'boolean') {
     lhs = dialect.jsonText(field.column, field.path);
   }

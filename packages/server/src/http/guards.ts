@@ -20,7 +20,8 @@ export function jsonTooDeep(text: string, limit = MAX_JSON_DEPTH): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
@@ -70,7 +71,12 @@ function jsonType(v: unknown): string {
  * query strings (`limit=5`) and bodies share one set of schemas, but a body sending `"label": 5` or
  * `"tags": "x"` has the wrong type and must be told so, not silently converted.
  */
-export function coercedPath(before: unknown, after: unknown, where: string, depth = 0): { where: string; want: string; got: string } | undefined {
+export function coercedPath(
+  before: unknown,
+  after: unknown,
+  where: string,
+  depth = 0,
+): { where: string; want: string; got: string } | undefined {
   // Bodies nest at most MAX_JSON_DEPTH levels (checked at parse time), so this stops at none.
   if (depth > MAX_JSON_DEPTH) return undefined;
   const want = jsonType(after);
@@ -152,6 +158,10 @@ export function registerInputGuards(app: FastifyInstance): void {
     if (req.bodyAsSent === undefined) return;
     const hit = coercedPath(req.bodyAsSent, req.body, 'body');
     req.bodyAsSent = undefined;
-    if (hit) throw new ApiError('VALIDATION', `${hit.where}: must be ${hit.want === 'array' ? 'an array' : `a ${hit.want}`}, not ${hit.got === 'array' ? 'an array' : `a ${hit.got}`}`);
+    if (hit)
+      throw new ApiError(
+        'VALIDATION',
+        `${hit.where}: must be ${hit.want === 'array' ? 'an array' : `a ${hit.want}`}, not ${hit.got === 'array' ? 'an array' : `a ${hit.got}`}`,
+      );
   });
 }

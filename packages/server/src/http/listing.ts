@@ -55,7 +55,8 @@ export function parseListParams(req: ListRequest): ListParams {
   if (q.page !== undefined && q.skip !== undefined) throw new ApiError('BAD_REQUEST', 'page and skip cannot be combined');
   if (q.page !== undefined && q.limit === undefined) throw new ApiError('BAD_REQUEST', 'page requires limit');
   const skip = q.page !== undefined ? (q.page - 1) * (q.limit ?? 0) : q.skip;
-  if (skip !== undefined && skip > MAX_ROWS) throw new ApiError('BAD_REQUEST', `page ${q.page} with limit ${q.limit} skips past the last row anyone can have`);
+  if (skip !== undefined && skip > MAX_ROWS)
+    throw new ApiError('BAD_REQUEST', `page ${q.page} with limit ${q.limit} skips past the last row anyone can have`);
   return {
     filter: q.filter ? parseFilter(q.filter) : [],
     sort,
@@ -105,7 +106,10 @@ export async function runList<QB extends SelectQueryBuilder<any, any, any>>(
     if (code === '2201B') throw new ApiError('INVALID_FILTER', `filter term ${terms().join(', ')}: ${(e as Error).message}`);
     // 57014 (query_canceled): the statement_timeout that bounds statements carrying user patterns.
     if (code === '57014' && terms().length) {
-      throw new ApiError('INVALID_FILTER', `filter term ${terms().join(', ')}: the database stopped matching after ${USER_REGEX_TIMEOUT_MS / 1000} s; use a simpler regular expression or narrow the listing`);
+      throw new ApiError(
+        'INVALID_FILTER',
+        `filter term ${terms().join(', ')}: the database stopped matching after ${USER_REGEX_TIMEOUT_MS / 1000} s; use a simpler regular expression or narrow the listing`,
+      );
     }
     throw e;
   }
@@ -123,10 +127,7 @@ async function listRows<QB extends SelectQueryBuilder<any, any, any>>(
   for (const term of params.filter) q = q.where(termToSql(dialect, resolve, term)) as QB;
   let total: number | undefined;
   if (params.envelope) {
-    const c = await q
-      .clearSelect()
-      .select(sql<number>`count(*)`.as('n'))
-      .executeTakeFirst();
+    const c = await q.clearSelect().select(sql<number>`count(*)`.as('n')).executeTakeFirst();
     total = Number((c as { n: number } | undefined)?.n ?? 0);
   }
   if (params.afterId !== undefined) q = q.where(sql.ref(idColumn), '>', params.afterId) as QB;

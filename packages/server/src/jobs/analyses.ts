@@ -70,7 +70,10 @@ export async function createJobAnalysis(
   if (typeof job.gear_id !== 'string') throw badRequest('job.gear_id: required');
   const gear = await getGear(ctx, job.gear_id);
   if (!gear) throw badRequest(`job.gear_id: gear ${job.gear_id} not found`);
-  const label = typeof body.label === 'string' && body.label ? body.label : `${gear.manifest.name} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
+  const label =
+    typeof body.label === 'string' && body.label
+      ? body.label
+      : `${gear.manifest.name} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
   const analysis = await insertContainer(db, {
     type: 'analysis',
     label,
@@ -79,7 +82,11 @@ export async function createJobAnalysis(
     parentId: parent.id,
     info: isPlainObject(body.info) ? body.info : undefined,
     tags: Array.isArray(body.tags) ? (body.tags as string[]) : undefined,
-    fields: { description: typeof body.description === 'string' ? body.description : '', inputs: await inputEntries(ctx, job), user: p.userId },
+    fields: {
+      description: typeof body.description === 'string' ? body.description : '',
+      inputs: await inputEntries(ctx, job),
+      user: p.userId,
+    },
   });
   let queued: JobsTable;
   try {
@@ -94,6 +101,10 @@ export async function createJobAnalysis(
     throw e;
   }
   const fields = { ...parseJson<JsonObject>(analysis.fields, {}), job: queued.id, gear_info: gearInfo(gear) };
-  await db.updateTable('containers').set({ fields: JSON.stringify(fields) }).where('id', '=', analysis.id).execute();
+  await db
+    .updateTable('containers')
+    .set({ fields: JSON.stringify(fields) })
+    .where('id', '=', analysis.id)
+    .execute();
   return { _id: analysis.id, job: queued.id };
 }

@@ -67,7 +67,8 @@ class MemberRules {
     const key = parts.join('/');
     for (let i = 1; i < parts.length; i++) {
       const above = parts.slice(0, i).join('/');
-      if (this.files.has(above) || this.links.has(above)) throw new Refusal(`archive member ${shown} lies below ${JSON.stringify(above)}, which is not a folder`);
+      if (this.files.has(above) || this.links.has(above))
+        throw new Refusal(`archive member ${shown} lies below ${JSON.stringify(above)}, which is not a folder`);
     }
     const taken = this.files.has(key) || this.links.has(key);
     switch (header.type) {
@@ -121,8 +122,12 @@ class MemberRules {
         parts.push(c);
         const next = this.links.get(parts.join('/'));
         if (next === undefined) continue;
-        if (++hops > MAX_LINK_HOPS) throw new Refusal(`archive link ${JSON.stringify(link)} → ${JSON.stringify(target)} goes through more than ${MAX_LINK_HOPS} links`);
-        if (path.posix.isAbsolute(next)) throw new Refusal(`archive link ${JSON.stringify(link)} → ${JSON.stringify(target)} leads outside the gear`);
+        if (++hops > MAX_LINK_HOPS)
+          throw new Refusal(
+            `archive link ${JSON.stringify(link)} → ${JSON.stringify(target)} goes through more than ${MAX_LINK_HOPS} links`,
+          );
+        if (path.posix.isAbsolute(next))
+          throw new Refusal(`archive link ${JSON.stringify(link)} → ${JSON.stringify(target)} leads outside the gear`);
         parts.pop();
         queue = [...next.split('/'), ...queue];
       }
@@ -208,10 +213,14 @@ export function readArchiveManifest(source: Readable, limits: ArchiveLimits = DE
     extract.on('entry', (header, stream, next) => {
       let parts: string[];
       try {
-        if (++entries > limits.maxEntries) throw new Refusal(`the archive has more than ${limits.maxEntries} members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)`, true);
+        if (++entries > limits.maxEntries)
+          throw new Refusal(`the archive has more than ${limits.maxEntries} members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)`, true);
         declared += header.size ?? 0;
         if (declared > limits.maxBytes) {
-          throw new Refusal(`archive member ${JSON.stringify(header.name)} declares ${header.size} bytes: the archive would expand to more than ${limits.maxBytes} bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)`, true);
+          throw new Refusal(
+            `archive member ${JSON.stringify(header.name)} declares ${header.size} bytes: the archive would expand to more than ${limits.maxBytes} bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)`,
+            true,
+          );
         }
         parts = rules.check(header);
       } catch (e) {

@@ -76,7 +76,11 @@ function isAnalysisBatch(gear: LoadedGear, b: { analysis?: unknown }): boolean {
 }
 
 /** Containers under the targets at `level` (a target at that level counts itself). */
-async function containersUnder(ctx: ServerContext, targets: ContainersTable[], level: 'acquisition' | 'session'): Promise<ContainersTable[]> {
+async function containersUnder(
+  ctx: ServerContext,
+  targets: ContainersTable[],
+  level: 'acquisition' | 'session',
+): Promise<ContainersTable[]> {
   const out = new Map<string, ContainersTable>();
   for (const t of targets) {
     if (t.type === level) {
@@ -84,11 +88,20 @@ async function containersUnder(ctx: ServerContext, targets: ContainersTable[], l
       continue;
     }
     if (level === 'session' && t.type === 'acquisition') {
-      const s = t.session_id ? await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', t.session_id).executeTakeFirst() : undefined;
+      const s = t.session_id
+        ? await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', t.session_id).executeTakeFirst()
+        : undefined;
       if (s) out.set(s.id, s);
       continue;
     }
-    const rows = await ctx.handle.db.selectFrom('containers').selectAll().where('type', '=', level).where(LEVEL_COLUMN[t.type]!, '=', t.id).orderBy('created').orderBy('id').execute();
+    const rows = await ctx.handle.db
+      .selectFrom('containers')
+      .selectAll()
+      .where('type', '=', level)
+      .where(LEVEL_COLUMN[t.type]!, '=', t.id)
+      .orderBy('created')
+      .orderBy('id')
+      .execute();
     for (const r of rows) out.set(r.id, r);
   }
   return [...out.values()];
@@ -170,7 +183,10 @@ function matchAcquisition(acq: ContainersTable, list: FilesTable[], inputs: [str
       reasons.push(`input ${name}: no file matches (${constraintsOf(spec)}; ${list.length} file${list.length === 1 ? '' : 's'} here)`);
     } else if (fits.length > 1) {
       ambiguous = true;
-      const names = fits.slice(0, MAX_NAMED_FILES).map((f) => f.name).join(', ');
+      const names = fits
+        .slice(0, MAX_NAMED_FILES)
+        .map((f) => f.name)
+        .join(', ');
       reasons.push(`input ${name}: ${fits.length} files match (${names}${fits.length > MAX_NAMED_FILES ? ', …' : ''})`);
     }
   }
@@ -228,7 +244,12 @@ async function matchContainers(
  * `POST /batch`: matches the gear against the containers under the targets and stores the proposal
  * (a pending batch, to run or cancel). `dryRun` stores nothing: the reply has `_id: null`.
  */
-export async function proposeBatch(ctx: ServerContext, access: AccessContext, b: BatchInput, opts: { dryRun?: boolean } = {}): Promise<JsonObject> {
+export async function proposeBatch(
+  ctx: ServerContext,
+  access: AccessContext,
+  b: BatchInput,
+  opts: { dryRun?: boolean } = {},
+): Promise<JsonObject> {
   const p = access.principal;
   requireMayLaunch(access);
   if (!OBJECT_ID.test(b.gear_id)) throw badRequest('gear_id: must be a 24-hex gear id');
@@ -245,7 +266,10 @@ export async function proposeBatch(ctx: ServerContext, access: AccessContext, b:
   const inputs = fileInputs(gear);
   const { summary, docs, entries } = await matchContainers(ctx, access, targets, inputs, { actions, priority, policy });
 
-  const label = typeof b.analysis?.label === 'string' && b.analysis.label ? b.analysis.label : `${gear.manifest.name} ${now().slice(0, 19).replace('T', ' ')}`;
+  const label =
+    typeof b.analysis?.label === 'string' && b.analysis.label
+      ? b.analysis.label
+      : `${gear.manifest.name} ${now().slice(0, 19).replace('T', ' ')}`;
   const proposal: Proposal = {
     entries,
     targets: targets.map((t) => ({ type: t.type, id: t.id })),
@@ -271,7 +295,13 @@ export async function proposeBatch(ctx: ServerContext, access: AccessContext, b:
   if (!opts.dryRun) await ctx.handle.db.insertInto('batches').values(row).execute();
   // Labels and paths of everything listed and of its subjects and sessions, for tables (one lookup).
   const listed = [...docs.matched, ...docs.ambiguous, ...docs.not_matched];
-  const labelIds = [...listed.flatMap((d) => [d._id as string, ...Object.entries(d.parents as JsonObject).flatMap(([k, v]) => (k === 'group' ? [] : [v as string]))]), ...summary.improper_permissions];
+  const labelIds = [
+    ...listed.flatMap((d) => [
+      d._id as string,
+      ...Object.entries(d.parents as JsonObject).flatMap(([k, v]) => (k === 'group' ? [] : [v as string])),
+    ]),
+    ...summary.improper_permissions,
+  ];
   return {
     _id: opts.dryRun ? null : row.id,
     gear_id: row.gear_id,
@@ -281,10 +311,13 @@ export async function proposeBatch(ctx: ServerContext, access: AccessContext, b:
     optional_input_policy: policy,
     ...docs,
     improper_permissions: summary.improper_permissions,
-    proposal: { [inputs.length ? 'inputs' : 'destinations']: entries.map((e) => (inputs.length ? e.inputs : e.container)), analysis: proposal.analysis, tags: proposal.tags },
+    proposal: {
+      [inputs.length ? 'inputs' : 'destinations']: entries.map((e) => (inputs.length ? e.inputs : e.container)),
+      analysis: proposal.analysis,
+      tags: proposal.tags,
+    },
     containers: Object.fromEntries(await containerLabels(ctx.handle, labelIds)),
     created: row.created,
     modified: row.modified,
   };
 }
-

@@ -4,13 +4,13 @@ import { ownsOrAdmin, requireWritableKey } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { BatchesTable, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, apiError } from '../errors.js';
+import { ApiError, apiError, badRequest } from '../errors.js';
 import { now } from '../ids.js';
-import { type JobOrigin, prepareJob } from './launch.js';
 import { createJobAnalysis } from './analyses.js';
 import type { Proposal, Summary } from './batch-proposal.js';
-import { insertJobs, type PreparedJob, retryJob, transitionJob } from './queue.js';
+import { type JobOrigin, prepareJob } from './launch.js';
 import { containerLabels } from './listing.js';
+import { insertJobs, type PreparedJob, retryJob, transitionJob } from './queue.js';
 
 /**
  * Batch runs (reference §2.11): running a proposal (batch-proposal.ts) queues one job (or analysis)
@@ -29,7 +29,14 @@ export async function loadBatch(ctx: ServerContext, access: AccessContext, id: s
 
 /** The batch's jobs: the latest attempt of each job it launched (retries replace what they retry). */
 export async function batchJobs(ctx: ServerContext, batchId: string): Promise<JobsTable[]> {
-  return ctx.handle.db.selectFrom('jobs').selectAll().where('batch', '=', batchId).where('retried', 'is', null).orderBy('created').orderBy('id').execute();
+  return ctx.handle.db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('batch', '=', batchId)
+    .where('retried', 'is', null)
+    .orderBy('created')
+    .orderBy('id')
+    .execute();
 }
 
 /** running while anything is queued or running; complete once all ended and any did not fail; else failed. */
@@ -52,13 +59,26 @@ export async function batchExtras(ctx: ServerContext, rows: BatchesTable[]): Pro
   const gearIds = [...new Set(rows.map((r) => r.gear_id))];
   const gears = new Map<string, { id: string; name: string; version: string }>();
   for (let i = 0; i < gearIds.length; i += 500) {
-    for (const g of await db.selectFrom('gears').select(['id', 'name', 'version']).where('id', 'in', gearIds.slice(i, i + 500)).execute()) gears.set(g.id, g);
+    for (const g of await db
+      .selectFrom('gears')
+      .select(['id', 'name', 'version'])
+      .where('id', 'in', gearIds.slice(i, i + 500))
+      .execute())
+      gears.set(g.id, g);
   }
-  const targetsOf = (r: BatchesTable) => parseJson<Proposal>(r.proposal, { entries: [], analysis: null, tags: [], priority: 'medium', optional_input_policy: 'ignored' }).targets ?? [];
-  const labels = await containerLabels(ctx.handle, rows.flatMap((r) => targetsOf(r).map((t) => t.id)));
+  const targetsOf = (r: BatchesTable) =>
+    parseJson<Proposal>(r.proposal, { entries: [], analysis: null, tags: [], priority: 'medium', optional_input_policy: 'ignored' })
+      .targets ?? [];
+  const labels = await containerLabels(
+    ctx.handle,
+    rows.flatMap((r) => targetsOf(r).map((t) => t.id)),
+  );
   const out = new Map<string, BatchExtras>();
   for (const r of rows) {
-    out.set(r.id, { ...(gears.has(r.gear_id) ? { gear_info: gears.get(r.gear_id)! } : {}), targets: targetsOf(r).map((t) => ({ ...t, ...(labels.has(t.id) ? { path: labels.get(t.id)!.path } : {}) })) });
+    out.set(r.id, {
+      ...(gears.has(r.gear_id) ? { gear_info: gears.get(r.gear_id)! } : {}),
+      targets: targetsOf(r).map((t) => ({ ...t, ...(labels.has(t.id) ? { path: labels.get(t.id)!.path } : {}) })),
+    });
   }
   return out;
 }
@@ -90,9 +110,20 @@ export function batchDoc(row: BatchesTable, jobs: JobsTable[] | string[], states
 export async function runBatch(ctx: ServerContext, access: AccessContext, row: BatchesTable): Promise<JobsTable[]> {
   requireWritableKey(access.principal, 'change batches');
   const { db } = ctx.handle;
-  const claimed = await db.updateTable('batches').set({ state: 'launched', modified: now() }).where('id', '=', row.id).where('state', '=', 'pending').executeTakeFirst();
+  const claimed = await db
+    .updateTable('batches')
+    .set({ state: 'launched', modified: now() })
+    .where('id', '=', row.id)
+    .where('state', '=', 'pending')
+    .executeTakeFirst();
   if (!Number(claimed.numUpdatedRows)) throw apiError('BATCH_STATE', { id: row.id, reason: 'is not pending; it runs once' });
-  const proposal = parseJson<Proposal>(row.proposal, { entries: [], analysis: null, tags: [], priority: 'medium', optional_input_policy: 'ignored' });
+  const proposal = parseJson<Proposal>(row.proposal, {
+    entries: [],
+    analysis: null,
+    tags: [],
+    priority: 'medium',
+    optional_input_policy: 'ignored',
+  });
   const config = parseJson<JsonObject>(row.config, {});
   const origin: JobOrigin = parseJson<JobOrigin>(row.origin, { type: 'user', id: access.principal.userId });
   const skipped: Summary['skipped'] = [];
@@ -102,11 +133,17 @@ export async function runBatch(ctx: ServerContext, access: AccessContext, row: B
     for (const e of proposal.entries) {
       try {
         const parent = await access.requireContainer(e.container.type, e.container.id, 'analyses_create_job');
-        const { job: jobId } = await createJobAnalysis(ctx, access, parent, {
-          label: proposal.analysis.label,
-          description: proposal.analysis.description ?? '',
-          job: { gear_id: row.gear_id, inputs: e.inputs, config, tags: [...proposal.tags, 'batch'], priority: proposal.priority },
-        }, { batch: row.id });
+        const { job: jobId } = await createJobAnalysis(
+          ctx,
+          access,
+          parent,
+          {
+            label: proposal.analysis.label,
+            description: proposal.analysis.description ?? '',
+            job: { gear_id: row.gear_id, inputs: e.inputs, config, tags: [...proposal.tags, 'batch'], priority: proposal.priority },
+          },
+          { batch: row.id },
+        );
         jobIds.push(jobId);
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
@@ -120,7 +157,15 @@ export async function runBatch(ctx: ServerContext, access: AccessContext, row: B
         prepared.push(
           await prepareJob(
             ctx,
-            { gear_id: row.gear_id, inputs: e.inputs, destination: e.container, config, tags: proposal.tags, priority: proposal.priority, batch: row.id },
+            {
+              gear_id: row.gear_id,
+              inputs: e.inputs,
+              destination: e.container,
+              config,
+              tags: proposal.tags,
+              priority: proposal.priority,
+              batch: row.id,
+            },
             { access, origin, extraTags: ['batch'] },
           ),
         );
@@ -132,8 +177,15 @@ export async function runBatch(ctx: ServerContext, access: AccessContext, row: B
     jobIds = (await insertJobs(ctx, prepared)).map((j) => j.id);
   }
   if (skipped.length) {
-    const summary = { ...parseJson<Summary>(row.summary, { matched: [], ambiguous: [], not_matched: [], improper_permissions: [] }), skipped };
-    await db.updateTable('batches').set({ summary: JSON.stringify(summary) }).where('id', '=', row.id).execute();
+    const summary = {
+      ...parseJson<Summary>(row.summary, { matched: [], ambiguous: [], not_matched: [], improper_permissions: [] }),
+      skipped,
+    };
+    await db
+      .updateTable('batches')
+      .set({ summary: JSON.stringify(summary) })
+      .where('id', '=', row.id)
+      .execute();
   }
   if (!jobIds.length) return [];
   return db.selectFrom('jobs').selectAll().where('id', 'in', jobIds).orderBy('created').orderBy('id').execute();
@@ -143,7 +195,12 @@ export async function runBatch(ctx: ServerContext, access: AccessContext, row: B
 export async function cancelBatch(ctx: ServerContext, access: AccessContext, row: BatchesTable): Promise<number> {
   requireWritableKey(access.principal, 'change batches');
   const { db } = ctx.handle;
-  const r = await db.updateTable('batches').set({ state: 'cancelled', modified: now() }).where('id', '=', row.id).where('state', 'in', ['pending', 'launched']).executeTakeFirst();
+  const r = await db
+    .updateTable('batches')
+    .set({ state: 'cancelled', modified: now() })
+    .where('id', '=', row.id)
+    .where('state', 'in', ['pending', 'launched'])
+    .executeTakeFirst();
   if (!Number(r.numUpdatedRows)) throw apiError('BATCH_STATE', { id: row.id, reason: 'is already cancelled' });
   const who = access.principal.userId;
   let n = 0;
@@ -169,7 +226,12 @@ export interface RetryFailedInput {
  * `POST /batch/{id}/retry-failed` (beyond Flywheel): re-queues the batch's failed jobs in one call,
  * optionally only those that exited with one of `exit_codes`, optionally asking for more memory.
  */
-export async function retryFailed(ctx: ServerContext, access: AccessContext, row: BatchesTable, b: RetryFailedInput): Promise<{ retried: string[]; from: string[] }> {
+export async function retryFailed(
+  ctx: ServerContext,
+  access: AccessContext,
+  row: BatchesTable,
+  b: RetryFailedInput,
+): Promise<{ retried: string[]; from: string[] }> {
   requireWritableKey(access.principal, 'change batches');
   if (row.state === 'pending') throw apiError('BATCH_STATE', { id: row.id, reason: 'has not run yet' });
   let resources: { memory: string } | undefined;
@@ -179,7 +241,9 @@ export async function retryFailed(ctx: ServerContext, access: AccessContext, row
     resources = { memory: r.value!.memory! };
   }
   const codes = b.exit_codes ? new Set(b.exit_codes) : undefined;
-  const failed = (await batchJobs(ctx, row.id)).filter((j) => j.state === 'failed' && (!codes || (j.exit_code !== null && codes.has(j.exit_code))));
+  const failed = (await batchJobs(ctx, row.id)).filter(
+    (j) => j.state === 'failed' && (!codes || (j.exit_code !== null && codes.has(j.exit_code))),
+  );
   const retried: string[] = [];
   const from: string[] = [];
   for (const job of failed) {
@@ -194,4 +258,3 @@ export async function retryFailed(ctx: ServerContext, access: AccessContext, row
   }
   return { retried, from };
 }
-

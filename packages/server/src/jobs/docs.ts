@@ -118,7 +118,11 @@ export interface JobRedaction {
 }
 
 /** The redactions for each job (by id); undefined where the reader sees everything. */
-export async function jobRedactions(handle: DatabaseHandle, access: AccessContext, rows: JobsTable[]): Promise<Map<string, JobRedaction | undefined>> {
+export async function jobRedactions(
+  handle: DatabaseHandle,
+  access: AccessContext,
+  rows: JobsTable[],
+): Promise<Map<string, JobRedaction | undefined>> {
   const out = new Map<string, JobRedaction | undefined>();
   const p = access.principal;
   // Site admins see every job whole; an engine sees only jobs it runs, and needs them whole.
@@ -127,11 +131,19 @@ export async function jobRedactions(handle: DatabaseHandle, access: AccessContex
     return out;
   }
   const refsOf = (r: JobsTable) => parseJson<Record<string, { id?: string }>>(r.inputs, {});
-  const ids = rows.flatMap((r) => [r.destination_id, ...parseJson<string[]>(r.related_container_ids, []), ...Object.values(refsOf(r)).flatMap((x) => (x.id ? [x.id] : []))]);
+  const ids = rows.flatMap((r) => [
+    r.destination_id,
+    ...parseJson<string[]>(r.related_container_ids, []),
+    ...Object.values(refsOf(r)).flatMap((x) => (x.id ? [x.id] : [])),
+  ]);
   const seen = await visibleContainers(handle, access, ids);
   const sees = (id: string | undefined) => (id ? seen.get(id) === true : false);
   for (const r of rows) {
-    const inputs = new Set(Object.entries(refsOf(r)).filter(([, ref]) => !sees(ref.id)).map(([name]) => name));
+    const inputs = new Set(
+      Object.entries(refsOf(r))
+        .filter(([, ref]) => !sees(ref.id))
+        .map(([name]) => name),
+    );
     const containers = new Set(parseJson<string[]>(r.related_container_ids, []).filter((id) => !sees(id)));
     const destination = !sees(r.destination_id);
     out.set(r.id, inputs.size || containers.size || destination ? { inputs, destination, containers } : undefined);
@@ -210,6 +222,10 @@ export async function jobDetail(handle: DatabaseHandle, access: AccessContext, j
     const f = await getCurrentFile(handle.db, job.destination_id, name);
     if (f) outputs.push(fileDoc(f, undefined, false));
   }
-  const dest = await handle.db.selectFrom('containers').select(['id', 'label', 'type']).where('id', '=', job.destination_id).executeTakeFirst();
+  const dest = await handle.db
+    .selectFrom('containers')
+    .select(['id', 'label', 'type'])
+    .where('id', '=', job.destination_id)
+    .executeTakeFirst();
   return { ...doc, inputs, outputs, parent_info: dest ? { _id: dest.id, label: dest.label, type: dest.type } : null };
 }

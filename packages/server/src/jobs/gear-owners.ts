@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../db/schema.js';
-import { forbidden, apiError } from '../errors.js';
+import { apiError, forbidden } from '../errors.js';
 import { now } from '../ids.js';
 
 /**
@@ -56,7 +56,12 @@ export async function claimGearName(db: Kysely<Database>, name: string, who: Pri
 }
 
 /** Hands a gear name to another user (or to the site admins with null): its owner or a site admin. */
-export async function setGearNameOwner(db: Kysely<Database>, name: string, newOwner: string | null, who: Principal): Promise<GearNameOwner> {
+export async function setGearNameOwner(
+  db: Kysely<Database>,
+  name: string,
+  newOwner: string | null,
+  who: Principal,
+): Promise<GearNameOwner> {
   const owner = await gearNameOwner(db, name);
   if (!owner) throw apiError('GEAR_NAME_NOT_FOUND', { name });
   if (!mayUploadVersion(owner, who)) throw ownedElsewhere(name, owner);

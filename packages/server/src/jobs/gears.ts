@@ -5,8 +5,8 @@ import type { Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { Database, GearsTable } from '../db/schema.js';
+import { ApiError, apiError, badRequest } from '../errors.js';
 import type { MultipartUpload } from '../files/upload-parts.js';
-import { ApiError, badRequest, apiError } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { newId, now } from '../ids.js';
 import { readArchiveManifest } from './archive.js';
@@ -111,8 +111,12 @@ function categoryOf(m: GearManifest, formValue: string | undefined): GearCategor
 type StagedArchive = { key: string; size: number; sha384: string };
 
 /** Streams the upload's archive into staging while its manifest is read on the way; the `category` field beside it. */
-async function stageArchive(ctx: ServerContext, upload: MultipartUpload): Promise<{ blob: StagedArchive; found: Awaited<ReturnType<typeof readArchiveManifest>>; category?: string }> {
-  if (!upload.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', "a gear is uploaded as multipart/form-data with its tar.gz in the field 'file'");
+async function stageArchive(
+  ctx: ServerContext,
+  upload: MultipartUpload,
+): Promise<{ blob: StagedArchive; found: Awaited<ReturnType<typeof readArchiveManifest>>; category?: string }> {
+  if (!upload.isMultipart())
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', "a gear is uploaded as multipart/form-data with its tar.gz in the field 'file'");
   let staged: StagedArchive | undefined;
   let found: Awaited<ReturnType<typeof readArchiveManifest>> | undefined;
   let category: string | undefined;
@@ -124,7 +128,11 @@ async function stageArchive(ctx: ServerContext, upload: MultipartUpload): Promis
       }
       if (part.fieldname !== 'file' || staged) {
         part.file.resume();
-        throw badRequest(staged ? "only one gear archive per upload (field 'file')" : `unexpected file field '${part.fieldname}' (the archive goes in 'file')`);
+        throw badRequest(
+          staged
+            ? "only one gear archive per upload (field 'file')"
+            : `unexpected file field '${part.fieldname}' (the archive goes in 'file')`,
+        );
       }
       const toStore = new PassThrough();
       const toParse = new PassThrough();
@@ -181,7 +189,12 @@ function gearRow(manifest: GearManifest, blob: StagedArchive, category: string |
 
 /** Stores a new name+version with its archive, claiming the name for a first upload. */
 async function storeGear(ctx: ServerContext, row: GearsTable, uploader: Principal): Promise<void> {
-  const taken = await ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
+  const taken = await ctx.handle.db
+    .selectFrom('gears')
+    .select('id')
+    .where('name', '=', row.name)
+    .where('version', '=', row.version)
+    .executeTakeFirst();
   if (taken) throw gearExists(row);
   await ctx.store.publish([row.archive_key!]);
   try {
@@ -194,7 +207,12 @@ async function storeGear(ctx: ServerContext, row: GearsTable, uploader: Principa
   } catch (e) {
     if (e instanceof ApiError) throw e;
     // Two uploads of the same name+version raced past the check: the unique index decides.
-    const again = await ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
+    const again = await ctx.handle.db
+      .selectFrom('gears')
+      .select('id')
+      .where('name', '=', row.name)
+      .where('version', '=', row.version)
+      .executeTakeFirst();
     throw again ? gearExists(row) : e;
   }
   await ctx.store.confirm([row.archive_key!]);
@@ -206,7 +224,11 @@ async function storeGear(ctx: ServerContext, row: GearsTable, uploader: Principa
  * stored only when the manifest is valid, its name+version is new and `uploader` may add versions
  * of the name (its owner or a site admin; a new name becomes the uploader's).
  */
-export async function receiveGearUpload(ctx: ServerContext, upload: MultipartUpload, uploader: Principal): Promise<{ gear: LoadedGear; warnings: string[] }> {
+export async function receiveGearUpload(
+  ctx: ServerContext,
+  upload: MultipartUpload,
+  uploader: Principal,
+): Promise<{ gear: LoadedGear; warnings: string[] }> {
   const { blob, found, category } = await stageArchive(ctx, upload);
   try {
     const { manifest, warnings } = uploadedManifest(found);

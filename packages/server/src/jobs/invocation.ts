@@ -43,4 +43,5 @@ export const fileFits = (spec: FileInputSpec, f: FilesTable): boolean => gear.fi
 export const suggestions = (m: GearManifest, f: FilesTable): Record<string, boolean> => gear.suggestions(m, fileObject(f));
 
 /** The config.json entry of a file input. */
-export const fileInputEntry = (input: string, holder: { type: string; id: string }, f: FilesTable): JsonObject => gear.fileInputEntry(input, holder, fileObject(f));
+export const fileInputEntry = (input: string, holder: { type: string; id: string }, f: FilesTable): JsonObject =>
+  gear.fileInputEntry(input, holder, fileObject(f));

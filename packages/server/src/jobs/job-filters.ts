@@ -48,11 +48,16 @@ export const jobFieldResolver: FieldResolver = (key) => {
 
 /** Narrows a job query to `states` (checked against the job states) and to jobs carrying every one of `tags`. */
 // biome-ignore lint/suspicious/noExplicitAny: any job query
-export function stateAndTagQuery<Q extends SelectQueryBuilder<Database, any, any>>(handle: DatabaseHandle, q: Q, filters: JobListFilters): Q {
+export function stateAndTagQuery<Q extends SelectQueryBuilder<Database, any, any>>(
+  handle: DatabaseHandle,
+  q: Q,
+  filters: JobListFilters,
+): Q {
   const { states, tags } = filters;
   let out = q;
   const wanted = (states ?? '').split(',').filter(Boolean);
-  for (const s of wanted) if (!(JOB_STATES as readonly string[]).includes(s)) throw badRequest(`states: '${s}' is not a job state (${JOB_STATES.join(', ')})`);
+  for (const s of wanted)
+    if (!(JOB_STATES as readonly string[]).includes(s)) throw badRequest(`states: '${s}' is not a job state (${JOB_STATES.join(', ')})`);
   if (wanted.length) out = out.where('jobs.state', 'in', wanted) as Q;
   for (const t of (tags ?? '').split(',').filter(Boolean)) out = out.where(handle.dialect.jsonArrayContains('jobs.tags', t) as never) as Q;
   return out;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { GearManifest } from '@sprocket/types';
 import type { Kysely } from 'kysely';
 import type { ServerContext } from '../context.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
@@ -7,7 +8,6 @@ import { issueKey } from '../dao/users.js';
 import type { Database, JobsTable } from '../db/schema.js';
 import { ApiError } from '../errors.js';
 import { newId, now } from '../ids.js';
-import type { GearManifest } from '@sprocket/types';
 
 /** Keys of the jobs and engines: api-key inputs minted per job, and device keys for engines. */
 
@@ -33,7 +33,12 @@ export async function ensureLocalEngineKey(ctx: ServerContext): Promise<string |
   const file = path.join(ctx.config.dataDir, 'engine-api-key');
   if (fs.existsSync(file)) return undefined;
   const { db } = ctx.handle;
-  const existing = await db.selectFrom('devices').select('id').where('label', '=', LOCAL_ENGINE_LABEL).where('type', '=', 'engine').executeTakeFirst();
+  const existing = await db
+    .selectFrom('devices')
+    .select('id')
+    .where('label', '=', LOCAL_ENGINE_LABEL)
+    .where('type', '=', 'engine')
+    .executeTakeFirst();
   const deviceId = existing?.id ?? (await createDevice(db, LOCAL_ENGINE_LABEL));
   const key = await issueEngineKey(db, ctx.config.publicUrl, deviceId);
   fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
@@ -60,7 +65,12 @@ export async function mintJobKeys(ctx: ServerContext, job: JobsTable, manifest: 
   for (const [name, spec] of wanted) {
     const readOnly = (spec.base === 'api-key' && spec['read-only'] === true) || ruleUser !== undefined;
     keys[name] = (
-      await issueKey(ctx.handle.db, ctx.config.publicUrl, userId, { label: `job ${job.id} input ${name}`, type: 'job', jobId: job.id, readOnly })
+      await issueKey(ctx.handle.db, ctx.config.publicUrl, userId, {
+        label: `job ${job.id} input ${name}`,
+        type: 'job',
+        jobId: job.id,
+        readOnly,
+      })
     ).key;
   }
   return keys;

@@ -20,7 +20,7 @@ import { parentsOf } from '../dao/containers.js';
 import { getCurrentFile } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, JobsTable } from '../db/schema.js';
-import { ApiError, badRequest, forbidden, apiError } from '../errors.js';
+import { ApiError, apiError, badRequest, forbidden } from '../errors.js';
 import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { fileInputEntry, fileMismatch, resolveConfig } from './invocation.js';
@@ -88,7 +88,14 @@ function inputMap(raw: JobSpec['inputs']): Map<string, unknown> {
   return out;
 }
 
-async function loadContainer(ctx: ServerContext, access: AccessContext | undefined, type: ContainerType, id: string, action: Parameters<AccessContext['requireContainer']>[2], where: string): Promise<ContainersTable> {
+async function loadContainer(
+  ctx: ServerContext,
+  access: AccessContext | undefined,
+  type: ContainerType,
+  id: string,
+  action: Parameters<AccessContext['requireContainer']>[2],
+  where: string,
+): Promise<ContainersTable> {
   try {
     if (access) return await access.requireContainer(type, id, action);
     const row = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', id).where('type', '=', type).executeTakeFirst();
@@ -116,14 +123,25 @@ async function resolveContext(ctx: ServerContext, dest: ContainersTable, keys: s
   const group = await ctx.handle.db.selectFrom('groups').select('info').where('id', '=', dest.group_id).executeTakeFirst();
   const infos = [...ids.map((id) => byId.get(id) ?? {}), parseJson<JsonObject>(group?.info, {})];
   for (const key of keys) {
-    const holder = infos.map((info) => (isPlainObject(info.context) ? info.context : undefined)).find((c) => c && key in c && c[key] !== undefined);
+    const holder = infos
+      .map((info) => (isPlainObject(info.context) ? info.context : undefined))
+      .find((c) => c && key in c && c[key] !== undefined);
     out[key] = contextInputEntry(holder?.[key]);
   }
   return out;
 }
 
 /** Stands in for a rule author who is gone or disabled: holds nothing anywhere. */
-const NOBODY = { kind: 'user', userId: '', email: '', roles: [], isAdmin: false, keyId: '', readOnly: true, jobId: null } as const satisfies Principal;
+const NOBODY = {
+  kind: 'user',
+  userId: '',
+  email: '',
+  roles: [],
+  isAdmin: false,
+  keyId: '',
+  readOnly: true,
+  jobId: null,
+} as const satisfies Principal;
 
 /**
  * Priorities above `medium` put a job ahead of everyone else's: they need an admin of the
@@ -135,9 +153,16 @@ export async function priorityAllowed(access: AccessContext, dest: ContainersTab
   return dest !== undefined && (await access.can(dest, 'project_permissions_manage'));
 }
 
-export async function requirePriority(access: AccessContext, dest: ContainersTable | undefined, priority: JobPriority, where: string): Promise<void> {
+export async function requirePriority(
+  access: AccessContext,
+  dest: ContainersTable | undefined,
+  priority: JobPriority,
+  where: string,
+): Promise<void> {
   if (await priorityAllowed(access, dest, priority)) return;
-  throw forbidden(`${where}: '${priority}' priority needs a site admin or an admin of the destination's project (anyone may use low or medium)`);
+  throw forbidden(
+    `${where}: '${priority}' priority needs a site admin or an admin of the destination's project (anyone may use low or medium)`,
+  );
 }
 
 function parentsDoc(row: ContainersTable): JsonObject {
@@ -161,10 +186,14 @@ function givenInputs(m: GearManifest, raw: JobSpec['inputs']): Map<string, unkno
     const ispec = m.inputs?.[name];
     if (!ispec) {
       const known = Object.keys(m.inputs ?? {});
-      throw badRequest(`inputs.${name}: gear ${m.name} has no input named '${name}' (${known.length ? `inputs: ${known.join(', ')}` : 'it takes none'})`);
+      throw badRequest(
+        `inputs.${name}: gear ${m.name} has no input named '${name}' (${known.length ? `inputs: ${known.join(', ')}` : 'it takes none'})`,
+      );
     }
-    if (ispec.base === 'api-key') throw badRequest(`inputs.${name}: api-key inputs are minted by the server for the running job; do not pass them`);
-    if (ispec.base === 'context') throw badRequest(`inputs.${name}: context inputs are resolved from info.context up the hierarchy; do not pass them`);
+    if (ispec.base === 'api-key')
+      throw badRequest(`inputs.${name}: api-key inputs are minted by the server for the running job; do not pass them`);
+    if (ispec.base === 'context')
+      throw badRequest(`inputs.${name}: context inputs are resolved from info.context up the hierarchy; do not pass them`);
     if (value === null || value === undefined) given.delete(name);
   }
   return given;
@@ -182,7 +211,12 @@ interface ResolvedInputs {
 }
 
 /** Each declared input in the manifest's order (so config.json lists them as the gear declares them), its file found and checked. */
-async function resolveFileInputs(ctx: ServerContext, access: AccessContext | undefined, m: GearManifest, given: Map<string, unknown>): Promise<ResolvedInputs> {
+async function resolveFileInputs(
+  ctx: ServerContext,
+  access: AccessContext | undefined,
+  m: GearManifest,
+  given: Map<string, unknown>,
+): Promise<ResolvedInputs> {
   const out: ResolvedInputs = { files: {}, inputsDoc: {}, entries: {}, contextKeys: [] };
   for (const [name, ispec] of Object.entries(m.inputs ?? {})) {
     if (ispec.base === 'context') {
@@ -219,7 +253,12 @@ async function resolveFileInputs(ctx: ServerContext, access: AccessContext | und
 }
 
 /** The destination: given, or the container of the first file input; the caller must be able to run jobs and upload there. */
-async function resolveDestination(ctx: ServerContext, spec: JobSpec, opts: EnqueueOptions, firstHolder: ContainersTable | undefined): Promise<ContainersTable> {
+async function resolveDestination(
+  ctx: ServerContext,
+  spec: JobSpec,
+  opts: EnqueueOptions,
+  firstHolder: ContainersTable | undefined,
+): Promise<ContainersTable> {
   const { access } = opts;
   let destRef: { type: ContainerType; id: string };
   if (spec.destination !== undefined) {
@@ -284,7 +323,15 @@ function jobRow(
   gear: LoadedGear,
   spec: JobSpec,
   opts: EnqueueOptions,
-  parts: { dest: ContainersTable; resolved: ResolvedInputs; payload: JsonObject; id: string; priority: JobPriority; resources: ResourceRequest; related: Set<string> },
+  parts: {
+    dest: ContainersTable;
+    resolved: ResolvedInputs;
+    payload: JsonObject;
+    id: string;
+    priority: JobPriority;
+    resources: ResourceRequest;
+    related: Set<string>;
+  },
 ): JobsTable {
   const m = gear.manifest;
   const { dest, resolved, payload, id, priority, resources, related } = parts;
@@ -294,7 +341,13 @@ function jobRow(
     id,
     gear_id: gear.row.id,
     gear_name: m.name,
-    gear_info: JSON.stringify({ id: gear.row.id, category: gear.row.category, name: m.name, version: m.version, capabilities: m.capabilities ?? [] }),
+    gear_info: JSON.stringify({
+      id: gear.row.id,
+      category: gear.row.category,
+      name: m.name,
+      version: m.version,
+      capabilities: m.capabilities ?? [],
+    }),
     priority,
     priority_rank: JOB_PRIORITIES[priority],
     attempt: 1,
@@ -351,4 +404,3 @@ export async function enqueueJob(ctx: ServerContext, spec: JobSpec, opts: Enqueu
   const [row] = await insertJobs(ctx, [prepared]);
   return row!;
 }
-

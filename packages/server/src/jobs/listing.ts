@@ -20,7 +20,14 @@ const CHUNK = 500;
 
 async function loadContainers(handle: DatabaseHandle, ids: string[]): Promise<ContainersTable[]> {
   const out: ContainersTable[] = [];
-  for (let i = 0; i < ids.length; i += CHUNK) out.push(...(await handle.db.selectFrom('containers').selectAll().where('id', 'in', ids.slice(i, i + CHUNK)).execute()));
+  for (let i = 0; i < ids.length; i += CHUNK)
+    out.push(
+      ...(await handle.db
+        .selectFrom('containers')
+        .selectAll()
+        .where('id', 'in', ids.slice(i, i + CHUNK))
+        .execute()),
+    );
   return out;
 }
 
@@ -33,13 +40,16 @@ export async function containerLabels(handle: DatabaseHandle, ids: string[]): Pr
   const wanted = [...new Set(ids)];
   const rows = new Map((await loadContainers(handle, wanted)).map((r) => [r.id, r]));
   const ancestors = new Set<string>();
-  for (const r of rows.values()) for (const a of [r.project_id, r.subject_id, r.session_id, r.acquisition_id]) if (a && !rows.has(a)) ancestors.add(a);
+  for (const r of rows.values())
+    for (const a of [r.project_id, r.subject_id, r.session_id, r.acquisition_id]) if (a && !rows.has(a)) ancestors.add(a);
   for (const r of await loadContainers(handle, [...ancestors])) rows.set(r.id, r);
   const out = new Map<string, ContainerLabel>();
   for (const id of wanted) {
     const r = rows.get(id);
     if (!r) continue;
-    const chain = [r.project_id, r.subject_id, r.session_id, r.acquisition_id].filter((a): a is string => !!a && a !== r.id).map((a) => rows.get(a)?.label ?? a);
+    const chain = [r.project_id, r.subject_id, r.session_id, r.acquisition_id]
+      .filter((a): a is string => !!a && a !== r.id)
+      .map((a) => rows.get(a)?.label ?? a);
     const path = r.type === 'analysis' ? [r.group_id, ...chain, 'analyses', r.label] : [r.group_id, ...chain, r.label];
     out.set(id, { _id: r.id, label: r.label, container_type: r.type, path: path.join('/') });
   }
@@ -51,7 +61,8 @@ function idsOf(doc: JsonObject): string[] {
   const ids: string[] = [];
   if (isPlainObject(doc.destination) && typeof doc.destination.id === 'string') ids.push(doc.destination.id);
   if (isPlainObject(doc.parents)) for (const [k, v] of Object.entries(doc.parents)) if (k !== 'group' && typeof v === 'string') ids.push(v);
-  if (isPlainObject(doc.inputs)) for (const ref of Object.values(doc.inputs)) if (isPlainObject(ref) && typeof ref.id === 'string') ids.push(ref.id);
+  if (isPlainObject(doc.inputs))
+    for (const ref of Object.values(doc.inputs)) if (isPlainObject(ref) && typeof ref.id === 'string') ids.push(ref.id);
   return ids;
 }
 
@@ -70,12 +81,20 @@ export async function jobListingContainers(handle: DatabaseHandle, docs: JsonObj
  * reads `rule:<name>`. Changes the documents in place.
  */
 export async function nameRuleOrigins(handle: DatabaseHandle, docs: JsonObject[]): Promise<JsonObject[]> {
-  const viaOf = (d: JsonObject) => (isPlainObject(d.origin) && isPlainObject(d.origin.via) && d.origin.via.type === 'rule' && typeof d.origin.via.id === 'string' ? d.origin.via : undefined);
+  const viaOf = (d: JsonObject) =>
+    isPlainObject(d.origin) && isPlainObject(d.origin.via) && d.origin.via.type === 'rule' && typeof d.origin.via.id === 'string'
+      ? d.origin.via
+      : undefined;
   const ids = [...new Set(docs.flatMap((d) => viaOf(d)?.id ?? []))] as string[];
   if (!ids.length) return docs;
   const names = new Map<string, string>();
   for (let i = 0; i < ids.length; i += CHUNK) {
-    for (const r of await handle.db.selectFrom('gear_rules').select(['id', 'name']).where('id', 'in', ids.slice(i, i + CHUNK)).execute()) names.set(r.id, r.name);
+    for (const r of await handle.db
+      .selectFrom('gear_rules')
+      .select(['id', 'name'])
+      .where('id', 'in', ids.slice(i, i + CHUNK))
+      .execute())
+      names.set(r.id, r.name);
   }
   for (const d of docs) {
     const via = viaOf(d);

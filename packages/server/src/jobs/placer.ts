@@ -4,12 +4,12 @@ import { TYPE_FIELDS } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { fillMissing, isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
+import { ApiError, apiError, badRequest, conflict } from '../errors.js';
+import { commitFiles, type FileMeta, type StagedFile } from '../files/commit.js';
+import { checkFileName } from '../files/names.js';
 import type { MultipartUpload } from '../files/upload-parts.js';
-import { ApiError, badRequest, conflict, apiError } from '../errors.js';
-import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
 import { jsonTooDeep, tooDeepMessage } from '../http/guards.js';
 import { newId, now } from '../ids.js';
-import { checkFileName } from '../files/names.js';
 import { appendSystemLog } from './logs.js';
 import { markFailedOutputAccepted, recordOutputs, touchHeartbeat } from './queue.js';
 
@@ -54,13 +54,18 @@ function fileEntries(block: JsonObject | undefined): JsonObject[] {
 }
 
 /** Checks an engine upload against its job before anything is read: state, claimant, ticket, target. */
-export async function checkEngineUpload(ctx: ServerContext, q: EngineUploadQuery, deviceId: string): Promise<{ job: JobsTable; dest: ContainersTable }> {
+export async function checkEngineUpload(
+  ctx: ServerContext,
+  q: EngineUploadQuery,
+  deviceId: string,
+): Promise<{ job: JobsTable; dest: ContainersTable }> {
   if (!q.job || !OBJECT_ID.test(q.job)) throw badRequest('job: a 24-hex job id is required');
   if (!q.level || !q.id) throw badRequest('level and id: the destination of the job are required');
   const job = await ctx.handle.db.selectFrom('jobs').selectAll().where('id', '=', q.job).executeTakeFirst();
   if (!job) throw apiError('JOB_NOT_FOUND', { id: q.job });
   if (job.device_id !== deviceId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
-  if (job.state !== 'running') throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'outputs are accepted only while it runs' });
+  if (job.state !== 'running')
+    throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'outputs are accepted only while it runs' });
   if (!job.ticket) throw conflict(`job ${job.id} has no completion ticket: call POST /jobs/${job.id}/prepare-complete first`);
   if (q.job_ticket !== job.ticket) throw badRequest('job_ticket: does not match the ticket prepare-complete issued');
   if (q.level !== job.destination_type || q.id !== job.destination_id) {
@@ -72,8 +77,12 @@ export async function checkEngineUpload(ctx: ServerContext, q: EngineUploadQuery
 }
 
 /** Streams the multipart body: file parts into staging, the `metadata` field as JSON. No file is fine. */
-async function receive(ctx: ServerContext, upload: MultipartUpload): Promise<{ files: StagedFile[]; metadata?: JsonObject; metadataProblem?: string }> {
-  if (!upload.isMultipart()) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'engine uploads are multipart/form-data (file parts and an optional metadata field)');
+async function receive(
+  ctx: ServerContext,
+  upload: MultipartUpload,
+): Promise<{ files: StagedFile[]; metadata?: JsonObject; metadataProblem?: string }> {
+  if (!upload.isMultipart())
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'engine uploads are multipart/form-data (file parts and an optional metadata field)');
   const files: StagedFile[] = [];
   let metadata: JsonObject | undefined;
   let metadataProblem: string | undefined;
@@ -99,7 +108,8 @@ async function receive(ctx: ServerContext, upload: MultipartUpload): Promise<{ f
       const name = part.filename ?? '';
       try {
         checkFileName(name, `file part '${part.fieldname}'`);
-        if (files.some((f) => f.name === name)) throw badRequest(`output '${name}' appears twice (sub-folders are flattened to base names)`);
+        if (files.some((f) => f.name === name))
+          throw badRequest(`output '${name}' appears twice (sub-folders are flattened to base names)`);
       } catch (e) {
         part.file.resume();
         throw e;
@@ -183,7 +193,11 @@ async function updateExistingFile(ctx: ServerContext, container: ContainersTable
   if (meta.tags) patch.tags = JSON.stringify(meta.tags);
   if (!Object.keys(patch).length) return;
   const stamp = now();
-  await ctx.handle.db.updateTable('files').set({ ...patch, modified: stamp }).where('id', '=', f.id).execute();
+  await ctx.handle.db
+    .updateTable('files')
+    .set({ ...patch, modified: stamp })
+    .where('id', '=', f.id)
+    .execute();
   const updated = { ...f, ...patch, modified: stamp };
   await ctx.events.emit('filesCommitted', { container, written: [updated], replaced: [f] });
 }
@@ -193,11 +207,19 @@ async function updateExistingFile(ctx: ServerContext, container: ContainersTable
  * when the engine reported failure); container metadata and edits of existing files only on success;
  * the metadata is always kept on the job as `produced_metadata`.
  */
-export async function placeEngineUpload(ctx: ServerContext, upload: MultipartUpload, q: EngineUploadQuery, deviceId: string): Promise<JsonObject> {
+export async function placeEngineUpload(
+  ctx: ServerContext,
+  upload: MultipartUpload,
+  q: EngineUploadQuery,
+  deviceId: string,
+): Promise<JsonObject> {
   const { job, dest } = await checkEngineUpload(ctx, q, deviceId);
   const started = Date.now();
   // A long upload is a sign of life too: the job must not be orphaned while its outputs stream in.
-  const beat = setInterval(() => void touchHeartbeat(ctx, job.id).catch(() => undefined), Math.max(250, (ctx.config.jobHeartbeatTimeout * 1000) / 4));
+  const beat = setInterval(
+    () => void touchHeartbeat(ctx, job.id).catch(() => undefined),
+    Math.max(250, (ctx.config.jobHeartbeatTimeout * 1000) / 4),
+  );
   let received: Awaited<ReturnType<typeof receive>>;
   try {
     received = await receive(ctx, upload);
@@ -215,7 +237,8 @@ export async function placeEngineUpload(ctx: ServerContext, upload: MultipartUpl
   const notes: string[] = [];
   if (metadataProblem) notes.push(`${metadataProblem}; metadata ignored`);
   for (const key of Object.keys(metadata ?? {})) {
-    if (!['project', 'subject', 'session', 'acquisition', 'analysis'].includes(key)) notes.push(`.metadata.json: unknown key '${key}' ignored`);
+    if (!['project', 'subject', 'session', 'acquisition', 'analysis'].includes(key))
+      notes.push(`.metadata.json: unknown key '${key}' ignored`);
   }
 
   const destEntries = fileEntries(destinationBlock(metadata, dest.type));
@@ -228,7 +251,8 @@ export async function placeEngineUpload(ctx: ServerContext, upload: MultipartUpl
   const uploaded = new Set(files.map((f) => f.name));
 
   if (success && metadata) notes.push(...(await applyContainerMetadata(ctx, dest, metadata, uploaded)));
-  else if (!success && metadata) notes.push('the job failed: container metadata was not applied (POST /jobs/{id}/accept-failed-output applies it)');
+  else if (!success && metadata)
+    notes.push('the job failed: container metadata was not applied (POST /jobs/{id}/accept-failed-output applies it)');
 
   if (!files.length && !metadata && !notes.length) return { saved_files: parseJson<string[]>(job.saved_files, []), files: [], notes };
   const savedBefore = parseJson<string[]>(job.saved_files, []);
@@ -247,7 +271,12 @@ export async function placeEngineUpload(ctx: ServerContext, upload: MultipartUpl
  * tags added) of the destination and its ancestors, and entries naming files that are not among
  * `uploaded` (edited in place). Returns notes on what could not be applied.
  */
-export async function applyContainerMetadata(ctx: ServerContext, dest: ContainersTable, metadata: JsonObject, uploaded: Set<string>): Promise<string[]> {
+export async function applyContainerMetadata(
+  ctx: ServerContext,
+  dest: ContainersTable,
+  metadata: JsonObject,
+  uploaded: Set<string>,
+): Promise<string[]> {
   const notes: string[] = [];
   const levels = await levelContainers(ctx, dest);
   const destEntries = fileEntries(destinationBlock(metadata, dest.type));
@@ -260,7 +289,10 @@ export async function applyContainerMetadata(ctx: ServerContext, dest: Container
   for (const [row, entry] of edits) {
     const existing = await getCurrentFile(ctx.handle.db, row.id, entry.name as string);
     if (existing) await updateExistingFile(ctx, row, existing, fileMetaOf(entry));
-    else notes.push(`.metadata.json names file '${String(entry.name)}', which is neither an output nor a file of ${row.type} ${row.id}; ignored`);
+    else
+      notes.push(
+        `.metadata.json names file '${String(entry.name)}', which is neither an output nor a file of ${row.type} ${row.id}; ignored`,
+      );
   }
   for (const [level, row] of levels) {
     const block = metadata[level];
@@ -280,24 +312,44 @@ export async function applyContainerMetadata(ctx: ServerContext, dest: Container
  * produced is applied.
  */
 export async function acceptFailedOutput(ctx: ServerContext, job: JobsTable): Promise<string[]> {
-  if (job.state !== 'failed') throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: "only a failed job's output can be accepted" });
+  if (job.state !== 'failed')
+    throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: "only a failed job's output can be accepted" });
   await markFailedOutputAccepted(ctx, job);
   const dest = await ctx.handle.db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
   if (!dest) throw conflict(`the destination of job ${job.id} no longer exists`);
   const saved = parseJson<string[]>(job.saved_files, []);
   const flagged = saved.length
-    ? await ctx.handle.db.selectFrom('files').selectAll().where('container_id', '=', dest.id).where('name', 'in', saved).where('current', '=', 1).where('from_failed_job', '=', 1).execute()
+    ? await ctx.handle.db
+        .selectFrom('files')
+        .selectAll()
+        .where('container_id', '=', dest.id)
+        .where('name', 'in', saved)
+        .where('current', '=', 1)
+        .where('from_failed_job', '=', 1)
+        .execute()
     : [];
   const mine = flagged.filter((f) => parseJson<JsonObject>(f.origin, {}).id === job.id);
   if (mine.length) {
     const stamp = now();
-    await ctx.handle.db.updateTable('files').set({ from_failed_job: 0, modified: stamp }).where('id', 'in', mine.map((f) => f.id)).execute();
+    await ctx.handle.db
+      .updateTable('files')
+      .set({ from_failed_job: 0, modified: stamp })
+      .where(
+        'id',
+        'in',
+        mine.map((f) => f.id),
+      )
+      .execute();
     const accepted = mine.map((f) => ({ ...f, from_failed_job: 0, modified: stamp }));
     await ctx.events.emit('filesCommitted', { container: dest, written: accepted, replaced: mine });
   }
   const metadata = parseJson<JsonObject | null>(job.produced_metadata, null);
   const notes = metadata ? await applyContainerMetadata(ctx, dest, metadata, new Set(saved)) : [];
-  await appendSystemLog(ctx.handle.db, job.id, `Failed output accepted: ${mine.length} file(s) unflagged${metadata ? ', container metadata applied' : ''}.`);
+  await appendSystemLog(
+    ctx.handle.db,
+    job.id,
+    `Failed output accepted: ${mine.length} file(s) unflagged${metadata ? ', container metadata applied' : ''}.`,
+  );
   for (const n of notes) await appendSystemLog(ctx.handle.db, job.id, n);
   return notes;
 }

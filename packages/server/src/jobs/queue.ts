@@ -3,18 +3,18 @@ import {
   canTransition,
   JOB_PRIORITIES,
   JOB_STATES,
-  type JobPriority,
   type JobLogLine,
+  type JobPriority,
   type JobState,
   type ResourceRequest,
   TERMINAL_STATES,
 } from '@sprocket/types';
 import { type Expression, type SqlBool, sql, type Transaction } from 'kysely';
 import type { ServerContext } from '../context.js';
-import type { JobEvent } from '../events.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, Database, FilesTable, JobsTable } from '../db/schema.js';
-import { ApiError, conflict, apiError } from '../errors.js';
+import { ApiError, apiError, conflict } from '../errors.js';
+import type { JobEvent } from '../events.js';
 import { newId, now } from '../ids.js';
 import { getGear, type LoadedGear } from './gears.js';
 import { revokeJobKeys } from './keys.js';
@@ -39,11 +39,28 @@ export interface PreparedJob {
  * job and a retry (which copies everything else from the attempt before) both start from these, so
  * what a retry clears cannot drift from what a new job starts with.
  */
-export function notYetRun(stamp: string): Pick<
+export function notYetRun(
+  stamp: string,
+): Pick<
   JobsTable,
-  | 'state' | 'retried' | 'saved_files' | 'produced_metadata' | 'failure_reason' | 'exit_code' | 'failed_output_accepted'
-  | 'device_id' | 'claimed_by' | 'heartbeat' | 'ticket' | 'ticket_success'
-  | 't_running' | 't_complete' | 't_failed' | 't_cancelled' | 'created' | 'modified'
+  | 'state'
+  | 'retried'
+  | 'saved_files'
+  | 'produced_metadata'
+  | 'failure_reason'
+  | 'exit_code'
+  | 'failed_output_accepted'
+  | 'device_id'
+  | 'claimed_by'
+  | 'heartbeat'
+  | 'ticket'
+  | 'ticket_success'
+  | 't_running'
+  | 't_complete'
+  | 't_failed'
+  | 't_cancelled'
+  | 'created'
+  | 'modified'
 > {
   return {
     state: 'pending',
@@ -76,10 +93,17 @@ export async function insertJobs(ctx: ServerContext, jobs: PreparedJob[]): Promi
   if (!jobs.length) return [];
   await ctx.handle.db.transaction().execute(async (trx) => {
     for (let i = 0; i < jobs.length; i += 200) {
-      await trx.insertInto('jobs').values(jobs.slice(i, i + 200).map((j) => j.row)).execute();
+      await trx
+        .insertInto('jobs')
+        .values(jobs.slice(i, i + 200).map((j) => j.row))
+        .execute();
     }
     const links = jobs.flatMap((j) => j.containers.map((c) => ({ job_id: j.row.id, container_id: c })));
-    for (let i = 0; i < links.length; i += 500) await trx.insertInto('job_containers').values(links.slice(i, i + 500)).execute();
+    for (let i = 0; i < links.length; i += 500)
+      await trx
+        .insertInto('job_containers')
+        .values(links.slice(i, i + 500))
+        .execute();
   });
   ctx.notifier.notify();
   for (const j of jobs) await emit(ctx, { type: 'enqueued', job: j.row });
@@ -159,7 +183,11 @@ export async function transitionJob(ctx: ServerContext, job: JobsTable, to: JobS
  * Queues a copy of a finished job (`attempt + 1`, `previous_job_id`). Only failed jobs, unless
  * `ignoreState` also allows complete and cancelled ones; a job is retried at most once.
  */
-export async function retryJob(ctx: ServerContext, job: JobsTable, opts: { ignoreState?: boolean; resources?: ResourceRequest } = {}): Promise<JobsTable> {
+export async function retryJob(
+  ctx: ServerContext,
+  job: JobsTable,
+  opts: { ignoreState?: boolean; resources?: ResourceRequest } = {},
+): Promise<JobsTable> {
   const retry = await prepareRetry(ctx, job, opts);
   await ctx.handle.db.transaction().execute((trx) => retry.insert(trx));
   await retry.announce();
@@ -177,7 +205,11 @@ async function prepareRetry(
 ): Promise<{ row: JobsTable; insert(trx: Transaction<Database>): Promise<void>; announce(): Promise<void> }> {
   const allowed: JobState[] = opts.ignoreState ? ['failed', 'complete', 'cancelled'] : ['failed'];
   if (!allowed.includes(job.state as JobState)) {
-    throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: `only ${opts.ignoreState ? 'finished' : 'failed'} jobs can be retried${opts.ignoreState ? '' : ' (ignoreState=true also allows complete and cancelled ones)'}` });
+    throw apiError('JOB_STATE', {
+      id: job.id,
+      state: job.state,
+      reason: `only ${opts.ignoreState ? 'finished' : 'failed'} jobs can be retried${opts.ignoreState ? '' : ' (ignoreState=true also allows complete and cancelled ones)'}`,
+    });
   }
   if (!(await getGear(ctx, job.gear_id))) throw conflict(`job ${job.id} cannot be retried: its gear ${job.gear_id} was deleted`);
   const stamp = now();
@@ -193,23 +225,40 @@ async function prepareRetry(
     // A retry may ask for more than the attempt that failed (batch retry-failed with more memory).
     resources: opts.resources ? JSON.stringify({ ...parseJson<ResourceRequest>(job.resources, {}), ...opts.resources }) : job.resources,
     config: JSON.stringify(payload),
-    profile: JSON.stringify({ total_input_files: profile.total_input_files ?? 0, total_input_size_bytes: profile.total_input_size_bytes ?? 0 }),
+    profile: JSON.stringify({
+      total_input_files: profile.total_input_files ?? 0,
+      total_input_size_bytes: profile.total_input_size_bytes ?? 0,
+    }),
     ...notYetRun(stamp),
   };
   return {
     row,
     async insert(trx) {
-      const r = await trx.updateTable('jobs').set({ retried: stamp }).where('id', '=', job.id).where('retried', 'is', null).where('state', 'in', allowed).executeTakeFirst();
+      const r = await trx
+        .updateTable('jobs')
+        .set({ retried: stamp })
+        .where('id', '=', job.id)
+        .where('retried', 'is', null)
+        .where('state', 'in', allowed)
+        .executeTakeFirst();
       if (!Number(r.numUpdatedRows)) throw conflict(`job ${job.id} was already retried`);
       await trx.insertInto('jobs').values(row).execute();
       const links = await trx.selectFrom('job_containers').select('container_id').where('job_id', '=', job.id).execute();
-      if (links.length) await trx.insertInto('job_containers').values(links.map((l) => ({ job_id: id, container_id: l.container_id }))).execute();
+      if (links.length)
+        await trx
+          .insertInto('job_containers')
+          .values(links.map((l) => ({ job_id: id, container_id: l.container_id })))
+          .execute();
       if (job.destination_type === 'analysis') {
         // The analysis follows its latest attempt.
         const a = await trx.selectFrom('containers').select('fields').where('id', '=', job.destination_id).executeTakeFirst();
         if (a) {
           const fields = { ...parseJson<JsonObject>(a.fields, {}), job: id };
-          await trx.updateTable('containers').set({ fields: JSON.stringify(fields), modified: stamp }).where('id', '=', job.destination_id).execute();
+          await trx
+            .updateTable('containers')
+            .set({ fields: JSON.stringify(fields), modified: stamp })
+            .where('id', '=', job.destination_id)
+            .execute();
         }
       }
     },
@@ -241,7 +290,13 @@ export async function changePendingPriority(ctx: ServerContext, job: JobsTable, 
  * `heartbeat` unset writes the lines only. False when the job no longer runs on this engine: then
  * nothing was written, its log being closed.
  */
-export async function appendRunningLog(ctx: ServerContext, job: JobsTable, deviceId: string, lines: JobLogLine[], heartbeat?: string): Promise<boolean> {
+export async function appendRunningLog(
+  ctx: ServerContext,
+  job: JobsTable,
+  deviceId: string,
+  lines: JobLogLine[],
+  heartbeat?: string,
+): Promise<boolean> {
   return ctx.handle.db.transaction().execute(async (trx) => {
     // The state is checked again in the transaction: a cancel between the caller's read and here closes the log.
     const r = await trx
@@ -263,7 +318,12 @@ export async function touchHeartbeat(ctx: ServerContext, jobId: string): Promise
 }
 
 /** `POST /jobs/{id}/prepare-complete`: the ticket the output upload must carry, and how the gear ended. */
-export async function issueCompletionTicket(ctx: ServerContext, job: JobsTable, deviceId: string, result: { success: boolean; exit_code?: number | null }): Promise<string> {
+export async function issueCompletionTicket(
+  ctx: ServerContext,
+  job: JobsTable,
+  deviceId: string,
+  result: { success: boolean; exit_code?: number | null },
+): Promise<string> {
   const ticket = randomBytes(18).toString('base64url');
   const r = await ctx.handle.db
     .updateTable('jobs')
@@ -286,11 +346,16 @@ export async function mergeRunningProfile(ctx: ServerContext, job: JobsTable, de
     .where('state', '=', 'running')
     .where('device_id', '=', deviceId)
     .executeTakeFirst();
-  if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its profile changes only while it runs' });
+  if (!Number(r.numUpdatedRows))
+    throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its profile changes only while it runs' });
 }
 
 /** What an output upload saved: the file names, the metadata the gear produced, the upload's profile figures. */
-export async function recordOutputs(ctx: ServerContext, job: JobsTable, out: { savedFiles: string[]; metadata?: JsonObject; profile: JsonObject }): Promise<void> {
+export async function recordOutputs(
+  ctx: ServerContext,
+  job: JobsTable,
+  out: { savedFiles: string[]; metadata?: JsonObject; profile: JsonObject },
+): Promise<void> {
   const stamp = now();
   await ctx.handle.db
     .updateTable('jobs')
@@ -332,7 +397,11 @@ function claimCondition(ctx: ServerContext, f: AskFilter): Expression<SqlBool> {
   const d = ctx.handle.dialect;
   const parts: Expression<SqlBool>[] = [d.jsonArrayWithin('jobs.capabilities', f.capabilities) as Expression<SqlBool>];
   const list = (vals: string[]) => sql.join(vals.map((v) => sql`${v}`));
-  const anyTag = (tags: string[]) => sql<SqlBool>`(${sql.join(tags.map((t) => d.jsonArrayContains('jobs.tags', t)), sql` or `)})`;
+  const anyTag = (tags: string[]) =>
+    sql<SqlBool>`(${sql.join(
+      tags.map((t) => d.jsonArrayContains('jobs.tags', t)),
+      sql` or `,
+    )})`;
   const group = d.jsonText('jobs.parents', ['group']);
   const w = f.whitelist ?? {};
   const b = f.blacklist ?? {};
@@ -388,13 +457,22 @@ export async function claimJobs(
 export async function sweepOrphans(ctx: ServerContext): Promise<number> {
   const timeoutMs = ctx.config.jobHeartbeatTimeout * 1000;
   const cutoff = new Date(Date.now() - timeoutMs).toISOString();
-  const stale = await ctx.handle.db.selectFrom('jobs').selectAll().where('state', '=', 'running').where('heartbeat', '<', cutoff).limit(500).execute();
+  const stale = await ctx.handle.db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('state', '=', 'running')
+    .where('heartbeat', '<', cutoff)
+    .limit(500)
+    .execute();
   let failed = 0;
   for (const job of stale) {
     const seconds = ctx.config.jobHeartbeatTimeout;
     const max = ctx.config.jobMaxAttempts;
     // The retry commits with the failure: a crash in between must not leave a failed orphan unretried.
-    const retry = job.attempt < max ? await prepareRetry(ctx, { ...job, state: 'failed' }).catch((e) => (e instanceof ApiError ? undefined : Promise.reject(e))) : undefined;
+    const retry =
+      job.attempt < max
+        ? await prepareRetry(ctx, { ...job, state: 'failed' }).catch((e) => (e instanceof ApiError ? undefined : Promise.reject(e)))
+        : undefined;
     try {
       await transitionJob(ctx, job, 'failed', {
         from: ['running'],
@@ -405,7 +483,11 @@ export async function sweepOrphans(ctx: ServerContext): Promise<number> {
           if (retry) {
             await retry.insert(trx);
             await appendSystemLog(trx, job.id, `Retried as job ${retry.row.id} (attempt ${retry.row.attempt} of ${max}).`);
-            await appendSystemLog(trx, retry.row.id, `Retry of job ${job.id}, which was orphaned (attempt ${retry.row.attempt} of ${max}).`);
+            await appendSystemLog(
+              trx,
+              retry.row.id,
+              `Retry of job ${job.id}, which was orphaned (attempt ${retry.row.attempt} of ${max}).`,
+            );
           } else if (job.attempt >= max) {
             await appendSystemLog(trx, job.id, `Not retried: attempt ${job.attempt} reached SPROCKET_JOB_MAX_ATTEMPTS (${max}).`);
           }

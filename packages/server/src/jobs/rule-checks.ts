@@ -3,8 +3,8 @@ import type { ServerContext } from '../context.js';
 import { getCurrentFile } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { GearRulesTable } from '../db/schema.js';
-import { userRegexProblem } from '../http/user-regex.js';
 import { badRequest } from '../errors.js';
+import { userRegexProblem } from '../http/user-regex.js';
 import { now } from '../ids.js';
 import { getGear, type LoadedGear, requiredFileInputs, requiresReadWriteKey } from './gears.js';
 import { fileMismatch, resolveConfig } from './invocation.js';
@@ -40,7 +40,14 @@ const CONDITION = {
 const FIXED = {
   type: 'object',
   required: ['input', 'type', 'id', 'name'],
-  properties: { input: { type: 'string' }, type: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' }, base: {}, found: {} },
+  properties: {
+    input: { type: 'string' },
+    type: { type: 'string' },
+    id: { type: 'string' },
+    name: { type: 'string' },
+    base: {},
+    found: {},
+  },
 } as const;
 
 export const ruleBody = {
@@ -66,7 +73,8 @@ export const ruleBody = {
 function checkConditions(list: Condition[] | undefined, key: string): void {
   for (const [i, c] of (list ?? []).entries()) {
     const where = `${key}[${i}]`;
-    if (!(CONDITION_TYPES as readonly string[]).includes(c.type)) throw badRequest(`${where}.type: '${c.type}' is not a condition type (${CONDITION_TYPES.join(', ')})`);
+    if (!(CONDITION_TYPES as readonly string[]).includes(c.type))
+      throw badRequest(`${where}.type: '${c.type}' is not a condition type (${CONDITION_TYPES.join(', ')})`);
     if (!c.value) throw badRequest(`${where}.value: must be a non-empty string`);
     if (c.regex) {
       const problem = userRegexProblem(c.value, 'i');
@@ -128,9 +136,14 @@ export async function checkRule(ctx: ServerContext, projectId: string, r: RuleIn
 }
 
 /** The stored row of a checked rule. */
-export function ruleRow(base: Pick<GearRulesTable, 'id' | 'project_id' | 'created_by' | 'created'>, r: RuleInput, gear: LoadedGear): GearRulesTable {
+export function ruleRow(
+  base: Pick<GearRulesTable, 'id' | 'project_id' | 'created_by' | 'created'>,
+  r: RuleInput,
+  gear: LoadedGear,
+): GearRulesTable {
   const config = r.config && Object.keys(r.config).length ? JSON.stringify(r.config) : null;
-  const strip = (list: Condition[] | undefined) => JSON.stringify((list ?? []).map((c) => ({ type: c.type, value: c.value, ...(c.regex ? { regex: true } : {}) })));
+  const strip = (list: Condition[] | undefined) =>
+    JSON.stringify((list ?? []).map((c) => ({ type: c.type, value: c.value, ...(c.regex ? { regex: true } : {}) })));
   return {
     ...base,
     gear_id: gear.row.id,
@@ -195,7 +208,11 @@ export function ruleInputOf(row: GearRulesTable): RuleInput {
  * only about rules in projects `mayMention` allows: an uploader learns nothing of projects they
  * cannot see.
  */
-export async function followNewGearVersion(ctx: ServerContext, gear: LoadedGear, mayMention: (projectId: string) => Promise<boolean>): Promise<string[]> {
+export async function followNewGearVersion(
+  ctx: ServerContext,
+  gear: LoadedGear,
+  mayMention: (projectId: string) => Promise<boolean>,
+): Promise<string[]> {
   const { db } = ctx.handle;
   if (gear.row.disabled) return [];
   const rows = await db

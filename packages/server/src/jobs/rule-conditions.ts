@@ -1,13 +1,20 @@
-import type { FilesTable, GearRulesTable } from '../db/schema.js';
-import { parseJson } from '../dao/json.js';
 import RE2 from 're2';
+import { parseJson } from '../dao/json.js';
+import type { FilesTable, GearRulesTable } from '../db/schema.js';
 
 /**
  * Which files a gear rule fires for (reference §2.12): its conditions on a file and on the other
  * files of its container, compiled once per evaluation.
  */
 
-export const CONDITION_TYPES = ['file.type', 'file.name', 'file.modality', 'file.classification', 'container.has-type', 'container.has-classification'] as const;
+export const CONDITION_TYPES = [
+  'file.type',
+  'file.name',
+  'file.modality',
+  'file.classification',
+  'container.has-type',
+  'container.has-classification',
+] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export interface Condition {
@@ -78,7 +85,9 @@ export function conditionTest(c: Condition): Test {
 
 function classificationValues(f: FilesTable): string[] {
   const c = parseJson<Record<string, unknown>>(f.classification, {});
-  return Object.values(c).flatMap((v) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []));
+  return Object.values(c).flatMap((v) =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [],
+  );
 }
 
 /** What container.has-* conditions look at, gathered once per container rather than once per file. */
@@ -128,7 +137,13 @@ export interface RuleDef {
 
 export function ruleDef(row: GearRulesTable): RuleDef {
   const list = (text: string) => parseJson<Condition[]>(text, []).map(compileCondition);
-  return { row, any: list(row.any_of), all: list(row.all_of), not: list(row.none_of), fixed: parseJson<FixedInput[]>(row.fixed_inputs, []) };
+  return {
+    row,
+    any: list(row.any_of),
+    all: list(row.all_of),
+    not: list(row.none_of),
+    fixed: parseJson<FixedInput[]>(row.fixed_inputs, []),
+  };
 }
 
 /** Fires when no `not` matches, at least one `any` does (if there are any), and every `all` does. */
@@ -137,4 +152,3 @@ export function ruleMatches(rule: RuleDef, f: FilesTable, container: ContainerFa
   if (rule.any.length && !rule.any.some((m) => m(f, container))) return false;
   return rule.all.every((m) => m(f, container));
 }
-

@@ -1,4 +1,4 @@
-import { type JobPriority, JOB_PRIORITIES } from '@sprocket/types';
+import { JOB_PRIORITIES, type JobPriority } from '@sprocket/types';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable, GearRulesTable, JobsTable } from '../db/schema.js';
@@ -61,7 +61,14 @@ export async function candidatesFor(ctx: ServerContext, rules: RuleDef[], files:
 }
 
 export async function enabledRules(ctx: ServerContext, projectId: string): Promise<RuleDef[]> {
-  const rows = await ctx.handle.db.selectFrom('gear_rules').selectAll().where('project_id', '=', projectId).where('disabled', '=', 0).orderBy('created').orderBy('id').execute();
+  const rows = await ctx.handle.db
+    .selectFrom('gear_rules')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('disabled', '=', 0)
+    .orderBy('created')
+    .orderBy('id')
+    .execute();
   return rows.map(ruleDef);
 }
 
@@ -95,7 +102,9 @@ async function launch(ctx: ServerContext, holder: ContainersTable, list: Candida
       prepared.push(await prepareRuleJob(ctx, holder, c));
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
-      warn(`gear rule ${c.rule.row.id} ('${c.rule.row.name}') did not launch for ${holder.type} ${holder.id} file '${c.file.name}': ${e.message}`);
+      warn(
+        `gear rule ${c.rule.row.id} ('${c.rule.row.name}') did not launch for ${holder.type} ${holder.id} file '${c.file.name}': ${e.message}`,
+      );
     }
   }
   return insertJobs(ctx, prepared);
@@ -107,12 +116,22 @@ async function launch(ctx: ServerContext, holder: ContainersTable, list: Candida
  * edit, the previous version for new content). Jobs are launched only for candidates that exist after
  * the change and did not before, or whose input file got new content.
  */
-export async function evaluateChange(ctx: ServerContext, container: ContainersTable, written: FilesTable[], replaced: FilesTable[]): Promise<JobsTable[]> {
+export async function evaluateChange(
+  ctx: ServerContext,
+  container: ContainersTable,
+  written: FilesTable[],
+  replaced: FilesTable[],
+): Promise<JobsTable[]> {
   if (!RULE_LEVELS.has(container.type) || !written.length) return [];
   const projectId = container.project_id ?? container.id;
   const rules = await enabledRules(ctx, projectId);
   if (!rules.length) return [];
-  const current = await ctx.handle.db.selectFrom('files').selectAll().where('container_id', '=', container.id).where('current', '=', 1).execute();
+  const current = await ctx.handle.db
+    .selectFrom('files')
+    .selectAll()
+    .where('container_id', '=', container.id)
+    .where('current', '=', 1)
+    .execute();
   // This change's own rows stand for their names, whatever landed since: each change is judged on itself.
   const after = new Map(current.map((f) => [f.name, f]));
   for (const w of written) after.set(w.name, w);
@@ -134,7 +153,11 @@ export async function evaluateChange(ctx: ServerContext, container: ContainersTa
 async function producingJobState(ctx: ServerContext, written: FilesTable[]): Promise<'now' | 'later' | 'never'> {
   const origin = parseJson<JsonObject>(written[0]!.origin, {});
   if (origin.type !== 'job' || typeof origin.id !== 'string') return 'now';
-  const job = await ctx.handle.db.selectFrom('jobs').select(['state', 'failed_output_accepted']).where('id', '=', origin.id).executeTakeFirst();
+  const job = await ctx.handle.db
+    .selectFrom('jobs')
+    .select(['state', 'failed_output_accepted'])
+    .where('id', '=', origin.id)
+    .executeTakeFirst();
   if (!job) return 'now';
   if (job.state === 'complete' || job.failed_output_accepted === 1) return 'now';
   if (job.state === 'running' && written.every((f) => !f.from_failed_job)) return 'later';
@@ -150,7 +173,12 @@ export function installGearRules(ctx: ServerContext): void {
 }
 
 /** The filesCommitted listener. Never throws: a rule problem must not fail the write that caused it. */
-export async function onFilesCommitted(ctx: ServerContext, container: ContainersTable, written: FilesTable[], replaced: FilesTable[]): Promise<void> {
+export async function onFilesCommitted(
+  ctx: ServerContext,
+  container: ContainersTable,
+  written: FilesTable[],
+  replaced: FilesTable[],
+): Promise<void> {
   try {
     if (!RULE_LEVELS.has(container.type) || !written.length) return;
     if ((await producingJobState(ctx, written)) !== 'now') return;
@@ -169,13 +197,25 @@ export async function onJobComplete(ctx: ServerContext, job: JobsTable): Promise
     const { db } = ctx.handle;
     const dest = await db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
     if (!dest) return;
-    const rows = await db.selectFrom('files').selectAll().where('container_id', '=', dest.id).where('name', 'in', names).where('current', '=', 1).execute();
+    const rows = await db
+      .selectFrom('files')
+      .selectAll()
+      .where('container_id', '=', dest.id)
+      .where('name', 'in', names)
+      .where('current', '=', 1)
+      .execute();
     const written = rows.filter((f) => parseJson<JsonObject>(f.origin, {}).id === job.id && !f.from_failed_job);
     if (!written.length) return;
     const replaced: FilesTable[] = [];
     for (const w of written) {
       if (w.version <= 1) continue;
-      const prev = await db.selectFrom('files').selectAll().where('file_id', '=', w.file_id).where('container_id', '=', dest.id).where('version', '=', w.version - 1).executeTakeFirst();
+      const prev = await db
+        .selectFrom('files')
+        .selectAll()
+        .where('file_id', '=', w.file_id)
+        .where('container_id', '=', dest.id)
+        .where('version', '=', w.version - 1)
+        .executeTakeFirst();
       if (prev) replaced.push(prev);
     }
     await evaluateChange(ctx, dest, written, replaced);
@@ -215,7 +255,13 @@ export async function applyRule(ctx: ServerContext, row: GearRulesTable, dryRun:
   const result: ApplyResult = { launches: [], already: 0, refused: [] };
   if (!input) return result;
   const seen = await launchedFor(ctx, rule, input);
-  const files = await db.selectFrom('files').selectAll().where('project_id', '=', row.project_id).where('current', '=', 1).where('container_type', 'in', [...RULE_LEVELS]).execute();
+  const files = await db
+    .selectFrom('files')
+    .selectAll()
+    .where('project_id', '=', row.project_id)
+    .where('current', '=', 1)
+    .where('container_type', 'in', [...RULE_LEVELS])
+    .execute();
   const byContainer = new Map<string, FilesTable[]>();
   for (const f of files) {
     const list = byContainer.get(f.container_id);
@@ -225,7 +271,12 @@ export async function applyRule(ctx: ServerContext, row: GearRulesTable, dryRun:
   const ids = [...byContainer.keys()];
   const holders = new Map<string, ContainersTable>();
   for (let i = 0; i < ids.length; i += 500) {
-    for (const c of await db.selectFrom('containers').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute()) holders.set(c.id, c);
+    for (const c of await db
+      .selectFrom('containers')
+      .selectAll()
+      .where('id', 'in', ids.slice(i, i + 500))
+      .execute())
+      holders.set(c.id, c);
   }
   const prepared: { job: PreparedJob; at: number }[] = [];
   for (const [cid, list] of byContainer) {

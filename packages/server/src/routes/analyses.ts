@@ -1,23 +1,22 @@
-import { type ContainerType, PLURAL } from '@sprocket/types';
 import { Type } from '@sinclair/typebox';
+import { type ContainerType, PLURAL } from '@sprocket/types';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
-import { type ServerContext, accessOf } from '../context.js';
-import { isPlainObject, type JsonObject } from '../dao/json.js';
-import type { ContainersTable } from '../db/schema.js';
-import { queryFlag } from '../http/guards.js';
-import { jobDocsFor } from '../jobs/docs.js';
-import { createJobAnalysis } from '../jobs/analyses.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
-import { containerDoc, currentFiles } from '../dao/containers.js';
+import { accessOf, type ServerContext } from '../context.js';
+import { containerDoc, containerFieldResolver, currentFiles } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
-import { badRequest, apiError } from '../errors.js';
+import { isPlainObject, type JsonObject } from '../dao/json.js';
+import type { ContainersTable } from '../db/schema.js';
+import { apiError, badRequest } from '../errors.js';
+import { queryFlag } from '../http/guards.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
-import { containerFieldResolver } from '../dao/containers.js';
-import { analysisCreateBody } from './container-bodies.js';
 import type { Api } from '../http/typed.js';
-import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
+import { createJobAnalysis } from '../jobs/analyses.js';
+import { jobDocsFor } from '../jobs/docs.js';
+import { analysisCreateBody } from './container-bodies.js';
+import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 
 /**
  * Flywheel's `?inflate_job=true`: each analysis's `job` (the job id) becomes the job document, as
@@ -28,13 +27,22 @@ export async function inflateJobs(ctx: ServerContext, access: AccessContext, doc
   const ids = [...new Set(docs.map((d) => d.job).filter((j): j is string => typeof j === 'string'))];
   if (!ids.length) return docs;
   const rows = [];
-  for (let i = 0; i < ids.length; i += 500) rows.push(...(await ctx.handle.db.selectFrom('jobs').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute()));
+  for (let i = 0; i < ids.length; i += 500)
+    rows.push(
+      ...(await ctx.handle.db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute()),
+    );
   const jobs = new Map((await jobDocsFor(ctx.handle, access, rows)).map((j) => [String(j.id ?? j._id), j]));
   for (const d of docs) if (typeof d.job === 'string' && jobs.has(d.job)) d.job = jobs.get(d.job)!;
   return docs;
 }
 
-export const INFLATE_QUERY = { inflate_job: Type.Optional(Type.Boolean({ description: "replace each analysis's job id with the job document" })) };
+export const INFLATE_QUERY = {
+  inflate_job: Type.Optional(Type.Boolean({ description: "replace each analysis's job id with the job document" })),
+};
 
 /**
  * `GET /analyses/{id}` is served with the other containers (routes/containers.ts); its `?inflate_job`
@@ -71,36 +79,52 @@ export async function analysisRoutes(app: Api, ctx: ServerContext, type: Contain
 
   /** One page of analysis documents for a reader: files, redacted inputs, and jobs when asked to inflate them. */
   async function analysisPage(inflateJob: boolean | undefined, access: AccessContext, rows: ContainersTable[]): Promise<JsonObject[]> {
-    const files = await currentFiles(db, rows.map((r) => r.id));
-    const docs = await redactAnalysisInputs(ctx.handle, access, rows.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false })));
+    const files = await currentFiles(
+      db,
+      rows.map((r) => r.id),
+    );
+    const docs = await redactAnalysisInputs(
+      ctx.handle,
+      access,
+      rows.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false })),
+    );
     return inflateJob ? inflateJobs(ctx, access, docs) : docs;
   }
 
   const listQuery = Type.Object({ ...LIST_QUERY, ...INFLATE_QUERY });
 
-  app.get(`/${plural}/:id/analyses`, { schema: { ...t, summary: `Analyses of a ${type}`, params: idParams, querystring: listQuery } }, async (req) => {
-    const access = accessOf(ctx, req);
-    const parent = await access.requireContainer(type, req.params.id, 'analyses_view_metadata');
-    const params = parseListParams(req);
-    const q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where('parent_id', '=', parent.id);
-    const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
-    return listReply(params, await analysisPage(req.query.inflate_job, access, rows), total);
-  });
+  app.get(
+    `/${plural}/:id/analyses`,
+    { schema: { ...t, summary: `Analyses of a ${type}`, params: idParams, querystring: listQuery } },
+    async (req) => {
+      const access = accessOf(ctx, req);
+      const parent = await access.requireContainer(type, req.params.id, 'analyses_view_metadata');
+      const params = parseListParams(req);
+      const q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where('parent_id', '=', parent.id);
+      const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
+      return listReply(params, await analysisPage(req.query.inflate_job, access, rows), total);
+    },
+  );
 
   if (type !== 'analysis') {
     for (const child of CHILD_ANALYSES[type]) {
       const segment = child === 'all' ? 'all' : PLURAL[child];
-      const summary = child === 'all' ? `Analyses of a ${type} and of everything below it` : `Analyses of the ${PLURAL[child]} of a ${type}`;
-      app.get(`/${plural}/:id/${segment}/analyses`, { schema: { ...t, summary, params: idParams, querystring: listQuery } }, async (req) => {
-        const access = accessOf(ctx, req);
-        // Permissions are per project, so the right to see this container's analyses is the right to see all below it.
-        const parent = await access.requireContainer(type, req.params.id, 'analyses_view_metadata');
-        const params = parseListParams(req);
-        let q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where(CHAIN_COLUMN[type], '=', parent.id);
-        if (child !== 'all') q = q.where('parent_type', '=', child);
-        const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
-        return listReply(params, await analysisPage(req.query.inflate_job, access, rows), total);
-      });
+      const summary =
+        child === 'all' ? `Analyses of a ${type} and of everything below it` : `Analyses of the ${PLURAL[child]} of a ${type}`;
+      app.get(
+        `/${plural}/:id/${segment}/analyses`,
+        { schema: { ...t, summary, params: idParams, querystring: listQuery } },
+        async (req) => {
+          const access = accessOf(ctx, req);
+          // Permissions are per project, so the right to see this container's analyses is the right to see all below it.
+          const parent = await access.requireContainer(type, req.params.id, 'analyses_view_metadata');
+          const params = parseListParams(req);
+          let q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where(CHAIN_COLUMN[type], '=', parent.id);
+          if (child !== 'all') q = q.where('parent_type', '=', child);
+          const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
+          return listReply(params, await analysisPage(req.query.inflate_job, access, rows), total);
+        },
+      );
     }
   }
 
@@ -126,35 +150,39 @@ export async function analysisRoutes(app: Api, ctx: ServerContext, type: Contain
     },
   );
 
-  app.post(`/${plural}/:id/analyses`, { schema: { ...t, summary: `Create an analysis under a ${type}`, params: idParams, body: analysisCreateBody } }, async (req) => {
-    const access = accessOf(ctx, req);
-    const b = req.body;
-    const { id } = req.params;
-    if (b.job) {
-      const parent = await access.requireContainer(type, id, 'analyses_create_job');
-      const { _id } = await createJobAnalysis(ctx, access, parent, b);
-      return { _id };
-    }
-    const parent = await access.requireContainer(type, id, 'analyses_create_sdk');
-    const inputs = [];
-    for (const [i, ref] of (b.inputs ?? []).entries()) {
-      const holder = await access.requireContainer(ref.type, ref.id, 'files_view_metadata').catch(() => {
-        throw badRequest(`body.inputs[${i}]: ${ref.type} ${ref.id} not found`);
+  app.post(
+    `/${plural}/:id/analyses`,
+    { schema: { ...t, summary: `Create an analysis under a ${type}`, params: idParams, body: analysisCreateBody } },
+    async (req) => {
+      const access = accessOf(ctx, req);
+      const b = req.body;
+      const { id } = req.params;
+      if (b.job) {
+        const parent = await access.requireContainer(type, id, 'analyses_create_job');
+        const { _id } = await createJobAnalysis(ctx, access, parent, b);
+        return { _id };
+      }
+      const parent = await access.requireContainer(type, id, 'analyses_create_sdk');
+      const inputs = [];
+      for (const [i, ref] of (b.inputs ?? []).entries()) {
+        const holder = await access.requireContainer(ref.type, ref.id, 'files_view_metadata').catch(() => {
+          throw badRequest(`body.inputs[${i}]: ${ref.type} ${ref.id} not found`);
+        });
+        const f = await getCurrentFile(db, holder.id, ref.name);
+        if (!f) throw badRequest(`body.inputs[${i}]: file '${ref.name}' not found on ${ref.type} ${ref.id}`);
+        inputs.push(fileDoc(f, holder, true));
+      }
+      const row = await insertContainer(db, {
+        type: 'analysis',
+        label: b.label,
+        chain: chainBelow(parent),
+        parentType: type,
+        parentId: parent.id,
+        info: b.info,
+        tags: b.tags,
+        fields: { description: b.description ?? '', inputs, user: access.principal.userId },
       });
-      const f = await getCurrentFile(db, holder.id, ref.name);
-      if (!f) throw badRequest(`body.inputs[${i}]: file '${ref.name}' not found on ${ref.type} ${ref.id}`);
-      inputs.push(fileDoc(f, holder, true));
-    }
-    const row = await insertContainer(db, {
-      type: 'analysis',
-      label: b.label,
-      chain: chainBelow(parent),
-      parentType: type,
-      parentId: parent.id,
-      info: b.info,
-      tags: b.tags,
-      fields: { description: b.description ?? '', inputs, user: access.principal.userId },
-    });
-    return { _id: row.id };
-  });
+      return { _id: row.id };
+    },
+  );
 }

@@ -1,20 +1,20 @@
 import { Type } from '@sinclair/typebox';
 import { JOB_PRIORITIES, type JobPriority } from '@sprocket/types';
-import { type ServerContext, accessOf } from '../context.js';
-import { jobDoc } from '../jobs/docs.js';
+import { accessOf, type ServerContext } from '../context.js';
+import type { Api } from '../http/typed.js';
 import {
-  OPTIONAL_INPUT_POLICIES,
   batchDoc,
   batchExtras,
   batchJobs,
   cancelBatch,
   loadBatch,
+  OPTIONAL_INPUT_POLICIES,
   proposeBatch,
   retryFailed,
   runBatch,
 } from '../jobs/batch.js';
-import { JSON_OBJECT, NO_CONTROL_CHARACTERS, TAGS, idParams } from './schemas.js';
-import type { Api } from '../http/typed.js';
+import { jobDoc } from '../jobs/docs.js';
+import { idParams, JSON_OBJECT, NO_CONTROL_CHARACTERS, TAGS } from './schemas.js';
 
 const proposeBody = Type.Object(
   {
@@ -23,7 +23,10 @@ const proposeBody = Type.Object(
     config: Type.Optional(JSON_OBJECT),
     tags: Type.Optional(TAGS),
     analysis: Type.Optional(
-      Type.Object({ label: Type.Optional(Type.String({ maxLength: 256, format: NO_CONTROL_CHARACTERS })), description: Type.Optional(Type.String()) }),
+      Type.Object({
+        label: Type.Optional(Type.String({ maxLength: 256, format: NO_CONTROL_CHARACTERS })),
+        description: Type.Optional(Type.String()),
+      }),
     ),
     target_context: Type.Optional(JSON_OBJECT),
     // Bare enums (no `type`), as before: the validator's message for them names the allowed values.
@@ -49,7 +52,8 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
     {
       schema: {
         ...t,
-        summary: 'Propose a batch run: which containers under the targets match the gear (ambiguous and not_matched ones say why in reason); dry_run=true stores no batch',
+        summary:
+          'Propose a batch run: which containers under the targets match the gear (ambiguous and not_matched ones say why in reason); dry_run=true stores no batch',
         body: proposeBody,
         querystring: Type.Object({ dry_run: Type.Optional(Type.Boolean()) }),
       },
@@ -93,7 +97,14 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get(
     '/batch/:id',
-    { schema: { ...t, summary: 'A batch; jobs=true returns job documents instead of ids', params: idParams, querystring: Type.Object({ jobs: Type.Optional(Type.Boolean()) }) } },
+    {
+      schema: {
+        ...t,
+        summary: 'A batch; jobs=true returns job documents instead of ids',
+        params: idParams,
+        querystring: Type.Object({ jobs: Type.Optional(Type.Boolean()) }),
+      },
+    },
     async (req) => {
       const row = await loadBatch(ctx, accessOf(ctx, req), req.params.id);
       const jobs = await batchJobs(ctx, row.id);
@@ -107,15 +118,23 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
     },
   );
 
-  app.post('/batch/:id/run', { schema: { ...t, summary: 'Run a proposed batch: one job per matched container; returns the jobs', params: idParams } }, async (req) => {
-    const row = await loadBatch(ctx, accessOf(ctx, req), req.params.id);
-    return (await runBatch(ctx, accessOf(ctx, req), row)).map((j) => jobDoc(j));
-  });
+  app.post(
+    '/batch/:id/run',
+    { schema: { ...t, summary: 'Run a proposed batch: one job per matched container; returns the jobs', params: idParams } },
+    async (req) => {
+      const row = await loadBatch(ctx, accessOf(ctx, req), req.params.id);
+      return (await runBatch(ctx, accessOf(ctx, req), row)).map((j) => jobDoc(j));
+    },
+  );
 
-  app.post('/batch/:id/cancel', { schema: { ...t, summary: 'Cancel a batch: its queued jobs are cancelled', params: idParams } }, async (req) => {
-    const row = await loadBatch(ctx, accessOf(ctx, req), req.params.id);
-    return { number_cancelled: await cancelBatch(ctx, accessOf(ctx, req), row) };
-  });
+  app.post(
+    '/batch/:id/cancel',
+    { schema: { ...t, summary: 'Cancel a batch: its queued jobs are cancelled', params: idParams } },
+    async (req) => {
+      const row = await loadBatch(ctx, accessOf(ctx, req), req.params.id);
+      return { number_cancelled: await cancelBatch(ctx, accessOf(ctx, req), row) };
+    },
+  );
 
   app.post(
     '/batch/:id/retry-failed',
@@ -133,5 +152,4 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
       return { number_retried: r.retried.length, jobs: r.retried, retried_from: r.from };
     },
   );
-
 }

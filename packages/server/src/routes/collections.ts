@@ -2,12 +2,12 @@ import { Type } from '@sinclair/typebox';
 import { BUILTIN_ROLES } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { CollectionAccess } from '../auth/collection-access.js';
-import { type ServerContext, accessOf } from '../context.js';
+import { accessOf, type ServerContext } from '../context.js';
 import {
-  COLLECTION_LEVELS,
-  type CollectionNode,
   acquisitionsQuery,
   addMembers,
+  COLLECTION_LEVELS,
+  type CollectionNode,
   collectionDoc,
   collectionFieldResolver,
   collectionPermissions,
@@ -17,13 +17,13 @@ import {
 import { containerDoc, containerFieldResolver, currentFiles, subjectsById } from '../dao/containers.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { CollectionsTable, ContainersTable } from '../db/schema.js';
-import { ApiError, badRequest, forbidden, notFound, apiError } from '../errors.js';
+import { ApiError, apiError, badRequest, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
-import { newId, now } from '../ids.js';
-import { roleAssignmentRoutes } from './role-assignments.js';
-import { noteBody, noteParams, tagParams } from './container-meta.js';
-import { INFO, LABEL, OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody, tagBody } from './schemas.js';
 import type { Api } from '../http/typed.js';
+import { newId, now } from '../ids.js';
+import { noteBody, noteParams, tagParams } from './container-meta.js';
+import { roleAssignmentRoutes } from './role-assignments.js';
+import { applyInfoUpdate, INFO, idParams, infoUpdateBody, LABEL, OBJECT_ID_SCHEMA, TAG, tagBody } from './schemas.js';
 
 /**
  * Collections (Flywheel's `/collections`): curated sets of sessions and acquisitions from any
@@ -57,16 +57,23 @@ const COLLECTION_PROPS = {
   tags: Type.Optional(Type.Array(TAG, { maxItems: 1000 })),
 };
 const createBody = Type.Object({ ...COLLECTION_PROPS, label: LABEL }, { additionalProperties: false });
-const modifyBody = Type.Object({ ...COLLECTION_PROPS, contents: Type.Optional(contentsSchema) }, { additionalProperties: false, minProperties: 1 });
+const modifyBody = Type.Object(
+  { ...COLLECTION_PROPS, contents: Type.Optional(contentsSchema) },
+  { additionalProperties: false, minProperties: 1 },
+);
 const acquisitionsQueryString = Type.Object({ ...LIST_QUERY, session: Type.Optional(OBJECT_ID_SCHEMA) });
-
 
 export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const { db } = ctx.handle;
   const t = { tags: ['collections'] };
 
   const collAccess = (req: FastifyRequest) => new CollectionAccess(ctx.handle, accessOf(ctx, req));
-  const save = (id: string, patch: Partial<CollectionsTable>) => db.updateTable('collections').set({ ...patch, modified: now() }).where('id', '=', id).execute();
+  const save = (id: string, patch: Partial<CollectionsTable>) =>
+    db
+      .updateTable('collections')
+      .set({ ...patch, modified: now() })
+      .where('id', '=', id)
+      .execute();
 
   async function fullDoc(row: CollectionsTable): Promise<JsonObject> {
     return collectionDoc(row, (await collectionPermissions(db, [row.id])).get(row.id) ?? [], true);
@@ -81,7 +88,12 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     const rows = new Map<string, ContainersTable>();
     const ids = [...new Set(nodes.map((n) => n._id))];
     for (let i = 0; i < ids.length; i += 500) {
-      for (const r of await db.selectFrom('containers').selectAll().where('id', 'in', ids.slice(i, i + 500)).execute()) rows.set(r.id, r);
+      for (const r of await db
+        .selectFrom('containers')
+        .selectAll()
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute())
+        rows.set(r.id, r);
     }
     const out: { node: CollectionNode; row: ContainersTable }[] = [];
     for (const [i, node] of nodes.entries()) {
@@ -95,7 +107,12 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
   }
 
   /** Session or acquisition documents of a collection the caller may see, listed like /projects/{id}/sessions. */
-  async function listMembers(req: FastifyRequest & ListRequest, level: 'session' | 'acquisition', collectionId: string, sessionId?: string) {
+  async function listMembers(
+    req: FastifyRequest & ListRequest,
+    level: 'session' | 'acquisition',
+    collectionId: string,
+    sessionId?: string,
+  ) {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
     let q = level === 'session' ? sessionsQuery(db, collectionId) : acquisitionsQuery(db, collectionId);
@@ -106,59 +123,91 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
       q = q.where('project_id', 'in', projects);
     }
     const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver(level));
-    const files = await currentFiles(db, rows.map((r) => r.id));
-    const subjects = level === 'session' ? await subjectsById(db, rows.map((r) => r.subject_id!).filter(Boolean)) : new Map<string, ContainersTable>();
-    const docs = rows.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false, subject: r.subject_id ? subjects.get(r.subject_id) : undefined }));
+    const files = await currentFiles(
+      db,
+      rows.map((r) => r.id),
+    );
+    const subjects =
+      level === 'session' ? await subjectsById(db, rows.map((r) => r.subject_id!).filter(Boolean)) : new Map<string, ContainersTable>();
+    const docs = rows.map((r) =>
+      containerDoc(r, files.get(r.id) ?? [], { withInfo: false, subject: r.subject_id ? subjects.get(r.subject_id) : undefined }),
+    );
     return listReply(params, docs, total);
   }
 
-  app.post('/collections', { schema: { ...t, summary: 'Create a collection (its creator becomes its curator, with the admin role)', body: createBody } }, async (req) => {
-    const p = accessOf(ctx, req).principal;
-    if (p.readOnly || p.jobId || p.kind === 'engine') throw forbidden('creating collections needs a user key that may write');
-    const b = req.body;
-    const id = newId();
-    const stamp = now();
-    await db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('collections')
-        .values({
-          id,
-          label: b.label!,
-          description: b.description ?? null,
-          curator: p.userId,
-          info: JSON.stringify(b.info ?? {}),
-          tags: JSON.stringify(b.tags ?? []),
-          notes: '[]',
-          created: stamp,
-          modified: stamp,
-        })
-        .execute();
-      await trx.insertInto('collection_permissions').values({ collection_id: id, user_id: p.userId, role_ids: JSON.stringify([BUILTIN_ROLES.admin.id]) }).execute();
-    });
-    return { _id: id };
-  });
+  app.post(
+    '/collections',
+    { schema: { ...t, summary: 'Create a collection (its creator becomes its curator, with the admin role)', body: createBody } },
+    async (req) => {
+      const p = accessOf(ctx, req).principal;
+      if (p.readOnly || p.jobId || p.kind === 'engine') throw forbidden('creating collections needs a user key that may write');
+      const b = req.body;
+      const id = newId();
+      const stamp = now();
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('collections')
+          .values({
+            id,
+            label: b.label!,
+            description: b.description ?? null,
+            curator: p.userId,
+            info: JSON.stringify(b.info ?? {}),
+            tags: JSON.stringify(b.tags ?? []),
+            notes: '[]',
+            created: stamp,
+            modified: stamp,
+          })
+          .execute();
+        await trx
+          .insertInto('collection_permissions')
+          .values({ collection_id: id, user_id: p.userId, role_ids: JSON.stringify([BUILTIN_ROLES.admin.id]) })
+          .execute();
+      });
+      return { _id: id };
+    },
+  );
 
-  app.get('/collections', { schema: { ...t, summary: 'List the collections the caller holds a role on', querystring: listQuery } }, async (req) => {
-    const params = parseListParams(req);
-    const visible = await collAccess(req).visibleIds();
-    let q = db.selectFrom('collections').selectAll();
-    if (visible) {
-      if (!visible.length) return listReply(params, [], 0);
-      q = q.where('id', 'in', visible);
-    }
-    const { rows, total } = await runList(q, params, ctx.handle.dialect, collectionFieldResolver);
-    const perms = await collectionPermissions(db, rows.map((r) => r.id));
-    return listReply(params, rows.map((r) => collectionDoc(r, perms.get(r.id) ?? [], false)), total);
-  });
+  app.get(
+    '/collections',
+    { schema: { ...t, summary: 'List the collections the caller holds a role on', querystring: listQuery } },
+    async (req) => {
+      const params = parseListParams(req);
+      const visible = await collAccess(req).visibleIds();
+      let q = db.selectFrom('collections').selectAll();
+      if (visible) {
+        if (!visible.length) return listReply(params, [], 0);
+        q = q.where('id', 'in', visible);
+      }
+      const { rows, total } = await runList(q, params, ctx.handle.dialect, collectionFieldResolver);
+      const perms = await collectionPermissions(
+        db,
+        rows.map((r) => r.id),
+      );
+      return listReply(
+        params,
+        rows.map((r) => collectionDoc(r, perms.get(r.id) ?? [], false)),
+        total,
+      );
+    },
+  );
 
-  app.get('/collections/curators', { schema: { ...t, summary: 'The curators of the collections the caller holds a role on' } }, async (req) => {
-    const visible = await collAccess(req).visibleIds();
-    if (visible && !visible.length) return [];
-    let q = db.selectFrom('collections').innerJoin('users', 'users.id', 'collections.curator').select(['users.id', 'users.firstname', 'users.lastname']).distinct();
-    if (visible) q = q.where('collections.id', 'in', visible);
-    const rows = await q.orderBy('users.id').execute();
-    return rows.map((u) => ({ _id: u.id, firstname: u.firstname, lastname: u.lastname }));
-  });
+  app.get(
+    '/collections/curators',
+    { schema: { ...t, summary: 'The curators of the collections the caller holds a role on' } },
+    async (req) => {
+      const visible = await collAccess(req).visibleIds();
+      if (visible && !visible.length) return [];
+      let q = db
+        .selectFrom('collections')
+        .innerJoin('users', 'users.id', 'collections.curator')
+        .select(['users.id', 'users.firstname', 'users.lastname'])
+        .distinct();
+      if (visible) q = q.where('collections.id', 'in', visible);
+      const rows = await q.orderBy('users.id').execute();
+      return rows.map((u) => ({ _id: u.id, firstname: u.firstname, lastname: u.lastname }));
+    },
+  );
 
   app.get('/collections/:id', { schema: { ...t, summary: 'Get a collection', params: idParams } }, async (req) =>
     fullDoc(await collAccess(req).require(req.params.id, 'containers_view_metadata')),
@@ -166,13 +215,25 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
 
   app.put(
     '/collections/:id',
-    { schema: { ...t, summary: 'Modify a collection; `contents` adds or removes sessions and acquisitions', params: idParams, body: modifyBody } },
+    {
+      schema: {
+        ...t,
+        summary: 'Modify a collection; `contents` adds or removes sessions and acquisitions',
+        params: idParams,
+        body: modifyBody,
+      },
+    },
     async (req) => {
       const row = await collAccess(req).require(req.params.id, 'containers_modify_metadata');
       const b = req.body;
       const nodes = b.contents ? await resolveNodes(req, b.contents.nodes) : [];
       await db.transaction().execute(async (trx) => {
-        if (b.contents?.operation === 'add') await addMembers(trx, row.id, nodes.map((n) => n.node));
+        if (b.contents?.operation === 'add')
+          await addMembers(
+            trx,
+            row.id,
+            nodes.map((n) => n.node),
+          );
         if (b.contents?.operation === 'remove') await removeMembers(trx, row.id, nodes);
         await trx
           .updateTable('collections')
@@ -190,15 +251,19 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     },
   );
 
-  app.delete('/collections/:id', { schema: { ...t, summary: 'Delete a collection (its sessions and acquisitions stay where they are)', params: idParams } }, async (req) => {
-    const row = await collAccess(req).require(req.params.id, 'containers_delete_project');
-    await db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('collection_members').where('collection_id', '=', row.id).execute();
-      await trx.deleteFrom('collection_permissions').where('collection_id', '=', row.id).execute();
-      await trx.deleteFrom('collections').where('id', '=', row.id).execute();
-    });
-    return { deleted: 1 };
-  });
+  app.delete(
+    '/collections/:id',
+    { schema: { ...t, summary: 'Delete a collection (its sessions and acquisitions stay where they are)', params: idParams } },
+    async (req) => {
+      const row = await collAccess(req).require(req.params.id, 'containers_delete_project');
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('collection_members').where('collection_id', '=', row.id).execute();
+        await trx.deleteFrom('collection_permissions').where('collection_id', '=', row.id).execute();
+        await trx.deleteFrom('collections').where('id', '=', row.id).execute();
+      });
+      return { deleted: 1 };
+    },
+  );
 
   app.get(
     '/collections/:id/sessions',
@@ -211,7 +276,14 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
 
   app.get(
     '/collections/:id/acquisitions',
-    { schema: { ...t, summary: 'List the acquisitions of a collection the caller may see (`session` narrows to one session)', params: idParams, querystring: acquisitionsQueryString } },
+    {
+      schema: {
+        ...t,
+        summary: 'List the acquisitions of a collection the caller may see (`session` narrows to one session)',
+        params: idParams,
+        querystring: acquisitionsQueryString,
+      },
+    },
     async (req) => {
       const row = await collAccess(req).require(req.params.id, 'containers_view_metadata');
       return listMembers(req, 'acquisition', row.id, req.query.session);
@@ -228,11 +300,15 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
   });
 
   // Info, tags and notes, as on containers.
-  app.post('/collections/:id/info', { schema: { ...t, summary: 'Set, delete or replace collection info', params: idParams, body: infoUpdateBody } }, async (req) => {
-    const row = await collAccess(req).require(req.params.id, 'containers_modify_metadata');
-    await save(row.id, { info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body)) });
-    return { modified: 1 };
-  });
+  app.post(
+    '/collections/:id/info',
+    { schema: { ...t, summary: 'Set, delete or replace collection info', params: idParams, body: infoUpdateBody } },
+    async (req) => {
+      const row = await collAccess(req).require(req.params.id, 'containers_modify_metadata');
+      await save(row.id, { info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body)) });
+      return { modified: 1 };
+    },
+  );
   app.post(
     '/collections/:id/tags',
     { schema: { ...t, summary: 'Add a tag to a collection', params: idParams, body: tagBody } },
@@ -253,13 +329,17 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     await save(row.id, { tags: JSON.stringify(tags.filter((x) => x !== value)) });
     return { deleted: 1 };
   });
-  app.post('/collections/:id/notes', { schema: { ...t, summary: 'Add a note to a collection', params: idParams, body: noteBody } }, async (req) => {
-    const row = await collAccess(req).require(req.params.id, 'notes_manage');
-    const stamp = now();
-    const note = { _id: newId(), text: req.body.text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
-    await save(row.id, { notes: JSON.stringify([...parseJson<JsonObject[]>(row.notes, []), note]) });
-    return { _id: note._id };
-  });
+  app.post(
+    '/collections/:id/notes',
+    { schema: { ...t, summary: 'Add a note to a collection', params: idParams, body: noteBody } },
+    async (req) => {
+      const row = await collAccess(req).require(req.params.id, 'notes_manage');
+      const stamp = now();
+      const note = { _id: newId(), text: req.body.text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
+      await save(row.id, { notes: JSON.stringify([...parseJson<JsonObject[]>(row.notes, []), note]) });
+      return { _id: note._id };
+    },
+  );
   app.delete('/collections/:id/notes/:nid', { schema: { ...t, params: noteParams } }, async (req) => {
     const row = await collAccess(req).require(req.params.id, 'notes_manage');
     const { nid } = req.params;
@@ -282,7 +362,8 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     q = byId ? q.where('id', '=', byId) : q.where('label', '=', seg);
     if (visible) q = q.where('id', 'in', visible);
     const rows = await q.orderBy('created').orderBy('id').limit(2).execute();
-    if (rows.length > 1) throw new ApiError('CONFLICT', `path collections/${seg}: more than one collection is labelled '${seg}'; use collections/<id:…>`);
+    if (rows.length > 1)
+      throw new ApiError('CONFLICT', `path collections/${seg}: more than one collection is labelled '${seg}'; use collections/<id:…>`);
     return rows[0] ? fullDoc(rows[0]) : undefined;
   });
 }

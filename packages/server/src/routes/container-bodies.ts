@@ -39,7 +39,11 @@ const MODIFY_PROPS: Record<ContainerType, Record<string, unknown>> = {
   project: { ...COMMON, description: { type: 'string', maxLength: 5000 } },
   subject: { ...COMMON, ...SUBJECT_FIELDS },
   // `subject` / `session` move the container (dao/moves.ts), as Flywheel's PUT takes them.
-  session: { ...COMMON, ...SESSION_FIELDS, subject: { type: 'object', additionalProperties: false, required: ['_id'], properties: { _id: OBJECT_ID_SCHEMA } } },
+  session: {
+    ...COMMON,
+    ...SESSION_FIELDS,
+    subject: { type: 'object', additionalProperties: false, required: ['_id'], properties: { _id: OBJECT_ID_SCHEMA } },
+  },
   acquisition: { ...COMMON, ...TIME_FIELDS, session: OBJECT_ID_SCHEMA },
   analysis: { label: LABEL, info: INFO, tags: COMMON.tags, description: { type: 'string', maxLength: 5000 } },
 };

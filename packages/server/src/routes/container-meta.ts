@@ -1,14 +1,14 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { type Action, type ContainerType, PLURAL } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
-import { type ServerContext, accessOf } from '../context.js';
+import { accessOf, type ServerContext } from '../context.js';
 import { updateContainer } from '../dao/containers.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable } from '../db/schema.js';
-import { notFound, apiError } from '../errors.js';
-import { newId, now } from '../ids.js';
-import { OBJECT_ID_SCHEMA, TAG, applyInfoUpdate, idParams, infoUpdateBody, tagBody } from './schemas.js';
+import { apiError, notFound } from '../errors.js';
 import type { Api } from '../http/typed.js';
+import { newId, now } from '../ids.js';
+import { applyInfoUpdate, idParams, infoUpdateBody, OBJECT_ID_SCHEMA, TAG, tagBody } from './schemas.js';
 
 interface Note {
   _id: string;
@@ -33,14 +33,20 @@ export async function containerMetaRoutes(app: Api, ctx: ServerContext, type: Co
     accessOf(ctx, req).requireContainer(type, req.params.id, action);
   const save = (id: string, patch: Partial<ContainersTable>) => updateContainer(db, id, patch);
 
-  app.post(`/${plural}/:id/info`, { schema: { ...t, summary: `Set, delete or replace ${type} info`, params: idParams, body: infoUpdateBody } }, async (req) => {
-    const row = await load(req, modify);
-    const info = applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body);
-    await save(row.id, { info: JSON.stringify(info) });
-    return { modified: 1 };
-  });
+  app.post(
+    `/${plural}/:id/info`,
+    { schema: { ...t, summary: `Set, delete or replace ${type} info`, params: idParams, body: infoUpdateBody } },
+    async (req) => {
+      const row = await load(req, modify);
+      const info = applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body);
+      await save(row.id, { info: JSON.stringify(info) });
+      return { modified: 1 };
+    },
+  );
 
-  app.get(`/${plural}/:id/tags`, { schema: { ...t, params: idParams } }, async (req) => parseJson<string[]>((await load(req, 'tags_view')).tags, []));
+  app.get(`/${plural}/:id/tags`, { schema: { ...t, params: idParams } }, async (req) =>
+    parseJson<string[]>((await load(req, 'tags_view')).tags, []),
+  );
 
   app.post(`/${plural}/:id/tags`, { schema: { ...t, summary: `Add a tag to a ${type}`, params: idParams, body: tagBody } }, async (req) => {
     const row = await load(req, 'tags_manage');
@@ -70,13 +76,17 @@ export async function containerMetaRoutes(app: Api, ctx: ServerContext, type: Co
     return { deleted: 1 };
   });
 
-  app.post(`/${plural}/:id/notes`, { schema: { ...t, summary: `Add a note to a ${type}`, params: idParams, body: noteBody } }, async (req) => {
-    const row = await load(req, 'notes_manage');
-    const stamp = now();
-    const note: Note = { _id: newId(), text: req.body.text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
-    await save(row.id, { notes: JSON.stringify([...parseJson<Note[]>(row.notes, []), note]) });
-    return { _id: note._id };
-  });
+  app.post(
+    `/${plural}/:id/notes`,
+    { schema: { ...t, summary: `Add a note to a ${type}`, params: idParams, body: noteBody } },
+    async (req) => {
+      const row = await load(req, 'notes_manage');
+      const stamp = now();
+      const note: Note = { _id: newId(), text: req.body.text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
+      await save(row.id, { notes: JSON.stringify([...parseJson<Note[]>(row.notes, []), note]) });
+      return { _id: note._id };
+    },
+  );
 
   app.get(`/${plural}/:id/notes/:nid`, { schema: { ...t, params: noteParams } }, async (req) => {
     const row = await load(req, 'notes_view');

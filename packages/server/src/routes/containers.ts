@@ -2,35 +2,35 @@ import { Type } from '@sinclair/typebox';
 import { type Action, CONTAINER_TYPES, type ContainerType, PLURAL } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
-import { type ServerContext, accessOf } from '../context.js';
-import { redactAnalysisInputs } from '../auth/visibility.js';
 import { CollectionAccess } from '../auth/collection-access.js';
+import { redactAnalysisInputs } from '../auth/visibility.js';
+import { accessOf, type ServerContext } from '../context.js';
 import { collectionDoc, collectionPermissions } from '../dao/collections.js';
 import {
-  TYPE_FIELDS,
   childWithLabel,
   containerDoc,
   containerFieldResolver,
   currentFiles,
   getContainer,
   subjectsById,
-  updateContainer,
   subtreeIds,
+  TYPE_FIELDS,
+  updateContainer,
 } from '../dao/containers.js';
 import { groupDoc, groupExists } from '../dao/groups.js';
-import { copyGroupPermissions } from '../dao/roles.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
-import { MOVE_TARGETS, moveContainer } from '../dao/moves.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
+import { MOVE_TARGETS, moveContainer } from '../dao/moves.js';
 import { roleAssignmentsOf } from '../dao/role-assignments.js';
+import { copyGroupPermissions } from '../dao/roles.js';
 import type { ContainersTable } from '../db/schema.js';
-import { ApiError, badRequest, apiError } from '../errors.js';
+import { ApiError, apiError, badRequest } from '../errors.js';
 import { type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
-import { INFLATE_QUERY, analysisRoutes } from './analyses.js';
-import { containerMetaRoutes } from './container-meta.js';
-import { type ContainerBody, createBody, modifyBody } from './container-bodies.js';
-import { GROUP_ID_SCHEMA, OBJECT_ID_SCHEMA, groupParams, idParams } from './schemas.js';
 import type { Api } from '../http/typed.js';
+import { analysisRoutes, INFLATE_QUERY } from './analyses.js';
+import { type ContainerBody, createBody, modifyBody } from './container-bodies.js';
+import { containerMetaRoutes } from './container-meta.js';
+import { GROUP_ID_SCHEMA, groupParams, idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 
 /** Analyses have their own view action: a role may show the data but not the analyses run on it. */
 const viewAction = (type: string): Action => (type === 'analysis' ? 'analyses_view_metadata' : 'containers_view_metadata');
@@ -60,7 +60,11 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
   const { db } = ctx.handle;
 
   /** Lists containers of one type the caller can see, optionally under one ancestor. */
-  async function listContainers(req: FastifyRequest & ListRequest, type: ContainerType, scope?: { column: keyof ContainersTable; value: string }) {
+  async function listContainers(
+    req: FastifyRequest & ListRequest,
+    type: ContainerType,
+    scope?: { column: keyof ContainersTable; value: string },
+  ) {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
     let q = db.selectFrom('containers').selectAll().where('type', '=', type);
@@ -72,7 +76,10 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
       q = q.where('project_id', 'in', projects);
     }
     const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver(type));
-    const files = await currentFiles(db, rows.map((r) => r.id));
+    const files = await currentFiles(
+      db,
+      rows.map((r) => r.id),
+    );
     const subjects = type === 'session' ? await subjectsById(db, rows.map((r) => r.subject_id!).filter(Boolean)) : new Map();
     const docs = rows.map((r) =>
       containerDoc(r, files.get(r.id) ?? [], { withInfo: false, subject: r.subject_id ? subjects.get(r.subject_id) : undefined }),
@@ -89,7 +96,11 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
   async function projectsAllowing(access: AccessContext, projectIds: string[], action: Action): Promise<string[]> {
     const out: string[] = [];
     for (let i = 0; i < projectIds.length; i += 500) {
-      const rows = await db.selectFrom('containers').select(['id', 'project_id', 'group_id']).where('id', 'in', projectIds.slice(i, i + 500)).execute();
+      const rows = await db
+        .selectFrom('containers')
+        .select(['id', 'project_id', 'group_id'])
+        .where('id', 'in', projectIds.slice(i, i + 500))
+        .execute();
       for (const r of rows) if (await access.can(r, action)) out.push(r.id);
     }
     return out;
@@ -98,15 +109,27 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
   /** Role assignments per project, `[{_id, role_ids}]` as on Flywheel's Project model. */
   const projectPermissions = (ids: string[]) => roleAssignmentsOf(db, 'project', ids);
 
-
   async function fullDoc(row: ContainersTable, access: AccessContext): Promise<JsonObject> {
     const files = (await currentFiles(db, [row.id])).get(row.id) ?? [];
     const subject = row.type === 'session' && row.subject_id ? (await subjectsById(db, [row.subject_id])).get(row.subject_id) : undefined;
     let analyses: JsonObject[] | undefined;
     if (row.type !== 'analysis' && (await access.can(row, 'analyses_view_metadata'))) {
-      const rows = await db.selectFrom('containers').selectAll().where('parent_id', '=', row.id).where('type', '=', 'analysis').orderBy('id').execute();
-      const af = await currentFiles(db, rows.map((r) => r.id));
-      analyses = await redactAnalysisInputs(ctx.handle, access, rows.map((a) => containerDoc(a, af.get(a.id) ?? [], { withInfo: false })));
+      const rows = await db
+        .selectFrom('containers')
+        .selectAll()
+        .where('parent_id', '=', row.id)
+        .where('type', '=', 'analysis')
+        .orderBy('id')
+        .execute();
+      const af = await currentFiles(
+        db,
+        rows.map((r) => r.id),
+      );
+      analyses = await redactAnalysisInputs(
+        ctx.handle,
+        access,
+        rows.map((a) => containerDoc(a, af.get(a.id) ?? [], { withInfo: false })),
+      );
     }
     const doc = containerDoc(row, files, { withInfo: true, subject, analyses });
     await redactAnalysisInputs(ctx.handle, access, [doc]);
@@ -167,11 +190,25 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
         const project = await access.requireContainer('project', projectId, 'containers_create_hierarchy');
         // Flywheel scripts often add sessions without naming a subject; the session's label then names one.
         const subject = await findOrCreateSubject(access, project, spec ?? { label });
-        return insertContainer(db, { type, label: label!, chain: chainBelow(subject), parentType: 'subject', parentId: subject.id, ...common });
+        return insertContainer(db, {
+          type,
+          label: label!,
+          chain: chainBelow(subject),
+          parentType: 'subject',
+          parentId: subject.id,
+          ...common,
+        });
       }
       case 'acquisition': {
         const session = await access.requireContainer('session', b.session as string, 'containers_create_hierarchy');
-        return insertContainer(db, { type, label: label!, chain: chainBelow(session), parentType: 'session', parentId: session.id, ...common });
+        return insertContainer(db, {
+          type,
+          label: label!,
+          chain: chainBelow(session),
+          parentType: 'session',
+          parentId: session.id,
+          ...common,
+        });
       }
     }
   }
@@ -180,9 +217,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
     const plural = PLURAL[type];
     const t = { tags: [plural] };
 
-    app.get(`/${plural}`, { schema: { ...t, summary: `List ${plural}`, querystring: listQuery } }, (req) =>
-      listContainers(req, type),
-    );
+    app.get(`/${plural}`, { schema: { ...t, summary: `List ${plural}`, querystring: listQuery } }, (req) => listContainers(req, type));
 
     if (type !== 'analysis') {
       app.post(`/${plural}`, { schema: { ...t, summary: `Create a ${type}`, body: createBody(type) } }, async (req) => {
@@ -194,11 +229,18 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
     app.get(
       `/${plural}/:id`,
       // An analysis takes Flywheel's ?inflate_job (applied on the way out by routes/analyses.ts).
-      { schema: { ...t, summary: `Get a ${type}`, params: idParams, ...(type === 'analysis' ? { querystring: { type: 'object', properties: INFLATE_QUERY } } : {}) } },
+      {
+        schema: {
+          ...t,
+          summary: `Get a ${type}`,
+          params: idParams,
+          ...(type === 'analysis' ? { querystring: { type: 'object', properties: INFLATE_QUERY } } : {}),
+        },
+      },
       async (req) => {
-      const access = accessOf(ctx, req);
-      const row = await access.requireContainer(type, req.params.id, viewAction(type));
-      return fullDoc(row, access);
+        const access = accessOf(ctx, req);
+        const row = await access.requireContainer(type, req.params.id, viewAction(type));
+        return fullDoc(row, access);
       },
     );
 
@@ -209,7 +251,12 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
       const b = req.body;
       const { label, fields, uid, timestamp } = splitBody(type, b);
       const move = MOVE_TARGETS[type];
-      const moveTo = move && b[move.field] !== undefined ? (type === 'session' ? ((b.subject as JsonObject)._id as string) : (b.session as string)) : undefined;
+      const moveTo =
+        move && b[move.field] !== undefined
+          ? type === 'session'
+            ? ((b.subject as JsonObject)._id as string)
+            : (b.session as string)
+          : undefined;
       if (moveTo && move) {
         // Moving takes the subtree out of one place and into another: delete rights here, create rights there.
         await access.check(row, 'containers_delete_hierarchy');
@@ -231,36 +278,45 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
       return { modified: 1 };
     });
 
-    app.delete(`/${plural}/:id`, { schema: { ...t, summary: `Delete a ${type} and everything under it`, params: idParams } }, async (req) => {
-      const access = accessOf(ctx, req);
-      const action = type === 'project' ? 'containers_delete_project' : type === 'analysis' ? 'analyses_delete' : 'containers_delete_hierarchy';
-      const row = await access.requireContainer(type, req.params.id, action);
-      const ids = await subtreeIds(db, row);
-      const keys: string[] = [];
-      try {
-        await db.transaction().execute(async (trx) => {
-          for (let i = 0; i < ids.length; i += 500) {
-            const files = await trx.selectFrom('files').select('id').where('container_id', 'in', ids.slice(i, i + 500)).execute();
-            keys.push(...files.map((f) => f.id));
-          }
-          // Marked before the rows go, so a crash after the commit leaves blobs that recovery removes.
-          await ctx.store.retire(keys);
-          for (let i = 0; i < ids.length; i += 500) {
-            const chunk = ids.slice(i, i + 500);
-            await trx.deleteFrom('files').where('container_id', 'in', chunk).execute();
-            await trx.deleteFrom('containers').where('id', 'in', chunk).execute();
-            // Collections hold references: what is gone leaves them too.
-            await trx.deleteFrom('collection_members').where('container_id', 'in', chunk).execute();
-          }
-          if (type === 'project') await trx.deleteFrom('project_permissions').where('project_id', '=', row.id).execute();
-        });
-      } catch (err) {
-        await ctx.store.confirm(keys);
-        throw err;
-      }
-      await ctx.store.remove(keys);
-      return { deleted: 1 };
-    });
+    app.delete(
+      `/${plural}/:id`,
+      { schema: { ...t, summary: `Delete a ${type} and everything under it`, params: idParams } },
+      async (req) => {
+        const access = accessOf(ctx, req);
+        const action =
+          type === 'project' ? 'containers_delete_project' : type === 'analysis' ? 'analyses_delete' : 'containers_delete_hierarchy';
+        const row = await access.requireContainer(type, req.params.id, action);
+        const ids = await subtreeIds(db, row);
+        const keys: string[] = [];
+        try {
+          await db.transaction().execute(async (trx) => {
+            for (let i = 0; i < ids.length; i += 500) {
+              const files = await trx
+                .selectFrom('files')
+                .select('id')
+                .where('container_id', 'in', ids.slice(i, i + 500))
+                .execute();
+              keys.push(...files.map((f) => f.id));
+            }
+            // Marked before the rows go, so a crash after the commit leaves blobs that recovery removes.
+            await ctx.store.retire(keys);
+            for (let i = 0; i < ids.length; i += 500) {
+              const chunk = ids.slice(i, i + 500);
+              await trx.deleteFrom('files').where('container_id', 'in', chunk).execute();
+              await trx.deleteFrom('containers').where('id', 'in', chunk).execute();
+              // Collections hold references: what is gone leaves them too.
+              await trx.deleteFrom('collection_members').where('container_id', 'in', chunk).execute();
+            }
+            if (type === 'project') await trx.deleteFrom('project_permissions').where('project_id', '=', row.id).execute();
+          });
+        } catch (err) {
+          await ctx.store.confirm(keys);
+          throw err;
+        }
+        await ctx.store.remove(keys);
+        return { deleted: 1 };
+      },
+    );
 
     await containerMetaRoutes(app, ctx, type);
     if (type !== 'analysis') await analysisRoutes(app, ctx, type);
@@ -300,31 +356,34 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
   // Any container by id, as Flywheel's fw.get(id): hierarchy containers, groups (their ids are
   // names, not object ids) and collections, each saying what it is in `container_type`.
   const anyIdParams = Type.Object({ id: Type.Union([OBJECT_ID_SCHEMA, GROUP_ID_SCHEMA]) });
-  app.get('/containers/:id', { schema: { tags: ['containers'], summary: 'Get any container (group, collection, project … analysis) by id', params: anyIdParams } }, async (req) => {
-    const access = accessOf(ctx, req);
-    const { id } = req.params;
-    const row = await getContainer(db, id);
-    if (row) {
-      await access.check(row, viewAction(row.type));
-      return fullDoc(row, access);
-    }
-    if (await db.selectFrom('collections').select('id').where('id', '=', id).executeTakeFirst()) {
-      const c = await new CollectionAccess(ctx.handle, access).require(id, 'containers_view_metadata');
-      return collectionDoc(c, (await collectionPermissions(db, [c.id])).get(c.id) ?? [], true);
-    }
-    if (await groupExists(db, id)) {
-      try {
-        await access.requireGroup(id, 'visible');
-      } catch (e) {
-        if (e instanceof ApiError && e.status === 404) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
-        throw e;
+  app.get(
+    '/containers/:id',
+    { schema: { tags: ['containers'], summary: 'Get any container (group, collection, project … analysis) by id', params: anyIdParams } },
+    async (req) => {
+      const access = accessOf(ctx, req);
+      const { id } = req.params;
+      const row = await getContainer(db, id);
+      if (row) {
+        await access.check(row, viewAction(row.type));
+        return fullDoc(row, access);
       }
-      const doc = await groupDoc(db, id);
-      if (!doc) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
-      const { _id, ...rest } = doc;
-      return { _id, container_type: 'group', ...rest };
-    }
-    throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
-  });
-
+      if (await db.selectFrom('collections').select('id').where('id', '=', id).executeTakeFirst()) {
+        const c = await new CollectionAccess(ctx.handle, access).require(id, 'containers_view_metadata');
+        return collectionDoc(c, (await collectionPermissions(db, [c.id])).get(c.id) ?? [], true);
+      }
+      if (await groupExists(db, id)) {
+        try {
+          await access.requireGroup(id, 'visible');
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 404) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
+          throw e;
+        }
+        const doc = await groupDoc(db, id);
+        if (!doc) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
+        const { _id, ...rest } = doc;
+        return { _id, container_type: 'group', ...rest };
+      }
+      throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id });
+    },
+  );
 }

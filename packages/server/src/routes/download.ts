@@ -1,18 +1,18 @@
-import { Type } from '@sinclair/typebox';
 import { PassThrough, type Readable } from 'node:stream';
+import { Type } from '@sinclair/typebox';
 import { PLURAL, safePathSegment } from '@sprocket/types';
 import type { FastifyReply } from 'fastify';
 import tar from 'tar-stream';
 import yazl from 'yazl';
 import type { AccessContext } from '../auth/access.js';
-import { type ServerContext, accessOf } from '../context.js';
+import { accessOf, type ServerContext } from '../context.js';
 import { subtreeIds } from '../dao/containers.js';
 import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
-import { badRequest, apiError } from '../errors.js';
+import { apiError, badRequest } from '../errors.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
-import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
 import type { Api } from '../http/typed.js';
+import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 
 /**
  * Multi-container downloads: a project, subject, session, acquisition or analysis subtree as one
@@ -51,7 +51,14 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
       const ids = (await subtreeIds(db, root)).filter((id) => !seen.has(id));
       for (const id of ids) seen.add(id);
       const rows: Node[] = [];
-      for (let i = 0; i < ids.length; i += 500) rows.push(...(await db.selectFrom('containers').select(NODE_COLUMNS).where('id', 'in', ids.slice(i, i + 500)).execute()));
+      for (let i = 0; i < ids.length; i += 500)
+        rows.push(
+          ...(await db
+            .selectFrom('containers')
+            .select(NODE_COLUMNS)
+            .where('id', 'in', ids.slice(i, i + 500))
+            .execute()),
+        );
       const byId = new Map(rows.map((r) => [r.id, r]));
       // A role may grant downloads but withhold analyses; their outputs then stay out of the archive.
       const withAnalyses = root.type === 'analysis' || (await access.can(root, 'analyses_view_metadata'));
@@ -70,13 +77,21 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
         while (cur) {
           parts.unshift(cur.type === 'analysis' ? `analyses/${folder(cur)}` : folder(cur));
           const pid: string = cur.parent_id;
-          cur = byId.get(pid) ?? (cur.parent_type === 'group' ? undefined : await db.selectFrom('containers').select(NODE_COLUMNS).where('id', '=', pid).executeTakeFirst());
+          cur =
+            byId.get(pid) ??
+            (cur.parent_type === 'group'
+              ? undefined
+              : await db.selectFrom('containers').select(NODE_COLUMNS).where('id', '=', pid).executeTakeFirst());
           if (cur && !byId.has(cur.id)) byId.set(cur.id, cur);
         }
         return [safePathSegment(group?.id ?? root.group_id), ...parts].join('/');
       };
       for (let i = 0; i < holders.length; i += 500) {
-        let q = db.selectFrom('files').select(FILE_COLUMNS).where('container_id', 'in', holders.slice(i, i + 500)).where('current', '=', 1);
+        let q = db
+          .selectFrom('files')
+          .select(FILE_COLUMNS)
+          .where('container_id', 'in', holders.slice(i, i + 500))
+          .where('current', '=', 1);
         if (sel.include?.length) q = q.where('type', 'in', sel.include);
         if (sel.exclude?.length) q = q.where((eb) => eb.or([eb('type', 'is', null), eb('type', 'not in', sel.exclude!)]));
         for (const f of await q.orderBy('container_id').orderBy('name').execute()) {
@@ -124,7 +139,9 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
       try {
         for (const e of entries) {
           await new Promise<void>((resolve, reject) => {
-            const sink = pack.entry({ name: e.path, size: e.file.size, mtime: new Date(e.file.modified) }, (err) => (err ? reject(err) : resolve()));
+            const sink = pack.entry({ name: e.path, size: e.file.size, mtime: new Date(e.file.modified) }, (err) =>
+              err ? reject(err) : resolve(),
+            );
             sink.on('error', reject);
             const src = ctx.store.open(e.file.id);
             current = src;
@@ -151,7 +168,13 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
     exclude: Type.Optional(Type.String({ description: 'comma-separated file types to exclude' })),
     summary: Type.Optional(Type.Boolean({ description: 'only count files and bytes' })),
   });
-  const split = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+  const split = (s?: string) =>
+    s
+      ? s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : undefined;
 
   for (const type of ['project', 'subject', 'session', 'acquisition', 'analysis'] as const) {
     app.get(
@@ -160,7 +183,11 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
       async (req, reply) => {
         const q = req.query;
         const { id } = req.params;
-        const entries = await collect(accessOf(ctx, req), { nodes: [{ level: type, id }], include: split(q.include), exclude: split(q.exclude) });
+        const entries = await collect(accessOf(ctx, req), {
+          nodes: [{ level: type, id }],
+          include: split(q.include),
+          exclude: split(q.exclude),
+        });
         if (q.summary) return summary(entries);
         return stream(entries, q.format ?? 'tar', reply, `${type}-${id}`);
       },
@@ -177,7 +204,10 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
         body: Type.Object({
           nodes: Type.Array(
             Type.Object({
-              level: Type.Unsafe<Selection['nodes'][number]['level']>({ type: 'string', enum: ['project', 'subject', 'session', 'acquisition', 'analysis'] }),
+              level: Type.Unsafe<Selection['nodes'][number]['level']>({
+                type: 'string',
+                enum: ['project', 'subject', 'session', 'acquisition', 'analysis'],
+              }),
               _id: Type.Optional(OBJECT_ID_SCHEMA),
               id: Type.Optional(OBJECT_ID_SCHEMA),
             }),
@@ -207,7 +237,13 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
 
   app.get(
     '/download',
-    { schema: { tags: ['download'], summary: 'Stream a bulk download by ticket', querystring: Type.Object({ ticket: Type.String(), format: Type.Optional(FORMAT) }) } },
+    {
+      schema: {
+        tags: ['download'],
+        summary: 'Stream a bulk download by ticket',
+        querystring: Type.Object({ ticket: Type.String(), format: Type.Optional(FORMAT) }),
+      },
+    },
     async (req, reply) => {
       const q = req.query;
       const payload = verifyTicket(secret, q.ticket);

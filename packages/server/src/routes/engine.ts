@@ -1,5 +1,5 @@
-import { type AskBody, type FinishBody, type JobLogLine, LOG_FD } from '@sprocket/types';
 import { Type } from '@sinclair/typebox';
+import { type AskBody, type FinishBody, type JobLogLine, LOG_FD } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
@@ -7,15 +7,15 @@ import { isEngine, type Principal, requireSiteAdmin } from '../auth/principal.js
 import type { ServerContext } from '../context.js';
 import { deviceDocs, disableDevice } from '../dao/devices.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
-import { badRequest, forbidden, apiError } from '../errors.js';
+import { apiError, badRequest, forbidden } from '../errors.js';
+import type { Api } from '../http/typed.js';
 import { now } from '../ids.js';
 import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { createDevice, issueEngineKey } from '../jobs/keys.js';
 import { placeEngineUpload } from '../jobs/placer.js';
 import { appendRunningLog, claimJobs, issueCompletionTicket, mergeRunningProfile, requireJob, transitionJob } from '../jobs/queue.js';
-import { JSON_OBJECT, idParams } from './schemas.js';
-import type { Api } from '../http/typed.js';
+import { idParams, JSON_OBJECT } from './schemas.js';
 
 /** Engine routes (docs/engine-protocol.md); `config.engine` lets device keys through the engine guard. */
 const ENGINE = { engine: true } as const;
@@ -36,7 +36,10 @@ const askBody = Type.Unsafe<AskBody>({
   additionalProperties: false,
   properties: {
     capabilities: LIST,
-    return: { type: 'object', properties: { jobs: { type: 'integer', minimum: 1, maximum: 100 }, peek: { type: 'boolean' }, states: { type: 'boolean' } } },
+    return: {
+      type: 'object',
+      properties: { jobs: { type: 'integer', minimum: 1, maximum: 100 }, peek: { type: 'boolean' }, states: { type: 'boolean' } },
+    },
     engine: { type: 'string', maxLength: 256 },
     whitelist: SELECTOR,
     blacklist: SELECTOR,
@@ -66,7 +69,13 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
 
   app.post(
     '/devices',
-    { schema: { tags: ['devices'], summary: 'Register an engine (site admin): returns its key, shown only once', body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }) } },
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Register an engine (site admin): returns its key, shown only once',
+        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+      },
+    },
     async (req) => {
       requireSiteAdmin(requirePrincipal(req));
       const id = await createDevice(db, req.body.name);
@@ -79,42 +88,62 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
     return deviceDocs(db);
   });
 
-  app.delete('/devices/:id', { schema: { tags: ['devices'], summary: "Disable an engine and revoke its keys (site admin)", params: idParams } }, async (req) => {
-    requireSiteAdmin(requirePrincipal(req));
-    const { id } = req.params;
-    if (!(await disableDevice(db, id))) throw apiError('DEVICE_NOT_FOUND', { id });
-    return { deleted: 1 };
-  });
+  app.delete(
+    '/devices/:id',
+    { schema: { tags: ['devices'], summary: 'Disable an engine and revoke its keys (site admin)', params: idParams } },
+    async (req) => {
+      requireSiteAdmin(requirePrincipal(req));
+      const { id } = req.params;
+      if (!(await disableDevice(db, id))) throw apiError('DEVICE_NOT_FOUND', { id });
+      return { deleted: 1 };
+    },
+  );
 
-  app.post('/jobs/ask', { config: ENGINE, schema: { ...t, summary: 'Claim pending jobs (long-polls up to `wait` seconds)', body: askBody } }, async (req, reply) => {
-    const p = requireEngine(req);
-    const b = req.body ?? {};
-    if (b.return?.peek) throw badRequest('return.peek: peeking is not supported; claim with POST /jobs/ask');
-    // A client that hangs up while waiting must not be handed jobs it will never see.
-    const abort = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) abort.abort();
-    });
-    const jobs = await claimJobs(
-      ctx,
-      { deviceId: p.userId, claimedBy: b.engine || p.email },
-      { capabilities: b.capabilities ?? [], limit: b.return?.jobs ?? 1, whitelist: b.whitelist, blacklist: b.blacklist },
-      Math.round((b.wait ?? 0) * 1000),
-      abort.signal,
-    );
-    const out = [];
-    for (const j of jobs) {
-      const gear = await getGear(ctx, j.gear_id);
-      out.push(jobDoc(j, { request: gear ? jobRequest(j, gear) : undefined }));
-    }
-    if (!b.return?.states) return { jobs: out };
-    const counts = await db.selectFrom('jobs').select(['state', sql<number>`count(*)`.as('n')]).groupBy('state').execute();
-    return { jobs: out, states: Object.fromEntries(counts.map((c) => [c.state, Number(c.n)])) };
-  });
+  app.post(
+    '/jobs/ask',
+    { config: ENGINE, schema: { ...t, summary: 'Claim pending jobs (long-polls up to `wait` seconds)', body: askBody } },
+    async (req, reply) => {
+      const p = requireEngine(req);
+      const b = req.body ?? {};
+      if (b.return?.peek) throw badRequest('return.peek: peeking is not supported; claim with POST /jobs/ask');
+      // A client that hangs up while waiting must not be handed jobs it will never see.
+      const abort = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) abort.abort();
+      });
+      const jobs = await claimJobs(
+        ctx,
+        { deviceId: p.userId, claimedBy: b.engine || p.email },
+        { capabilities: b.capabilities ?? [], limit: b.return?.jobs ?? 1, whitelist: b.whitelist, blacklist: b.blacklist },
+        Math.round((b.wait ?? 0) * 1000),
+        abort.signal,
+      );
+      const out = [];
+      for (const j of jobs) {
+        const gear = await getGear(ctx, j.gear_id);
+        out.push(jobDoc(j, { request: gear ? jobRequest(j, gear) : undefined }));
+      }
+      if (!b.return?.states) return { jobs: out };
+      const counts = await db
+        .selectFrom('jobs')
+        .select(['state', sql<number>`count(*)`.as('n')])
+        .groupBy('state')
+        .execute();
+      return { jobs: out, states: Object.fromEntries(counts.map((c) => [c.state, Number(c.n)])) };
+    },
+  );
 
   app.post(
     '/jobs/:id/logs',
-    { config: ENGINE, schema: { ...t, summary: 'Append log lines; the heartbeat of a running job. Answers {state}', params: idParams, body: Type.Unsafe<JobLogLine[]>({ type: 'array', maxItems: 100000, items: LOG_LINE }) } },
+    {
+      config: ENGINE,
+      schema: {
+        ...t,
+        summary: 'Append log lines; the heartbeat of a running job. Answers {state}',
+        params: idParams,
+        body: Type.Unsafe<JobLogLine[]>({ type: 'array', maxItems: 100000, items: LOG_LINE }),
+      },
+    },
     async (req) => {
       const p = requireEngine(req);
       const job = await requireJob(ctx, req.params.id);
@@ -122,7 +151,8 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
       const lines = req.body.map((l) => ({ fd: l.fd === LOG_FD.system ? LOG_FD.system : l.fd, msg: l.msg }));
       // A job's log is the engine's to write only while the job runs; after that it is a record.
       // An empty heartbeat still answers the state: that is how the engine learns of a cancel.
-      if (lines.length && job.state !== 'running') throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its log takes lines only while it runs' });
+      if (lines.length && job.state !== 'running')
+        throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'its log takes lines only while it runs' });
       const stamp = now();
       // A heartbeat much fresher than the timeout needs no write; lines and heartbeat commit together.
       const beat = job.state === 'running' && (!job.heartbeat || Date.parse(stamp) - Date.parse(job.heartbeat) > heartbeatSlackMs);
@@ -130,7 +160,8 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
         const stillRunning = await appendRunningLog(ctx, job, p.userId, lines, beat ? stamp : undefined);
         if (!stillRunning) {
           const current = await requireJob(ctx, job.id);
-          if (lines.length) throw apiError('JOB_STATE', { id: job.id, state: current.state, reason: 'its log takes lines only while it runs' });
+          if (lines.length)
+            throw apiError('JOB_STATE', { id: job.id, state: current.state, reason: 'its log takes lines only while it runs' });
           return { state: current.state };
         }
       }
@@ -138,13 +169,17 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
     },
   );
 
-  app.post('/jobs/:id/prepare-complete', { config: ENGINE, schema: { ...t, summary: 'Get the ticket for uploading outputs', params: idParams, body: finishBody } }, async (req) => {
-    const p = requireEngine(req);
-    const job = await requireJob(ctx, req.params.id);
-    const b = req.body;
-    if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
-    return { ticket: await issueCompletionTicket(ctx, job, p.userId, b) };
-  });
+  app.post(
+    '/jobs/:id/prepare-complete',
+    { config: ENGINE, schema: { ...t, summary: 'Get the ticket for uploading outputs', params: idParams, body: finishBody } },
+    async (req) => {
+      const p = requireEngine(req);
+      const job = await requireJob(ctx, req.params.id);
+      const b = req.body;
+      if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
+      return { ticket: await issueCompletionTicket(ctx, job, p.userId, b) };
+    },
+  );
 
   app.post(
     '/engine',
@@ -154,7 +189,12 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
         ...t,
         summary: 'Upload job outputs (multipart file parts + metadata field = .metadata.json)',
         consumes: ['multipart/form-data'],
-        querystring: Type.Object({ level: Type.Optional(Type.String()), id: Type.Optional(Type.String()), job: Type.Optional(Type.String()), job_ticket: Type.Optional(Type.String()) }),
+        querystring: Type.Object({
+          level: Type.Optional(Type.String()),
+          id: Type.Optional(Type.String()),
+          job: Type.Optional(Type.String()),
+          job_ticket: Type.Optional(Type.String()),
+        }),
       },
     },
     async (req) => {
@@ -165,7 +205,16 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
 
   app.post(
     '/jobs/:id/complete',
-    { config: ENGINE, schema: { ...t, summary: 'Finish a running job: complete or failed', params: idParams, body: finishBody, querystring: Type.Object({ job_ticket_id: Type.Optional(Type.String()) }) } },
+    {
+      config: ENGINE,
+      schema: {
+        ...t,
+        summary: 'Finish a running job: complete or failed',
+        params: idParams,
+        body: finishBody,
+        querystring: Type.Object({ job_ticket_id: Type.Optional(Type.String()) }),
+      },
+    },
     async (req) => {
       const p = requireEngine(req);
       const job = await requireJob(ctx, req.params.id);
@@ -176,7 +225,9 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
       const profile = { ...parseJson<JsonObject>(job.profile, {}), ...engineProfile };
       if (b.elapsed !== undefined && profile.elapsed_time_ms === undefined) profile.elapsed_time_ms = b.elapsed;
       const exitCode = b.exit_code ?? job.exit_code;
-      const reason = b.success ? null : (b.failure_reason ?? (exitCode !== null && exitCode !== undefined ? `gear exited with code ${exitCode}` : 'gear failed'));
+      const reason = b.success
+        ? null
+        : (b.failure_reason ?? (exitCode !== null && exitCode !== undefined ? `gear exited with code ${exitCode}` : 'gear failed'));
       const saved = parseJson<string[]>(job.saved_files, []);
       const to = b.success ? 'complete' : 'failed';
       const lines = (b.logs ?? []).map((l) => ({ fd: l.fd, msg: l.msg }));
@@ -194,17 +245,23 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
     },
   );
 
-  app.put('/jobs/:id/profile', { config: ENGINE, schema: { ...t, summary: 'Record executor and version details of a running job', params: idParams, body: JSON_OBJECT } }, async (req) => {
-    const p = requireEngine(req);
-    const job = await requireJob(ctx, req.params.id);
-    if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
-    await mergeRunningProfile(ctx, job, p.userId, req.body);
-    return { modified: 1 };
-  });
+  app.put(
+    '/jobs/:id/profile',
+    {
+      config: ENGINE,
+      schema: { ...t, summary: 'Record executor and version details of a running job', params: idParams, body: JSON_OBJECT },
+    },
+    async (req) => {
+      const p = requireEngine(req);
+      const job = await requireJob(ctx, req.params.id);
+      if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
+      await mergeRunningProfile(ctx, job, p.userId, req.body);
+      return { modified: 1 };
+    },
+  );
 
   // Long polls must not hold the server open on shutdown.
   app.addHook('preClose', async () => {
     ctx.notifier.close();
   });
-
 }

@@ -4,8 +4,8 @@ import { AccessContext } from '../auth/access.js';
 import { requirePrincipal } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
-import type { JobEvent } from '../events.js';
 import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
+import type { JobEvent } from '../events.js';
 
 /**
  * `GET /events`: server-sent events for the web UI, so no page needs a Refresh button. Two kinds:
@@ -70,7 +70,10 @@ export function eventHubOf(ctx: ServerContext): EventHub {
   return h;
 }
 
-async function containerOf(ctx: ServerContext, id: string): Promise<Pick<ContainersTable, 'id' | 'type' | 'project_id' | 'group_id'> | undefined> {
+async function containerOf(
+  ctx: ServerContext,
+  id: string,
+): Promise<Pick<ContainersTable, 'id' | 'type' | 'project_id' | 'group_id'> | undefined> {
   return ctx.handle.db.selectFrom('containers').select(['id', 'type', 'project_id', 'group_id']).where('id', '=', id).executeTakeFirst();
 }
 
@@ -93,9 +96,21 @@ async function onJobEvent(ctx: ServerContext, hub: EventHub, e: JobEvent): Promi
   if (!dest) return;
   const project = dest.project_id ?? dest.id;
   const from = e.type === 'state' ? e.from : undefined;
-  await hub.publish(ctx, { kind: 'job', project_id: project, group_id: dest.group_id, need: 'jobs_view', data: jobData(e.job, project, from) });
+  await hub.publish(ctx, {
+    kind: 'job',
+    project_id: project,
+    group_id: dest.group_id,
+    need: 'jobs_view',
+    data: jobData(e.job, project, from),
+  });
   if (e.type === 'retried') {
-    await hub.publish(ctx, { kind: 'job', project_id: project, group_id: dest.group_id, need: 'jobs_view', data: jobData(e.previous, project) });
+    await hub.publish(ctx, {
+      kind: 'job',
+      project_id: project,
+      group_id: dest.group_id,
+      need: 'jobs_view',
+      data: jobData(e.previous, project),
+    });
   }
 }
 

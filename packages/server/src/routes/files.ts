@@ -1,27 +1,30 @@
-import { type Static, Type } from '@sinclair/typebox';
 import { Readable } from 'node:stream';
+import { type Static, Type } from '@sinclair/typebox';
 import { type ContainerType, PLURAL } from '@sprocket/types';
 import { Ajv } from 'ajv';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type ServerContext, accessOf } from '../context.js';
+import { accessOf, type ServerContext } from '../context.js';
 import { fileDoc, getCurrentFile, getFileVersion } from '../dao/files.js';
-import { type JsonObject, isPlainObject, parseJson } from '../dao/json.js';
+import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import { describeJobOrigins } from '../dao/origins.js';
 import { ticketSecret } from '../dao/settings.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
-import { ApiError, badRequest, describeSchemaError, notFound, apiError } from '../errors.js';
-import { type FileMeta, type StagedFile, commitFiles } from '../files/commit.js';
+import { ApiError, apiError, badRequest, describeSchemaError, notFound } from '../errors.js';
+import { commitFiles, type FileMeta, type StagedFile } from '../files/commit.js';
 import { checkFileName } from '../files/names.js';
-import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { openZipMember, zipInfo } from '../files/zip-members.js';
-import { newId, now } from '../ids.js';
+import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
 import type { Api } from '../http/typed.js';
-import { JSON_OBJECT, OBJECT_ID_SCHEMA, SCHEMA_FORMATS, TAGS, applyInfoUpdate, idParams, infoUpdateBody, nullable } from './schemas.js';
+import { newId, now } from '../ids.js';
+import { applyInfoUpdate, idParams, infoUpdateBody, JSON_OBJECT, nullable, OBJECT_ID_SCHEMA, SCHEMA_FORMATS, TAGS } from './schemas.js';
 
 const fileParams = Type.Object({ id: OBJECT_ID_SCHEMA, name: Type.String({ minLength: 1 }) });
 type FileRequest = FastifyRequest & { params: Static<typeof fileParams> };
-const CLASSIFICATION = Type.Unsafe<Record<string, string[]>>({ type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } });
+const CLASSIFICATION = Type.Unsafe<Record<string, string[]>>({
+  type: 'object',
+  additionalProperties: { type: 'array', items: { type: 'string' } },
+});
 const FILE_STRING = nullable<string>({ type: ['string', 'null'], maxLength: 64 });
 const fileMetaProps = {
   type: Type.Optional(FILE_STRING),
@@ -58,7 +61,8 @@ export function parseRange(header: string | undefined, size: number): { start: n
   const spec = header.trim();
   if (!/^bytes=/i.test(spec) || spec.includes(',')) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/i.exec(spec);
-  if (!m || (m[1] === '' && m[2] === '')) throw new ApiError('RANGE_NOT_SATISFIABLE', `unsupported Range header '${header}' (one bytes=start-end range)`);
+  if (!m || (m[1] === '' && m[2] === ''))
+    throw new ApiError('RANGE_NOT_SATISFIABLE', `unsupported Range header '${header}' (one bytes=start-end range)`);
   let start: number;
   let end: number;
   if (m[1] === '') {
@@ -118,7 +122,14 @@ export function sendFile(ctx: ServerContext, req: FastifyRequest, reply: Fastify
  * content) of one stored file version: read from the stored blob, the member streamed and inflated
  * on the way out (see files/zip-members.ts for the bounds).
  */
-function sendZipPart(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, f: FilesTable, member: string | undefined, inline: boolean) {
+function sendZipPart(
+  ctx: ServerContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  f: FilesTable,
+  member: string | undefined,
+  inline: boolean,
+) {
   const blob = ctx.store.pathOf?.(f.id);
   if (!blob) throw new ApiError('BAD_REQUEST', 'zip members are not available on this file store');
   const what = `file '${f.name}'`;
@@ -225,15 +236,28 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
     async function upload(req: FastifyRequest, container: ContainersTable) {
       const { files } = await receiveUpload(ctx, req);
       const p = accessOf(ctx, req).principal;
-      const origin = p.jobId ? { type: 'job' as const, id: p.jobId, via: { type: 'user', id: p.userId } } : { type: 'user' as const, id: p.userId };
+      const origin = p.jobId
+        ? { type: 'job' as const, id: p.jobId, via: { type: 'user', id: p.userId } }
+        : { type: 'user' as const, id: p.userId };
       const written = await commitFiles(ctx, container, files, origin);
       return written.map((f) => fileDoc(f, container, true));
     }
 
-    app.post(`/${plural}/:id/files`, { schema: { ...t, summary: `Upload files to a ${type} (multipart field 'file', optional 'metadata' JSON)`, params: idParams, consumes: ['multipart/form-data'] } }, async (req) => {
-      const container = await accessOf(ctx, req).requireContainer(type, req.params.id, 'files_create_upload');
-      return upload(req, container);
-    });
+    app.post(
+      `/${plural}/:id/files`,
+      {
+        schema: {
+          ...t,
+          summary: `Upload files to a ${type} (multipart field 'file', optional 'metadata' JSON)`,
+          params: idParams,
+          consumes: ['multipart/form-data'],
+        },
+      },
+      async (req) => {
+        const container = await accessOf(ctx, req).requireContainer(type, req.params.id, 'files_create_upload');
+        return upload(req, container);
+      },
+    );
 
     if (type !== 'analysis') {
       // Flywheel's SDK uploads analysis outputs through the parent's path.
@@ -261,8 +285,12 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
             version: Type.Optional(Type.Integer({ minimum: 1 })),
             ticket: Type.Optional(Type.String()),
             view: Type.Optional(Type.Boolean()),
-            info: Type.Optional(Type.Boolean({ description: 'answer the zip member list {comment, members: [{path, size, timestamp, comment}]}' })),
-            member: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'stream this zip member instead of the whole file' })),
+            info: Type.Optional(
+              Type.Boolean({ description: 'answer the zip member list {comment, members: [{path, size, timestamp, comment}]}' }),
+            ),
+            member: Type.Optional(
+              Type.String({ minLength: 1, maxLength: 4096, description: 'stream this zip member instead of the whole file' }),
+            ),
           }),
         },
       },
@@ -273,7 +301,9 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
         let f: FilesTable | undefined;
         if (q.ticket) {
           const payload = verifyTicket(secret, q.ticket);
-          f = payload?.target.startsWith('f:') ? await db.selectFrom('files').selectAll().where('id', '=', payload.target.slice(2)).executeTakeFirst() : undefined;
+          f = payload?.target.startsWith('f:')
+            ? await db.selectFrom('files').selectAll().where('id', '=', payload.target.slice(2)).executeTakeFirst()
+            : undefined;
           if (!f || f.container_id !== id || f.name !== name) throw apiError('AUTH_TICKET_INVALID', { reason: 'invalid or expired' });
           // Checked again as the key that asked: a ticket does not outlive the permission behind it.
           await (await ticketAccess(ctx.handle, payload!)).requireContainer(type, id, 'files_download');
@@ -288,24 +318,50 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
       },
     );
 
-    app.get(`/${plural}/:id/files/:name/info`, { schema: { ...t, summary: 'File metadata with info', params: fileParams } }, async (req) => {
-      const { container, f } = await loadFile(req, 'files_view_metadata');
-      return fileDoc(f, container, true);
-    });
+    app.get(
+      `/${plural}/:id/files/:name/info`,
+      { schema: { ...t, summary: 'File metadata with info', params: fileParams } },
+      async (req) => {
+        const { container, f } = await loadFile(req, 'files_view_metadata');
+        return fileDoc(f, container, true);
+      },
+    );
 
     app.get(
       `/${plural}/:id/files/:name/versions`,
-      { schema: { ...t, summary: "Every stored version of a file, oldest first; job origins carry the job's gear_info and launched_by", params: fileParams } },
+      {
+        schema: {
+          ...t,
+          summary: "Every stored version of a file, oldest first; job origins carry the job's gear_info and launched_by",
+          params: fileParams,
+        },
+      },
       async (req) => {
         const { container, f } = await loadFile(req, 'files_view_metadata');
-        const rows = await db.selectFrom('files').selectAll().where('container_id', '=', container.id).where('file_id', '=', f.file_id).orderBy('version').execute();
-        return describeJobOrigins(db, rows.map((r) => fileDoc(r, container, false)));
+        const rows = await db
+          .selectFrom('files')
+          .selectAll()
+          .where('container_id', '=', container.id)
+          .where('file_id', '=', f.file_id)
+          .orderBy('version')
+          .execute();
+        return describeJobOrigins(
+          db,
+          rows.map((r) => fileDoc(r, container, false)),
+        );
       },
     );
 
     app.put(
       `/${plural}/:id/files/:name`,
-      { schema: { ...t, summary: 'Modify file fields', params: fileParams, body: Type.Object(fileMetaProps, { additionalProperties: false, minProperties: 1 }) } },
+      {
+        schema: {
+          ...t,
+          summary: 'Modify file fields',
+          params: fileParams,
+          body: Type.Object(fileMetaProps, { additionalProperties: false, minProperties: 1 }),
+        },
+      },
       async (req) => {
         const { f } = await loadFile(req, 'files_modify_metadata');
         const b = req.body;
@@ -320,11 +376,15 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
       },
     );
 
-    app.post(`/${plural}/:id/files/:name/info`, { schema: { ...t, summary: 'Set, delete or replace file info', params: fileParams, body: infoUpdateBody } }, async (req) => {
-      const { f } = await loadFile(req, 'files_modify_metadata');
-      await updateFile(f, (cur) => ({ info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(cur.info, {}), req.body)) }));
-      return { modified: 1 };
-    });
+    app.post(
+      `/${plural}/:id/files/:name/info`,
+      { schema: { ...t, summary: 'Set, delete or replace file info', params: fileParams, body: infoUpdateBody } },
+      async (req) => {
+        const { f } = await loadFile(req, 'files_modify_metadata');
+        await updateFile(f, (cur) => ({ info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(cur.info, {}), req.body)) }));
+        return { modified: 1 };
+      },
+    );
 
     app.post(
       `/${plural}/:id/files/:name/classification`,
@@ -334,7 +394,12 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
           summary: 'Add to, delete from or replace a file classification',
           params: fileParams,
           body: Type.Object(
-            { add: Type.Optional(CLASSIFICATION), delete: Type.Optional(CLASSIFICATION), replace: Type.Optional(CLASSIFICATION), modality: Type.Optional(FILE_STRING) },
+            {
+              add: Type.Optional(CLASSIFICATION),
+              delete: Type.Optional(CLASSIFICATION),
+              replace: Type.Optional(CLASSIFICATION),
+              modality: Type.Optional(FILE_STRING),
+            },
             { additionalProperties: false, minProperties: 1 },
           ),
         },
@@ -357,19 +422,25 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
       },
     );
 
-    app.delete(`/${plural}/:id/files/:name`, { schema: { ...t, summary: 'Delete a file and all its versions', params: fileParams } }, async (req) => {
-      const { container, f } = await loadFile(req, 'files_delete_non_device_data');
-      const keys = (await db.selectFrom('files').select('id').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute()).map((r) => r.id);
-      await ctx.store.retire(keys);
-      try {
-        await db.deleteFrom('files').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute();
-      } catch (err) {
-        await ctx.store.confirm(keys);
-        throw err;
-      }
-      await ctx.store.remove(keys);
-      return { deleted: 1 };
-    });
+    app.delete(
+      `/${plural}/:id/files/:name`,
+      { schema: { ...t, summary: 'Delete a file and all its versions', params: fileParams } },
+      async (req) => {
+        const { container, f } = await loadFile(req, 'files_delete_non_device_data');
+        const keys = (
+          await db.selectFrom('files').select('id').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute()
+        ).map((r) => r.id);
+        await ctx.store.retire(keys);
+        try {
+          await db.deleteFrom('files').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute();
+        } catch (err) {
+          await ctx.store.confirm(keys);
+          throw err;
+        }
+        await ctx.store.remove(keys);
+        return { deleted: 1 };
+      },
+    );
   }
 
   /**

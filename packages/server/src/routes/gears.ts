@@ -2,19 +2,28 @@ import { Type } from '@sinclair/typebox';
 import { CONTAINER_TYPES, type ContainerType, invocationSchema, SINGULAR } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import { isEngine, requireSiteAdmin, requireSiteRole } from '../auth/principal.js';
 import { requirePrincipal } from '../auth/authenticate.js';
-import { type ServerContext, accessOf } from '../context.js';
+import { isEngine, requireSiteAdmin, requireSiteRole } from '../auth/principal.js';
+import { accessOf, type ServerContext } from '../context.js';
 import { currentFiles, parentsOf } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
-import { badRequest, forbidden, notFound, apiError } from '../errors.js';
+import { apiError, badRequest, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import type { Api } from '../http/typed.js';
 import { gearNameOwner, setGearNameOwner } from '../jobs/gear-owners.js';
-import { forgetGear, gearDoc, loadedGear, receiveGearUpload, gearFieldResolver, requireGear, requiredFileInputs, requiresReadWriteKey } from '../jobs/gears.js';
+import {
+  forgetGear,
+  gearDoc,
+  gearFieldResolver,
+  loadedGear,
+  receiveGearUpload,
+  requiredFileInputs,
+  requireGear,
+  requiresReadWriteKey,
+} from '../jobs/gears.js';
 import { suggestions } from '../jobs/invocation.js';
 import { followNewGearVersion } from '../jobs/rule-checks.js';
-import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
-import type { Api } from '../http/typed.js';
+import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 
 /** Special `filter` values of `GET /gears` (Flywheel's): not field terms. */
 const GEAR_FILTERS = new Set(['single_input', 'read_only_key']);
@@ -28,7 +37,8 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     {
       schema: {
         ...t,
-        summary: "Upload a gear: multipart field 'file' = tar.gz of the gear directory (manifest.json at its top), optional field 'category'",
+        summary:
+          "Upload a gear: multipart field 'file' = tar.gz of the gear directory (manifest.json at its top), optional field 'category'",
         consumes: ['multipart/form-data'],
       },
     },
@@ -40,7 +50,11 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const { gear, warnings } = await receiveGearUpload(ctx, req, p);
       const access = accessOf(ctx, req);
       const mayMention = async (projectId: string) => {
-        const project = await db.selectFrom('containers').select(['id', 'project_id', 'group_id']).where('id', '=', projectId).executeTakeFirst();
+        const project = await db
+          .selectFrom('containers')
+          .select(['id', 'project_id', 'group_id'])
+          .where('id', '=', projectId)
+          .executeTakeFirst();
         return project !== undefined && (await access.can(project, 'gear_rules_view'));
       };
       warnings.push(...(await followNewGearVersion(ctx, gear, mayMention)));
@@ -82,10 +96,19 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       }
       if (!special.size) {
         const { rows, total } = await runList(base, params, ctx.handle.dialect, gearFieldResolver);
-        return listReply(params, rows.map((r) => gearDoc(loadedGear(ctx, r))), total);
+        return listReply(
+          params,
+          rows.map((r) => gearDoc(loadedGear(ctx, r))),
+          total,
+        );
       }
       // Flywheel's named filters look into the manifest: applied here, then the page is cut.
-      const { rows } = await runList(base, { ...params, envelope: false, limit: undefined, skip: undefined }, ctx.handle.dialect, gearFieldResolver);
+      const { rows } = await runList(
+        base,
+        { ...params, envelope: false, limit: undefined, skip: undefined },
+        ctx.handle.dialect,
+        gearFieldResolver,
+      );
       let gears = rows.map((r) => loadedGear(ctx, r));
       if (special.has('single_input')) gears = gears.filter((g) => requiredFileInputs(g.manifest).length <= 1);
       if (special.has('read_only_key')) gears = gears.filter((g) => !requiresReadWriteKey(g.manifest));
@@ -99,13 +122,23 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const nameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }) });
   const ownerDoc = (o: { name: string; owner_id: string | null }) => ({ name: o.name, owner: o.owner_id });
 
-  app.get('/gears/owners/:name', { schema: { ...t, summary: 'Who may upload versions of a gear name: its owner (null: site admins only) and site admins', params: nameParams } }, async (req) => {
-    requirePrincipal(req);
-    const { name } = req.params;
-    const owner = await gearNameOwner(db, name);
-    if (!owner) throw apiError('GEAR_NAME_NOT_FOUND', { name });
-    return ownerDoc(owner);
-  });
+  app.get(
+    '/gears/owners/:name',
+    {
+      schema: {
+        ...t,
+        summary: 'Who may upload versions of a gear name: its owner (null: site admins only) and site admins',
+        params: nameParams,
+      },
+    },
+    async (req) => {
+      requirePrincipal(req);
+      const { name } = req.params;
+      const owner = await gearNameOwner(db, name);
+      if (!owner) throw apiError('GEAR_NAME_NOT_FOUND', { name });
+      return ownerDoc(owner);
+    },
+  );
 
   app.put(
     '/gears/owners/:name',
@@ -119,7 +152,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     },
     async (req) => {
       const p = requirePrincipal(req);
-      if (p.jobId || p.readOnly) throw forbidden('changing a gear name\'s owner needs a read-write user key');
+      if (p.jobId || p.readOnly) throw forbidden("changing a gear name's owner needs a read-write user key");
       const { name } = req.params;
       const { owner } = req.body;
       if (owner !== null) {
@@ -135,33 +168,51 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return gearDoc(await requireGear(ctx, req.params.id));
   });
 
-  app.delete('/gears/:id', { schema: { ...t, summary: 'Delete a gear (site admin); refused while jobs of it are queued or running', params: idParams } }, async (req) => {
-    requireSiteAdmin(requirePrincipal(req));
-    const gear = await requireGear(ctx, req.params.id);
-    const active = await db.selectFrom('jobs').select('id').where('gear_id', '=', gear.row.id).where('state', 'in', ['pending', 'running']).limit(1).executeTakeFirst();
-    if (active) throw apiError('GEAR_IN_USE', { name: gear.manifest.name, version: gear.manifest.version, job: active.id });
-    await db.deleteFrom('gears').where('id', '=', gear.row.id).execute();
-    forgetGear(ctx, gear.row.id);
-    if (gear.row.archive_key) await ctx.store.remove([gear.row.archive_key]);
-    return { deleted: 1 };
-  });
+  app.delete(
+    '/gears/:id',
+    { schema: { ...t, summary: 'Delete a gear (site admin); refused while jobs of it are queued or running', params: idParams } },
+    async (req) => {
+      requireSiteAdmin(requirePrincipal(req));
+      const gear = await requireGear(ctx, req.params.id);
+      const active = await db
+        .selectFrom('jobs')
+        .select('id')
+        .where('gear_id', '=', gear.row.id)
+        .where('state', 'in', ['pending', 'running'])
+        .limit(1)
+        .executeTakeFirst();
+      if (active) throw apiError('GEAR_IN_USE', { name: gear.manifest.name, version: gear.manifest.version, job: active.id });
+      await db.deleteFrom('gears').where('id', '=', gear.row.id).execute();
+      forgetGear(ctx, gear.row.id);
+      if (gear.row.archive_key) await ctx.store.remove([gear.row.archive_key]);
+      return { deleted: 1 };
+    },
+  );
 
-  app.get('/gears/:id/invocation', { schema: { ...t, summary: 'The invocation schema of a gear (gear spec §1.7)', params: idParams } }, async (req) => {
-    requirePrincipal(req);
-    return invocationSchema((await requireGear(ctx, req.params.id)).manifest);
-  });
+  app.get(
+    '/gears/:id/invocation',
+    { schema: { ...t, summary: 'The invocation schema of a gear (gear spec §1.7)', params: idParams } },
+    async (req) => {
+      requirePrincipal(req);
+      return invocationSchema((await requireGear(ctx, req.params.id)).manifest);
+    },
+  );
 
-  app.get('/gears/:id/archive', { schema: { ...t, summary: 'The gear files as uploaded (tar.gz)', params: idParams } }, async (req, reply) => {
-    requirePrincipal(req);
-    const gear = await requireGear(ctx, req.params.id);
-    if (!gear.row.archive_key) throw notFound(`archive of gear ${gear.row.id}`);
-    const name = `${gear.manifest.name}-${gear.manifest.version}.tar.gz`.replace(/[^A-Za-z0-9._-]/g, '_');
-    void reply
-      .header('Content-Type', 'application/gzip')
-      .header('Content-Length', gear.row.archive_size)
-      .header('Content-Disposition', `attachment; filename="${name}"`);
-    return reply.send(ctx.store.open(gear.row.archive_key));
-  });
+  app.get(
+    '/gears/:id/archive',
+    { schema: { ...t, summary: 'The gear files as uploaded (tar.gz)', params: idParams } },
+    async (req, reply) => {
+      requirePrincipal(req);
+      const gear = await requireGear(ctx, req.params.id);
+      if (!gear.row.archive_key) throw notFound(`archive of gear ${gear.row.id}`);
+      const name = `${gear.manifest.name}-${gear.manifest.version}.tar.gz`.replace(/[^A-Za-z0-9._-]/g, '_');
+      void reply
+        .header('Content-Type', 'application/gzip')
+        .header('Content-Length', gear.row.archive_size)
+        .header('Content-Disposition', `attachment; filename="${name}"`);
+      return reply.send(ctx.store.open(gear.row.archive_key));
+    },
+  );
 
   app.get(
     '/gears/:id/suggest/:cont/:cid',
@@ -175,15 +226,29 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     async (req) => {
       const { id, cont, cid } = req.params;
       const type = ((CONTAINER_TYPES as readonly string[]).includes(cont) ? cont : SINGULAR[cont]) as ContainerType | undefined;
-      if (!type || (type as string) === 'group') throw badRequest(`cont: '${cont}' is not a container type (${CONTAINER_TYPES.join(', ')})`);
+      if (!type || (type as string) === 'group')
+        throw badRequest(`cont: '${cont}' is not a container type (${CONTAINER_TYPES.join(', ')})`);
       const gear = await requireGear(ctx, id);
       const access = accessOf(ctx, req);
       const row = await access.requireContainer(type, cid, 'files_view_metadata');
       const childType = { project: 'subject', subject: 'session', session: 'acquisition' }[type as string];
       const children = childType
-        ? await db.selectFrom('containers').select(['id', 'label', 'type']).where('parent_id', '=', row.id).where('type', '=', childType).orderBy('label').orderBy('id').execute()
+        ? await db
+            .selectFrom('containers')
+            .select(['id', 'label', 'type'])
+            .where('parent_id', '=', row.id)
+            .where('type', '=', childType)
+            .orderBy('label')
+            .orderBy('id')
+            .execute()
         : [];
-      const analyses = await db.selectFrom('containers').selectAll().where('parent_id', '=', row.id).where('type', '=', 'analysis').orderBy('created').execute();
+      const analyses = await db
+        .selectFrom('containers')
+        .selectAll()
+        .where('parent_id', '=', row.id)
+        .where('type', '=', 'analysis')
+        .orderBy('created')
+        .execute();
       const files = await currentFiles(db, [row.id, ...analyses.map((a) => a.id)]);
       const suggestFiles = (holder: typeof row) =>
         (files.get(holder.id) ?? []).map((f) => ({ ...fileDoc(f, holder, false), suggested: suggestions(gear.manifest, f) }));

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
 import { requireSiteRole } from '../auth/principal.js';
-import { type ServerContext, accessOf } from '../context.js';
+import { accessOf, type ServerContext } from '../context.js';
 import {
   deleteGroup,
   deleteGroupPermission,
@@ -11,19 +11,19 @@ import {
   groupHasProjects,
   groupListDocs,
   groupPermission,
-  groupTags,
   groupsQuery,
+  groupTags,
   insertGroup,
   insertGroupPermission,
   setGroupPermission,
   updateGroup,
 } from '../dao/groups.js';
 import { userExists } from '../dao/users.js';
-import { badRequest, conflict, notFound, apiError } from '../errors.js';
+import { apiError, badRequest, conflict, notFound } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { listQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import type { Api } from '../http/typed.js';
-import { GROUP_ID_SCHEMA, NO_CONTROL_CHARACTERS, TAGS, groupParams, tagBody } from './schemas.js';
+import { GROUP_ID_SCHEMA, groupParams, NO_CONTROL_CHARACTERS, TAGS, tagBody } from './schemas.js';
 
 const permParams = Type.Object({ id: GROUP_ID_SCHEMA, uid: Type.String({ minLength: 1 }) });
 const GROUP_LABEL = Type.String({ minLength: 1, maxLength: 64, format: NO_CONTROL_CHARACTERS });
@@ -67,7 +67,10 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
       schema: {
         ...t,
         summary: 'Create a group (site admin or developer)',
-        body: Type.Object({ _id: GROUP_ID_SCHEMA, label: Type.Optional(GROUP_LABEL), tags: Type.Optional(TAGS) }, { additionalProperties: false }),
+        body: Type.Object(
+          { _id: GROUP_ID_SCHEMA, label: Type.Optional(GROUP_LABEL), tags: Type.Optional(TAGS) },
+          { additionalProperties: false },
+        ),
       },
     },
     async (req) => {
@@ -97,7 +100,10 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
       schema: {
         ...t,
         params: groupParams,
-        body: Type.Object({ label: Type.Optional(GROUP_LABEL), tags: Type.Optional(TAGS) }, { additionalProperties: false, minProperties: 1 }),
+        body: Type.Object(
+          { label: Type.Optional(GROUP_LABEL), tags: Type.Optional(TAGS) },
+          { additionalProperties: false, minProperties: 1 },
+        ),
       },
     },
     async (req) => {

@@ -1,26 +1,26 @@
-import { apiKeyInputEntry, CONTAINER_TYPES, JOB_PRIORITIES, JOB_STATES, type JobPriority, PLURAL } from '@sprocket/types';
 import { Type } from '@sinclair/typebox';
+import { apiKeyInputEntry, CONTAINER_TYPES, JOB_PRIORITIES, JOB_STATES, type JobPriority, PLURAL } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { canSeeJob, requireJobControl, requireJobRetry, requireMayLaunch, visibleJobs } from '../auth/job-access.js';
 import { isEngine, requireSiteAdmin } from '../auth/principal.js';
-import { type ServerContext, accessOf } from '../context.js';
+import { accessOf, type ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { JobsTable } from '../db/schema.js';
-import { badRequest, forbidden, apiError } from '../errors.js';
+import { apiError, badRequest, forbidden } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import type { Api } from '../http/typed.js';
 import { jobDetail, jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { jobFieldResolver, stateAndTagQuery } from '../jobs/job-filters.js';
-import { jobListingContainers, nameRuleOrigins } from '../jobs/listing.js';
 import { mintJobKeys } from '../jobs/keys.js';
+import { enqueueJob, type JobSpec, requirePriority } from '../jobs/launch.js';
+import { jobListingContainers, nameRuleOrigins } from '../jobs/listing.js';
 import { logText, readLog } from '../jobs/logs.js';
 import { acceptFailedOutput } from '../jobs/placer.js';
-import { type JobSpec, enqueueJob, requirePriority } from '../jobs/launch.js';
 import { changePendingPriority, requireJob, retryJob, transitionJob } from '../jobs/queue.js';
-import { OBJECT_ID_SCHEMA, TAG, idParams } from './schemas.js';
-import type { Api } from '../http/typed.js';
+import { idParams, OBJECT_ID_SCHEMA, TAG } from './schemas.js';
 
 const REF = { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' } } } as const;
 
@@ -39,7 +39,12 @@ export const jobAddBody = Type.Unsafe<JobAddBody>({
   required: ['gear_id'],
   properties: {
     gear_id: OBJECT_ID_SCHEMA,
-    inputs: { anyOf: [{ type: 'object', additionalProperties: REF }, { type: 'array', items: REF }] },
+    inputs: {
+      anyOf: [
+        { type: 'object', additionalProperties: REF },
+        { type: 'array', items: REF },
+      ],
+    },
     destination: { type: 'object', required: ['type', 'id'], properties: { type: { type: 'string' }, id: { type: 'string' } } },
     config: { type: 'object' },
     tags: { type: 'array', items: TAG },
@@ -76,7 +81,10 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
     const p = access.principal;
     requireMayLaunch(access);
     const { compute_provider_id: _ignored, ...spec } = req.body;
-    const job = await enqueueJob(ctx, spec, { access, origin: p.jobId ? { type: 'user', id: p.userId, via: { type: 'job', id: p.jobId } } : { type: 'user', id: p.userId } });
+    const job = await enqueueJob(ctx, spec, {
+      access,
+      origin: p.jobId ? { type: 'user', id: p.userId, via: { type: 'job', id: p.jobId } } : { type: 'user', id: p.userId },
+    });
     return { _id: job.id };
   });
 
@@ -85,7 +93,8 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
     {
       schema: {
         ...t,
-        summary: 'Jobs: every job for site admins; for others the jobs they launched and those on data where they hold jobs_view (rule jobs included). filter, sort, paging; states= and tags= as comma lists; include=containers adds labels and paths',
+        summary:
+          'Jobs: every job for site admins; for others the jobs they launched and those on data where they hold jobs_view (rule jobs included). filter, sort, paging; states= and tags= as comma lists; include=containers adds labels and paths',
         querystring: Type.Object({ ...LIST_JOBS_QUERY, ...INCLUDE_QUERY }),
       },
     },
@@ -109,7 +118,11 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get('/jobs/stats', { schema: { ...t, summary: 'Job counts by state (site admin)' } }, async (req) => {
     requireSiteAdmin(requirePrincipal(req), 'read');
-    const rows = await db.selectFrom('jobs').select(['state', sql<number>`count(*)`.as('n')]).groupBy('state').execute();
+    const rows = await db
+      .selectFrom('jobs')
+      .select(['state', sql<number>`count(*)`.as('n')])
+      .groupBy('state')
+      .execute();
     const states: Record<string, number> = Object.fromEntries(JOB_STATES.map((s) => [s, 0]));
     for (const r of rows) states[r.state] = Number(r.n);
     return { states };
@@ -122,10 +135,14 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return redactJobDoc(jobDoc(job, { request: gear && job.state !== 'pending' ? jobRequest(job, gear) : undefined }), redaction);
   });
 
-  app.get('/jobs/:id/detail', { schema: { ...t, summary: 'A job with its input and output file entries', params: idParams } }, async (req) => {
-    const job = await loadVisibleJob(ctx, req, req.params.id);
-    return jobDetail(ctx.handle, accessOf(ctx, req), job);
-  });
+  app.get(
+    '/jobs/:id/detail',
+    { schema: { ...t, summary: 'A job with its input and output file entries', params: idParams } },
+    async (req) => {
+      const job = await loadVisibleJob(ctx, req, req.params.id);
+      return jobDetail(ctx.handle, accessOf(ctx, req), job);
+    },
+  );
 
   app.get('/jobs/:id/logs', { schema: { ...t, summary: 'The job log as {id, logs: [{fd, msg}]}', params: idParams } }, async (req) => {
     const job = await loadVisibleJob(ctx, req, req.params.id);
@@ -137,18 +154,29 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return reply.type('text/plain; charset=utf-8').send(logText(await readLog(db, job.id)));
   });
 
-  app.get('/jobs/:id/config.json', { schema: { ...t, summary: "The gear's config.json (gear spec §1.8); api-key inputs are minted for the running job's engine", params: idParams } }, async (req) => {
-    const job = await loadVisibleJob(ctx, req, req.params.id);
-    const p = req.principal;
-    const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
-    const payload = redactPayload(parseJson<JsonObject>(job.config, {}), redaction);
-    const inputs = isPlainObject(payload.inputs) ? payload.inputs : {};
-    if (isEngine(p) && job.state === 'running' && job.device_id === p?.userId) {
-      const gear = await getGear(ctx, job.gear_id);
-      if (gear) for (const [name, key] of Object.entries(await mintJobKeys(ctx, job, gear.manifest))) inputs[name] = apiKeyInputEntry(key);
-    }
-    return { ...payload, inputs };
-  });
+  app.get(
+    '/jobs/:id/config.json',
+    {
+      schema: {
+        ...t,
+        summary: "The gear's config.json (gear spec §1.8); api-key inputs are minted for the running job's engine",
+        params: idParams,
+      },
+    },
+    async (req) => {
+      const job = await loadVisibleJob(ctx, req, req.params.id);
+      const p = req.principal;
+      const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
+      const payload = redactPayload(parseJson<JsonObject>(job.config, {}), redaction);
+      const inputs = isPlainObject(payload.inputs) ? payload.inputs : {};
+      if (isEngine(p) && job.state === 'running' && job.device_id === p?.userId) {
+        const gear = await getGear(ctx, job.gear_id);
+        if (gear)
+          for (const [name, key] of Object.entries(await mintJobKeys(ctx, job, gear.manifest))) inputs[name] = apiKeyInputEntry(key);
+      }
+      return { ...payload, inputs };
+    },
+  );
 
   app.put(
     '/jobs/:id',
@@ -169,7 +197,8 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const b = req.body;
       let job = await loadVisibleJob(ctx, req, id);
       if (b.state !== undefined && b.state !== job.state) {
-        if (b.state !== 'cancelled') throw badRequest(`state: users may only set 'cancelled' (running, complete and failed are set by the engine)`);
+        if (b.state !== 'cancelled')
+          throw badRequest(`state: users may only set 'cancelled' (running, complete and failed are set by the engine)`);
         await requireJobControl(ctx.handle, access, job, 'jobs_cancel_any');
         job = await transitionJob(ctx, job, 'cancelled', { log: `Job cancelled by ${access.principal.userId}.` });
       }
@@ -218,14 +247,26 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
   for (const type of CONTAINER_TYPES) {
     app.get(
       `/${PLURAL[type]}/:id/jobs`,
-      { schema: { tags: [PLURAL[type], 'jobs'], summary: `Jobs whose inputs or outputs touch a ${type} or anything below it, whoever launched them, as {jobs, containers}`, params: idParams, querystring: listJobsQuery } },
+      {
+        schema: {
+          tags: [PLURAL[type], 'jobs'],
+          summary: `Jobs whose inputs or outputs touch a ${type} or anything below it, whoever launched them, as {jobs, containers}`,
+          params: idParams,
+          querystring: listJobsQuery,
+        },
+      },
       async (req) => {
         const access = accessOf(ctx, req);
         const row = await access.requireContainer(type, req.params.id, 'jobs_view');
         const params = parseListParams(req);
         const q = stateAndTagQuery(
           ctx.handle,
-          db.selectFrom('jobs').selectAll('jobs').where('jobs.id', 'in', (eb) => eb.selectFrom('job_containers').select('job_containers.job_id').where('job_containers.container_id', '=', row.id)),
+          db
+            .selectFrom('jobs')
+            .selectAll('jobs')
+            .where('jobs.id', 'in', (eb) =>
+              eb.selectFrom('job_containers').select('job_containers.job_id').where('job_containers.container_id', '=', row.id),
+            ),
           req.query,
         );
         const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver, 'jobs.id');
@@ -240,14 +281,23 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get(
     '/users/self/jobs',
-    { schema: { tags: ['users', 'jobs'], summary: 'Jobs you launched, with counts by state', querystring: Type.Object({ ...LIST_JOBS_QUERY, gear: Type.Optional(Type.String()) }) } },
+    {
+      schema: {
+        tags: ['users', 'jobs'],
+        summary: 'Jobs you launched, with counts by state',
+        querystring: Type.Object({ ...LIST_JOBS_QUERY, gear: Type.Optional(Type.String()) }),
+      },
+    },
     async (req) => {
       const p = requirePrincipal(req);
       if (isEngine(p)) throw forbidden('engines have no jobs of their own');
       const { gear } = req.query;
       let base = db.selectFrom('jobs').where('origin_id', '=', p.userId);
       if (gear) base = base.where('gear_name', '=', gear);
-      const counts = await base.select(['state', sql<number>`count(*)`.as('n')]).groupBy('state').execute();
+      const counts = await base
+        .select(['state', sql<number>`count(*)`.as('n')])
+        .groupBy('state')
+        .execute();
       const stats: Record<string, number> = Object.fromEntries(JOB_STATES.map((s) => [s, 0]));
       let total = 0;
       for (const c of counts) {
@@ -256,7 +306,12 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
       }
       const params = parseListParams(req);
       if (!params.sort.length && params.afterId === undefined) params.sort = [{ key: 'created', dir: 'desc' }];
-      const { rows } = await runList(stateAndTagQuery(ctx.handle, base.selectAll(), req.query), { ...params, envelope: false }, ctx.handle.dialect, jobFieldResolver);
+      const { rows } = await runList(
+        stateAndTagQuery(ctx.handle, base.selectAll(), req.query),
+        { ...params, envelope: false },
+        ctx.handle.dialect,
+        jobFieldResolver,
+      );
       const jobs = await nameRuleOrigins(ctx.handle, await jobDocsFor(ctx.handle, accessOf(ctx, req), rows));
       return { stats, total, jobs, containers: await jobListingContainers(ctx.handle, jobs) };
     },

@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { Action } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
-import { type ServerContext, accessOf } from '../context.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
+import { accessOf, type ServerContext } from '../context.js';
 import { containerDoc, currentFiles, subjectsById } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { groupNodeDoc } from '../dao/groups.js';
@@ -80,7 +80,9 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
    */
   function missing(path: string[], upTo: number, containerLevel = false): ApiError {
     const seg = path[upTo]!;
-    return notFound(`path ${path.slice(0, upTo + 1).join('/')}${containerLevel && seg.includes('.') ? ` (for a file, use files/${seg})` : ''}`);
+    return notFound(
+      `path ${path.slice(0, upTo + 1).join('/')}${containerLevel && seg.includes('.') ? ` (for a file, use files/${seg})` : ''}`,
+    );
   }
 
   async function walk(req: FastifyRequest, raw: unknown): Promise<Node[]> {
@@ -158,7 +160,10 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
     if (node.kind === 'group') return { ...node.doc, container_type: 'group', node_type: 'group' };
     if (node.kind === 'file') return { ...fileDoc(node.file, node.parent, full), container_type: 'file', node_type: 'file' };
     const files = (await currentFiles(db, [node.row.id])).get(node.row.id) ?? [];
-    const subject = node.row.type === 'session' && node.row.subject_id ? (await subjectsById(db, [node.row.subject_id])).get(node.row.subject_id) : undefined;
+    const subject =
+      node.row.type === 'session' && node.row.subject_id
+        ? (await subjectsById(db, [node.row.subject_id])).get(node.row.subject_id)
+        : undefined;
     const doc = containerDoc(node.row, files, { withInfo: full, subject });
     await redactAnalysisInputs(ctx.handle, accessOf(ctx, req), [doc]);
     return { ...doc, node_type: node.row.type };
@@ -178,34 +183,47 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
     return nodeDoc(req, nodes[nodes.length - 1]!, true);
   });
 
-  app.post('/resolve', { schema: { tags: ['lookup'], summary: 'Resolve a path to its nodes and the children of the last', body: pathBody } }, async (req) => {
-    const { path } = req.body;
-    const special = await prefixed(req, path);
-    if (special) return { path: [special], children: [] };
-    const access = accessOf(ctx, req);
-    const nodes = await walk(req, path);
-    const last = nodes[nodes.length - 1]!;
-    const children: JsonObject[] = [];
-    if (last.kind !== 'file') {
-      const subjectsMode = acceptsFeature(req, 'Subject-Container');
-      const parentId = last.kind === 'group' ? last.id : last.row.id;
-      const parentType = last.kind === 'group' ? 'group' : last.row.type;
-      const nextType = { group: 'project', project: subjectsMode ? 'subject' : 'session', subject: 'session', session: 'acquisition' }[parentType];
-      if (nextType) {
-        // Narrowed to projects with any role first, so a big group costs one query, not one per project.
-        const projects = access.isAdmin ? undefined : (await access.visibleProjectIds()).projects;
-        const rows = await childrenWithin(db, { type: parentType, id: parentId }, nextType, projects);
-        const visible = [];
-        for (const r of rows) if (await access.can(r, 'containers_view_metadata')) visible.push(r);
-        const files = await currentFiles(db, visible.map((r) => r.id));
-        const docs = await redactAnalysisInputs(ctx.handle, access, visible.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false })));
-        for (const d of docs) children.push({ ...d, node_type: d.container_type });
+  app.post(
+    '/resolve',
+    { schema: { tags: ['lookup'], summary: 'Resolve a path to its nodes and the children of the last', body: pathBody } },
+    async (req) => {
+      const { path } = req.body;
+      const special = await prefixed(req, path);
+      if (special) return { path: [special], children: [] };
+      const access = accessOf(ctx, req);
+      const nodes = await walk(req, path);
+      const last = nodes[nodes.length - 1]!;
+      const children: JsonObject[] = [];
+      if (last.kind !== 'file') {
+        const subjectsMode = acceptsFeature(req, 'Subject-Container');
+        const parentId = last.kind === 'group' ? last.id : last.row.id;
+        const parentType = last.kind === 'group' ? 'group' : last.row.type;
+        const nextType = { group: 'project', project: subjectsMode ? 'subject' : 'session', subject: 'session', session: 'acquisition' }[
+          parentType
+        ];
+        if (nextType) {
+          // Narrowed to projects with any role first, so a big group costs one query, not one per project.
+          const projects = access.isAdmin ? undefined : (await access.visibleProjectIds()).projects;
+          const rows = await childrenWithin(db, { type: parentType, id: parentId }, nextType, projects);
+          const visible = [];
+          for (const r of rows) if (await access.can(r, 'containers_view_metadata')) visible.push(r);
+          const files = await currentFiles(
+            db,
+            visible.map((r) => r.id),
+          );
+          const docs = await redactAnalysisInputs(
+            ctx.handle,
+            access,
+            visible.map((r) => containerDoc(r, files.get(r.id) ?? [], { withInfo: false })),
+          );
+          for (const d of docs) children.push({ ...d, node_type: d.container_type });
+        }
+        if (last.kind === 'container') {
+          const files = (await currentFiles(db, [last.row.id])).get(last.row.id) ?? [];
+          for (const f of files) children.push({ ...fileDoc(f, last.row, false), container_type: 'file', node_type: 'file' });
+        }
       }
-      if (last.kind === 'container') {
-        const files = (await currentFiles(db, [last.row.id])).get(last.row.id) ?? [];
-        for (const f of files) children.push({ ...fileDoc(f, last.row, false), container_type: 'file', node_type: 'file' });
-      }
-    }
-    return { path: await Promise.all(nodes.map((n) => nodeDoc(req, n, false))), children };
-  });
+      return { path: await Promise.all(nodes.map((n) => nodeDoc(req, n, false))), children };
+    },
+  );
 }

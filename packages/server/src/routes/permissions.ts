@@ -3,7 +3,7 @@ import { ACTIONS, type Action, ROLE_BASELINE } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { requireSiteAdmin } from '../auth/principal.js';
-import { type ServerContext, accessOf } from '../context.js';
+import { accessOf, type ServerContext } from '../context.js';
 import {
   allRoles,
   deleteRole,
@@ -17,15 +17,17 @@ import {
 } from '../dao/roles.js';
 import type { RolesTable } from '../db/schema.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
-import { roleAssignmentRoutes } from './role-assignments.js';
 import type { Api } from '../http/typed.js';
+import { roleAssignmentRoutes } from './role-assignments.js';
 
 const roleParams = Type.Object({ rid: Type.String({ minLength: 1, maxLength: 64 }) });
 const ROLE_LABEL = Type.String({ minLength: 1, maxLength: 64 });
 const ACTION_LIST = Type.Array(Type.String(), { uniqueItems: true });
 const newRoleBody = Type.Object({ label: ROLE_LABEL, actions: ACTION_LIST }, { additionalProperties: false });
-const roleChangeBody = Type.Object({ label: Type.Optional(ROLE_LABEL), actions: Type.Optional(ACTION_LIST) }, { additionalProperties: false, minProperties: 1 });
-
+const roleChangeBody = Type.Object(
+  { label: Type.Optional(ROLE_LABEL), actions: Type.Optional(ACTION_LIST) },
+  { additionalProperties: false, minProperties: 1 },
+);
 
 function checkActions(actions: string[]): Action[] {
   const unknown = actions.filter((a) => !(ACTIONS as readonly string[]).includes(a));
@@ -82,7 +84,8 @@ export async function permissionRoutes(app: Api, ctx: ServerContext): Promise<vo
     requireAdmin(req);
     const r = await loadRole(req.params.rid);
     if (r.default_flywheel_role) throw forbidden(`built-in role '${r.label}' cannot be deleted`);
-    if (await roleInUse(db, ctx.handle.dialect, r.id)) throw conflict(`role '${r.label}' is assigned on a project or collection; remove those assignments first`);
+    if (await roleInUse(db, ctx.handle.dialect, r.id))
+      throw conflict(`role '${r.label}' is assigned on a project or collection; remove those assignments first`);
     await deleteRole(db, r.id);
     return { deleted: 1 };
   });

@@ -2,13 +2,19 @@ import { type Static, Type } from '@sinclair/typebox';
 import { BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
-import { deleteRoleAssignment, insertRoleAssignment, roleAssignmentOf, roleAssignmentsOf, setRoleAssignment } from '../dao/role-assignments.js';
+import {
+  deleteRoleAssignment,
+  insertRoleAssignment,
+  roleAssignmentOf,
+  roleAssignmentsOf,
+  setRoleAssignment,
+} from '../dao/role-assignments.js';
 import { unknownRoles } from '../dao/roles.js';
 import { userExists } from '../dao/users.js';
 import type { Database } from '../db/schema.js';
-import { badRequest, conflict, notFound, apiError } from '../errors.js';
-import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
+import { apiError, badRequest, conflict, notFound } from '../errors.js';
 import type { Api } from '../http/typed.js';
+import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 
 /**
  * Role assignments per user on a project or a collection (Flywheel's `/{projects|collections}/{id}/permissions`):
@@ -35,7 +41,6 @@ const permBody = Type.Object(PERM_PROPS, { additionalProperties: false });
 const newPermBody = Type.Object({ ...PERM_PROPS, _id: UID }, { additionalProperties: false });
 type PermBody = Static<typeof permBody>;
 
-
 export function roleAssignmentRoutes(app: Api, db: Kysely<Database>, target: RoleAssignmentTarget): void {
   const { plural, noun } = target;
   const pt = { tags: [plural, 'permissions'] };
@@ -61,7 +66,8 @@ export function roleAssignmentRoutes(app: Api, db: Kysely<Database>, target: Rol
     const b = req.body;
     await requireUser(b._id);
     const roleIds = await roleIdsFrom(b);
-    if (await roleAssignmentOf(db, noun, c.id, b._id)) throw conflict(`user ${b._id} already has a permission on ${noun} ${c.id}; use PUT to change it`);
+    if (await roleAssignmentOf(db, noun, c.id, b._id))
+      throw conflict(`user ${b._id} already has a permission on ${noun} ${c.id}; use PUT to change it`);
     await insertRoleAssignment(db, noun, c.id, b._id, roleIds);
     return { modified: 1 };
   });

@@ -1,13 +1,13 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import { type ServerContext, accessOf } from '../context.js';
+import { accessOf, type ServerContext } from '../context.js';
 import type { ContainersTable, GearRulesTable } from '../db/schema.js';
 import { apiError } from '../errors.js';
+import type { Api } from '../http/typed.js';
 import { newId, now } from '../ids.js';
 import { checkRule, type RuleInput, ruleBody, ruleDoc, ruleInputOf, ruleRow } from '../jobs/rule-checks.js';
 import { applyRule, installGearRules } from '../jobs/rules.js';
-import type { Api } from '../http/typed.js';
-import { OBJECT_ID_SCHEMA, idParams } from './schemas.js';
+import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 
 const ruleParams = Type.Object({ id: OBJECT_ID_SCHEMA, rid: OBJECT_ID_SCHEMA });
 /** The rule schema of jobs/rule-checks.ts, typed as the input it checks (a stored rule's ids are ignored). */
@@ -23,7 +23,10 @@ export async function ruleRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return accessOf(ctx, req).requireContainer('project', req.params.id, action);
   }
 
-  async function loadRule(req: FastifyRequest & { params: Static<typeof ruleParams> }, action: 'gear_rules_view' | 'gear_rules_manage'): Promise<GearRulesTable> {
+  async function loadRule(
+    req: FastifyRequest & { params: Static<typeof ruleParams> },
+    action: 'gear_rules_view' | 'gear_rules_manage',
+  ): Promise<GearRulesTable> {
     const p = await project(req, action);
     const { rid } = req.params;
     const row = await db.selectFrom('gear_rules').selectAll().where('id', '=', rid).where('project_id', '=', p.id).executeTakeFirst();
@@ -46,18 +49,24 @@ export async function ruleRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return { _id: row.id };
   });
 
-  app.get('/projects/:id/rules/:rid', { schema: { ...t, params: ruleParams } }, async (req) => ruleDoc(await loadRule(req, 'gear_rules_view')));
+  app.get('/projects/:id/rules/:rid', { schema: { ...t, params: ruleParams } }, async (req) =>
+    ruleDoc(await loadRule(req, 'gear_rules_view')),
+  );
 
-  app.put('/projects/:id/rules/:rid', { schema: { ...t, summary: 'Change a gear rule (fields given replace the stored ones)', params: ruleParams, body: ruleInputBody } }, async (req) => {
-    const row = await loadRule(req, 'gear_rules_manage');
-    const patch = req.body;
-    const { _id: _i, project_id: _p, ...fields } = patch;
-    const merged: RuleInput = { ...ruleInputOf(row), ...fields };
-    const gear = await checkRule(ctx, row.project_id, merged);
-    const next = ruleRow({ id: row.id, project_id: row.project_id, created_by: row.created_by, created: row.created }, merged, gear);
-    await db.updateTable('gear_rules').set(next).where('id', '=', row.id).execute();
-    return ruleDoc(next);
-  });
+  app.put(
+    '/projects/:id/rules/:rid',
+    { schema: { ...t, summary: 'Change a gear rule (fields given replace the stored ones)', params: ruleParams, body: ruleInputBody } },
+    async (req) => {
+      const row = await loadRule(req, 'gear_rules_manage');
+      const patch = req.body;
+      const { _id: _i, project_id: _p, ...fields } = patch;
+      const merged: RuleInput = { ...ruleInputOf(row), ...fields };
+      const gear = await checkRule(ctx, row.project_id, merged);
+      const next = ruleRow({ id: row.id, project_id: row.project_id, created_by: row.created_by, created: row.created }, merged, gear);
+      await db.updateTable('gear_rules').set(next).where('id', '=', row.id).execute();
+      return ruleDoc(next);
+    },
+  );
 
   app.delete('/projects/:id/rules/:rid', { schema: { ...t, params: ruleParams } }, async (req) => {
     const row = await loadRule(req, 'gear_rules_manage');
@@ -70,7 +79,8 @@ export async function ruleRoutes(app: Api, ctx: ServerContext): Promise<void> {
     {
       schema: {
         ...t,
-        summary: 'Run a rule over the files already in the project; files it already ran on are skipped. dry_run lists what it would launch',
+        summary:
+          'Run a rule over the files already in the project; files it already ran on are skipped. dry_run lists what it would launch',
         params: ruleParams,
         body: Type.Object({ dry_run: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
       },

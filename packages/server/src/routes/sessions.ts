@@ -2,12 +2,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { principalOfKey, requirePrincipal } from '../auth/authenticate.js';
 import { hashSecret, secretOf } from '../auth/keys.js';
 import {
-  MIN_PASSWORD_LENGTH,
-  SESSION_TTL_MS,
   checkPassword,
   clearSessionCookie,
   endSession,
+  MIN_PASSWORD_LENGTH,
   openSession,
+  SESSION_TTL_MS,
   sessionCookie,
   setPassword,
 } from '../auth/sessions.js';

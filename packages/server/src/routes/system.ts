@@ -1,8 +1,8 @@
 import { SPROCKET_VERSION } from '@sprocket/types';
 import { requirePrincipal } from '../auth/authenticate.js';
 import type { ServerContext } from '../context.js';
-import { FLYWHEEL_API_RELEASE } from '../version.js';
 import type { Api } from '../http/typed.js';
+import { FLYWHEEL_API_RELEASE } from '../version.js';
 
 export async function systemRoutes(app: Api, ctx: ServerContext): Promise<void> {
   const started = new Date().toISOString();

@@ -17,7 +17,7 @@ import {
   userKeyDocs,
   usersQuery,
 } from '../dao/users.js';
-import { conflict, forbidden, apiError } from '../errors.js';
+import { apiError, conflict, forbidden } from '../errors.js';
 import type { FieldResolver } from '../http/filters.js';
 import { listQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import type { Api } from '../http/typed.js';
@@ -141,12 +141,16 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return { deleted: 1 };
   });
 
-  app.post('/users/:uid/key', { schema: { ...t, summary: 'Issue an API key for a user (site admin)', params: userParams, body: keyBody } }, async (req) => {
-    requireAdmin(req);
-    const { uid } = req.params;
-    await loadUser(uid);
-    return issueKey(db, ctx.config.publicUrl, uid, { label: req.body?.label });
-  });
+  app.post(
+    '/users/:uid/key',
+    { schema: { ...t, summary: 'Issue an API key for a user (site admin)', params: userParams, body: keyBody } },
+    async (req) => {
+      requireAdmin(req);
+      const { uid } = req.params;
+      await loadUser(uid);
+      return issueKey(db, ctx.config.publicUrl, uid, { label: req.body?.label });
+    },
+  );
   app.get('/users/:uid/keys', { schema: { ...t, params: userParams } }, async (req) => {
     requireAdmin(req);
     const { uid } = req.params;

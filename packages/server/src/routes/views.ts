@@ -1,19 +1,19 @@
-import { type Static, Type } from '@sinclair/typebox';
 import { Readable } from 'node:stream';
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
-import { type ServerContext, accessOf } from '../context.js';
+import { accessOf, type ServerContext } from '../context.js';
 import { getContainer } from '../dao/containers.js';
 import { deleteView, getView, insertView, updateView, viewDoc, viewSpecOf, viewsOf } from '../dao/data-views.js';
 import type { JsonObject } from '../dao/json.js';
 import type { DataViewsTable } from '../db/schema.js';
-import { badRequest, forbidden, notFound, apiError } from '../errors.js';
+import { apiError, badRequest, forbidden, notFound } from '../errors.js';
 import { parseFilter } from '../http/filters.js';
+import type { Api } from '../http/typed.js';
 import { checkView, evaluateView, planView } from '../views/evaluate.js';
-import { CONTENT_TYPE, VIEW_FORMATS, type ViewFormat, columnsOf, formatRows } from '../views/format.js';
+import { CONTENT_TYPE, columnsOf, formatRows, VIEW_FORMATS, type ViewFormat } from '../views/format.js';
 import { type DataViewSpec, dataViewPatchSchema, dataViewSchema, storedSpec } from '../views/spec.js';
 import { OBJECT_ID_SCHEMA } from './schemas.js';
-import type { Api } from '../http/typed.js';
 
 const evalQuery = Type.Object({
   containerId: OBJECT_ID_SCHEMA,
@@ -65,14 +65,14 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     await access.check(target, 'data_views_view');
     const terms = q.filter ? parseFilter(q.filter) : [];
     const format = q.format ?? 'json';
-    const page = (async function* () {
+    const page = async function* () {
       let i = 0;
       for await (const row of evaluateView(ctx, access, view, target, terms)) {
         if (i++ < (q.skip ?? 0)) continue;
         if (q.limit !== undefined && i - (q.skip ?? 0) > q.limit) return;
         yield row;
       }
-    });
+    };
     // Check the view before any byte is sent, so a bad one gets a 400, not a cut-off stream. Views
     // that read files run once first for the same reason: a file too large or unreadable, or too
     // many records, is refused with a 4xx naming the file instead of cutting the answer short.
@@ -119,22 +119,32 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return COLUMN_ALIASES;
   });
 
-  app.post('/views/data', { schema: { ...t, summary: 'Run an ad-hoc data view over a container', querystring: evalQuery, body: viewBody } }, (req, reply) =>
-    run(req, req.query, reply, req.body),
+  app.post(
+    '/views/data',
+    { schema: { ...t, summary: 'Run an ad-hoc data view over a container', querystring: evalQuery, body: viewBody } },
+    (req, reply) => run(req, req.query, reply, req.body),
   );
 
-  app.get('/views/:vid/data', { schema: { ...t, summary: 'Run a saved data view over a container', params: viewParams, querystring: evalQuery } }, async (req, reply) =>
-    run(req, req.query, reply, viewSpecOf<DataViewSpec>(await loadView(req, req.params.vid), { columns: [] })),
+  app.get(
+    '/views/:vid/data',
+    { schema: { ...t, summary: 'Run a saved data view over a container', params: viewParams, querystring: evalQuery } },
+    async (req, reply) => run(req, req.query, reply, viewSpecOf<DataViewSpec>(await loadView(req, req.params.vid), { columns: [] })),
   );
 
-  app.post('/containers/:cid/views', { schema: { ...t, summary: "Save a data view on a project, a user (their id) or 'site'", params: containerParams, body: viewSaveBody } }, async (req) => {
-    const access = accessOf(ctx, req);
-    const { cid } = req.params;
-    await canManage(access, cid);
-    const spec = storedSpec(req.body) as unknown as DataViewSpec;
-    checkView(spec);
-    return { _id: await insertView(db, cid, spec as unknown as JsonObject, access.principal.userId) };
-  });
+  app.post(
+    '/containers/:cid/views',
+    {
+      schema: { ...t, summary: "Save a data view on a project, a user (their id) or 'site'", params: containerParams, body: viewSaveBody },
+    },
+    async (req) => {
+      const access = accessOf(ctx, req);
+      const { cid } = req.params;
+      await canManage(access, cid);
+      const spec = storedSpec(req.body) as unknown as DataViewSpec;
+      checkView(spec);
+      return { _id: await insertView(db, cid, spec as unknown as JsonObject, access.principal.userId) };
+    },
+  );
 
   app.get('/containers/:cid/views', { schema: { ...t, params: containerParams } }, async (req) => {
     const { cid } = req.params;
@@ -146,20 +156,24 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   // Flywheel's modify_view: only the fields given change (the Python SDK leaves unset ones out);
   // a field given as null is removed. The result must still be a valid view.
-  app.put('/views/:vid', { schema: { ...t, summary: 'Update the fields given of a saved data view', params: viewParams, body: viewPatchBody } }, async (req) => {
-    const v = await loadView(req, req.params.vid);
-    await canManage(accessOf(ctx, req), v.parent);
-    const merged = viewSpecOf<JsonObject>(v, {});
-    for (const [k, val] of Object.entries(storedSpec(req.body))) {
-      if (val === null) delete merged[k];
-      else merged[k] = val;
-    }
-    if (!Array.isArray(merged.columns)) throw badRequest('columns: a view needs a columns list');
-    checkView(merged as unknown as DataViewSpec);
-    const label = typeof merged.label === 'string' ? merged.label : v.label;
-    await updateView(db, v.id, merged, label);
-    return { modified: 1 };
-  });
+  app.put(
+    '/views/:vid',
+    { schema: { ...t, summary: 'Update the fields given of a saved data view', params: viewParams, body: viewPatchBody } },
+    async (req) => {
+      const v = await loadView(req, req.params.vid);
+      await canManage(accessOf(ctx, req), v.parent);
+      const merged = viewSpecOf<JsonObject>(v, {});
+      for (const [k, val] of Object.entries(storedSpec(req.body))) {
+        if (val === null) delete merged[k];
+        else merged[k] = val;
+      }
+      if (!Array.isArray(merged.columns)) throw badRequest('columns: a view needs a columns list');
+      checkView(merged as unknown as DataViewSpec);
+      const label = typeof merged.label === 'string' ? merged.label : v.label;
+      await updateView(db, v.id, merged, label);
+      return { modified: 1 };
+    },
+  );
 
   app.delete('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => {
     const v = await loadView(req, req.params.vid);

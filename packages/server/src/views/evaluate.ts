@@ -1,12 +1,12 @@
+import RE2 from 're2';
 import type { AccessContext } from '../auth/access.js';
 import type { ServerContext } from '../context.js';
 import { currentFiles } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
-import { type JsonObject, isPlainObject, parseJson } from '../dao/json.js';
+import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { FilterTerm } from '../http/filters.js';
-import RE2 from 're2';
 import { cachedUserRegex, compileUserRegex, type UserRegex } from '../http/user-regex.js';
 import { dataFileFormat, readRecords } from './files.js';
 import { type ColumnSpec, type DataViewSpec, type FileSpec, LEVELS, type Level, type NameFilter } from './spec.js';
@@ -82,7 +82,10 @@ function put(row: Row, name: string, value: unknown): void {
 
 // RE2, as for regex filters: under a backtracking engine a glob of many `*`s costs polynomial time per name.
 function globToRegex(glob: string): UserRegex {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RE2(`^${body}$`, 's');
 }
 
@@ -120,17 +123,20 @@ export function checkView(view: DataViewSpec): Omit<ViewPlan, 'level'> & { level
   for (const [i, c] of view.columns.entries()) {
     const head = c.src.split('.')[0]!;
     if (head === 'file' && !fileSpec) throw badRequest(`columns[${i}].src '${c.src}': file columns need a fileSpec`);
-    if (head === 'analysis' && !analyses) throw badRequest(`columns[${i}].src '${c.src}': analysis columns need a fileSpec with an analysisFilter (or container 'analysis')`);
+    if (head === 'analysis' && !analyses)
+      throw badRequest(`columns[${i}].src '${c.src}': analysis columns need a fileSpec with an analysisFilter (or container 'analysis')`);
     if (c.expr) throw badRequest(`columns[${i}].expr: column expressions are not supported; compute on the result instead`);
   }
   const processFiles = fileSpec?.processFiles === true;
   if (fileSpec?.zipMember) throw badRequest('fileSpec.zipMember: reading members of zip archives is not supported');
-  if (fileSpec?.columns?.length && !processFiles) throw badRequest('fileSpec.columns: file columns are read from inside files, which needs fileSpec.processFiles: true');
+  if (fileSpec?.columns?.length && !processFiles)
+    throw badRequest('fileSpec.columns: file columns are read from inside files, which needs fileSpec.processFiles: true');
   for (const [i, c] of (fileSpec?.columns ?? []).entries()) {
     if (c.expr) throw badRequest(`fileSpec.columns[${i}].expr: column expressions are not supported; compute on the result instead`);
   }
   if (processFiles && !fileSpec?.filter) throw badRequest("fileSpec.filter: processFiles needs a file name filter (e.g. {value: '*.csv'})");
-  if (fileSpec?.formatOptions?.delimiter && fileSpec.format === 'json') throw badRequest('fileSpec.formatOptions.delimiter: JSON files have no delimiter');
+  if (fileSpec?.formatOptions?.delimiter && fileSpec.format === 'json')
+    throw badRequest('fileSpec.formatOptions.delimiter: JSON files have no delimiter');
   const af = fileSpec?.analysisFilter ?? undefined;
   const analysisFilter = {
     label: nameMatcher(af?.label, 'fileSpec.analysisFilter.label'),
@@ -158,7 +164,8 @@ export function checkView(view: DataViewSpec): Omit<ViewPlan, 'level'> & { level
 
 /** Checks a view against the container it runs on; every problem names the column or field. */
 export function planView(view: DataViewSpec, target: ContainersTable): ViewPlan {
-  if (target.type === 'analysis' || target.type === 'group') throw badRequest('containerId: data views run on a project, subject, session or acquisition');
+  if (target.type === 'analysis' || target.type === 'group')
+    throw badRequest('containerId: data views run on a project, subject, session or acquisition');
   const checked = checkView(view);
   let level = checked.level ?? 'session';
   if (depth(level) < depth(target.type)) level = target.type as Level;
@@ -243,12 +250,28 @@ export async function* evaluateView(
 
     const missing = new Set<string>();
     for (const r of page) for (const id of [r.project_id, r.subject_id, r.session_id]) if (id && !ancestors.has(id)) missing.add(id);
-    if (missing.size) for (const a of await db.selectFrom('containers').selectAll().where('id', 'in', [...missing]).execute()) ancestors.set(a.id, a);
+    if (missing.size)
+      for (const a of await db
+        .selectFrom('containers')
+        .selectAll()
+        .where('id', 'in', [...missing])
+        .execute())
+        ancestors.set(a.id, a);
 
     // Analyses as file holders: those directly under the row container that pass the analysisFilter.
     let holders = new Map<string, ContainersTable[]>();
     if (plan.analyses) {
-      const as = await db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where('parent_id', 'in', page.map((r) => r.id)).orderBy('id').execute();
+      const as = await db
+        .selectFrom('containers')
+        .selectAll()
+        .where('type', '=', 'analysis')
+        .where(
+          'parent_id',
+          'in',
+          page.map((r) => r.id),
+        )
+        .orderBy('id')
+        .execute();
       const kept = as.filter((a) => analysisMatches(plan, a));
       holders = new Map(page.map((r) => [r.id, kept.filter((a) => a.parent_id === r.id)]));
     }
@@ -268,10 +291,12 @@ export async function* evaluateView(
         const owners = plan.analyses ? (holders.get(r.id) ?? []) : [r];
         // `match` picks among all matching files of the row container, its analyses' outputs pooled.
         let fs: { file: FilesTable; owner: ContainersTable }[] = [];
-        for (const owner of owners) for (const f of files.get(owner.id) ?? []) if (!plan.nameFilter || plan.nameFilter.test(f.name)) fs.push({ file: f, owner });
+        for (const owner of owners)
+          for (const f of files.get(owner.id) ?? []) if (!plan.nameFilter || plan.nameFilter.test(f.name)) fs.push({ file: f, owner });
         const match = plan.fileSpec.match ?? 'all';
         if (match !== 'all' && fs.length > 1) {
-          const sorted = match === 'newest' || match === 'oldest' ? [...fs].sort((a, b) => a.file.created.localeCompare(b.file.created)) : fs;
+          const sorted =
+            match === 'newest' || match === 'oldest' ? [...fs].sort((a, b) => a.file.created.localeCompare(b.file.created)) : fs;
           fs = [match === 'first' || match === 'oldest' ? sorted[0]! : sorted[sorted.length - 1]!];
         }
         for (const { file, owner } of fs) candidates.push({ file, analysis: owner.type === 'analysis' ? owner : undefined, holder: owner });
@@ -324,13 +349,24 @@ export async function* evaluateView(
 }
 
 /** The records of one matching file; a file too large or of no readable format is refused by name. */
-function fileRecords(ctx: ServerContext, spec: FileSpec, f: FilesTable, holder: ContainersTable, maxBytes: number): AsyncGenerator<Record<string, unknown>> {
+function fileRecords(
+  ctx: ServerContext,
+  spec: FileSpec,
+  f: FilesTable,
+  holder: ContainersTable,
+  maxBytes: number,
+): AsyncGenerator<Record<string, unknown>> {
   const where = `fileSpec: file '${f.name}' on ${holderName(holder)}`;
   const how = dataFileFormat(f.name, spec.format);
-  if (!how) throw badRequest(`${where}: processFiles reads CSV (.csv), TSV (.tsv) and JSON (.json) files, optionally .gz; set fileSpec.format or narrow fileSpec.filter`);
+  if (!how)
+    throw badRequest(
+      `${where}: processFiles reads CSV (.csv), TSV (.tsv) and JSON (.json) files, optionally .gz; set fileSpec.format or narrow fileSpec.filter`,
+    );
   if (f.size > maxBytes) {
-    throw new ApiError('PAYLOAD_TOO_LARGE', `${where}: ${f.size} bytes; processFiles reads files up to ${maxBytes} bytes (SPROCKET_VIEW_MAX_FILE_BYTES)`);
+    throw new ApiError(
+      'PAYLOAD_TOO_LARGE',
+      `${where}: ${f.size} bytes; processFiles reads files up to ${maxBytes} bytes (SPROCKET_VIEW_MAX_FILE_BYTES)`,
+    );
   }
   return readRecords(ctx.store.open(f.id), { ...how, delimiter: spec.formatOptions?.delimiter }, maxBytes, where);
 }
-

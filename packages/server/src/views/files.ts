@@ -1,4 +1,4 @@
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ApiError, badRequest } from '../errors.js';
 
@@ -33,7 +33,13 @@ function byteLimit(max: number, where: string): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
-      if (seen > max) done(new ApiError('PAYLOAD_TOO_LARGE', `${where}: more than ${max} bytes to read; processFiles reads files up to ${max} bytes (SPROCKET_VIEW_MAX_FILE_BYTES)`));
+      if (seen > max)
+        done(
+          new ApiError(
+            'PAYLOAD_TOO_LARGE',
+            `${where}: more than ${max} bytes to read; processFiles reads files up to ${max} bytes (SPROCKET_VIEW_MAX_FILE_BYTES)`,
+          ),
+        );
       else done(null, chunk);
     },
   });
@@ -168,7 +174,9 @@ async function* jsonRecords(text: AsyncIterable<string>, where: string): AsyncGe
       throw badRequest(`${where}: not valid JSON${mode === 'array' ? ` at element ${index}` : ''}: ${(e as Error).message}`);
     }
     if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-      throw badRequest(`${where}: ${mode === 'array' ? `element ${index} is` : 'the file holds'} ${Array.isArray(v) ? 'an array' : typeof v}; processFiles reads an array of objects or one object`);
+      throw badRequest(
+        `${where}: ${mode === 'array' ? `element ${index} is` : 'the file holds'} ${Array.isArray(v) ? 'an array' : typeof v}; processFiles reads an array of objects or one object`,
+      );
     }
     return v as FileRecord;
   };
@@ -228,7 +236,8 @@ async function* jsonRecords(text: AsyncIterable<string>, where: string): AsyncGe
     }
     if (mode === 'array') {
       element += chunk.slice(from);
-      if (element.length > MAX_RECORD_CHARS * 16) throw new ApiError('PAYLOAD_TOO_LARGE', `${where}: element ${index} is larger than ${MAX_RECORD_CHARS * 16} characters`);
+      if (element.length > MAX_RECORD_CHARS * 16)
+        throw new ApiError('PAYLOAD_TOO_LARGE', `${where}: element ${index} is larger than ${MAX_RECORD_CHARS * 16} characters`);
     }
   }
   if (mode === 'array') throw badRequest(`${where}: not valid JSON: the array is not closed`);

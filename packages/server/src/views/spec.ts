@@ -69,7 +69,12 @@ export interface DataViewSpec {
 export const LEVELS = ['project', 'subject', 'session', 'acquisition'] as const;
 export type Level = (typeof LEVELS)[number];
 
-const SRC = { type: 'string', minLength: 3, maxLength: 512, pattern: '^(project|subject|session|acquisition|analysis|file)\\.[A-Za-z0-9_.-]+$' } as const;
+const SRC = {
+  type: 'string',
+  minLength: 3,
+  maxLength: 512,
+  pattern: '^(project|subject|session|acquisition|analysis|file)\\.[A-Za-z0-9_.-]+$',
+} as const;
 // ajv's `nullable` (OpenAPI's), not anyOf with null: under coerceTypes 'array' a null branch would
 // unwrap one-element arrays and turn errors inside the object into 'must be null'.
 const nullable = <T extends object>(schema: T) => ({ ...schema, nullable: true }) as const;
@@ -110,7 +115,11 @@ const FILE_SPEC = {
     processFiles: { type: 'boolean' },
     format: { type: 'string', enum: ['csv', 'tsv', 'json'] },
     // The delimiters CSV readers meet in practice; a quote or line break would make records unparseable.
-    formatOptions: nullable({ type: 'object', additionalProperties: false, properties: { delimiter: { type: 'string', enum: [',', '\t', ';', '|', ' '] } } }),
+    formatOptions: nullable({
+      type: 'object',
+      additionalProperties: false,
+      properties: { delimiter: { type: 'string', enum: [',', '\t', ';', '|', ' '] } },
+    }),
     // A record's field names are free text (CSV headers), so file columns take any name.
     columns: nullable({ type: 'array', maxItems: 500, items: columnSchema({ type: 'string', minLength: 1, maxLength: 512 }) }),
     zipMember: nullable(NAME_FILTER),

@@ -66,7 +66,8 @@ export async function registerWeb(app: FastifyInstance, ctx: ServerContext, opts
   // unknown API path keeps answering the JSON 404 scripts expect.
   app.get('/*', { schema: { hide: true } }, async (req, reply) => {
     const p = req.url.split('?')[0] ?? '';
-    if (p === '/api' || p.startsWith('/api/') || p.startsWith('/assets/')) throw apiError('ROUTE_NOT_FOUND', { method: req.method, path: p });
+    if (p === '/api' || p.startsWith('/api/') || p.startsWith('/assets/'))
+      throw apiError('ROUTE_NOT_FOUND', { method: req.method, path: p });
     void reply.header('Cache-Control', 'no-cache').header('Content-Security-Policy', CSP);
     return reply.sendFile('index.html');
   });

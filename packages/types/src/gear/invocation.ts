@@ -1,6 +1,15 @@
 import { isPlainObject, type JsonObject } from './json.js';
 import { inputPath } from './layout.js';
-import { type ConfigSpec, compileFileInput, compileSnippet, describeErrors, FILE_INPUT_RESERVED, type FileInputSpec, type GearManifest, jsonPath } from './manifest.js';
+import {
+  type ConfigSpec,
+  compileFileInput,
+  compileSnippet,
+  describeErrors,
+  FILE_INPUT_RESERVED,
+  type FileInputSpec,
+  type GearManifest,
+  jsonPath,
+} from './manifest.js';
 
 /**
  * How a gear is invoked: its config filled and checked, its inputs matched against the manifest,
@@ -39,7 +48,9 @@ export function resolveConfig(m: GearManifest, given: JsonObject | undefined): J
   for (const key of Object.keys(given ?? {})) {
     if (!(key in specs)) {
       const known = Object.keys(specs);
-      throw new InvocationError(`${keyPath('config', key)}: not a config option of gear ${m.name} (${known.length ? `known: ${known.join(', ')}` : 'it takes none'})`);
+      throw new InvocationError(
+        `${keyPath('config', key)}: not a config option of gear ${m.name} (${known.length ? `known: ${known.join(', ')}` : 'it takes none'})`,
+      );
     }
   }
   for (const [key, spec] of Object.entries(specs)) {
@@ -55,7 +66,9 @@ export function resolveConfig(m: GearManifest, given: JsonObject | undefined): J
     const check = compileSnippet(spec as ConfigSpec);
     if (!check(value)) {
       const why = describeErrors(keyPath('config', key), check.errors, 2).join('; ');
-      throw new InvocationError(`config did not match manifest: ${why}${fromDefault ? ` (the manifest's default ${JSON.stringify(value)} is invalid)` : ''}`);
+      throw new InvocationError(
+        `config did not match manifest: ${why}${fromDefault ? ` (the manifest's default ${JSON.stringify(value)} is invalid)` : ''}`,
+      );
     }
     out[key] = value;
   }
@@ -169,7 +182,11 @@ export function invocationSchema(m: GearManifest): JsonObject {
     }
     if (spec.optional !== true) inputRequired.push(key);
   }
-  const section = (properties: JsonObject, required: string[]) => ({ type: 'object', properties, ...(required.length ? { required } : {}) });
+  const section = (properties: JsonObject, required: string[]) => ({
+    type: 'object',
+    properties,
+    ...(required.length ? { required } : {}),
+  });
   return {
     $schema: 'http://json-schema.org/draft-04/schema#',
     title: `Invocation manifest for ${m.label}`,

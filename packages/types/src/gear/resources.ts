@@ -24,11 +24,13 @@ export function parseResources(raw: unknown, where: string): { value?: ResourceR
         else return { problem: `${where}.memory: must be a size such as "512M" or "2G" (or bytes as an integer)` };
         break;
       case 'gpu':
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) return { problem: `${where}.gpu: must be a whole number of GPUs (0 or more)` };
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+          return { problem: `${where}.gpu: must be a whole number of GPUs (0 or more)` };
         out.gpu = v;
         break;
       case 'walltime':
-        if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return { problem: `${where}.walltime: must be a whole number of seconds greater than 0` };
+        if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+          return { problem: `${where}.walltime: must be a whole number of seconds greater than 0` };
         out.walltime = v;
         break;
       default:

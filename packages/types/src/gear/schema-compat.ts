@@ -12,7 +12,8 @@ export function toModernSchema(snippet: JsonObject): JsonObject {
     if (k === 'optional' || k === 'description' || k === 'id' || k === '$schema' || k === 'default') continue;
     if (k === 'items' && isPlainObject(v)) out.items = toModernSchema(v);
     else if (k === 'items' && Array.isArray(v)) out.items = v.map((i) => (isPlainObject(i) ? toModernSchema(i) : i));
-    else if (k === 'properties' && isPlainObject(v)) out.properties = Object.fromEntries(Object.entries(v).map(([pk, pv]) => [pk, isPlainObject(pv) ? toModernSchema(pv) : pv]));
+    else if (k === 'properties' && isPlainObject(v))
+      out.properties = Object.fromEntries(Object.entries(v).map(([pk, pv]) => [pk, isPlainObject(pv) ? toModernSchema(pv) : pv]));
     else out[k] = v;
   }
   for (const [flag, bound] of [

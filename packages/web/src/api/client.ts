@@ -32,8 +32,15 @@ function url(path: string, query?: Query): string {
   return u.pathname + u.search;
 }
 
-export async function request<T>(method: string, path: string, opts: { query?: Query; body?: unknown; signal?: AbortSignal; features?: string[] } = {}): Promise<T> {
-  const headers: Record<string, string> = { Accept: 'application/json', 'X-Accept-Feature': ['Subject-Container', ...(opts.features ?? [])].join(',') };
+export async function request<T>(
+  method: string,
+  path: string,
+  opts: { query?: Query; body?: unknown; signal?: AbortSignal; features?: string[] } = {},
+): Promise<T> {
+  const headers: Record<string, string> = {
+    Accept: 'application/json',
+    'X-Accept-Feature': ['Subject-Container', ...(opts.features ?? [])].join(','),
+  };
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
   let res: Response;

@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 import { api, messageOf } from '../api/client.js';
 import type { ContainerSummary, Job } from '../api/types.js';
-import { Empty, StateBadge, formatDuration, formatTime } from './common.js';
+import { Empty, formatDuration, formatTime, StateBadge } from './common.js';
 
 export function launchedBy(job: Pick<Job, 'origin'>): string {
   const o = job.origin;
@@ -35,7 +35,11 @@ export function JobActions({ job }: { job: Pick<Job, 'id' | 'state' | 'retried'>
     void qc.invalidateQueries({ queryKey: ['jobs'] });
     void qc.invalidateQueries({ queryKey: ['job', job.id] });
   };
-  const cancel = useMutation({ mutationFn: () => api.put(`/jobs/${job.id}`, { state: 'cancelled' }), onSuccess: done, onError: (e) => setError(messageOf(e)) });
+  const cancel = useMutation({
+    mutationFn: () => api.put(`/jobs/${job.id}`, { state: 'cancelled' }),
+    onSuccess: done,
+    onError: (e) => setError(messageOf(e)),
+  });
   const retry = useMutation({
     mutationFn: () => api.post(`/jobs/${job.id}/retry${job.state === 'failed' ? '' : '?ignoreState=true'}`),
     onSuccess: done,
@@ -46,12 +50,24 @@ export function JobActions({ job }: { job: Pick<Job, 'id' | 'state' | 'retried'>
   return (
     <span className="actions">
       {canCancel && (
-        <button type="button" className="btn btn-small" disabled={cancel.isPending} onClick={() => cancel.mutate()} aria-label={`Cancel job ${job.id}`}>
+        <button
+          type="button"
+          className="btn btn-small"
+          disabled={cancel.isPending}
+          onClick={() => cancel.mutate()}
+          aria-label={`Cancel job ${job.id}`}
+        >
           Cancel
         </button>
       )}
       {canRetry && (
-        <button type="button" className="btn btn-small" disabled={retry.isPending} onClick={() => retry.mutate()} aria-label={`Retry job ${job.id}`}>
+        <button
+          type="button"
+          className="btn btn-small"
+          disabled={retry.isPending}
+          onClick={() => retry.mutate()}
+          aria-label={`Retry job ${job.id}`}
+        >
           Retry
         </button>
       )}
@@ -64,7 +80,15 @@ export function JobActions({ job }: { job: Pick<Job, 'id' | 'state' | 'retried'>
   );
 }
 
-export function JobsTable({ jobs, containers, compact = false }: { jobs: Job[]; containers: Record<string, ContainerSummary>; compact?: boolean }) {
+export function JobsTable({
+  jobs,
+  containers,
+  compact = false,
+}: {
+  jobs: Job[];
+  containers: Record<string, ContainerSummary>;
+  compact?: boolean;
+}) {
   const now = Date.now();
   if (!jobs.length) return <Empty>No jobs yet.</Empty>;
   return (

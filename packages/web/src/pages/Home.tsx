@@ -4,8 +4,8 @@ import { Link, useSearchParams } from 'react-router';
 import { api, countOf } from '../api/client.js';
 import type { Group, JobListing, Project } from '../api/types.js';
 import { useAuth } from '../auth.js';
-import { JobsTable } from '../components/JobsTable.js';
 import { Empty, ErrorNote, Loading } from '../components/common.js';
+import { JobsTable } from '../components/JobsTable.js';
 
 function ProjectCounts({ project }: { project: Project }) {
   const [subjects, sessions] = useQueries({
@@ -39,7 +39,8 @@ export function Home() {
   const projects = useQuery({ queryKey: ['projects'], queryFn: () => api.get<Project[]>('/projects') });
   const recent = useQuery({
     queryKey: ['jobs', 'mine', user?._id],
-    queryFn: () => api.get<JobListing>('/jobs', { filter: `origin.id=${user!._id}`, sort: 'created:desc', limit: 8, include: 'containers' }),
+    queryFn: () =>
+      api.get<JobListing>('/jobs', { filter: `origin.id=${user!._id}`, sort: 'created:desc', limit: 8, include: 'containers' }),
     enabled: !!user,
   });
 
@@ -74,7 +75,9 @@ export function Home() {
           {(groups.isPending || projects.isPending) && <Loading />}
           {groups.error && <ErrorNote error={groups.error} retry={() => void groups.refetch()} />}
           {projects.error && <ErrorNote error={projects.error} retry={() => void projects.refetch()} />}
-          {groups.data && projects.data && byGroup.size === 0 && <Empty>{filter ? `No project matches “${filter}”.` : 'No projects you can see yet.'}</Empty>}
+          {groups.data && projects.data && byGroup.size === 0 && (
+            <Empty>{filter ? `No project matches “${filter}”.` : 'No projects you can see yet.'}</Empty>
+          )}
           {(groups.data ?? [])
             .filter((g) => byGroup.has(g._id))
             .map((g) => (

@@ -3,8 +3,8 @@ import { useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { api } from '../api/client.js';
 import type { FileDoc, Job, JobLog } from '../api/types.js';
-import { JobActions, elapsed, launchedBy } from '../components/JobsTable.js';
-import { ErrorNote, Loading, StateBadge, formatBytes, formatTime } from '../components/common.js';
+import { ErrorNote, formatBytes, formatTime, Loading, StateBadge } from '../components/common.js';
+import { elapsed, JobActions, launchedBy } from '../components/JobsTable.js';
 
 interface JobDetail extends Omit<Job, 'inputs'> {
   inputs: Record<string, (FileDoc & { type?: string; id?: string }) | undefined>;

@@ -2,8 +2,8 @@ import { useQuery } from '@tanstack/react-query';
 import { useParams, useSearchParams } from 'react-router';
 import { api } from '../api/client.js';
 import type { JobListing } from '../api/types.js';
-import { JobsTable } from '../components/JobsTable.js';
 import { ErrorNote, Loading } from '../components/common.js';
+import { JobsTable } from '../components/JobsTable.js';
 
 const STATES = ['', 'pending', 'running', 'complete', 'failed', 'cancelled'] as const;
 
@@ -14,7 +14,8 @@ export function ProjectJobs() {
   const state = params.get('state') ?? '';
   const jobs = useQuery({
     queryKey: ['jobs', 'project', projectId, state],
-    queryFn: () => api.get<JobListing>(`/projects/${projectId}/jobs`, { sort: 'created:desc', limit: 500, ...(state ? { states: state } : {}) }),
+    queryFn: () =>
+      api.get<JobListing>(`/projects/${projectId}/jobs`, { sort: 'created:desc', limit: 500, ...(state ? { states: state } : {}) }),
   });
   return (
     <section aria-label="Jobs" className="tab-body">

@@ -4,7 +4,7 @@ import { useMemo, useRef, useState } from 'react';
 import { useParams, useSearchParams } from 'react-router';
 import { api } from '../api/client.js';
 import type { Acquisition, FileDoc, Session } from '../api/types.js';
-import { Empty, ErrorNote, Loading, formatDate } from '../components/common.js';
+import { Empty, ErrorNote, formatDate, Loading } from '../components/common.js';
 
 const ROW_HEIGHT = 40;
 
@@ -127,14 +127,20 @@ export function ProjectSessions() {
     for (const r of sessionRows) {
       out.push(r);
       if (open.has(r.session._id)) {
-        for (const a of r.acquisitions) out.push({ kind: 'acquisition', acquisition: a, modalities: modalitiesOf(a.files), classification: classificationOf(a.files) });
+        for (const a of r.acquisitions)
+          out.push({ kind: 'acquisition', acquisition: a, modalities: modalitiesOf(a.files), classification: classificationOf(a.files) });
       }
     }
     return out;
   }, [sessionRows, open]);
 
   const scroller = useRef<HTMLDivElement>(null);
-  const virtual = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 12 });
+  const virtual = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 12,
+  });
 
   const setParam = (patch: Record<string, string | undefined>) => {
     const next = new URLSearchParams(params);
@@ -158,7 +164,12 @@ export function ProjectSessions() {
       <div className="toolbar">
         <label className="search">
           <span className="sr-only">Filter by subject, session or acquisition label</span>
-          <input type="search" placeholder="Filter subjects, sessions, acquisitions" value={q} onChange={(e) => setParam({ q: e.target.value || undefined })} />
+          <input
+            type="search"
+            placeholder="Filter subjects, sessions, acquisitions"
+            value={q}
+            onChange={(e) => setParam({ q: e.target.value || undefined })}
+          />
         </label>
         {sessions.data && (
           <span className="muted" data-testid="session-count">
@@ -193,7 +204,11 @@ export function ProjectSessions() {
                     className={`vcell vcell-${c.key}${'num' in c ? ' num' : ''}`}
                     aria-sort={sort === c.key ? (desc ? 'descending' : 'ascending') : 'none'}
                   >
-                    <button type="button" className="sort" onClick={() => setParam({ sort: c.key, dir: sort === c.key && !desc ? 'desc' : undefined })}>
+                    <button
+                      type="button"
+                      className="sort"
+                      onClick={() => setParam({ sort: c.key, dir: sort === c.key && !desc ? 'desc' : undefined })}
+                    >
                       {c.label}
                       <span className="sort-mark" aria-hidden="true">
                         {sort === c.key ? (desc ? '▾' : '▴') : ''}

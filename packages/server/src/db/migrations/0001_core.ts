@@ -108,12 +108,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('modified', 'text', (c) => c.notNull())
     .addColumn('replaced', 'text')
     .execute();
-  await db.schema
-    .createIndex('files_container_name')
-    .on('files')
-    .columns(['container_id', 'name', 'version'])
-    .unique()
-    .execute();
+  await db.schema.createIndex('files_container_name').on('files').columns(['container_id', 'name', 'version']).unique().execute();
   await db.schema.createIndex('files_container_current').on('files').columns(['container_id', 'current']).execute();
   await db.schema.createIndex('files_project_type').on('files').columns(['project_id', 'type']).execute();
   await db.schema.createIndex('files_file_id').on('files').columns(['file_id', 'version']).execute();

@@ -51,7 +51,11 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db
     .insertInto('api_keys_v3')
     .columns(['id', 'user_id', 'hash', 'label', 'type', 'job_id', 'read_only', 'created', 'last_used', 'revoked'])
-    .expression(db.selectFrom('api_keys').select(['id', 'user_id', 'hash', 'label', 'type', 'job_id', 'read_only', 'created', 'last_used', 'revoked']))
+    .expression(
+      db
+        .selectFrom('api_keys')
+        .select(['id', 'user_id', 'hash', 'label', 'type', 'job_id', 'read_only', 'created', 'last_used', 'revoked']),
+    )
     .execute();
   await db.schema.dropTable('api_keys').execute();
   await db.schema.alterTable('api_keys_v3').renameTo('api_keys').execute();

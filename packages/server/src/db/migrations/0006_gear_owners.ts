@@ -20,6 +20,11 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db
     .insertInto('gear_names')
     .columns(['name', 'created', 'modified'])
-    .expression(db.selectFrom('gears').select(['name', sql<string>`min(created)`.as('created'), sql<string>`min(created)`.as('modified')]).groupBy('name'))
+    .expression(
+      db
+        .selectFrom('gears')
+        .select(['name', sql<string>`min(created)`.as('created'), sql<string>`min(created)`.as('modified')])
+        .groupBy('name'),
+    )
     .execute();
 }
