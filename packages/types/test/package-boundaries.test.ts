@@ -114,13 +114,14 @@ describe('package boundaries', () => {
  * Inside the server, dependencies point from routes to the domain (jobs/, auth/, files/, dicom/,
  * views/) to the data layer (dao/) to db/, never back: a domain module that imported a route
  * module, or took a fastify request, could only be called from inside a request. auth/authenticate.ts
- * is the one domain file that reads requests (it turns a key into a principal and runs the route
- * guards on plain values); dao/ may use auth/keys.ts, the key format's pure functions.
+ * and auth/sessions.ts are the domain files that read requests (they turn a key or a session cookie
+ * into a principal, and run the route guards on plain values); dao/ may use auth/keys.ts, the key
+ * format's pure functions.
  */
 const SERVER_SRC = path.join(ROOT, 'packages', 'server', 'src');
 const LAYERS: { dir: string; never: RegExp[]; fastifyAllowed?: string[]; allowed?: string[] }[] = [
   { dir: 'jobs', never: [/(^|\/)routes\//] },
-  { dir: 'auth', never: [/(^|\/)routes\//, /(^|\/)jobs\//], fastifyAllowed: ['auth/authenticate.ts'] },
+  { dir: 'auth', never: [/(^|\/)routes\//, /(^|\/)jobs\//], fastifyAllowed: ['auth/authenticate.ts', 'auth/sessions.ts'] },
   { dir: 'files', never: [/(^|\/)routes\//, /(^|\/)jobs\//] },
   { dir: 'dicom', never: [/(^|\/)routes\//] },
   { dir: 'views', never: [/(^|\/)routes\//] },
