@@ -6,4 +6,5 @@ export * from './jobs.js';
 export * from './keys.js';
 export * from './models.js';
 export * from './permissions.js';
+export * from './rules.js';
 export * from './version.js';

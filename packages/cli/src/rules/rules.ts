@@ -1,15 +1,7 @@
 import type { Client, Project, Rule, RuleCondition } from '@sprocket/sdk';
+import { CONDITION_TYPES, isConditionType } from '@sprocket/types';
 import { CliError } from '../errors.js';
 import { lookupContainer } from '../paths.js';
-
-export const CONDITION_TYPES = [
-  'file.type',
-  'file.name',
-  'file.modality',
-  'file.classification',
-  'container.has-type',
-  'container.has-classification',
-];
 
 /**
  * `file.type=dicom`, or `file.name~=<regex>` for a regular expression; the type is checked here
@@ -19,8 +11,7 @@ export function parseCondition(text: string): RuleCondition {
   const m = /^([a-z.-]+)(~?=)(.*)$/.exec(text);
   if (!m?.[3])
     throw new CliError(`not a condition: '${text}' (write <type>=<value> or <type>~=<regex>, type one of ${CONDITION_TYPES.join(', ')})`);
-  if (!CONDITION_TYPES.includes(m[1]!))
-    throw new CliError(`unknown condition type '${m[1]}' in '${text}' (one of ${CONDITION_TYPES.join(', ')})`);
+  if (!isConditionType(m[1]!)) throw new CliError(`unknown condition type '${m[1]}' in '${text}' (one of ${CONDITION_TYPES.join(', ')})`);
   return { type: m[1]!, value: m[3], ...(m[2] === '~=' ? { regex: true } : {}) };
 }
 

@@ -1,4 +1,4 @@
-import { type FileInputSpec, type GearManifest, JOB_PRIORITIES, OBJECT_ID } from '@sprocket/types';
+import { CONDITION_TYPES, type FileInputSpec, type GearManifest, isConditionType, JOB_PRIORITIES, OBJECT_ID } from '@sprocket/types';
 import type { ServerContext } from '../context.js';
 import { getCurrentFile } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
@@ -8,7 +8,7 @@ import { userRegexProblem } from '../http/user-regex.js';
 import { now } from '../ids.js';
 import { getGear, type LoadedGear, requiredFileInputs, requiresReadWriteKey } from './gears.js';
 import { fileMismatch, resolveConfig } from './invocation.js';
-import { CONDITION_TYPES, type Condition, type FixedInput } from './rule-conditions.js';
+import type { Condition, FixedInput } from './rule-conditions.js';
 
 /**
  * What a gear rule must satisfy to be saved (reference §2.12, `kofalt/core:api/jobs/handlers.py`
@@ -73,8 +73,7 @@ export const ruleBody = {
 function checkConditions(list: Condition[] | undefined, key: string): void {
   for (const [i, c] of (list ?? []).entries()) {
     const where = `${key}[${i}]`;
-    if (!(CONDITION_TYPES as readonly string[]).includes(c.type))
-      throw badRequest(`${where}.type: '${c.type}' is not a condition type (${CONDITION_TYPES.join(', ')})`);
+    if (!isConditionType(c.type)) throw badRequest(`${where}.type: '${c.type}' is not a condition type (${CONDITION_TYPES.join(', ')})`);
     if (!c.value) throw badRequest(`${where}.value: must be a non-empty string`);
     if (c.regex) {
       const problem = userRegexProblem(c.value, 'i');

@@ -1,3 +1,4 @@
+import type { ConditionType } from '@sprocket/types';
 import RE2 from 're2';
 import { parseJson } from '../dao/json.js';
 import type { FilesTable, GearRulesTable } from '../db/schema.js';
@@ -6,16 +7,6 @@ import type { FilesTable, GearRulesTable } from '../db/schema.js';
  * Which files a gear rule fires for (reference §2.12): its conditions on a file and on the other
  * files of its container, compiled once per evaluation.
  */
-
-export const CONDITION_TYPES = [
-  'file.type',
-  'file.name',
-  'file.modality',
-  'file.classification',
-  'container.has-type',
-  'container.has-classification',
-] as const;
-export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export interface Condition {
   type: ConditionType;
