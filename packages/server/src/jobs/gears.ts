@@ -189,13 +189,10 @@ function gearRow(manifest: GearManifest, blob: StagedArchive, category: string |
 
 /** Stores a new name+version with its archive, claiming the name for a first upload. */
 async function storeGear(ctx: ServerContext, row: GearsTable, uploader: Principal): Promise<void> {
-  const taken = await ctx.handle.db
-    .selectFrom('gears')
-    .select('id')
-    .where('name', '=', row.name)
-    .where('version', '=', row.version)
-    .executeTakeFirst();
-  if (taken) throw gearExists(row);
+  // Asked before storing, and again if the insert fails, to tell a duplicate from another failure.
+  const versionStored = () =>
+    ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
+  if (await versionStored()) throw gearExists(row);
   await ctx.store.publish([row.archive_key!]);
   try {
     // The name is claimed (or its owner checked again) in the transaction that stores the version:
@@ -207,13 +204,7 @@ async function storeGear(ctx: ServerContext, row: GearsTable, uploader: Principa
   } catch (e) {
     if (e instanceof ApiError) throw e;
     // Two uploads of the same name+version raced past the check: the unique index decides.
-    const again = await ctx.handle.db
-      .selectFrom('gears')
-      .select('id')
-      .where('name', '=', row.name)
-      .where('version', '=', row.version)
-      .executeTakeFirst();
-    throw again ? gearExists(row) : e;
+    throw (await versionStored()) ? gearExists(row) : e;
   }
   await ctx.store.confirm([row.archive_key!]);
 }
