@@ -7,6 +7,7 @@ import { AuthProvider } from './auth.js';
 import { Layout } from './components/Layout.js';
 import { Home } from './pages/Home.js';
 import { JobPage } from './pages/Job.js';
+import { JobsPage } from './pages/Jobs.js';
 import { NotFound } from './pages/NotFound.js';
 import { ProjectPage } from './pages/Project.js';
 import { ProjectJobs } from './pages/ProjectJobs.js';
@@ -25,6 +26,8 @@ const queryClient = new QueryClient({
   },
 });
 
+const admin = () => import('./pages/Admin.js');
+
 const router = createBrowserRouter([
   {
     element: <Layout />,
@@ -39,7 +42,19 @@ const router = createBrowserRouter([
           { path: 'jobs', element: <ProjectJobs /> },
         ],
       },
+      { path: 'jobs', element: <JobsPage /> },
       { path: 'jobs/:jobId', element: <JobPage /> },
+      {
+        // Few users open the admin pages: their code is a chunk of its own, fetched when they do.
+        path: 'admin',
+        lazy: async () => ({ Component: (await admin()).AdminPage }),
+        children: [
+          { index: true, element: <Navigate to="users" replace /> },
+          { path: 'users', lazy: async () => ({ Component: (await admin()).AdminUsers }) },
+          { path: 'engines', lazy: async () => ({ Component: (await admin()).AdminEngines }) },
+          { path: 'roles', lazy: async () => ({ Component: (await admin()).AdminRoles }) },
+        ],
+      },
       { path: '*', element: <NotFound /> },
     ],
   },

@@ -20,8 +20,11 @@ export function useLiveEvents(enabled: boolean): LiveStatus {
     es.addEventListener('job', (msg) => {
       const e = JSON.parse((msg as MessageEvent<string>).data) as JobEventData;
       qc.setQueryData<Job>(['job', e._id], (old) => (old ? { ...old, state: e.state, modified: e.modified } : old));
+      // Every ['jobs', …] query holds a listing with containers ({jobs, containers}); anything else is left to the refetch.
       qc.setQueriesData<{ jobs: Job[] }>({ queryKey: ['jobs'] }, (old) =>
-        old ? { ...old, jobs: old.jobs.map((j) => (j.id === e._id ? { ...j, state: e.state, modified: e.modified } : j)) } : old,
+        Array.isArray(old?.jobs)
+          ? { ...old, jobs: old.jobs.map((j) => (j.id === e._id ? { ...j, state: e.state, modified: e.modified } : j)) }
+          : old,
       );
       void qc.invalidateQueries({ queryKey: ['jobs'] });
       void qc.invalidateQueries({ queryKey: ['job', e._id] });

@@ -80,14 +80,23 @@ export function JobActions({ job }: { job: Pick<Job, 'id' | 'state' | 'retried'>
   );
 }
 
+/** Row selection for bulk actions: the table shows a checkbox per row and one for all rows. */
+export interface JobSelection {
+  selected: ReadonlySet<string>;
+  toggle(id: string): void;
+  toggleAll(): void;
+}
+
 export function JobsTable({
   jobs,
   containers,
   compact = false,
+  selection,
 }: {
   jobs: Job[];
   containers: Record<string, ContainerSummary>;
   compact?: boolean;
+  selection?: JobSelection;
 }) {
   const now = Date.now();
   if (!jobs.length) return <Empty>No jobs yet.</Empty>;
@@ -96,6 +105,16 @@ export function JobsTable({
       <table className="table">
         <thead>
           <tr>
+            {selection && (
+              <th scope="col" className="cell-check">
+                <input
+                  type="checkbox"
+                  aria-label="Select all jobs shown"
+                  checked={jobs.length > 0 && selection.selected.size === jobs.length}
+                  onChange={selection.toggleAll}
+                />
+              </th>
+            )}
             <th scope="col">State</th>
             <th scope="col">Gear</th>
             {!compact && <th scope="col">Inputs</th>}
@@ -115,7 +134,17 @@ export function JobsTable({
           {jobs.map((j) => {
             const dest = containers[j.destination.id];
             return (
-              <tr key={j.id} data-job={j.id}>
+              <tr key={j.id} data-job={j.id} className={selection?.selected.has(j.id) ? 'selected' : undefined}>
+                {selection && (
+                  <td className="cell-check">
+                    <input
+                      type="checkbox"
+                      aria-label={`Select job ${j.id} (${j.gear_info.name ?? 'gear'}, ${j.state})`}
+                      checked={selection.selected.has(j.id)}
+                      onChange={() => selection.toggle(j.id)}
+                    />
+                  </td>
+                )}
                 <td>
                   <StateBadge state={j.state} />
                 </td>

@@ -27,6 +27,8 @@ export function Layout() {
           <NavLink to="/" end>
             Projects
           </NavLink>
+          <NavLink to="/jobs">Jobs</NavLink>
+          {user.roles?.includes('site_admin') && <NavLink to="/admin">Admin</NavLink>}
         </nav>
         <div className="topbar-right">
           <span className={`live live-${live}`} title={live === 'live' ? 'Updates arrive live' : 'Reconnecting to live updates…'}>
