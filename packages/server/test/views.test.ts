@@ -89,4 +89,33 @@ describe('data views', () => {
     const r = await s.as(key).request('POST', `/views/data?containerId=${project}`, qaView);
     expect(r.status).toBe(404);
   });
+
+  it('offers the info and classification keys that occur in the project as columns, typed, only to who may run views there', async () => {
+    const ses = (await s.admin.get(`/projects/${project}/sessions`)).body[0]._id as string;
+    expect(
+      (await s.admin.put(`/sessions/${ses}`, { info: { site: 'Leiden', scanner: { field_T: 3, bore: 70.5 }, 'odd key': 1 } })).status,
+    ).toBe(200);
+    const plain = (await s.admin.get('/views/columns')).body as { name: string }[];
+    expect(plain.some((c) => c.name.startsWith('session.info.'))).toBe(false);
+    const cols = (await s.admin.get(`/views/columns?containerId=${project}`)).body as { name: string; type: string; description: string }[];
+    const byName = new Map(cols.map((c) => [c.name, c]));
+    expect(byName.get('session.info.site')).toMatchObject({ type: 'string', description: 'seen in 1 of 1 sampled sessions' });
+    expect(byName.get('session.info.scanner.field_T')?.type).toBe('int');
+    expect(byName.get('session.info.scanner.bore')?.type).toBe('float');
+    expect(byName.get('file.info.snr')).toMatchObject({ type: 'int', description: 'seen in 2 of 2 sampled files' });
+    expect(byName.get('file.info.bids_meta.Manufacturer')?.type).toBe('string');
+    // A key no view could name (`session.info.odd key`) is not offered; the static aliases stay first.
+    expect(cols.some((c) => c.name.includes('odd'))).toBe(false);
+    expect(cols.slice(0, plain.length)).toEqual(plain);
+    // Each offered key really works as a column.
+    const r = await s.admin.request('POST', `/views/data?containerId=${project}`, {
+      columns: [{ src: 'session.info.scanner.field_T' }],
+      includeIds: false,
+    });
+    expect(r.body.data.map((row: Record<string, unknown>) => row['session.info.scanner.field_T'])).toContain(3);
+    // Someone without a role on the project learns nothing about its keys.
+    const key = (await s.admin.post('/users/stranger@x.org/key', {})).body.key;
+    expect((await s.as(key).get(`/views/columns?containerId=${project}`)).status).toBe(404);
+    expect((await s.admin.get('/views/columns?containerId=0123456789abcdef01234567')).status).toBe(404);
+  });
 });

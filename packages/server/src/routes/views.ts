@@ -12,6 +12,7 @@ import { parseFilter } from '../http/filters.js';
 import type { Api } from '../http/typed.js';
 import { checkView, evaluateView, planView } from '../views/evaluate.js';
 import { CONTENT_TYPE, columnsOf, formatRows, VIEW_FORMATS, type ViewFormat } from '../views/format.js';
+import { observedColumns } from '../views/observed-columns.js';
 import { type DataViewSpec, dataViewPatchSchema, dataViewSchema, storedSpec } from '../views/spec.js';
 import { OBJECT_ID_SCHEMA } from './schemas.js';
 
@@ -114,10 +115,24 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return v;
   }
 
-  app.get('/views/columns', { schema: { ...t, summary: 'Known column aliases' } }, async (req) => {
-    accessOf(ctx, req);
-    return COLUMN_ALIASES;
-  });
+  app.get(
+    '/views/columns',
+    {
+      schema: {
+        ...t,
+        summary: "Known column aliases; with containerId also the info and classification keys that occur in that container's project",
+        querystring: Type.Object({ containerId: Type.Optional(OBJECT_ID_SCHEMA) }),
+      },
+    },
+    async (req) => {
+      const access = accessOf(ctx, req);
+      if (!req.query.containerId) return COLUMN_ALIASES;
+      const target = await getContainer(db, req.query.containerId);
+      if (!target) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id: req.query.containerId });
+      await access.check(target, 'data_views_view');
+      return [...COLUMN_ALIASES, ...(await observedColumns(db, target.project_id ?? target.id))];
+    },
+  );
 
   app.post(
     '/views/data',
