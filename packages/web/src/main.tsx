@@ -12,6 +12,7 @@ import { NotFound } from './pages/NotFound.js';
 import { ProjectPage } from './pages/Project.js';
 import { ProjectJobs } from './pages/ProjectJobs.js';
 import { ProjectSessions } from './pages/ProjectSessions.js';
+import { ProjectViews } from './pages/ProjectViews.js';
 import './styles.css';
 
 const queryClient = new QueryClient({
@@ -40,6 +41,7 @@ const router = createBrowserRouter([
           { index: true, element: <Navigate to="sessions" replace /> },
           { path: 'sessions', element: <ProjectSessions /> },
           { path: 'jobs', element: <ProjectJobs /> },
+          { path: 'views', element: <ProjectViews /> },
         ],
       },
       { path: 'jobs', element: <JobsPage /> },

@@ -42,7 +42,7 @@ function leaves(doc: unknown, prefix: string, depth: number, into: Map<string, S
 /**
  * The `info` (and file `classification`) keys that really occur in a project, as column aliases with
  * how often they were seen in the sample, so the view builder offers what the data holds instead of
- * asking the user to know key names. A key seen with several types is offered as a string.
+ * asking the user to know key names. A key seen with several types is offered as a string (as a float when all were numbers).
  */
 export async function observedColumns(db: Kysely<Database>, projectId: string): Promise<ColumnAlias[]> {
   const samples = await sampleInfos(db, projectId, SAMPLE_PER_LEVEL);
@@ -66,7 +66,9 @@ export async function observedColumns(db: Kysely<Database>, projectId: string): 
     .slice(0, MAX_COLUMNS)
     .map(([name, types]) => {
       const level = name.slice(0, name.indexOf('.'));
-      const type = types.size === 1 ? ([...types][0] as ColumnAlias['type']) : 'string';
+      // Whole and fractional numbers under one key (12, 12.5) are one float column.
+      const numbers = [...types].every((t) => t === 'int' || t === 'float');
+      const type = types.size === 1 ? ([...types][0] as ColumnAlias['type']) : numbers ? 'float' : 'string';
       return { name, description: `seen in ${counts.get(name)} of ${sampled.get(level)} sampled ${level}s`, type };
     });
 }

@@ -66,6 +66,27 @@ export async function request<T>(
   return json as T;
 }
 
+/**
+ * A reply taken as bytes (CSV and TSV exports, file downloads made from a POST): errors are read as
+ * the API's JSON error, as `request` reads them.
+ */
+export async function fetchBlob(method: string, path: string, opts: { query?: Query; body?: unknown } = {}): Promise<Blob> {
+  const headers: Record<string, string> = { 'X-Accept-Feature': 'Subject-Container' };
+  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  const res = await fetch(url(path, opts.query), {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    credentials: 'same-origin',
+  });
+  if (!res.ok) {
+    const err = (await res.json().catch(() => undefined)) as Partial<ErrorBody> | undefined;
+    throw new ApiError(res.status, err?.code ?? 'HTTP', err?.message ?? `The server answered ${res.status} ${res.statusText}`);
+  }
+  return res.blob();
+}
+
 /** Set by the auth provider: a 401 anywhere means the session ended, so the app shows sign-in. */
 let onUnauthorized: (() => void) | undefined;
 export function whenUnauthorized(fn: (() => void) | undefined): void {
