@@ -86,6 +86,19 @@ describe('package boundaries', () => {
     });
   }
 
+  // Benchmarks measure the server as it ships: through @sprocket/server and its subpath exports,
+  // never its source files by a relative path (bench/server-process.ts spawns main.ts, no import).
+  it('bench/ reaches the server only through @sprocket/server', () => {
+    const files = sourceFiles(path.join(ROOT, 'bench'));
+    expect(files.length).toBeGreaterThan(0);
+    const found = files.flatMap((f) =>
+      specifiers(fs.readFileSync(f, 'utf8'))
+        .filter((s) => namesServer(s) && !s.startsWith('@sprocket/server'))
+        .map((s) => `${path.relative(ROOT, f)}: ${s}`),
+    );
+    expect(found).toEqual([]);
+  });
+
   it('finds an import cycle, type-only imports included', () => {
     const dir = fs.mkdtempSync(path.join(import.meta.dirname, '.cycle-'));
     try {
