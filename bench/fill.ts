@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { ContainersTable, Database, FilesTable } from '@sprocket/server/db/schema';
+import { newId } from '@sprocket/server/ids';
 import { guessFileType, guessMimetype } from '@sprocket/types';
 import type { Kysely, Transaction } from 'kysely';
-import type { ContainersTable, Database, FilesTable } from '../packages/server/src/db/schema.js';
-import { newId } from '../packages/server/src/ids.js';
 import { elapsedMs } from './stats.js';
 
 /**

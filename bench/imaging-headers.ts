@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { extractFile } from '../packages/server/src/dicom/extract.js';
-import { defaultPoolSize, ExtractionPool } from '../packages/server/src/dicom/pool.js';
+import { extractFile } from '@sprocket/server/dicom/extract';
+import { defaultPoolSize, ExtractionPool } from '@sprocket/server/dicom/pool';
 import { daikonData, debFile, geBrainSeries } from '../test-fixtures/fetch.js';
 
 /**

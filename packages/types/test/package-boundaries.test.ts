@@ -86,6 +86,19 @@ describe('package boundaries', () => {
     });
   }
 
+  // Benchmarks measure the server as it ships: through @sprocket/server and its subpath exports,
+  // never its source files by a relative path (bench/server-process.ts spawns main.ts, no import).
+  it('bench/ reaches the server only through @sprocket/server', () => {
+    const files = sourceFiles(path.join(ROOT, 'bench'));
+    expect(files.length).toBeGreaterThan(0);
+    const found = files.flatMap((f) =>
+      specifiers(fs.readFileSync(f, 'utf8'))
+        .filter((s) => namesServer(s) && !s.startsWith('@sprocket/server'))
+        .map((s) => `${path.relative(ROOT, f)}: ${s}`),
+    );
+    expect(found).toEqual([]);
+  });
+
   it('finds an import cycle, type-only imports included', () => {
     const dir = fs.mkdtempSync(path.join(import.meta.dirname, '.cycle-'));
     try {
@@ -161,4 +174,74 @@ describe('server layers', () => {
       expect(found).toEqual([]);
     });
   }
+});
+
+/**
+ * Routes hold no SQL and make no permission decision of their own: they call dao/ (rows in,
+ * documents out) and auth/ (one call per decision: `projectScope`, `requireSiteAdmin`,
+ * `mayChangeUser` …). A route file that imports kysely or db/, touches `ctx.db`, builds a query
+ * (a query-builder call, a `sql` template, a method of a `db`/`trx` handle), or tests `isAdmin` or
+ * a site role itself fails here. Reporting the flag as a value (`user_is_admin: p.isAdmin,`) is no
+ * decision and passes.
+ */
+const DB_USE =
+  /\.\s*(selectFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto|selectNoFrom|transaction|executeQuery)\s*\(|\bsql\s*(<[^`;]*>)?\s*`|\bctx\.db\b|\b(db|trx)\.\w+\s*\(/g;
+const SITE_ROLE_TEST = /\bisAdmin\b|\.roles\s*\.\s*(includes|some|indexOf)\s*\(|['"`]site_admin['"`]/g;
+const REPORTED_FLAG = /^\s*[\w$]+\s*:\s*[\w$.]+\.isAdmin\s*,?\s*$/;
+
+/** What a route file does that belongs in dao/ or auth/, as `file:line: what` lines. */
+function routeViolations(rel: string, source: string): string[] {
+  const bad: string[] = [];
+  for (const spec of specifiers(source))
+    if (spec === 'kysely' || spec.startsWith('kysely/') || /(^|\/)db(\/|$)/.test(spec)) bad.push(`${rel}: imports ${spec}`);
+  const lines = source.split('\n');
+  const lineAt = (index: number) => source.slice(0, index).split('\n').length;
+  for (const m of source.matchAll(DB_USE)) bad.push(`${rel}:${lineAt(m.index)}: database: ${m[0]}`);
+  for (const m of source.matchAll(SITE_ROLE_TEST)) {
+    const line = lineAt(m.index);
+    if (!REPORTED_FLAG.test(lines[line - 1]!)) bad.push(`${rel}:${line}: site role test: ${m[0]}`);
+  }
+  return bad;
+}
+
+describe('server routes', () => {
+  it('recognises SQL, a database import and a site-role test in a route, and lets a reported flag through', () => {
+    const sample = [
+      "import { sql } from 'kysely';",
+      "import type { JobsTable } from '../db/schema.js';",
+      "import { getContainer } from '../dao/containers.js';",
+      'const rows = await db',
+      "  .selectFrom('jobs')",
+      '  .execute();',
+      "await trx.deleteFrom('files').execute();",
+      'const n = sql<number>`count(*)`;',
+      'const h = ctx.db;',
+      'await db.transaction().execute(async () => {});',
+      'if (!access.isAdmin) q = narrow(q);',
+      "const dev = p.roles.includes('developer');",
+      "const label = 'site_admin';",
+      '      user_is_admin: p.isAdmin,',
+      'const doc = await getContainer(db, id);',
+      "throw forbidden('needs the site_admin role');",
+    ].join('\n');
+    expect(routeViolations('routes/x.ts', sample)).toEqual([
+      'routes/x.ts: imports kysely',
+      'routes/x.ts: imports ../db/schema.js',
+      'routes/x.ts:5: database: .selectFrom(',
+      'routes/x.ts:7: database: trx.deleteFrom(',
+      'routes/x.ts:8: database: sql<number>`',
+      'routes/x.ts:9: database: ctx.db',
+      'routes/x.ts:10: database: db.transaction(',
+      'routes/x.ts:11: site role test: isAdmin',
+      'routes/x.ts:12: site role test: .roles.includes(',
+      "routes/x.ts:13: site role test: 'site_admin'",
+    ]);
+  });
+
+  it('server/src/routes holds no SQL and tests no site role itself', () => {
+    const files = sourceFiles(path.join(SERVER_SRC, 'routes'));
+    expect(files.length).toBeGreaterThan(0);
+    const found = files.flatMap((f) => routeViolations(path.relative(SERVER_SRC, f), fs.readFileSync(f, 'utf8')));
+    expect(found).toEqual([]);
+  });
 });

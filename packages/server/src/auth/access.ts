@@ -1,4 +1,5 @@
 import { type Action, BUILTIN_ROLES, type GroupAccess, READ_ONLY_ACTIONS } from '@sprocket/types';
+import { containerRefs } from '../dao/containers.js';
 import type { DatabaseHandle } from '../db/dialect.js';
 import type { ContainersTable } from '../db/schema.js';
 import { ApiError, apiError } from '../errors.js';
@@ -174,6 +175,34 @@ export class AccessContext {
     for (const r of viaGroup) projects.add(r.id);
     this.visibleCache = { projects: [...projects], groups };
     return this.visibleCache;
+  }
+
+  /**
+   * The projects a listing shows, for its dao query to filter on: undefined for site admins (no
+   * filter: everything), else those the principal holds any role on, narrowed to those allowing
+   * `action` when given (a role can withhold some views, such as analyses).
+   */
+  async projectScope(action?: Action): Promise<string[] | undefined> {
+    if (this.isAdmin) return undefined;
+    const { projects } = await this.visibleProjectIds();
+    if (!action) return projects;
+    const out: string[] = [];
+    for (const r of await containerRefs(this.handle.db, projects)) if (await this.can(r, action)) out.push(r.id);
+    return out;
+  }
+
+  /** The groups a listing shows: undefined for site admins (all), else those of the visible projects and the principal's groups. */
+  async groupScope(): Promise<string[] | undefined> {
+    if (this.isAdmin) return undefined;
+    return [...(await this.visibleProjectIds()).groups];
+  }
+
+  /**
+   * `can`, except that site admins are let through without looking at the project (so an event of
+   * a project deleted meanwhile still reaches them, as every event does).
+   */
+  async canOrAdmin(row: Pick<ContainersTable, 'id' | 'project_id' | 'group_id'>, action: Action): Promise<boolean> {
+    return this.isAdmin || this.can(row, action);
   }
 }
 

@@ -66,3 +66,24 @@ export function requireSiteRole(p: Principal, role: SiteRole, what: string): Pri
 export function ownsOrAdmin(p: Principal, ownerId: string | null | undefined): boolean {
   return p.isAdmin || (ownerId != null && ownerId === p.userId);
 }
+
+/** Whose things (batches) a listing holds: everyone's for site admins (undefined), the caller's own for others. */
+export function ownerScope(p: Principal): string | undefined {
+  return p.isAdmin ? undefined : p.userId;
+}
+
+/** Whose whole user document a principal reads: site admins anyone's, others their own (collaborators get names only). */
+export function seesWholeUser(p: Principal, uid: string): boolean {
+  return p.isAdmin || uid === p.userId;
+}
+
+/**
+ * Whether a principal may make this change to a user: a site admin with a key that may write any
+ * change (a site admin's read-only job key edits nothing); a user with a writable key their own
+ * document, except their roles, disabled flag and id.
+ */
+export function mayChangeUser(p: Principal, uid: string, change: { roles?: unknown; disabled?: unknown; _id?: unknown }): boolean {
+  if (p.isAdmin && !p.readOnly) return true;
+  const self = uid === p.userId && !p.readOnly;
+  return self && change.roles === undefined && change.disabled === undefined && change._id === undefined;
+}

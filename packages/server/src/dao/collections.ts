@@ -160,3 +160,133 @@ export async function removeMembers(db: Db, collectionId: string, nodes: { node:
     );
   }
 }
+
+export async function collectionExists(db: Kysely<Database>, id: string): Promise<boolean> {
+  return (await db.selectFrom('collections').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+}
+
+/** Writes the given columns of a collection and stamps it modified. */
+export async function updateCollection(db: Db, id: string, patch: Partial<CollectionsTable>): Promise<void> {
+  await db
+    .updateTable('collections')
+    .set({ ...patch, modified: now() })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** The fields of a collection a client sets (`label` … `tags`), as its document holds them. */
+export interface CollectionFields {
+  label?: string;
+  description?: string;
+  info?: JsonObject;
+  tags?: string[];
+}
+
+/** A new collection, its curator holding `roleId` (the admin role) on it. */
+export async function insertCollection(
+  db: Kysely<Database>,
+  c: { id: string; curator: string; fields: CollectionFields & { label: string } },
+  roleId: string,
+): Promise<void> {
+  const stamp = now();
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('collections')
+      .values({
+        id: c.id,
+        label: c.fields.label,
+        description: c.fields.description ?? null,
+        curator: c.curator,
+        info: JSON.stringify(c.fields.info ?? {}),
+        tags: JSON.stringify(c.fields.tags ?? []),
+        notes: '[]',
+        created: stamp,
+        modified: stamp,
+      })
+      .execute();
+    await trx
+      .insertInto('collection_permissions')
+      .values({ collection_id: c.id, user_id: c.curator, role_ids: JSON.stringify([roleId]) })
+      .execute();
+  });
+}
+
+/** Changes a collection's contents (nodes added or removed) and the fields given, in one transaction. */
+export async function modifyCollection(
+  db: Kysely<Database>,
+  id: string,
+  change: { add?: CollectionNode[]; remove?: { node: CollectionNode; row: ContainersTable }[]; fields: CollectionFields },
+): Promise<void> {
+  const f = change.fields;
+  await db.transaction().execute(async (trx) => {
+    if (change.add) await addMembers(trx, id, change.add);
+    if (change.remove) await removeMembers(trx, id, change.remove);
+    await updateCollection(trx, id, {
+      ...(f.label !== undefined ? { label: f.label } : {}),
+      ...(f.description !== undefined ? { description: f.description } : {}),
+      ...(f.info !== undefined ? { info: JSON.stringify(f.info) } : {}),
+      ...(f.tags !== undefined ? { tags: JSON.stringify(f.tags) } : {}),
+    });
+  });
+}
+
+/** Deletes a collection with its members and role assignments (the containers it lists stay). */
+export async function deleteCollection(db: Kysely<Database>, id: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('collection_members').where('collection_id', '=', id).execute();
+    await trx.deleteFrom('collection_permissions').where('collection_id', '=', id).execute();
+    await trx.deleteFrom('collections').where('id', '=', id).execute();
+  });
+}
+
+/** Collections for a listing: every one, or those in `visible` (the ids a caller holds a role on). */
+export function collectionsQuery(
+  db: Kysely<Database>,
+  visible: string[] | undefined,
+): SelectQueryBuilder<Database, 'collections', CollectionsTable> {
+  let q = db.selectFrom('collections').selectAll();
+  if (visible) q = q.where('id', 'in', visible);
+  return q;
+}
+
+/** The curators of the collections (all, or those in `visible`), by user id. */
+export async function collectionCurators(
+  db: Kysely<Database>,
+  visible: string[] | undefined,
+): Promise<{ id: string; firstname: string; lastname: string }[]> {
+  let q = db
+    .selectFrom('collections')
+    .innerJoin('users', 'users.id', 'collections.curator')
+    .select(['users.id', 'users.firstname', 'users.lastname'])
+    .distinct();
+  if (visible) q = q.where('collections.id', 'in', visible);
+  return q.orderBy('users.id').execute();
+}
+
+/** Up to two collections (so a caller can tell one from several) with this id or label, among `visible` when given; oldest first. */
+export async function collectionsNamed(
+  db: Kysely<Database>,
+  name: { id: string } | { label: string },
+  visible: string[] | undefined,
+): Promise<CollectionsTable[]> {
+  let q = db.selectFrom('collections').selectAll();
+  q = 'id' in name ? q.where('id', '=', name.id) : q.where('label', '=', name.label);
+  if (visible) q = q.where('id', 'in', visible);
+  return q.orderBy('created').orderBy('id').limit(2).execute();
+}
+
+/**
+ * A collection's sessions or acquisitions for a listing: only those of one session when
+ * `sessionId` is given, and only those in `projects` when given (a reader's visible projects).
+ */
+export function collectionMembersQuery(
+  db: Kysely<Database>,
+  level: CollectionLevel,
+  collectionId: string,
+  opts: { sessionId?: string; projects?: string[] },
+): SelectQueryBuilder<Database, 'containers', ContainersTable> {
+  let q = level === 'session' ? sessionsQuery(db, collectionId) : acquisitionsQuery(db, collectionId);
+  if (opts.sessionId) q = q.where('session_id', '=', opts.sessionId);
+  if (opts.projects) q = q.where('project_id', 'in', opts.projects);
+  return q;
+}

@@ -1,5 +1,5 @@
 import type { ContainerType, Parents } from '@sprocket/types';
-import type { Kysely } from 'kysely';
+import type { Kysely, SelectQueryBuilder } from 'kysely';
 import type { ContainersTable, Database, FilesTable } from '../db/schema.js';
 import type { FieldResolver } from '../http/filters.js';
 import { now } from '../ids.js';
@@ -225,4 +225,132 @@ export async function updateContainer(db: Kysely<Database>, id: string, patch: P
     .set({ ...patch, modified: now() })
     .where('id', '=', id)
     .execute();
+}
+
+type ContainersQuery = SelectQueryBuilder<Database, 'containers', ContainersTable>;
+/** The columns a permission check reads (auth/access.ts `can`, `check`). */
+export type ContainerRef = Pick<ContainersTable, 'id' | 'type' | 'project_id' | 'group_id'>;
+
+/**
+ * Containers of one type for a listing: optionally only those with `scope.column = scope.value`
+ * (under one ancestor), and only those in `projects` when given (a reader's visible projects).
+ */
+export function containersQuery(
+  db: Kysely<Database>,
+  type: ContainerType,
+  scope?: { column: keyof ContainersTable; value: string },
+  projects?: string[],
+): ContainersQuery {
+  let q = db.selectFrom('containers').selectAll().where('type', '=', type);
+  if (scope) q = q.where(scope.column, '=', scope.value);
+  if (projects) q = q.where('project_id', 'in', projects);
+  return q;
+}
+
+/** The analyses hung off one container, for a listing. */
+export function analysesOfQuery(db: Kysely<Database>, parentId: string): ContainersQuery {
+  return db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where('parent_id', '=', parentId);
+}
+
+/**
+ * The analyses anywhere below a container whose chain column (`project_id` … `acquisition_id`)
+ * is `column`, for a listing; `parentType` keeps those hung off one kind of container.
+ */
+export function analysesBelowQuery(
+  db: Kysely<Database>,
+  column: 'project_id' | 'subject_id' | 'session_id' | 'acquisition_id',
+  id: string,
+  parentType?: ContainerType,
+): ContainersQuery {
+  let q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where(column, '=', id);
+  if (parentType) q = q.where('parent_type', '=', parentType);
+  return q;
+}
+
+/** The analyses hung off a container, ordered by id or by creation (a container document embeds them). */
+export async function analysesOf(db: Kysely<Database>, parentId: string, order: 'id' | 'created'): Promise<ContainersTable[]> {
+  return db.selectFrom('containers').selectAll().where('parent_id', '=', parentId).where('type', '=', 'analysis').orderBy(order).execute();
+}
+
+/** The children of one type of a container, with only what a picker shows, by label. */
+export async function childLabels(
+  db: Kysely<Database>,
+  parentId: string,
+  type: ContainerType,
+): Promise<Pick<ContainersTable, 'id' | 'label' | 'type'>[]> {
+  return db
+    .selectFrom('containers')
+    .select(['id', 'label', 'type'])
+    .where('parent_id', '=', parentId)
+    .where('type', '=', type)
+    .orderBy('label')
+    .orderBy('id')
+    .execute();
+}
+
+/** Containers by id (ids that match nothing are left out). */
+export async function containersByIds(db: Kysely<Database>, ids: string[]): Promise<Map<string, ContainersTable>> {
+  const rows = new Map<string, ContainersTable>();
+  for (let i = 0; i < ids.length; i += 500) {
+    for (const r of await db
+      .selectFrom('containers')
+      .selectAll()
+      .where('id', 'in', ids.slice(i, i + 500))
+      .execute())
+      rows.set(r.id, r);
+  }
+  return rows;
+}
+
+/** What a permission check needs of one container. */
+export async function containerRef(db: Kysely<Database>, id: string): Promise<ContainerRef | undefined> {
+  return db.selectFrom('containers').select(['id', 'type', 'project_id', 'group_id']).where('id', '=', id).executeTakeFirst();
+}
+
+/** What a permission check needs of many containers (ids that match nothing are left out). */
+export async function containerRefs(db: Kysely<Database>, ids: string[]): Promise<ContainerRef[]> {
+  const out: ContainerRef[] = [];
+  for (let i = 0; i < ids.length; i += 500)
+    out.push(
+      ...(await db
+        .selectFrom('containers')
+        .select(['id', 'type', 'project_id', 'group_id'])
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute()),
+    );
+  return out;
+}
+
+/**
+ * Deletes the rows of a subtree (`ids`, from subtreeIds; `projectId` when its root is a project):
+ * its files, its containers, their collection memberships and the project's role assignments, in
+ * one transaction. `retire` is handed the file keys before any row goes, so the caller can mark
+ * the blobs first: a crash after the commit then leaves blobs that recovery removes.
+ */
+export async function deleteSubtreeRows(
+  db: Kysely<Database>,
+  ids: string[],
+  projectId: string | undefined,
+  retire: (fileKeys: string[]) => Promise<void>,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const keys: string[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const files = await trx
+        .selectFrom('files')
+        .select('id')
+        .where('container_id', 'in', ids.slice(i, i + 500))
+        .execute();
+      keys.push(...files.map((f) => f.id));
+    }
+    await retire(keys);
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      await trx.deleteFrom('files').where('container_id', 'in', chunk).execute();
+      await trx.deleteFrom('containers').where('id', 'in', chunk).execute();
+      // Collections hold references: what is gone leaves them too.
+      await trx.deleteFrom('collection_members').where('container_id', 'in', chunk).execute();
+    }
+    if (projectId) await trx.deleteFrom('project_permissions').where('project_id', '=', projectId).execute();
+  });
 }

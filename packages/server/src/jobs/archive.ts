@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type Gunzip } from 'node:zlib';
 import tar from 'tar-stream';
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -136,6 +136,100 @@ class MemberRules {
 }
 
 /**
+ * Which manifest.json of an archive is its manifest: the one at the top, else the one inside the
+ * archive's only top-level folder. `candidates` maps '' or that folder to a manifest's text.
+ */
+function chooseManifest(candidates: Map<string, string>, tops: Set<string>): ArchiveManifest {
+  const atRoot = candidates.get('');
+  if (atRoot !== undefined) return { text: atRoot, root: '' };
+  const nested = [...candidates.entries()];
+  if (nested.length === 1 && tops.size === 1) return { text: nested[0]![1], root: nested[0]![0] };
+  if (nested.length > 1 || tops.size > 1)
+    return { problem: 'the archive has no manifest.json at its top and more than one top-level folder' };
+  return { problem: 'the archive has no manifest.json (at its top or inside its one top-level folder)' };
+}
+
+/** What an archive expands to as it streams past, against `limits`: declared and real bytes, members, ratio. */
+class ExpansionBudget {
+  private compressed = 0;
+  private inflated = 0;
+  private declared = 0;
+  private entries = 0;
+
+  constructor(private readonly limits: ArchiveLimits) {}
+
+  received(bytes: number): void {
+    this.compressed += bytes;
+  }
+
+  /** Inflated output: the refusal when the archive has now expanded too far (in bytes, or as a ratio). */
+  inflatedBy(bytes: number): string | undefined {
+    const { maxBytes, maxRatio } = this.limits;
+    this.inflated += bytes;
+    if (this.inflated > maxBytes) return `the archive expands to more than ${maxBytes} bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)`;
+    if (this.inflated > RATIO_FLOOR_BYTES && this.inflated > maxRatio * this.compressed)
+      return `the archive expands more than ${maxRatio} times (${this.inflated} bytes from the first ${this.compressed} compressed; SPROCKET_GEAR_ARCHIVE_MAX_RATIO): refused as a decompression bomb`;
+    return undefined;
+  }
+
+  /** A member's header, before its content: throws a Refusal past the member count or the declared bytes. */
+  member(header: tar.Header): void {
+    const { maxBytes, maxEntries } = this.limits;
+    if (++this.entries > maxEntries)
+      throw new Refusal(`the archive has more than ${maxEntries} members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)`, true);
+    this.declared += header.size ?? 0;
+    if (this.declared > maxBytes) {
+      throw new Refusal(
+        `archive member ${JSON.stringify(header.name)} declares ${header.size} bytes: the archive would expand to more than ${maxBytes} bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)`,
+        true,
+      );
+    }
+  }
+}
+
+/**
+ * Checks a member's header against the budget and the member rules (throwing a Refusal naming it)
+ * and notes its top-level folder; answers its path parts.
+ */
+function admitMember(header: tar.Header, budget: ExpansionBudget, rules: MemberRules, tops: Set<string>): string[] {
+  budget.member(header);
+  const parts = rules.check(header);
+  if (parts.length) tops.add(parts.length > 1 || header.type === 'directory' ? parts[0]! : '');
+  return parts;
+}
+
+/** Stops inflating once refused: a bomb must not be expanded to its end just to be refused. */
+function stopInflating(source: Readable, gunzip: Gunzip, extract: tar.Extract): void {
+  source.unpipe(gunzip);
+  gunzip.unpipe(extract);
+  gunzip.destroy();
+  extract.destroy();
+}
+
+/** A manifest.json at the top or one folder down (`parts`: the member's path parts). */
+function isManifestMember(header: tar.Header, parts: string[]): boolean {
+  return header.type === 'file' && parts[parts.length - 1] === 'manifest.json' && parts.length <= 2;
+}
+
+/** The part of a tar member's content stream that readManifestMember uses. */
+interface MemberStream {
+  on(event: 'data', listener: (c: unknown) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+}
+
+/** Reads a manifest member to its end: `done` gets its text, or undefined when it passes MAX_MANIFEST_BYTES (kept no further). */
+function readManifestMember(stream: MemberStream, done: (text: string | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  stream.on('data', (c: unknown) => {
+    if (!Buffer.isBuffer(c)) return;
+    size += c.length;
+    if (size <= MAX_MANIFEST_BYTES) chunks.push(c);
+  });
+  stream.on('end', () => done(size > MAX_MANIFEST_BYTES ? undefined : Buffer.concat(chunks).toString('utf8')));
+}
+
+/**
  * Reads a gear archive (tar.gz of the gear's directory) as it streams past, checks its members (see
  * MemberRules) and its expansion (`limits`: declared and real uncompressed bytes, members, ratio),
  * and finds its manifest.json: at the top, or inside the one top-level folder the archive has (what
@@ -148,6 +242,7 @@ export function readArchiveManifest(source: Readable, limits: ArchiveLimits = DE
     const candidates = new Map<string, string>();
     const tops = new Set<string>();
     const rules = new MemberRules();
+    const budget = new ExpansionBudget(limits);
     let failed: string | undefined;
     let tooLarge = false;
     let settled = false;
@@ -161,15 +256,7 @@ export function readArchiveManifest(source: Readable, limits: ArchiveLimits = DE
         }
       }
       settled = true;
-      if (failed) return resolve({ problem: failed, ...(tooLarge ? { tooLarge } : {}) });
-      const atRoot = candidates.get('');
-      if (atRoot !== undefined) return resolve({ text: atRoot, root: '' });
-      const nested = [...candidates.entries()];
-      if (nested.length === 1 && tops.size === 1) return resolve({ text: nested[0]![1], root: nested[0]![0] });
-      if (nested.length > 1 || tops.size > 1) {
-        return resolve({ problem: 'the archive has no manifest.json at its top and more than one top-level folder' });
-      }
-      resolve({ problem: 'the archive has no manifest.json (at its top or inside its one top-level folder)' });
+      resolve(failed ? { problem: failed, ...(tooLarge ? { tooLarge } : {}) } : chooseManifest(candidates, tops));
     };
     let sourceEnded = false;
     source.once('end', () => {
@@ -182,69 +269,33 @@ export function readArchiveManifest(source: Readable, limits: ArchiveLimits = DE
       if (failed) return;
       failed = msg;
       tooLarge = bound;
-      // Stop inflating: a bomb must not be expanded to its end just to be refused.
-      source.unpipe(gunzip);
-      gunzip.unpipe(extract);
-      gunzip.destroy();
-      extract.destroy();
+      stopInflating(source, gunzip, extract);
       if (sourceEnded) return finish();
       // Keep reading so the other consumer of `source` sees the whole upload.
       source.on('data', () => undefined);
       source.resume();
     };
-    let compressed = 0;
-    let inflated = 0;
-    let declared = 0;
-    let entries = 0;
-    source.on('data', (c: Buffer) => {
-      compressed += c.length;
-    });
+    source.on('data', (c: Buffer) => budget.received(c.length));
     gunzip.on('data', (c: Buffer) => {
-      inflated += c.length;
-      if (inflated > limits.maxBytes) {
-        drainOnError(`the archive expands to more than ${limits.maxBytes} bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)`, true);
-      } else if (inflated > RATIO_FLOOR_BYTES && inflated > limits.maxRatio * compressed) {
-        drainOnError(
-          `the archive expands more than ${limits.maxRatio} times (${inflated} bytes from the first ${compressed} compressed; SPROCKET_GEAR_ARCHIVE_MAX_RATIO): refused as a decompression bomb`,
-          true,
-        );
-      }
+      const refusal = budget.inflatedBy(c.length);
+      if (refusal) drainOnError(refusal, true);
     });
     extract.on('entry', (header, stream, next) => {
       let parts: string[];
       try {
-        if (++entries > limits.maxEntries)
-          throw new Refusal(`the archive has more than ${limits.maxEntries} members (SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES)`, true);
-        declared += header.size ?? 0;
-        if (declared > limits.maxBytes) {
-          throw new Refusal(
-            `archive member ${JSON.stringify(header.name)} declares ${header.size} bytes: the archive would expand to more than ${limits.maxBytes} bytes (SPROCKET_GEAR_ARCHIVE_MAX_BYTES)`,
-            true,
-          );
-        }
-        parts = rules.check(header);
+        parts = admitMember(header, budget, rules, tops);
       } catch (e) {
         if (!(e instanceof Refusal)) throw e;
-        drainOnError(e.message, e.tooLarge);
-        return;
+        return drainOnError(e.message, e.tooLarge);
       }
-      if (parts.length) tops.add(parts.length > 1 || header.type === 'directory' ? parts[0]! : '');
-      const isManifest = header.type === 'file' && parts[parts.length - 1] === 'manifest.json' && parts.length <= 2;
-      if (!isManifest) {
+      if (!isManifestMember(header, parts)) {
         stream.on('end', next);
         stream.resume();
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      stream.on('data', (c: unknown) => {
-        if (!Buffer.isBuffer(c)) return;
-        size += c.length;
-        if (size <= MAX_MANIFEST_BYTES) chunks.push(c);
-      });
-      stream.on('end', () => {
-        if (size > MAX_MANIFEST_BYTES) failed ??= `manifest.json is larger than ${MAX_MANIFEST_BYTES} bytes`;
-        else candidates.set(parts.length === 2 ? parts[0]! : '', Buffer.concat(chunks).toString('utf8'));
+      readManifestMember(stream, (text) => {
+        if (text === undefined) failed ??= `manifest.json is larger than ${MAX_MANIFEST_BYTES} bytes`;
+        else candidates.set(parts.length === 2 ? parts[0]! : '', text);
         next();
       });
     });

@@ -4,11 +4,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccessContext } from '../auth/access.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
 import { accessOf, type ServerContext } from '../context.js';
-import { containerDoc, containerFieldResolver, currentFiles } from '../dao/containers.js';
+import { analysesBelowQuery, analysesOfQuery, containerDoc, containerFieldResolver, currentFiles } from '../dao/containers.js';
 import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
+import { jobsByIds } from '../dao/jobs.js';
 import { isPlainObject, type JsonObject } from '../dao/json.js';
-import type { ContainersTable } from '../db/schema.js';
+import type { ContainersTable } from '../dao/rows.js';
 import { apiError, badRequest } from '../errors.js';
 import { queryFlag } from '../http/guards.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
@@ -26,15 +27,7 @@ import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 export async function inflateJobs(ctx: ServerContext, access: AccessContext, docs: JsonObject[]): Promise<JsonObject[]> {
   const ids = [...new Set(docs.map((d) => d.job).filter((j): j is string => typeof j === 'string'))];
   if (!ids.length) return docs;
-  const rows = [];
-  for (let i = 0; i < ids.length; i += 500)
-    rows.push(
-      ...(await ctx.handle.db
-        .selectFrom('jobs')
-        .selectAll()
-        .where('id', 'in', ids.slice(i, i + 500))
-        .execute()),
-    );
+  const rows = await jobsByIds(ctx.handle.db, ids);
   const jobs = new Map((await jobDocsFor(ctx.handle, access, rows)).map((j) => [String(j.id ?? j._id), j]));
   for (const d of docs) if (typeof d.job === 'string' && jobs.has(d.job)) d.job = jobs.get(d.job)!;
   return docs;
@@ -100,7 +93,7 @@ export async function analysisRoutes(app: Api, ctx: ServerContext, type: Contain
       const access = accessOf(ctx, req);
       const parent = await access.requireContainer(type, req.params.id, 'analyses_view_metadata');
       const params = parseListParams(req);
-      const q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where('parent_id', '=', parent.id);
+      const q = analysesOfQuery(db, parent.id);
       const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
       return listReply(params, await analysisPage(req.query.inflate_job, access, rows), total);
     },
@@ -119,8 +112,7 @@ export async function analysisRoutes(app: Api, ctx: ServerContext, type: Contain
           // Permissions are per project, so the right to see this container's analyses is the right to see all below it.
           const parent = await access.requireContainer(type, req.params.id, 'analyses_view_metadata');
           const params = parseListParams(req);
-          let q = db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where(CHAIN_COLUMN[type], '=', parent.id);
-          if (child !== 'all') q = q.where('parent_type', '=', child);
+          const q = analysesBelowQuery(db, CHAIN_COLUMN[type], parent.id, child === 'all' ? undefined : child);
           const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver('analysis'));
           return listReply(params, await analysisPage(req.query.inflate_job, access, rows), total);
         },

@@ -1,6 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import { JOB_PRIORITIES, type JobPriority } from '@sprocket/types';
+import { ownerScope } from '../auth/principal.js';
 import { accessOf, type ServerContext } from '../context.js';
+import { batchesOf } from '../dao/batches.js';
+import { batchJobStates } from '../dao/jobs.js';
 import type { Api } from '../http/typed.js';
 import {
   batchDoc,
@@ -63,26 +66,12 @@ export async function batchRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get('/batch', { schema: { ...t, summary: 'Your batches (every batch for site admins)' } }, async (req) => {
     const access = accessOf(ctx, req);
-    let q = db.selectFrom('batches').selectAll();
-    if (!access.isAdmin) q = q.where('origin_id', '=', access.principal.userId);
-    const rows = await q.orderBy('created').orderBy('id').execute();
+    const rows = await batchesOf(db, ownerScope(access.principal));
     if (!rows.length) return [];
-    const ids = rows.map((r) => r.id);
-    const jobs: { id: string; batch: string | null; state: string }[] = [];
-    for (let i = 0; i < ids.length; i += 500) {
-      jobs.push(
-        ...(await db
-          .selectFrom('jobs')
-          .select(['id', 'batch', 'state'])
-          .where('batch', 'in', ids.slice(i, i + 500))
-          .where('retried', 'is', null)
-          .orderBy('created')
-          .orderBy('id')
-          .execute()),
-      );
-    }
-    const byBatch = new Map<string, typeof jobs>();
-    for (const j of jobs) byBatch.set(j.batch!, [...(byBatch.get(j.batch!) ?? []), j]);
+    const byBatch = await batchJobStates(
+      db,
+      rows.map((r) => r.id),
+    );
     const extras = await batchExtras(ctx, rows);
     return rows.map((r) => {
       const list = byBatch.get(r.id) ?? [];

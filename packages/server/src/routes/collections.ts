@@ -4,19 +4,23 @@ import type { FastifyRequest } from 'fastify';
 import { CollectionAccess } from '../auth/collection-access.js';
 import { accessOf, type ServerContext } from '../context.js';
 import {
-  acquisitionsQuery,
-  addMembers,
   COLLECTION_LEVELS,
   type CollectionNode,
+  collectionCurators,
   collectionDoc,
   collectionFieldResolver,
+  collectionMembersQuery,
   collectionPermissions,
-  removeMembers,
-  sessionsQuery,
+  collectionsNamed,
+  collectionsQuery,
+  deleteCollection,
+  insertCollection,
+  modifyCollection,
+  updateCollection,
 } from '../dao/collections.js';
-import { containerDoc, containerFieldResolver, currentFiles, subjectsById } from '../dao/containers.js';
+import { containerDoc, containerFieldResolver, containersByIds, currentFiles, subjectsById } from '../dao/containers.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
-import type { CollectionsTable, ContainersTable } from '../db/schema.js';
+import type { CollectionsTable, ContainersTable } from '../dao/rows.js';
 import { ApiError, apiError, badRequest, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import type { Api } from '../http/typed.js';
@@ -68,12 +72,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
   const t = { tags: ['collections'] };
 
   const collAccess = (req: FastifyRequest) => new CollectionAccess(ctx.handle, accessOf(ctx, req));
-  const save = (id: string, patch: Partial<CollectionsTable>) =>
-    db
-      .updateTable('collections')
-      .set({ ...patch, modified: now() })
-      .where('id', '=', id)
-      .execute();
+  const save = (id: string, patch: Partial<CollectionsTable>) => updateCollection(db, id, patch);
 
   async function fullDoc(row: CollectionsTable): Promise<JsonObject> {
     return collectionDoc(row, (await collectionPermissions(db, [row.id])).get(row.id) ?? [], true);
@@ -85,16 +84,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
    */
   async function resolveNodes(req: FastifyRequest, nodes: CollectionNode[]): Promise<{ node: CollectionNode; row: ContainersTable }[]> {
     const access = accessOf(ctx, req);
-    const rows = new Map<string, ContainersTable>();
-    const ids = [...new Set(nodes.map((n) => n._id))];
-    for (let i = 0; i < ids.length; i += 500) {
-      for (const r of await db
-        .selectFrom('containers')
-        .selectAll()
-        .where('id', 'in', ids.slice(i, i + 500))
-        .execute())
-        rows.set(r.id, r);
-    }
+    const rows = await containersByIds(db, [...new Set(nodes.map((n) => n._id))]);
     const out: { node: CollectionNode; row: ContainersTable }[] = [];
     for (const [i, node] of nodes.entries()) {
       const row = rows.get(node._id);
@@ -115,13 +105,9 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
   ) {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
-    let q = level === 'session' ? sessionsQuery(db, collectionId) : acquisitionsQuery(db, collectionId);
-    if (sessionId) q = q.where('session_id', '=', sessionId);
-    if (!access.isAdmin) {
-      const { projects } = await access.visibleProjectIds();
-      if (!projects.length) return listReply(params, [], 0);
-      q = q.where('project_id', 'in', projects);
-    }
+    const projects = await access.projectScope();
+    if (projects && !projects.length) return listReply(params, [], 0);
+    const q = collectionMembersQuery(db, level, collectionId, { sessionId, projects });
     const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver(level));
     const files = await currentFiles(
       db,
@@ -143,27 +129,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
       if (p.readOnly || p.jobId || p.kind === 'engine') throw forbidden('creating collections needs a user key that may write');
       const b = req.body;
       const id = newId();
-      const stamp = now();
-      await db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('collections')
-          .values({
-            id,
-            label: b.label!,
-            description: b.description ?? null,
-            curator: p.userId,
-            info: JSON.stringify(b.info ?? {}),
-            tags: JSON.stringify(b.tags ?? []),
-            notes: '[]',
-            created: stamp,
-            modified: stamp,
-          })
-          .execute();
-        await trx
-          .insertInto('collection_permissions')
-          .values({ collection_id: id, user_id: p.userId, role_ids: JSON.stringify([BUILTIN_ROLES.admin.id]) })
-          .execute();
-      });
+      await insertCollection(db, { id, curator: p.userId, fields: b }, BUILTIN_ROLES.admin.id);
       return { _id: id };
     },
   );
@@ -174,12 +140,8 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     async (req) => {
       const params = parseListParams(req);
       const visible = await collAccess(req).visibleIds();
-      let q = db.selectFrom('collections').selectAll();
-      if (visible) {
-        if (!visible.length) return listReply(params, [], 0);
-        q = q.where('id', 'in', visible);
-      }
-      const { rows, total } = await runList(q, params, ctx.handle.dialect, collectionFieldResolver);
+      if (visible && !visible.length) return listReply(params, [], 0);
+      const { rows, total } = await runList(collectionsQuery(db, visible), params, ctx.handle.dialect, collectionFieldResolver);
       const perms = await collectionPermissions(
         db,
         rows.map((r) => r.id),
@@ -198,13 +160,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     async (req) => {
       const visible = await collAccess(req).visibleIds();
       if (visible && !visible.length) return [];
-      let q = db
-        .selectFrom('collections')
-        .innerJoin('users', 'users.id', 'collections.curator')
-        .select(['users.id', 'users.firstname', 'users.lastname'])
-        .distinct();
-      if (visible) q = q.where('collections.id', 'in', visible);
-      const rows = await q.orderBy('users.id').execute();
+      const rows = await collectionCurators(db, visible);
       return rows.map((u) => ({ _id: u.id, firstname: u.firstname, lastname: u.lastname }));
     },
   );
@@ -227,25 +183,10 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
       const row = await collAccess(req).require(req.params.id, 'containers_modify_metadata');
       const b = req.body;
       const nodes = b.contents ? await resolveNodes(req, b.contents.nodes) : [];
-      await db.transaction().execute(async (trx) => {
-        if (b.contents?.operation === 'add')
-          await addMembers(
-            trx,
-            row.id,
-            nodes.map((n) => n.node),
-          );
-        if (b.contents?.operation === 'remove') await removeMembers(trx, row.id, nodes);
-        await trx
-          .updateTable('collections')
-          .set({
-            ...(b.label !== undefined ? { label: b.label } : {}),
-            ...(b.description !== undefined ? { description: b.description } : {}),
-            ...(b.info !== undefined ? { info: JSON.stringify(b.info) } : {}),
-            ...(b.tags !== undefined ? { tags: JSON.stringify(b.tags) } : {}),
-            modified: now(),
-          })
-          .where('id', '=', row.id)
-          .execute();
+      await modifyCollection(db, row.id, {
+        add: b.contents?.operation === 'add' ? nodes.map((n) => n.node) : undefined,
+        remove: b.contents?.operation === 'remove' ? nodes : undefined,
+        fields: b,
       });
       return { modified: 1 };
     },
@@ -256,11 +197,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     { schema: { ...t, summary: 'Delete a collection (its sessions and acquisitions stay where they are)', params: idParams } },
     async (req) => {
       const row = await collAccess(req).require(req.params.id, 'containers_delete_project');
-      await db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('collection_members').where('collection_id', '=', row.id).execute();
-        await trx.deleteFrom('collection_permissions').where('collection_id', '=', row.id).execute();
-        await trx.deleteFrom('collections').where('id', '=', row.id).execute();
-      });
+      await deleteCollection(db, row.id);
       return { deleted: 1 };
     },
   );
@@ -358,10 +295,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     const byId = /^<id:([0-9a-f]{24})>$/.exec(seg)?.[1];
     const visible = await collAccess(req).visibleIds();
     if (visible && !visible.length) return undefined;
-    let q = db.selectFrom('collections').selectAll();
-    q = byId ? q.where('id', '=', byId) : q.where('label', '=', seg);
-    if (visible) q = q.where('id', 'in', visible);
-    const rows = await q.orderBy('created').orderBy('id').limit(2).execute();
+    const rows = await collectionsNamed(db, byId ? { id: byId } : { label: seg }, visible);
     if (rows.length > 1)
       throw new ApiError('CONFLICT', `path collections/${seg}: more than one collection is labelled '${seg}'; use collections/<id:…>`);
     return rows[0] ? fullDoc(rows[0]) : undefined;

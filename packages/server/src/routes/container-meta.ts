@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { accessOf, type ServerContext } from '../context.js';
 import { updateContainer } from '../dao/containers.js';
 import { type JsonObject, parseJson } from '../dao/json.js';
-import type { ContainersTable } from '../db/schema.js';
+import type { ContainersTable } from '../dao/rows.js';
 import { apiError, notFound } from '../errors.js';
 import type { Api } from '../http/typed.js';
 import { newId, now } from '../ids.js';

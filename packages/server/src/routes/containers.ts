@@ -5,12 +5,15 @@ import type { AccessContext } from '../auth/access.js';
 import { CollectionAccess } from '../auth/collection-access.js';
 import { redactAnalysisInputs } from '../auth/visibility.js';
 import { accessOf, type ServerContext } from '../context.js';
-import { collectionDoc, collectionPermissions } from '../dao/collections.js';
+import { collectionDoc, collectionExists, collectionPermissions } from '../dao/collections.js';
 import {
+  analysesOf,
   childWithLabel,
   containerDoc,
   containerFieldResolver,
+  containersQuery,
   currentFiles,
+  deleteSubtreeRows,
   getContainer,
   subjectsById,
   subtreeIds,
@@ -23,7 +26,7 @@ import { type JsonObject, parseJson } from '../dao/json.js';
 import { MOVE_TARGETS, moveContainer } from '../dao/moves.js';
 import { roleAssignmentsOf } from '../dao/role-assignments.js';
 import { copyGroupPermissions } from '../dao/roles.js';
-import type { ContainersTable } from '../db/schema.js';
+import type { ContainersTable } from '../dao/rows.js';
 import { ApiError, apiError, badRequest } from '../errors.js';
 import { type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
 import type { Api } from '../http/typed.js';
@@ -67,14 +70,9 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
   ) {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
-    let q = db.selectFrom('containers').selectAll().where('type', '=', type);
-    if (scope) q = q.where(scope.column, '=', scope.value);
-    if (!access.isAdmin) {
-      let { projects } = await access.visibleProjectIds();
-      if (type === 'analysis') projects = await projectsAllowing(access, projects, 'analyses_view_metadata');
-      if (!projects.length) return listReply(params, [], 0);
-      q = q.where('project_id', 'in', projects);
-    }
+    const projects = await access.projectScope(type === 'analysis' ? 'analyses_view_metadata' : undefined);
+    if (projects && !projects.length) return listReply(params, [], 0);
+    const q = containersQuery(db, type, scope, projects);
     const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver(type));
     const files = await currentFiles(
       db,
@@ -92,20 +90,6 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
     return listReply(params, docs, total);
   }
 
-  /** The subset of `projectIds` on which the caller may take `action` (roles can withhold some views). */
-  async function projectsAllowing(access: AccessContext, projectIds: string[], action: Action): Promise<string[]> {
-    const out: string[] = [];
-    for (let i = 0; i < projectIds.length; i += 500) {
-      const rows = await db
-        .selectFrom('containers')
-        .select(['id', 'project_id', 'group_id'])
-        .where('id', 'in', projectIds.slice(i, i + 500))
-        .execute();
-      for (const r of rows) if (await access.can(r, action)) out.push(r.id);
-    }
-    return out;
-  }
-
   /** Role assignments per project, `[{_id, role_ids}]` as on Flywheel's Project model. */
   const projectPermissions = (ids: string[]) => roleAssignmentsOf(db, 'project', ids);
 
@@ -114,13 +98,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
     const subject = row.type === 'session' && row.subject_id ? (await subjectsById(db, [row.subject_id])).get(row.subject_id) : undefined;
     let analyses: JsonObject[] | undefined;
     if (row.type !== 'analysis' && (await access.can(row, 'analyses_view_metadata'))) {
-      const rows = await db
-        .selectFrom('containers')
-        .selectAll()
-        .where('parent_id', '=', row.id)
-        .where('type', '=', 'analysis')
-        .orderBy('id')
-        .execute();
+      const rows = await analysesOf(db, row.id, 'id');
       const af = await currentFiles(
         db,
         rows.map((r) => r.id),
@@ -289,25 +267,10 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
         const ids = await subtreeIds(db, row);
         const keys: string[] = [];
         try {
-          await db.transaction().execute(async (trx) => {
-            for (let i = 0; i < ids.length; i += 500) {
-              const files = await trx
-                .selectFrom('files')
-                .select('id')
-                .where('container_id', 'in', ids.slice(i, i + 500))
-                .execute();
-              keys.push(...files.map((f) => f.id));
-            }
+          await deleteSubtreeRows(db, ids, type === 'project' ? row.id : undefined, async (fileKeys) => {
+            keys.push(...fileKeys);
             // Marked before the rows go, so a crash after the commit leaves blobs that recovery removes.
-            await ctx.store.retire(keys);
-            for (let i = 0; i < ids.length; i += 500) {
-              const chunk = ids.slice(i, i + 500);
-              await trx.deleteFrom('files').where('container_id', 'in', chunk).execute();
-              await trx.deleteFrom('containers').where('id', 'in', chunk).execute();
-              // Collections hold references: what is gone leaves them too.
-              await trx.deleteFrom('collection_members').where('container_id', 'in', chunk).execute();
-            }
-            if (type === 'project') await trx.deleteFrom('project_permissions').where('project_id', '=', row.id).execute();
+            await ctx.store.retire(fileKeys);
           });
         } catch (err) {
           await ctx.store.confirm(keys);
@@ -367,7 +330,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
         await access.check(row, viewAction(row.type));
         return fullDoc(row, access);
       }
-      if (await db.selectFrom('collections').select('id').where('id', '=', id).executeTakeFirst()) {
+      if (await collectionExists(db, id)) {
         const c = await new CollectionAccess(ctx.handle, access).require(id, 'containers_view_metadata');
         return collectionDoc(c, (await collectionPermissions(db, [c.id])).get(c.id) ?? [], true);
       }

@@ -7,8 +7,8 @@ import yazl from 'yazl';
 import type { AccessContext } from '../auth/access.js';
 import { accessOf, type ServerContext } from '../context.js';
 import { subtreeIds } from '../dao/containers.js';
+import { type ArchiveFile, type ArchiveNode, archiveFiles, archiveNode, archiveNodes } from '../dao/downloads.js';
 import { ticketSecret } from '../dao/settings.js';
-import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { apiError, badRequest } from '../errors.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import type { Api } from '../http/typed.js';
@@ -19,15 +19,10 @@ import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
  * tar or zip stream, laid out `group/project/subject/session/acquisition/name`. Content streams
  * from the store; nothing is assembled in memory or on disk.
  */
-/** Only the columns an archive needs: a large subtree's info and other JSON would cost memory for nothing. */
-type FileRef = Pick<FilesTable, 'id' | 'container_id' | 'name' | 'size' | 'modified'>;
-type Node = Pick<ContainersTable, 'id' | 'type' | 'label' | 'parent_id' | 'parent_type'>;
-const FILE_COLUMNS = ['id', 'container_id', 'name', 'size', 'modified'] as const;
-const NODE_COLUMNS = ['id', 'type', 'label', 'parent_id', 'parent_type'] as const;
 
 interface Entry {
   path: string;
-  file: FileRef;
+  file: ArchiveFile;
 }
 
 interface Selection {
@@ -50,54 +45,32 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
       const root = await access.requireContainer(node.level, node.id, 'files_download');
       const ids = (await subtreeIds(db, root)).filter((id) => !seen.has(id));
       for (const id of ids) seen.add(id);
-      const rows: Node[] = [];
-      for (let i = 0; i < ids.length; i += 500)
-        rows.push(
-          ...(await db
-            .selectFrom('containers')
-            .select(NODE_COLUMNS)
-            .where('id', 'in', ids.slice(i, i + 500))
-            .execute()),
-        );
+      const rows = await archiveNodes(db, ids);
       const byId = new Map(rows.map((r) => [r.id, r]));
       // A role may grant downloads but withhold analyses; their outputs then stay out of the archive.
       const withAnalyses = root.type === 'analysis' || (await access.can(root, 'analyses_view_metadata'));
       const holders = withAnalyses ? ids : rows.filter((r) => r.type !== 'analysis').map((r) => r.id);
-      const group = await db.selectFrom('groups').select('id').where('id', '=', root.group_id).executeTakeFirst();
       // Sibling containers may share a label; their folders then get the id appended.
       const labelCount = new Map<string, number>();
       for (const r of rows) labelCount.set(`${r.parent_id}/${r.label}`, (labelCount.get(`${r.parent_id}/${r.label}`) ?? 0) + 1);
-      const folder = (r: Node) => {
+      const folder = (r: ArchiveNode) => {
         const label = safePathSegment(r.label);
         return (labelCount.get(`${r.parent_id}/${r.label}`) ?? 0) > 1 ? `${label}_${r.id}` : label;
       };
-      const pathOf = async (r: Node): Promise<string> => {
+      const pathOf = async (r: ArchiveNode): Promise<string> => {
         const parts: string[] = [];
-        let cur: Node | undefined = r;
+        let cur: ArchiveNode | undefined = r;
         while (cur) {
           parts.unshift(cur.type === 'analysis' ? `analyses/${folder(cur)}` : folder(cur));
           const pid: string = cur.parent_id;
-          cur =
-            byId.get(pid) ??
-            (cur.parent_type === 'group'
-              ? undefined
-              : await db.selectFrom('containers').select(NODE_COLUMNS).where('id', '=', pid).executeTakeFirst());
+          cur = byId.get(pid) ?? (cur.parent_type === 'group' ? undefined : await archiveNode(db, pid));
           if (cur && !byId.has(cur.id)) byId.set(cur.id, cur);
         }
-        return [safePathSegment(group?.id ?? root.group_id), ...parts].join('/');
+        return [safePathSegment(root.group_id), ...parts].join('/');
       };
-      for (let i = 0; i < holders.length; i += 500) {
-        let q = db
-          .selectFrom('files')
-          .select(FILE_COLUMNS)
-          .where('container_id', 'in', holders.slice(i, i + 500))
-          .where('current', '=', 1);
-        if (sel.include?.length) q = q.where('type', 'in', sel.include);
-        if (sel.exclude?.length) q = q.where((eb) => eb.or([eb('type', 'is', null), eb('type', 'not in', sel.exclude!)]));
-        for (const f of await q.orderBy('container_id').orderBy('name').execute()) {
-          const holder = byId.get(f.container_id)!;
-          entries.push({ path: `${await pathOf(holder)}/files/${safePathSegment(f.name)}`, file: f });
-        }
+      for await (const f of archiveFiles(db, holders, sel)) {
+        const holder = byId.get(f.container_id)!;
+        entries.push({ path: `${await pathOf(holder)}/files/${safePathSegment(f.name)}`, file: f });
       }
     }
     return entries;

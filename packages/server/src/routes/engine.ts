@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { type AskBody, type FinishBody, type JobLogLine, LOG_FD } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, type Principal, requireSiteAdmin } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { deviceDocs, disableDevice } from '../dao/devices.js';
+import { jobStateCounts } from '../dao/jobs.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import { apiError, badRequest, forbidden } from '../errors.js';
 import type { Api } from '../http/typed.js';
@@ -124,12 +124,7 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
         out.push(jobDoc(j, { request: gear ? jobRequest(j, gear) : undefined }));
       }
       if (!b.return?.states) return { jobs: out };
-      const counts = await db
-        .selectFrom('jobs')
-        .select(['state', sql<number>`count(*)`.as('n')])
-        .groupBy('state')
-        .execute();
-      return { jobs: out, states: Object.fromEntries(counts.map((c) => [c.state, Number(c.n)])) };
+      return { jobs: out, states: Object.fromEntries(await jobStateCounts(db)) };
     },
   );
 

@@ -4,7 +4,8 @@ import { AccessContext } from '../auth/access.js';
 import { requirePrincipal } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
-import type { ContainersTable, FilesTable, JobsTable } from '../db/schema.js';
+import { type ContainerRef, containerRef } from '../dao/containers.js';
+import type { ContainersTable, FilesTable, JobsTable } from '../dao/rows.js';
 import type { JobEvent } from '../events.js';
 
 /**
@@ -46,7 +47,7 @@ class EventHub {
       const access = new AccessContext(ctx.handle, c.principal);
       let ok = false;
       try {
-        ok = access.isAdmin || (await access.can({ id: e.project_id, project_id: e.project_id, group_id: e.group_id }, e.need));
+        ok = await access.canOrAdmin({ id: e.project_id, project_id: e.project_id, group_id: e.group_id }, e.need);
       } catch {
         ok = false;
       }
@@ -70,11 +71,8 @@ export function eventHubOf(ctx: ServerContext): EventHub {
   return h;
 }
 
-async function containerOf(
-  ctx: ServerContext,
-  id: string,
-): Promise<Pick<ContainersTable, 'id' | 'type' | 'project_id' | 'group_id'> | undefined> {
-  return ctx.handle.db.selectFrom('containers').select(['id', 'type', 'project_id', 'group_id']).where('id', '=', id).executeTakeFirst();
+async function containerOf(ctx: ServerContext, id: string): Promise<ContainerRef | undefined> {
+  return containerRef(ctx.handle.db, id);
 }
 
 function jobData(job: JobsTable, project: string, from?: string): Record<string, unknown> {

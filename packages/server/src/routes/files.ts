@@ -4,11 +4,21 @@ import { type ContainerType, PLURAL } from '@sprocket/types';
 import { Ajv } from 'ajv';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { accessOf, type ServerContext } from '../context.js';
-import { fileDoc, getCurrentFile, getFileVersion } from '../dao/files.js';
+import { getContainer } from '../dao/containers.js';
+import {
+  deleteFileVersions,
+  fileByKey,
+  fileDoc,
+  fileVersionKeys,
+  fileVersions,
+  getCurrentFile,
+  getFileVersion,
+  patchFile,
+} from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import { describeJobOrigins } from '../dao/origins.js';
+import type { ContainersTable, FilesTable } from '../dao/rows.js';
 import { ticketSecret } from '../dao/settings.js';
-import type { ContainersTable, FilesTable } from '../db/schema.js';
 import { ApiError, apiError, badRequest, describeSchemaError, notFound } from '../errors.js';
 import { commitFiles, type FileMeta, type StagedFile } from '../files/commit.js';
 import { checkFileName } from '../files/names.js';
@@ -301,9 +311,7 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
         let f: FilesTable | undefined;
         if (q.ticket) {
           const payload = verifyTicket(secret, q.ticket);
-          f = payload?.target.startsWith('f:')
-            ? await db.selectFrom('files').selectAll().where('id', '=', payload.target.slice(2)).executeTakeFirst()
-            : undefined;
+          f = payload?.target.startsWith('f:') ? await fileByKey(db, payload.target.slice(2)) : undefined;
           if (!f || f.container_id !== id || f.name !== name) throw apiError('AUTH_TICKET_INVALID', { reason: 'invalid or expired' });
           // Checked again as the key that asked: a ticket does not outlive the permission behind it.
           await (await ticketAccess(ctx.handle, payload!)).requireContainer(type, id, 'files_download');
@@ -338,13 +346,7 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
       },
       async (req) => {
         const { container, f } = await loadFile(req, 'files_view_metadata');
-        const rows = await db
-          .selectFrom('files')
-          .selectAll()
-          .where('container_id', '=', container.id)
-          .where('file_id', '=', f.file_id)
-          .orderBy('version')
-          .execute();
+        const rows = await fileVersions(db, container.id, f.file_id);
         return describeJobOrigins(
           db,
           rows.map((r) => fileDoc(r, container, false)),
@@ -427,12 +429,10 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
       { schema: { ...t, summary: 'Delete a file and all its versions', params: fileParams } },
       async (req) => {
         const { container, f } = await loadFile(req, 'files_delete_non_device_data');
-        const keys = (
-          await db.selectFrom('files').select('id').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute()
-        ).map((r) => r.id);
+        const keys = await fileVersionKeys(db, container.id, f.file_id);
         await ctx.store.retire(keys);
         try {
-          await db.deleteFrom('files').where('container_id', '=', container.id).where('file_id', '=', f.file_id).execute();
+          await deleteFileVersions(db, container.id, f.file_id);
         } catch (err) {
           await ctx.store.confirm(keys);
           throw err;
@@ -448,17 +448,10 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
    * first update), so concurrent edits of one file's info or classification build on each other.
    */
   async function updateFile(f: FilesTable, patch: (current: FilesTable) => Partial<FilesTable>) {
-    const stamp = now();
-    const changed = await db.transaction().execute(async (trx) => {
-      const locked = await trx.updateTable('files').set({ modified: stamp }).where('id', '=', f.id).executeTakeFirst();
-      if (!locked.numUpdatedRows) return undefined;
-      const before = await trx.selectFrom('files').selectAll().where('id', '=', f.id).executeTakeFirstOrThrow();
-      const p = patch(before);
-      await trx.updateTable('files').set(p).where('id', '=', f.id).execute();
-      return { before, after: { ...before, ...p, modified: stamp } };
-    });
+    const changed = await patchFile(db, f.id, patch, now());
     if (!changed) throw notFound(`file '${f.name}'`);
-    const container = await db.selectFrom('containers').selectAll().where('id', '=', f.container_id).executeTakeFirstOrThrow();
+    const container = await getContainer(db, f.container_id);
+    if (!container) throw notFound(`file '${f.name}'`);
     await ctx.events.emit('filesCommitted', { container, written: [changed.after], replaced: [changed.before] });
   }
 }

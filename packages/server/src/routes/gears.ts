@@ -1,12 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import { CONTAINER_TYPES, type ContainerType, invocationSchema, SINGULAR } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, requireSiteAdmin, requireSiteRole } from '../auth/principal.js';
 import { accessOf, type ServerContext } from '../context.js';
-import { currentFiles, parentsOf } from '../dao/containers.js';
+import { analysesOf, childLabels, containerRef, currentFiles, parentsOf } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
+import { deleteGearRow, gearNamed, gearsQuery } from '../dao/gears.js';
+import { activeJobOfGear } from '../dao/jobs.js';
+import { userExists } from '../dao/users.js';
 import { apiError, badRequest, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import type { Api } from '../http/typed.js';
@@ -50,11 +52,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const { gear, warnings } = await receiveGearUpload(ctx, req, p);
       const access = accessOf(ctx, req);
       const mayMention = async (projectId: string) => {
-        const project = await db
-          .selectFrom('containers')
-          .select(['id', 'project_id', 'group_id'])
-          .where('id', '=', projectId)
-          .executeTakeFirst();
+        const project = await containerRef(db, projectId);
         return project !== undefined && (await access.can(project, 'gear_rules_view'));
       };
       warnings.push(...(await followNewGearVersion(ctx, gear, mayMention)));
@@ -79,21 +77,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       // The special values are not field terms: the list parameters get the filter without them.
       const filter = terms.filter((s) => s && !GEAR_FILTERS.has(s)).join(',') || undefined;
       const params = parseListParams({ query: { ...q, filter }, headers: req.headers });
-      let base = db.selectFrom('gears').selectAll();
-      if (!q.all_versions) {
-        base = base
-          .where('disabled', '=', 0)
-          .where(({ not, exists, selectFrom }) =>
-            not(
-              exists(
-                selectFrom('gears as newer')
-                  .select('newer.id')
-                  .whereRef('newer.name', '=', 'gears.name')
-                  .where(sql<boolean>`(newer.created > gears.created or (newer.created = gears.created and newer.id > gears.id))`),
-              ),
-            ),
-          );
-      }
+      const base = gearsQuery(db, q.all_versions === true);
       if (!special.size) {
         const { rows, total } = await runList(base, params, ctx.handle.dialect, gearFieldResolver);
         return listReply(
@@ -156,8 +140,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const { name } = req.params;
       const { owner } = req.body;
       if (owner !== null) {
-        const user = await db.selectFrom('users').select('id').where('id', '=', owner).executeTakeFirst();
-        if (!user) throw badRequest(`owner: user ${owner} not found`);
+        if (!(await userExists(db, owner))) throw badRequest(`owner: user ${owner} not found`);
       }
       return ownerDoc(await setGearNameOwner(db, name, owner, p));
     },
@@ -174,15 +157,9 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     async (req) => {
       requireSiteAdmin(requirePrincipal(req));
       const gear = await requireGear(ctx, req.params.id);
-      const active = await db
-        .selectFrom('jobs')
-        .select('id')
-        .where('gear_id', '=', gear.row.id)
-        .where('state', 'in', ['pending', 'running'])
-        .limit(1)
-        .executeTakeFirst();
+      const active = await activeJobOfGear(db, gear.row.id);
       if (active) throw apiError('GEAR_IN_USE', { name: gear.manifest.name, version: gear.manifest.version, job: active.id });
-      await db.deleteFrom('gears').where('id', '=', gear.row.id).execute();
+      await deleteGearRow(db, gear.row.id);
       forgetGear(ctx, gear.row.id);
       if (gear.row.archive_key) await ctx.store.remove([gear.row.archive_key]);
       return { deleted: 1 };
@@ -231,24 +208,9 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const gear = await requireGear(ctx, id);
       const access = accessOf(ctx, req);
       const row = await access.requireContainer(type, cid, 'files_view_metadata');
-      const childType = { project: 'subject', subject: 'session', session: 'acquisition' }[type as string];
-      const children = childType
-        ? await db
-            .selectFrom('containers')
-            .select(['id', 'label', 'type'])
-            .where('parent_id', '=', row.id)
-            .where('type', '=', childType)
-            .orderBy('label')
-            .orderBy('id')
-            .execute()
-        : [];
-      const analyses = await db
-        .selectFrom('containers')
-        .selectAll()
-        .where('parent_id', '=', row.id)
-        .where('type', '=', 'analysis')
-        .orderBy('created')
-        .execute();
+      const childType = { project: 'subject', subject: 'session', session: 'acquisition' }[type as string] as ContainerType | undefined;
+      const children = childType ? await childLabels(db, row.id, childType) : [];
+      const analyses = await analysesOf(db, row.id, 'created');
       const files = await currentFiles(db, [row.id, ...analyses.map((a) => a.id)]);
       const suggestFiles = (holder: typeof row) =>
         (files.get(holder.id) ?? []).map((f) => ({ ...fileDoc(f, holder, false), suggested: suggestions(gear.manifest, f) }));
@@ -268,9 +230,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
   ctx.hooks.pathPrefixes.set('gears', async (req: FastifyRequest, rest: string[]) => {
     if (!isEngine(req.principal)) requirePrincipal(req);
     if (rest.length < 1 || rest.length > 2) throw badRequest('path: gears/<name> or gears/<name>/<version>');
-    let q = db.selectFrom('gears').selectAll().where('name', '=', rest[0]!);
-    q = rest[1] !== undefined ? q.where('version', '=', rest[1]) : q.where('disabled', '=', 0);
-    const row = await q.orderBy('created', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const row = await gearNamed(db, rest[0]!, rest[1]);
     if (!row) throw notFound(`path gears/${rest.join('/')}`);
     return { ...gearDoc(loadedGear(ctx, row)), container_type: 'gear', node_type: 'gear' };
   });

@@ -52,11 +52,8 @@ export async function groupRoutes(app: Api, ctx: ServerContext): Promise<void> {
   app.get('/groups', { schema: { ...t, querystring: listQuery } }, async (req) => {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
-    let visible: string[] | undefined;
-    if (!access.isAdmin) {
-      visible = [...(await access.visibleProjectIds()).groups];
-      if (!visible.length) return listReply(params, [], 0);
-    }
+    const visible = await access.groupScope();
+    if (visible && !visible.length) return listReply(params, [], 0);
     const { rows, total } = await runList(groupsQuery(db, visible), params, ctx.handle.dialect, resolveGroupField);
     return listReply(params, await groupListDocs(db, rows), total);
   });

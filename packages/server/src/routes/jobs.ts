@@ -1,13 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import { apiKeyInputEntry, CONTAINER_TYPES, JOB_PRIORITIES, JOB_STATES, type JobPriority, PLURAL } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { canSeeJob, requireJobControl, requireJobRetry, requireMayLaunch, visibleJobs } from '../auth/job-access.js';
 import { isEngine, requireSiteAdmin } from '../auth/principal.js';
 import { accessOf, type ServerContext } from '../context.js';
+import { getContainer } from '../dao/containers.js';
+import { jobStateCounts, jobsLaunchedByQuery, jobsQuery, jobsTouchingQuery } from '../dao/jobs.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
-import type { JobsTable } from '../db/schema.js';
+import type { JobsTable } from '../dao/rows.js';
 import { apiError, badRequest, forbidden } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
 import type { Api } from '../http/typed.js';
@@ -104,7 +105,7 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const access = accessOf(ctx, req);
       const params = parseListParams(req);
       const include = req.query.include === 'containers';
-      const q = await visibleJobs(ctx.handle, access, stateAndTagQuery(ctx.handle, db.selectFrom('jobs').selectAll('jobs'), req.query));
+      const q = await visibleJobs(ctx.handle, access, stateAndTagQuery(ctx.handle, jobsQuery(db), req.query));
       if (!q) return include ? { jobs: [], containers: {} } : listReply(params, [], 0);
       const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver, 'jobs.id');
       const jobs = await nameRuleOrigins(ctx.handle, await jobDocsFor(ctx.handle, access, rows));
@@ -118,13 +119,8 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get('/jobs/stats', { schema: { ...t, summary: 'Job counts by state (site admin)' } }, async (req) => {
     requireSiteAdmin(requirePrincipal(req), 'read');
-    const rows = await db
-      .selectFrom('jobs')
-      .select(['state', sql<number>`count(*)`.as('n')])
-      .groupBy('state')
-      .execute();
     const states: Record<string, number> = Object.fromEntries(JOB_STATES.map((s) => [s, 0]));
-    for (const r of rows) states[r.state] = Number(r.n);
+    for (const [state, n] of await jobStateCounts(db)) states[state] = n;
     return { states };
   });
 
@@ -204,7 +200,7 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
       }
       if (b.priority !== undefined && b.priority !== job.priority) {
         await requireJobControl(ctx.handle, access, job, 'jobs_cancel_any');
-        const dest = await db.selectFrom('containers').selectAll().where('id', '=', job.destination_id).executeTakeFirst();
+        const dest = await getContainer(db, job.destination_id);
         await requirePriority(access, dest, b.priority, 'priority');
         await changePendingPriority(ctx, job, b.priority);
       }
@@ -259,16 +255,7 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
         const access = accessOf(ctx, req);
         const row = await access.requireContainer(type, req.params.id, 'jobs_view');
         const params = parseListParams(req);
-        const q = stateAndTagQuery(
-          ctx.handle,
-          db
-            .selectFrom('jobs')
-            .selectAll('jobs')
-            .where('jobs.id', 'in', (eb) =>
-              eb.selectFrom('job_containers').select('job_containers.job_id').where('job_containers.container_id', '=', row.id),
-            ),
-          req.query,
-        );
+        const q = stateAndTagQuery(ctx.handle, jobsTouchingQuery(db, row.id), req.query);
         const { rows, total } = await runList(q, params, ctx.handle.dialect, jobFieldResolver, 'jobs.id');
         // Every job on data the reader may see, whoever launched it (a user, a rule, a batch); what
         // of it they may not see is redacted, and so left out of the containers map.
@@ -292,22 +279,16 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const p = requirePrincipal(req);
       if (isEngine(p)) throw forbidden('engines have no jobs of their own');
       const { gear } = req.query;
-      let base = db.selectFrom('jobs').where('origin_id', '=', p.userId);
-      if (gear) base = base.where('gear_name', '=', gear);
-      const counts = await base
-        .select(['state', sql<number>`count(*)`.as('n')])
-        .groupBy('state')
-        .execute();
       const stats: Record<string, number> = Object.fromEntries(JOB_STATES.map((s) => [s, 0]));
       let total = 0;
-      for (const c of counts) {
-        stats[c.state] = Number(c.n);
-        total += Number(c.n);
+      for (const [state, n] of await jobStateCounts(db, { userId: p.userId, gear })) {
+        stats[state] = n;
+        total += n;
       }
       const params = parseListParams(req);
       if (!params.sort.length && params.afterId === undefined) params.sort = [{ key: 'created', dir: 'desc' }];
       const { rows } = await runList(
-        stateAndTagQuery(ctx.handle, base.selectAll(), req.query),
+        stateAndTagQuery(ctx.handle, jobsLaunchedByQuery(db, p.userId, gear), req.query),
         { ...params, envelope: false },
         ctx.handle.dialect,
         jobFieldResolver,

@@ -8,7 +8,7 @@ import { fileDoc, getCurrentFile } from '../dao/files.js';
 import { groupNodeDoc } from '../dao/groups.js';
 import type { JsonObject } from '../dao/json.js';
 import { childrenNamed, childrenWithin } from '../dao/paths.js';
-import type { ContainersTable, FilesTable } from '../db/schema.js';
+import type { ContainersTable, FilesTable } from '../dao/rows.js';
 import { ApiError, badRequest, notFound } from '../errors.js';
 import { acceptsFeature } from '../http/listing.js';
 import type { Api } from '../http/typed.js';
@@ -203,7 +203,7 @@ export async function lookupRoutes(app: Api, ctx: ServerContext): Promise<void> 
         ];
         if (nextType) {
           // Narrowed to projects with any role first, so a big group costs one query, not one per project.
-          const projects = access.isAdmin ? undefined : (await access.visibleProjectIds()).projects;
+          const projects = await access.projectScope();
           const rows = await childrenWithin(db, { type: parentType, id: parentId }, nextType, projects);
           const visible = [];
           for (const r of rows) if (await access.can(r, 'containers_view_metadata')) visible.push(r);

@@ -15,7 +15,7 @@ import {
   seedBuiltinRoles,
   updateRole,
 } from '../dao/roles.js';
-import type { RolesTable } from '../db/schema.js';
+import type { RolesTable } from '../dao/rows.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import type { Api } from '../http/typed.js';
 import { roleAssignmentRoutes } from './role-assignments.js';

@@ -1,7 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { BUILTIN_ROLES, GROUP_ACCESS, type GroupAccess } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
 import {
   deleteRoleAssignment,
   insertRoleAssignment,
@@ -10,8 +9,8 @@ import {
   setRoleAssignment,
 } from '../dao/role-assignments.js';
 import { unknownRoles } from '../dao/roles.js';
+import type { Db } from '../dao/rows.js';
 import { userExists } from '../dao/users.js';
-import type { Database } from '../db/schema.js';
 import { apiError, badRequest, conflict, notFound } from '../errors.js';
 import type { Api } from '../http/typed.js';
 import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
@@ -41,7 +40,7 @@ const permBody = Type.Object(PERM_PROPS, { additionalProperties: false });
 const newPermBody = Type.Object({ ...PERM_PROPS, _id: UID }, { additionalProperties: false });
 type PermBody = Static<typeof permBody>;
 
-export function roleAssignmentRoutes(app: Api, db: Kysely<Database>, target: RoleAssignmentTarget): void {
+export function roleAssignmentRoutes(app: Api, db: Db, target: RoleAssignmentTarget): void {
   const { plural, noun } = target;
   const pt = { tags: [plural, 'permissions'] };
 

@@ -1,7 +1,8 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { accessOf, type ServerContext } from '../context.js';
-import type { ContainersTable, GearRulesTable } from '../db/schema.js';
+import { deleteRule, getProjectRule, insertRule, projectRules, replaceRule } from '../dao/gear-rules.js';
+import type { ContainersTable, GearRulesTable } from '../dao/rows.js';
 import { apiError } from '../errors.js';
 import type { Api } from '../http/typed.js';
 import { newId, now } from '../ids.js';
@@ -29,14 +30,14 @@ export async function ruleRoutes(app: Api, ctx: ServerContext): Promise<void> {
   ): Promise<GearRulesTable> {
     const p = await project(req, action);
     const { rid } = req.params;
-    const row = await db.selectFrom('gear_rules').selectAll().where('id', '=', rid).where('project_id', '=', p.id).executeTakeFirst();
+    const row = await getProjectRule(db, p.id, rid);
     if (!row) throw apiError('RULE_NOT_FOUND', { id: rid });
     return row;
   }
 
   app.get('/projects/:id/rules', { schema: { ...t, summary: "A project's gear rules", params: idParams } }, async (req) => {
     const p = await project(req, 'gear_rules_view');
-    const rows = await db.selectFrom('gear_rules').selectAll().where('project_id', '=', p.id).orderBy('created').orderBy('id').execute();
+    const rows = await projectRules(db, p.id);
     return rows.map(ruleDoc);
   });
 
@@ -45,7 +46,7 @@ export async function ruleRoutes(app: Api, ctx: ServerContext): Promise<void> {
     const input: RuleInput = { ...req.body };
     const gear = await checkRule(ctx, p.id, input);
     const row = ruleRow({ id: newId(), project_id: p.id, created_by: accessOf(ctx, req).principal.userId, created: now() }, input, gear);
-    await db.insertInto('gear_rules').values(row).execute();
+    await insertRule(db, row);
     return { _id: row.id };
   });
 
@@ -63,14 +64,14 @@ export async function ruleRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const merged: RuleInput = { ...ruleInputOf(row), ...fields };
       const gear = await checkRule(ctx, row.project_id, merged);
       const next = ruleRow({ id: row.id, project_id: row.project_id, created_by: row.created_by, created: row.created }, merged, gear);
-      await db.updateTable('gear_rules').set(next).where('id', '=', row.id).execute();
+      await replaceRule(db, next);
       return ruleDoc(next);
     },
   );
 
   app.delete('/projects/:id/rules/:rid', { schema: { ...t, params: ruleParams } }, async (req) => {
     const row = await loadRule(req, 'gear_rules_manage');
-    await db.deleteFrom('gear_rules').where('id', '=', row.id).execute();
+    await deleteRule(db, row.id);
     return { deleted: 1 };
   });
 

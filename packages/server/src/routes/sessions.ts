@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { principalOfKey, requirePrincipal } from '../auth/authenticate.js';
 import { hashSecret, secretOf } from '../auth/keys.js';
+import { requireSiteAdmin } from '../auth/principal.js';
 import {
   checkPassword,
   clearSessionCookie,
@@ -12,7 +13,7 @@ import {
   setPassword,
 } from '../auth/sessions.js';
 import type { ServerContext } from '../context.js';
-import { userDoc } from '../dao/users.js';
+import { getUser, userDoc, userExists } from '../dao/users.js';
 import { ApiError, apiError, forbidden } from '../errors.js';
 import { eventHubOf } from './events.js';
 
@@ -29,7 +30,8 @@ const signInBody = {
 } as const;
 
 async function sessionReply(ctx: ServerContext, userId: string, csrf: string) {
-  const user = await ctx.handle.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
+  const user = await getUser(ctx.handle.db, userId);
+  if (!user) throw apiError('USER_NOT_FOUND', { id: userId });
   return { user: userDoc(user), csrf_token: csrf };
 }
 
@@ -93,10 +95,9 @@ export async function sessionRoutes(app: FastifyInstance, ctx: ServerContext): P
     },
     async (req) => {
       const p = requirePrincipal(req);
-      if (!p.isAdmin || p.readOnly) throw forbidden('site_admin role required');
+      requireSiteAdmin(p);
       const { uid } = req.params as { uid: string };
-      const user = await ctx.handle.db.selectFrom('users').select('id').where('id', '=', uid).executeTakeFirst();
-      if (!user) throw apiError('USER_NOT_FOUND', { id: uid });
+      if (!(await userExists(ctx.handle.db, uid))) throw apiError('USER_NOT_FOUND', { id: uid });
       await setPassword(ctx.handle, uid, (req.body as { password: string }).password);
       return { modified: 1 };
     },

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { SITE_ROLES, type SiteRole } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { requirePrincipal } from '../auth/authenticate.js';
-import { requireSiteAdmin } from '../auth/principal.js';
+import { mayChangeUser, requireSiteAdmin, seesWholeUser } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import {
   createUser,
@@ -106,7 +106,7 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
   app.get('/users/:uid', { schema: { ...t, params: userParams } }, async (req) => {
     const p = requirePrincipal(req);
     const { uid } = req.params;
-    if (!p.isAdmin && uid !== p.userId) {
+    if (!seesWholeUser(p, uid)) {
       // Collaborators need names; other fields are only for admins and the user.
       const u = await loadUser(uid);
       return { _id: u.id, email: u.email, firstname: u.firstname, lastname: u.lastname };
@@ -118,9 +118,7 @@ export async function userRoutes(app: Api, ctx: ServerContext): Promise<void> {
     const p = requirePrincipal(req);
     const { uid } = req.params;
     const b = req.body;
-    const self = uid === p.userId && !p.readOnly;
-    // A site admin's read-only (job) key edits nothing.
-    if (!(p.isAdmin && !p.readOnly) && !(self && b.roles === undefined && b.disabled === undefined && b._id === undefined)) {
+    if (!mayChangeUser(p, uid, b)) {
       throw forbidden('only site admins may change roles, disable users or edit other users');
     }
     if (b.disabled && uid === p.userId) throw conflict('you cannot disable your own account (another site admin can)');

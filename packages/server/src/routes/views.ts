@@ -1,13 +1,13 @@
 import { Readable } from 'node:stream';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AccessContext } from '../auth/access.js';
+import { requireViewManage, requireViewRead } from '../auth/view-access.js';
 import { accessOf, type ServerContext } from '../context.js';
 import { getContainer } from '../dao/containers.js';
 import { deleteView, getView, insertView, updateView, viewDoc, viewSpecOf, viewsOf } from '../dao/data-views.js';
 import type { JsonObject } from '../dao/json.js';
-import type { DataViewsTable } from '../db/schema.js';
-import { apiError, badRequest, forbidden, notFound } from '../errors.js';
+import type { DataViewsTable } from '../dao/rows.js';
+import { apiError, badRequest } from '../errors.js';
 import { parseFilter } from '../http/filters.js';
 import type { Api } from '../http/typed.js';
 import { checkView, evaluateView, planView } from '../views/evaluate.js';
@@ -86,30 +86,10 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return reply.send(Readable.from(formatRows(format, page(), columns)));
   }
 
-  async function canManage(access: AccessContext, parent: string): Promise<void> {
-    if (parent === 'site') {
-      if (!access.isAdmin) throw forbidden('only site admins manage site views');
-    } else if (parent === access.principal.userId) {
-      return;
-    } else {
-      const c = await getContainer(db, parent);
-      if (!c) throw apiError('CONTAINER_NOT_FOUND', { type: 'container', id: parent });
-      await access.check(c, 'data_views_manage');
-    }
-  }
-
-  async function canRead(access: AccessContext, parent: string): Promise<void> {
-    if (parent === 'site') return;
-    if (parent === access.principal.userId || access.isAdmin) return;
-    const c = await getContainer(db, parent);
-    if (!c) throw notFound(`view parent ${parent}`);
-    await access.check(c, 'data_views_view');
-  }
-
   async function loadView(req: FastifyRequest, vid: string): Promise<DataViewsTable> {
     const v = await getView(db, vid);
     if (!v) throw apiError('VIEW_NOT_FOUND', { id: vid });
-    await canRead(accessOf(ctx, req), v.parent).catch(() => {
+    await requireViewRead(db, accessOf(ctx, req), v.parent).catch(() => {
       throw apiError('VIEW_NOT_FOUND', { id: vid });
     });
     return v;
@@ -154,7 +134,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     async (req) => {
       const access = accessOf(ctx, req);
       const { cid } = req.params;
-      await canManage(access, cid);
+      await requireViewManage(db, access, cid);
       const spec = storedSpec(req.body) as unknown as DataViewSpec;
       checkView(spec);
       return { _id: await insertView(db, cid, spec as unknown as JsonObject, access.principal.userId) };
@@ -163,7 +143,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.get('/containers/:cid/views', { schema: { ...t, params: containerParams } }, async (req) => {
     const { cid } = req.params;
-    await canRead(accessOf(ctx, req), cid);
+    await requireViewRead(db, accessOf(ctx, req), cid);
     return (await viewsOf(db, cid)).map(viewDoc);
   });
 
@@ -176,7 +156,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
     { schema: { ...t, summary: 'Update the fields given of a saved data view', params: viewParams, body: viewPatchBody } },
     async (req) => {
       const v = await loadView(req, req.params.vid);
-      await canManage(accessOf(ctx, req), v.parent);
+      await requireViewManage(db, accessOf(ctx, req), v.parent);
       const merged = viewSpecOf<JsonObject>(v, {});
       for (const [k, val] of Object.entries(storedSpec(req.body))) {
         if (val === null) delete merged[k];
@@ -192,7 +172,7 @@ export async function viewRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
   app.delete('/views/:vid', { schema: { ...t, params: viewParams } }, async (req) => {
     const v = await loadView(req, req.params.vid);
-    await canManage(accessOf(ctx, req), v.parent);
+    await requireViewManage(db, accessOf(ctx, req), v.parent);
     await deleteView(db, v.id);
     return { deleted: 1 };
   });

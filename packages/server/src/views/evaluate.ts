@@ -4,7 +4,7 @@ import type { ServerContext } from '../context.js';
 import { currentFiles } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
-import type { ContainersTable, FilesTable } from '../db/schema.js';
+import type { ContainersTable, Db, FilesTable } from '../dao/rows.js';
 import { ApiError, badRequest } from '../errors.js';
 import type { FilterTerm } from '../http/filters.js';
 import { cachedUserRegex, compileUserRegex, type UserRegex } from '../http/user-regex.js';
@@ -222,6 +222,118 @@ function holderName(c: ContainersTable): string {
   return `${c.type} '${c.label}' (${c.id})`;
 }
 
+/** One file (or none, without a fileSpec) a view row is made from, with the container holding it. */
+interface Candidate {
+  file?: FilesTable;
+  analysis?: ContainersTable;
+  holder: ContainersTable;
+}
+
+/** The next page (by id, after `after`) of the containers a view's rows come from: `target` itself or those at the plan's level below it. */
+function containerPage(db: Db, plan: ViewPlan, target: ContainersTable, after: string): Promise<ContainersTable[]> {
+  let q = db.selectFrom('containers').selectAll().where('type', '=', plan.level);
+  q = plan.level === target.type ? q.where('id', '=', target.id) : q.where(ANCESTOR_COLUMN[target.type as Level], '=', target.id);
+  return q.where('id', '>', after).orderBy('id').limit(500).execute();
+}
+
+/** Adds to `ancestors` the projects, subjects and sessions of the page not yet in it. */
+async function loadAncestors(db: Db, page: ContainersTable[], ancestors: Map<string, ContainersTable>): Promise<void> {
+  const missing = new Set<string>();
+  for (const r of page) for (const id of [r.project_id, r.subject_id, r.session_id]) if (id && !ancestors.has(id)) missing.add(id);
+  if (!missing.size) return;
+  for (const a of await db
+    .selectFrom('containers')
+    .selectAll()
+    .where('id', 'in', [...missing])
+    .execute())
+    ancestors.set(a.id, a);
+}
+
+/** Analyses as file holders: per row container, those directly under it that pass the analysisFilter. */
+async function analysisHolders(db: Db, plan: ViewPlan, page: ContainersTable[]): Promise<Map<string, ContainersTable[]>> {
+  const as = await db
+    .selectFrom('containers')
+    .selectAll()
+    .where('type', '=', 'analysis')
+    .where(
+      'parent_id',
+      'in',
+      page.map((r) => r.id),
+    )
+    .orderBy('id')
+    .execute();
+  const kept = as.filter((a) => analysisMatches(plan, a));
+  return new Map(page.map((r) => [r.id, kept.filter((a) => a.parent_id === r.id)]));
+}
+
+/** The values of a row container and of its ancestors, by level. */
+function rowScope(r: ContainersTable, ancestors: Map<string, ContainersTable>): Record<string, JsonObject> {
+  const scope: Record<string, JsonObject> = {};
+  for (const l of LEVELS) {
+    const id = l === r.type ? r.id : r[ANCESTOR_COLUMN[l]];
+    const c = id ? (ancestors.get(id) ?? (id === r.id ? r : undefined)) : undefined;
+    if (c) scope[l] = containerValues(c);
+  }
+  return scope;
+}
+
+/** The files a row container yields rows for (itself alone without a fileSpec), as fileSpec's name filter and `match` pick them. */
+function fileCandidates(
+  plan: ViewPlan,
+  r: ContainersTable,
+  holders: Map<string, ContainersTable[]>,
+  files: Map<string, FilesTable[]>,
+): Candidate[] {
+  if (!plan.fileSpec) return [{ holder: r }];
+  const owners = plan.analyses ? (holders.get(r.id) ?? []) : [r];
+  // `match` picks among all matching files of the row container, its analyses' outputs pooled.
+  let fs: { file: FilesTable; owner: ContainersTable }[] = [];
+  for (const owner of owners)
+    for (const f of files.get(owner.id) ?? []) if (!plan.nameFilter || plan.nameFilter.test(f.name)) fs.push({ file: f, owner });
+  const match = plan.fileSpec.match ?? 'all';
+  if (match !== 'all' && fs.length > 1) {
+    const sorted = match === 'newest' || match === 'oldest' ? [...fs].sort((a, b) => a.file.created.localeCompare(b.file.created)) : fs;
+    fs = [match === 'first' || match === 'oldest' ? sorted[0]! : sorted[sorted.length - 1]!];
+  }
+  return fs.map(({ file, owner }) => ({ file, analysis: owner.type === 'analysis' ? owner : undefined, holder: owner }));
+}
+
+/** A candidate's row of container and file columns; `missing` when an explicitly asked column has no value. */
+function candidateRow(plan: ViewPlan, scope: Record<string, JsonObject>, cand: Candidate): { row: Row; missing: boolean } {
+  const sources: Record<string, JsonObject> = { ...scope };
+  if (cand.file) sources.file = { ...fileDoc(cand.file, cand.holder, true), id: cand.file.file_id };
+  if (cand.analysis) sources.analysis = containerValues(cand.analysis);
+  const row: Row = {};
+  let missing = false;
+  for (const col of plan.columns) {
+    const [head, ...path] = col.src.split('.');
+    const value = coerce(dig(sources[head!], path), col.type);
+    if ((value === undefined || value === null) && plan.explicit.includes(col)) missing = true;
+    put(row, col.dst ?? col.src, value ?? null);
+  }
+  return { row, missing };
+}
+
+/** `base` with one record's fields (those asked for, or all); `missing` when one of them has no value. */
+function recordRow(plan: ViewPlan, base: Row, missingBefore: boolean, record: Record<string, unknown>): { row: Row; missing: boolean } {
+  const row: Row = { ...base };
+  let missing = missingBefore;
+  if (plan.fileColumns) {
+    for (const col of plan.fileColumns) {
+      // A field by its name, else a dotted path into nested JSON (`qa_tool.version`).
+      const value = coerce(col.src in record ? record[col.src] : dig(record, col.src.split('.')), col.type);
+      if (value === undefined || value === null) missing = true;
+      put(row, col.dst ?? col.src, value ?? null);
+    }
+  } else {
+    for (const [k, v] of Object.entries(record)) {
+      if (v === null) missing = true;
+      put(row, k, v);
+    }
+  }
+  return { row, missing };
+}
+
 /**
  * Yields the rows of a view over `target`, reading containers in pages so memory stays flat on
  * any project size. Access was checked on `target`: everything below it shares its project.
@@ -238,84 +350,25 @@ export async function* evaluateView(
   const limits = ctx.config.viewLimits;
   const plan = planView(view, target);
   const ancestors = new Map<string, ContainersTable>([[target.id, target]]);
-  const targetColumn = ANCESTOR_COLUMN[target.type as Level];
+  const dropMissing = view.missingDataStrategy === 'drop-row';
+  const kept = (row: Row, missing: boolean) => !(missing && dropMissing) && rowFilter.every((t) => rowMatches(row, t));
   let recordsRead = 0;
   let after = '';
   for (;;) {
-    let q = db.selectFrom('containers').selectAll().where('type', '=', plan.level);
-    q = plan.level === target.type ? q.where('id', '=', target.id) : q.where(targetColumn, '=', target.id);
-    const page = await q.where('id', '>', after).orderBy('id').limit(500).execute();
+    const page = await containerPage(db, plan, target, after);
     if (!page.length) return;
     after = page[page.length - 1]!.id;
-
-    const missing = new Set<string>();
-    for (const r of page) for (const id of [r.project_id, r.subject_id, r.session_id]) if (id && !ancestors.has(id)) missing.add(id);
-    if (missing.size)
-      for (const a of await db
-        .selectFrom('containers')
-        .selectAll()
-        .where('id', 'in', [...missing])
-        .execute())
-        ancestors.set(a.id, a);
-
-    // Analyses as file holders: those directly under the row container that pass the analysisFilter.
-    let holders = new Map<string, ContainersTable[]>();
-    if (plan.analyses) {
-      const as = await db
-        .selectFrom('containers')
-        .selectAll()
-        .where('type', '=', 'analysis')
-        .where(
-          'parent_id',
-          'in',
-          page.map((r) => r.id),
-        )
-        .orderBy('id')
-        .execute();
-      const kept = as.filter((a) => analysisMatches(plan, a));
-      holders = new Map(page.map((r) => [r.id, kept.filter((a) => a.parent_id === r.id)]));
-    }
+    await loadAncestors(db, page, ancestors);
+    const holders = plan.analyses ? await analysisHolders(db, plan, page) : new Map<string, ContainersTable[]>();
     const fileHolders = plan.analyses ? [...holders.values()].flat().map((a) => a.id) : page.map((r) => r.id);
     const files = plan.fileSpec ? await currentFiles(db, fileHolders) : new Map<string, FilesTable[]>();
 
     for (const r of page) {
-      const scope: Record<string, JsonObject> = {};
-      for (const l of LEVELS) {
-        const id = l === r.type ? r.id : r[ANCESTOR_COLUMN[l]];
-        const c = id ? (ancestors.get(id) ?? (id === r.id ? r : undefined)) : undefined;
-        if (c) scope[l] = containerValues(c);
-      }
-      const candidates: { file?: FilesTable; analysis?: ContainersTable; holder: ContainersTable }[] = [];
-      if (!plan.fileSpec) candidates.push({ holder: r });
-      else {
-        const owners = plan.analyses ? (holders.get(r.id) ?? []) : [r];
-        // `match` picks among all matching files of the row container, its analyses' outputs pooled.
-        let fs: { file: FilesTable; owner: ContainersTable }[] = [];
-        for (const owner of owners)
-          for (const f of files.get(owner.id) ?? []) if (!plan.nameFilter || plan.nameFilter.test(f.name)) fs.push({ file: f, owner });
-        const match = plan.fileSpec.match ?? 'all';
-        if (match !== 'all' && fs.length > 1) {
-          const sorted =
-            match === 'newest' || match === 'oldest' ? [...fs].sort((a, b) => a.file.created.localeCompare(b.file.created)) : fs;
-          fs = [match === 'first' || match === 'oldest' ? sorted[0]! : sorted[sorted.length - 1]!];
-        }
-        for (const { file, owner } of fs) candidates.push({ file, analysis: owner.type === 'analysis' ? owner : undefined, holder: owner });
-      }
-      for (const cand of candidates) {
-        const sources: Record<string, JsonObject> = { ...scope };
-        if (cand.file) sources.file = { ...fileDoc(cand.file, cand.holder, true), id: cand.file.file_id };
-        if (cand.analysis) sources.analysis = containerValues(cand.analysis);
-        const base: Row = {};
-        let missingValue = false;
-        for (const col of plan.columns) {
-          const [head, ...path] = col.src.split('.');
-          const value = coerce(dig(sources[head!], path), col.type);
-          if ((value === undefined || value === null) && plan.explicit.includes(col)) missingValue = true;
-          put(base, col.dst ?? col.src, value ?? null);
-        }
+      const scope = rowScope(r, ancestors);
+      for (const cand of fileCandidates(plan, r, holders, files)) {
+        const base = candidateRow(plan, scope, cand);
         if (!plan.processFiles || !cand.file) {
-          if (missingValue && view.missingDataStrategy === 'drop-row') continue;
-          if (rowFilter.every((t) => rowMatches(base, t))) yield base;
+          if (kept(base.row, base.missing)) yield base.row;
           continue;
         }
         for await (const record of fileRecords(ctx, plan.fileSpec!, cand.file, cand.holder, limits.maxFileBytes)) {
@@ -325,23 +378,8 @@ export async function* evaluateView(
               `fileSpec: the view reads more than ${limits.maxRows} records (reached in file '${cand.file.name}' on ${holderName(cand.holder)}); narrow fileSpec.filter or run it on a smaller container (SPROCKET_VIEW_MAX_ROWS)`,
             );
           }
-          const row: Row = { ...base };
-          let recordMissing = missingValue;
-          if (plan.fileColumns) {
-            for (const col of plan.fileColumns) {
-              // A field by its name, else a dotted path into nested JSON (`qa_tool.version`).
-              const value = coerce(col.src in record ? record[col.src] : dig(record, col.src.split('.')), col.type);
-              if (value === undefined || value === null) recordMissing = true;
-              put(row, col.dst ?? col.src, value ?? null);
-            }
-          } else {
-            for (const [k, v] of Object.entries(record)) {
-              if (v === null) recordMissing = true;
-              put(row, k, v);
-            }
-          }
-          if (recordMissing && view.missingDataStrategy === 'drop-row') continue;
-          if (rowFilter.every((t) => rowMatches(row, t))) yield row;
+          const { row, missing } = recordRow(plan, base.row, base.missing, record);
+          if (kept(row, missing)) yield row;
         }
       }
     }

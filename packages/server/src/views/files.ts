@@ -154,6 +154,22 @@ async function* delimitedRecords(text: AsyncIterable<string>, delim: string, whe
   }
 }
 
+/** One JSON record: an object, else a 400 naming the file and (in an array) the element. */
+function parseRecord(s: string, where: string, element: number | undefined): FileRecord {
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch (e) {
+    throw badRequest(`${where}: not valid JSON${element !== undefined ? ` at element ${element}` : ''}: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw badRequest(
+      `${where}: ${element !== undefined ? `element ${element} is` : 'the file holds'} ${Array.isArray(v) ? 'an array' : typeof v}; processFiles reads an array of objects or one object`,
+    );
+  }
+  return v as FileRecord;
+}
+
 /**
  * A JSON file as records: the elements of a top-level array (each an object), or a top-level
  * object as one record. Array elements are cut out by tracking strings and nesting, then parsed
@@ -166,20 +182,7 @@ async function* jsonRecords(text: AsyncIterable<string>, where: string): AsyncGe
   let escaped = false;
   let element = '';
   let index = 0;
-  const parse = (s: string): FileRecord => {
-    let v: unknown;
-    try {
-      v = JSON.parse(s);
-    } catch (e) {
-      throw badRequest(`${where}: not valid JSON${mode === 'array' ? ` at element ${index}` : ''}: ${(e as Error).message}`);
-    }
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-      throw badRequest(
-        `${where}: ${mode === 'array' ? `element ${index} is` : 'the file holds'} ${Array.isArray(v) ? 'an array' : typeof v}; processFiles reads an array of objects or one object`,
-      );
-    }
-    return v as FileRecord;
-  };
+  const parse = (s: string) => parseRecord(s, where, mode === 'array' ? index : undefined);
   for await (const chunk of text) {
     let from = 0;
     let i = 0;
