@@ -14,6 +14,7 @@ export interface ViewerProps {
  */
 const VIEWERS: Record<ViewerKind, ComponentType<ViewerProps>> = {
   nifti: lazy(() => import('./NiftiViewer.js')),
+  dicom: lazy(() => import('./DicomViewer.js')),
   html: lazy(() => import('./HtmlViewer.js')),
   image: lazy(() => import('./ImageViewer.js')),
   csv: lazy(() => import('./CsvViewer.js')),
