@@ -197,6 +197,8 @@ describe.skipIf(!CHROMIUM)('web UI data pages in Chromium', () => {
     await page.getByTestId('nifti-ready').waitFor({ timeout: 60_000 });
     const after = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
     expect(after.some((n) => /NiftiViewer/.test(n))).toBe(true);
+    // NiiVue's OME-Zarr codecs are chunks of their own, fetched only for Zarr images.
+    expect(after.filter((n) => /\/assets\/(blosc|zstd|lz4)-/.test(n))).toEqual([]);
     const canvas = page.getByTestId('nifti-canvas');
     // A frame or two for NiiVue to draw after loading.
     await page.waitForTimeout(500);
@@ -265,6 +267,20 @@ describe.skipIf(!CHROMIUM)('web UI data pages in Chromium', () => {
     // Its download is an attachment with the name intact.
     const stored = ok(await user.get(`/sessions/${ids.session}`)).files.find((f: { name: string }) => f.name === name);
     expect(stored.origin).toEqual({ type: 'user', id: EMAIL });
+  });
+
+  it('shows an upload the server refuses as failed, with its reason, beside the ones that landed', async () => {
+    await page.goto(`${origin()}/sessions/${ids.session}`);
+    await page.getByTestId('upload-files').setInputFiles([
+      { name: 'fine.txt', mimeType: 'text/plain', buffer: Buffer.from('fine') },
+      { name: 'back\\slash.txt', mimeType: 'text/plain', buffer: Buffer.from('refused') },
+    ]);
+    const bad = page.locator('li[data-upload="back\\\\slash.txt"]');
+    await bad.and(page.locator('[data-state="failed"]')).waitFor();
+    expect(await bad.getByRole('alert').textContent()).toMatch(/path separator/);
+    await page.locator('li[data-upload="fine.txt"][data-state="done"]').waitFor();
+    await page.locator('tr[data-file="fine.txt"]').waitFor();
+    expect(await page.locator('tr[data-file]').filter({ hasText: 'slash.txt' }).count()).toBe(0);
   });
 
   it("lists the project's analyses and files in their tabs; an analysis page sits below its session", async () => {
