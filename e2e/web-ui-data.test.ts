@@ -281,6 +281,12 @@ describe.skipIf(!CHROMIUM)('web UI data pages in Chromium', () => {
     await page.locator('li[data-upload="fine.txt"][data-state="done"]').waitFor();
     await page.locator('tr[data-file="fine.txt"]').waitFor();
     expect(await page.locator('tr[data-file]').filter({ hasText: 'slash.txt' }).count()).toBe(0);
+
+    // A file that lands from elsewhere (here the API; a job's outputs alike) shows up live, no reload.
+    await page.evaluate('window.__noReload = true');
+    ok(await user.upload(`/sessions/${ids.session}/files`, [{ name: 'from-elsewhere.txt', content: 'hello' }]));
+    await page.locator('tr[data-file="from-elsewhere.txt"]').waitFor({ timeout: 15_000 });
+    expect(await page.evaluate('window.__noReload')).toBe(true);
   });
 
   it("lists the project's analyses and files in their tabs; an analysis page sits below its session", async () => {

@@ -28,6 +28,8 @@ type Job = { task: Task; run: (csrf: string, onProgress: (f: number) => void) =>
 
 /** Uploads at once: enough to keep the line busy, few enough that each shows steady progress. */
 const PARALLEL = 3;
+/** A series is zipped in the tab's memory before it is sent; past this, the CLI's streaming import is the tool. */
+const MAX_SERIES_BYTES = 1024 ** 3;
 
 /**
  * Drop files or a whole folder (or pick them) onto a container: DICOM files are sorted into series
@@ -54,6 +56,20 @@ export function UploadZone({ type, id }: { type: PageType; id: string }) {
     const jobs: Job[] = [];
     const stamp = Date.now();
     let acquisitions: Promise<Acquisition[]> | undefined;
+    // One creation per label, however many series of the drop share it and upload at once.
+    const acquisitionIds = new Map<string, Promise<string>>();
+    const acquisitionFor = (label: string) => {
+      let idOf = acquisitionIds.get(label);
+      if (!idOf) {
+        acquisitions ??= api.get<Acquisition[]>(`/sessions/${id}/acquisitions`);
+        idOf = acquisitions.then(
+          async (list) =>
+            list.find((a) => a.label === label)?._id ?? (await api.post<{ _id: string }>('/acquisitions', { session: id, label }))._id,
+        );
+        acquisitionIds.set(label, idOf);
+      }
+      return idOf;
+    };
     for (const series of planSeries(dicom)) {
       const task: Task = {
         key: `${stamp}-s-${series.acquisition.uid}`,
@@ -67,15 +83,15 @@ export function UploadZone({ type, id }: { type: PageType; id: string }) {
       jobs.push({
         task,
         run: async (csrf, onProgress) => {
-          let target = `/api/${PLURAL[type]}/${id}/files`;
-          if (type === 'session') {
-            // One acquisition per series, as the CLI's import makes them; a re-drop adds to the same one.
-            acquisitions ??= api.get<Acquisition[]>(`/sessions/${id}/acquisitions`);
-            const found = (await acquisitions).find((a) => a.label === series.acquisition.label);
-            const acqId =
-              found?._id ?? (await api.post<{ _id: string }>('/acquisitions', { session: id, label: series.acquisition.label }))._id;
-            target = `/api/acquisitions/${acqId}/files`;
-          }
+          if (series.bytes > MAX_SERIES_BYTES)
+            throw new Error(
+              `this series is ${formatBytes(series.bytes)}, more than the ${formatBytes(MAX_SERIES_BYTES)} a browser tab can zip; import it with 'sprocket import dicom'`,
+            );
+          // On a session, one acquisition per series as the CLI's import makes them; a re-drop adds to the same one.
+          const target =
+            type === 'session'
+              ? `/api/acquisitions/${await acquisitionFor(series.acquisition.label)}/files`
+              : `/api/${PLURAL[type]}/${id}/files`;
           const zip = await zipSeries(series.files);
           await sendFile(target, zip, series.zipName, { csrf, metadata: { type: 'dicom' }, onProgress });
         },
