@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { planSeries } from '@sprocket/types';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -370,5 +371,19 @@ describe.skipIf(!CHROMIUM)('web UI data pages in Chromium', () => {
     await page.getByText(`Slice 1 of ${series.length}`).waitFor();
     await page.getByTestId('dicom-ready').waitFor();
     await shot('08-dicom-preview');
+
+    // The same folder chosen with the folder picker onto an acquisition: the series zipped into it,
+    // hidden files left out.
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-ui-folder-'));
+    fs.mkdirSync(path.join(folder, 'series'));
+    for (const f of series) fs.copyFileSync(f, path.join(folder, 'series', path.basename(f)));
+    fs.writeFileSync(path.join(folder, 'series', '.DS_Store'), 'finder junk');
+    await page.goto(`${origin()}/acquisitions/${ids.acquisition}`);
+    await page.getByRole('heading', { name: /T1w/ }).waitFor();
+    await page.getByTestId('upload-folder').setInputFiles(folder);
+    await page.locator(`li[data-upload="${plan!.zipName}"][data-state="done"]`).waitFor({ timeout: 60_000 });
+    const t1w = ok(await user.get(`/acquisitions/${ids.acquisition}`));
+    expect(t1w.files.map((f: { name: string }) => f.name)).toEqual([plan!.zipName]);
+    fs.rmSync(folder, { recursive: true, force: true });
   }, 120_000);
 });
