@@ -1,4 +1,5 @@
 export * from './containers.js';
+export * from './dicom-series.js';
 export * from './engine-protocol.js';
 export * from './errors.js';
 export * from './gear/index.js';

@@ -5,11 +5,14 @@ import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
 import { ApiError } from './api/client.js';
 import { AuthProvider } from './auth.js';
 import { Layout } from './components/Layout.js';
+import { ContainerPage } from './pages/Container.js';
 import { Home } from './pages/Home.js';
 import { JobPage } from './pages/Job.js';
 import { JobsPage } from './pages/Jobs.js';
 import { NotFound } from './pages/NotFound.js';
 import { ProjectPage } from './pages/Project.js';
+import { ProjectAnalyses } from './pages/ProjectAnalyses.js';
+import { ProjectFiles } from './pages/ProjectFiles.js';
 import { ProjectJobs } from './pages/ProjectJobs.js';
 import { ProjectSessions } from './pages/ProjectSessions.js';
 import { ProjectViews } from './pages/ProjectViews.js';
@@ -41,6 +44,8 @@ const router = createBrowserRouter([
           { index: true, element: <Navigate to="sessions" replace /> },
           { path: 'sessions', element: <ProjectSessions /> },
           { path: 'jobs', element: <ProjectJobs /> },
+          { path: 'analyses', element: <ProjectAnalyses /> },
+          { path: 'files', element: <ProjectFiles /> },
           { path: 'views', element: <ProjectViews /> },
         ],
       },
@@ -57,6 +62,10 @@ const router = createBrowserRouter([
           { path: 'roles', lazy: async () => ({ Component: (await admin()).AdminRoles }) },
         ],
       },
+      { path: 'subjects/:id', element: <ContainerPage type="subject" key="subject" /> },
+      { path: 'sessions/:id', element: <ContainerPage type="session" key="session" /> },
+      { path: 'acquisitions/:id', element: <ContainerPage type="acquisition" key="acquisition" /> },
+      { path: 'analyses/:id', element: <ContainerPage type="analysis" key="analysis" /> },
       { path: '*', element: <NotFound /> },
     ],
   },

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { DICOMDIR_SOP_CLASS, type DicomHeader, DICOM_SORT_TAGS as T } from '@sprocket/types';
 import type * as DicomParser from 'dicom-parser';
 
 // dicom-parser is a UMD bundle; require() gets its real exports whatever ESM interop makes of it.
@@ -9,19 +10,9 @@ import type * as DicomParser from 'dicom-parser';
 let parserModule: typeof DicomParser | undefined;
 const dicomParser = (): typeof DicomParser => (parserModule ??= createRequire(import.meta.url)('dicom-parser') as typeof DicomParser);
 
-/** The header fields the import sorts by. */
-export interface DicomInfo {
-  file: string;
-  size: number;
-  patientId: string;
-  studyUid: string;
-  seriesUid: string;
-  studyDescription: string;
-  studyDate: string;
+/** The header fields the import sorts by (@sprocket/types sorts them, shared with the web UI). */
+export interface DicomInfo extends DicomHeader {
   studyTime: string;
-  seriesNumber: string;
-  seriesDescription: string;
-  instanceNumber: number;
 }
 
 /** Enough for the header of almost any file; larger headers are read whole on a second try. */
@@ -92,22 +83,21 @@ export async function readDicomInfo(file: string, size: number): Promise<DicomIn
       return undefined;
     }
   }
-  const studyUid = str(ds, 'x0020000d');
-  const seriesUid = str(ds, 'x0020000e');
-  // A DICOMDIR (Media Storage Directory) indexes other files; it is no image of its own.
-  if (!studyUid || !seriesUid || str(ds, 'x00020002') === '1.2.840.10008.1.3.10') return undefined;
+  const studyUid = str(ds, T.studyUid);
+  const seriesUid = str(ds, T.seriesUid);
+  if (!studyUid || !seriesUid || str(ds, T.mediaStorageSopClass) === DICOMDIR_SOP_CLASS) return undefined;
   return {
     file,
     size,
-    patientId: str(ds, 'x00100020'),
+    patientId: str(ds, T.patientId),
     studyUid,
     seriesUid,
-    studyDescription: str(ds, 'x00081030'),
-    studyDate: str(ds, 'x00080020'),
-    studyTime: str(ds, 'x00080030'),
-    seriesNumber: str(ds, 'x00200011'),
-    seriesDescription: str(ds, 'x0008103e'),
-    instanceNumber: Number(str(ds, 'x00200013')) || 0,
+    studyDescription: str(ds, T.studyDescription),
+    studyDate: str(ds, T.studyDate),
+    studyTime: str(ds, T.studyTime),
+    seriesNumber: str(ds, T.seriesNumber),
+    seriesDescription: str(ds, T.seriesDescription),
+    instanceNumber: Number(str(ds, T.instanceNumber)) || 0,
   };
 }
 

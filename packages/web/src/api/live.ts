@@ -32,6 +32,7 @@ export function useLiveEvents(enabled: boolean): LiveStatus {
     es.addEventListener('files', (msg) => {
       const e = JSON.parse((msg as MessageEvent<string>).data) as FilesEventData;
       void qc.invalidateQueries({ queryKey: ['project', e.project_id] });
+      void qc.invalidateQueries({ queryKey: ['container', e.container.type, e.container.id] });
     });
     return () => {
       es.close();

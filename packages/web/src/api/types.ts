@@ -120,3 +120,38 @@ export interface FilesEventData {
   project_id: string;
   names: string[];
 }
+
+/** Who or what wrote a file version: a user's upload, or a job (with its gear, filled in by …/versions). */
+export interface FileOrigin {
+  type: 'user' | 'job' | 'device' | string;
+  id?: string;
+  via?: { type: string; id: string };
+  gear_info?: { id?: string; name?: string; version?: string };
+}
+
+/** A file as container documents and …/files/{name}/versions answer it. */
+export interface StoredFile extends FileDoc {
+  file_id: string;
+  version: number;
+  mimetype: string;
+  size: number;
+  origin: FileOrigin;
+  tags?: string[];
+  created: string;
+  modified: string;
+  zip_member_count?: number | null;
+  from_failed_job?: boolean;
+}
+
+export interface Analysis {
+  _id: string;
+  label: string;
+  description?: string;
+  parent: { type: string; id: string };
+  parents: Record<string, string | undefined>;
+  files: StoredFile[];
+  job?: string | { id: string; state?: string } | null;
+  created: string;
+  modified: string;
+  tags: string[];
+}

@@ -36,6 +36,8 @@ export function ProjectPage() {
           <nav className="tabs" aria-label="Project sections">
             <NavLink to="sessions">Sessions</NavLink>
             <NavLink to="jobs">Jobs / Provenance</NavLink>
+            <NavLink to="analyses">Analyses</NavLink>
+            <NavLink to="files">Files</NavLink>
             <NavLink to="views">Data views</NavLink>
           </nav>
           <Outlet />

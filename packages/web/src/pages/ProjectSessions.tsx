@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useMemo, useRef, useState } from 'react';
-import { useParams, useSearchParams } from 'react-router';
+import { Link, useParams, useSearchParams } from 'react-router';
 import { api } from '../api/client.js';
 import type { Acquisition, FileDoc, Session } from '../api/types.js';
 import { Empty, ErrorNote, formatDate, Loading } from '../components/common.js';
@@ -232,7 +232,7 @@ export function ProjectSessions() {
                         <span className="tree" aria-hidden="true">
                           └
                         </span>
-                        {a.label}
+                        <Link to={`/acquisitions/${a._id}`}>{a.label}</Link>
                       </td>
                       <td className="vcell vcell-date">{formatDate(a.timestamp)}</td>
                       <td className="vcell vcell-acquisitions num" />
@@ -260,7 +260,9 @@ export function ProjectSessions() {
                       )}
                     </td>
                     <td className="vcell vcell-subject truncate strong">{row.subject}</td>
-                    <td className="vcell vcell-session truncate">{s.label}</td>
+                    <td className="vcell vcell-session truncate">
+                      <Link to={`/sessions/${s._id}`}>{s.label}</Link>
+                    </td>
                     <td className="vcell vcell-date">{formatDate(row.date)}</td>
                     <td className="vcell vcell-acquisitions num">{acquisitions.data ? row.acquisitions.length : '…'}</td>
                     <td className="vcell vcell-files num">{row.files}</td>
