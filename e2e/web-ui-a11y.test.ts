@@ -43,6 +43,7 @@ describe.skipIf(!CHROMIUM)('web UI accessibility (axe-core in Chromium)', () => 
     }
     s = await startTestServer();
     ids = await makeHierarchy(s.admin);
+    ok(await s.admin.upload(`/acquisitions/${ids.acquisition}/files`, [{ name: 'scan.nii.gz', content: 'not really a nifti' }]));
     const gearId = await addGear(s.admin, manifest({ name: 'a11y-gear' }));
     jobId = ok(await s.admin.post('/jobs/add', { gear_id: gearId, destination: { type: 'acquisition', id: ids.acquisition } }))._id;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
@@ -68,6 +69,11 @@ describe.skipIf(!CHROMIUM)('web UI accessibility (axe-core in Chromium)', () => 
     ['home', () => '/', 'Projects'],
     ['project sessions', () => `/projects/${ids.project}/sessions`, 'tr[data-session]'],
     ['project jobs', () => `/projects/${ids.project}/jobs`, 'tr[data-job]'],
+    ['project analyses', () => `/projects/${ids.project}/analyses`, 'Analyses'],
+    ['project files', () => `/projects/${ids.project}/files`, 'Files'],
+    ['project data views', () => `/projects/${ids.project}/views`, 'Saved views'],
+    ['session', () => `/sessions/${ids.session}`, 'T1w'],
+    ['acquisition', () => `/acquisitions/${ids.acquisition}`, 'scan.nii.gz'],
     ['job', () => `/jobs/${jobId}`, 'a11y-gear'],
     ['jobs', () => '/jobs', 'tr[data-job]'],
     ['admin users', () => '/admin/users', 'tr[data-user]'],
