@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { AccessContext } from './auth/access.js';
 import { requirePrincipal } from './auth/authenticate.js';
+import type { SignInThrottle } from './auth/sign-in-throttle.js';
 import type { ServerConfig } from './config.js';
 import type { DatabaseHandle } from './db/dialect.js';
 import type { DicomImporter } from './dicom/importer.js';
@@ -29,6 +30,8 @@ export interface ServerContext {
   gears: GearCache;
   /** Wakes engines waiting in `POST /jobs/ask` when work is queued. */
   notifier: JobNotifier;
+  /** Failed browser sign-ins per address and account (auth/sign-in-throttle.ts). */
+  signIns: SignInThrottle;
   /** DICOM header extraction, once installed (tests and benchmarks await it). */
   dicom?: DicomImporter;
 }

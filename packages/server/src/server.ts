@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import { SignInThrottle } from './auth/sign-in-throttle.js';
 import { ensurePrivateDir, type ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import { bootstrapAdmin } from './dao/users.js';
@@ -47,6 +48,7 @@ export async function startServer(config: ServerConfig, opts: { logger?: boolean
     events: new ServerEvents(),
     gears: new GearCache(handle.db),
     notifier: new JobNotifier(handle),
+    signIns: new SignInThrottle(),
   };
   const app = await buildApp(ctx, opts);
   const dicom = installDicomImport(ctx, { log: (msg) => app.log.warn(msg) });

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignInThrottle } from '../src/auth/sign-in-throttle.js';
 import { addGear, manifest } from './gear-kit.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { makeUser, ok } from './people.js';
@@ -161,6 +162,50 @@ describe('password sign-in', () => {
     expect(ok(await s.admin.get(`/projects/${A.project}`)).tags).toContain('from-browser');
     ok(await s.admin.put('/users/admin@sprocket.local/password', { password: 'admin-pass-2' }));
     expect((await b.request('GET', '/users/self')).status).toBe(401);
+  });
+});
+
+describe('sign-in throttling', () => {
+  it('after 10 wrong passwords for one account from one address, even the right one gets a 429 with Retry-After', async () => {
+    await makeUser(s, 'dave@web.org');
+    ok(await s.admin.put('/users/dave@web.org/password', { password: 'dave-secret-1' }));
+    const b = new Browser(s.url);
+    for (let i = 0; i < 10; i++) expect((await b.signIn({ email: 'dave@web.org', password: `guess-${i}` })).status).toBe(401);
+    const r = await b.signIn({ email: 'DAVE@web.org', password: 'dave-secret-1' });
+    expect(r.status).toBe(429);
+    expect(r.body.code).toBe('AUTH_THROTTLED');
+    expect(r.body.message).toMatch(/too many failed sign-ins from this address: try again in \d+ s/);
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(800);
+    expect(r.setCookie).toBeNull();
+    // Another account from the same address is not locked out by dave's guesses, nor are API keys.
+    expect((await new Browser(s.url).signIn({ email: 'bob@web.org', password: 'bob-secret-1' })).status).toBe(200);
+    expect((await new Browser(s.url).signIn({ api_key: bob.key! })).status).toBe(200);
+  });
+
+  it('a correct sign-in clears the count of its account', async () => {
+    await makeUser(s, 'erin@web.org');
+    ok(await s.admin.put('/users/erin@web.org/password', { password: 'erin-secret-1' }));
+    const b = new Browser(s.url);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 9; i++) expect((await b.signIn({ email: 'erin@web.org', password: 'nope' })).status).toBe(401);
+      expect((await b.signIn({ email: 'erin@web.org', password: 'erin-secret-1' })).status).toBe(200);
+    }
+  });
+
+  it('counts per window, per address across accounts, and forgets the oldest entries first', () => {
+    let now = 0;
+    const t = new SignInThrottle(() => now);
+    for (let i = 0; i < 10; i++) t.failed('10.0.0.1', 'x@y.org');
+    expect(t.wait('10.0.0.1', 'x@y.org')).toBe(900);
+    expect(t.wait('10.0.0.2', 'x@y.org')).toBeUndefined();
+    now = 15 * 60_000;
+    expect(t.wait('10.0.0.1', 'x@y.org')).toBeUndefined();
+    // 50 failures over 50 accounts lock the address for every account.
+    for (let i = 0; i < 50; i++) t.failed('10.0.0.3', `u${i}@y.org`);
+    expect(t.wait('10.0.0.3', 'fresh@y.org')).toBe(900);
+    // A flood of addresses keeps the table bounded: the first address is forgotten, not the memory grown.
+    for (let i = 0; i < 10_000; i++) t.failed(`172.16.${i >> 8}.${i & 255}`, 'a@b.org');
+    expect(t.wait('10.0.0.3', 'fresh@y.org')).toBeUndefined();
   });
 });
 

@@ -30,6 +30,7 @@ export const ERRORS = {
   AUTH_JOB_KEY_EXPIRED: { status: 401, message: 'API key of job {job} is no longer valid (job is {state})' },
   AUTH_TICKET_INVALID: { status: 401, message: 'download ticket is {reason}' },
   AUTH_KEY_NOT_FOUND: { status: 404, message: 'API key {id} not found' },
+  AUTH_THROTTLED: { status: 429, message: 'too many failed sign-ins from this address: try again in {seconds} s' },
   DEVICE_NOT_FOUND: { status: 404, message: 'device {id} not found' },
 
   // Containers: groups, projects, subjects, sessions, acquisitions, analyses, collections.

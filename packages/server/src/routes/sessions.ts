@@ -52,7 +52,18 @@ export async function sessionRoutes(app: FastifyInstance, ctx: ServerContext): P
       userId = principal.userId;
       keyId = principal.keyId;
     } else if (body.email !== undefined && body.password !== undefined) {
-      userId = await checkPassword(ctx.handle, body.email, body.password);
+      const wait = ctx.signIns.wait(req.ip, body.email);
+      if (wait !== undefined) {
+        void reply.header('Retry-After', String(wait));
+        throw apiError('AUTH_THROTTLED', { seconds: wait });
+      }
+      try {
+        userId = await checkPassword(ctx.handle, body.email, body.password);
+      } catch (e) {
+        ctx.signIns.failed(req.ip, body.email);
+        throw e;
+      }
+      ctx.signIns.succeeded(req.ip, body.email);
     } else {
       throw apiError('BAD_REQUEST', { reason: 'send email and password, or api_key' });
     }
