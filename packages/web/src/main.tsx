@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { StrictMode } from 'react';
+import { lazy, StrictMode, Suspense } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
 import { ApiError } from './api/client.js';
@@ -12,6 +12,10 @@ import { ProjectPage } from './pages/Project.js';
 import { ProjectJobs } from './pages/ProjectJobs.js';
 import { ProjectSessions } from './pages/ProjectSessions.js';
 import './styles.css';
+
+// Pages a visit may never open load as their own chunks: the first page stays small.
+const GearsPage = lazy(() => import('./pages/Gears.js').then((m) => ({ default: m.GearsPage })));
+const later = (el: React.ReactNode) => <Suspense fallback={<div className="loading" aria-busy="true" />}>{el}</Suspense>;
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -40,6 +44,8 @@ const router = createBrowserRouter([
         ],
       },
       { path: 'jobs/:jobId', element: <JobPage /> },
+      { path: 'gears', element: later(<GearsPage />) },
+      { path: 'gears/:gearId', element: later(<GearsPage />) },
       { path: '*', element: <NotFound /> },
     ],
   },

