@@ -157,4 +157,133 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
     expect((ok(await user.get('/jobs')) as unknown[]).length).toBe(before);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
   });
+
+  it('batch-runs the QA gear over the selected sessions, showing the proposal before anything runs', async () => {
+    if (skip) return;
+    await page.goto(`${origin()}/projects/${project}/sessions`);
+    for (const x of series) await page.locator(`tr[data-session="${where.get(x.subject)!.session}"] input[type=checkbox]`).check();
+    await page.getByTestId('selected-count').filter({ hasText: '2 selected' }).waitFor();
+    await page.getByRole('button', { name: 'Run a gear on selected…' }).click();
+    const dialog = page.getByRole('dialog');
+    const qa = ok(await user.get('/gears')).find((g: { gear: { name: string } }) => g.gear.name === 'nifti-qa')._id as string;
+    await dialog.getByLabel('Gear').selectOption(qa);
+    const jobsBefore = (ok(await user.get(`/projects/${project}/jobs`)) as { jobs: unknown[] }).jobs.length;
+    await dialog.getByRole('button', { name: 'Show what would run' }).click();
+    const proposal = dialog.getByTestId('batch-proposal');
+    await proposal.waitFor();
+    // The converted acquisition has a NIfTI; the other has only its DICOM archive, and says so.
+    const matched = proposal.locator('tr[data-verdict="matched"]');
+    const missed = proposal.locator('tr[data-verdict="not_matched"]');
+    await expect.poll(() => matched.count()).toBe(1);
+    await expect.poll(() => missed.count()).toBe(1);
+    expect(await missed.textContent()).toMatch(/input nifti: no file matches \(type nifti; 1 file here\)/);
+    expect(await matched.textContent()).toContain(first());
+    await shot('05-batch-proposal');
+    // Nothing has run yet.
+    expect((ok(await user.get(`/projects/${project}/jobs`)) as { jobs: unknown[] }).jobs.length).toBe(jobsBefore);
+    await dialog.getByRole('button', { name: 'Run 1 job' }).click();
+    const bar = dialog.getByTestId('batch-progress');
+    await bar.waitFor();
+    await dialog.locator('[data-testid="batch-progress"][data-state="complete"]').waitFor({ timeout: 120_000 });
+    expect(await bar.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('1');
+    await shot('06-batch-complete');
+    const acq = ok(await user.get(`/acquisitions/${where.get(first())!.acquisition}`)) as { files: { name: string; type: string }[] };
+    expect(
+      acq.files
+        .filter((f) => f.type === 'qa')
+        .map((f) => f.name.replace(/^.*_qa\./, ''))
+        .sort(),
+    ).toEqual(['html', 'json']);
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  }, 180_000);
+
+  it('tags the selected sessions in bulk', async () => {
+    if (skip) return;
+    await page.getByRole('button', { name: 'Tag selected…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Tag').fill('reviewed');
+    await dialog.getByRole('button', { name: 'Add tag' }).click();
+    await dialog.getByRole('status').filter({ hasText: 'Tagged 2 of 2. Done.' }).waitFor();
+    for (const x of series)
+      expect((ok(await user.get(`/sessions/${where.get(x.subject)!.session}`)) as { tags: string[] }).tags).toContain('reviewed');
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  });
+
+  it('adds a gear rule with the condition builder, dry-runs it, applies it and counts what it launched', async () => {
+    if (skip) return;
+    await page.goto(`${origin()}/projects/${project}/rules`);
+    await page.getByRole('button', { name: 'Add a rule…' }).click();
+    const dialog = page.getByRole('dialog');
+    const qa = ok(await user.get('/gears')).find((g: { gear: { name: string } }) => g.gear.name === 'nifti-qa')._id as string;
+    await dialog.getByLabel('Name').fill('QA every NIfTI');
+    await dialog.getByLabel('Gear').selectOption(qa);
+    await dialog.getByLabel('Any of these: condition 1 type').selectOption('file.type');
+    await dialog.getByLabel('Any of these: condition 1 value').fill('nifti');
+    await dialog.getByRole('button', { name: 'Save rule' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const [rule] = ok(await user.get(`/projects/${project}/rules`)) as { _id: string; any: unknown[]; gear_id: string }[];
+    expect(rule).toMatchObject({ gear_id: qa, any: [{ type: 'file.type', value: 'nifti' }] });
+    const row = page.locator(`tr[data-rule="${rule!._id}"]`);
+    expect(await row.textContent()).toContain('File type is nifti');
+    await row.getByTestId('rule-launched').filter({ hasText: '0' }).waitFor();
+
+    const jobsBefore = (ok(await user.get(`/projects/${project}/jobs`)) as { jobs: unknown[] }).jobs.length;
+    await row.getByRole('button', { name: 'Apply…' }).click();
+    const apply = page.getByRole('dialog');
+    // The one NIfTI dcm2niix made is what the rule would run on; nothing runs for a dry run.
+    await apply.getByRole('status').filter({ hasText: 'Dry run: would launch 1 job' }).waitFor();
+    expect(await apply.getByRole('table', { name: 'Would launch' }).textContent()).toMatch(/\.nii\.gz/);
+    await shot('07-rule-dry-run');
+    expect((ok(await user.get(`/projects/${project}/jobs`)) as { jobs: unknown[] }).jobs.length).toBe(jobsBefore);
+    await apply.getByRole('button', { name: 'Apply: launch 1' }).click();
+    await apply.getByTestId('applied').filter({ hasText: 'Launched 1 job.' }).waitFor();
+    await apply.getByRole('button', { name: 'Close', exact: true }).click();
+    await row.getByTestId('rule-launched').filter({ hasText: '1' }).waitFor();
+    await shot('08-rule-applied');
+    const launched = ok(await user.get(`/jobs?filter=origin.id=rule:${rule!._id}`)) as unknown[];
+    expect(launched).toHaveLength(1);
+
+    // Switched off in the table, off in the API.
+    await row.getByLabel('QA every NIfTI enabled').uncheck();
+    await expect
+      .poll(async () => (ok(await user.get(`/projects/${project}/rules/${rule!._id}`)) as { disabled: boolean }).disabled)
+      .toBe(true);
+  }, 120_000);
+
+  it('edits an info value in the tree and the API stores it, typed, next to the keys it left alone', async () => {
+    if (skip) return;
+    ok(await user.post(`/projects/${project}/info`, { set: { scanner: { field_strength: 3, vendor: 'Siemens' } } }));
+    await page.goto(`${origin()}/projects/${project}/info`);
+    await page.getByRole('button', { name: 'Edit scanner.field_strength' }).click();
+    await page.getByLabel('Value of scanner.field_strength').fill('1.5');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.locator('[data-info="scanner.field_strength"]').filter({ hasText: '1.5' }).waitFor();
+    await page.getByLabel('New key in info', { exact: true }).fill('reviewed');
+    await page.getByLabel('New value in info', { exact: true }).fill('true');
+    await page.getByRole('button', { name: 'Add the key to info', exact: true }).click();
+    await page.locator('[data-info="reviewed"]').waitFor();
+    await shot('09-info-tree');
+    await expect
+      .poll(async () => (ok(await user.get(`/projects/${project}`)) as { info: unknown }).info)
+      .toEqual({ scanner: { field_strength: 1.5, vendor: 'Siemens' }, reviewed: true });
+  });
+
+  it('adds a member with a role and removes them again on the Permissions tab', async () => {
+    if (skip) return;
+    const colleague = 'colleague@e2e.org';
+    await makeUser(s, colleague);
+    await page.goto(`${origin()}/projects/${project}/permissions`);
+    await page.getByLabel('User (email)').fill(colleague);
+    const roles = ok(await user.get('/roles')) as { _id: string; label: string }[];
+    const ro = roles.find((r) => /read/i.test(r.label))!;
+    await page.getByLabel('Role', { exact: true }).selectOption(ro._id);
+    await page.getByRole('button', { name: 'Add member' }).click();
+    await page.locator(`tr[data-member="${colleague}"]`).waitFor();
+    expect(ok(await user.get(`/projects/${project}/permissions`))).toContainEqual({ _id: colleague, role_ids: [ro._id] });
+    await shot('10-permissions');
+    page.once('dialog', (d) => void d.accept());
+    await page.locator(`tr[data-member="${colleague}"]`).getByRole('button', { name: 'Remove' }).click();
+    await page.locator(`tr[data-member="${colleague}"]`).waitFor({ state: 'detached' });
+    expect((ok(await user.get(`/projects/${project}/permissions`)) as { _id: string }[]).map((m) => m._id)).not.toContain(colleague);
+  });
 });

@@ -15,6 +15,9 @@ import './styles.css';
 
 // Pages a visit may never open load as their own chunks: the first page stays small.
 const GearsPage = lazy(() => import('./pages/Gears.js').then((m) => ({ default: m.GearsPage })));
+const ProjectRules = lazy(() => import('./pages/ProjectRules.js').then((m) => ({ default: m.ProjectRules })));
+const ProjectInfo = lazy(() => import('./pages/ProjectInfo.js').then((m) => ({ default: m.ProjectInfo })));
+const ProjectPermissions = lazy(() => import('./pages/ProjectPermissions.js').then((m) => ({ default: m.ProjectPermissions })));
 const later = (el: React.ReactNode) => <Suspense fallback={<div className="loading" aria-busy="true" />}>{el}</Suspense>;
 
 const queryClient = new QueryClient({
@@ -41,6 +44,9 @@ const router = createBrowserRouter([
           { index: true, element: <Navigate to="sessions" replace /> },
           { path: 'sessions', element: <ProjectSessions /> },
           { path: 'jobs', element: <ProjectJobs /> },
+          { path: 'rules', element: later(<ProjectRules />) },
+          { path: 'info', element: later(<ProjectInfo />) },
+          { path: 'permissions', element: later(<ProjectPermissions />) },
         ],
       },
       { path: 'jobs/:jobId', element: <JobPage /> },

@@ -32,7 +32,7 @@ export function Modal({
       <div className={`modal card${wide ? ' modal-wide' : ''}`} role="dialog" aria-modal="true" aria-labelledby={id} ref={box}>
         <div className="card-head">
           <h2 id={id}>{title}</h2>
-          <button type="button" className="btn btn-ghost btn-small" onClick={onClose} aria-label="Close">
+          <button type="button" className="btn btn-ghost btn-small" onClick={onClose} aria-label="Close dialog">
             ✕
           </button>
         </div>

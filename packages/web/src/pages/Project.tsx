@@ -36,6 +36,9 @@ export function ProjectPage() {
           <nav className="tabs" aria-label="Project sections">
             <NavLink to="sessions">Sessions</NavLink>
             <NavLink to="jobs">Jobs / Provenance</NavLink>
+            <NavLink to="rules">Gear rules</NavLink>
+            <NavLink to="info">Information</NavLink>
+            <NavLink to="permissions">Permissions</NavLink>
           </nav>
           <Outlet />
         </>
