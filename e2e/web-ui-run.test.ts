@@ -35,6 +35,8 @@ let tmp: string;
 let skip: string | undefined;
 let series: RealSeries[] = [];
 let project: string;
+/** The dcm2niix job the Run dialog launched. */
+let converted: string;
 /** Per subject label: its session and its one (DICOM) acquisition. */
 const where = new Map<string, { session: string; acquisition: string }>();
 const PASSWORD = 'correct horse battery';
@@ -120,6 +122,8 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
     await expect.poll(() => picker.inputValue()).toMatch(/\.dicom\.zip$/);
     const offered = await picker.locator('option').allTextContents();
     expect(offered.filter((o) => o.includes('.dicom.zip'))).toHaveLength(1);
+    // A value other than the default, for "Run again" to bring back.
+    await dialog.locator('[data-config="filename"] input').fill('%p_%s');
     await shot('02-run-dialog');
     await page.evaluate('window.__noReload = true');
     await dialog.getByRole('button', { name: 'Launch' }).click();
@@ -131,10 +135,35 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
     await row.locator('[data-state="complete"]').waitFor({ timeout: 120_000 });
     expect(await page.evaluate('window.__noReload')).toBe(true);
     await shot('03-dcm2niix-complete');
-    const job = ok(await user.get(`/jobs/${id}`)) as { state: string; inputs: Record<string, { name: string }> };
+    const job = ok(await user.get(`/jobs/${id}`)) as {
+      state: string;
+      inputs: Record<string, { name: string }>;
+      config: { config: Record<string, unknown> };
+    };
     expect(job.state).toBe('complete');
     expect(job.inputs.dcm2niix_input!.name).toMatch(/\.dicom\.zip$/);
+    expect(job.config.config.filename).toBe('%p_%s');
+    converted = id;
   }, 180_000);
+
+  it("opens Run again from the job page with the job's destination, input and config filled in", async () => {
+    if (skip) return;
+    // A job's `config` is Flywheel's invocation: `{config, inputs, destination}`.
+    const job = ok(await user.get(`/jobs/${converted}`)) as {
+      config: { config: Record<string, unknown> };
+      inputs: Record<string, { name: string }>;
+    };
+    await page.goto(`${origin()}/jobs/${converted}`);
+    await page.getByRole('link', { name: 'Run again…' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.getByLabel('Acquisition').inputValue()).toBe(where.get(first())!.acquisition);
+    expect(await dialog.getByLabel('Session').inputValue()).toBe(where.get(first())!.session);
+    expect(await dialog.getByLabel('Project').inputValue()).toBe(project);
+    await expect.poll(() => dialog.locator('[data-input="dcm2niix_input"] select').inputValue()).toContain(job.inputs.dcm2niix_input!.name);
+    expect(await dialog.locator('[data-config="filename"] input').inputValue()).toBe('%p_%s');
+    await shot('02b-run-again');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+  });
 
   it('refuses a config value the gear does not take, in words, before launching', async () => {
     if (skip) return;

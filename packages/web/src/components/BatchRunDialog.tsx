@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useMemo, useState } from 'react';
+import { useId, useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import { api, messageOf } from '../api/client.js';
 import { configFields, initialText, parseField } from '../api/config-form.js';
@@ -82,6 +82,7 @@ export function BatchRunDialog({
   onClose: () => void;
 }) {
   const qc = useQueryClient();
+  const formId = useId();
   const gears = useQuery({ queryKey: ['gears', 'latest'], queryFn: ({ signal }) => api.get<GearDoc[]>('/gears', undefined, signal) });
   const [gearId, setGearId] = useState('');
   const gear = gears.data?.find((g) => g._id === gearId);
@@ -124,9 +125,10 @@ export function BatchRunDialog({
         >
           {gears.isPending && <Loading label="Loading gears…" />}
           {gears.error && <ErrorNote error={gears.error} />}
-          <label className="field">
-            Gear
+          <div className="field">
+            <label htmlFor={`${formId}-gear`}>Gear</label>
             <select
+              id={`${formId}-gear`}
               value={gearId}
               onChange={(e) => {
                 setGearId(e.target.value);
@@ -140,7 +142,7 @@ export function BatchRunDialog({
                 </option>
               ))}
             </select>
-          </label>
+          </div>
           {fields.length > 0 && (
             <fieldset className="run-section">
               <legend>Configuration</legend>

@@ -102,11 +102,12 @@ const fileKey = (f: { parent_ref: { type: string; id: string }; name: string }) 
  * that offers only the files of that container the server says fit the input (the gear spec's
  * directives, as `suggest` applies them), the config form from the manifest, and Launch.
  */
-export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?: string; destination?: string; onClose: () => void }) {
+export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?: string; onClose: () => void }) {
   const m = gear.gear;
   const fields = useMemo(() => configFields(m), [m]);
   const inputs = useMemo(() => fileInputsOf(m), [m]);
   const qc = useQueryClient();
+  const formId = useId();
 
   const previous = useQuery({
     queryKey: ['job', fromJob, 'plain'],
@@ -234,9 +235,10 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
         <fieldset className="run-section">
           <legend>Destination</legend>
           <div className="run-row">
-            <label className="field">
-              Project
+            <div className="field">
+              <label htmlFor={`${formId}-project`}>Project</label>
               <select
+                id={`${formId}-project`}
                 value={projectId}
                 onChange={(e) => {
                   setProjectId(e.target.value);
@@ -251,10 +253,11 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
                   </option>
                 ))}
               </select>
-            </label>
-            <label className="field">
-              Session
+            </div>
+            <div className="field">
+              <label htmlFor={`${formId}-session`}>Session</label>
               <select
+                id={`${formId}-session`}
                 value={sessionId}
                 disabled={!projectId}
                 onChange={(e) => {
@@ -269,10 +272,15 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
                   </option>
                 ))}
               </select>
-            </label>
-            <label className="field">
-              Acquisition
-              <select value={acquisitionId} disabled={!sessionId} onChange={(e) => setAcquisitionId(e.target.value)}>
+            </div>
+            <div className="field">
+              <label htmlFor={`${formId}-acquisition`}>Acquisition</label>
+              <select
+                id={`${formId}-acquisition`}
+                value={acquisitionId}
+                disabled={!sessionId}
+                onChange={(e) => setAcquisitionId(e.target.value)}
+              >
                 <option value="">{sessionId ? '(the session itself)' : '—'}</option>
                 {acquisitions.data?.map((a) => (
                   <option key={a._id} value={a._id}>
@@ -280,7 +288,7 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
                   </option>
                 ))}
               </select>
-            </label>
+            </div>
           </div>
           {touched && !dest && <p className="form-error">Choose where the job runs: a project, session or acquisition.</p>}
         </fieldset>

@@ -165,14 +165,7 @@ export function GearsPage() {
           )}
         </div>
       )}
-      {running && (
-        <RunDialog
-          gear={running}
-          fromJob={params.get('from') ?? undefined}
-          destination={params.get('dest') ?? undefined}
-          onClose={() => setParams({}, { replace: true })}
-        />
-      )}
+      {running && <RunDialog gear={running} fromJob={params.get('from') ?? undefined} onClose={() => setParams({}, { replace: true })} />}
     </div>
   );
 }

@@ -1,7 +1,7 @@
 import type { Rule, RuleApplyResult, RuleCondition } from '@sprocket/sdk/browser';
 import { CONDITION_TYPES } from '@sprocket/types';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useId, useState } from 'react';
 import { useParams } from 'react-router';
 import { api, messageOf } from '../api/client.js';
 import type { GearDoc } from '../api/gears.js';
@@ -88,6 +88,7 @@ function Conditions({ value, onChange }: { value: Record<Group, RuleCondition[]>
 
 function RuleEditor({ projectId, rule, gears, onClose }: { projectId: string; rule?: RuleDoc; gears: GearDoc[]; onClose: () => void }) {
   const qc = useQueryClient();
+  const formId = useId();
   const [name, setName] = useState(rule?.name ?? '');
   const [gearId, setGearId] = useState(rule?.gear_id ?? '');
   const [conds, setConds] = useState<Record<Group, RuleCondition[]>>({
@@ -119,9 +120,9 @@ function RuleEditor({ projectId, rule, gears, onClose }: { projectId: string; ru
             Name
             <input value={name} onChange={(e) => setName(e.target.value)} maxLength={256} />
           </label>
-          <label className="field">
-            Gear
-            <select value={gearId} onChange={(e) => setGearId(e.target.value)}>
+          <div className="field">
+            <label htmlFor={`${formId}-gear`}>Gear</label>
+            <select id={`${formId}-gear`} value={gearId} onChange={(e) => setGearId(e.target.value)}>
               <option value="">Choose a gear…</option>
               {gears.map((g) => (
                 <option key={g._id} value={g._id}>
@@ -129,7 +130,7 @@ function RuleEditor({ projectId, rule, gears, onClose }: { projectId: string; ru
                 </option>
               ))}
             </select>
-          </label>
+          </div>
         </div>
         <Conditions value={conds} onChange={setConds} />
         {save.error && (
@@ -250,9 +251,13 @@ export function ProjectRules() {
   const gears = useQuery({ queryKey: ['gears', 'latest'], queryFn: ({ signal }) => api.get<GearDoc[]>('/gears', undefined, signal) });
   const [editing, setEditing] = useState<RuleDoc | 'new'>();
   const [applying, setApplying] = useState<RuleDoc>();
+  const rulesKey = ['project', projectId, 'rules'];
   const toggle = useMutation({
     mutationFn: (r: RuleDoc) => api.put(`/projects/${projectId}/rules/${r._id}`, { disabled: !r.disabled }),
-    onSettled: () => void qc.invalidateQueries({ queryKey: ['project', projectId, 'rules'] }),
+    // The switch flips at once; a refusal flips it back when the list is fetched again.
+    onMutate: (r) =>
+      qc.setQueryData<RuleDoc[]>(rulesKey, (old) => old?.map((x) => (x._id === r._id ? { ...x, disabled: !r.disabled } : x))),
+    onSettled: () => void qc.invalidateQueries({ queryKey: rulesKey }),
   });
   const remove = useMutation({
     mutationFn: (r: RuleDoc) => api.del(`/projects/${projectId}/rules/${r._id}`),
