@@ -295,6 +295,20 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
     await expect
       .poll(async () => (ok(await user.get(`/projects/${project}`)) as { info: unknown }).info)
       .toEqual({ scanner: { field_strength: 1.5, vendor: 'Siemens' }, reviewed: true });
+
+    // Tags and notes on the same tab.
+    await page.getByLabel('New tag').fill('pilot');
+    await page.getByRole('button', { name: 'Add tag' }).click();
+    await page.getByRole('button', { name: 'Remove tag pilot' }).waitFor();
+    await page.getByLabel('New note').fill('Scanner upgraded in May');
+    await page.getByRole('button', { name: 'Add note' }).click();
+    await page.locator('.notes').getByText('Scanner upgraded in May').waitFor();
+    const doc = ok(await user.get(`/projects/${project}`)) as { tags: string[]; notes: { text: string }[] };
+    expect(doc.tags).toContain('pilot');
+    expect(doc.notes.map((n) => n.text)).toEqual(['Scanner upgraded in May']);
+    await page.getByRole('button', { name: 'Remove tag pilot' }).click();
+    await page.getByRole('button', { name: 'Remove tag pilot' }).waitFor({ state: 'detached' });
+    expect((ok(await user.get(`/projects/${project}`)) as { tags: string[] }).tags).not.toContain('pilot');
   });
 
   it('adds a member with a role and removes them again on the Permissions tab', async () => {
@@ -309,6 +323,11 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
     await page.getByRole('button', { name: 'Add member' }).click();
     await page.locator(`tr[data-member="${colleague}"]`).waitFor();
     expect(ok(await user.get(`/projects/${project}/permissions`))).toContainEqual({ _id: colleague, role_ids: [ro._id] });
+    const rw = roles.find((r) => r._id !== ro._id)!;
+    await page.getByLabel(`Role of ${colleague}`).selectOption(rw._id);
+    await expect
+      .poll(async () => ok(await user.get(`/projects/${project}/permissions`)))
+      .toContainEqual({ _id: colleague, role_ids: [rw._id] });
     await shot('10-permissions');
     page.once('dialog', (d) => void d.accept());
     await page.locator(`tr[data-member="${colleague}"]`).getByRole('button', { name: 'Remove' }).click();
