@@ -226,6 +226,28 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
     await dialog.getByRole('button', { name: 'Close', exact: true }).click();
   }, 180_000);
 
+  it("shows a batch's failures in its progress bar and retries them in one go", async () => {
+    if (skip) return;
+    // A gear without file inputs runs once per session; this one always exits 3.
+    const failing = await uploadGear(s.admin, 'exit-three');
+    await page.getByRole('button', { name: 'Run a gear on selected…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Gear').selectOption(failing);
+    await dialog.getByRole('button', { name: 'Show what would run' }).click();
+    await expect.poll(() => dialog.locator('tr[data-verdict="matched"]').count()).toBe(2);
+    await dialog.getByRole('button', { name: 'Run 2 jobs' }).click();
+    await dialog.locator('[data-testid="batch-progress"][data-state="failed"]').waitFor({ timeout: 120_000 });
+    expect(await dialog.getByTestId('batch-progress').textContent()).toContain('2 of 2 done · 0 complete, 2 failed');
+    const batches = ok(await user.get('/batch')) as { _id: string; gear_id: string; jobs: string[] }[];
+    const batch = batches.find((b) => b.gear_id === failing)!;
+    await dialog.getByRole('button', { name: 'Retry 2 failed' }).click();
+    await dialog.getByRole('status').filter({ hasText: 'Re-queued 2 failed jobs.' }).waitFor();
+    await shot('06b-batch-retried');
+    const after = ok(await user.get(`/batch/${batch._id}?jobs=true`)) as { jobs: { id: string; previous_job_id: string }[] };
+    expect(after.jobs.map((j) => j.previous_job_id).sort()).toEqual([...batch.jobs].sort());
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  }, 180_000);
+
   it('tags the selected sessions in bulk', async () => {
     if (skip) return;
     await page.getByRole('button', { name: 'Tag selected…' }).click();

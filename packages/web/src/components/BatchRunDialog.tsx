@@ -38,11 +38,16 @@ const VERDICTS = [
   { key: 'not_matched', label: 'Not matched: will not run' },
 ] as const;
 
-/** Complete, failed, running and queued shares of a batch's jobs, as one bar. */
+/** Complete, failed, running and queued shares of a batch's jobs, as one bar; failed jobs can be retried in one go. */
 export function BatchProgress({ batch }: { batch: BatchDoc }) {
+  const qc = useQueryClient();
   const total = batch.jobs.length || 1;
   const n = (s: string) => batch.job_states[s] ?? 0;
   const done = n('complete') + n('failed') + n('cancelled');
+  const retry = useMutation({
+    mutationFn: () => api.post<{ number_retried: number; jobs: string[] }>(`/batch/${batch._id}/retry-failed`, {}),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: ['jobs'] }),
+  });
   return (
     <div className="batch-progress" data-testid="batch-progress" data-state={batch.state}>
       <div
@@ -61,6 +66,21 @@ export function BatchProgress({ batch }: { batch: BatchDoc }) {
         {done} of {batch.jobs.length} done · {n('complete')} complete, {n('failed')} failed, {n('running')} running, {n('pending')} queued ·
         batch {batch.state}
       </p>
+      {n('failed') > 0 && n('pending') + n('running') === 0 && (
+        <button type="button" className="btn btn-small" disabled={retry.isPending} onClick={() => retry.mutate()}>
+          Retry {n('failed')} failed
+        </button>
+      )}
+      {retry.data && (
+        <p role="status">
+          Re-queued {retry.data.number_retried} failed job{retry.data.number_retried === 1 ? '' : 's'}.
+        </p>
+      )}
+      {retry.error && (
+        <p className="form-error" role="alert">
+          {messageOf(retry.error)}
+        </p>
+      )}
     </div>
   );
 }
@@ -83,7 +103,12 @@ export function BatchRunDialog({
 }) {
   const qc = useQueryClient();
   const formId = useId();
-  const gears = useQuery({ queryKey: ['gears', 'latest'], queryFn: ({ signal }) => api.get<GearDoc[]>('/gears', undefined, signal) });
+  const gears = useQuery({
+    queryKey: ['gears', 'latest'],
+    queryFn: ({ signal }) => api.get<GearDoc[]>('/gears', undefined, signal),
+    // Asked again on each opening: a gear installed meanwhile is offered.
+    staleTime: 0,
+  });
   const [gearId, setGearId] = useState('');
   const gear = gears.data?.find((g) => g._id === gearId);
   const fields = useMemo(() => (gear ? configFields(gear.gear) : []), [gear]);

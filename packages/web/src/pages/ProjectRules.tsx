@@ -248,7 +248,12 @@ export function ProjectRules() {
     queryKey: ['jobs', 'rules', projectId],
     queryFn: ({ signal }) => api.get<Counts>(`/projects/${projectId}/rules/jobs`, undefined, signal),
   });
-  const gears = useQuery({ queryKey: ['gears', 'latest'], queryFn: ({ signal }) => api.get<GearDoc[]>('/gears', undefined, signal) });
+  const gears = useQuery({
+    queryKey: ['gears', 'latest'],
+    queryFn: ({ signal }) => api.get<GearDoc[]>('/gears', undefined, signal),
+    // Asked again on each opening: a gear installed meanwhile is offered.
+    staleTime: 0,
+  });
   const [editing, setEditing] = useState<RuleDoc | 'new'>();
   const [applying, setApplying] = useState<RuleDoc>();
   const rulesKey = ['project', projectId, 'rules'];
