@@ -1,4 +1,4 @@
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 
 /**
  * The UI build. JSX goes through Vite's own esbuild (automatic runtime), so no React plugin is
@@ -9,6 +9,9 @@ const target = process.env.SPROCKET_URL ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
   esbuild: { jsx: 'automatic' },
+  // The workspace packages (@sprocket/sdk/browser, @sprocket/types) are bundled from their sources,
+  // as tests and tsc read them: the UI never waits on, or ships, a stale dist.
+  resolve: { conditions: ['@sprocket/source', ...defaultClientConditions] },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

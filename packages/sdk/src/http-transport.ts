@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { isErrorCode, SPROCKET_VERSION } from '@sprocket/types';
 import { ApiError } from './errors.js';
@@ -22,10 +22,20 @@ interface Outgoing {
   anyStatus?: boolean;
 }
 
+/** `Node 20.19; linux` under Node; undefined in a browser, which sends its own User-Agent. */
+function runtime(): string | undefined {
+  const proc = (globalThis as { process?: { versions?: { node?: string }; platform?: string } }).process;
+  return proc?.versions?.node ? `Node ${proc.versions.node}; ${proc.platform}` : undefined;
+}
+
+/** What a state-changing method is: the ones CSRF protection guards. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /**
  * The Transport over `fetch`: the key's credentials and Flywheel's SDK headers on every request
  * (the server's sdk-wire test pins them), retries of idempotent requests on a busy or restarting
- * server, failures as ApiError.
+ * server, failures as ApiError. Bundles for a browser too (the web UI runs on it): Node's streams
+ * are loaded only by `stream()`, the one method that hands out a Node stream.
  */
 export class HttpTransport implements Transport {
   private readonly headers: Record<string, string>;
@@ -39,9 +49,10 @@ export class HttpTransport implements Transport {
     this.headers = {
       ...(secret !== undefined ? { Authorization: `scitran-user ${secret}` } : {}),
       'X-Accept-Feature': ['Subject-Container', ...(opts.features ?? [])].join(','),
-      'User-Agent': `${opts.userAgent ?? `Sprocket SDK/${SPROCKET_VERSION}`} (Node ${process.versions.node}; ${process.platform})`,
       Accept: 'application/json',
     };
+    const rt = runtime();
+    if (rt) this.headers['User-Agent'] = `${opts.userAgent ?? `Sprocket SDK/${SPROCKET_VERSION}`} (${rt})`;
     for (const [k, v] of Object.entries(opts.headers ?? {})) {
       if (v === undefined) delete this.headers[k];
       else this.headers[k] = v;
@@ -79,6 +90,8 @@ export class HttpTransport implements Transport {
     opts: RawOptions & Pick<CallOptions, 'params'> = {},
   ): Promise<Readable> {
     const res = typeof target === 'string' ? await this.send(target, opts) : await this.request(target.method, target.path, opts);
+    // Looked up at run time, not imported: a browser bundle of this module must not pull in Node's streams.
+    const { Readable } = globalThis.process.getBuiltinModule('node:stream');
     return res.body ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>) : Readable.from([]);
   }
 
@@ -115,7 +128,7 @@ export class HttpTransport implements Transport {
     const out: Outgoing = {
       method: def.method,
       url,
-      headers: { ...this.headers, 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+      headers: { ...this.headers, ...this.stateHeaders(def.method), 'Content-Type': `multipart/form-data; boundary=${boundary}` },
       body: multipartBody(boundary, watched),
       retries: 0,
     };
@@ -125,6 +138,11 @@ export class HttpTransport implements Transport {
       if (sourceError) throw sourceError;
       throw e;
     }
+  }
+
+  /** The `stateHeaders` hook's headers for a POST/PUT/DELETE… (a browser session's CSRF token). */
+  private stateHeaders(method: string): Record<string, string> | undefined {
+    return SAFE_METHODS.has(method.toUpperCase()) ? undefined : this.opts.stateHeaders?.();
   }
 
   private pathUrl(path: string, query: Record<string, QueryValue> = {}): string {
@@ -145,8 +163,14 @@ export class HttpTransport implements Transport {
     return {
       method,
       url,
-      headers: { ...this.headers, ...(json ? { 'Content-Type': 'application/json' } : {}), ...opts.headers },
-      body: json ? JSON.stringify(opts.body) : data,
+      headers: {
+        ...this.headers,
+        ...this.stateHeaders(method),
+        ...(json ? { 'Content-Type': 'application/json' } : {}),
+        ...opts.headers,
+      },
+      // DOM's BodyInit wants ArrayBuffer-backed bytes where Node's takes any Uint8Array; fetch sends both.
+      body: json ? JSON.stringify(opts.body) : (data as Outgoing['body']),
       signal: opts.signal,
       anyStatus: opts.anyStatus,
       retries: IDEMPOTENT.has(method) && resendable ? (opts.retries ?? this.opts.retries ?? 3) : 0,
@@ -162,6 +186,7 @@ export class HttpTransport implements Transport {
       headers: out.headers,
       body: out.body,
       signal: out.signal,
+      ...(this.opts.credentials ? { credentials: this.opts.credentials } : {}),
       // fetch needs `duplex` to send a body it reads as it goes.
       ...(streamed ? { duplex: 'half' } : {}),
     } as RequestInit;

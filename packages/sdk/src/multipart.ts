@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { SdkError } from './errors.js';
 
 /** One form field: text, or a file whose bytes come from `source` as the body is sent. */
@@ -7,7 +6,9 @@ export type MultipartPart =
   | { name: string; filename: string; contentType?: string; source: () => AsyncIterable<Uint8Array> | Uint8Array };
 
 export function newBoundary(): string {
-  return `----sprocket-${randomBytes(16).toString('hex')}`;
+  // Web Crypto, not node:crypto: the transport that sends multipart bodies also runs in browsers.
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return `----sprocket-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /**

@@ -84,4 +84,11 @@ export interface TransportOptions {
   userAgent?: string;
   /** Headers on every request over the defaults; undefined drops a default (tests speak as a client without `X-Accept-Feature`). */
   headers?: Record<string, string | undefined>;
+  /**
+   * Headers for each state-changing request (anything but GET/HEAD/OPTIONS), asked for as it is
+   * sent: a browser session adds its CSRF token this way, which can change on sign-in.
+   */
+  stateHeaders?: () => Record<string, string> | undefined;
+  /** fetch's `credentials`: a browser sends its session cookie with `same-origin`. */
+  credentials?: RequestInit['credentials'];
 }

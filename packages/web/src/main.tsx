@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { StrictMode } from 'react';
+import { lazy, StrictMode, Suspense } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
 import { ApiError } from './api/client.js';
@@ -17,6 +17,13 @@ import { ProjectJobs } from './pages/ProjectJobs.js';
 import { ProjectSessions } from './pages/ProjectSessions.js';
 import { ProjectViews } from './pages/ProjectViews.js';
 import './styles.css';
+
+// Pages a visit may never open load as their own chunks: the first page stays small.
+const GearsPage = lazy(() => import('./pages/Gears.js').then((m) => ({ default: m.GearsPage })));
+const ProjectRules = lazy(() => import('./pages/ProjectRules.js').then((m) => ({ default: m.ProjectRules })));
+const ProjectInfo = lazy(() => import('./pages/ProjectInfo.js').then((m) => ({ default: m.ProjectInfo })));
+const ProjectPermissions = lazy(() => import('./pages/ProjectPermissions.js').then((m) => ({ default: m.ProjectPermissions })));
+const later = (el: React.ReactNode) => <Suspense fallback={<div className="loading" aria-busy="true" />}>{el}</Suspense>;
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -47,6 +54,9 @@ const router = createBrowserRouter([
           { path: 'analyses', element: <ProjectAnalyses /> },
           { path: 'files', element: <ProjectFiles /> },
           { path: 'views', element: <ProjectViews /> },
+          { path: 'rules', element: later(<ProjectRules />) },
+          { path: 'info', element: later(<ProjectInfo />) },
+          { path: 'permissions', element: later(<ProjectPermissions />) },
         ],
       },
       { path: 'jobs', element: <JobsPage /> },
@@ -66,6 +76,8 @@ const router = createBrowserRouter([
       { path: 'sessions/:id', element: <ContainerPage type="session" key="session" /> },
       { path: 'acquisitions/:id', element: <ContainerPage type="acquisition" key="acquisition" /> },
       { path: 'analyses/:id', element: <ContainerPage type="analysis" key="analysis" /> },
+      { path: 'gears', element: later(<GearsPage />) },
+      { path: 'gears/:gearId', element: later(<GearsPage />) },
       { path: '*', element: <NotFound /> },
     ],
   },

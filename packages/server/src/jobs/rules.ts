@@ -312,3 +312,37 @@ export async function applyRule(ctx: ServerContext, row: GearRulesTable, dryRun:
   }
   return result;
 }
+
+/** What each rule's jobs came to: jobs it launched, and the states of their latest attempts. */
+export interface RuleJobCounts {
+  launched: number;
+  pending: number;
+  running: number;
+  complete: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** The counts for the given rules (one grouped query on the jobs' origin index). */
+export async function ruleJobCounts(ctx: ServerContext, ruleIds: string[]): Promise<Record<string, RuleJobCounts>> {
+  const out: Record<string, RuleJobCounts> = {};
+  for (const id of ruleIds) out[id] = { launched: 0, pending: 0, running: 0, complete: 0, failed: 0, cancelled: 0 };
+  if (!ruleIds.length) return out;
+  const rows = await ctx.handle.db
+    .selectFrom('jobs')
+    .select(['origin_id', 'state', 'previous_job_id', 'retried'])
+    .where(
+      'origin_id',
+      'in',
+      ruleIds.map((id) => `rule:${id}`),
+    )
+    .execute();
+  for (const r of rows) {
+    const c = out[r.origin_id!.slice('rule:'.length)];
+    if (!c) continue;
+    // A retry is the same launch again: counted once, with the state of its newest attempt.
+    if (!r.previous_job_id) c.launched++;
+    if (!r.retried && r.state in c) c[r.state as keyof RuleJobCounts]++;
+  }
+  return out;
+}

@@ -7,7 +7,7 @@ import { apiError } from '../errors.js';
 import type { Api } from '../http/typed.js';
 import { newId, now } from '../ids.js';
 import { checkRule, type RuleInput, ruleBody, ruleDoc, ruleInputOf, ruleRow } from '../jobs/rule-checks.js';
-import { applyRule, installGearRules } from '../jobs/rules.js';
+import { applyRule, installGearRules, ruleJobCounts } from '../jobs/rules.js';
 import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 
 const ruleParams = Type.Object({ id: OBJECT_ID_SCHEMA, rid: OBJECT_ID_SCHEMA });
@@ -49,6 +49,26 @@ export async function ruleRoutes(app: Api, ctx: ServerContext): Promise<void> {
     await insertRule(db, row);
     return { _id: row.id };
   });
+
+  app.get(
+    '/projects/:id/rules/jobs',
+    {
+      schema: {
+        ...t,
+        summary:
+          "Per gear rule of the project: how many jobs it launched and the states of their latest attempts (Sprocket's, for the Gear rules tab)",
+        params: idParams,
+      },
+    },
+    async (req) => {
+      const p = await project(req, 'gear_rules_view');
+      const rows = await db.selectFrom('gear_rules').select('id').where('project_id', '=', p.id).execute();
+      return ruleJobCounts(
+        ctx,
+        rows.map((r) => r.id),
+      );
+    },
+  );
 
   app.get('/projects/:id/rules/:rid', { schema: { ...t, params: ruleParams } }, async (req) =>
     ruleDoc(await loadRule(req, 'gear_rules_view')),

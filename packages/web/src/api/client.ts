@@ -1,10 +1,10 @@
-import type { ErrorBody } from '@sprocket/types';
+import { ApiError, HttpTransport } from '@sprocket/sdk/browser';
 
 /**
- * The UI's one HTTP layer: `fetch` against the same origin's /api, with the session cookie the
- * browser holds (HttpOnly: script never sees it) and the CSRF token the sign-in answered on every
- * state-changing request. The token lives in memory only, and a reload gets it back from
- * GET /api/auth/session.
+ * The UI's one HTTP layer: the SDK's transport (the same client the CLI, engine and tests use)
+ * against the same origin's /api, with the session cookie the browser holds (HttpOnly: script
+ * never sees it) and the CSRF token the sign-in answered on every state-changing request. The
+ * token lives in memory only, and a reload gets it back from GET /api/auth/session.
  */
 
 let csrfToken: string | undefined;
@@ -13,57 +13,32 @@ export function setCsrfToken(token: string | undefined): void {
   csrfToken = token;
 }
 
-/** An error answer of the API, with the catalogue's code and a message meant for people. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** An error answer of the API (the SDK's): the catalogue's code and a message meant for people. */
+export { ApiError };
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
-function url(path: string, query?: Query): string {
-  const u = new URL(`/api${path}`, window.location.origin);
-  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
-  return u.pathname + u.search;
-}
+const transport = new HttpTransport('/api', undefined, {
+  credentials: 'same-origin',
+  stateHeaders: () => (csrfToken ? { 'X-CSRF-Token': csrfToken } : undefined),
+  // A page retries on its own (TanStack Query); a quick answer beats three backed-off attempts.
+  retries: 1,
+});
 
 export async function request<T>(
   method: string,
   path: string,
   opts: { query?: Query; body?: unknown; signal?: AbortSignal; features?: string[] } = {},
 ): Promise<T> {
-  const headers: Record<string, string> = {
-    Accept: 'application/json',
-    'X-Accept-Feature': ['Subject-Container', ...(opts.features ?? [])].join(','),
-  };
-  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
-  let res: Response;
+  const headers: Record<string, string> | undefined = opts.features?.length
+    ? { 'X-Accept-Feature': ['Subject-Container', ...opts.features].join(',') }
+    : undefined;
   try {
-    res = await fetch(url(path, opts.query), {
-      method,
-      headers,
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      credentials: 'same-origin',
-      signal: opts.signal,
-    });
+    return await transport.requestJson<T>(method, path, { query: opts.query, body: opts.body, signal: opts.signal, headers });
   } catch (e) {
-    if ((e as Error).name === 'AbortError') throw e;
-    throw new ApiError(0, 'NETWORK', 'The server cannot be reached. Check your connection; the page retries on its own.');
+    if (e instanceof ApiError && e.status === 401) onUnauthorized?.();
+    throw e;
   }
-  const text = await res.text();
-  const json = text && (res.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as unknown) : undefined;
-  if (!res.ok) {
-    const err = json as Partial<ErrorBody> | undefined;
-    if (res.status === 401) onUnauthorized?.();
-    throw new ApiError(res.status, err?.code ?? 'HTTP', err?.message ?? `The server answered ${res.status} ${res.statusText}`);
-  }
-  return json as T;
 }
 
 /**
@@ -71,20 +46,12 @@ export async function request<T>(
  * the API's JSON error, as `request` reads them.
  */
 export async function fetchBlob(method: string, path: string, opts: { query?: Query; body?: unknown } = {}): Promise<Blob> {
-  const headers: Record<string, string> = { 'X-Accept-Feature': 'Subject-Container' };
-  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
-  const res = await fetch(url(path, opts.query), {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    credentials: 'same-origin',
-  });
-  if (!res.ok) {
-    const err = (await res.json().catch(() => undefined)) as Partial<ErrorBody> | undefined;
-    throw new ApiError(res.status, err?.code ?? 'HTTP', err?.message ?? `The server answered ${res.status} ${res.statusText}`);
+  try {
+    return await (await transport.request(method, path, { query: opts.query, body: opts.body })).blob();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) onUnauthorized?.();
+    throw e;
   }
-  return res.blob();
 }
 
 /** Set by the auth provider: a 401 anywhere means the session ended, so the app shows sign-in. */
@@ -107,6 +74,9 @@ export const api = {
 };
 
 export function messageOf(e: unknown): string {
-  if (e instanceof ApiError) return e.message.charAt(0).toUpperCase() + e.message.slice(1);
+  if (e instanceof ApiError) {
+    if (e.status === 0) return 'The server cannot be reached. Check your connection; the page retries on its own.';
+    return e.message.charAt(0).toUpperCase() + e.message.slice(1);
+  }
   return (e as Error)?.message ?? String(e);
 }

@@ -1,6 +1,12 @@
+import type { FileRef, JobLog } from '@sprocket/sdk/browser';
 import type { JobState } from '@sprocket/types';
 
-/** The wire documents the UI reads, as the REST API answers them (only the fields shown). */
+/**
+ * The wire documents the UI reads, as the REST API answers them (only the fields shown). Shapes the
+ * SDK already declares come from it; the rest are the raw REST documents (`_id`, not the SDK
+ * models' `id`), which the SDK only exposes wrapped in its model classes.
+ */
+export type { FileRef, JobLog };
 
 export interface User {
   _id: string;
@@ -55,12 +61,6 @@ export interface Acquisition extends ContainerBase {
   timestamp?: string | null;
 }
 
-export interface FileRef {
-  type: string;
-  id: string;
-  name: string;
-}
-
 export interface Job {
   id: string;
   _id: string;
@@ -96,11 +96,6 @@ export interface ContainerSummary {
 export interface JobListing {
   jobs: Job[];
   containers: Record<string, ContainerSummary>;
-}
-
-export interface JobLog {
-  id: string;
-  logs: { fd: number; msg: string }[];
 }
 
 /** What GET /api/events streams (routes/events.ts). */

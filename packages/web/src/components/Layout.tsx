@@ -28,6 +28,7 @@ export function Layout() {
             Projects
           </NavLink>
           <NavLink to="/jobs">Jobs</NavLink>
+          <NavLink to="/gears">Gears</NavLink>
           {user.roles?.includes('site_admin') && <NavLink to="/admin">Admin</NavLink>}
         </nav>
         <div className="topbar-right">

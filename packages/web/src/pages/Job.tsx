@@ -106,6 +106,9 @@ export function JobPage() {
         </h1>
         <StateBadge state={j.state} />
         <JobActions job={j} />
+        <Link className="btn" to={`/gears/${j.gear_id}?run=1&from=${j.id}`}>
+          Run again…
+        </Link>
       </div>
       {j.failure_reason && (
         <div className="banner banner-error" role="status">

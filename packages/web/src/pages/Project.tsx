@@ -39,6 +39,9 @@ export function ProjectPage() {
             <NavLink to="analyses">Analyses</NavLink>
             <NavLink to="files">Files</NavLink>
             <NavLink to="views">Data views</NavLink>
+            <NavLink to="rules">Gear rules</NavLink>
+            <NavLink to="info">Information</NavLink>
+            <NavLink to="permissions">Permissions</NavLink>
           </nav>
           <Outlet />
         </>

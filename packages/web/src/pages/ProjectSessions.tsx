@@ -1,10 +1,15 @@
 import { useQuery } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useMemo, useRef, useState } from 'react';
+import { lazy, Suspense, useMemo, useRef, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { api } from '../api/client.js';
 import type { Acquisition, FileDoc, Session } from '../api/types.js';
 import { Empty, ErrorNote, formatDate, Loading } from '../components/common.js';
+import '../run.css';
+
+// The batch and tag dialogs load when first opened, not with the table.
+const BatchRunDialog = lazy(() => import('../components/BatchRunDialog.js').then((m) => ({ default: m.BatchRunDialog })));
+const BulkTagDialog = lazy(() => import('../components/BatchRunDialog.js').then((m) => ({ default: m.BulkTagDialog })));
 
 const ROW_HEIGHT = 40;
 
@@ -85,6 +90,8 @@ export function ProjectSessions() {
   const sort = (COLUMNS.some((c) => c.key === params.get('sort')) ? params.get('sort') : 'subject') as SortKey;
   const desc = params.get('dir') === 'desc';
   const [open, setOpen] = useState<Set<string>>(() => new Set());
+  const [selected, setSelected] = useState<Set<string>>(() => new Set());
+  const [dialog, setDialog] = useState<'batch-selected' | 'batch-project' | 'tag'>();
 
   const sessions = useQuery({
     queryKey: ['project', projectId, 'sessions'],
@@ -158,6 +165,17 @@ export function ProjectSessions() {
       return next;
     });
 
+  const select = (id: string, on: boolean) =>
+    setSelected((prev) => {
+      const next = new Set(prev);
+      if (on) next.add(id);
+      else next.delete(id);
+      return next;
+    });
+  const shownIds = sessionRows.map((r) => r.session._id);
+  const allShown = shownIds.length > 0 && shownIds.every((id) => selected.has(id));
+  const chosen = (sessions.data ?? []).filter((s) => selected.has(s._id));
+
   const error = sessions.error ?? acquisitions.error;
   return (
     <section aria-label="Sessions" className="tab-body">
@@ -176,7 +194,47 @@ export function ProjectSessions() {
             {sessionRows.length.toLocaleString()} of {sessions.data.length.toLocaleString()} sessions
           </span>
         )}
+        <span className="toolbar-actions">
+          {selected.size > 0 && (
+            <span className="muted" data-testid="selected-count">
+              {selected.size.toLocaleString()} selected
+            </span>
+          )}
+          <button type="button" className="btn btn-small" disabled={!selected.size} onClick={() => setDialog('batch-selected')}>
+            Run a gear on selected…
+          </button>
+          <button type="button" className="btn btn-small" disabled={!selected.size} onClick={() => setDialog('tag')}>
+            Tag selected…
+          </button>
+          <button type="button" className="btn btn-small" onClick={() => setDialog('batch-project')}>
+            Run a gear on the whole project…
+          </button>
+        </span>
       </div>
+      <Suspense fallback={null}>
+        {dialog === 'batch-selected' && (
+          <BatchRunDialog
+            projectId={projectId}
+            targets={chosen.map((s) => ({ type: 'session', id: s._id }))}
+            what={`${chosen.length} selected session${chosen.length === 1 ? '' : 's'}`}
+            onClose={() => setDialog(undefined)}
+          />
+        )}
+        {dialog === 'batch-project' && (
+          <BatchRunDialog
+            projectId={projectId}
+            targets={[{ type: 'project', id: projectId }]}
+            what="the whole project"
+            onClose={() => setDialog(undefined)}
+          />
+        )}
+        {dialog === 'tag' && (
+          <BulkTagDialog
+            sessions={chosen.map((s) => ({ id: s._id, label: `${s.subject.label ?? s.subject.code ?? ''} / ${s.label}` }))}
+            onClose={() => setDialog(undefined)}
+          />
+        )}
+      </Suspense>
       {sessions.isPending && <Loading label="Loading sessions…" />}
       {error && (
         <ErrorNote
@@ -191,9 +249,26 @@ export function ProjectSessions() {
       {/* Sessions show as soon as they arrive; acquisition columns fill in when their listing does. */}
       {sessions.data && sessions.data.length > 0 && (
         <div className="vtable vbody" ref={scroller} data-testid="sessions-scroller">
-          <table aria-label="Sessions" aria-rowcount={rows.length + 1}>
+          <table aria-label="Sessions" aria-rowcount={rows.length + 1} className="selectable">
             <thead>
               <tr className="vrow vhead">
+                <th className="vcell vcell-select">
+                  <input
+                    type="checkbox"
+                    aria-label="Select all sessions shown"
+                    checked={allShown}
+                    onChange={(e) =>
+                      setSelected((prev) => {
+                        const next = new Set(prev);
+                        for (const id of shownIds) {
+                          if (e.target.checked) next.add(id);
+                          else next.delete(id);
+                        }
+                        return next;
+                      })
+                    }
+                  />
+                </th>
                 <th className="vcell vcell-toggle">
                   <span className="sr-only">Expand</span>
                 </th>
@@ -226,6 +301,7 @@ export function ProjectSessions() {
                   const a = row.acquisition;
                   return (
                     <tr key={a._id} className="vrow vrow-child" aria-rowindex={item.index + 2} style={style} data-acquisition={a._id}>
+                      <td className="vcell vcell-select" />
                       <td className="vcell vcell-toggle" />
                       <td className="vcell vcell-subject" />
                       <td className="vcell vcell-session truncate">
@@ -246,6 +322,14 @@ export function ProjectSessions() {
                 const expanded = open.has(s._id);
                 return (
                   <tr key={s._id} className="vrow" aria-rowindex={item.index + 2} style={style} data-session={s._id}>
+                    <td className="vcell vcell-select">
+                      <input
+                        type="checkbox"
+                        aria-label={`Select ${row.subject} / ${s.label}`}
+                        checked={selected.has(s._id)}
+                        onChange={(e) => select(s._id, e.target.checked)}
+                      />
+                    </td>
                     <td className="vcell vcell-toggle">
                       {row.acquisitions.length > 0 && (
                         <button
