@@ -62,10 +62,9 @@ export async function ruleRoutes(app: Api, ctx: ServerContext): Promise<void> {
     },
     async (req) => {
       const p = await project(req, 'gear_rules_view');
-      const rows = await db.selectFrom('gear_rules').select('id').where('project_id', '=', p.id).execute();
       return ruleJobCounts(
         ctx,
-        rows.map((r) => r.id),
+        (await projectRules(db, p.id)).map((r) => r.id),
       );
     },
   );
