@@ -238,7 +238,7 @@ describe('API key sign-in', () => {
 
 /** Reads server-sent events from /events into a list until stopped. */
 function listen(headers: Record<string, string>) {
-  const events: { event: string; data: any }[] = [];
+  const events: { event: string; data: any; id?: string }[] = [];
   const ctrl = new AbortController();
   const opened = fetch(`${s.url}/events`, { headers, signal: ctrl.signal }).then(async (res) => {
     expect(res.status).toBe(200);
@@ -258,7 +258,8 @@ function listen(headers: Record<string, string>) {
             buf = buf.slice(i + 2);
             const ev = /^event: (.*)$/m.exec(block)?.[1];
             const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (ev && data) events.push({ event: ev, data: JSON.parse(data) });
+            const id = /^id: (.*)$/m.exec(block)?.[1];
+            if (ev && data) events.push({ event: ev, data: JSON.parse(data), id });
             i = buf.indexOf('\n\n');
           }
         }
@@ -339,6 +340,49 @@ describe('GET /events', () => {
       adminStream.stop();
       ok(await s.admin.post(`/groups/${A.group}/permissions`, { _id: 'bob@web.org', access: 'ro' }));
     }
+  });
+
+  it('a stream reopened with Last-Event-ID first gets what it missed, only what its user may see; an uncovered gap gets a reset', async () => {
+    const bobKey = { Authorization: `scitran-user ${bob.key}` };
+    const carolKey = { Authorization: `scitran-user ${carol.key}` };
+    const first = listen(bobKey);
+    const carolFirst = listen(carolKey);
+    await Promise.all([first.opened, carolFirst.opened]);
+    ok(await s.admin.upload(`/acquisitions/${A.acquisition}/files`, [{ name: 'before-drop.txt', content: '1\n' }]));
+    await until(() => first.events.some((e) => e.data.names?.includes('before-drop.txt')));
+    const lastSeen = first.events.at(-1)!.id!;
+    expect(lastSeen).toMatch(/^[0-9a-f]{8}-\d+$/);
+    first.stop();
+    carolFirst.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    // While nobody listens: two files in A (bob's), one in B (not bob's).
+    ok(await s.admin.upload(`/acquisitions/${A.acquisition}/files`, [{ name: 'missed-1.txt', content: '1\n' }]));
+    ok(await s.admin.upload(`/acquisitions/${B.acquisition}/files`, [{ name: 'not-bobs.txt', content: '1\n' }]));
+    ok(await s.admin.upload(`/acquisitions/${A.acquisition}/files`, [{ name: 'missed-2.txt', content: '1\n' }]));
+    await new Promise((r) => setTimeout(r, 200));
+
+    const again = listen({ ...bobKey, 'Last-Event-ID': lastSeen });
+    await again.opened;
+    await until(() => again.events.length >= 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(again.events.map((e) => e.data.names)).toEqual([['missed-1.txt'], ['missed-2.txt']]);
+    // Replayed in order, with ids that keep counting from where the page left off.
+    const seqs = again.events.map((e) => Number(e.id!.split('-')[1]));
+    expect(seqs[0]).toBeGreaterThan(Number(lastSeen.split('-')[1]));
+    expect(seqs[1]).toBeGreaterThan(seqs[0]!);
+    again.stop();
+
+    // An id of another server process (or one from before a restart) cannot be caught up: reset.
+    const foreign = listen({ ...bobKey, 'Last-Event-ID': '00000000-3' });
+    await foreign.opened;
+    await until(() => foreign.events.length > 0);
+    expect(foreign.events[0]!.event).toBe('reset');
+    foreign.stop();
+    const junk = listen({ ...bobKey, 'Last-Event-ID': 'x'.repeat(5000) });
+    await junk.opened;
+    await until(() => junk.events.length > 0);
+    expect(junk.events[0]!.event).toBe('reset');
+    junk.stop();
   });
 
   it('a browser session streams too, and sign-out closes its stream', async () => {

@@ -7,7 +7,8 @@ export type LiveStatus = 'connecting' | 'live' | 'offline';
 /**
  * One EventSource on /api/events for the signed-in page. Job events patch the cached job rows in
  * place (so a row turns "complete" with no refetch) and mark job listings stale; file events mark
- * the container listings of their project stale. EventSource reconnects on its own.
+ * the container listings of their project stale. EventSource reconnects on its own, sending the
+ * last event id, and the server replays what was missed (or says `reset`, and all is refetched).
  */
 export function useLiveEvents(enabled: boolean): LiveStatus {
   const qc = useQueryClient();
@@ -29,6 +30,8 @@ export function useLiveEvents(enabled: boolean): LiveStatus {
       void qc.invalidateQueries({ queryKey: ['jobs'] });
       void qc.invalidateQueries({ queryKey: ['job', e._id] });
     });
+    // The server could not replay what this page missed while reconnecting: everything shown is refetched.
+    es.addEventListener('reset', () => void qc.invalidateQueries());
     es.addEventListener('files', (msg) => {
       const e = JSON.parse((msg as MessageEvent<string>).data) as FilesEventData;
       void qc.invalidateQueries({ queryKey: ['project', e.project_id] });
