@@ -154,6 +154,20 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
       inputs: Record<string, { name: string }>;
     };
     await page.goto(`${origin()}/jobs/${converted}`);
+    // The job page marks what this run set differently from the gear's defaults, and only that.
+    const config = page.getByRole('table', { name: 'Configuration' });
+    await config.locator('tr[data-config="filename"]').waitFor();
+    expect(await config.locator('tr.changed').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-config')))).toEqual(['filename']);
+    expect(await config.locator('tr[data-config="filename"] td').first().textContent()).toBe('%p_%schanged');
+    // The log can be searched; the outputs open in their container's viewer.
+    const total = Number((await page.getByTestId('log-count').textContent())!.match(/[\d,]+/)![0].replace(/,/g, ''));
+    await page.getByPlaceholder('Search the log').fill('dcm2niix');
+    await expect.poll(() => page.getByTestId('log-count').textContent()).toMatch(new RegExp(`^\\d+ of ${total.toLocaleString()} lines$`));
+    for (const line of await page.locator('[data-testid="job-log"] span').allTextContents())
+      expect(line.toLowerCase()).toContain('dcm2niix');
+    await page.getByPlaceholder('Search the log').fill('');
+    const nifti = page.getByRole('link', { name: /\.nii\.gz$/ }).first();
+    expect(await nifti.getAttribute('href')).toMatch(new RegExp(`^/acquisitions/${where.get(first())!.acquisition}\\?view=.*\\.nii\\.gz$`));
     await page.getByRole('link', { name: 'Run again…' }).click();
     const dialog = page.getByRole('dialog');
     await expect.poll(() => dialog.getByLabel('Acquisition').inputValue()).toBe(where.get(first())!.acquisition);
