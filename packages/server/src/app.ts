@@ -1,11 +1,12 @@
 import multipart from '@fastify/multipart';
-import swagger from '@fastify/swagger';
 import { SPROCKET_VERSION } from '@sprocket/types';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { assertPrincipalMayCall, authenticate } from './auth/authenticate.js';
 import type { ServerContext } from './context.js';
 import { ApiError, registerErrorHandler, sendFrameworkError } from './errors.js';
 import { jsonTooDeep, registerInputGuards, tooDeepMessage } from './http/guards.js';
+import { lazySchemaCompilers } from './http/lazy-compilers.js';
+import { collectOpenApi } from './http/openapi.js';
 import { typed } from './http/typed.js';
 import { withResponseModels } from './openapi-models.js';
 import { registerAnalysisJobInflation } from './routes/analyses.js';
@@ -37,6 +38,8 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, formats: SCHEMA_FORMATS },
     },
+    // Each route's validators and serializer compile on its first request, not all at start (idle RSS).
+    schemaController: lazySchemaCompilers(),
     forceCloseConnections: true,
     frameworkErrors: sendFrameworkError,
   });
@@ -61,7 +64,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
   await app.register(multipart, {
     limits: { fileSize: Number.POSITIVE_INFINITY, files: 10_000, fieldSize: 16 * 1024 * 1024, parts: 20_000 },
   });
-  await app.register(swagger, {
+  const openapiDocument = collectOpenApi(app, {
     openapi: {
       openapi: '3.0.3',
       info: { title: 'Sprocket API', version: SPROCKET_VERSION, description: 'Flywheel-compatible imaging data platform API' },
@@ -105,7 +108,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
       await ruleRoutes(api, ctx);
       await viewRoutes(api, ctx);
       await collectionRoutes(api, ctx);
-      api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+      api.get('/openapi.json', { schema: { hide: true } }, openapiDocument);
     },
     { prefix: '/api' },
   );
