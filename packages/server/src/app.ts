@@ -29,7 +29,11 @@ import { viewRoutes } from './routes/views.js';
 import { registerWeb } from './web/static.js';
 
 /** Builds the API without listening, so tests can use it in-process or on a port. */
-export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+/**
+ * `replySchemas: false` serialises every reply with JSON.stringify, as before routes declared
+ * `schema.response`: test/reply-schemas.test.ts compares the two.
+ */
+export async function buildApp(ctx: ServerContext, opts: { logger?: boolean; replySchemas?: boolean } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ? { level: ctx.config.logLevel } : false,
     // Requests carry 24-hex ids and file names; long URLs are almost always an error.
@@ -45,6 +49,10 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean } = 
   });
   registerErrorHandler(app);
   registerInputGuards(app);
+  if (opts.replySchemas === false)
+    app.addHook('onRoute', (route) => {
+      if (route.schema?.response) route.schema = { ...route.schema, response: undefined };
+    });
 
   // Bodies are JSON or multipart; a JSON document sent as text/plain is refused (415), not half-parsed.
   app.removeContentTypeParser('text/plain');

@@ -26,6 +26,7 @@ import { copyGroupPermissions } from '../dao/roles.js';
 import type { ContainersTable } from '../db/schema.js';
 import { ApiError, apiError, badRequest } from '../errors.js';
 import { type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
+import { replies } from '../http/replies.js';
 import type { Api } from '../http/typed.js';
 import { analysisRoutes, INFLATE_QUERY } from './analyses.js';
 import { type ContainerBody, createBody, modifyBody } from './container-bodies.js';
@@ -217,7 +218,11 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
     const plural = PLURAL[type];
     const t = { tags: [plural] };
 
-    app.get(`/${plural}`, { schema: { ...t, summary: `List ${plural}`, querystring: listQuery } }, (req) => listContainers(req, type));
+    app.get(
+      `/${plural}`,
+      { schema: { ...t, summary: `List ${plural}`, querystring: listQuery, response: replies().containers(type) } },
+      (req) => listContainers(req, type),
+    );
 
     if (type !== 'analysis') {
       app.post(`/${plural}`, { schema: { ...t, summary: `Create a ${type}`, body: createBody(type) } }, async (req) => {
@@ -235,6 +240,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
           summary: `Get a ${type}`,
           params: idParams,
           ...(type === 'analysis' ? { querystring: { type: 'object', properties: INFLATE_QUERY } } : {}),
+          response: replies().container(type),
         },
       },
       async (req) => {
@@ -341,6 +347,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
           summary: `List the ${PLURAL[childType]} of a ${parentType}`,
           params: parentType === 'group' ? groupParams : idParams,
           querystring: listQuery,
+          response: replies().containers(childType),
         },
       },
       async (req) => {

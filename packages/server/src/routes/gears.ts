@@ -9,6 +9,7 @@ import { currentFiles, parentsOf } from '../dao/containers.js';
 import { fileDoc } from '../dao/files.js';
 import { apiError, badRequest, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import { replies } from '../http/replies.js';
 import type { Api } from '../http/typed.js';
 import { gearNameOwner, setGearNameOwner } from '../jobs/gear-owners.js';
 import {
@@ -69,6 +70,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
         ...t,
         summary: 'Gears: the latest version of each (all_versions=true for every one); filter=single_input|read_only_key or field terms',
         querystring: Type.Object({ ...LIST_QUERY, all_versions: Type.Optional(Type.Boolean()) }),
+        response: replies().gears,
       },
     },
     async (req) => {
@@ -163,7 +165,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     },
   );
 
-  app.get('/gears/:id', { schema: { ...t, params: idParams } }, async (req) => {
+  app.get('/gears/:id', { schema: { ...t, params: idParams, response: replies().gear } }, async (req) => {
     requirePrincipal(req);
     return gearDoc(await requireGear(ctx, req.params.id));
   });
