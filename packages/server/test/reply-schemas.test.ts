@@ -8,7 +8,7 @@ import { makeHierarchy, startTestServer, type TestServer } from './helpers.js';
 import { ok } from './people.js';
 
 /**
- * The routes that declare reply schemas (src/http/replies.ts) send what they sent before: each URL
+ * The document routes that declare reply schemas (src/http/replies.ts) send what they sent before: each URL
  * is asked of the server (replies through fast-json-stringify) and of a second app on the same
  * database built with `replySchemas: false` (the same handlers, replies through JSON.stringify).
  * The two bodies must parse to the same value: no key dropped, no null turned into "" or 0, no
@@ -19,7 +19,6 @@ import { ok } from './people.js';
 let s: TestServer;
 let plain: FastifyInstance;
 let key: string;
-const ENVELOPE = 'Subject-Container,Safe-Redirect,pagination';
 
 beforeAll(async () => {
   s = await startTestServer();
@@ -101,7 +100,7 @@ describe('replies with and without the reply schemas', () => {
     )._id;
   });
 
-  it('containers: documents and lists, filled and bare, bare arrays and envelopes', async () => {
+  it('container documents, filled and bare', async () => {
     for (const [plural, id, bareId] of [
       ['projects', h.project, bare.project],
       ['subjects', h.subject, bare.subject],
@@ -110,8 +109,6 @@ describe('replies with and without the reply schemas', () => {
     ] as const) {
       await same(`/${plural}/${id}`);
       await same(`/${plural}/${bareId}`);
-      await same(`/${plural}`);
-      await same(`/${plural}`, ENVELOPE);
     }
     const acq = await same(`/acquisitions/${h.acquisition}`);
     expect(acq.info.nested.deeper.list).toEqual([1, 2.5, null, 'x']);
@@ -123,15 +120,7 @@ describe('replies with and without the reply schemas', () => {
     expect(subject.firstname).toBe(NAME);
   });
 
-  it('child listings and files inside containers', async () => {
-    await same(`/groups/${h.group}/projects`);
-    await same(`/projects/${h.project}/subjects`);
-    await same(`/projects/${h.project}/sessions`, ENVELOPE);
-    await same(`/projects/${h.project}/acquisitions`);
-    await same(`/subjects/${h.subject}/sessions`);
-    await same(`/subjects/${h.subject}/acquisitions`);
-    await same(`/sessions/${h.session}/acquisitions`);
-    await same(`/sessions/${bare.session}/acquisitions`);
+  it('files inside containers', async () => {
     const f = await same(`/acquisitions/${h.acquisition}/files/${encodeURIComponent('brain ü.nii.gz')}/info`);
     expect(f.info.text).toBe(UNICODE);
     expect((await same(`/acquisitions/${h.acquisition}/files/plain.txt/info`)).modality).toBeNull();
@@ -139,22 +128,16 @@ describe('replies with and without the reply schemas', () => {
 
   it('gears and jobs (pending, running, complete), analyses', async () => {
     await same(`/gears/${gear}`);
-    await same('/gears');
-    await same('/gears?all_versions=true', ENVELOPE);
     await same(`/jobs/${jobId}`);
     const engine = new EngineSim(s.as(engineKeyOf(s)));
     const [job] = await engine.ask();
     expect((await same(`/jobs/${job.id}`)).state).toBe('running');
     ok(await engine.finish(job, true, [{ name: 'out.txt', content: 'done' }]));
     expect(JSON.stringify((await same(`/jobs/${jobId}`)).config)).toContain(JSON.stringify(UNICODE));
-    await same('/jobs');
-    await same('/jobs', ENVELOPE);
-    await same('/jobs?include=containers');
 
     const scan = { type: 'acquisition', id: h.acquisition, name: 'brain ü.nii.gz' };
     const { _id: aid } = ok(await s.admin.post(`/acquisitions/${h.acquisition}/analyses`, { label: NAME, inputs: [scan] }));
     await same(`/analyses/${aid}`);
-    await same('/analyses');
     await same(`/acquisitions/${h.acquisition}`);
   });
 });

@@ -218,11 +218,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
     const plural = PLURAL[type];
     const t = { tags: [plural] };
 
-    app.get(
-      `/${plural}`,
-      { schema: { ...t, summary: `List ${plural}`, querystring: listQuery, response: replies().containers(type) } },
-      (req) => listContainers(req, type),
-    );
+    app.get(`/${plural}`, { schema: { ...t, summary: `List ${plural}`, querystring: listQuery } }, (req) => listContainers(req, type));
 
     if (type !== 'analysis') {
       app.post(`/${plural}`, { schema: { ...t, summary: `Create a ${type}`, body: createBody(type) } }, async (req) => {
@@ -347,7 +343,6 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
           summary: `List the ${PLURAL[childType]} of a ${parentType}`,
           params: parentType === 'group' ? groupParams : idParams,
           querystring: listQuery,
-          response: replies().containers(childType),
         },
       },
       async (req) => {

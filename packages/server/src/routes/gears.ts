@@ -70,7 +70,6 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
         ...t,
         summary: 'Gears: the latest version of each (all_versions=true for every one); filter=single_input|read_only_key or field terms',
         querystring: Type.Object({ ...LIST_QUERY, all_versions: Type.Optional(Type.Boolean()) }),
-        response: replies().gears,
       },
     },
     async (req) => {

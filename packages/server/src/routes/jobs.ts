@@ -97,7 +97,6 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
         summary:
           'Jobs: every job for site admins; for others the jobs they launched and those on data where they hold jobs_view (rule jobs included). filter, sort, paging; states= and tags= as comma lists; include=containers adds labels and paths',
         querystring: Type.Object({ ...LIST_JOBS_QUERY, ...INCLUDE_QUERY }),
-        response: replies().jobs,
       },
     },
     async (req) => {
