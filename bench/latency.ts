@@ -166,7 +166,9 @@ export async function measureLatencies(
   );
   const supportsFileType = ft.status === 200;
   const results: LatencyResult[] = [];
-  const list = probes(data, supportsFileType);
+  // BENCH_PROBES=<text>,<text>: only the rows whose name contains one of them (and no walk unless named).
+  const only = process.env.BENCH_PROBES?.split(',').filter(Boolean);
+  const list = probes(data, supportsFileType).filter((p) => !only || only.some((o) => p.name.includes(o)));
   const times = list.map(() => [] as number[]);
   // Rounds over all probes rather than one probe at a time: a burst of load from elsewhere on the
   // machine then spreads over every row instead of ruining one.
@@ -192,6 +194,15 @@ export async function measureLatencies(
     });
 
   // A whole-project walk the way an SDK iterator pages: after_id until an empty page.
+  if (only && !only.some((o) => 'after_id walk'.includes(o))) {
+    log(
+      table(
+        ['query', 'p50 ms', 'p95 ms', 'max ms', 'note'],
+        results.map((r) => [r.name, fmtMs(r.p50), fmtMs(r.p95), fmtMs(r.max), r.note]),
+      ),
+    );
+    return results;
+  }
   const walkStart = process.hrtime.bigint();
   let after = '';
   let seen = 0;

@@ -15,18 +15,18 @@ export interface ServerProcess {
 }
 
 /**
- * `compiled`: packages/server/dist (`npm run build`) with plain node, as `npm start` runs it;
- * otherwise the sources through tsx, as `npm run server` does.
+ * `compiled`: packages/server/dist (`npm run build`) with plain node, as `npm start` runs it, or
+ * `entry`, another build's main.js (a baseline); otherwise the sources through tsx, as `npm run server` does.
  */
 export async function startServerProcess(
   dataDir: string,
   env: NodeJS.ProcessEnv,
-  opts: { compiled?: boolean } = {},
+  opts: { compiled?: boolean; entry?: string } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
   // node --import tsx is what `npx tsx` runs, minus the wrapper processes, so the pid sampled is the server's.
   const argv = opts.compiled
-    ? ['packages/server/dist/main.js']
+    ? [opts.entry ?? 'packages/server/dist/main.js']
     : ['--conditions=@sprocket/source', '--import', 'tsx', 'packages/server/src/main.ts'];
   const child = spawn(process.execPath, argv, {
     env: { ...env, SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: String(port), SPROCKET_HOST: '127.0.0.1', SPROCKET_LOG_LEVEL: 'warn' },

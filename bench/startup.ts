@@ -8,7 +8,10 @@
  *     Target: compiled ≤ 150 ms median. A bare `node -e 0` is printed beside them: on a busy
  *     machine it shows how much of either is Node's own start.
  *   - Server RSS idle after start: VmRSS of the server process once it listens and has been idle
- *     BENCH_STARTUP_SETTLE_MS. Target: compiled ≤ 70 MB.
+ *     BENCH_STARTUP_SETTLE_MS. Target: compiled ≤ 70 MB. BENCH_BASELINE_SERVER=<dir>/main.js: an
+ *     earlier build of the server (a copy of packages/server/dist kept inside the checkout, so its
+ *     packages resolve, e.g. `cp -r packages/server/dist .bench-baseline/server-dist`), measured in the
+ *     same run and printed beside, with the ratio.
  *
  * Builds first if packages/cli or packages/server have no dist/.
  */
@@ -24,6 +27,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 const RUNS = envInt('BENCH_STARTUP_RUNS', 15);
 const SETTLE_MS = envInt('BENCH_STARTUP_SETTLE_MS', 5000);
+const BASELINE = process.env.BENCH_BASELINE_SERVER ? path.resolve(process.env.BENCH_BASELINE_SERVER) : undefined;
 
 if (!fs.existsSync('packages/cli/dist/main.js') || !fs.existsSync('packages/server/dist/main.js')) {
   const r = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
@@ -53,9 +57,9 @@ function rssMB(pid: number): number {
   return kb / 1024;
 }
 
-async function idleServerRss(compiled: boolean): Promise<number> {
+async function idleServerRss(compiled: boolean, entry?: string): Promise<number> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-startup-data-'));
-  const server = await startServerProcess(dataDir, env, { compiled });
+  const server = await startServerProcess(dataDir, env, { compiled, entry });
   try {
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     return rssMB(server.child.pid!);
@@ -69,7 +73,11 @@ const times = Object.fromEntries(Object.keys(variants).map((k) => [k, [] as numb
 for (const k of Object.keys(variants) as Variant[]) timeOnce(variants[k]); // warm the file cache
 for (let i = 0; i < RUNS; i++) for (const k of Object.keys(variants) as Variant[]) times[k].push(timeOnce(variants[k]));
 
-const rss = { tsx: await idleServerRss(false), compiled: await idleServerRss(true) };
+const rss = {
+  tsx: await idleServerRss(false),
+  compiled: await idleServerRss(true),
+  baseline: BASELINE ? await idleServerRss(true, BASELINE) : undefined,
+};
 fs.rmSync(env.HOME!, { recursive: true, force: true });
 
 const ms = (k: Variant) => median(times[k]);
@@ -81,3 +89,7 @@ console.log(
 console.log(`Server RSS idle ${SETTLE_MS / 1000} s after start:`);
 console.log(`  tsx (sources)  ${rss.tsx.toFixed(0).padStart(5)} MB`);
 console.log(`  compiled       ${rss.compiled.toFixed(0).padStart(5)} MB  (${rss.compiled <= 70 ? 'meets' : 'misses'} the 70 MB target)`);
+if (rss.baseline !== undefined)
+  console.log(
+    `  baseline       ${rss.baseline.toFixed(0).padStart(5)} MB  (${path.relative(root, BASELINE!)}; compiled/baseline ${(rss.compiled / rss.baseline).toFixed(2)})`,
+  );

@@ -23,6 +23,11 @@ import { measureThroughput } from './throughput.js';
  *              filled project from an earlier run (bench-fill.json), that data is reused.
  *   BENCH_KEEP=1: keep the work directory (and PostgreSQL database) afterwards.
  *   DATABASE_URL=postgres://…: metadata in a new database on that server instead of SQLite.
+ *   BENCH_BASELINE_SERVER=<dir>/main.js: an earlier compiled build of the server (a copy of
+ *              packages/server/dist inside the checkout, e.g. .bench-baseline/server-dist): the
+ *              latency part then runs it and this checkout's compiled build (packages/server/dist)
+ *              in turn, twice each on the same data, and prints the p50 ratio per row.
+ *   BENCH_PROBES=<text>,…: only the latency rows whose name contains one of them.
  */
 const log = (line: string) => console.log(line);
 
@@ -74,13 +79,41 @@ async function latencyPart(): Promise<void> {
   }
 
   const { DATABASE_URL: _ignored, ...env } = process.env;
-  const server = await startServerProcess(dataDir, manifest.databaseUrl ? { ...env, DATABASE_URL: manifest.databaseUrl } : env);
-  try {
-    const runs = envInt('BENCH_RUNS', 50);
-    log(`\nlatency through HTTP as site admin, ${runs} runs each (after 3 warm-up runs):`);
-    await measureLatencies(server.url, server.key, manifest.data, runs, log);
-  } finally {
-    await server.stop();
+  const serverEnv = manifest.databaseUrl ? { ...env, DATABASE_URL: manifest.databaseUrl } : env;
+  const runs = envInt('BENCH_RUNS', 50);
+  const baseline = process.env.BENCH_BASELINE_SERVER ? path.resolve(process.env.BENCH_BASELINE_SERVER) : undefined;
+  const measure = async (label: string, opts: { compiled?: boolean; entry?: string }) => {
+    const server = await startServerProcess(dataDir, serverEnv, opts);
+    try {
+      log(`\n${label}: latency through HTTP as site admin, ${runs} runs each (after 3 warm-up runs):`);
+      return await measureLatencies(server.url, server.key, manifest.data, runs, log);
+    } finally {
+      await server.stop();
+    }
+  };
+  if (!baseline) {
+    await measure('sources (tsx)', {});
+  } else {
+    // Baseline and this build in turn, twice: a burst of load from elsewhere then hits both alike.
+    const sums = new Map<string, { base: number; now: number }>();
+    for (let round = 0; round < 2; round++) {
+      for (const [which, opts] of [
+        ['base', { compiled: true, entry: baseline }],
+        ['now', { compiled: true }],
+      ] as const) {
+        for (const r of await measure(
+          which === 'base' ? `baseline (${path.relative(process.cwd(), baseline)})` : 'this build (packages/server/dist)',
+          opts,
+        )) {
+          const e = sums.get(r.name) ?? { base: 0, now: 0 };
+          e[which] += r.p50;
+          sums.set(r.name, e);
+        }
+      }
+    }
+    log('\np50 this build / baseline (mean of two runs each):');
+    for (const [name, e] of sums)
+      log(`  ${(e.now / e.base).toFixed(2)}  ${(e.base / 2).toFixed(1)} -> ${(e.now / 2).toFixed(1)} ms  ${name}`);
   }
   if (!keep && createdDb && !givenDir) await dropDatabase(createdDb);
 }

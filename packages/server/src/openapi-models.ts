@@ -2,9 +2,10 @@ import type { SwaggerTransformObject } from '@fastify/swagger';
 import { MODELS, type ModelName } from '@sprocket/types';
 
 /**
- * Adds the response models to the generated OpenAPI document. They are documentation only: routes
- * declare no `schema.response`, since fast-json-stringify would drop every field a model leaves
- * unnamed (custom subject fields, gear manifests…); tests prove replies match these instead.
+ * Adds the response models to the generated OpenAPI document. The main GET routes serialise
+ * through loosened copies of them (http/replies.ts: open objects, nullable values, so nothing a
+ * model leaves unnamed is dropped); the document shows the models themselves, which tests prove
+ * real replies match.
  */
 
 type Ref = { $ref: string };
@@ -40,7 +41,9 @@ function replies(): Map<string, Reply> {
     ['sessions', 'acquisitions'],
   ]) {
     m.set(`/api/${parent}/{id}/${child}/analyses`, { model: 'Analysis', shape: 'list' });
+    m.set(`/api/${parent}/{id}/${child}`, { model: CONTAINER_MODELS[child!]!, shape: 'list' });
   }
+  m.set('/api/groups/{id}/projects', { model: 'Project', shape: 'list' });
   m.set('/api/collections', { model: 'Collection', shape: 'list' });
   m.set('/api/collections/{id}', { model: 'Collection', shape: 'one' });
   m.set('/api/collections/{id}/sessions', { model: 'Session', shape: 'list' });

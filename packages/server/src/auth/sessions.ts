@@ -1,5 +1,4 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { ServerContext } from '../context.js';
@@ -181,8 +180,11 @@ export function registerSessionAuth(app: FastifyInstance, ctx: ServerContext): v
 
 export const MIN_PASSWORD_LENGTH = 8;
 
+// The native argon2 module loads with the first password set or checked, not with the server (idle RSS).
+const argon2 = () => import('@node-rs/argon2');
+
 export async function setPassword(handle: DatabaseHandle, userId: string, password: string): Promise<void> {
-  const hash = await argon2Hash(password);
+  const hash = await (await argon2()).hash(password);
   const d = db(handle);
   const stamp = now();
   await d
@@ -205,8 +207,9 @@ export async function checkPassword(handle: DatabaseHandle, email: string, passw
     .select(['users.id', 'users.disabled', 'user_passwords.hash'])
     .where('users.email', '=', email)
     .executeTakeFirst();
-  decoy ??= argon2Hash(randomBytes(16).toString('hex'));
-  const ok = await argon2Verify(row?.hash ?? (await decoy), password).catch(() => false);
+  const { hash, verify } = await argon2();
+  decoy ??= hash(randomBytes(16).toString('hex'));
+  const ok = await verify(row?.hash ?? (await decoy), password).catch(() => false);
   if (!row?.hash || !ok) throw new ApiError('AUTH_REQUIRED', 'wrong email or password');
   if (row.disabled) throw apiError('AUTH_DISABLED', { kind: 'user', name: email });
   return row.id;

@@ -4,7 +4,7 @@ import type { ContainersTable, Database, FilesTable } from '../db/schema.js';
 import type { FieldResolver } from '../http/filters.js';
 import { now } from '../ids.js';
 import { fileDoc } from './files.js';
-import { type JsonObject, parseJson } from './json.js';
+import { type JsonObject, jsonHasKeys, parseJson } from './json.js';
 
 /** Per-type fields a client may set, kept in the `fields` JSON column (uid/timestamp have columns). */
 export const TYPE_FIELDS: Record<ContainerType, readonly string[]> = {
@@ -89,7 +89,6 @@ export interface DocOptions {
 
 /** The JSON document of a container, in Flywheel's field names. */
 export function containerDoc(row: ContainersTable, files: FilesTable[], opts: DocOptions): JsonObject {
-  const info = parseJson<JsonObject>(row.info, {});
   const fields = parseJson<JsonObject>(row.fields, {});
   const doc: JsonObject = {
     _id: row.id,
@@ -99,12 +98,12 @@ export function containerDoc(row: ContainersTable, files: FilesTable[], opts: Do
     ...fields,
     tags: parseJson<string[]>(row.tags, []),
     notes: parseJson<JsonObject[]>(row.notes, []),
-    info_exists: Object.keys(info).length > 0,
+    info_exists: jsonHasKeys(row.info),
     files: files.map((f) => fileDoc(f, row, opts.withInfo)),
     created: row.created,
     modified: row.modified,
   };
-  if (opts.withInfo) doc.info = info;
+  if (opts.withInfo) doc.info = parseJson<JsonObject>(row.info, {});
   switch (row.type) {
     case 'project':
       doc.group = row.group_id;

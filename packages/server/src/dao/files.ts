@@ -1,10 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { ContainersTable, Database, FilesTable } from '../db/schema.js';
-import { type JsonObject, parseJson } from './json.js';
+import { type JsonObject, jsonHasKeys, parseJson } from './json.js';
 
 /** A file entry as Flywheel's FileEntry: `_id` is the file's stable id across versions. */
 export function fileDoc(f: FilesTable, container: Pick<ContainersTable, 'id' | 'type'> | undefined, withInfo: boolean): JsonObject {
-  const info = parseJson<JsonObject>(f.info, {});
   const doc: JsonObject = {
     _id: f.file_id,
     file_id: f.file_id,
@@ -19,7 +18,7 @@ export function fileDoc(f: FilesTable, container: Pick<ContainersTable, 'id' | '
     tags: parseJson<string[]>(f.tags, []),
     origin: parseJson<JsonObject>(f.origin, {}),
     parent_ref: { type: f.container_type, id: f.container_id },
-    info_exists: Object.keys(info).length > 0,
+    info_exists: jsonHasKeys(f.info),
     zip_member_count: f.zip_member_count,
     created: f.created,
     modified: f.modified,
@@ -27,7 +26,7 @@ export function fileDoc(f: FilesTable, container: Pick<ContainersTable, 'id' | '
   };
   if (container && container.id !== f.container_id) doc.parent_ref = { type: container.type, id: container.id };
   if (f.from_failed_job) doc.from_failed_job = true;
-  if (withInfo) doc.info = info;
+  if (withInfo) doc.info = parseJson<JsonObject>(f.info, {});
   return doc;
 }
 

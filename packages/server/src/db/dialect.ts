@@ -2,6 +2,16 @@ import type { Expression, Kysely, RawBuilder, SqlBool } from 'kysely';
 import type { Database, JobsTable } from './schema.js';
 
 /**
+ * PostgreSQL's regex engine backtracks too: a user's pattern could hold a database connection (and
+ * so one of the pool's few) for as long as it likes. Statements that carry one (marked by
+ * regexMatch) run under this statement_timeout; when it fires PostgreSQL cancels the statement with
+ * SQLSTATE 57014, which the listing code reports as a 400 naming the filter. Other statements keep
+ * the server's default: a lock wait or a large import may rightly take longer. Declared here, not in
+ * postgres.ts, so the listing code reads it without loading the PostgreSQL driver.
+ */
+export const USER_REGEX_TIMEOUT_MS = 5000;
+
+/**
  * The few places where SQLite and PostgreSQL need different SQL. Nothing outside db/ asks which
  * database it talks to: it calls these.
  */

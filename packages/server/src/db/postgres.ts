@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import type { DatabaseHandle, SqlDialect } from './dialect.js';
+import { type DatabaseHandle, type SqlDialect, USER_REGEX_TIMEOUT_MS } from './dialect.js';
 import type { Database, JobsTable } from './schema.js';
 
 // int8 (file sizes, counts) arrives as text by default; every value we store fits a JS number.
@@ -10,14 +10,9 @@ function pathArray(parts: readonly string[]): string {
   return `{${parts.map((p) => `"${p.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
 }
 
-/**
- * PostgreSQL's regex engine backtracks too: a user's pattern could hold a database connection (and
- * so one of the pool's few) for as long as it likes. Statements that carry one (marked by
- * regexMatch) run under this statement_timeout; when it fires PostgreSQL cancels the statement with
- * SQLSTATE 57014, which the listing code reports as a 400 naming the filter. Other statements keep
- * the server's default: a lock wait or a large import may rightly take longer.
- */
-export const USER_REGEX_TIMEOUT_MS = 5000;
+// The statement_timeout of statements carrying a user's regex (see USER_REGEX_TIMEOUT_MS in dialect.ts).
+export { USER_REGEX_TIMEOUT_MS };
+
 const USER_REGEX_MARK = '/* sprocket:user-regex */';
 
 export const postgresDialect: SqlDialect = {

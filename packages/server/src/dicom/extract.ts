@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Classification, classify } from './classify.js';
 import { DicomError, type Header, looksLikeDicom, type ParsedHeader, parseDicomHeader, peekSlice, type SlicePeek } from './header.js';
+import { DEFAULT_EXTRACT_LIMITS, type ExtractLimits } from './limits.js';
 import { InflateBudget, inflatePrefix, LimitError, ZipArchive, ZipError } from './zip.js';
 
 /** What header extraction learns from one uploaded DICOM file or zipped series. */
@@ -24,17 +25,7 @@ const MAX_PLAIN_HEADER_BYTES = 1 << 30;
 /** How much of each zip member is inflated to find its InstanceNumber and orientation. */
 const PEEK_BYTES = 64 << 10;
 
-/** Bounds on one file's header extraction (settings SPROCKET_DICOM_*). */
-export interface ExtractLimits {
-  /** Bytes inflated in all (zip members, gzip) before extraction stops. */
-  maxInflatedBytes: number;
-  /** Zip members; a zip with more is not read. */
-  maxMembers: number;
-  /** Seconds of work before extraction stops (checked between zip members). */
-  timeoutSeconds: number;
-}
-
-export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = { maxInflatedBytes: 1 << 30, maxMembers: 100_000, timeoutSeconds: 60 };
+export { DEFAULT_EXTRACT_LIMITS, type ExtractLimits };
 
 /** Where extraction gave up on a bound: reported as the file's header_error, never skipped over. */
 class Deadline {

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DEFAULT_EXTRACT_LIMITS, type Extraction, type ExtractLimits } from './extract.js';
+import type { Extraction } from './extract.js';
+import { DEFAULT_EXTRACT_LIMITS, type ExtractLimits } from './limits.js';
 import type { ExtractReply } from './worker.js';
 
 /** Rejection reason of tasks dropped because the pool closed (not a fact about the file). */

@@ -1,8 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { type Expression, type SelectQueryBuilder, sql } from 'kysely';
-import type { SqlDialect } from '../db/dialect.js';
-import { USER_REGEX_TIMEOUT_MS } from '../db/postgres.js';
+import { type SqlDialect, USER_REGEX_TIMEOUT_MS } from '../db/dialect.js';
 import { ApiError } from '../errors.js';
 import { type FieldRef, type FieldResolver, type FilterTerm, parseFilter, parseSort, type SortKey, termToSql } from './filters.js';
 

@@ -1,7 +1,12 @@
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
-import tar from 'tar-stream';
+import type tar from 'tar-stream';
+
+// tar-stream loads on the first gear upload (CommonJS, so synchronously): an idle server need not hold it.
+const load = createRequire(import.meta.url);
+let tarStream: typeof tar | undefined;
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /**
@@ -263,7 +268,8 @@ export function readArchiveManifest(source: Readable, limits: ArchiveLimits = DE
       sourceEnded = true;
       if (failed) finish();
     });
-    const extract = tar.extract();
+    tarStream ??= load('tar-stream') as typeof tar;
+    const extract = tarStream.extract();
     const gunzip = createGunzip();
     const drainOnError = (msg: string, bound = false) => {
       if (failed) return;

@@ -29,6 +29,7 @@ import { copyGroupPermissions } from '../dao/roles.js';
 import type { ContainersTable } from '../dao/rows.js';
 import { ApiError, apiError, badRequest } from '../errors.js';
 import { type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
+import { replies } from '../http/replies.js';
 import type { Api } from '../http/typed.js';
 import { analysisRoutes, INFLATE_QUERY } from './analyses.js';
 import { type ContainerBody, createBody, modifyBody } from './container-bodies.js';
@@ -213,6 +214,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
           summary: `Get a ${type}`,
           params: idParams,
           ...(type === 'analysis' ? { querystring: { type: 'object', properties: INFLATE_QUERY } } : {}),
+          response: replies().container(type),
         },
       },
       async (req) => {

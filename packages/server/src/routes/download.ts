@@ -1,9 +1,10 @@
+import { createRequire } from 'node:module';
 import { PassThrough, type Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { PLURAL, safePathSegment } from '@sprocket/types';
 import type { FastifyReply } from 'fastify';
-import tar from 'tar-stream';
-import yazl from 'yazl';
+import type TarStream from 'tar-stream';
+import type Yazl from 'yazl';
 import type { AccessContext } from '../auth/access.js';
 import { accessOf, type ServerContext } from '../context.js';
 import { subtreeIds } from '../dao/containers.js';
@@ -13,6 +14,11 @@ import { apiError, badRequest } from '../errors.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import type { Api } from '../http/typed.js';
 import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
+
+// The archivers load on the first download (CommonJS, so synchronously): an idle server need not hold them.
+const load = createRequire(import.meta.url);
+let archivers: { tar: typeof TarStream; yazl: typeof Yazl } | undefined;
+const lazyArchivers = () => (archivers ??= { tar: load('tar-stream') as typeof TarStream, yazl: load('yazl') as typeof Yazl });
 
 /**
  * Multi-container downloads: a project, subject, session, acquisition or analysis subtree as one
@@ -84,7 +90,7 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
     // end the response instead of escaping as unhandled 'error' events that would stop the server.
     let current: Readable | undefined;
     if (format === 'zip') {
-      const zip = new yazl.ZipFile();
+      const zip = new (lazyArchivers().yazl.ZipFile)();
       const output = zip.outputStream as Readable;
       // Imaging files are mostly compressed already; storing keeps the stream fast and the sizes known.
       for (const e of entries) {
@@ -100,7 +106,7 @@ export async function downloadRoutes(app: Api, ctx: ServerContext): Promise<void
       zip.end();
       return reply.send(output);
     }
-    const pack = tar.pack();
+    const pack = lazyArchivers().tar.pack();
     const out = new PassThrough();
     pack.on('error', () => {});
     out.on('close', () => {

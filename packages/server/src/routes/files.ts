@@ -25,6 +25,7 @@ import { checkFileName } from '../files/names.js';
 import { signTicket, ticketAccess, verifyTicket } from '../files/tickets.js';
 import { openZipMember, zipInfo } from '../files/zip-members.js';
 import { jsonTooDeep, nulPath, tooDeepMessage } from '../http/guards.js';
+import { replies } from '../http/replies.js';
 import type { Api } from '../http/typed.js';
 import { newId, now } from '../ids.js';
 import { applyInfoUpdate, idParams, infoUpdateBody, JSON_OBJECT, nullable, OBJECT_ID_SCHEMA, SCHEMA_FORMATS, TAGS } from './schemas.js';
@@ -328,7 +329,7 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
 
     app.get(
       `/${plural}/:id/files/:name/info`,
-      { schema: { ...t, summary: 'File metadata with info', params: fileParams } },
+      { schema: { ...t, summary: 'File metadata with info', params: fileParams, response: replies().file } },
       async (req) => {
         const { container, f } = await loadFile(req, 'files_view_metadata');
         return fileDoc(f, container, true);

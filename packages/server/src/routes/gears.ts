@@ -11,6 +11,7 @@ import { activeJobOfGear } from '../dao/jobs.js';
 import { userExists } from '../dao/users.js';
 import { apiError, badRequest, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import { replies } from '../http/replies.js';
 import type { Api } from '../http/typed.js';
 import { gearNameOwner, setGearNameOwner } from '../jobs/gear-owners.js';
 import {
@@ -146,7 +147,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     },
   );
 
-  app.get('/gears/:id', { schema: { ...t, params: idParams } }, async (req) => {
+  app.get('/gears/:id', { schema: { ...t, params: idParams, response: replies().gear } }, async (req) => {
     requirePrincipal(req);
     return gearDoc(await requireGear(ctx, req.params.id));
   });

@@ -11,6 +11,7 @@ import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import type { JobsTable } from '../dao/rows.js';
 import { apiError, badRequest, forbidden } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
+import { replies } from '../http/replies.js';
 import type { Api } from '../http/typed.js';
 import { jobDetail, jobDoc, jobDocsFor, jobRedactions, jobRequest, redactJobDoc, redactPayload } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
@@ -124,7 +125,7 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
     return { states };
   });
 
-  app.get('/jobs/:id', { schema: { ...t, params: idParams } }, async (req) => {
+  app.get('/jobs/:id', { schema: { ...t, params: idParams, response: replies().job } }, async (req) => {
     const job = await loadVisibleJob(ctx, req, req.params.id);
     const gear = await getGear(ctx, job.gear_id);
     const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
