@@ -132,6 +132,9 @@ function probes(data: FilledProject, supportsFileType: boolean): Probe[] {
       // Session labels repeat across subjects here, so the path is ambiguous: the server answers 409
       // naming the candidates (it used to pick the first subject's). The row times that answer.
       body: { path: [data.groupId, data.projectLabel, sample.sessionLabel, data.commonLabel] },
+      // A client without Subject-Container (older SDKs) sends paths with no subject level; the
+      // transport's default would announce the feature and make the session label a subject's (404).
+      headers: { 'X-Accept-Feature': 'Safe-Redirect' },
       expect: 409,
       check: (b) => (typeof b?.message === 'string' ? undefined : JSON.stringify(b).slice(0, 200)),
     },
