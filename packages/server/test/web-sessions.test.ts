@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignInThrottle } from '../src/auth/sign-in-throttle.js';
 import { addGear, manifest } from './gear-kit.js';
@@ -15,6 +17,7 @@ import { makeUser, ok } from './people.js';
  */
 let s: TestServer;
 let webDir: string;
+const ASSET = `console.log(${JSON.stringify('compressible '.repeat(200))})`;
 type Ids = Awaited<ReturnType<typeof makeHierarchy>>;
 let A: Ids;
 let B: Ids;
@@ -26,7 +29,10 @@ beforeAll(async () => {
   webDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-webdist-'));
   fs.mkdirSync(path.join(webDir, 'assets'));
   fs.writeFileSync(path.join(webDir, 'index.html'), '<!doctype html><title>Sprocket</title><div id="root"></div>');
-  fs.writeFileSync(path.join(webDir, 'assets', 'index-Ab12Cd34.js'), 'console.log(1)');
+  fs.writeFileSync(path.join(webDir, 'assets', 'index-Ab12Cd34.js'), ASSET);
+  // As scripts/build.ts writes them beside each asset.
+  fs.writeFileSync(path.join(webDir, 'assets', 'index-Ab12Cd34.js.br'), brotliCompressSync(ASSET));
+  fs.writeFileSync(path.join(webDir, 'assets', 'index-Ab12Cd34.js.gz'), gzipSync(ASSET));
   process.env.SPROCKET_WEB_DIR = webDir;
   try {
     s = await startTestServer();
@@ -418,6 +424,30 @@ describe('the UI at /', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect((await fetch(`${root()}/assets/gone-1234.js`)).status).toBe(404);
+  });
+
+  it('assets go out brotli- or gzip-compressed as the browser accepts, from the copies the build made', async () => {
+    const get = (encoding: string) =>
+      new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        http
+          .get(`${root()}/assets/index-Ab12Cd34.js`, { headers: { 'Accept-Encoding': encoding } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+          })
+          .on('error', reject);
+      });
+    const br = await get('gzip, deflate, br');
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(br.headers.vary).toMatch(/accept-encoding/i);
+    expect(br.body.length).toBeLessThan(ASSET.length / 5);
+    expect(brotliDecompressSync(br.body).toString()).toBe(ASSET);
+    const gz = await get('gzip');
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gz.body).toString()).toBe(ASSET);
+    const plain = await get('identity');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.toString()).toBe(ASSET);
   });
 
   it('unknown API paths still answer a JSON 404', async () => {

@@ -5,17 +5,12 @@ import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
 import { ApiError } from './api/client.js';
 import { AuthProvider } from './auth.js';
 import { Layout } from './components/Layout.js';
-import { ContainerPage } from './pages/Container.js';
 import { Home } from './pages/Home.js';
 import { JobPage } from './pages/Job.js';
-import { JobsPage } from './pages/Jobs.js';
 import { NotFound } from './pages/NotFound.js';
 import { ProjectPage } from './pages/Project.js';
-import { ProjectAnalyses } from './pages/ProjectAnalyses.js';
-import { ProjectFiles } from './pages/ProjectFiles.js';
 import { ProjectJobs } from './pages/ProjectJobs.js';
 import { ProjectSessions } from './pages/ProjectSessions.js';
-import { ProjectViews } from './pages/ProjectViews.js';
 import './styles.css';
 
 // Pages a visit may never open load as their own chunks: the first page stays small.
@@ -23,6 +18,11 @@ const GearsPage = lazy(() => import('./pages/Gears.js').then((m) => ({ default: 
 const ProjectRules = lazy(() => import('./pages/ProjectRules.js').then((m) => ({ default: m.ProjectRules })));
 const ProjectInfo = lazy(() => import('./pages/ProjectInfo.js').then((m) => ({ default: m.ProjectInfo })));
 const ProjectPermissions = lazy(() => import('./pages/ProjectPermissions.js').then((m) => ({ default: m.ProjectPermissions })));
+const ContainerPage = lazy(() => import('./pages/Container.js').then((m) => ({ default: m.ContainerPage })));
+const JobsPage = lazy(() => import('./pages/Jobs.js').then((m) => ({ default: m.JobsPage })));
+const ProjectAnalyses = lazy(() => import('./pages/ProjectAnalyses.js').then((m) => ({ default: m.ProjectAnalyses })));
+const ProjectFiles = lazy(() => import('./pages/ProjectFiles.js').then((m) => ({ default: m.ProjectFiles })));
+const ProjectViews = lazy(() => import('./pages/ProjectViews.js').then((m) => ({ default: m.ProjectViews })));
 const later = (el: React.ReactNode) => <Suspense fallback={<div className="loading" aria-busy="true" />}>{el}</Suspense>;
 
 const queryClient = new QueryClient({
@@ -51,15 +51,15 @@ const router = createBrowserRouter([
           { index: true, element: <Navigate to="sessions" replace /> },
           { path: 'sessions', element: <ProjectSessions /> },
           { path: 'jobs', element: <ProjectJobs /> },
-          { path: 'analyses', element: <ProjectAnalyses /> },
-          { path: 'files', element: <ProjectFiles /> },
-          { path: 'views', element: <ProjectViews /> },
+          { path: 'analyses', element: later(<ProjectAnalyses />) },
+          { path: 'files', element: later(<ProjectFiles />) },
+          { path: 'views', element: later(<ProjectViews />) },
           { path: 'rules', element: later(<ProjectRules />) },
           { path: 'info', element: later(<ProjectInfo />) },
           { path: 'permissions', element: later(<ProjectPermissions />) },
         ],
       },
-      { path: 'jobs', element: <JobsPage /> },
+      { path: 'jobs', element: later(<JobsPage />) },
       { path: 'jobs/:jobId', element: <JobPage /> },
       {
         // Few users open the admin pages: their code is a chunk of its own, fetched when they do.
@@ -72,10 +72,10 @@ const router = createBrowserRouter([
           { path: 'roles', lazy: async () => ({ Component: (await admin()).AdminRoles }) },
         ],
       },
-      { path: 'subjects/:id', element: <ContainerPage type="subject" key="subject" /> },
-      { path: 'sessions/:id', element: <ContainerPage type="session" key="session" /> },
-      { path: 'acquisitions/:id', element: <ContainerPage type="acquisition" key="acquisition" /> },
-      { path: 'analyses/:id', element: <ContainerPage type="analysis" key="analysis" /> },
+      { path: 'subjects/:id', element: later(<ContainerPage type="subject" key="subject" />) },
+      { path: 'sessions/:id', element: later(<ContainerPage type="session" key="session" />) },
+      { path: 'acquisitions/:id', element: later(<ContainerPage type="acquisition" key="acquisition" />) },
+      { path: 'analyses/:id', element: later(<ContainerPage type="analysis" key="analysis" />) },
       { path: 'gears', element: later(<GearsPage />) },
       { path: 'gears/:gearId', element: later(<GearsPage />) },
       { path: '*', element: <NotFound /> },

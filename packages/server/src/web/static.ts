@@ -55,11 +55,15 @@ export async function registerWeb(app: FastifyInstance, ctx: ServerContext, opts
     // Routes for the files that exist at start-up only; everything else reaches the SPA fallback below.
     wildcard: false,
     cacheControl: false,
+    // The build writes .br and .gz copies of each asset (scripts/build.ts): sent to browsers that take them.
+    preCompressed: true,
     setHeaders(res, file) {
       // Vite puts content-hashed names under assets/: they never change, so browsers may keep them.
       if (file.startsWith(path.join(root, 'assets') + path.sep)) res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
       else res.setHeader('Cache-Control', 'no-cache');
       if (file.endsWith('.html')) res.setHeader('Content-Security-Policy', CSP);
+      // The same URL answers brotli, gzip or plain bytes: a shared cache must keep them apart.
+      res.setHeader('Vary', 'Accept-Encoding');
     },
   });
   // Client-side routes (/projects/…, /jobs/…) load the app shell; /api stays the API's, so an
