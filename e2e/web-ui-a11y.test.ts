@@ -1,21 +1,16 @@
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addGear, manifest } from '../packages/server/test/gear-kit.js';
 import { makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { ok } from '../packages/server/test/people.js';
-import { ROOT } from './processes.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium } from './browser.js';
 
 /**
  * An accessibility pass (axe-core, WCAG 2.1 A and AA rules) over each main page of the web UI in
  * Chromium: no serious or critical violation. A failure lists each rule, its impact and the elements
  * it found, so the fix is findable from the test output alone.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-const WEB_DIST = path.join(ROOT, 'packages/web/dist');
 
 let s: TestServer;
 let browser: Browser;
@@ -34,19 +29,13 @@ async function violations(p: Page): Promise<string[]> {
 
 describe.skipIf(!CHROMIUM)('web UI accessibility (axe-core in Chromium)', () => {
   beforeAll(async () => {
-    if (!fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts'), 'web'], {
-        cwd: ROOT,
-        stdio: 'inherit',
-      });
-      if (r.status !== 0) throw new Error('building packages/web failed');
-    }
+    ensureWebBuilt();
     s = await startTestServer();
     ids = await makeHierarchy(s.admin);
     ok(await s.admin.upload(`/acquisitions/${ids.acquisition}/files`, [{ name: 'scan.nii.gz', content: 'not really a nifti' }]));
     const gearId = await addGear(s.admin, manifest({ name: 'a11y-gear' }));
     jobId = ok(await s.admin.post('/jobs/add', { gear_id: gearId, destination: { type: 'acquisition', id: ids.acquisition } }))._id;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+    browser = await launchChromium(['--disable-gpu']);
     page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
   });
 

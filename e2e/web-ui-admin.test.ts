@@ -1,12 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addGear, manifest } from '../packages/server/test/gear-kit.js';
 import { makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { makeUser, ok } from '../packages/server/test/people.js';
-import { ROOT } from './processes.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithKey } from './browser.js';
 
 /**
  * The Jobs and Administration pages in a real Chromium against a real server: filter jobs by state
@@ -16,9 +14,7 @@ import { ROOT } from './processes.js';
  * user (their keys stop too), register an engine, create and delete a role. Every change is checked
  * through the API, not only on screen. Screenshots land in e2e/output/web-ui-admin/.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-const WEB_DIST = path.join(ROOT, 'packages/web/dist');
-const SHOTS = path.join(ROOT, 'e2e/output/web-ui-admin');
+const shots = screenshots('web-ui-admin', () => page);
 
 let s: TestServer;
 let browser: Browser;
@@ -26,7 +22,7 @@ let page: Page;
 let ids: Awaited<ReturnType<typeof makeHierarchy>>;
 
 const origin = () => s.url.replace(/\/api$/, '');
-const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+const { shot } = shots;
 
 /** A gear that never runs here (no engine): its jobs stay pending, so they can be cancelled. */
 async function pendingJobs(n: number, gear: string): Promise<string[]> {
@@ -39,31 +35,17 @@ async function pendingJobs(n: number, gear: string): Promise<string[]> {
 
 describe.skipIf(!CHROMIUM)('Jobs and Administration pages in Chromium', () => {
   beforeAll(async () => {
-    if (!fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts'), 'web'], {
-        cwd: ROOT,
-        stdio: 'inherit',
-      });
-      if (r.status !== 0) throw new Error('building packages/web failed');
-    }
-    fs.mkdirSync(SHOTS, { recursive: true });
+    ensureWebBuilt();
     s = await startTestServer();
     ids = await makeHierarchy(s.admin);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+    browser = await launchChromium(['--disable-gpu']);
     page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
     page.on('pageerror', (e) => console.error('[page error]', e.stack));
     // Signed in as the site admin, with the API key, through the sign-in form.
-    await page.goto(`${origin()}/`);
-    await page.getByRole('tab', { name: /key/i }).click();
-    await page.getByLabel(/API key/i).fill(s.admin.key!);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await signInWithKey(page, origin(), s.admin.key!);
   });
 
-  afterEach(async (t) => {
-    if (t.task.result?.state === 'fail' && page)
-      await shot(`failed-${t.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
-  });
+  afterEach((t) => shots.onFailure(t));
 
   afterAll(async () => {
     await browser?.close();
@@ -202,11 +184,7 @@ describe.skipIf(!CHROMIUM)('Jobs and Administration pages in Chromium', () => {
       .filter((id) => id !== mine);
     expect(theirs.length).toBe(3);
     const other = await (await browser.newContext()).newPage();
-    await other.goto(`${origin()}/`);
-    await other.getByRole('tab', { name: /key/i }).click();
-    await other.getByLabel(/API key/i).fill(user.key!);
-    await other.getByRole('button', { name: 'Sign in' }).click();
-    await other.getByRole('heading', { name: 'Projects' }).waitFor();
+    await signInWithKey(other, origin(), user.key!);
     expect(await other.getByRole('link', { name: 'Admin' }).count()).toBe(0);
     await other.goto(`${origin()}/admin/users`);
     await other.getByText('Only site admins manage users, engines and roles.').waitFor();
@@ -224,7 +202,27 @@ describe.skipIf(!CHROMIUM)('Jobs and Administration pages in Chromium', () => {
     for (const id of theirs) expect(ok(await s.admin.get(`/jobs/${id}`)).state).toBe('pending');
     // The refused jobs stay selected, so the user sees which ones are left.
     expect(await other.locator('tr.selected').count()).toBe(3);
-    await other.screenshot({ path: path.join(SHOTS, '08-jobs-refused.png'), fullPage: true });
+    await other.screenshot({ path: path.join(shots.dir, '08-jobs-refused.png'), fullPage: true });
     await other.context().close();
+  });
+
+  it('creates a project from the home page and opens it; a label taken in the group is refused in words', async () => {
+    await page.goto(`${origin()}/`);
+    const group = ok(await s.admin.get(`/groups/${ids.group}`)) as { _id: string; label?: string };
+    const name = `New project in ${group.label || group._id}`;
+    await page.getByRole('button', { name }).click();
+    const form = page.getByRole('form', { name });
+    await form.getByLabel('Label').fill('Pilot 2027');
+    await form.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(/\/projects\/[0-9a-f]{24}\/sessions$/);
+    const id = /projects\/([0-9a-f]{24})/.exec(page.url())![1];
+    expect(ok(await s.admin.get(`/projects/${id}`))).toMatchObject({ label: 'Pilot 2027', group: ids.group });
+    await page.getByRole('heading', { name: 'Pilot 2027' }).waitFor();
+    await page.goto(`${origin()}/`);
+    await page.getByRole('button', { name }).click();
+    await page.getByRole('form', { name }).getByLabel('Label').fill('Pilot 2027');
+    await page.getByRole('form', { name }).getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => page.getByRole('form', { name }).getByRole('alert').textContent()).toMatch(/already exists|exists/i);
+    await shot('09-new-project-refused');
   });
 });

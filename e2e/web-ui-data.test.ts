@@ -1,9 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { planSeries } from '@sprocket/types';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readDicomInfo } from '../packages/cli/src/dicom/scan.js';
 import { BwrapExecutor } from '../packages/engine/src/executors/bwrap.js';
@@ -11,7 +10,7 @@ import { addJob, type EngineProcess, engineKey, startEngine, uploadGear, waitFor
 import { type Api, makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { makeUser, ok } from '../packages/server/test/people.js';
 import { geBrainSeries, NIBABEL_DATA } from '../test-fixtures/fetch.js';
-import { ROOT } from './processes.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithPassword } from './browser.js';
 
 /**
  * The web UI's data pages in a real Chromium against a real server and engine: a session page with
@@ -20,9 +19,7 @@ import { ROOT } from './processes.js';
  * inline in a sandboxed frame, a hostile file name that stays text, and a drag-and-drop of a real
  * DICOM series folder sorted into series as the CLI sorts it. Screenshots land in e2e/output/web-ui-data/.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-const WEB_DIST = path.join(ROOT, 'packages/web/dist');
-const SHOTS = path.join(ROOT, 'e2e/output/web-ui-data');
+const shots = screenshots('web-ui-data', () => page);
 const NIFTI = path.join(NIBABEL_DATA, 'example4d.nii.gz');
 const executor = (await new BwrapExecutor().available()) ? 'bwrap' : 'process';
 
@@ -40,7 +37,7 @@ const PASSWORD = 'correct horse battery';
 const EMAIL = 'data@e2e.org';
 
 const origin = () => s.url.replace(/\/api$/, '');
-const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+const { shot } = shots;
 
 /**
  * Grey-level variance, distinct levels and strongly coloured pixels of a PNG, decoded by the
@@ -77,15 +74,7 @@ async function pngStats(png: Buffer): Promise<{ mean: number; variance: number; 
 
 describe.skipIf(!CHROMIUM)('web UI data pages in Chromium', () => {
   beforeAll(async () => {
-    // `npm test` builds first; a focused run of this file builds the UI if it never was.
-    if (!fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts'), 'web'], {
-        cwd: ROOT,
-        stdio: 'inherit',
-      });
-      if (r.status !== 0) throw new Error('building packages/web failed');
-    }
-    fs.mkdirSync(SHOTS, { recursive: true });
+    ensureWebBuilt();
     s = await startTestServer();
     ids = await makeHierarchy(s.admin);
     user = await makeUser(s, EMAIL);
@@ -112,11 +101,8 @@ describe.skipIf(!CHROMIUM)('web UI data pages in Chromium', () => {
     engine = startEngine(await engineKey(s.admin), { concurrency: 1, executor });
     expect((await waitForJob(user, jobId)).state).toBe('complete');
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // WebGL2 for NiiVue through SwiftShader, the CPU renderer (Chromium >= 144 asks for the unsafe flag).
-      args: ['--no-sandbox', '--disable-dev-shm-usage', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'],
-    });
+    // WebGL2 for NiiVue through SwiftShader, the CPU renderer (Chromium >= 144 asks for the unsafe flag).
+    browser = await launchChromium(['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist']);
     ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
     page = await ctx.newPage();
     page.on('pageerror', (e) => console.error('[page error]', e));
@@ -124,17 +110,10 @@ describe.skipIf(!CHROMIUM)('web UI data pages in Chromium', () => {
       dialogs.push(d.message());
       void d.dismiss();
     });
-    await page.goto(origin() + '/');
-    await page.getByLabel('Email').fill(EMAIL);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await signInWithPassword(page, origin(), EMAIL, PASSWORD);
   }, 180_000);
 
-  afterEach(async (t) => {
-    if (t.task.result?.state === 'fail' && page)
-      await shot(`failed-${t.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
-  });
+  afterEach((t) => shots.onFailure(t));
 
   afterAll(async () => {
     await browser?.close();

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BwrapExecutor } from '../packages/engine/src/executors/bwrap.js';
 import { type EngineProcess, engineKey, startEngine, uploadGear } from '../packages/engine/test/engines.js';
@@ -9,7 +9,8 @@ import { type Api, makeHierarchy, startTestServer, type TestServer } from '../pa
 import { makeUser, ok } from '../packages/server/test/people.js';
 import { buildGears } from '../scripts/build-gears.js';
 import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
-import { ROOT, run, sprocket } from './processes.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithPassword } from './browser.js';
+import { ROOT, sprocket } from './processes.js';
 
 /**
  * Running gears from the web UI, in a real Chromium against a real server and engine with the
@@ -19,10 +20,8 @@ import { ROOT, run, sprocket } from './processes.js';
  * first; a gear rule added, dry-run and applied; an info value edited and read back from the API.
  * Screenshots land in e2e/output/web-ui-run/.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 const hasDcm2niix = fs.existsSync('/usr/bin/dcm2niix');
-const WEB_DIST = path.join(ROOT, 'packages/web/dist');
-const SHOTS = path.join(ROOT, 'e2e/output/web-ui-run');
+const shots = screenshots('web-ui-run', () => page);
 const executor = (await new BwrapExecutor().available()) ? 'bwrap' : 'process';
 
 let s: TestServer;
@@ -44,15 +43,11 @@ const EMAIL = 'runner@e2e.org';
 const PROJECT = 'Run study';
 
 const origin = () => s.url.replace(/\/api$/, '');
-const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+const { shot } = shots;
 
 describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chromium', () => {
   beforeAll(async () => {
-    if (!fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
-      const r = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts'), 'web'], { cwd: ROOT });
-      if (r.status !== 0) throw new Error(`building packages/web failed: ${r.stderr}`);
-    }
-    fs.mkdirSync(SHOTS, { recursive: true });
+    ensureWebBuilt();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-web-run-'));
     const found = realSeries(path.join(tmp, 'dicom'));
     if (found.skip !== undefined) {
@@ -79,21 +74,14 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
       where.set(ses.subject.label, { session: ses._id, acquisition: acq!._id });
     }
     engine = startEngine(await engineKey(s.admin), { concurrency: 2, executor });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+    browser = await launchChromium(['--disable-gpu']);
     ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await ctx.newPage();
     page.on('pageerror', (e) => console.error('[page error]', e));
-    await page.goto(origin() + '/');
-    await page.getByLabel('Email').fill(EMAIL);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await signInWithPassword(page, origin(), EMAIL, PASSWORD);
   }, 300_000);
 
-  afterEach(async (t) => {
-    if (t.task.result?.state === 'fail' && page)
-      await shot(`failed-${t.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
-  });
+  afterEach((t) => shots.onFailure(t));
 
   afterAll(async () => {
     await browser?.close();

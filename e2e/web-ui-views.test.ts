@@ -1,11 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { ok } from '../packages/server/test/people.js';
-import { ROOT } from './processes.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithKey } from './browser.js';
 
 /**
  * The project's Data views tab in a real Chromium against a real server: the builder offers the
@@ -13,9 +11,7 @@ import { ROOT } from './processes.js';
  * filtered, charted (SNR by acquisition label), downloaded as CSV (byte for byte what the API
  * answers for the same view), saved and deleted. Screenshots land in e2e/output/web-ui-views/.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-const WEB_DIST = path.join(ROOT, 'packages/web/dist');
-const SHOTS = path.join(ROOT, 'e2e/output/web-ui-views');
+const shots = screenshots('web-ui-views', () => page);
 
 let s: TestServer;
 let browser: Browser;
@@ -23,20 +19,13 @@ let page: Page;
 let project: string;
 
 const origin = () => s.url.replace(/\/api$/, '');
-const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+const { shot } = shots;
 /** SNR of subject i's acquisition of each label: T1w higher than T2w, so the chart's means differ. */
 const SNR = { T1w: [12.5, 14.5, 13], T2w: [8, 9.5, 7] } as const;
 
 describe.skipIf(!CHROMIUM)('Data views tab in Chromium', () => {
   beforeAll(async () => {
-    if (!fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts'), 'web'], {
-        cwd: ROOT,
-        stdio: 'inherit',
-      });
-      if (r.status !== 0) throw new Error('building packages/web failed');
-    }
-    fs.mkdirSync(SHOTS, { recursive: true });
+    ensureWebBuilt();
     s = await startTestServer();
     ok(await s.admin.post('/groups', { _id: 'lab', label: 'Lab' }));
     project = ok(await s.admin.post('/projects', { group: 'lab', label: 'QA study' }))._id;
@@ -53,20 +42,13 @@ describe.skipIf(!CHROMIUM)('Data views tab in Chromium', () => {
         ok(await s.admin.upload(`/acquisitions/${acq}/files`, [{ name: `${label}.nii.gz`, content: 'nifti' }]));
       }
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+    browser = await launchChromium(['--disable-gpu']);
     page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true })).newPage();
     page.on('pageerror', (e) => console.error('[page error]', e.stack));
-    await page.goto(`${origin()}/`);
-    await page.getByRole('tab', { name: /key/i }).click();
-    await page.getByLabel(/API key/i).fill(s.admin.key!);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await signInWithKey(page, origin(), s.admin.key!);
   });
 
-  afterEach(async (t) => {
-    if (t.task.result?.state === 'fail' && page)
-      await shot(`failed-${t.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
-  });
+  afterEach((t) => shots.onFailure(t));
 
   afterAll(async () => {
     await browser?.close();

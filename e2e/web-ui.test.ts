@@ -1,7 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BwrapExecutor } from '../packages/engine/src/executors/bwrap.js';
 import { addJob, type EngineProcess, engineKey, startEngine, uploadGear } from '../packages/engine/test/engines.js';
@@ -9,7 +6,7 @@ import { getContainer } from '../packages/server/src/dao/containers.js';
 import { chainBelow, insertContainer } from '../packages/server/src/dao/hierarchy.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { makeUser, ok } from '../packages/server/test/people.js';
-import { ROOT } from './processes.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithPassword } from './browser.js';
 
 /**
  * The web UI in a real Chromium (Debian's, installed by `npm run setup`; no browser download)
@@ -18,9 +15,7 @@ import { ROOT } from './processes.js';
  * sign out and find the session gone. And the sessions table of a 5,000-session project stays
  * virtualised. Screenshots land in e2e/output/web-ui/.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
-const WEB_DIST = path.join(ROOT, 'packages/web/dist');
-const SHOTS = path.join(ROOT, 'e2e/output/web-ui');
+const shots = screenshots('web-ui', () => page);
 const executor = (await new BwrapExecutor().available()) ? 'bwrap' : 'process';
 
 let s: TestServer;
@@ -34,35 +29,24 @@ const PASSWORD = 'correct horse battery';
 const EMAIL = 'ui@e2e.org';
 
 const origin = () => s.url.replace(/\/api$/, '');
-const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+const { shot } = shots;
 
 describe.skipIf(!CHROMIUM)('web UI in Chromium', () => {
   beforeAll(async () => {
-    // `npm test` builds first; a focused run of this file builds the UI if it never was.
-    if (!fs.existsSync(path.join(WEB_DIST, 'index.html'))) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts'), 'web'], {
-        cwd: ROOT,
-        stdio: 'inherit',
-      });
-      if (r.status !== 0) throw new Error('building packages/web failed');
-    }
-    fs.mkdirSync(SHOTS, { recursive: true });
+    ensureWebBuilt();
     s = await startTestServer();
     ids = await makeHierarchy(s.admin);
     user = await makeUser(s, EMAIL);
     ok(await s.admin.post(`/groups/${ids.group}/permissions`, { _id: EMAIL, access: 'rw' }));
     ok(await s.admin.put(`/users/${EMAIL}/password`, { password: PASSWORD }));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+    browser = await launchChromium(['--disable-gpu']);
     ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await ctx.newPage();
     page.on('pageerror', (e) => console.error('[page error]', e));
   });
 
   // What the page looked like when a step failed says more than the timeout does.
-  afterEach(async (t) => {
-    if (t.task.result?.state === 'fail' && page)
-      await shot(`failed-${t.task.name.slice(0, 40).replace(/\W+/g, '-')}`).catch(() => undefined);
-  });
+  afterEach((t) => shots.onFailure(t));
 
   afterAll(async () => {
     await browser?.close();
@@ -72,11 +56,7 @@ describe.skipIf(!CHROMIUM)('web UI in Chromium', () => {
 
   /** Signs in through the form, from wherever the page is. */
   async function signIn(): Promise<void> {
-    await page.goto(origin() + '/');
-    await page.getByLabel('Email').fill(EMAIL);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await signInWithPassword(page, origin(), EMAIL, PASSWORD);
   }
 
   it('signs in with a password into an HttpOnly cookie, never a stored key', async () => {

@@ -1,7 +1,7 @@
-import { useQueries, useQuery } from '@tanstack/react-query';
-import { useMemo } from 'react';
-import { Link, useSearchParams } from 'react-router';
-import { api, countOf } from '../api/client.js';
+import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMemo, useState } from 'react';
+import { Link, useNavigate, useSearchParams } from 'react-router';
+import { api, countOf, messageOf } from '../api/client.js';
 import type { Group, JobListing, Project } from '../api/types.js';
 import { useAuth } from '../auth.js';
 import { Empty, ErrorNote, Loading } from '../components/common.js';
@@ -27,6 +27,59 @@ function ProjectCounts({ project }: { project: Project }) {
         <strong>{project.files.length}</strong> files
       </span>
     </span>
+  );
+}
+
+/** A project made in a group, then opened: for users with read-write access to the group. */
+function NewProject({ group }: { group: Group }) {
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const [open, setOpen] = useState(false);
+  const [label, setLabel] = useState('');
+  const create = useMutation({
+    mutationFn: () => api.post<{ _id: string }>('/projects', { group: group._id, label: label.trim() }),
+    onSuccess: async (r) => {
+      await qc.invalidateQueries({ queryKey: ['projects'] });
+      navigate(`/projects/${r._id}/sessions`);
+    },
+  });
+  if (!open)
+    return (
+      <button
+        type="button"
+        className="btn btn-small"
+        onClick={() => setOpen(true)}
+        aria-label={`New project in ${group.label || group._id}`}
+      >
+        New project
+      </button>
+    );
+  return (
+    <form
+      className="actions"
+      aria-label={`New project in ${group.label || group._id}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        create.mutate();
+      }}
+    >
+      <label className="select">
+        <span>Label</span>
+        {/* biome-ignore lint/a11y/noAutofocus: the form opens on request, to type the label at once */}
+        <input type="text" required maxLength={256} autoFocus value={label} onChange={(e) => setLabel(e.target.value)} />
+      </label>
+      <button type="submit" className="btn btn-small btn-primary" disabled={create.isPending || !label.trim()}>
+        Create
+      </button>
+      <button type="button" className="btn btn-small btn-ghost" onClick={() => setOpen(false)}>
+        Cancel
+      </button>
+      {create.error && (
+        <span className="inline-error" role="alert">
+          {messageOf(create.error)}
+        </span>
+      )}
+    </form>
   );
 }
 
@@ -75,19 +128,22 @@ export function Home() {
           {(groups.isPending || projects.isPending) && <Loading />}
           {groups.error && <ErrorNote error={groups.error} retry={() => void groups.refetch()} />}
           {projects.error && <ErrorNote error={projects.error} retry={() => void projects.refetch()} />}
-          {groups.data && projects.data && byGroup.size === 0 && (
+          {groups.data && projects.data && byGroup.size === 0 && (filter || groups.data.length === 0) && (
             <Empty>{filter ? `No project matches “${filter}”.` : 'No projects you can see yet.'}</Empty>
           )}
           {(groups.data ?? [])
-            .filter((g) => byGroup.has(g._id))
+            // A group with no project yet is shown too (to start one), unless a filter is on.
+            .filter((g) => byGroup.has(g._id) || !filter)
             .map((g) => (
               <div key={g._id} className="card group-card">
                 <div className="group-head">
                   <h3>{g.label || g._id}</h3>
                   <span className="muted mono">{g._id}</span>
+                  <NewProject group={g} />
                 </div>
+                {!byGroup.has(g._id) && <p className="muted">No projects yet.</p>}
                 <ul className="project-list">
-                  {byGroup.get(g._id)!.map((p) => (
+                  {(byGroup.get(g._id) ?? []).map((p) => (
                     <li key={p._id}>
                       <Link to={`/projects/${p._id}/sessions`} className="project-link">
                         <span className="project-label">{p.label}</span>
