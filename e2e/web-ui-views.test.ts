@@ -144,4 +144,18 @@ describe.skipIf(!CHROMIUM)('Data views tab in Chromium', () => {
     await page.getByText('None saved on this project yet.').waitFor();
     expect(ok(await s.admin.get(`/containers/${project}/views`))).toEqual([]);
   });
+
+  it('a cold, signed-out load of a Sessions tab shows the sign-in, then the sessions, with the early listing refused and forgotten', async () => {
+    const other = await (await browser.newContext()).newPage();
+    const errors: string[] = [];
+    other.on('pageerror', (e) => errors.push(e.message));
+    await other.goto(`${origin()}/projects/${project}/sessions`);
+    await other.getByRole('button', { name: 'Sign in' }).waitFor();
+    await other.getByRole('tab', { name: /key/i }).click();
+    await other.getByLabel(/API key/i).fill(s.admin.key!);
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => other.locator('tr[data-session]').count()).toBe(3);
+    expect(errors).toEqual([]);
+    await other.context().close();
+  });
 });

@@ -10,7 +10,7 @@ import { JobPage } from './pages/Job.js';
 import { NotFound } from './pages/NotFound.js';
 import { ProjectPage } from './pages/Project.js';
 import { ProjectJobs } from './pages/ProjectJobs.js';
-import { ProjectSessions } from './pages/ProjectSessions.js';
+import { ProjectSessions, sessionsQuery } from './pages/ProjectSessions.js';
 import './styles.css';
 
 // Pages a visit may never open load as their own chunks: the first page stays small.
@@ -82,6 +82,12 @@ const router = createBrowserRouter([
     ],
   },
 ]);
+
+// A cold load of a project's Sessions tab asks for the listing at once, beside the session check,
+// instead of after it: the largest answer the first screen waits for starts ~0.3 s sooner. Signed
+// out, it is refused (401) and forgotten; the sign-in page shows as it would anyway.
+const sessionsPage = /^\/projects\/([0-9a-f]{24})\/sessions\/?$/.exec(window.location.pathname);
+if (sessionsPage) void queryClient.prefetchQuery(sessionsQuery(sessionsPage[1]!));
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

@@ -77,6 +77,12 @@ function compare(a: SessionRow, b: SessionRow, key: SortKey): number {
   }
 }
 
+/** A project's sessions, as the tab lists them (main.tsx asks for them early on a cold load). */
+export const sessionsQuery = (projectId: string) => ({
+  queryKey: ['project', projectId, 'sessions'],
+  queryFn: ({ signal }: { signal?: AbortSignal }) => api.get<Session[]>(`/projects/${projectId}/sessions`, undefined, signal),
+});
+
 /**
  * Subject → session → acquisition, one row per session (acquisitions unfold below it). Sort and
  * filter live in the URL; rows are virtualised, so a project of thousands of sessions keeps only
@@ -93,10 +99,7 @@ export function ProjectSessions() {
   const [selected, setSelected] = useState<Set<string>>(() => new Set());
   const [dialog, setDialog] = useState<'batch-selected' | 'batch-project' | 'tag'>();
 
-  const sessions = useQuery({
-    queryKey: ['project', projectId, 'sessions'],
-    queryFn: ({ signal }) => api.get<Session[]>(`/projects/${projectId}/sessions`, undefined, signal),
-  });
+  const sessions = useQuery(sessionsQuery(projectId));
   const acquisitions = useQuery({
     queryKey: ['project', projectId, 'acquisitions'],
     queryFn: ({ signal }) => api.get<Acquisition[]>('/acquisitions', { filter: `parents.project=${projectId}` }, signal),
