@@ -158,4 +158,18 @@ describe.skipIf(!CHROMIUM)('Data views tab in Chromium', () => {
     expect(errors).toEqual([]);
     await other.context().close();
   });
+
+  it("edits a session's info, tags and notes from its page, as the project's Information tab does", async () => {
+    const ses = (ok(await s.admin.get(`/projects/${project}/sessions`)) as { _id: string }[])[0]!._id;
+    await page.goto(`${origin()}/sessions/${ses}`);
+    await page.getByText('Information, tags and notes').click();
+    await page.getByLabel('New key in info', { exact: true }).fill('operator');
+    await page.getByLabel('New value in info', { exact: true }).fill('RK');
+    await page.getByRole('button', { name: 'Add the key to info', exact: true }).click();
+    await page.locator('[data-info="operator"]').waitFor();
+    await page.getByLabel('New tag').fill('motion');
+    await page.getByRole('button', { name: 'Add tag' }).click();
+    await page.getByRole('button', { name: 'Remove tag motion' }).waitFor();
+    await expect.poll(async () => ok(await s.admin.get(`/sessions/${ses}`))).toMatchObject({ info: { operator: 'RK' }, tags: ['motion'] });
+  });
 });

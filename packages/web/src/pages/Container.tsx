@@ -1,4 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
+import { lazy, Suspense } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { api } from '../api/client.js';
 import type { Acquisition, Analysis, StoredFile } from '../api/types.js';
@@ -9,6 +10,9 @@ import { FilesTable } from '../components/FilesTable.js';
 import { UploadZone } from '../components/UploadZone.js';
 import { viewerKind } from '../viewers/kinds.js';
 import { ViewerPanel } from '../viewers/ViewerPanel.js';
+
+// The info editor is for the few who open it: its code loads then.
+const ContainerInfo = lazy(() => import('./ProjectInfo.js').then((m) => ({ default: m.ContainerInfo })));
 
 type Doc = AnyContainer & { files: StoredFile[]; parents: Record<string, string | undefined>; parent?: { type: string; id: string } };
 
@@ -146,6 +150,12 @@ export function FilesSection({ type, id, files }: { type: PageType; id: string; 
         <FilesTable type={type} id={id} files={files} onView={setView} />
         <UploadZone type={type} id={id} />
       </section>
+      <details className="info-details">
+        <summary>Information, tags and notes</summary>
+        <Suspense fallback={<Loading />}>
+          <ContainerInfo path={`/${PLURAL[type]}/${id}`} queryKey={['container', type, id]} />
+        </Suspense>
+      </details>
     </>
   );
 }

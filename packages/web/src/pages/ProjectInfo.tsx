@@ -124,28 +124,37 @@ function InfoTree({ info, path, save }: { info: Info; path: string[]; save: (pat
 /** The project's `info` as a collapsible, editable tree; its tags; its notes. */
 export function ProjectInfo() {
   const { projectId = '' } = useParams();
+  return <ContainerInfo path={`/projects/${projectId}`} queryKey={['project', projectId]} />;
+}
+
+/**
+ * Any container's `info` tree, tags and notes (the project tab, and the session, acquisition and
+ * analysis pages): `path` is its API path, `queryKey` where its document is cached, refreshed after
+ * each change.
+ */
+export function ContainerInfo({ path: base, queryKey }: { path: string; queryKey: unknown[] }) {
   const qc = useQueryClient();
-  const project = useQuery({ queryKey: ['project', projectId], queryFn: () => api.get<ProjectDoc>(`/projects/${projectId}`) });
-  const refresh = () => void qc.invalidateQueries({ queryKey: ['project', projectId] });
+  const project = useQuery({ queryKey, queryFn: () => api.get<ProjectDoc>(base) });
+  const refresh = () => void qc.invalidateQueries({ queryKey });
   const info = useMutation({
     // One top-level key changes at a time: `set` (or `delete`) that key only, so concurrent edits of other keys survive.
     mutationFn: ({ path, value }: { path: string[]; value: unknown | undefined }) => {
       const current = project.data?.info ?? {};
       const top = path[0]!;
       const next = value === undefined ? deleteAt(current, path) : setAt(current, path, value);
-      return api.post(`/projects/${projectId}/info`, top in next ? { set: { [top]: next[top] } } : { delete: [top] });
+      return api.post(`${base}/info`, top in next ? { set: { [top]: next[top] } } : { delete: [top] });
     },
     onSettled: refresh,
   });
   const [tag, setTag] = useState('');
-  const addTag = useMutation({ mutationFn: (v: string) => api.post(`/projects/${projectId}/tags`, { value: v }), onSettled: refresh });
+  const addTag = useMutation({ mutationFn: (v: string) => api.post(`${base}/tags`, { value: v }), onSettled: refresh });
   const dropTag = useMutation({
-    mutationFn: (v: string) => api.del(`/projects/${projectId}/tags/${encodeURIComponent(v)}`),
+    mutationFn: (v: string) => api.del(`${base}/tags/${encodeURIComponent(v)}`),
     onSettled: refresh,
   });
   const [note, setNote] = useState('');
-  const addNote = useMutation({ mutationFn: (text: string) => api.post(`/projects/${projectId}/notes`, { text }), onSettled: refresh });
-  const dropNote = useMutation({ mutationFn: (id: string) => api.del(`/projects/${projectId}/notes/${id}`), onSettled: refresh });
+  const addNote = useMutation({ mutationFn: (text: string) => api.post(`${base}/notes`, { text }), onSettled: refresh });
+  const dropNote = useMutation({ mutationFn: (id: string) => api.del(`${base}/notes/${id}`), onSettled: refresh });
 
   if (project.isPending) return <Loading />;
   if (project.error) return <ErrorNote error={project.error} retry={() => void project.refetch()} />;
