@@ -353,3 +353,8 @@ export async function deleteSubtreeRows(
     if (projectId) await trx.deleteFrom('project_permissions').where('project_id', '=', projectId).execute();
   });
 }
+
+/** A container's per-type fields (subject sex, session operator, analysis gear_info …) as a document. */
+export function containerFields(row: Pick<ContainersTable, 'fields'>): JsonObject {
+  return parseJson<JsonObject>(row.fields, {});
+}

@@ -1,5 +1,6 @@
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import type { Database, JobsTable } from '../db/schema.js';
+import { type JsonObject, parseJson } from './json.js';
 
 /**
  * Reads of job rows for listings and counts. Every write to a job row is a jobs/queue.ts function;
@@ -84,4 +85,9 @@ export async function activeJobOfGear(db: Kysely<Database>, gearId: string): Pro
     .where('state', 'in', ['pending', 'running'])
     .limit(1)
     .executeTakeFirst();
+}
+
+/** A job's invocation as stored (Flywheel's `{config, inputs, destination}`), as a document. */
+export function invocationOf(job: Pick<JobsTable, 'config'>): JsonObject {
+  return parseJson<JsonObject>(job.config, {});
 }

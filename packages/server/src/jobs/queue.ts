@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   canTransition,
+  type FinishBody,
   JOB_PRIORITIES,
   JOB_STATES,
   type JobLogLine,
@@ -529,4 +530,30 @@ export function startOrphanSweeper(ctx: ServerContext): () => Promise<void> {
     clearInterval(timer);
     await running;
   };
+}
+
+/**
+ * An engine's verdict on a running job it holds: complete or failed, with the engine's profile merged
+ * over what the job had, a failure reason in words when the engine gave none, and a closing log line
+ * naming the outputs saved. A job that moved on without the engine (cancelled, orphaned) refuses
+ * this with 409: its log is closed to the engine now.
+ */
+export async function finishJob(ctx: ServerContext, job: JobsTable, b: FinishBody, deviceId: string): Promise<JobsTable> {
+  const engineProfile = isPlainObject(b.profile) ? b.profile : {};
+  const profile = { ...parseJson<JsonObject>(job.profile, {}), ...engineProfile };
+  if (b.elapsed !== undefined && profile.elapsed_time_ms === undefined) profile.elapsed_time_ms = b.elapsed;
+  const exitCode = b.exit_code ?? job.exit_code;
+  const reason = b.success
+    ? null
+    : (b.failure_reason ?? (exitCode !== null && exitCode !== undefined ? `gear exited with code ${exitCode}` : 'gear failed'));
+  const saved = parseJson<string[]>(job.saved_files, []);
+  return transitionJob(ctx, job, b.success ? 'complete' : 'failed', {
+    from: ['running'],
+    deviceId,
+    set: { failure_reason: reason, exit_code: exitCode ?? null, profile: JSON.stringify(profile), ticket: null },
+    lines: (b.logs ?? []).map((l) => ({ fd: l.fd, msg: l.msg })),
+    log: b.success
+      ? `Job complete${saved.length ? `. The following outputs have been saved: ${saved.join(', ')}` : ''}.`
+      : `Job failed: ${reason}${saved.length ? `. Outputs kept (flagged from_failed_job): ${saved.join(', ')}` : ''}.`,
+  });
 }

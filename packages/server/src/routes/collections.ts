@@ -19,7 +19,8 @@ import {
   updateCollection,
 } from '../dao/collections.js';
 import { containerDoc, containerFieldResolver, containersByIds, currentFiles, subjectsById } from '../dao/containers.js';
-import { type JsonObject, parseJson } from '../dao/json.js';
+import type { JsonObject } from '../dao/json.js';
+import { metaColumns, metaOf } from '../dao/meta.js';
 import type { CollectionsTable, ContainersTable } from '../dao/rows.js';
 import { ApiError, apiError, badRequest, forbidden, notFound } from '../errors.js';
 import { LIST_QUERY, type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
@@ -242,7 +243,7 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     { schema: { ...t, summary: 'Set, delete or replace collection info', params: idParams, body: infoUpdateBody } },
     async (req) => {
       const row = await collAccess(req).require(req.params.id, 'containers_modify_metadata');
-      await save(row.id, { info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(row.info, {}), req.body)) });
+      await save(row.id, metaColumns({ info: applyInfoUpdate(metaOf(row).info, req.body) }));
       return { modified: 1 };
     },
   );
@@ -252,18 +253,18 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
     async (req) => {
       const row = await collAccess(req).require(req.params.id, 'tags_manage');
       const { value } = req.body;
-      const tags = parseJson<string[]>(row.tags, []);
+      const { tags } = metaOf(row);
       if (tags.includes(value)) throw apiError('TAG_EXISTS', { tag: value, type: 'collection', id: row.id });
-      await save(row.id, { tags: JSON.stringify([...tags, value]) });
+      await save(row.id, metaColumns({ tags: [...tags, value] }));
       return { modified: 1 };
     },
   );
   app.delete('/collections/:id/tags/:value', { schema: { ...t, params: tagParams } }, async (req) => {
     const row = await collAccess(req).require(req.params.id, 'tags_manage');
     const { value } = req.params;
-    const tags = parseJson<string[]>(row.tags, []);
+    const { tags } = metaOf(row);
     if (!tags.includes(value)) throw apiError('TAG_NOT_FOUND', { tag: value, type: 'collection', id: row.id });
-    await save(row.id, { tags: JSON.stringify(tags.filter((x) => x !== value)) });
+    await save(row.id, metaColumns({ tags: tags.filter((x) => x !== value) }));
     return { deleted: 1 };
   });
   app.post(
@@ -273,16 +274,16 @@ export async function collectionRoutes(app: Api, ctx: ServerContext): Promise<vo
       const row = await collAccess(req).require(req.params.id, 'notes_manage');
       const stamp = now();
       const note = { _id: newId(), text: req.body.text, user: accessOf(ctx, req).principal.userId, created: stamp, modified: stamp };
-      await save(row.id, { notes: JSON.stringify([...parseJson<JsonObject[]>(row.notes, []), note]) });
+      await save(row.id, metaColumns({ notes: [...metaOf(row).notes, note] }));
       return { _id: note._id };
     },
   );
   app.delete('/collections/:id/notes/:nid', { schema: { ...t, params: noteParams } }, async (req) => {
     const row = await collAccess(req).require(req.params.id, 'notes_manage');
     const { nid } = req.params;
-    const notes = parseJson<{ _id: string }[]>(row.notes, []);
+    const { notes } = metaOf(row);
     if (!notes.some((n) => n._id === nid)) throw notFound(`note ${nid}`);
-    await save(row.id, { notes: JSON.stringify(notes.filter((n) => n._id !== nid)) });
+    await save(row.id, metaColumns({ notes: notes.filter((n) => n._id !== nid) }));
     return { deleted: 1 };
   });
 

@@ -11,6 +11,7 @@ import {
   childWithLabel,
   containerDoc,
   containerFieldResolver,
+  containerFields,
   containersQuery,
   currentFiles,
   deleteSubtreeRows,
@@ -22,7 +23,8 @@ import {
 } from '../dao/containers.js';
 import { groupDoc, groupExists } from '../dao/groups.js';
 import { chainBelow, insertContainer } from '../dao/hierarchy.js';
-import { type JsonObject, parseJson } from '../dao/json.js';
+import type { JsonObject } from '../dao/json.js';
+import { jsonColumns } from '../dao/meta.js';
 import { MOVE_TARGETS, moveContainer } from '../dao/moves.js';
 import { roleAssignmentsOf } from '../dao/role-assignments.js';
 import { copyGroupPermissions } from '../dao/roles.js';
@@ -249,9 +251,11 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
       }
       await updateContainer(db, row.id, {
         ...(label !== undefined ? { label } : {}),
-        ...(b.info !== undefined ? { info: JSON.stringify(b.info) } : {}),
-        ...(b.tags !== undefined ? { tags: JSON.stringify(b.tags) } : {}),
-        ...(Object.keys(fields).length ? { fields: JSON.stringify({ ...parseJson<JsonObject>(row.fields, {}), ...fields }) } : {}),
+        ...jsonColumns({
+          info: b.info,
+          tags: b.tags,
+          fields: Object.keys(fields).length ? { ...containerFields(row), ...fields } : undefined,
+        }),
         ...(uid !== undefined ? { uid } : {}),
         ...(timestamp !== undefined ? { timestamp } : {}),
       });

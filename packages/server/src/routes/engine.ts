@@ -6,7 +6,6 @@ import { isEngine, type Principal, requireSiteAdmin } from '../auth/principal.js
 import type { ServerContext } from '../context.js';
 import { deviceDocs, disableDevice } from '../dao/devices.js';
 import { jobStateCounts } from '../dao/jobs.js';
-import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
 import { apiError, badRequest, forbidden } from '../errors.js';
 import type { Api } from '../http/typed.js';
 import { now } from '../ids.js';
@@ -14,7 +13,7 @@ import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { createDevice, issueEngineKey } from '../jobs/keys.js';
 import { placeEngineUpload } from '../jobs/placer.js';
-import { appendRunningLog, claimJobs, issueCompletionTicket, mergeRunningProfile, requireJob, transitionJob } from '../jobs/queue.js';
+import { appendRunningLog, claimJobs, finishJob, issueCompletionTicket, mergeRunningProfile, requireJob } from '../jobs/queue.js';
 import { idParams, JSON_OBJECT } from './schemas.js';
 
 /** Engine routes (docs/engine-protocol.md); `config.engine` lets device keys through the engine guard. */
@@ -216,26 +215,7 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
       const b = req.body;
       const ticket = req.query.job_ticket_id;
       if (ticket && ticket !== job.ticket) throw badRequest('job_ticket_id: does not match the ticket prepare-complete issued');
-      const engineProfile = isPlainObject(b.profile) ? b.profile : {};
-      const profile = { ...parseJson<JsonObject>(job.profile, {}), ...engineProfile };
-      if (b.elapsed !== undefined && profile.elapsed_time_ms === undefined) profile.elapsed_time_ms = b.elapsed;
-      const exitCode = b.exit_code ?? job.exit_code;
-      const reason = b.success
-        ? null
-        : (b.failure_reason ?? (exitCode !== null && exitCode !== undefined ? `gear exited with code ${exitCode}` : 'gear failed'));
-      const saved = parseJson<string[]>(job.saved_files, []);
-      const to = b.success ? 'complete' : 'failed';
-      const lines = (b.logs ?? []).map((l) => ({ fd: l.fd, msg: l.msg }));
-      // A job that moved on without us (cancelled, orphaned) refuses this with 409: its log is closed to the engine now.
-      const done = await transitionJob(ctx, job, to, {
-        from: ['running'],
-        deviceId: p.userId,
-        set: { failure_reason: reason, exit_code: exitCode ?? null, profile: JSON.stringify(profile), ticket: null },
-        lines,
-        log: b.success
-          ? `Job complete${saved.length ? `. The following outputs have been saved: ${saved.join(', ')}` : ''}.`
-          : `Job failed: ${reason}${saved.length ? `. Outputs kept (flagged from_failed_job): ${saved.join(', ')}` : ''}.`,
-      });
+      const done = await finishJob(ctx, job, b, p.userId);
       return { id: done.id, state: done.state };
     },
   );

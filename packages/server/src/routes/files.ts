@@ -15,7 +15,8 @@ import {
   getFileVersion,
   patchFile,
 } from '../dao/files.js';
-import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
+import { isPlainObject, type JsonObject } from '../dao/json.js';
+import { classificationOf, jsonColumns, metaOf } from '../dao/meta.js';
 import { describeJobOrigins } from '../dao/origins.js';
 import type { ContainersTable, FilesTable } from '../dao/rows.js';
 import { ticketSecret } from '../dao/settings.js';
@@ -371,9 +372,7 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
         await updateFile(f, () => ({
           ...(b.type !== undefined ? { type: b.type } : {}),
           ...(b.modality !== undefined ? { modality: b.modality } : {}),
-          ...(b.classification ? { classification: JSON.stringify(b.classification) } : {}),
-          ...(b.info ? { info: JSON.stringify(b.info) } : {}),
-          ...(b.tags ? { tags: JSON.stringify(b.tags) } : {}),
+          ...jsonColumns({ classification: b.classification || undefined, info: b.info || undefined, tags: b.tags || undefined }),
         }));
         return { modified: 1 };
       },
@@ -384,7 +383,7 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
       { schema: { ...t, summary: 'Set, delete or replace file info', params: fileParams, body: infoUpdateBody } },
       async (req) => {
         const { f } = await loadFile(req, 'files_modify_metadata');
-        await updateFile(f, (cur) => ({ info: JSON.stringify(applyInfoUpdate(parseJson<JsonObject>(cur.info, {}), req.body)) }));
+        await updateFile(f, (cur) => jsonColumns({ info: applyInfoUpdate(metaOf(cur).info, req.body) }));
         return { modified: 1 };
       },
     );
@@ -412,14 +411,14 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
         const b = req.body;
         if (b.replace && (b.add || b.delete)) throw badRequest('body: replace cannot be combined with add or delete');
         await updateFile(f, (cur) => {
-          let cls = b.replace ?? parseJson<Record<string, string[]>>(cur.classification, {});
+          let cls = b.replace ?? classificationOf(cur);
           for (const [k, vs] of Object.entries(b.add ?? {})) cls = { ...cls, [k]: [...new Set([...(cls[k] ?? []), ...vs])] };
           for (const [k, vs] of Object.entries(b.delete ?? {})) {
             const left = (cls[k] ?? []).filter((v) => !vs.includes(v));
             cls = { ...cls, [k]: left };
             if (!left.length) delete cls[k];
           }
-          return { classification: JSON.stringify(cls), ...(b.modality !== undefined ? { modality: b.modality } : {}) };
+          return { ...jsonColumns({ classification: cls }), ...(b.modality !== undefined ? { modality: b.modality } : {}) };
         });
         return { modified: 1 };
       },

@@ -6,8 +6,8 @@ import { canSeeJob, requireJobControl, requireJobRetry, requireMayLaunch, visibl
 import { isEngine, requireSiteAdmin } from '../auth/principal.js';
 import { accessOf, type ServerContext } from '../context.js';
 import { getContainer } from '../dao/containers.js';
-import { jobStateCounts, jobsLaunchedByQuery, jobsQuery, jobsTouchingQuery } from '../dao/jobs.js';
-import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
+import { invocationOf, jobStateCounts, jobsLaunchedByQuery, jobsQuery, jobsTouchingQuery } from '../dao/jobs.js';
+import { isPlainObject } from '../dao/json.js';
 import type { JobsTable } from '../dao/rows.js';
 import { apiError, badRequest, forbidden } from '../errors.js';
 import { LIST_QUERY, listReply, parseListParams, runList } from '../http/listing.js';
@@ -164,7 +164,7 @@ export async function jobRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const job = await loadVisibleJob(ctx, req, req.params.id);
       const p = req.principal;
       const redaction = (await jobRedactions(ctx.handle, accessOf(ctx, req), [job])).get(job.id);
-      const payload = redactPayload(parseJson<JsonObject>(job.config, {}), redaction);
+      const payload = redactPayload(invocationOf(job), redaction);
       const inputs = isPlainObject(payload.inputs) ? payload.inputs : {};
       if (isEngine(p) && job.state === 'running' && job.device_id === p?.userId) {
         const gear = await getGear(ctx, job.gear_id);
