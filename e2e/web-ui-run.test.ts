@@ -185,6 +185,11 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
     await dialog.getByRole('button', { name: 'Launch' }).click();
     await dialog.getByText('Fix 1 config value first: seconds.').waitFor();
     await shot('04-config-validation');
+    // The keyboard stays in the dialog: Tab and Shift-Tab cycle through its controls, never the page behind.
+    for (const key of [...Array(25).fill('Tab'), ...Array(25).fill('Shift+Tab')]) {
+      await page.keyboard.press(key);
+      expect(await page.evaluate("!!document.activeElement?.closest('[role=dialog]')"), `focus after ${key}`).toBe(true);
+    }
     expect((ok(await user.get('/jobs')) as unknown[]).length).toBe(before);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
   });

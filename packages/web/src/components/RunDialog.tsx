@@ -7,7 +7,13 @@ import { acceptsText, fileInputsOf, type GearDoc, type SuggestFile, type Suggest
 import type { Acquisition, FileRef, Job, Project, Session } from '../api/types.js';
 import { formatBytes } from './common.js';
 
-/** A modal frame: labelled, Escape closes it, focus starts inside it. */
+const FOCUSABLE =
+  'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+
+/**
+ * A modal frame: labelled, Escape closes it, focus starts inside it and stays there (Tab and
+ * Shift-Tab cycle through its controls), and goes back to where it was when the dialog closes.
+ */
 export function Modal({
   title,
   onClose,
@@ -21,12 +27,32 @@ export function Modal({
 }) {
   const id = useId();
   const box = useRef<HTMLDivElement>(null);
+  // The latest onClose, without re-running the effect (which would move focus back to the first
+  // control) each time the opener renders a new callback.
+  const close = useRef(onClose);
+  close.current = onClose;
   useEffect(() => {
+    const before = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     box.current?.querySelector<HTMLElement>('select, input, textarea, button')?.focus();
-    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && onClose();
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') close.current();
+      if (e.key !== 'Tab' || !box.current) return;
+      const items = [...box.current.querySelectorAll<HTMLElement>(FOCUSABLE)];
+      const first = items[0];
+      const last = items[items.length - 1];
+      if (!first || !last) return;
+      const at = document.activeElement;
+      if (!box.current.contains(at) || (e.shiftKey && at === first) || (!e.shiftKey && at === last)) {
+        e.preventDefault();
+        (e.shiftKey ? last : first).focus();
+      }
+    };
     window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [onClose]);
+    return () => {
+      window.removeEventListener('keydown', onKey);
+      before?.focus();
+    };
+  }, []);
   return (
     <div className="overlay">
       <div className={`modal card${wide ? ' modal-wide' : ''}`} role="dialog" aria-modal="true" aria-labelledby={id} ref={box}>
