@@ -302,10 +302,12 @@ describe.skipIf(!CHROMIUM || !hasDcm2niix)('running gears from the web UI in Chr
     expect(launched).toHaveLength(1);
 
     // Switched off in the table, off in the API.
-    await row.getByLabel('QA every NIfTI enabled').uncheck();
+    // A click, then the API: the switch's state is the server's once the change is stored.
+    await row.getByLabel('QA every NIfTI enabled').click();
     await expect
       .poll(async () => (ok(await user.get(`/projects/${project}/rules/${rule!._id}`)) as { disabled: boolean }).disabled)
       .toBe(true);
+    await expect.poll(() => row.getByLabel('QA every NIfTI enabled').isChecked()).toBe(false);
   }, 120_000);
 
   it('edits an info value in the tree and the API stores it, typed, next to the keys it left alone', async () => {

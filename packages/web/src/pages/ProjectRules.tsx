@@ -259,9 +259,13 @@ export function ProjectRules() {
   const rulesKey = ['project', projectId, 'rules'];
   const toggle = useMutation({
     mutationFn: (r: RuleDoc) => api.put(`/projects/${projectId}/rules/${r._id}`, { disabled: !r.disabled }),
-    // The switch flips at once; a refusal flips it back when the list is fetched again.
-    onMutate: (r) =>
-      qc.setQueryData<RuleDoc[]>(rulesKey, (old) => old?.map((x) => (x._id === r._id ? { ...x, disabled: !r.disabled } : x))),
+    // The switch flips at once; a refusal flips it back when the list is fetched again. A fetch of
+    // the list already on its way (live events start them) is cancelled first, or its older answer
+    // would land after the flip and undo it.
+    onMutate: (r) => {
+      void qc.cancelQueries({ queryKey: rulesKey }, { revert: false });
+      qc.setQueryData<RuleDoc[]>(rulesKey, (old) => old?.map((x) => (x._id === r._id ? { ...x, disabled: !r.disabled } : x)));
+    },
     onSettled: () => void qc.invalidateQueries({ queryKey: rulesKey }),
   });
   const remove = useMutation({
