@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { connectDatabase } from '@sprocket/server/db/connect';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../test-fixtures/browser.js';
 import { fillProject } from './fill.js';
 import { startServerProcess } from './server-process.js';
 import { elapsedMs, envInt, fmtMs, median, table } from './stats.js';
@@ -28,7 +28,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 const SESSIONS = envInt('BENCH_UI_SESSIONS', 5000);
 const RUNS = envInt('BENCH_UI_RUNS', 5);
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 const dist = path.join(root, 'packages/web/dist');
 const kB = (n: number) => `${(n / 1000).toFixed(1)} kB`;
 
@@ -104,7 +103,7 @@ async function firstRows(): Promise<(string | number)[][]> {
     // The filled files are DICOM records with no content: the server's header extraction works
     // through them after start. Measured before it is done, the page would time that work too.
     await untilIdle(server.child.pid!);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+    const browser = await launchChromium(['--disable-gpu']);
     try {
       const origin = server.url.replace(/\/api$/, '');
       const listing = async () => {

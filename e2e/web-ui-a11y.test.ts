@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addGear, manifest } from '../packages/server/test/gear-kit.js';
 import { makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { ok } from '../packages/server/test/people.js';
-import { CHROMIUM, ensureWebBuilt, launchChromium } from './browser.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium } from '../test-fixtures/browser.js';
 
 /**
  * An accessibility pass (axe-core, WCAG 2.1 A and AA rules) over each main page of the web UI in

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addGear, manifest } from '../packages/server/test/gear-kit.js';
 import { makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { makeUser, ok } from '../packages/server/test/people.js';
-import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithKey } from './browser.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithKey } from '../test-fixtures/browser.js';
 
 /**
  * The Jobs and Administration pages in a real Chromium against a real server: filter jobs by state

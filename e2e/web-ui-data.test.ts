@@ -9,8 +9,8 @@ import { BwrapExecutor } from '../packages/engine/src/executors/bwrap.js';
 import { addJob, type EngineProcess, engineKey, startEngine, uploadGear, waitForJob } from '../packages/engine/test/engines.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { makeUser, ok } from '../packages/server/test/people.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithPassword } from '../test-fixtures/browser.js';
 import { geBrainSeries, NIBABEL_DATA } from '../test-fixtures/fetch.js';
-import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithPassword } from './browser.js';
 
 /**
  * The web UI's data pages in a real Chromium against a real server and engine: a session page with

@@ -8,8 +8,8 @@ import { type EngineProcess, engineKey, startEngine, uploadGear } from '../packa
 import { type Api, makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { makeUser, ok } from '../packages/server/test/people.js';
 import { buildGears } from '../scripts/build-gears.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithPassword } from '../test-fixtures/browser.js';
 import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
-import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithPassword } from './browser.js';
 import { ROOT, sprocket } from './processes.js';
 
 /**

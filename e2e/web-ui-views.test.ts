@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { ok } from '../packages/server/test/people.js';
-import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithKey } from './browser.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithKey } from '../test-fixtures/browser.js';
 
 /**
  * The project's Data views tab in a real Chromium against a real server: the builder offers the

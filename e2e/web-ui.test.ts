@@ -6,7 +6,7 @@ import { getContainer } from '../packages/server/src/dao/containers.js';
 import { chainBelow, insertContainer } from '../packages/server/src/dao/hierarchy.js';
 import { type Api, makeHierarchy, startTestServer, type TestServer } from '../packages/server/test/helpers.js';
 import { makeUser, ok } from '../packages/server/test/people.js';
-import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithPassword } from './browser.js';
+import { CHROMIUM, ensureWebBuilt, launchChromium, screenshots, signInWithPassword } from '../test-fixtures/browser.js';
 
 /**
  * The web UI in a real Chromium (Debian's, installed by `npm run setup`; no browser download)

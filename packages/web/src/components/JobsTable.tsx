@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 import { api, messageOf } from '../api/client.js';
 import type { ContainerSummary, Job } from '../api/types.js';
-import { Empty, formatDuration, formatTime, StateBadge } from './common.js';
+import { Empty, formatDuration, formatTime, InlineError, StateBadge } from './common.js';
 
 export function launchedBy(job: Pick<Job, 'origin'>): string {
   const o = job.origin;
@@ -71,11 +71,7 @@ export function JobActions({ job }: { job: Pick<Job, 'id' | 'state' | 'retried'>
           Retry
         </button>
       )}
-      {error && (
-        <span className="inline-error" role="alert">
-          {error}
-        </span>
-      )}
+      <InlineError error={error} />
     </span>
   );
 }

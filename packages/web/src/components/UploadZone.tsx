@@ -3,7 +3,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { type DragEvent, useRef, useState } from 'react';
 import { api, messageOf } from '../api/client.js';
 import type { Acquisition } from '../api/types.js';
-import { formatBytes } from './common.js';
+import { formatBytes, InlineError } from './common.js';
 import { type PageType, PLURAL } from './containers.js';
 import { collectDrop, collectInput, type Picked } from './upload/collect.js';
 import { type DroppedDicom, mayBeDicom, readDicomHeader, zipSeries } from './upload/dicom.js';
@@ -204,11 +204,7 @@ export function UploadZone({ type, id }: { type: PageType; id: string }) {
               </span>
               <progress max={1} value={t.progress} aria-label={`Upload of ${t.name}`} />
               <span className="upload-state">{t.state === 'uploading' ? `${Math.round(t.progress * 100)} %` : t.state}</span>
-              {t.error && (
-                <span className="inline-error" role="alert">
-                  {t.error}
-                </span>
-              )}
+              <InlineError error={t.error} />
             </li>
           ))}
         </ul>

@@ -24,6 +24,16 @@ export function ErrorNote({ error, retry }: { error: unknown; retry?: () => void
   );
 }
 
+/** An error beside the control that caused it (a string, or an API error in words); nothing when there is none. */
+export function InlineError({ error }: { error: unknown }) {
+  if (!error) return null;
+  return (
+    <span className="inline-error" role="alert">
+      {typeof error === 'string' ? error : messageOf(error)}
+    </span>
+  );
+}
+
 export function Loading({ label = 'Loading…' }: { label?: string }) {
   return (
     <div className="loading" aria-busy="true">

@@ -5,7 +5,7 @@ import { NavLink, Outlet } from 'react-router';
 import { api, messageOf } from '../api/client.js';
 import type { JobListing } from '../api/types.js';
 import { useAuth } from '../auth.js';
-import { Empty, ErrorNote, formatTime, Loading } from '../components/common.js';
+import { Empty, ErrorNote, formatTime, InlineError, Loading } from '../components/common.js';
 
 /** The site admin's pages: users and their keys, engines, roles. Others see why they cannot. */
 export function AdminPage() {
@@ -110,11 +110,7 @@ function NewUser() {
       <button type="submit" className="btn btn-primary" disabled={create.isPending}>
         Create
       </button>
-      {create.error && (
-        <span className="inline-error" role="alert">
-          {create.error}
-        </span>
-      )}
+      <InlineError error={create.error} />
     </form>
   );
 }
@@ -201,11 +197,7 @@ function UserKeys({ uid }: { uid: string }) {
         <button type="button" className="btn btn-small" disabled={issue.isPending} onClick={() => issue.mutate(undefined)}>
           Issue a key
         </button>
-        {(issue.error ?? revoke.error) && (
-          <span className="inline-error" role="alert">
-            {issue.error ?? revoke.error}
-          </span>
-        )}
+        <InlineError error={issue.error ?? revoke.error} />
       </div>
     </fieldset>
   );
@@ -232,11 +224,7 @@ function SetPassword({ uid, onDone }: { uid: string; onDone: () => void }) {
       <button type="button" className="btn btn-small btn-ghost" onClick={onDone}>
         Cancel
       </button>
-      {save.error && (
-        <span className="inline-error" role="alert">
-          {save.error}
-        </span>
-      )}
+      <InlineError error={save.error} />
     </form>
   );
 }
@@ -298,11 +286,7 @@ function UserRow({ u, self }: { u: UserDoc; self: boolean }) {
                 {u.disabled ? 'Enable' : 'Disable'}
               </button>
             )}
-            {update.error && (
-              <span className="inline-error" role="alert">
-                {update.error}
-              </span>
-            )}
+            <InlineError error={update.error} />
           </span>
         </td>
       </tr>
@@ -393,11 +377,7 @@ export function AdminEngines() {
         <button type="submit" className="btn btn-primary" disabled={register.isPending}>
           Register
         </button>
-        {register.error && (
-          <span className="inline-error" role="alert">
-            {register.error}
-          </span>
-        )}
+        <InlineError error={register.error} />
       </form>
       {secret && (
         <SecretOnce
@@ -454,11 +434,7 @@ export function AdminEngines() {
               })}
             </tbody>
           </table>
-          {disable.error && (
-            <span className="inline-error" role="alert">
-              {disable.error}
-            </span>
-          )}
+          <InlineError error={disable.error} />
         </div>
       )}
     </section>
@@ -522,11 +498,7 @@ export function AdminRoles() {
               ))}
             </tbody>
           </table>
-          {remove.error && (
-            <span className="inline-error" role="alert">
-              {remove.error}
-            </span>
-          )}
+          <InlineError error={remove.error} />
         </div>
       )}
       <form
@@ -570,11 +542,7 @@ export function AdminRoles() {
         <button type="submit" className="btn btn-primary" disabled={create.isPending}>
           Create role
         </button>
-        {create.error && (
-          <span className="inline-error" role="alert">
-            {create.error}
-          </span>
-        )}
+        <InlineError error={create.error} />
       </form>
     </section>
   );

@@ -1,10 +1,10 @@
 import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
-import { api, countOf, messageOf } from '../api/client.js';
+import { api, countOf } from '../api/client.js';
 import type { Group, JobListing, Project } from '../api/types.js';
 import { useAuth } from '../auth.js';
-import { Empty, ErrorNote, Loading } from '../components/common.js';
+import { Empty, ErrorNote, InlineError, Loading } from '../components/common.js';
 import { JobsTable } from '../components/JobsTable.js';
 
 function ProjectCounts({ project }: { project: Project }) {
@@ -74,11 +74,7 @@ function NewProject({ group }: { group: Group }) {
       <button type="button" className="btn btn-small btn-ghost" onClick={() => setOpen(false)}>
         Cancel
       </button>
-      {create.error && (
-        <span className="inline-error" role="alert">
-          {messageOf(create.error)}
-        </span>
-      )}
+      <InlineError error={create.error} />
     </form>
   );
 }

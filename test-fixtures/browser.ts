@@ -1,13 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { ROOT } from './processes.js';
 
 /**
- * What every web UI test needs: Debian's Chromium (`npm run setup` installs it; the tests skip
+ * What every web UI test and bench:ui need: Debian's Chromium (`npm run setup` installs it; the tests skip
  * without it), the built UI, a signed-in page, and screenshots under e2e/output/<name>/.
  */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
 export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 
 /** `npm test` builds first; a focused run of one file builds the UI if it never was. */
