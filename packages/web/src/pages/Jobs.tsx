@@ -30,7 +30,8 @@ export function jobsQuery(f: Filters): Record<string, string | number> {
     limit: PAGE,
     include: 'containers',
     ...(f.state ? { states: f.state } : {}),
-    ...(f.tag ? { tags: f.tag } : {}),
+    // A tag may hold spaces inside; only those around it are dropped (trimming while typing would eat them).
+    ...(f.tag.trim() ? { tags: f.tag.trim() } : {}),
     ...(terms.length ? { filter: terms.join(',') } : {}),
   };
 }
@@ -144,7 +145,7 @@ export function JobsPage() {
         </label>
         <label className="select">
           <span>Tag</span>
-          <input type="text" value={filters.tag} maxLength={256} onChange={(e) => set('tag', e.target.value.trim())} placeholder="any" />
+          <input type="text" value={filters.tag} maxLength={256} onChange={(e) => set('tag', e.target.value)} placeholder="any" />
         </label>
         <label className="select">
           <span>From</span>
