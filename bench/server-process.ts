@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { serverArgs } from '../scripts/entries.js';
 import { freePort } from '../test-fixtures/processes.js';
 
 /**
@@ -15,8 +16,8 @@ export interface ServerProcess {
 }
 
 /**
- * `compiled`: packages/server/dist (`npm run build`) with plain node, as `npm start` runs it, or
- * `entry`, another build's main.js (a baseline); otherwise the sources through tsx, as `npm run server` does.
+ * `compiled`: the server's bundle (`npm run build`) with plain node and the flags `npm start` gives it
+ * (scripts/entries.ts), or `entry`, another build's main.js (a baseline, with the same flags); otherwise the sources through tsx, as `npm run server` does.
  */
 export async function startServerProcess(
   dataDir: string,
@@ -25,9 +26,7 @@ export async function startServerProcess(
 ): Promise<ServerProcess> {
   const port = await freePort();
   // node --import tsx is what `npx tsx` runs, minus the wrapper processes, so the pid sampled is the server's.
-  const argv = opts.compiled
-    ? [opts.entry ?? 'packages/server/dist/main.js']
-    : ['--conditions=@sprocket/source', '--import', 'tsx', 'packages/server/src/main.ts'];
+  const argv = opts.compiled ? serverArgs(opts.entry) : ['--conditions=@sprocket/source', '--import', 'tsx', 'packages/server/src/main.ts'];
   const child = spawn(process.execPath, argv, {
     env: { ...env, SPROCKET_DATA_DIR: dataDir, SPROCKET_PORT: String(port), SPROCKET_HOST: '127.0.0.1', SPROCKET_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVER_ENTRY } from '../scripts/entries.js';
 import { startServerProcess } from './server-process.js';
 import { elapsedMs, envInt, median } from './stats.js';
 
@@ -29,7 +30,7 @@ const RUNS = envInt('BENCH_STARTUP_RUNS', 15);
 const SETTLE_MS = envInt('BENCH_STARTUP_SETTLE_MS', 5000);
 const BASELINE = process.env.BENCH_BASELINE_SERVER ? path.resolve(process.env.BENCH_BASELINE_SERVER) : undefined;
 
-if (!fs.existsSync('packages/cli/dist/main.js') || !fs.existsSync('packages/server/dist/main.js')) {
+if (!fs.existsSync('packages/cli/dist/main.js') || !fs.existsSync(SERVER_ENTRY)) {
   const r = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(1);
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { connectDatabase } from '@sprocket/server/db/connect';
+import { SERVER_ENTRY } from '../scripts/entries.js';
 import { CHROMIUM, launchChromium } from '../test-fixtures/browser.js';
 import { fillProject } from './fill.js';
 import { startServerProcess } from './server-process.js';
@@ -33,7 +34,7 @@ const kB = (n: number) => `${(n / 1000).toFixed(1)} kB`;
 
 const built = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts', 'web'], { stdio: 'inherit' });
 if (built.status !== 0) process.exit(1);
-if (!fs.existsSync('packages/server/dist/main.js')) {
+if (!fs.existsSync(SERVER_ENTRY)) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(1);
 }

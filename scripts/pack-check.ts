@@ -26,6 +26,7 @@ import { freePort, type Spawned, spawnCaptured } from '../test-fixtures/processe
 import { newUid, syntheticSeries } from '../test-fixtures/synthetic-dicom.js';
 import { zipFiles } from '../test-fixtures/zip.js';
 import { buildGears } from './build-gears.js';
+import { ENGINE_ENTRY, serverArgs } from './entries.js';
 import { installShippedGears } from './install-gears.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const data = path.join(tmp, 'data');
   const serverEnv = cleanEnv({ SPROCKET_DATA_DIR: data, SPROCKET_PORT: String(port), SPROCKET_HOST: '127.0.0.1' });
-  const server = spawnCaptured(process.execPath, [path.join(root, 'packages/server/dist/main.js')], { env: serverEnv, cwd: tmp });
+  const server = spawnCaptured(process.execPath, serverArgs(), { env: serverEnv, cwd: tmp });
   children.push(server);
   const keyFile = (name: string) => path.join(data, name);
   const adminKey = await waitFor('the server', () =>
@@ -151,7 +152,7 @@ async function main(): Promise<void> {
         ? fs.readFileSync(keyFile('admin-api-key'), 'utf8').trim()
         : undefined,
   );
-  const engine = spawnCaptured(process.execPath, [path.join(root, 'packages/engine/dist/main.js')], {
+  const engine = spawnCaptured(process.execPath, [ENGINE_ENTRY], {
     cwd: tmp,
     env: cleanEnv({
       SPROCKET_API_KEY_FILE: keyFile('engine-api-key'),

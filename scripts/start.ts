@@ -19,6 +19,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../packages/server/src/config.js';
+import { ENGINE_ENTRY, SERVER_ENTRY, serverArgs } from './entries.js';
 import { installShippedGears, keyForUrl } from './install-gears.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,22 +43,21 @@ const pdeathsig = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { 
 if (!pdeathsig) console.error('[start] setpriv (util-linux) is missing: the server and engine would outlive a killed launcher');
 
 /** The compiled entry of a package; a checkout not built yet is told how, not started from sources. */
-function compiled(pkg: 'server' | 'engine'): string {
-  const entry = path.join(root, 'packages', pkg, 'dist', 'main.js');
+function compiled(entry: string): string {
   if (!fs.existsSync(entry)) {
     console.error(`[start] ${path.relative(root, entry)} is missing: run 'npm run build' first`);
     process.exit(1);
   }
   return entry;
 }
-const serverMain = compiled('server');
-const engineMain = compiled('engine');
+const serverArgv = serverArgs(compiled(SERVER_ENTRY));
+const engineArgv = [compiled(ENGINE_ENTRY)];
 
-function run(entry: string, env: NodeJS.ProcessEnv): ChildProcess {
+function run(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   // The children resolve the workspace packages to their dist/ too, whatever condition (tests set
   // one through NODE_OPTIONS) this launcher was started with.
   const childEnv = { ...env, NODE_OPTIONS: withoutSourceCondition(env.NODE_OPTIONS) };
-  const argv = [process.execPath, entry];
+  const argv = [process.execPath, ...args];
   const full = pdeathsig ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
   return spawn(full[0]!, full.slice(1), { stdio: 'inherit', env: childEnv, detached: true, cwd: process.cwd() });
 }
@@ -116,7 +116,7 @@ async function superviseEngine(): Promise<void> {
   let restarts = 0;
   while (!stopping) {
     const startedAt = Date.now();
-    engine = run(engineMain, env);
+    engine = run(engineArgv, env);
     const code = await exited(engine);
     if (stopping) return;
     // 2: the engine's configuration is wrong, which a restart will not fix.
@@ -181,7 +181,7 @@ if (config.port !== 0 && (await portBusy(config.host, config.port))) {
   process.exit(1);
 }
 
-server = run(serverMain, process.env);
+server = run(serverArgv, process.env);
 const serverDone = exited(server).then((code) => {
   if (!stopping) {
     console.error(`[start] the server exited (code ${code}); stopping`);
