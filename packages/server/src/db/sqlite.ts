@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement, sql } from 'kysely';
 import RE2 from 're2';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../config.js';
 import type { DatabaseHandle, SqlDialect } from './dialect.js';
@@ -78,6 +78,63 @@ export const sqliteDialect: SqlDialect = {
   },
 };
 
+/** Prepared statements kept per SQL text: kysely prepares every query anew, which SQLite then compiles again. */
+const STATEMENT_CACHE = 500;
+
+/**
+ * What kysely reads SQLite through: better-sqlite3, with two costs taken out of every query.
+ *   - Statements are prepared once per SQL text (a bounded cache), not on each call.
+ *   - Rows come back as arrays (`raw` mode) and become objects through a function compiled once per
+ *     statement from its column names. better-sqlite3 builds each row object key by key, which for
+ *     the 22-column file rows of a 250-acquisition page (2,500 rows) cost 17.5 ms of CPU against
+ *     9.3 ms this way, measured in one process. The names come from the SQL kysely built, and each is
+ *     written as a JSON string literal; a repeated name keeps the last value, as better-sqlite3 does.
+ */
+class RowsFromArrays implements SqliteDatabase {
+  private readonly statements = new Map<string, { stmt: SQLite.Statement; toRow?: (values: unknown[]) => unknown }>();
+
+  constructor(private readonly raw: SQLite.Database) {}
+
+  close(): void {
+    this.raw.close();
+  }
+
+  prepare(text: string): SqliteStatement {
+    // A schema change (the migrations) would leave cached `select *` statements mapping old columns.
+    if (/^\s*(alter|create|drop)\b/i.test(text)) {
+      this.statements.clear();
+      return this.raw.prepare(text);
+    }
+    let entry = this.statements.get(text);
+    if (!entry) {
+      entry = { stmt: this.raw.prepare(text) };
+      if (entry.stmt.reader) {
+        const names = entry.stmt.columns().map((c) => c.name);
+        entry.stmt.raw(true);
+        entry.toRow = new Function('v', `return {${names.map((n, i) => `${JSON.stringify(n)}: v[${i}]`).join(', ')}};`) as (
+          values: unknown[],
+        ) => unknown;
+      }
+      if (this.statements.size >= STATEMENT_CACHE) this.statements.delete(this.statements.keys().next().value!);
+      this.statements.set(text, entry);
+    }
+    const { stmt, toRow } = entry;
+    if (!toRow) return stmt;
+    return {
+      reader: true,
+      all: (parameters) => (stmt.all(...parameters) as unknown[][]).map(toRow),
+      run: (parameters) => stmt.run(...parameters),
+      // A statement being iterated is busy until the iterator ends: a stream gets a statement of its own.
+      iterate: (parameters) => {
+        const own = this.raw.prepare(text).raw(true);
+        return (function* () {
+          for (const values of own.iterate(...parameters)) yield toRow(values as unknown[]);
+        })();
+      },
+    };
+  }
+}
+
 export function openSqlite(file: string): DatabaseHandle {
   if (file !== ':memory:') {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
@@ -97,7 +154,7 @@ export function openSqlite(file: string): DatabaseHandle {
     const re = compiled(String(pattern));
     return re?.test(String(value)) ? 1 : 0;
   });
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: new RowsFromArrays(raw) }) });
   return {
     db,
     dialect: sqliteDialect,
