@@ -60,7 +60,8 @@ async function ended(proc: ChildProcess, ms = 10_000): Promise<void> {
 function nodeLine(): string {
   const r = spawnSync('slurmd', ['-C'], { encoding: 'utf8' });
   const line = r.stdout?.split('\n').find((l) => l.startsWith('NodeName='));
-  if (!line) return `NodeName=localhost NodeAddr=127.0.0.1 CPUs=${os.availableParallelism()} RealMemory=${Math.floor(os.totalmem() / 2 ** 20) - 256}`;
+  if (!line)
+    return `NodeName=localhost NodeAddr=127.0.0.1 CPUs=${os.availableParallelism()} RealMemory=${Math.floor(os.totalmem() / 2 ** 20) - 256}`;
   return `${line.replace(/^NodeName=\S+/, 'NodeName=localhost NodeAddr=127.0.0.1')} State=UNKNOWN`;
 }
 
