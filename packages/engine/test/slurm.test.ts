@@ -6,6 +6,7 @@ import { geBrainSeries } from '../../../test-fixtures/fetch.js';
 import { REPO_ROOT } from '../../../test-fixtures/gear-run.js';
 import { type SlurmCluster, slurmUnavailable, startSlurm } from '../../../test-fixtures/slurm.js';
 import { zipFiles } from '../../../test-fixtures/zip.js';
+import { Cli } from '../../cli/test/helpers.js';
 import { makeHierarchy, startTestServer, type TestServer } from '../../server/test/helpers.js';
 import { BwrapExecutor } from '../src/executors/bwrap.js';
 import { readSubmitted } from '../src/slurm/state-file.js';
@@ -51,7 +52,7 @@ describe.skipIf(unavailable)('slurm engine mode', () => {
 
   beforeAll(async () => {
     cluster = await startSlurm();
-    server = await startTestServer();
+    server = await startTestServer({ env: { SPROCKET_JOB_HEARTBEAT_TIMEOUT: '5' } });
     ids = await makeHierarchy(server.admin);
     const upload = async (name: string, tarball: Buffer) => {
       const r = await server.admin.upload('/gears', [{ name: `${name}.tar.gz`, content: new Blob([tarball]) }]);
@@ -133,6 +134,16 @@ describe.skipIf(unavailable)('slurm engine mode', () => {
       summary: 'queued on cluster, reason: Resources',
     });
     expect((await server.admin.get(`/jobs/${queued}`)).body.state).toBe('running');
+    // The CLI's job status says it too, with the Slurm job id.
+    const cli = new Cli();
+    await cli.login(server.admin.key!);
+    expect(await cli.ok(['job', 'status', queued])).toContain(
+      `\n  cluster      queued on cluster, reason: Resources (slurm job ${waiting.job_id})\n`,
+    );
+    // Longer than the server's heartbeat timeout (5 s here): the engine's heartbeats keep the
+    // queued job from the orphan sweep.
+    await new Promise((r) => setTimeout(r, 8_000));
+    expect((await server.admin.get(`/jobs/${queued}`)).body).toMatchObject({ state: 'running', attempt: 1 });
     await eventually(() => processesWith('sprocket-slurm-a-child').length > 0, 30_000);
 
     for (const id of [queued, running]) expect((await server.admin.put(`/jobs/${id}`, { state: 'cancelled' })).status).toBe(200);

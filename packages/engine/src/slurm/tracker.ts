@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type ClusterState, type JobLogLine, LOG_FD, SPROCKET_VERSION } from '@sprocket/types';
 import { retrying, sleep } from '../backoff.js';
 import { type ClaimedJob, isHttpError } from '../client.js';
@@ -39,7 +40,8 @@ export function stepExecArgv(execArgv: string[]): string[] {
     const a = execArgv[i]!;
     if (a.startsWith('--inspect')) continue;
     if ((a === '--import' || a === '--loader') && execArgv[i + 1] && !/^(\.|\/|file:)/.test(execArgv[i + 1]!)) {
-      out.push(a, import.meta.resolve(execArgv[++i]!));
+      // Node resolves a bare --import name from the folder it starts in; so does this.
+      out.push(a, pathToFileURL(createRequire(path.join(process.cwd(), 'step.js')).resolve(execArgv[++i]!)).href);
     } else out.push(a);
   }
   return out;
@@ -332,7 +334,7 @@ export class SlurmTracker {
     if (ended)
       await this.report(t, {
         state: ended.state,
-        summary: endedReason(t.slurm_id, ended) ?? `completed on cluster (Slurm job ${t.slurm_id})`,
+        summary: endedReason(t.slurm_id, ended) ?? 'completed on cluster',
       });
     const outcome: JobOutcome =
       t.apiState === 'complete' ? 'complete' : t.apiState === 'failed' ? 'failed' : t.apiState === 'cancelled' ? 'cancelled' : 'lost';
