@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { retrying } from './backoff.js';
 import { EngineClient } from './client.js';
 import { HEARTBEAT_MS } from './engine.js';
 import { EXECUTOR_CHOICES, type ExecutorChoice, ExecutorSelector } from './executors/select.js';
@@ -37,7 +38,8 @@ if (choice === 'slurm' || !EXECUTOR_CHOICES.includes(choice)) {
 
 const client = new EngineClient(key, process.env.SPROCKET_API_URL);
 const selector = new ExecutorSelector(choice);
-const job = await client.job(jobId);
+// The API may be restarting as the job starts: a short outage must not cost the job.
+const job = await retrying(() => client.job(jobId), { forMs: 60_000 });
 const unusable = await selector.check().then(
   () => undefined,
   (err: Error) => err.message,

@@ -8,6 +8,7 @@ import { type SlurmCluster, slurmUnavailable, startSlurm } from '../../../test-f
 import { zipFiles } from '../../../test-fixtures/zip.js';
 import { Cli } from '../../cli/test/helpers.js';
 import { makeHierarchy, startTestServer, type TestServer } from '../../server/test/helpers.js';
+import { ok } from '../../server/test/people.js';
 import { BwrapExecutor } from '../src/executors/bwrap.js';
 import { readSubmitted } from '../src/slurm/state-file.js';
 import { addJob, type EngineProcess, engineKey, jobLog, startEngine, waitForJob } from './engines.js';
@@ -145,6 +146,13 @@ describe.skipIf(unavailable)('slurm engine mode', () => {
     await new Promise((r) => setTimeout(r, 8_000));
     expect((await server.admin.get(`/jobs/${queued}`)).body).toMatchObject({ state: 'running', attempt: 1 });
     await eventually(() => processesWith('sprocket-slurm-a-child').length > 0, 30_000);
+    // The batch script names the job and the step; the engine key travels in the job's
+    // environment only, never in a file of the engine's folder.
+    const folder = path.join(engineDir, 'slurm', running);
+    expect(fs.readFileSync(path.join(folder, 'job.sh'), 'utf8')).toMatch(/slurm-step\.ts' '--job' '[0-9a-f]+'\n$/);
+    const secret = key.split(':').pop()!;
+    for (const f of fs.readdirSync(folder)) expect(fs.readFileSync(path.join(folder, f), 'utf8')).not.toContain(secret);
+    expect(fs.statSync(folder).mode & 0o077).toBe(0);
 
     for (const id of [queued, running]) expect((await server.admin.put(`/jobs/${id}`, { state: 'cancelled' })).status).toBe(200);
     // The queued one is scancelled; the running one's step sees the cancel too and may stop the gear
@@ -160,6 +168,41 @@ describe.skipIf(unavailable)('slurm engine mode', () => {
     expect(await eventually(() => !readSubmitted(engineDir).some((j) => j.job_id === queued), 5_000)).toBe(true);
     // The gear's processes on the node are gone too (Slurm kills the job's process tree).
     expect(await eventually(() => processesWith('sprocket-slurm-a-').length === 0, 20_000)).toBe(true);
+  }, 120_000);
+
+  it('holds many more jobs on the cluster than it has cores, with no process per job', async () => {
+    const cpus = Number(
+      spawnSync('sinfo', ['-h', '-o', '%c'], { env: { ...process.env, ...cluster.env }, encoding: 'utf8' }).stdout.trim(),
+    );
+    const jobs: string[] = [];
+    try {
+      for (let i = 0; i < 6; i++) jobs.push(await slowJob(`sprocket-slurm-many-${i}`, { cpu: cpus }));
+      // All six submitted (one runs, five wait for the node) although the engine has no slot settings.
+      await eventually(async () => (await Promise.all(jobs.map(clusterOf))).every((c) => c?.job_id), 30_000);
+      const states = (await Promise.all(jobs.map(clusterOf))).map((c) => c.state);
+      expect(states.filter((st) => st === 'PENDING').length, JSON.stringify(states)).toBeGreaterThanOrEqual(4);
+      // One poll loop follows them all: the engine keeps no process per job (a squeue, and an
+      // scontrol for a job that just ended, may be in flight).
+      const children = () =>
+        fs
+          .readdirSync('/proc')
+          .filter((p) => /^\d+$/.test(p))
+          .filter((p) => {
+            try {
+              return fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(engine.proc.pid);
+            } catch {
+              return false;
+            }
+          }).length;
+      for (let i = 0; i < 10; i++) {
+        expect(children()).toBeLessThanOrEqual(2);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      // Cancelled even when an expectation failed: the next tests need the node.
+      for (const id of jobs) ok(await server.admin.put(`/jobs/${id}`, { state: 'cancelled' }));
+    }
+    expect(await eventually(() => readSubmitted(engineDir).length === 0, 30_000), JSON.stringify(readSubmitted(engineDir))).toBe(true);
   }, 120_000);
 
   it('fails a job past its walltime, and one past its memory request, saying which', async () => {
