@@ -5,10 +5,11 @@ import path from 'node:path';
 import { freePort } from './processes.js';
 
 /**
- * A real single-node Slurm for tests and benchmarks (environment.md §1.2): munged (the system's,
- * started when it is not running), then slurmctld and slurmd on a PRIVATE configuration — a
- * slurm.conf in a temp folder with its own ports, state, spool, pid and log files — so a site's
- * Slurm, if any, is left alone. Needs root and the slurm-wlm + munge packages (scripts/setup.sh).
+ * A real single-node Slurm for tests and benchmarks (environment.md §1.2). When one already answers
+ * here (SLURM_CONF or /etc/slurm/slurm.conf) it is used and left running; otherwise munged (the
+ * system's, started when it is not running), then slurmctld and slurmd on a PRIVATE configuration
+ * — a slurm.conf in a temp folder with its own ports, state, spool, pid and log files — and
+ * stop() stops what was started. Needs root and the slurm-wlm + munge packages (scripts/setup.sh).
  * `env` (SLURM_CONF) is what sbatch, squeue and the engine need to reach this cluster.
  */
 export interface SlurmCluster {
@@ -65,9 +66,24 @@ function nodeLine(): string {
   return `${line.replace(/^NodeName=\S+/, 'NodeName=localhost NodeAddr=127.0.0.1')} State=UNKNOWN`;
 }
 
+/** A Slurm already answering here (the machine's own configuration), which is then used as it is. */
+function runningCluster(): SlurmCluster | undefined {
+  const conf = process.env.SLURM_CONF ?? '/etc/slurm/slurm.conf';
+  if (!fs.existsSync(conf)) return undefined;
+  const r = spawnSync('sinfo', ['-h', '-o', '%P %T'], { env: { ...process.env, SLURM_CONF: conf }, encoding: 'utf8', timeout: 5_000 });
+  const lines = r.status === 0 ? r.stdout.trim().split('\n') : [];
+  // The default partition is starred; one with an idle or mixed node can run the tests' jobs.
+  const usable = lines.map((l) => l.split(' ')).find(([, state]) => state === 'idle' || state === 'mix');
+  if (!usable) return undefined;
+  const partition = (lines.map((l) => l.split(' ')[0]!).find((p) => p.endsWith('*')) ?? usable[0]!).replace(/\*$/, '');
+  return { env: { SLURM_CONF: conf }, partition, dir: path.dirname(conf), log: () => '', stop: async () => {} };
+}
+
 export async function startSlurm(): Promise<SlurmCluster> {
   const why = slurmUnavailable();
   if (why) throw new Error(why);
+  const running = runningCluster();
+  if (running) return running;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-slurm-'));
   for (const d of ['state', 'spool', 'log']) fs.mkdirSync(path.join(dir, d));
   const [ctldPort, dPort] = [await freePort(), await freePort()];

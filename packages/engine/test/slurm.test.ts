@@ -109,7 +109,7 @@ describe.skipIf(unavailable)('slurm engine mode', () => {
     const logs = await jobLog(server.admin, id);
     const system = logs.filter((l) => l.fd === -1).map((l) => l.msg);
     expect(system).toContain(`Submitted to Slurm as job ${job.cluster.job_id}`);
-    expect(system.some((m) => m.startsWith(`Slurm job ${job.cluster.job_id}: running on cluster node localhost`))).toBe(true);
+    expect(system.some((m) => m.startsWith(`Slurm job ${job.cluster.job_id}: running on cluster node `))).toBe(true);
     expect(system.some((m) => m.includes(`via Slurm job ${job.cluster.job_id}`) && m.includes('claimed the job'))).toBe(true);
     // The gear's own output, streamed by the node-side step through the API.
     expect(logs.some((l) => l.fd !== -1 && /dcm2niix|Convert/i.test(l.msg))).toBe(true);
@@ -125,7 +125,10 @@ describe.skipIf(unavailable)('slurm engine mode', () => {
     );
     const running = await slowJob('sprocket-slurm-a', { cpu: cpus });
     await eventually(async () => (await clusterOf(running))?.state === 'RUNNING', 30_000);
-    expect(await clusterOf(running), engine.output()).toMatchObject({ state: 'RUNNING', summary: 'running on cluster node localhost' });
+    expect(await clusterOf(running), engine.output()).toMatchObject({
+      state: 'RUNNING',
+      summary: expect.stringMatching(/^running on cluster node \S+$/),
+    });
     const queued = await slowJob('sprocket-slurm-b', { cpu: cpus });
     await eventually(async () => (await clusterOf(queued))?.reason === 'Resources', 30_000);
     const waiting = await clusterOf(queued);
@@ -242,7 +245,7 @@ describe.skipIf(unavailable)('slurm engine mode', () => {
     // With the engine's folder shared with the node (as here), Slurm's own last line is quoted too.
     expect(job.failure_reason).toMatch(
       new RegExp(
-        `^The job was cancelled on the cluster \\(scancel, not by Sprocket\\) \\(Slurm job ${slurmId}: CANCELLED\\); its output ended with: .*JOB ${slurmId} ON localhost CANCELLED`,
+        `^The job was cancelled on the cluster \\(scancel, not by Sprocket\\) \\(Slurm job ${slurmId}: CANCELLED\\); its output ended with: .*JOB ${slurmId} ON \\S+ CANCELLED`,
       ),
     );
     expect(job.cluster).toMatchObject({ job_id: slurmId, state: 'CANCELLED' });
