@@ -128,6 +128,18 @@ export async function startSlurm(): Promise<SlurmCluster> {
   const started: ChildProcess[] = [];
   let mungeStarted = false;
   const stop = async () => {
+    // Jobs still on the private cluster first: their slurmstepd would outlive slurmd otherwise.
+    if (started.length) {
+      spawnSync('scancel', ['--me', '--full'], { env: daemonEnv, stdio: 'ignore' });
+      await until(
+        () => {
+          const r = spawnSync('squeue', ['--me', '-h', '-o', '%i'], { env: daemonEnv, encoding: 'utf8' });
+          return r.status !== 0 || r.stdout.trim() === '';
+        },
+        20_000,
+        'the jobs to end',
+      ).catch(() => {});
+    }
     for (const p of started.reverse()) await ended(p);
     started.length = 0;
     if (mungeStarted) {
