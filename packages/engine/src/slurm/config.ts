@@ -15,6 +15,8 @@ export interface SlurmConfig {
   pollMs: number;
   /** The node binary the batch script runs on the compute node (default: this engine's). */
   node: string;
+  /** Where Slurm writes each job's output when the engine's folder is not shared with the nodes. */
+  outputDir?: string;
 }
 
 export const SLURM_USAGE = `Slurm mode (SPROCKET_EXECUTOR=slurm): each claimed job is submitted with sbatch; on the compute
@@ -24,7 +26,9 @@ node the engine's slurm-step runs it with the executor below, talking only to th
   SPROCKET_SLURM_EXECUTOR            executor on the compute node: bwrap (default), podman, process or auto
   SPROCKET_SLURM_MAX_SUBMITTED       jobs held on the cluster at once (default 100)
   SPROCKET_SLURM_POLL                seconds between looks at the cluster (default 1)
-  SPROCKET_SLURM_NODE                node binary on the compute nodes (default: this engine's)`;
+  SPROCKET_SLURM_NODE                node binary on the compute nodes (default: this engine's)
+  SPROCKET_SLURM_OUTPUT_DIR          folder on every node for Slurm's output files, when the engine's
+                                     folder (the default place) is not shared with the nodes`;
 
 function optional(value: string | undefined): string | undefined {
   const v = value?.trim();
@@ -56,5 +60,6 @@ export function loadSlurmConfig(env: NodeJS.ProcessEnv = process.env): SlurmConf
     maxSubmitted: max,
     pollMs: Math.round(poll * 1000),
     node: optional(env.SPROCKET_SLURM_NODE) ?? process.execPath,
+    outputDir: optional(env.SPROCKET_SLURM_OUTPUT_DIR),
   };
 }

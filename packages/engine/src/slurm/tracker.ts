@@ -100,6 +100,17 @@ export class SlurmTracker {
     return path.join(this.ctx.workDir, 'slurm', jobId.replace(/[^a-zA-Z0-9_.-]/g, '_'));
   }
 
+  /**
+   * Where Slurm writes the step's own output (not the gear's: that goes to the job log): the job's
+   * folder here, which compute nodes see where the engine's folder is shared, else a folder every
+   * node has (SPROCKET_SLURM_OUTPUT_DIR).
+   */
+  private outputFile(jobId: string, slurmId: string): string {
+    return this.config.outputDir
+      ? path.join(this.config.outputDir, `sprocket-${jobId.replace(/[^a-zA-Z0-9_.-]/g, '_')}-${slurmId}.out`)
+      : path.join(this.jobFolder(jobId), `slurm-${slurmId}.out`);
+  }
+
   private save(): void {
     writeSubmitted(
       this.ctx.workDir,
@@ -199,7 +210,7 @@ export class SlurmTracker {
       SPROCKET_EXECUTOR: this.config.innerExecutor,
       SPROCKET_ENGINE_ID: this.ctx.engineId,
     });
-    const args = sbatchArgs({ jobId, resources, config: this.config, outputFile: path.join(dir, 'slurm-%j.out'), comment: this.comment });
+    const args = sbatchArgs({ jobId, resources, config: this.config, outputFile: this.outputFile(jobId, '%j'), comment: this.comment });
     return sbatch(args, script, env);
   }
 
@@ -361,7 +372,7 @@ export class SlurmTracker {
   /** The last line Slurm wrote to the job's output file, when this engine can read it (shared folder). */
   private async outputTail(t: Tracked): Promise<string | undefined> {
     try {
-      const text = await fs.promises.readFile(path.join(this.jobFolder(t.job_id), `slurm-${t.slurm_id}.out`), 'utf8');
+      const text = await fs.promises.readFile(this.outputFile(t.job_id, t.slurm_id), 'utf8');
       const last = text.trimEnd().split('\n').map(quotableLine).filter(Boolean).pop();
       return last || undefined;
     } catch {
