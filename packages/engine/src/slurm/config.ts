@@ -28,7 +28,8 @@ node the engine's slurm-step runs it with the executor below, talking only to th
   SPROCKET_SLURM_POLL                seconds between looks at the cluster (default 1)
   SPROCKET_SLURM_NODE                node binary on the compute nodes (default: this engine's)
   SPROCKET_SLURM_OUTPUT_DIR          folder on every node for Slurm's output files, when the engine's
-                                     folder (the default place) is not shared with the nodes`;
+                                     folder (the default place) is not shared with the nodes
+  SPROCKET_SLURM_STEP_DIR            node-local folder the step lays jobs out in (default: the node's tmp)`;
 
 function optional(value: string | undefined): string | undefined {
   const v = value?.trim();

@@ -22,7 +22,8 @@ const MAX_RESUBMITS = 2;
 const BEAT_PARALLEL = 16;
 
 /** Environment settings the node-side step needs as the engine has them (limits, executor details). */
-const PASSED_ENV = /^(SPROCKET_(GEAR_|JOB_DISK_LIMIT|GEAR_CACHE_MAX|PODMAN_|PROCESS_EXECUTOR_AS_ROOT|LOG_LEVEL)|NODE_OPTIONS$|HOME$|LANG$)/;
+const PASSED_ENV =
+  /^(SPROCKET_(GEAR_|JOB_DISK_LIMIT|GEAR_CACHE_MAX|PODMAN_|PROCESS_EXECUTOR_AS_ROOT|LOG_LEVEL|SLURM_STEP_DIR)|NODE_OPTIONS$|HOME$|LANG$)/;
 
 /** The node-side step beside this module: slurm-step.js in dist, slurm-step.ts in the sources. */
 export function stepScript(): string {
