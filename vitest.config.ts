@@ -14,6 +14,7 @@ const DATABASE_INDEPENDENT = [
   'packages/engine/test/executors.test.ts',
   'packages/engine/test/podman.test.ts',
   'packages/engine/test/units.test.ts',
+  'packages/engine/test/slurm-units.test.ts',
   'packages/sdk/test/key.test.ts',
   'packages/types/test/errors.test.ts',
   'packages/cli/test/help.test.ts',

@@ -17,6 +17,7 @@ APT_PACKAGES=(
   postgresql    # the scale-out metadata backend (tests run against it too)
   tmux          # the CLI tests drive interactive prompts through a real terminal
   chromium      # the web UI tests run in a real browser (playwright-core drives it; no browser download)
+  slurm-wlm munge  # the slurm engine mode's tests start a private single-node Slurm (test-fixtures/slurm.ts)
   ca-certificates
 )
 

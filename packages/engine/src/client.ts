@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { ApiError, HttpTransport, type Transport } from '@sprocket/sdk';
 import {
   type AskBody,
+  type ClusterState,
   type CompleteReply,
   type FinishBody,
   type JobLogLine,
@@ -103,6 +104,22 @@ export class EngineClient {
   upload(uri: string, ticket: string, form: FormData, signal?: AbortSignal): Promise<unknown> {
     const sep = uri.includes('?') ? '&' : '?';
     return this.http.requestJson('POST', `${uri}${sep}job_ticket=${encodeURIComponent(ticket)}`, { data: form, signal });
+  }
+
+  /** A job this engine claimed, as `GET /jobs/{id}` shows it (with its request while it runs). */
+  async job(jobId: string): Promise<ClaimedJob & { state: string }> {
+    const j = await this.http.requestJson<ClaimedJob & { state: string }>('GET', `/jobs/${encodeURIComponent(jobId)}`, {
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
+    return { ...j, id: j.id ?? (j as { _id?: string })._id };
+  }
+
+  /** Where the job stands on the batch cluster it was handed to (shown as the job's `cluster`). */
+  cluster(jobId: string, state: ClusterState): Promise<unknown> {
+    return this.http.requestJson('PUT', `/jobs/${encodeURIComponent(jobId)}/cluster`, {
+      body: state,
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
   }
 
   complete(jobId: string, body: FinishBody): Promise<CompleteReply> {

@@ -7,6 +7,7 @@ import { gearLimits } from './executors/limits.js';
 import { podmanUidBase } from './executors/podman.js';
 import { EXECUTOR_CHOICES, type ExecutorChoice } from './executors/select.js';
 import { gearCacheMax } from './layout.js';
+import { loadSlurmConfig, SLURM_USAGE, type SlurmConfig } from './slurm/config.js';
 
 /** Everything the engine reads from its command line and environment, checked once at start. */
 export interface EngineConfig {
@@ -21,16 +22,19 @@ export interface EngineConfig {
   shutdownGraceMs: number;
   keepJobDirs: boolean;
   logLevel: string;
+  /** Set when `executor` is `slurm`: how jobs are submitted to the cluster. */
+  slurm?: SlurmConfig;
 }
 
-export const USAGE = `Usage: sprocket-engine [--key KEY | --key-file FILE] [--concurrency N] [--dir DIR] [--executor auto|bwrap|process|podman]
+export const USAGE = `Usage: sprocket-engine [--key KEY | --key-file FILE] [--concurrency N] [--dir DIR] [--executor auto|bwrap|process|podman|slurm]
 
   --key, SPROCKET_API_KEY            engine key <host>:<port>[:__force_insecure]:<secret> (it names the API)
   --key-file, SPROCKET_API_KEY_FILE  file holding the key
   --url, SPROCKET_API_URL            API URL, when it differs from what the key names
   --concurrency, SPROCKET_ENGINE_CONCURRENCY   jobs at once (default: number of cores)
   --dir, SPROCKET_ENGINE_DIR         work folder: gear cache and job folders (default: <tmp>/sprocket-engine)
-  --executor, SPROCKET_EXECUTOR      auto (default), bwrap, process or podman
+  --executor, SPROCKET_EXECUTOR      auto (default), bwrap, process, podman, or slurm (each job is
+                                     submitted to a Slurm cluster; see below)
   SPROCKET_ENGINE_CAPABILITIES       comma-separated (default: networking)
   SPROCKET_ENGINE_SHUTDOWN_GRACE     seconds running jobs get on shutdown (default 10)
   SPROCKET_ENGINE_KEEP_JOBS=1        keep job folders after the job (debugging)
@@ -46,7 +50,9 @@ Gear sandbox and limits:
   SPROCKET_PODMAN_UID_BASE           host uid a rootful podman maps container root onto (default 524288)
   SPROCKET_PROCESS_EXECUTOR_AS_ROOT=true  let the unsandboxed process executor run gears when the
                                      engine is root (refused otherwise)
-  A job's memory request is enforced (per-job cgroup, else prlimit --as).`;
+  A job's memory request is enforced (per-job cgroup, else prlimit --as).
+
+${SLURM_USAGE}`;
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;
@@ -96,5 +102,6 @@ export function loadEngineConfig(argv: string[], env: NodeJS.ProcessEnv = proces
     shutdownGraceMs: grace * 1000,
     keepJobDirs: env.SPROCKET_ENGINE_KEEP_JOBS === '1' || env.SPROCKET_ENGINE_KEEP_JOBS === 'true',
     logLevel: env.SPROCKET_LOG_LEVEL ?? 'info',
+    ...(executor === 'slurm' ? { slurm: loadSlurmConfig(env) } : {}),
   };
 }

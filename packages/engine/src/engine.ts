@@ -7,6 +7,7 @@ import { ExecutorSelector } from './executors/select.js';
 import { GearCache } from './layout.js';
 import { createLogger, type Logger } from './logger.js';
 import { Runner } from './runner.js';
+import { SlurmTracker } from './slurm/tracker.js';
 import type { EngineContext } from './worker.js';
 
 /** Heartbeat and log batching period: the protocol asks for at least one every 2 s. */
@@ -32,11 +33,27 @@ export async function createEngine(
     heartbeatMs: HEARTBEAT_MS,
     log,
   };
-  const runner = new Runner(ctx, {
-    concurrency: config.concurrency,
-    capabilities: config.capabilities,
-    waitSeconds: config.waitSeconds,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
+  const common = { capabilities: config.capabilities, waitSeconds: config.waitSeconds, shutdownGraceMs: config.shutdownGraceMs };
+  if (config.slurm) {
+    // Jobs wait and run on the cluster: the engine holds up to maxSubmitted of them, not a core each.
+    const tracker = new SlurmTracker(ctx, config.slurm, config.key);
+    const runner = new Runner(ctx, {
+      ...common,
+      concurrency: config.slurm.maxSubmitted,
+      runJob: (job) => tracker.submit(job),
+      adopt: () => tracker.adopt(),
+      detached: true,
+    });
+    tracker.attach(runner.shutdownSignal);
+    return {
+      runner,
+      ctx,
+      executor: 'slurm',
+      notes: [
+        `jobs are submitted to Slurm (up to ${config.slurm.maxSubmitted} at once) and run there with the ${config.slurm.innerExecutor} executor`,
+      ],
+    };
+  }
+  const runner = new Runner(ctx, { ...common, concurrency: config.concurrency });
   return { runner, ctx, executor: await selector.defaultName(), notes: await selector.startNotes() };
 }

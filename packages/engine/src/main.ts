@@ -22,7 +22,7 @@ const { runner, ctx, executor, notes } = await createEngine(config, log).catch((
 });
 // Always shown, whatever the log level: which engine this is and what it will do.
 process.stderr.write(
-  `[engine] ${ctx.engineId} working for ${ctx.client.apiUrl}: ${config.concurrency} job(s) at once, executor ${config.executor === 'auto' ? `auto (${executor})` : executor}, folder ${config.workDir}\n`,
+  `[engine] ${ctx.engineId} working for ${ctx.client.apiUrl}: ${config.slurm ? `up to ${config.slurm.maxSubmitted} job(s) on the cluster` : `${config.concurrency} job(s) at once`}, executor ${config.executor === 'auto' ? `auto (${executor})` : executor}, folder ${config.workDir}\n`,
 );
 for (const note of notes) process.stderr.write(`[engine] ${note}\n`);
 

@@ -11,6 +11,12 @@ export interface RunnerOptions {
   waitSeconds: number;
   /** After a stop request, how long running jobs may go on before they are stopped and left for retry. */
   shutdownGraceMs: number;
+  /** How a claimed job is run (default: runJob, here); slurm mode submits it to the cluster instead. */
+  runJob?: (job: ClaimedJob, shutdown: AbortSignal) => Promise<JobOutcome>;
+  /** Jobs an engine before this one left running elsewhere (slurm mode), counted as taking slots. */
+  adopt?: () => Promise<Promise<JobOutcome>[]>;
+  /** Jobs run elsewhere and outlive the engine: a stop leaves them at once, with no grace to wait. */
+  detached?: boolean;
 }
 
 /** The most jobs one ask may claim (the API's limit). */
@@ -39,6 +45,11 @@ export class Runner {
     private readonly opts: RunnerOptions,
   ) {}
 
+  /** Aborted when running jobs must stop now (the grace ran out, or a second stop). */
+  get shutdownSignal(): AbortSignal {
+    return this.shutdown.signal;
+  }
+
   get running(): number {
     return this.active.size;
   }
@@ -47,6 +58,7 @@ export class Runner {
   async run(): Promise<void> {
     const backoff = new Backoff();
     try {
+      for (const p of (await this.opts.adopt?.()) ?? []) this.add(p);
       while (!this.stopping) {
         if (this.active.size >= this.opts.concurrency) {
           await new Promise<void>((resolve) => {
@@ -96,7 +108,11 @@ export class Runner {
   }
 
   private start(job: ClaimedJob): void {
-    const p = runJob(this.ctx, job, this.shutdown.signal).then((outcome) => {
+    this.add(this.opts.runJob ? this.opts.runJob(job, this.shutdown.signal) : runJob(this.ctx, job, this.shutdown.signal));
+  }
+
+  private add(run: Promise<JobOutcome>): void {
+    const p = run.then((outcome) => {
       this.counts[outcome]++;
       return outcome;
     });
@@ -128,6 +144,7 @@ export class Runner {
     this.stopping = true;
     this.stopAsking.abort();
     this.slotFreed?.();
+    if (this.opts.detached) this.shutdown.abort();
     this.armGrace();
   }
 }

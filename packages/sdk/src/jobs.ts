@@ -1,4 +1,4 @@
-import { JOB_STATES, type JobState, TERMINAL_STATES } from '@sprocket/types';
+import { type ClusterState, JOB_STATES, type JobState, TERMINAL_STATES } from '@sprocket/types';
 import { type Json, Model, type ModelContext } from './model.js';
 import type { Transport } from './transport.js';
 import type { ContainerRef, FileRef, JobLog, Origin } from './types.js';
@@ -77,6 +77,8 @@ export class Job extends Model {
   declare produced_metadata?: Json;
   declare batch?: string | null;
   declare related_container_ids?: string[];
+  /** Where the job stands on the batch cluster (Slurm) its engine handed it to; absent otherwise. */
+  declare cluster?: ClusterState;
   declare created: string;
   declare modified: string;
 

@@ -167,6 +167,7 @@ const TABLE: Row[] = [
       'produced_metadata',
       'batch',
       'related_container_ids',
+      'cluster',
       'created',
       'modified',
     ],

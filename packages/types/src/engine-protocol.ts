@@ -46,3 +46,21 @@ export interface CompleteReply {
   id: string;
   state: JobState;
 }
+
+/**
+ * `PUT /jobs/{id}/cluster`: where a job handed to a batch scheduler stands on the cluster (Slurm's
+ * own state and reason, and the scheduler's job id), shown as the job document's `cluster`.
+ */
+export interface ClusterState {
+  scheduler: 'slurm';
+  /** The scheduler's job id (Slurm's, as sbatch printed it). */
+  job_id: string;
+  /** The scheduler's state word: PENDING, RUNNING, COMPLETED, TIMEOUT, … */
+  state: string;
+  /** The scheduler's reason for that state (Resources, Priority, …), when it gives one. */
+  reason?: string;
+  /** In words, for people: "queued on cluster, reason: Resources". */
+  summary: string;
+  /** When the engine saw this state (ISO 8601). */
+  updated: string;
+}

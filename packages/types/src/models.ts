@@ -219,6 +219,11 @@ export const MODELS = {
       parents: obj,
       related_container_ids: strings,
       claimed_by: strOrNull,
+      // Jobs run on a batch cluster only (engine protocol ClusterState): the scheduler's state and job id.
+      cluster: {
+        type: 'object',
+        properties: { scheduler: str, job_id: str, state: str, reason: str, summary: str, updated: str },
+      },
       request: obj,
       ...STAMPS,
     },

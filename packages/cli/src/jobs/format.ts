@@ -61,6 +61,8 @@ export function describeJob(j: Job, containers: Record<string, ContainerLabel> =
   const config = (j.config as { config?: Record<string, unknown> } | undefined)?.config ?? {};
   for (const [k, v] of Object.entries(config)) lines.push(`  config       ${k} = ${JSON.stringify(v)}`);
   lines.push(`  created      ${shortDate(j.created)}${j.attempt > 1 ? `  (attempt ${j.attempt}, retry of ${j.previous_job_id})` : ''}`);
+  // A job run on a batch cluster: the scheduler's job id and where it stands there.
+  if (j.cluster) lines.push(`  cluster      ${j.cluster.summary} (${j.cluster.scheduler} job ${j.cluster.job_id})`);
   const ran = runTime(j);
   if (ran) lines.push(`  ran          ${ran}`);
   if (j.exit_code !== undefined && j.exit_code !== null) lines.push(`  exit code    ${j.exit_code}`);

@@ -37,15 +37,9 @@ export interface RunResult {
  * One way of running a gear. The engine only ever calls these three members, so a new backend is a
  * new file implementing them plus one line in select.ts.
  *
- * How a Slurm executor slots in: `available()` checks that `sbatch`/`squeue` answer; `run()` writes
- * an sbatch script whose body is the sandboxed command line the bwrap or podman executor builds
- * (`bwrapArgs` / `podmanRunArgs` are exported for that), with `--time` from `resources.walltime`,
- * `--mem`/`--cpus-per-task`/`--gres=gpu:N` from the rest, and `--output`/`--error` pointing at files
- * in the job directory; it submits with `sbatch --parsable`, relays those files to `io` as they grow,
- * learns the end from `squeue`/`scontrol show job` (Slurm keeps no history without accounting, so the
- * executor records the exit code itself, e.g. a trailer the script writes), and on `signal` abort
- * calls `scancel`. The job directory must then live on a filesystem the compute nodes share
- * (SPROCKET_ENGINE_DIR); nothing else in the engine changes.
+ * Slurm is not one of these: in slurm mode (slurm/tracker.ts) the engine submits each job to the
+ * cluster, and on the compute node the node-side step (slurm-step.ts) runs it with one of these
+ * executors, as a local engine would.
  */
 export interface Executor {
   readonly name: string;

@@ -5,8 +5,9 @@ import type { Executor, RunSpec } from './executor.js';
 import { isRoot } from './limits.js';
 import { PodmanExecutor } from './podman.js';
 import { AS_ROOT_SETTING, ProcessExecutor, processAsRootAllowed } from './process.js';
+import { slurmUnusable } from './slurm.js';
 
-export const EXECUTOR_CHOICES = ['auto', 'bwrap', 'process', 'podman'] as const;
+export const EXECUTOR_CHOICES = ['auto', 'bwrap', 'process', 'podman', 'slurm'] as const;
 export type ExecutorChoice = (typeof EXECUTOR_CHOICES)[number];
 
 export interface Selection {
@@ -30,6 +31,11 @@ export class ExecutorSelector {
   /** Fails fast when a fixed choice cannot work here, rather than failing every job later. */
   async check(): Promise<void> {
     if (this.choice === 'auto') return;
+    if (this.choice === 'slurm') {
+      const why = await slurmUnusable();
+      if (why) throw new Error(`SPROCKET_EXECUTOR=slurm, but ${why}`);
+      return;
+    }
     const executor = this[this.choice];
     if (this.choice === 'process' && isRoot() && !processAsRootAllowed()) {
       throw new Error(
@@ -59,6 +65,8 @@ export class ExecutorSelector {
   }
 
   async pick(spec: Pick<RunSpec, 'image'> & Partial<Pick<RunSpec, 'jobDir' | 'command'>>): Promise<Selection> {
+    // In slurm mode the node-side step picks, with its own selector (SPROCKET_SLURM_EXECUTOR).
+    if (this.choice === 'slurm') throw new Error('SPROCKET_EXECUTOR=slurm runs gears on the cluster, not on the engine host');
     if (this.choice === 'podman') {
       if (!spec.image) throw new Error('SPROCKET_EXECUTOR=podman, but the gear names no container image');
       if (!(await this.podman.hasImage(spec.image)))

@@ -199,6 +199,8 @@ export interface JobsTable {
   claimed_by: string | null;
   /** Last sign of life from the engine running it; the orphan sweep reads this. */
   heartbeat: string | null;
+  /** Where the job stands on a batch cluster (JSON ClusterState), when its engine handed it to one. */
+  cluster: string | null;
   ticket: string | null;
   ticket_success: number | null;
   t_running: string | null;

@@ -45,6 +45,8 @@ export function jobDoc(row: JobsTable, opts: { request?: JobRequest } = {}): Jso
     created: row.created,
     modified: row.modified,
   };
+  // Only for jobs a batch cluster ran (Slurm): every other document keeps its shape.
+  if (row.cluster) doc.cluster = parseJson<JsonObject>(row.cluster, {});
   if (opts.request) doc.request = opts.request;
   return doc;
 }

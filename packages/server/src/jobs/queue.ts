@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  type ClusterState,
   canTransition,
   type FinishBody,
   JOB_PRIORITIES,
@@ -54,6 +55,7 @@ export function notYetRun(
   | 'device_id'
   | 'claimed_by'
   | 'heartbeat'
+  | 'cluster'
   | 'ticket'
   | 'ticket_success'
   | 't_running'
@@ -74,6 +76,7 @@ export function notYetRun(
     device_id: null,
     claimed_by: null,
     heartbeat: null,
+    cluster: null,
     ticket: null,
     ticket_success: null,
     t_running: null,
@@ -316,6 +319,23 @@ export async function appendRunningLog(
 /** A sign of life without log lines (a long output upload). */
 export async function touchHeartbeat(ctx: ServerContext, jobId: string): Promise<void> {
   await ctx.handle.db.updateTable('jobs').set({ heartbeat: now() }).where('id', '=', jobId).where('state', '=', 'running').execute();
+}
+
+/**
+ * `PUT /jobs/{id}/cluster`: where the job stands on the batch cluster its engine handed it to, from
+ * that engine only. While the job runs it is also a heartbeat (the engine speaks for a job waiting
+ * on the cluster); after the job ended, the cluster's last word (COMPLETED, TIMEOUT …) is still kept.
+ */
+export async function recordClusterState(ctx: ServerContext, job: JobsTable, deviceId: string, cluster: ClusterState): Promise<void> {
+  const r = await ctx.handle.db
+    .updateTable('jobs')
+    .set({ cluster: JSON.stringify(cluster) })
+    .where('id', '=', job.id)
+    .where('state', '!=', 'pending')
+    .where('device_id', '=', deviceId)
+    .executeTakeFirst();
+  if (!Number(r.numUpdatedRows)) throw apiError('JOB_STATE', { id: job.id, state: job.state, reason: 'it is not claimed by this engine' });
+  await touchHeartbeat(ctx, job.id);
 }
 
 /** `POST /jobs/{id}/prepare-complete`: the ticket the output upload must carry, and how the gear ended. */

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { type AskBody, type FinishBody, type JobLogLine, LOG_FD } from '@sprocket/types';
+import { type AskBody, type ClusterState, type FinishBody, type JobLogLine, LOG_FD } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, type Principal, requireSiteAdmin } from '../auth/principal.js';
@@ -13,7 +13,15 @@ import { jobDoc, jobRequest } from '../jobs/docs.js';
 import { getGear } from '../jobs/gears.js';
 import { createDevice, issueEngineKey } from '../jobs/keys.js';
 import { placeEngineUpload } from '../jobs/placer.js';
-import { appendRunningLog, claimJobs, finishJob, issueCompletionTicket, mergeRunningProfile, requireJob } from '../jobs/queue.js';
+import {
+  appendRunningLog,
+  claimJobs,
+  finishJob,
+  issueCompletionTicket,
+  mergeRunningProfile,
+  recordClusterState,
+  requireJob,
+} from '../jobs/queue.js';
 import { idParams, JSON_OBJECT } from './schemas.js';
 
 /** Engine routes (docs/engine-protocol.md); `config.engine` lets device keys through the engine guard. */
@@ -43,6 +51,20 @@ const askBody = Type.Unsafe<AskBody>({
     whitelist: SELECTOR,
     blacklist: SELECTOR,
     wait: { type: 'number', minimum: 0, maximum: 60 },
+  },
+});
+
+const clusterBody = Type.Unsafe<ClusterState>({
+  type: 'object',
+  additionalProperties: false,
+  required: ['scheduler', 'job_id', 'state', 'summary', 'updated'],
+  properties: {
+    scheduler: { type: 'string', enum: ['slurm'] },
+    job_id: { type: 'string', minLength: 1, maxLength: 64 },
+    state: { type: 'string', minLength: 1, maxLength: 64 },
+    reason: { type: 'string', maxLength: 256 },
+    summary: { type: 'string', maxLength: 2000 },
+    updated: { type: 'string', maxLength: 64 },
   },
 });
 
@@ -231,6 +253,26 @@ export async function engineRoutes(app: Api, ctx: ServerContext): Promise<void> 
       const job = await requireJob(ctx, req.params.id);
       if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
       await mergeRunningProfile(ctx, job, p.userId, req.body);
+      return { modified: 1 };
+    },
+  );
+
+  app.put(
+    '/jobs/:id/cluster',
+    {
+      config: ENGINE,
+      schema: {
+        ...t,
+        summary: "Record where a job stands on the batch cluster (Slurm) its engine handed it to; shown as the job's cluster",
+        params: idParams,
+        body: clusterBody,
+      },
+    },
+    async (req) => {
+      const p = requireEngine(req);
+      const job = await requireJob(ctx, req.params.id);
+      if (job.device_id !== p.userId) throw apiError('JOB_NOT_CLAIMED', { id: job.id });
+      await recordClusterState(ctx, job, p.userId, req.body);
       return { modified: 1 };
     },
   );

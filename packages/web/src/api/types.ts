@@ -1,5 +1,5 @@
 import type { FileRef, JobLog } from '@sprocket/sdk/browser';
-import type { JobState } from '@sprocket/types';
+import type { ClusterState, JobState } from '@sprocket/types';
 
 /**
  * The wire documents the UI reads, as the REST API answers them (only the fields shown). Shapes the
@@ -84,6 +84,8 @@ export interface Job {
   retried?: string | null;
   previous_job_id?: string | null;
   parents: Record<string, string | undefined>;
+  /** Jobs run on a batch cluster (Slurm) only: where the job stands there, and the scheduler's job id. */
+  cluster?: ClusterState;
 }
 
 export interface ContainerSummary {

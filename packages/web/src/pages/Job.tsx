@@ -255,6 +255,17 @@ export function JobPage() {
           <dt>Elapsed</dt>
           <dd>{elapsed(j, now)}</dd>
         </div>
+        {j.cluster && (
+          <div>
+            <dt>Cluster</dt>
+            <dd>
+              {j.cluster.summary}{' '}
+              <span className="muted mono">
+                ({j.cluster.scheduler} job {j.cluster.job_id})
+              </span>
+            </dd>
+          </div>
+        )}
         <div>
           <dt>Attempt</dt>
           <dd>{j.attempt}</dd>
