@@ -45,7 +45,10 @@ async function openTar(file: string): Promise<[Readable, NodeJS.ReadWriteStream]
     await fd.close();
   }
   const raw = fs.createReadStream(file);
-  return magic[0] === 0x1f && magic[1] === 0x8b ? [raw, createGunzip()] : [raw, new PassThrough()];
+  const unzip = magic[0] === 0x1f && magic[1] === 0x8b ? createGunzip() : new PassThrough();
+  // pipeline() reports the first error and destroys the rest with it: no second report may crash the engine.
+  unzip.on('error', () => undefined);
+  return [raw, unzip];
 }
 
 /** The archive's manifest.json, checked: every image names its config and layers as members. */
@@ -93,19 +96,24 @@ async function stageMembers(
 ): Promise<{ manifest: DockerManifestEntry[]; files: Map<string, string> }> {
   const where = 'image archive';
   const files = new Map<string, string>();
+  const links = new Map<string, string>();
   let manifestText: string | undefined;
   let bytes = 0;
   let count = 0;
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
+    // Destroying the extraction destroys the member being read too, with the same error: reported once, by pipeline().
+    stream.on('error', () => undefined);
     void (async () => {
       count++;
       if (count > limits.maxEntries) throw new Error(`${where} has more than ${limits.maxEntries} members (SPROCKET_IMAGE_MAX_ENTRIES)`);
       const key = memberParts(header.name, where).join('/');
-      if (header.type !== 'file') {
-        stream.resume();
+      if (header.type === 'symlink') {
+        // `<id>/layer.tar -> ../<digest>.tar`, as docker and podman save write them.
+        links.set(key, path.posix.normalize(path.posix.join(path.posix.dirname(key), header.linkname ?? '')));
         return;
       }
+      if (header.type !== 'file') return;
       if (key === 'manifest.json') {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -123,7 +131,10 @@ async function stageMembers(
       files.set(key, file);
       await pipeline(stream, fs.createWriteStream(file, { flags: 'wx' }));
     })().then(
-      () => next(),
+      () => {
+        stream.resume();
+        next();
+      },
       (err: Error) => {
         stream.resume();
         extract.destroy(err);
@@ -133,6 +144,10 @@ async function stageMembers(
   const [raw, unzip] = await openTar(archive);
   await pipeline(raw, unzip, extract);
   if (manifestText === undefined) throw new Error(`${where} has no manifest.json: is it a 'podman save' / 'docker save' archive?`);
+  for (const [link, target] of links) {
+    const file = files.get(target);
+    if (file) files.set(link, file);
+  }
   return { manifest: parseDockerManifest(manifestText, new Set([...files.keys()]), where), files };
 }
 
@@ -166,6 +181,8 @@ async function applyLayer(layer: string, root: string, limits: ImageLimits, budg
   const made = new Set<string>();
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
+    // Destroying the extraction destroys the member being read too, with the same error: reported once, by pipeline().
+    stream.on('error', () => undefined);
     void (async () => {
       budget.entries++;
       if (budget.entries > limits.maxEntries)

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { PassThrough, Readable } from 'node:stream';
+import path from 'node:path';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type tar from 'tar-stream';
@@ -82,32 +83,63 @@ function manifestTags(text: string, members: Set<string>): string[] {
   return tags;
 }
 
+/** The first bytes of a stream, put back: enough to tell a gzip from a plain tar. */
+async function peek(source: Readable): Promise<Buffer | undefined> {
+  for (;;) {
+    const chunk = source.read() as Buffer | null;
+    if (chunk) {
+      source.unshift(chunk);
+      return chunk;
+    }
+    if (source.readableEnded) return undefined;
+    const ended = await new Promise<boolean>((resolve) => {
+      const onReadable = () => done(false);
+      const onEnd = () => done(true);
+      const done = (v: boolean) => {
+        source.off('readable', onReadable);
+        source.off('end', onEnd);
+        source.off('error', onEnd);
+        resolve(v);
+      };
+      source.on('readable', onReadable);
+      source.on('end', onEnd);
+      source.on('error', onEnd);
+    });
+    if (ended) return undefined;
+  }
+}
+
 /**
- * Reads an uploaded image archive to its end and says what it provides, or what is wrong with it.
- * After a refusal the rest is drained, so a copy of the same bytes into the store is not held up;
- * past the size bound `tooLarge()` is called instead, for the caller to stop the upload itself.
+ * Reads an uploaded image archive and says what it provides, or what is wrong with it. Once it has
+ * an answer it stops reading (`source` is destroyed; a tee into the store goes on without it); past
+ * the size bound it calls `tooLarge()` first, for the caller to stop the upload itself.
  */
 export async function checkImageArchive(source: Readable, limits: ImageArchiveLimits, tooLarge: () => void): Promise<ImageArchiveCheck> {
   tarStream ??= load('tar-stream') as typeof tar;
   const hash = createHash('sha256');
   let size = 0;
-  const chunks = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const counted = async (): Promise<IteratorResult<Buffer>> => {
-    const next = await chunks.next();
-    if (next.done) return next;
-    size += next.value.length;
-    hash.update(next.value);
-    if (size > limits.maxBytes) {
-      tooLarge();
-      throw new Refusal(`the image archive is larger than ${limits.maxBytes} bytes (SPROCKET_GEAR_IMAGE_MAX_BYTES)`, true);
-    }
-    return next;
-  };
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      hash.update(chunk);
+      if (size > limits.maxBytes) {
+        tooLarge();
+        done(new Refusal(`the image archive is larger than ${limits.maxBytes} bytes (SPROCKET_GEAR_IMAGE_MAX_BYTES)`, true));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+  // pipeline() reports the first error, then destroys every stream with it: none may crash the server for want of a listener.
+  for (const stream of [source, counter]) stream.on('error', () => undefined);
   const members = new Set<string>();
   let manifest: string | undefined;
   let count = 0;
   const extract = tarStream.extract();
+  extract.on('error', () => undefined);
   extract.on('entry', (header, stream, next) => {
+    // Destroying the extraction destroys the member being read too, with the same error: reported once, by pipeline().
+    stream.on('error', () => undefined);
     void (async () => {
       count++;
       if (count > limits.maxEntries)
@@ -116,11 +148,13 @@ export async function checkImageArchive(source: Readable, limits: ImageArchiveLi
       if (!['file', 'directory', 'symlink'].includes(header.type ?? ''))
         throw new Refusal(`member ${JSON.stringify(header.name)} is a ${header.type}, which an image archive does not hold`);
       if (header.type === 'symlink') {
-        // docker save links repeated layers to their first copy: a relative name inside the archive.
-        const above = key.split('/').slice(0, -1).join('/');
+        // docker/podman save link a layer's folder to its tar (`<id>/layer.tar -> ../<digest>.tar`):
+        // relative, and it must stay inside the archive.
         const target = header.linkname ?? '';
-        if (target.startsWith('/')) throw new Refusal(`member ${JSON.stringify(header.name)} links to an absolute path`);
-        memberKey(above ? `${above}/${target}` : target);
+        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(key), target));
+        if (target.startsWith('/') || resolved === '..' || resolved.startsWith('../'))
+          throw new Refusal(`member ${JSON.stringify(header.name)} links outside the archive (${JSON.stringify(target)})`);
+        members.add(key);
       }
       if (header.type === 'file') members.add(key);
       if (key === 'manifest.json' && header.type === 'file') {
@@ -145,23 +179,16 @@ export async function checkImageArchive(source: Readable, limits: ImageArchiveLi
     );
   });
   try {
-    const first = await counted();
-    if (first.done) throw new Refusal('the image archive is empty');
-    const gzipped = first.value[0] === 0x1f && first.value[1] === 0x8b;
-    const rest = Readable.from(
-      (async function* () {
-        yield first.value;
-        for (let n = await counted(); !n.done; n = await counted()) yield n.value;
-      })(),
-    );
-    await pipeline(rest, gzipped ? createGunzip() : new PassThrough(), extract);
+    const first = await peek(source);
+    if (!first) throw new Refusal('the image archive is empty');
+    const gzipped = first[0] === 0x1f && first[1] === 0x8b;
+    const unzip = gzipped ? createGunzip() : new PassThrough();
+    unzip.on('error', () => undefined);
+    await pipeline(source, counter, unzip, extract);
   } catch (err) {
     const refusal =
       err instanceof Refusal ? err : new Refusal(`the image archive is not a tar (or tar.gz) archive: ${(err as Error).message}`);
-    // The rest is read and dropped: the store's copy of the same upload must not wait for this one.
-    void (async () => {
-      for (let n = await chunks.next(); !n.done; n = await chunks.next());
-    })().catch(() => undefined);
+    source.destroy();
     return { problem: refusal.message, tooLarge: refusal.tooLarge };
   }
   if (manifest === undefined) return { problem: "the image archive has no manifest.json: is it a 'podman save' / 'docker save' archive?" };

@@ -170,7 +170,14 @@ async function stageImage(ctx: ServerContext, file: Readable): Promise<StagedIma
   const toCheck = new PassThrough();
   file.pipe(toStore);
   file.pipe(toCheck);
-  const tooLarge = () => file.destroy(new Error('image archive too large'));
+  // Past the bound nothing more is read: the upload stops, and so does the copy into staging.
+  const tooLarge = () => {
+    const err = new Error('image archive too large');
+    file.unpipe();
+    toStore.destroy(err);
+    file.on('error', () => undefined); // the refusal is the answer; this error says nothing more
+    file.destroy(err);
+  };
   const [stored, check] = await Promise.allSettled([
     ctx.store.stage(newId(), toStore),
     checkImageArchive(toCheck, ctx.config.gearImage, tooLarge),
