@@ -215,7 +215,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
         .header('X-Image-Digest', image.digest)
         .header('X-Image-Name', image.image)
         .header('Content-Disposition', 'attachment; filename="image.tar"');
-      if (req.method === 'HEAD') return reply.send();
+      // HEAD too: fastify sends its headers and drops the stream unread.
       return reply.send(ctx.store.open(image.archive_key));
     },
   );
