@@ -13,7 +13,7 @@ type Member = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; 
 function tarOf(members: Member[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
+  pack.on('data', (c) => chunks.push(c as Buffer));
   const done = new Promise<Buffer>((resolve) => pack.on('end', () => resolve(Buffer.concat(chunks))));
   for (const m of members) {
     const header = { name: m.name, type: m.type ?? 'file', mode: m.mode ?? (m.type === 'directory' ? 0o755 : 0o644), linkname: m.linkname };
@@ -39,7 +39,7 @@ async function dockerArchive(file: string, image: string, layers: Member[][], gz
   // Contents travel as latin1 strings so binary layers survive tarOf.
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
+  pack.on('data', (c) => chunks.push(c as Buffer));
   const done = new Promise<Buffer>((resolve) => pack.on('end', () => resolve(Buffer.concat(chunks))));
   for (const m of outer) {
     if (m.type === 'symlink') pack.entry({ name: m.name, type: 'symlink', linkname: m.linkname });
