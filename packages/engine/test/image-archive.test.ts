@@ -178,7 +178,7 @@ describe('GET /gears/{id}/image', () => {
       headers: { Authorization: `scitran-user ${server.admin.key}` },
       body: form,
     });
-    const body = await res.json();
+    const body = (await res.json()) as { _id: string };
     expect(res.status, JSON.stringify(body)).toBe(200);
     gearId = body._id;
   });
