@@ -6,7 +6,7 @@ import { CharliecloudExecutor, chImageName } from '../src/executors/charliecloud
 import { DEFAULT_GEAR_UID } from '../src/executors/limits.js';
 import { ExecutorSelector } from '../src/executors/select.js';
 import { CH_STORE, ensureChImage, hasCharliecloud } from './containers.js';
-import { capture, eventually, jobDirFor, processesWith, runSpec } from './helpers.js';
+import { capture, eventually, jobDirFor, processesWith, runSpec, tempDir } from './helpers.js';
 
 if (!hasCharliecloud)
   console.warn('charliecloud (ch-run) is not installed (npm run setup installs it): charliecloud executor tests skipped');
@@ -116,6 +116,20 @@ describe.skipIf(!hasCharliecloud)('charliecloud executor', () => {
       else process.env.SPROCKET_GEAR_MAX_PROCESSES = prev;
     }
     expect(io.err()).toMatch(/fork|Resource temporarily unavailable/);
+  });
+
+  it('makes the /flywheel/v0 bind target in the store, never through a link the image holds', async () => {
+    const store = tempDir('sprocket-ch-store-');
+    const outside = tempDir('sprocket-ch-outside-');
+    const image = 'localhost/sprocket-linked:1';
+    fs.mkdirSync(path.join(store, chImageName(image)));
+    fs.symlinkSync(outside, path.join(store, chImageName(image), 'flywheel'));
+    const linked = new CharliecloudExecutor(store);
+    const dir = jobDirFor('noop', { config: {}, inputs: {}, destination: DEST });
+    await expect(linked.run(runSpec(dir, { image }), capture(), new AbortController().signal)).rejects.toThrow(
+      /would go through the link \/flywheel/,
+    );
+    expect(fs.readdirSync(outside)).toEqual([]);
   });
 
   it('is what auto picks for an image only charliecloud has, and a fixed choice refuses a missing one', async () => {

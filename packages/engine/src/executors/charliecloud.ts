@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CONFIG_JSON, GEAR_BASE, INPUT_DIR_NAME } from '@sprocket/types';
 import type { Executor, RunIO, RunResult, RunSpec } from './executor.js';
+import { folders } from './image-archive.js';
 import { gearLimits, isRoot } from './limits.js';
 import { succeeds } from './probe.js';
 import { handOver, runConfined } from './spawn.js';
@@ -117,7 +118,7 @@ export class CharliecloudExecutor implements Executor {
 
   async hasImage(image: string): Promise<boolean> {
     try {
-      return fs.statSync(path.join(this.imageDir(image), GEAR_BASE)).isDirectory();
+      return fs.readdirSync(this.imageDir(image)).length > 0;
     } catch {
       return false;
     }
@@ -127,7 +128,10 @@ export class CharliecloudExecutor implements Executor {
     if (!spec.image) throw new Error('the charliecloud executor needs a gear that names a container image');
     const imageDir = this.imageDir(spec.image);
     if (!(await this.hasImage(spec.image)))
-      throw new Error(`container image ${spec.image} is not in the charliecloud image store (${imageDir} with ${GEAR_BASE} in it)`);
+      throw new Error(`container image ${spec.image} is not in the charliecloud image store (no folder ${imageDir})`);
+    // ch-run binds the job here, and a bind target must exist in the image: made in the engine's own
+    // store, never through a link the image holds.
+    await folders(imageDir, GEAR_BASE.split('/').filter(Boolean), GEAR_BASE);
     await adoptImageGearFiles(imageDir, spec.jobDir);
     await handOver(spec.jobDir, isRoot() ? { uid: gearLimits().uid, gid: gearLimits().gid } : undefined);
     return runConfined(spec, chRunArgs(spec, imageDir), { cwd: spec.jobDir, env: gearEnv(spec) }, io, signal);

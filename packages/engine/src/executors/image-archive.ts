@@ -160,7 +160,7 @@ async function remove(target: string): Promise<void> {
  * Makes the folders from `root` down to `dir`, refusing to go through a link or a file: a layer
  * could otherwise plant `etc -> /etc` and write the host's files through it on the next member.
  */
-async function folders(root: string, parts: string[], entry: string): Promise<string> {
+export async function folders(root: string, parts: string[], entry: string): Promise<string> {
   let at = root;
   for (const part of parts) {
     at = path.join(at, part);

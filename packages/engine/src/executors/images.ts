@@ -103,7 +103,15 @@ export class ImageArchives {
     const info = await this.source.info(gearId);
     if (!info) return false;
     const name = executor === 'podman' ? 'podman' : 'charliecloud';
-    if ((await this.loadedDigest(name, image)) === info.digest) return true;
+    // The record alone is not enough: an operator may have removed the image since.
+    const present = () =>
+      executor === 'podman'
+        ? run(['podman', ...PODMAN_GLOBAL, 'image', 'exists', image]).then(
+            () => true,
+            () => false,
+          )
+        : executor.hasImage(image);
+    if ((await this.loadedDigest(name, image)) === info.digest && (await present())) return true;
     const key = `${name} ${image} ${info.digest}`;
     let job = this.busy.get(key);
     if (!job) {
