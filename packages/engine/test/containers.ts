@@ -80,7 +80,11 @@ export function ensureChImage(dirName: string): string {
   fs.mkdirSync(CH_STORE, { recursive: true, mode: 0o755 });
   const root = buildRootfs();
   fs.chmodSync(root, 0o755);
-  fs.rmSync(dest, { recursive: true, force: true });
+  if (fs.existsSync(path.join(dest, 'flywheel/v0/run'))) {
+    fs.rmSync(root, { recursive: true, force: true });
+    return dest;
+  }
+  fs.rmSync(dest, { recursive: true, force: true }); // a stale, incomplete one
   try {
     fs.renameSync(root, dest);
   } catch (err) {
