@@ -18,6 +18,11 @@ APT_PACKAGES=(
   tmux          # the CLI tests drive interactive prompts through a real terminal
   chromium      # the web UI tests run in a real browser (playwright-core drives it; no browser download)
   slurm-wlm munge  # the slurm engine mode's tests start a private single-node Slurm (test-fixtures/slurm.ts)
+  podman        # container gears (with runc: crun cannot apply limits on these hosts)
+  runc          # … the OCI runtime podman is told to use
+  uidmap        # … newuidmap/newgidmap for rootless podman and the id-mapped rootful one
+  charliecloud-runtime  # ch-run: container gears as directory images where podman is missing (HPC)
+  busybox       # the container-gear tests build their small images from the host's bash and busybox
   ca-certificates
 )
 

@@ -91,6 +91,26 @@ export class EngineClient {
     return (await fs.promises.stat(dest)).size;
   }
 
+  /**
+   * The container image archive uploaded with a gear (`HEAD /gears/{id}/image`): its sha-256, size
+   * and the image it provides, or undefined when the gear has none.
+   */
+  async gearImage(gearId: string, signal?: AbortSignal): Promise<{ digest: string; size: number; image: string } | undefined> {
+    try {
+      const res = await this.http.request('HEAD', `/gears/${encodeURIComponent(gearId)}/image`, {
+        signal: signal ?? AbortSignal.timeout(CALL_TIMEOUT_MS),
+      });
+      const digest = res.headers.get('x-image-digest') ?? '';
+      const image = res.headers.get('x-image-name') ?? '';
+      if (!/^sha256:[0-9a-f]{64}$/.test(digest) || !image)
+        throw new Error(`GET /gears/${gearId}/image answered without its digest and name`);
+      return { digest, size: Number(res.headers.get('content-length') ?? 0), image };
+    } catch (err) {
+      if (isHttpError(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
   /** Appends log lines; doubles as the heartbeat and tells the job's current state. */
   logs(jobId: string, lines: JobLogLine[]): Promise<LogsReply> {
     return this.json(`/jobs/${encodeURIComponent(jobId)}/logs`, lines);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { archiveLimits } from './archive.js';
+import { imageLimits } from './executors/images.js';
 import { gearLimits } from './executors/limits.js';
 import { podmanUidBase } from './executors/podman.js';
 import { EXECUTOR_CHOICES, type ExecutorChoice } from './executors/select.js';
@@ -26,14 +27,14 @@ export interface EngineConfig {
   slurm?: SlurmConfig;
 }
 
-export const USAGE = `Usage: sprocket-engine [--key KEY | --key-file FILE] [--concurrency N] [--dir DIR] [--executor auto|bwrap|process|podman|slurm]
+export const USAGE = `Usage: sprocket-engine [--key KEY | --key-file FILE] [--concurrency N] [--dir DIR] [--executor auto|bwrap|process|podman|charliecloud|slurm]
 
   --key, SPROCKET_API_KEY            engine key <host>:<port>[:__force_insecure]:<secret> (it names the API)
   --key-file, SPROCKET_API_KEY_FILE  file holding the key
   --url, SPROCKET_API_URL            API URL, when it differs from what the key names
   --concurrency, SPROCKET_ENGINE_CONCURRENCY   jobs at once (default: number of cores)
   --dir, SPROCKET_ENGINE_DIR         work folder: gear cache and job folders (default: <tmp>/sprocket-engine)
-  --executor, SPROCKET_EXECUTOR      auto (default), bwrap, process, podman, or slurm (each job is
+  --executor, SPROCKET_EXECUTOR      auto (default), bwrap, process, podman, charliecloud, or slurm (each job is
                                      submitted to a Slurm cluster; see below)
   SPROCKET_ENGINE_CAPABILITIES       comma-separated (default: networking)
   SPROCKET_ENGINE_SHUTDOWN_GRACE     seconds running jobs get on shutdown (default 10)
@@ -48,6 +49,10 @@ Gear sandbox and limits:
   SPROCKET_GEAR_ARCHIVE_MAX_BYTES    bytes a gear archive may expand to (default 4G)
   SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES  members a gear archive may have (default 100000)
   SPROCKET_PODMAN_UID_BASE           host uid a rootful podman maps container root onto (default 524288)
+  SPROCKET_CH_IMAGES                 charliecloud image store: one directory image per image name, named
+                                     as ch-image does (localhost/gear:1 → localhost%gear+1; default <dir>/ch-images)
+  SPROCKET_IMAGE_MAX_BYTES, SPROCKET_IMAGE_MAX_ENTRIES  how far an image archive uploaded with a gear
+                                     may expand when unpacked for charliecloud (default 32G, 1000000 files)
   SPROCKET_PROCESS_EXECUTOR_AS_ROOT=true  let the unsandboxed process executor run gears when the
                                      engine is root (refused otherwise)
   A job's memory request is enforced (per-job cgroup, else prlimit --as).
@@ -88,6 +93,7 @@ export function loadEngineConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   archiveLimits(env);
   gearCacheMax(env);
   podmanUidBase(env);
+  imageLimits(env);
   return {
     key,
     apiUrl: values.url ?? env.SPROCKET_API_URL ?? undefined,

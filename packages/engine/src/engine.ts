@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EngineClient } from './client.js';
 import type { EngineConfig } from './config.js';
+import { ImageArchives } from './executors/images.js';
 import { sweepStaleCgroups } from './executors/limits.js';
 import { ExecutorSelector } from './executors/select.js';
 import { GearCache } from './layout.js';
@@ -19,7 +20,13 @@ export async function createEngine(
   log: Logger = createLogger(config.logLevel),
 ): Promise<{ runner: Runner; ctx: EngineContext; executor: string; notes: string[] }> {
   const client = new EngineClient(config.key, config.apiUrl);
-  const selector = new ExecutorSelector(config.executor);
+  const archives = new ImageArchives(path.join(config.workDir, 'images'), {
+    info: (gearId) => client.gearImage(gearId),
+    download: async (gearId, dest) => {
+      await client.download(`/gears/${encodeURIComponent(gearId)}/image`, dest);
+    },
+  });
+  const selector = new ExecutorSelector(config.executor, { workDir: config.workDir, archives });
   await selector.check();
   const swept = sweepStaleCgroups();
   if (swept) log.info(`removed ${swept} empty job cgroup(s) left by engines that were killed`);

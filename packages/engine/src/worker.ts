@@ -143,6 +143,7 @@ class JobRun {
     const spec: RunSpec = {
       jobDir: this.jobDir,
       jobId: this.job.id,
+      gearId: this.job.gear_id,
       command: target.command?.length ? target.command : ['bash', '-c', './run'],
       env: { PATH: GEAR_PATH, ...target.env },
       networking: target.networking === true || prepared.apiKeyInputs.length > 0,

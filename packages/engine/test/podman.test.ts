@@ -4,41 +4,17 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { containerName, DEFAULT_PODMAN_UID_BASE, PodmanExecutor, podmanRunArgs } from '../src/executors/podman.js';
 import { ExecutorSelector } from '../src/executors/select.js';
-import { capture, commandWorks, eventually, jobDirFor, processesWith, runSpec, tempDir } from './helpers.js';
+import { ensurePodmanImage, hasPodman, PODMAN } from './containers.js';
+import { capture, eventually, jobDirFor, processesWith, runSpec } from './helpers.js';
 
-const hasPodman = commandWorks(['podman', '--version']) && commandWorks(['runc', '--version']);
-if (!hasPodman) console.warn('podman and runc are not installed (CI does not install them): podman executor tests skipped');
+if (!hasPodman) console.warn('podman and runc are not installed (npm run setup installs them): podman executor tests skipped');
 
-const IMAGE = 'localhost/sprocket-test-bash:3';
-const PODMAN = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
+const IMAGE = 'localhost/sprocket-test-bash:4';
 const DEST = { type: 'acquisition', id: 'a'.repeat(24) };
 
-/**
- * A tiny image built from the host's bash and busybox, imported without any registry (how images
- * get onto these machines): enough for the test gears, which only need bash and coreutils.
- */
+/** A tiny image built from the host's bash and busybox, imported without any registry (how images get onto these machines). */
 function ensureImage(): void {
-  if (spawnSync('podman', [...PODMAN, 'image', 'exists', IMAGE]).status === 0) return;
-  const root = tempDir('sprocket-rootfs-');
-  const libs = spawnSync('ldd', ['/usr/bin/bash'], { encoding: 'utf8' })
-    .stdout.split('\n')
-    .map((l) => /(\/\S+) \(0x/.exec(l)?.[1])
-    .filter((p): p is string => !!p);
-  // coreutils' sleep, not busybox's: busybox picks the applet from argv[0], which the slow gear renames.
-  for (const file of ['/usr/bin/bash', '/usr/bin/busybox', '/usr/bin/sleep', ...libs]) {
-    const real = fs.realpathSync(file);
-    fs.mkdirSync(path.join(root, path.dirname(file)), { recursive: true });
-    fs.copyFileSync(real, path.join(root, file));
-    fs.chmodSync(path.join(root, file), 0o755);
-  }
-  for (const tool of ['sh', 'cat', 'cp', 'find', 'mkdir', 'ls', 'sort', 'touch', 'wc', 'pwd', 'id']) {
-    fs.symlinkSync('busybox', path.join(root, 'usr/bin', tool));
-  }
-  for (const dir of ['tmp', 'etc']) fs.mkdirSync(path.join(root, dir), { recursive: true });
-  if (!fs.existsSync(path.join(root, 'bin'))) fs.symlinkSync('usr/bin', path.join(root, 'bin'));
-  const tar = spawnSync('tar', ['-C', root, '-c', '.'], { maxBuffer: 64 * 1024 * 1024 });
-  const imported = spawnSync('podman', [...PODMAN, 'import', '-', IMAGE], { input: tar.stdout });
-  if (imported.status !== 0) throw new Error(`podman import failed: ${imported.stderr}`);
+  ensurePodmanImage(IMAGE);
 }
 
 describe.skipIf(!hasPodman)('podman executor', () => {

@@ -304,10 +304,13 @@ export class Client implements ModelContext {
 
   /**
    * Uploads a gear packed as a tar.gz (its directory with manifest.json at the top); returns it.
-   * `category` applies when the manifest's `custom.gear-builder.category` does not say.
+   * `category` applies when the manifest's `custom.gear-builder.category` does not say. `image`:
+   * the container image the manifest names, as a `podman save` / `docker save` archive (Sprocket),
+   * for engines on sites without a registry.
    */
-  async addGear(archive: UploadSource, opts: { category?: string } = {}): Promise<Gear> {
+  async addGear(archive: UploadSource, opts: { category?: string; image?: UploadSource } = {}): Promise<Gear> {
     const parts = await fileParts([archive]);
+    if (opts.image) parts.push(...(await fileParts([opts.image])).map((p) => ({ ...p, name: 'image' })));
     if (opts.category) parts.unshift({ name: 'category', value: opts.category });
     return new Gear(this, await this.transport.upload<Json>('addGear', {}, parts));
   }

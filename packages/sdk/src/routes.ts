@@ -192,7 +192,7 @@ export const ROUTES = {
   // Gears
   listGears: list('/gears', 'gears', undefined, ['all_versions']),
   getGear: { method: 'GET', path: '/gears/{id}', area: 'gears' },
-  addGear: { method: 'POST', path: '/gears', multipart: ['file', 'category'], area: 'gears' },
+  addGear: { method: 'POST', path: '/gears', multipart: ['file', 'category', 'image'], area: 'gears' },
   deleteGear: { method: 'DELETE', path: '/gears/{id}', area: 'gears' },
   getGearInvocation: { method: 'GET', path: '/gears/{id}/invocation', area: 'gears' },
 

@@ -41,6 +41,8 @@ export interface ServerConfig {
   jobMaxAttempts: number;
   /** Bounds on a gear archive at `POST /gears` (SPROCKET_GEAR_ARCHIVE_*): a tar.gz may not expand past them. */
   gearArchive: { maxBytes: number; maxEntries: number; maxRatio: number };
+  /** Bounds on a container image archive uploaded with a gear (SPROCKET_GEAR_IMAGE_*): bytes as sent, tar members. */
+  gearImage: { maxBytes: number; maxEntries: number };
   /** Bounds on DICOM header extraction per uploaded file (SPROCKET_DICOM_*): where a zip bomb stops. */
   dicomLimits: { maxInflatedBytes: number; maxMembers: number; timeoutSeconds: number };
   /** Bounds on data views that read files (`fileSpec.processFiles`, SPROCKET_VIEW_*): bytes per file, rows per view. */
@@ -73,6 +75,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logLevel: env.SPROCKET_LOG_LEVEL ?? 'warn',
     jobHeartbeatTimeout: positiveNumber(env, 'SPROCKET_JOB_HEARTBEAT_TIMEOUT', 60, false),
     jobMaxAttempts: positiveNumber(env, 'SPROCKET_JOB_MAX_ATTEMPTS', 3, true),
+    gearImage: {
+      maxBytes: positiveNumber(env, 'SPROCKET_GEAR_IMAGE_MAX_BYTES', 16 * 1024 ** 3, true),
+      maxEntries: positiveNumber(env, 'SPROCKET_GEAR_IMAGE_MAX_ENTRIES', 10_000, true),
+    },
     gearArchive: {
       maxBytes: positiveNumber(env, 'SPROCKET_GEAR_ARCHIVE_MAX_BYTES', 4 * 1024 ** 3, true),
       maxEntries: positiveNumber(env, 'SPROCKET_GEAR_ARCHIVE_MAX_ENTRIES', 100_000, true),

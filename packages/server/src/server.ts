@@ -38,7 +38,8 @@ export async function startServer(config: ServerConfig, opts: { logger?: boolean
   await store.recover(async (keys) => {
     const rows = await handle.db.selectFrom('files').select('id').where('id', 'in', keys).execute();
     const gears = await handle.db.selectFrom('gears').select('archive_key').where('archive_key', 'in', keys).execute();
-    return new Set([...rows.map((r) => r.id), ...gears.map((g) => g.archive_key!)]);
+    const images = await handle.db.selectFrom('gear_images').select('archive_key').where('archive_key', 'in', keys).execute();
+    return new Set([...rows.map((r) => r.id), ...gears.map((g) => g.archive_key!), ...images.map((i) => i.archive_key)]);
   });
   const ctx: ServerContext = {
     handle,

@@ -12,6 +12,8 @@ export interface RunSpec {
   resources: ResourceRequest;
   /** Container image the gear names, if any. */
   image: string | null;
+  /** The gear's id, to fetch the image archive uploaded with it (container executors). */
+  gearId?: string;
   /** Used to name containers or scheduler jobs so they can be found again. */
   jobId: string;
   /** The user and group the gear runs as (the manifest's custom.flywheel.uid/gid), when given. */

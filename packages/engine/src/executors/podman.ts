@@ -12,8 +12,25 @@ import { handOver, runProcessGroup } from './spawn.js';
  * Settings that make podman work on these hosts (cgroups v1 hybrid, no systemd): crun cannot run
  * here, runc needs cgroupfs, and the default rlimits cannot be applied, so they are set explicitly.
  */
-const PODMAN_GLOBAL = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
+export const PODMAN_GLOBAL = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
 const LIMITS = ['--ulimit', 'nofile=1024:1024'];
+
+/**
+ * RLIMIT_NPROC for the container: podman's default is above what an unprivileged-in-its-container
+ * engine may set (runc: "error setting rlimit type 6"; here anything past about 20000 failed), so
+ * it is the engine's own hard limit, at most 16384. It counts every process of the container's host
+ * uid across gears; --pids-limit is the bound per gear.
+ */
+function nprocLimit(): number {
+  let hard = 16_384;
+  try {
+    const line = /^Max processes\s+\S+\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (line && line[1] !== 'unlimited') hard = Math.min(hard, Number(line[1]));
+  } catch {
+    // not Linux: podman's default stands
+  }
+  return hard;
+}
 /** Host uids a rootful podman maps the container's 0–65535 onto (SPROCKET_PODMAN_UID_BASE). */
 export const DEFAULT_PODMAN_UID_BASE = 524_288;
 const ID_RANGE = 65_536;
@@ -51,6 +68,8 @@ export function podmanRunArgs(spec: RunSpec): string[] {
   args.push(
     '--pids-limit',
     String(limits.maxProcesses),
+    '--ulimit',
+    `nproc=${nprocLimit()}:${nprocLimit()}`,
     '--ulimit',
     `fsize=${limits.diskBytes}:${limits.diskBytes}`,
     '--security-opt',

@@ -1,13 +1,16 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { BwrapExecutor } from './bwrap.js';
+import { CharliecloudExecutor, chImagesDir } from './charliecloud.js';
 import type { Executor, RunSpec } from './executor.js';
+import { ImageArchives } from './images.js';
 import { isRoot } from './limits.js';
 import { PodmanExecutor } from './podman.js';
 import { AS_ROOT_SETTING, ProcessExecutor, processAsRootAllowed } from './process.js';
 import { slurmUnusable } from './slurm.js';
 
-export const EXECUTOR_CHOICES = ['auto', 'bwrap', 'process', 'podman', 'slurm'] as const;
+export const EXECUTOR_CHOICES = ['auto', 'bwrap', 'process', 'podman', 'charliecloud', 'slurm'] as const;
 export type ExecutorChoice = (typeof EXECUTOR_CHOICES)[number];
 
 export interface Selection {
@@ -16,17 +19,32 @@ export interface Selection {
   note?: string;
 }
 
+/** What to do when a gear's image is nowhere: said in the failure, so the user knows the way out. */
+const IMAGE_HELP =
+  'upload it with the gear (sprocket gear upload --image <archive from podman save or docker save>), or load it on this engine (podman load -i <archive>, or unpack it into the charliecloud image store, SPROCKET_CH_IMAGES)';
+
 /**
- * Picks the executor for each job. `auto`: podman when the gear names an image podman has locally,
- * else bubblewrap when it works on this machine, else no sandbox. A fixed choice is used for every
+ * Picks the executor for each job. `auto`: for a gear naming a container image, podman when it has
+ * the image (loading the archive uploaded with the gear first), else charliecloud when it has it;
+ * without the image the gear's own files run in bubblewrap (else no sandbox), unless its program
+ * lives only in the image: then the job fails, naming the image. A fixed choice is used for every
  * job, and a job it cannot run fails with the reason.
  */
 export class ExecutorSelector {
   readonly process = new ProcessExecutor();
   readonly bwrap = new BwrapExecutor();
   readonly podman = new PodmanExecutor();
+  readonly charliecloud: CharliecloudExecutor;
+  readonly archives: ImageArchives;
 
-  constructor(readonly choice: ExecutorChoice = 'auto') {}
+  constructor(
+    readonly choice: ExecutorChoice = 'auto',
+    opts: { workDir?: string; archives?: ImageArchives } = {},
+  ) {
+    const workDir = opts.workDir ?? path.join(os.tmpdir(), 'sprocket-engine');
+    this.charliecloud = new CharliecloudExecutor(chImagesDir(workDir));
+    this.archives = opts.archives ?? new ImageArchives(path.join(workDir, 'images'), undefined);
+  }
 
   /** Fails fast when a fixed choice cannot work here, rather than failing every job later. */
   async check(): Promise<void> {
@@ -53,37 +71,54 @@ export class ExecutorSelector {
     return (await this.bwrap.available()) ? 'bwrap' : 'process';
   }
 
-  /**
-   * What the engine says once at start instead of in every job's log: in auto mode without a usable
-   * podman, gears naming a container image run their gear files on the host system.
-   */
+  /** What the engine says once at start instead of in every job's log: which image executors it lacks. */
   async startNotes(): Promise<string[]> {
-    if (this.choice !== 'auto' || (await this.podman.available())) return [];
+    if (this.choice !== 'auto') return [];
+    const podman = await this.podman.available();
+    const ch = await this.charliecloud.available();
+    if (podman && ch) return [];
+    if (podman || ch)
+      return [
+        `${podman ? 'charliecloud (ch-run)' : 'podman (with runc)'} is not installed here: gears naming a container image run with ${podman ? 'podman' : 'charliecloud'}`,
+      ];
     return [
-      `podman (with runc) is not installed here: gears naming a container image run their gear files with the ${await this.defaultName()} executor instead`,
+      `neither podman (with runc) nor charliecloud (ch-run) is installed here: gears naming a container image run their gear files with the ${await this.defaultName()} executor, and those whose program lives only in the image fail`,
     ];
   }
 
-  async pick(spec: Pick<RunSpec, 'image'> & Partial<Pick<RunSpec, 'jobDir' | 'command'>>): Promise<Selection> {
+  /** Whether the container executor has the image, after loading the archive uploaded with the gear. */
+  private async hasImage(executor: PodmanExecutor | CharliecloudExecutor, spec: Pick<RunSpec, 'image' | 'gearId'>): Promise<boolean> {
+    const image = spec.image!;
+    if (await this.archives.ensure(spec.gearId, image, executor instanceof PodmanExecutor ? 'podman' : executor)) return true;
+    return executor.hasImage(image);
+  }
+
+  async pick(spec: Pick<RunSpec, 'image'> & Partial<Pick<RunSpec, 'jobDir' | 'command' | 'gearId'>>): Promise<Selection> {
     // In slurm mode the node-side step picks, with its own selector (SPROCKET_SLURM_EXECUTOR).
     if (this.choice === 'slurm') throw new Error('SPROCKET_EXECUTOR=slurm runs gears on the cluster, not on the engine host');
-    if (this.choice === 'podman') {
-      if (!spec.image) throw new Error('SPROCKET_EXECUTOR=podman, but the gear names no container image');
-      if (!(await this.podman.hasImage(spec.image)))
-        throw new Error(`container image ${spec.image} is not present locally (podman image exists)`);
-      return { executor: this.podman };
+    if (this.choice === 'podman' || this.choice === 'charliecloud') {
+      const executor = this[this.choice];
+      if (!spec.image) throw new Error(`SPROCKET_EXECUTOR=${this.choice}, but the gear names no container image`);
+      if (!(await this.hasImage(executor, spec)))
+        throw new Error(`container image ${spec.image} is not available to ${this.choice} on this engine: ${IMAGE_HELP}`);
+      return { executor };
     }
     if (this.choice !== 'auto') return { executor: this[this.choice] };
     let note: string | undefined;
-    // Without podman at all the engine said so once at start (startNotes); a podman lacking this
-    // gear's image, or a gear whose program lives only in its image, is worth saying in the job's log.
-    if (spec.image && (await this.podman.available())) {
-      if (await this.podman.hasImage(spec.image)) return { executor: this.podman };
-      note = `container image ${spec.image} is not available to podman here; running the gear files on the host system`;
-    } else if (spec.image) {
+    if (spec.image) {
+      const tried: string[] = [];
+      for (const executor of [this.podman, this.charliecloud]) {
+        if (!(await executor.available())) continue;
+        tried.push(executor.name);
+        if (await this.hasImage(executor, spec)) return { executor };
+      }
+      const where = tried.length ? `to ${tried.join(' or ')} ` : '(neither podman nor charliecloud is installed) ';
       const missing = missingEntryPoint(spec);
       if (missing)
-        note = `the gear's ${missing} is not among its files (it lives in container image ${spec.image}) and podman is not installed here: the gear is run on the host system and will likely fail`;
+        throw new Error(
+          `the gear's program ${missing} lives only in its container image ${spec.image}, which is not available ${where}on this engine: ${IMAGE_HELP}`,
+        );
+      note = `container image ${spec.image} is not available ${where}on this engine; the gear's own files hold its program, so they run on the host system in the ${(await this.bwrap.available()) ? 'bwrap sandbox' : 'process executor'}`;
     }
     if (await this.bwrap.available()) return { executor: this.bwrap, note };
     return { executor: this.process, note };

@@ -6,7 +6,7 @@ import type { RouteCall } from './principal.js';
 /**
  * What an engine key may call: the engine routes (marked `config: {engine: true}`, which check
  * themselves that the job is this engine's and still running) and the reads a job needs, only for
- * the jobs this engine has claimed and that still run: their gear's archive and document, their
+ * the jobs this engine has claimed and that still run: their gear's archive, image archive and document, their
  * document and config.json, and their input files at the pinned version. Anything else on the
  * site is closed to it, so a stolen engine key reads no more than the jobs in flight on that engine.
  */
@@ -17,6 +17,7 @@ const READABLE = new Map<string, Reads>([
   ['GET /api/version', 'free'],
   ['GET /api/gears/:id', 'gear'],
   ['GET /api/gears/:id/archive', 'gear'],
+  ['GET /api/gears/:id/image', 'gear'],
   ['GET /api/jobs/:id', 'job'],
   ['GET /api/jobs/:id/config.json', 'job'],
 ]);

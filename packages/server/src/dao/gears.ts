@@ -31,5 +31,6 @@ export async function gearNamed(db: Kysely<Database>, name: string, version: str
 }
 
 export async function deleteGearRow(db: Kysely<Database>, id: string): Promise<void> {
+  await db.deleteFrom('gear_images').where('gear_id', '=', id).execute();
   await db.deleteFrom('gears').where('id', '=', id).execute();
 }

@@ -8,6 +8,7 @@ import * as m0006 from './migrations/0006_gear_owners.js';
 import * as m0007 from './migrations/0007_collections.js';
 import * as m0008 from './migrations/0008_web_sessions.js';
 import * as m0009 from './migrations/0009_job_cluster.js';
+import * as m0010 from './migrations/0010_gear_images.js';
 import type { Database } from './schema.js';
 
 /** Migrations are listed here in order; each file is applied once and never edited after release. */
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_collections': m0007,
   '0008_web_sessions': m0008,
   '0009_job_cluster': m0009,
+  '0010_gear_images': m0010,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -143,6 +143,19 @@ export interface GearsTable {
   modified: string;
 }
 
+/** The container image archive uploaded with a gear (at most one per gear version). */
+export interface GearImagesTable {
+  gear_id: string;
+  /** File-store key of the archive as uploaded (docker-archive tar, maybe gzipped). */
+  archive_key: string;
+  size: number;
+  /** `sha256:<hex>` of the archive's bytes. */
+  digest: string;
+  /** The image name it provides: the one the gear's manifest names. */
+  image: string;
+  created: string;
+}
+
 /** Who may upload new versions of a gear name: the owner (null: site admins only) and site admins. */
 export interface GearNamesTable {
   name: string;
@@ -307,6 +320,7 @@ export interface Database {
   project_permissions: ProjectPermissionsTable;
   gears: GearsTable;
   gear_names: GearNamesTable;
+  gear_images: GearImagesTable;
   devices: DevicesTable;
   jobs: JobsTable;
   job_containers: JobContainersTable;

@@ -1,15 +1,16 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { checkManifest, type GearManifest } from '@sprocket/types';
 import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/principal.js';
 import type { ServerContext } from '../context.js';
 import { isPlainObject, type JsonObject, parseJson } from '../dao/json.js';
-import type { Database, GearsTable } from '../db/schema.js';
+import type { Database, GearImagesTable, GearsTable } from '../db/schema.js';
 import { ApiError, apiError, badRequest } from '../errors.js';
 import type { MultipartUpload } from '../files/upload-parts.js';
 import type { FieldResolver } from '../http/filters.js';
 import { newId, now } from '../ids.js';
 import { readArchiveManifest } from './archive.js';
+import { checkImageArchive, type ImageArchiveCheck, sameImage } from './gear-image.js';
 import { checkMayUpload, claimGearName } from './gear-owners.js';
 
 export const GEAR_CATEGORIES = ['converter', 'utility', 'qa', 'classifier', 'analysis'] as const;
@@ -109,29 +110,35 @@ function categoryOf(m: GearManifest, formValue: string | undefined): GearCategor
 }
 
 type StagedArchive = { key: string; size: number; sha384: string };
+type StagedImage = { key: string; size: number; check: ImageArchiveCheck };
 
 /** Streams the upload's archive into staging while its manifest is read on the way; the `category` field beside it. */
 async function stageArchive(
   ctx: ServerContext,
   upload: MultipartUpload,
-): Promise<{ blob: StagedArchive; found: Awaited<ReturnType<typeof readArchiveManifest>>; category?: string }> {
+): Promise<{ blob: StagedArchive; found: Awaited<ReturnType<typeof readArchiveManifest>>; category?: string; image?: StagedImage }> {
   if (!upload.isMultipart())
     throw new ApiError('UNSUPPORTED_MEDIA_TYPE', "a gear is uploaded as multipart/form-data with its tar.gz in the field 'file'");
   let staged: StagedArchive | undefined;
   let found: Awaited<ReturnType<typeof readArchiveManifest>> | undefined;
   let category: string | undefined;
+  let image: StagedImage | undefined;
   try {
     for await (const part of upload.parts()) {
       if (part.type === 'field') {
         if (part.fieldname === 'category') category = String(part.value);
         continue;
       }
+      if (part.fieldname === 'image' && !image) {
+        image = await stageImage(ctx, part.file);
+        continue;
+      }
       if (part.fieldname !== 'file' || staged) {
         part.file.resume();
         throw badRequest(
-          staged
-            ? "only one gear archive per upload (field 'file')"
-            : `unexpected file field '${part.fieldname}' (the archive goes in 'file')`,
+          staged || part.fieldname === 'image'
+            ? `only one ${part.fieldname === 'image' ? 'image archive' : 'gear archive'} per upload (field '${part.fieldname}')`
+            : `unexpected file field '${part.fieldname}' (the archive goes in 'file', a container image archive in 'image')`,
         );
       }
       const toStore = new PassThrough();
@@ -143,12 +150,67 @@ async function stageArchive(
       found = manifest;
     }
   } catch (err) {
-    if (staged) await ctx.store.discard([staged.key]);
+    await ctx.store.discard([...(staged ? [staged.key] : []), ...(image ? [image.key] : [])]);
     if (err instanceof ApiError) throw err;
     throw badRequest(`upload failed: ${(err as Error).message}`);
   }
-  if (!staged || !found) throw badRequest("upload has no gear archive (send the tar.gz as form field 'file')");
-  return { blob: staged, found, category };
+  if (!staged || !found) {
+    if (image) await ctx.store.discard([image.key]);
+    throw badRequest("upload has no gear archive (send the tar.gz as form field 'file')");
+  }
+  return { blob: staged, found, category, ...(image ? { image } : {}) };
+}
+
+/**
+ * Streams a container image archive (field `image`) into staging while it is checked; a refused
+ * archive is discarded and answered 413 (too large) or 400 (not a podman/docker save archive).
+ */
+async function stageImage(ctx: ServerContext, file: Readable): Promise<StagedImage> {
+  const toStore = new PassThrough();
+  const toCheck = new PassThrough();
+  file.pipe(toStore);
+  file.pipe(toCheck);
+  // Past the bound nothing more is read: the upload stops, and so does the copy into staging.
+  const tooLarge = () => {
+    const err = new Error('image archive too large');
+    file.unpipe();
+    toStore.destroy(err);
+    file.on('error', () => undefined); // the refusal is the answer; this error says nothing more
+    file.destroy(err);
+  };
+  const [stored, check] = await Promise.allSettled([
+    ctx.store.stage(newId(), toStore),
+    checkImageArchive(toCheck, ctx.config.gearImage, tooLarge),
+  ]);
+  const refusal = check.status === 'fulfilled' ? check.value : { problem: `image: ${(check.reason as Error).message}` };
+  if (stored.status === 'rejected' || refusal.problem) {
+    if (stored.status === 'fulfilled') await ctx.store.discard([stored.value.key]);
+    if (refusal.problem)
+      throw refusal.tooLarge ? new ApiError('PAYLOAD_TOO_LARGE', `image: ${refusal.problem}`) : badRequest(`image: ${refusal.problem}`);
+    throw badRequest(`upload of the image archive failed: ${(stored as PromiseRejectedResult).reason?.message}`);
+  }
+  return { key: stored.value.key, size: stored.value.size, check: refusal };
+}
+
+/** The container image the manifest names (custom.gear-builder.image), if any. */
+function manifestImage(m: GearManifest): string | undefined {
+  const gb = isPlainObject(m.custom) ? m.custom['gear-builder'] : undefined;
+  return isPlainObject(gb) && typeof gb.image === 'string' && gb.image ? gb.image : undefined;
+}
+
+/** The image archive, when it provides the image the manifest names; else a 400 saying how they differ. */
+function imageRow(manifest: GearManifest, image: StagedImage, gearId: string): GearImagesTable {
+  const named = manifestImage(manifest);
+  const tags = image.check.tags ?? [];
+  if (!named)
+    throw badRequest(
+      `image: an image archive was sent, but manifest.json names no container image (custom.gear-builder.image; the archive provides ${tags.join(', ')})`,
+    );
+  if (!tags.some((t) => sameImage(t, named)))
+    throw badRequest(
+      `image: the archive provides ${tags.join(', ') || 'no named image'}, but manifest.json names ${named} (custom.gear-builder.image): save that image (podman save ${named})`,
+    );
+  return { gear_id: gearId, archive_key: image.key, size: image.size, digest: image.check.digest!, image: named, created: now() };
 }
 
 /** The archive's manifest.json, parsed and checked against the gear spec. */
@@ -188,30 +250,38 @@ function gearRow(manifest: GearManifest, blob: StagedArchive, category: string |
 }
 
 /** Stores a new name+version with its archive, claiming the name for a first upload. */
-async function storeGear(ctx: ServerContext, row: GearsTable, uploader: Principal): Promise<void> {
+async function storeGear(ctx: ServerContext, row: GearsTable, uploader: Principal, image?: GearImagesTable): Promise<void> {
   // Asked before storing, and again if the insert fails, to tell a duplicate from another failure.
   const versionStored = () =>
     ctx.handle.db.selectFrom('gears').select('id').where('name', '=', row.name).where('version', '=', row.version).executeTakeFirst();
   if (await versionStored()) throw gearExists(row);
-  await ctx.store.publish([row.archive_key!]);
+  const keys = [row.archive_key!, ...(image ? [image.archive_key] : [])];
+  await ctx.store.publish(keys);
   try {
     // The name is claimed (or its owner checked again) in the transaction that stores the version:
     // a first upload that fails leaves the name unclaimed, and racing first uploads get one owner.
     await ctx.handle.db.transaction().execute(async (trx) => {
       row.owner_id = await claimGearName(trx, row.name, uploader);
       await trx.insertInto('gears').values(row).execute();
+      if (image) await trx.insertInto('gear_images').values(image).execute();
     });
   } catch (e) {
     if (e instanceof ApiError) throw e;
     // Two uploads of the same name+version raced past the check: the unique index decides.
     throw (await versionStored()) ? gearExists(row) : e;
   }
-  await ctx.store.confirm([row.archive_key!]);
+  await ctx.store.confirm(keys);
+}
+
+/** The image archive uploaded with a gear, if any. */
+export function gearImageOf(ctx: ServerContext, gearId: string): Promise<GearImagesTable | undefined> {
+  return ctx.handle.db.selectFrom('gear_images').selectAll().where('gear_id', '=', gearId).executeTakeFirst();
 }
 
 /**
  * Receives `POST /gears`: the multipart field `file` (the gear directory as a tar.gz) streams into
- * the file store while its manifest is read on the way; an optional `category` field. The gear is
+ * the file store while its manifest is read on the way; an optional `category` field; an optional
+ * `image` field, the container image archive the manifest names (podman save / docker save). The gear is
  * stored only when the manifest is valid, its name+version is new and `uploader` may add versions
  * of the name (its owner or a site admin; a new name becomes the uploader's).
  */
@@ -220,15 +290,15 @@ export async function receiveGearUpload(
   upload: MultipartUpload,
   uploader: Principal,
 ): Promise<{ gear: LoadedGear; warnings: string[] }> {
-  const { blob, found, category } = await stageArchive(ctx, upload);
+  const { blob, found, category, image } = await stageArchive(ctx, upload);
   try {
     const { manifest, warnings } = uploadedManifest(found);
     await checkMayUpload(ctx.handle.db, manifest.name, uploader);
     const row = gearRow(manifest, blob, category, uploader);
-    await storeGear(ctx, row, uploader);
+    await storeGear(ctx, row, uploader, image ? imageRow(manifest, image, row.id) : undefined);
     return { gear: loadedGear(ctx, row), warnings };
   } catch (err) {
-    await ctx.store.discard([blob.key]);
+    await ctx.store.discard([blob.key, ...(image ? [image.key] : [])]);
     throw err;
   }
 }

@@ -18,6 +18,7 @@ import {
   forgetGear,
   gearDoc,
   gearFieldResolver,
+  gearImageOf,
   loadedGear,
   receiveGearUpload,
   requiredFileInputs,
@@ -41,7 +42,7 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       schema: {
         ...t,
         summary:
-          "Upload a gear: multipart field 'file' = tar.gz of the gear directory (manifest.json at its top), optional field 'category'",
+          "Upload a gear: multipart field 'file' = tar.gz of the gear directory (manifest.json at its top), optional field 'category', optional field 'image' = the container image the manifest names (custom.gear-builder.image) as a `podman save` / `docker save` archive (tar or tar.gz; Sprocket extension, for sites without a registry; bounded by SPROCKET_GEAR_IMAGE_MAX_BYTES, 413 past it)",
         consumes: ['multipart/form-data'],
       },
     },
@@ -160,9 +161,10 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
       const gear = await requireGear(ctx, req.params.id);
       const active = await activeJobOfGear(db, gear.row.id);
       if (active) throw apiError('GEAR_IN_USE', { name: gear.manifest.name, version: gear.manifest.version, job: active.id });
+      const image = await gearImageOf(ctx, gear.row.id);
       await deleteGearRow(db, gear.row.id);
       forgetGear(ctx, gear.row.id);
-      if (gear.row.archive_key) await ctx.store.remove([gear.row.archive_key]);
+      await ctx.store.remove([...(gear.row.archive_key ? [gear.row.archive_key] : []), ...(image ? [image.archive_key] : [])]);
       return { deleted: 1 };
     },
   );
@@ -189,6 +191,32 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
         .header('Content-Length', gear.row.archive_size)
         .header('Content-Disposition', `attachment; filename="${name}"`);
       return reply.send(ctx.store.open(gear.row.archive_key));
+    },
+  );
+
+  app.get(
+    '/gears/:id/image',
+    {
+      schema: {
+        ...t,
+        summary:
+          'The container image archive uploaded with the gear (docker-archive, as sent; Sprocket extension). Headers X-Image-Digest (sha256:…) and X-Image-Name (the image it provides); HEAD for those alone. 404 when the gear has none. Engine keys may read it for the gears of their running jobs',
+        params: idParams,
+      },
+    },
+    async (req, reply) => {
+      requirePrincipal(req);
+      const gear = await requireGear(ctx, req.params.id);
+      const image = await gearImageOf(ctx, gear.row.id);
+      if (!image) throw notFound(`image archive of gear ${gear.row.id}`);
+      void reply
+        .header('Content-Type', 'application/x-tar')
+        .header('Content-Length', image.size)
+        .header('X-Image-Digest', image.digest)
+        .header('X-Image-Name', image.image)
+        .header('Content-Disposition', 'attachment; filename="image.tar"');
+      // HEAD too: fastify sends its headers and drops the stream unread.
+      return reply.send(ctx.store.open(image.archive_key));
     },
   );
 
