@@ -57,20 +57,7 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean; rep
       if (route.schema?.response) route.schema = { ...route.schema, response: undefined };
     });
 
-  // Bodies are JSON or multipart; a JSON document sent as text/plain is refused (415), not half-parsed.
-  app.removeContentTypeParser('text/plain');
-  // Flywheel's SDK sends `Content-Type: application/json` on bodiless POSTs; treat those as no body.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = (body as string).trim();
-    if (text === '') return done(null, undefined);
-    if (jsonTooDeep(text)) return done(new ApiError('INVALID_JSON', tooDeepMessage('body')), undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (e) {
-      done(new ApiError('INVALID_JSON', `body is not valid JSON: ${(e as Error).message}`), undefined);
-    }
-  });
+  registerBodyParsers(app);
 
   await app.register(multipart, {
     limits: { fileSize: Number.POSITIVE_INFINITY, files: 10_000, fieldSize: 16 * 1024 * 1024, parts: 20_000 },
@@ -87,6 +74,33 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean; rep
     transformObject: withResponseModels,
   });
 
+  registerRequestHooks(app, ctx);
+  // Browser sessions (after key authentication), the event stream, and the built UI at /.
+  await registerWeb(app, ctx);
+
+  await app.register((untyped) => apiRoutes(untyped, ctx, openapiDocument), { prefix: '/api' });
+  return app;
+}
+
+/** Bodies are JSON or multipart; a JSON document sent as text/plain is refused (415), not half-parsed. */
+function registerBodyParsers(app: FastifyInstance): void {
+  app.removeContentTypeParser('text/plain');
+  // Flywheel's SDK sends `Content-Type: application/json` on bodiless POSTs; treat those as no body.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    if (jsonTooDeep(text)) return done(new ApiError('INVALID_JSON', tooDeepMessage('body')), undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(new ApiError('INVALID_JSON', `body is not valid JSON: ${(e as Error).message}`), undefined);
+    }
+  });
+}
+
+/** What every request and answer goes through: bytes for large replies, nosniff, authentication. */
+function registerRequestHooks(app: FastifyInstance, ctx: ServerContext): void {
   // A large JSON reply is handed to the socket as bytes. Node encodes a string to UTF-8 at ~250 MB/s
   // (6 ms of the 250-acquisition page's 1.6 MB, after another pass to measure it for
   // Content-Length); when every character is ASCII, which a UTF-8 length equal to the string's
@@ -106,31 +120,25 @@ export async function buildApp(ctx: ServerContext, opts: { logger?: boolean; rep
     req.principal = await authenticate(ctx.handle, req);
     await assertPrincipalMayCall(ctx.handle, req);
   });
-  // Browser sessions (after key authentication), the event stream, and the built UI at /.
-  await registerWeb(app, ctx);
+}
 
-  await app.register(
-    async (untyped) => {
-      const api = typed(untyped);
-      await systemRoutes(api, ctx);
-      await userRoutes(api, ctx);
-      await groupRoutes(api, ctx);
-      registerAnalysisJobInflation(api, ctx);
-      await containerRoutes(api, ctx);
-      await fileRoutes(api, ctx);
-      await lookupRoutes(api, ctx);
-      await permissionRoutes(api, ctx);
-      await downloadRoutes(api, ctx);
-      await gearRoutes(api, ctx);
-      await jobRoutes(api, ctx);
-      await engineRoutes(api, ctx);
-      await batchRoutes(api, ctx);
-      await ruleRoutes(api, ctx);
-      await viewRoutes(api, ctx);
-      await collectionRoutes(api, ctx);
-      api.get('/openapi.json', { schema: { hide: true } }, openapiDocument);
-    },
-    { prefix: '/api' },
-  );
-  return app;
+async function apiRoutes(untyped: FastifyInstance, ctx: ServerContext, openapiDocument: ReturnType<typeof collectOpenApi>): Promise<void> {
+  const api = typed(untyped);
+  await systemRoutes(api, ctx);
+  await userRoutes(api, ctx);
+  await groupRoutes(api, ctx);
+  registerAnalysisJobInflation(api, ctx);
+  await containerRoutes(api, ctx);
+  await fileRoutes(api, ctx);
+  await lookupRoutes(api, ctx);
+  await permissionRoutes(api, ctx);
+  await downloadRoutes(api, ctx);
+  await gearRoutes(api, ctx);
+  await jobRoutes(api, ctx);
+  await engineRoutes(api, ctx);
+  await batchRoutes(api, ctx);
+  await ruleRoutes(api, ctx);
+  await viewRoutes(api, ctx);
+  await collectionRoutes(api, ctx);
+  api.get('/openapi.json', { schema: { hide: true } }, openapiDocument);
 }

@@ -86,52 +86,79 @@ function boundUserRegexStatements(client: pg.PoolClient): void {
   }) as typeof client.query;
 }
 
-export function openPostgres(url: string): DatabaseHandle {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
-  pool.on('connect', boundUserRegexStatements);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  // LISTEN needs a connection of its own for as long as anyone listens; it is opened on first use.
-  let listener: pg.Client | undefined;
-  let connecting: Promise<pg.Client> | undefined;
-  let closing = false;
-  let retryMs = 500;
-  const subscribers = new Map<string, Set<() => void>>();
-  const wakeAll = () => {
-    for (const set of subscribers.values()) for (const fn of set) fn();
-  };
-  // A dropped listener (database restart, idle-connection killer) must not silently turn every
-  // long poll into a slow poll: resubscribe with backoff, and wake everyone once we are back,
-  // since notifications sent in between were lost.
-  function dropped(): void {
-    listener = undefined;
-    connecting = undefined;
-    if (closing || subscribers.size === 0) return;
-    setTimeout(() => void resubscribe(), retryMs).unref();
-    retryMs = Math.min(retryMs * 2, 30_000);
+/**
+ * LISTEN needs a connection of its own for as long as anyone listens; it is opened on first use.
+ * A dropped listener (database restart, idle-connection killer) must not silently turn every long
+ * poll into a slow poll: it resubscribes with backoff and wakes everyone once back, since
+ * notifications sent in between were lost.
+ */
+class Listener {
+  private client: pg.Client | undefined;
+  private connecting: Promise<pg.Client> | undefined;
+  private closing = false;
+  private retryMs = 500;
+  private readonly subscribers = new Map<string, Set<() => void>>();
+
+  constructor(private readonly url: string) {}
+
+  async listen(channel: string, fn: () => void): Promise<() => Promise<void>> {
+    let set = this.subscribers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.subscribers.set(channel, set);
+      const client = await this.connect();
+      await client.query(`listen ${channel}`);
+    }
+    set.add(fn);
+    return async () => {
+      set.delete(fn);
+    };
   }
-  async function resubscribe(): Promise<void> {
-    if (closing) return;
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const client = this.client;
+    this.client = undefined;
+    this.subscribers.clear();
+    if (client) await client.end().catch(() => undefined);
+  }
+
+  private wakeAll(): void {
+    for (const set of this.subscribers.values()) for (const fn of set) fn();
+  }
+
+  private dropped(): void {
+    this.client = undefined;
+    this.connecting = undefined;
+    if (this.closing || this.subscribers.size === 0) return;
+    setTimeout(() => void this.resubscribe(), this.retryMs).unref();
+    this.retryMs = Math.min(this.retryMs * 2, 30_000);
+  }
+
+  private async resubscribe(): Promise<void> {
+    if (this.closing) return;
     try {
-      const client = await listenerClient();
-      for (const channel of subscribers.keys()) await client.query(`listen ${channel}`);
-      retryMs = 500;
-      wakeAll();
+      const client = await this.connect();
+      for (const channel of this.subscribers.keys()) await client.query(`listen ${channel}`);
+      this.retryMs = 500;
+      this.wakeAll();
     } catch {
-      dropped();
+      this.dropped();
     }
   }
-  async function listenerClient(): Promise<pg.Client> {
-    if (listener) return listener;
-    connecting ??= (async () => {
-      const client = new pg.Client({ connectionString: url });
+
+  private connect(): Promise<pg.Client> {
+    if (this.client) return Promise.resolve(this.client);
+    this.connecting ??= (async () => {
+      const client = new pg.Client({ connectionString: this.url });
       client.on('notification', (n) => {
-        for (const fn of subscribers.get(n.channel) ?? []) fn();
+        for (const fn of this.subscribers.get(n.channel) ?? []) fn();
       });
       let gone = false;
       const onGone = () => {
         if (gone) return;
         gone = true;
-        if (listener === client || !listener) dropped();
+        if (this.client === client || !this.client) this.dropped();
       };
       // Never crash the server over the listener: callers also poll while it is away.
       client.on('error', onGone);
@@ -139,38 +166,31 @@ export function openPostgres(url: string): DatabaseHandle {
       try {
         await client.connect();
       } catch (err) {
-        connecting = undefined;
+        this.connecting = undefined;
         throw err;
       }
-      listener = client;
+      this.client = client;
       return client;
     })();
-    return connecting;
+    return this.connecting;
   }
+}
+
+export function openPostgres(url: string): DatabaseHandle {
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  pool.on('connect', boundUserRegexStatements);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const listener = new Listener(url);
   return {
     db,
     dialect: postgresDialect,
     async close() {
-      closing = true;
-      const l = listener;
-      listener = undefined;
-      subscribers.clear();
-      if (l) await l.end().catch(() => undefined);
+      await listener.close();
       await db.destroy();
     },
     async listen(channel, fn) {
       if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${channel}`);
-      let set = subscribers.get(channel);
-      if (!set) {
-        set = new Set();
-        subscribers.set(channel, set);
-        const client = await listenerClient();
-        await client.query(`listen ${channel}`);
-      }
-      set.add(fn);
-      return async () => {
-        set.delete(fn);
-      };
+      return listener.listen(channel, fn);
     },
     async notify(channel) {
       if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${channel}`);

@@ -124,71 +124,88 @@ export async function runBatch(ctx: ServerContext, access: AccessContext, row: B
     priority: 'medium',
     optional_input_policy: 'ignored',
   });
-  const config = parseJson<JsonObject>(row.config, {});
-  const origin: JobOrigin = parseJson<JobOrigin>(row.origin, { type: 'user', id: access.principal.userId });
-  const skipped: Summary['skipped'] = [];
-  let jobIds: string[] = [];
-
-  if (proposal.analysis) {
-    for (const e of proposal.entries) {
-      try {
-        const parent = await access.requireContainer(e.container.type, e.container.id, 'analyses_create_job');
-        const { job: jobId } = await createJobAnalysis(
-          ctx,
-          access,
-          parent,
-          {
-            label: proposal.analysis.label,
-            description: proposal.analysis.description ?? '',
-            job: { gear_id: row.gear_id, inputs: e.inputs, config, tags: [...proposal.tags, 'batch'], priority: proposal.priority },
-          },
-          { batch: row.id },
-        );
-        jobIds.push(jobId);
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        skipped.push({ container: e.container.id, reason: err.message });
-      }
-    }
-  } else {
-    const prepared: PreparedJob[] = [];
-    for (const e of proposal.entries) {
-      try {
-        prepared.push(
-          await prepareJob(
-            ctx,
-            {
-              gear_id: row.gear_id,
-              inputs: e.inputs,
-              destination: e.container,
-              config,
-              tags: proposal.tags,
-              priority: proposal.priority,
-              batch: row.id,
-            },
-            { access, origin, extraTags: ['batch'] },
-          ),
-        );
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        skipped.push({ container: e.container.id, reason: err.message });
-      }
-    }
-    jobIds = (await insertJobs(ctx, prepared)).map((j) => j.id);
-  }
-  if (skipped.length) {
-    const summary = {
-      ...parseJson<Summary>(row.summary, { matched: [], ambiguous: [], not_matched: [], improper_permissions: [] }),
-      skipped,
-    };
-    await db
-      .updateTable('batches')
-      .set({ summary: JSON.stringify(summary) })
-      .where('id', '=', row.id)
-      .execute();
-  }
+  const launch = proposal.analysis ? launchAnalyses : launchJobs;
+  const { jobIds, skipped } = await launch(ctx, access, row, proposal);
+  if (skipped.length) await recordSkipped(ctx, row, skipped);
   if (!jobIds.length) return [];
   return db.selectFrom('jobs').selectAll().where('id', 'in', jobIds).orderBy('created').orderBy('id').execute();
+}
+
+interface Launched {
+  jobIds: string[];
+  /** Entries that could no longer launch (moved, deleted, permissions changed), with the reason. */
+  skipped: NonNullable<Summary['skipped']>;
+}
+
+/** An analysis gear's batch: one analysis per entry, each with its job. */
+async function launchAnalyses(ctx: ServerContext, access: AccessContext, row: BatchesTable, proposal: Proposal): Promise<Launched> {
+  const analysis = proposal.analysis!;
+  const config = parseJson<JsonObject>(row.config, {});
+  const out: Launched = { jobIds: [], skipped: [] };
+  for (const e of proposal.entries) {
+    try {
+      const parent = await access.requireContainer(e.container.type, e.container.id, 'analyses_create_job');
+      const { job: jobId } = await createJobAnalysis(
+        ctx,
+        access,
+        parent,
+        {
+          label: analysis.label,
+          description: analysis.description ?? '',
+          job: { gear_id: row.gear_id, inputs: e.inputs, config, tags: [...proposal.tags, 'batch'], priority: proposal.priority },
+        },
+        { batch: row.id },
+      );
+      out.jobIds.push(jobId);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      out.skipped.push({ container: e.container.id, reason: err.message });
+    }
+  }
+  return out;
+}
+
+/** A utility gear's batch: every entry prepared first, then all queued in one insert. */
+async function launchJobs(ctx: ServerContext, access: AccessContext, row: BatchesTable, proposal: Proposal): Promise<Launched> {
+  const config = parseJson<JsonObject>(row.config, {});
+  const origin: JobOrigin = parseJson<JobOrigin>(row.origin, { type: 'user', id: access.principal.userId });
+  const prepared: PreparedJob[] = [];
+  const skipped: NonNullable<Summary['skipped']> = [];
+  for (const e of proposal.entries) {
+    try {
+      prepared.push(
+        await prepareJob(
+          ctx,
+          {
+            gear_id: row.gear_id,
+            inputs: e.inputs,
+            destination: e.container,
+            config,
+            tags: proposal.tags,
+            priority: proposal.priority,
+            batch: row.id,
+          },
+          { access, origin, extraTags: ['batch'] },
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      skipped.push({ container: e.container.id, reason: err.message });
+    }
+  }
+  return { jobIds: (await insertJobs(ctx, prepared)).map((j) => j.id), skipped };
+}
+
+async function recordSkipped(ctx: ServerContext, row: BatchesTable, skipped: NonNullable<Summary['skipped']>): Promise<void> {
+  const summary = {
+    ...parseJson<Summary>(row.summary, { matched: [], ambiguous: [], not_matched: [], improper_permissions: [] }),
+    skipped,
+  };
+  await ctx.handle.db
+    .updateTable('batches')
+    .set({ summary: JSON.stringify(summary) })
+    .where('id', '=', row.id)
+    .execute();
 }
 
 /** `POST /batch/{id}/cancel`: the batch stops; its jobs still queued are cancelled (running ones finish). */
