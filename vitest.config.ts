@@ -20,9 +20,9 @@ const DATABASE_INDEPENDENT = [
 ];
 
 export default defineConfig({
-  resolve: { conditions: ['@sprocket/source', 'module', 'node', 'development|production'] },
+  resolve: { conditions: ['@sprocket/source', 'node', 'development|production'] },
   ssr: {
-    resolve: { conditions: ['@sprocket/source', 'module', 'node', 'development|production'], externalConditions: ['@sprocket/source'] },
+    resolve: { conditions: ['@sprocket/source', 'node', 'development|production'], externalConditions: ['@sprocket/source'] },
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'gears/*/test/**/*.test.ts', 'e2e/**/*.test.ts'],
