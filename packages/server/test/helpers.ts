@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { HttpTransport } from '@sprocket/sdk';
 import { createDatabase } from '../../../test-fixtures/pg-databases.js';
 import { sharedS3 } from '../../../test-fixtures/s3.js';
@@ -72,6 +72,10 @@ export async function storageFor(storage: StorageBackend, dataDir: string) {
     contentDir: path.join(s3.directory, s3.bucket, prefix, 'blobs'),
     removeBlob: async (key: string) => {
       await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/blobs/${key}` }));
+    },
+    /** Writes an object under the store's prefix behind the server's back (what a crash leaves). */
+    put: async (key: string, content: string) => {
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/${key}`, Body: Buffer.from(content) }));
     },
   };
 }
