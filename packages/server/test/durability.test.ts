@@ -154,10 +154,16 @@ async function streamTarHashes(url: string, key: string): Promise<Map<string, { 
   return out;
 }
 
-describe('large files', () => {
+describe.each(STORAGE_BACKENDS)('large files (%s storage)', (storage) => {
   it('uploads and downloads a file over 1 GiB through a server process whose memory stays flat', { timeout: 600_000 }, async () => {
     const dataDir = tempDataDir();
-    const server = await startChild(dataDir, await freshDatabaseUrl());
+    const store = await storageFor(storage, dataDir);
+    // lib-storage assembles each 8 MiB part with Buffer.concat; glibc's dynamic mmap threshold then keeps
+    // the freed part buffers in its heap, about 100 MiB of RSS bounded by the parts in flight, not the file
+    // (measured: peak 264-298 MiB without this, 214 with it). A fixed threshold returns them, so the bound
+    // below sees what it is about: whether the content sits in memory.
+    const malloc: Record<string, string> = storage === 's3' ? { MALLOC_MMAP_THRESHOLD_: String(1 << 20) } : {};
+    const server = await startChild(dataDir, await freshDatabaseUrl(), { ...store.env, ...malloc });
     const h = await makeHierarchy(server.api);
 
     // 1.1 GiB of distinct 1 MiB blocks (a counter stamped into random bytes), written once.
@@ -206,13 +212,15 @@ describe('large files', () => {
       const mib = (n: number) => Math.round(n / (1 << 20));
       const rate = (ms: number) => Math.round(size / (1 << 20) / (ms / 1000));
       console.log(
-        `1.1 GiB: upload ${rate(t1 - t0)} MiB/s, download ${rate(t2 - t1)} MiB/s, tar download ${rate(t3 - t2)} MiB/s; server RSS idle ${mib(idle)} MiB, peak ${mib(peak)} MiB`,
+        `1.1 GiB (${storage}): upload ${rate(t1 - t0)} MiB/s, download ${rate(t2 - t1)} MiB/s, tar download ${rate(t3 - t2)} MiB/s; server RSS idle ${mib(idle)} MiB, peak ${mib(peak)} MiB`,
       );
     } finally {
       clearInterval(sampler);
       fs.rmSync(file, { force: true });
       await kill(server);
       fs.rmSync(path.join(dataDir, 'files'), { recursive: true, force: true });
+      // s3rver's own copy of the content (one folder per prefix), which would otherwise stay until the run ends.
+      if (storage === 's3') fs.rmSync(path.dirname(store.contentDir), { recursive: true, force: true });
     }
     // A behaviour bound, not a timing: the content never sits in the server's memory. Streaming does
     // churn buffers faster than the collector returns them, so the growth allowed is a fraction of the file.

@@ -36,7 +36,7 @@ import type { FileStore, StagedBlob } from './store.js';
  */
 
 const PART_SIZE = 8 << 20;
-const QUEUE = 4;
+const QUEUE = 2;
 /** DeleteObjects and ListObjectsV2 take at most this many keys per request. */
 const PAGE = 1000;
 const EMPTY = new Uint8Array(0);
