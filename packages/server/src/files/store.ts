@@ -2,7 +2,6 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ServerConfig } from '../config.js';
 import { LocalFileStore } from './local.js';
-import { S3FileStore } from './s3.js';
 
 /** What a completed write produced; the content is not visible under `key` until `publish`. */
 export interface StagedBlob {
@@ -45,6 +44,8 @@ export interface FileStore {
  */
 export async function createFileStore(config: Pick<ServerConfig, 'dataDir' | 'storage'>): Promise<FileStore> {
   if (config.storage.kind === 's3') {
+    // Loaded only here: a server on the local directory never loads the AWS SDK (start-up time, memory).
+    const { S3FileStore } = await import('./s3.js');
     const store = S3FileStore.fromConfig(config.storage);
     await store.check();
     return store;
