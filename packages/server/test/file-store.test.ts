@@ -257,7 +257,7 @@ describe('S3 store configuration', () => {
   it('refuses to start on a bucket that does not exist, naming the variable and the bucket', async () => {
     const env = { ...s3.env('x'), SPROCKET_STORAGE: 's3://no-such-bucket/x' };
     await expect(createFileStore(loadConfig({ SPROCKET_DATA_DIR: '/nonexistent', ...env }))).rejects.toThrow(
-      /SPROCKET_STORAGE names bucket 'no-such-bucket'.*does not exist/,
+      /SPROCKET_STORAGE names bucket 'no-such-bucket' at http:\/\/127\.0\.0\.1:\d+, which cannot be used \(it does not exist\)/,
     );
   });
 

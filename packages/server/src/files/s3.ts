@@ -61,12 +61,14 @@ export class S3FileStore implements FileStore {
     private readonly client: S3Client,
     private readonly bucket: string,
     prefix: string,
+    /** For messages: the endpoint (AWS_ENDPOINT_URL…) or region the client talks to. */
+    private readonly where = 'AWS',
   ) {
     this.base = prefix ? `${prefix}/` : '';
   }
 
   static fromConfig(cfg: S3StorageConfig): S3FileStore {
-    return new S3FileStore(s3Client(cfg), cfg.bucket, cfg.prefix);
+    return new S3FileStore(s3Client(cfg), cfg.bucket, cfg.prefix, cfg.endpoint ?? `AWS region ${cfg.region}`);
   }
 
   /** Start-up check: the bucket is there and these credentials reach it, said in terms of the configuration. */
@@ -77,7 +79,7 @@ export class S3FileStore implements FileStore {
       const e = err as Error & { $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode;
       const why = status === 404 ? 'it does not exist' : status === 403 ? 'access is denied' : `${e.name}: ${e.message}`;
-      throw new Error(`SPROCKET_STORAGE names bucket '${this.bucket}', which cannot be used (${why})`);
+      throw new Error(`SPROCKET_STORAGE names bucket '${this.bucket}' at ${this.where}, which cannot be used (${why})`);
     }
   }
 
