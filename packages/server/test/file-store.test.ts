@@ -93,7 +93,7 @@ const none = async () => new Set<string>();
 describe.each([
   ['local', localBackend],
   ['s3', s3Backend],
-] as const)('%s file store', (_name, make) => {
+] as const)('%s file store', (name, make) => {
   it('stages, publishes and confirms a blob whose content, size and sha-384 read back', async () => {
     const b = await make();
     const content = randomBytes(300_000);
@@ -244,6 +244,8 @@ describe.each([
     });
     expect(result).toEqual({ kept: 1105, removed: 0 });
     expect(pages.reduce((a, n) => a + n, 0)).toBe(1105);
+    // S3 lists markers a page at a time: each question stays within one listing page.
+    if (name === 's3') expect(Math.max(...pages)).toBeLessThanOrEqual(1000);
     expect(await b.visible()).toEqual([]);
   });
 
