@@ -32,8 +32,27 @@ export interface S3Fixture {
 
 const ACCESS = 'S3RVER';
 
+const DIR_PREFIX = 'sprocket-s3-';
+
+/**
+ * Test workers are often killed rather than left to exit, so an exit hook cannot be relied on: each
+ * server's folder carries its process id, and a new one removes the folders of processes that are gone.
+ */
+function removeAbandoned(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const pid = Number(/^sprocket-s3-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
 export async function startS3(bucket = 'sprocket-test'): Promise<S3Fixture> {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-s3-'));
+  removeAbandoned();
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
