@@ -19,6 +19,8 @@ const DATABASE_INDEPENDENT = [
   'packages/cli/test/help.test.ts',
 ];
 
+// No `module` condition: packages that list it first (the AWS SDK's dist-es) would load builds that import
+// without file extensions, which Node's ESM loader refuses; `node` picks the builds Node itself runs.
 export default defineConfig({
   resolve: { conditions: ['@sprocket/source', 'node', 'development|production'] },
   ssr: {
