@@ -20,10 +20,12 @@ const DATABASE_INDEPENDENT = [
   'packages/cli/test/help.test.ts',
 ];
 
+// No `module` condition: packages that list it first (the AWS SDK's dist-es) would load builds that import
+// without file extensions, which Node's ESM loader refuses; `node` picks the builds Node itself runs.
 export default defineConfig({
-  resolve: { conditions: ['@sprocket/source', 'module', 'node', 'development|production'] },
+  resolve: { conditions: ['@sprocket/source', 'node', 'development|production'] },
   ssr: {
-    resolve: { conditions: ['@sprocket/source', 'module', 'node', 'development|production'], externalConditions: ['@sprocket/source'] },
+    resolve: { conditions: ['@sprocket/source', 'node', 'development|production'], externalConditions: ['@sprocket/source'] },
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'gears/*/test/**/*.test.ts', 'e2e/**/*.test.ts'],

@@ -5,10 +5,11 @@ import path from 'node:path';
 import { connectDatabase } from '@sprocket/server/db/connect';
 import { sql } from 'kysely';
 import { createDatabase, dropDatabase } from '../test-fixtures/pg-databases.js';
+import { startS3 } from '../test-fixtures/s3.js';
 import { type FilledProject, fillProject } from './fill.js';
 import { measureLatencies } from './latency.js';
 import { startServerProcess } from './server-process.js';
-import { envInt } from './stats.js';
+import { envInt, table } from './stats.js';
 import { measureThroughput } from './throughput.js';
 
 /**
@@ -23,6 +24,8 @@ import { measureThroughput } from './throughput.js';
  *              filled project from an earlier run (bench-fill.json), that data is reused.
  *   BENCH_KEEP=1: keep the work directory (and PostgreSQL database) afterwards.
  *   DATABASE_URL=postgres://…: metadata in a new database on that server instead of SQLite.
+ *   BENCH_STORAGE=s3: the throughput part runs again with file content on S3 (s3rver started in this
+ *              process on loopback, test-fixtures/s3.ts) and prints its rates as ratios to the local store's.
  *   BENCH_BASELINE_SERVER=<dir>/main.js: an earlier compiled build of the server (a copy of
  *              packages/server/dist inside the checkout, e.g. .bench-baseline/server-dist): the
  *              latency part then runs it and this checkout's compiled build (packages/server/dist)
@@ -124,7 +127,36 @@ async function throughputPart(): Promise<void> {
   log(`\nthroughput of a ${mib} MiB file, same disk as the server's data directory (${workDir}):`);
   // File content never touches the metadata database, so this part always runs the server on SQLite.
   const { DATABASE_URL: _ignored, ...env } = process.env;
-  await measureThroughput(workDir, { bytes: mib * 2 ** 20, repeats, settleMs: envInt('BENCH_SETTLE_S', 120) * 1000, env }, log);
+  const opts = { bytes: mib * 2 ** 20, repeats, settleMs: envInt('BENCH_SETTLE_S', 120) * 1000 };
+  const local = await measureThroughput(workDir, { ...opts, env }, log);
+  if (process.env.BENCH_STORAGE !== 's3') return;
+  // A fresh server data directory, so the S3 run's database holds only its own rows.
+  fs.rmSync(path.join(workDir, 'server-data'), { recursive: true, force: true });
+  const s3 = await startS3('sprocket-bench');
+  try {
+    log(`
+the same with SPROCKET_STORAGE=s3 (s3rver in this process at ${s3.endpoint}, sharing the CPUs with the server):`);
+    const r = await measureThroughput(workDir, { ...opts, env: { ...env, ...s3.env('bench') } }, log);
+    const f = (x: number) => x.toFixed(0);
+    log(
+      table(
+        ['storage (same run)', 'upload MB/s', 'download MB/s', 'upload s3/local', 'download s3/local', 'peak RSS MB'],
+        [
+          ['local directory', f(local.uploadMBs), f(local.downloadMBs), '1.00', '1.00', f(local.rssPeakMB)],
+          [
+            's3 (s3rver)',
+            f(r.uploadMBs),
+            f(r.downloadMBs),
+            (r.uploadMBs / local.uploadMBs).toFixed(2),
+            (r.downloadMBs / local.downloadMBs).toFixed(2),
+            f(r.rssPeakMB),
+          ],
+        ],
+      ),
+    );
+  } finally {
+    await s3.close();
+  }
 }
 
 /** Figures from a shared machine mean little without knowing what else was running. */

@@ -47,6 +47,82 @@ export interface ServerConfig {
   dicomLimits: { maxInflatedBytes: number; maxMembers: number; timeoutSeconds: number };
   /** Bounds on data views that read files (`fileSpec.processFiles`, SPROCKET_VIEW_*): bytes per file, rows per view. */
   viewLimits: { maxFileBytes: number; maxRows: number };
+  /** Where file content lives (SPROCKET_STORAGE): the data directory, or an S3-compatible bucket. */
+  storage: StorageConfig;
+}
+
+export type StorageConfig = { kind: 'local' } | S3StorageConfig;
+
+/** `SPROCKET_STORAGE=s3://bucket/prefix`, with the endpoint, region and credentials from the usual AWS variables. */
+export interface S3StorageConfig {
+  kind: 's3';
+  bucket: string;
+  /** Key prefix without slashes at either end; '' for the bucket's root. */
+  prefix: string;
+  /** AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; undefined means AWS itself. */
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  /** From AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; undefined leaves it to the SDK's own chain (profiles, instance roles). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+// S3's bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function booleanVar(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (/^(1|true|yes)$/i.test(raw)) return true;
+  if (/^(0|false|no)$/i.test(raw)) return false;
+  throw new Error(`${name} must be true or false, got ${raw}`);
+}
+
+export function parseStorage(env: NodeJS.ProcessEnv): StorageConfig {
+  const raw = env.SPROCKET_STORAGE;
+  if (raw === undefined || raw === '' || raw === 'local') return { kind: 'local' };
+  const m = /^s3:\/\/([^/]*)(?:\/(.*))?$/.exec(raw);
+  if (!m) throw new Error(`SPROCKET_STORAGE must be 'local' or s3://bucket/prefix, got ${raw}`);
+  const bucket = m[1]!;
+  if (!BUCKET.test(bucket) || bucket.includes('..')) {
+    throw new Error(
+      `SPROCKET_STORAGE names bucket '${bucket}', which is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)`,
+    );
+  }
+  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix !== '' && prefix.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+    throw new Error(`SPROCKET_STORAGE has prefix '${prefix}', which has an empty, '.' or '..' segment`);
+  }
+  const endpointVar = env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL';
+  const endpoint = env[endpointVar] || undefined;
+  if (endpoint !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpoint);
+    } catch {}
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      throw new Error(`${endpointVar} must be an http:// or https:// URL, got ${endpoint}`);
+  }
+  const accessKeyId = env.AWS_ACCESS_KEY_ID || undefined;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY || undefined;
+  if (!accessKeyId !== !secretAccessKey) {
+    throw new Error(
+      `${accessKeyId ? 'AWS_SECRET_ACCESS_KEY' : 'AWS_ACCESS_KEY_ID'} must be set too: one of the pair alone is not a credential`,
+    );
+  }
+  return {
+    kind: 's3',
+    bucket,
+    prefix,
+    endpoint,
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    // Endpoints other than AWS (MinIO, Ceph, s3rver) rarely resolve bucket subdomains.
+    forcePathStyle: booleanVar(env, 'SPROCKET_S3_FORCE_PATH_STYLE') ?? endpoint !== undefined,
+    credentials:
+      accessKeyId && secretAccessKey
+        ? { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) }
+        : undefined,
+  };
 }
 
 function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, integer: boolean): number {
@@ -93,5 +169,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxFileBytes: positiveNumber(env, 'SPROCKET_VIEW_MAX_FILE_BYTES', 256 * 1024 ** 2, true),
       maxRows: positiveNumber(env, 'SPROCKET_VIEW_MAX_ROWS', 1_000_000, true),
     },
+    storage: parseStorage(env),
   };
 }

@@ -9,7 +9,7 @@ import { bootstrapAdmin } from './dao/users.js';
 import { connectDatabase } from './db/connect.js';
 import { installDicomImport } from './dicom/importer.js';
 import { ServerEvents } from './events.js';
-import { LocalFileStore } from './files/local.js';
+import { createFileStore } from './files/store.js';
 import { GearCache } from './jobs/gears.js';
 import { ensureLocalEngineKey } from './jobs/keys.js';
 import { JobNotifier } from './jobs/notifier.js';
@@ -33,8 +33,9 @@ export interface RunningServer {
  */
 export async function startServer(config: ServerConfig, opts: { logger?: boolean } = {}): Promise<RunningServer> {
   ensurePrivateDir(config.dataDir);
+  // The store first: a bucket that cannot be reached fails the start before a database is opened.
+  const store = await createFileStore(config);
   const handle = await connectDatabase(config);
-  const store = new LocalFileStore(path.join(config.dataDir, 'files'));
   await store.recover(async (keys) => {
     const rows = await handle.db.selectFrom('files').select('id').where('id', 'in', keys).execute();
     const gears = await handle.db.selectFrom('gears').select('archive_key').where('archive_key', 'in', keys).execute();

@@ -1,21 +1,12 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ticketSecret } from '../src/dao/settings.js';
 import { signTicket } from '../src/files/tickets.js';
-import { type Api, makeHierarchy, startTestServer, type TestServer } from './helpers.js';
+import { type Api, makeHierarchy, STORAGE_BACKENDS, startTestServer, type TestServer } from './helpers.js';
 
 let s: TestServer;
 let api: Api;
-beforeAll(async () => {
-  s = await startTestServer();
-  api = s.admin;
-});
-afterAll(async () => {
-  await s?.stop();
-});
 
 const sha384 = (b: Buffer | string) => `v0-sha384-${createHash('sha384').update(b).digest('hex')}`;
 
@@ -73,7 +64,15 @@ function multipart(parts: { filename: string | undefined; content: string }[]): 
 
 const adminKey = () => (api as unknown as { key: string }).key;
 
-describe('file upload and download', () => {
+describe.each(STORAGE_BACKENDS)('file upload and download (%s storage)', (storage) => {
+  beforeAll(async () => {
+    s = await startTestServer({ storage });
+    api = s.admin;
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
   it('round-trips several files in one request with hashes, types, mimetypes, sizes and origin', async () => {
     const h = await makeHierarchy(api);
     const self = (await api.get('/users/self')).body;
@@ -402,8 +401,8 @@ describe('file upload and download', () => {
     const keep = (await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'keep.txt', content: 'keep' }])).body[0];
     await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'gone.txt', content: 'one' }]);
     await api.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'gone.txt', content: 'two' }]);
-    const blobs = () => listBlobs(path.join(s.dataDir, 'files', 'blobs'));
-    const before = blobs();
+    const blobs = () => s.blobs();
+    const before = await blobs();
 
     const del = await api.del(`/acquisitions/${h.acquisition}/files/gone.txt`);
     expect(del.status).toBe(200);
@@ -411,9 +410,9 @@ describe('file upload and download', () => {
     expect((await api.bytes(`/acquisitions/${h.acquisition}/files/gone.txt?version=1`)).status).toBe(404);
     expect((await api.get(`/acquisitions/${h.acquisition}/files/gone.txt/versions`)).status).toBe(404);
     expect((await api.get(`/acquisitions/${h.acquisition}`)).body.files.map((f: any) => f.name)).toEqual(['keep.txt']);
-    const after = blobs();
+    const after = await blobs();
     expect(before.length - after.length).toBe(2);
-    expect(fs.readdirSync(path.join(s.dataDir, 'files', 'staging'))).toEqual([]);
+    expect(await s.pending()).toEqual([]);
     expect((await api.bytes(`/acquisitions/${h.acquisition}/files/keep.txt`)).data.toString()).toBe('keep');
     expect(keep.name).toBe('keep.txt');
     expect((await api.del(`/acquisitions/${h.acquisition}/files/gone.txt`)).status).toBe(404);
@@ -471,7 +470,7 @@ describe('file upload and download', () => {
     }
     // Nothing from the rejected uploads was kept, not even the good part before the bad one.
     expect((await api.get(`/acquisitions/${h.acquisition}`)).body.files.map((f: any) => f.name)).toEqual(['ok.txt']);
-    expect(fs.readdirSync(path.join(s.dataDir, 'files', 'staging'))).toEqual([]);
+    expect(await s.pending()).toEqual([]);
 
     const dup = multipart([
       { filename: 'same.txt', content: '1' },
@@ -506,11 +505,6 @@ describe('file upload and download', () => {
     expect((await user.put(url, { type: 'text' })).status).toBe(403);
     expect((await user.post(`${url}/info`, { set: { a: 1 } })).status).toBe(403);
     expect((await user.del(url)).status).toBe(403);
-    expect(fs.readdirSync(path.join(s.dataDir, 'files', 'staging'))).toEqual([]);
+    expect(await s.pending()).toEqual([]);
   });
 });
-
-function listBlobs(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).flatMap((e) => (e.isFile() ? [e.name] : []));
-}

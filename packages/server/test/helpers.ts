@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { HttpTransport } from '@sprocket/sdk';
 import { createDatabase } from '../../../test-fixtures/pg-databases.js';
+import { sharedS3 } from '../../../test-fixtures/s3.js';
 import { loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
 
@@ -12,6 +14,15 @@ import { type RunningServer, startServer } from '../src/server.js';
  */
 export interface TestServer extends RunningServer {
   dataDir: string;
+  storage: StorageBackend;
+  /** Keys of the file content the store holds, whatever the backend. */
+  blobs(): Promise<string[]>;
+  /** What an interrupted write leaves for recovery: staged parts and markers (local), marker objects (S3). */
+  pending(): Promise<string[]>;
+  /** The directory on this machine whose files hold the content (s3rver's, for S3): open descriptors show reads. */
+  contentDir: string;
+  /** Deletes one blob's content behind the server's back (a lost blob). */
+  removeBlob(key: string): Promise<void>;
   as(key: string | undefined): Api;
   admin: Api;
   anon: Api;
@@ -24,12 +35,61 @@ export async function freshDatabaseUrl(): Promise<string | undefined> {
   return createDatabase(base, 'sprocket_t');
 }
 
+/** The file stores the storage tests run on: the data directory, and S3 (s3rver on loopback, test-fixtures/s3.ts). */
+export type StorageBackend = 'local' | 's3';
+export const STORAGE_BACKENDS: StorageBackend[] = ['local', 's3'];
+
+/** A restarted server (same data directory) finds its content under the same S3 prefix. */
+const s3PrefixOf = new Map<string, string>();
+
+/** What a server on `storage` needs in its environment, and how to look at what its store holds. */
+export async function storageFor(storage: StorageBackend, dataDir: string) {
+  if (storage === 'local') {
+    const root = path.join(dataDir, 'files');
+    const walk = (dir: string) =>
+      fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).flatMap((e) => (e.isFile() ? [e.name] : [])) : [];
+    const blobs = path.join(root, 'blobs');
+    return {
+      env: {} as Record<string, string>,
+      blobs: async () => walk(blobs),
+      pending: async () => walk(path.join(root, 'staging')),
+      contentDir: blobs,
+      removeBlob: async (key: string) => fs.rmSync(path.join(blobs, key.slice(-2), key.slice(-4, -2), key)),
+    };
+  }
+  const s3 = await sharedS3();
+  let prefix = s3PrefixOf.get(dataDir);
+  if (!prefix) {
+    prefix = `t-${path.basename(dataDir)}-${Math.random().toString(36).slice(2, 8)}`.toLowerCase();
+    s3PrefixOf.set(dataDir, prefix);
+  }
+  const under = async (sub: string) => (await s3.list(`${prefix}/${sub}`)).map((k) => k.slice(`${prefix}/${sub}/`.length));
+  return {
+    env: s3.env(prefix),
+    blobs: () => under('blobs'),
+    pending: () => under('pending'),
+    // s3rver keeps each object as a file under its directory, named after the key.
+    contentDir: path.join(s3.directory, s3.bucket, prefix, 'blobs'),
+    removeBlob: async (key: string) => {
+      await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/blobs/${key}` }));
+    },
+    /** Writes an object under the store's prefix behind the server's back (what a crash leaves). */
+    put: async (key: string, content: string) => {
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/${key}`, Body: Buffer.from(content) }));
+    },
+  };
+}
+
 export async function startTestServer(
-  opts: { dataDir?: string; databaseUrl?: string; env?: Record<string, string> } = {},
+  opts: { dataDir?: string; databaseUrl?: string; env?: Record<string, string>; storage?: StorageBackend } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sprocket-test-'));
   const databaseUrl = opts.databaseUrl ?? (await freshDatabaseUrl());
+  // SPROCKET_TEST_STORAGE=s3 runs every suite's servers on S3; a restart keeps what its first start used.
+  const storage = opts.storage ?? (s3PrefixOf.has(dataDir) ? 's3' : process.env.SPROCKET_TEST_STORAGE === 's3' ? 's3' : 'local');
+  const store = await storageFor(storage, dataDir);
   const config = loadConfig({
+    ...store.env,
     ...opts.env,
     SPROCKET_DATA_DIR: dataDir,
     SPROCKET_PORT: '0',
@@ -40,6 +100,11 @@ export async function startTestServer(
   return {
     ...server,
     dataDir,
+    storage,
+    blobs: store.blobs,
+    pending: store.pending,
+    contentDir: store.contentDir,
+    removeBlob: store.removeBlob,
     as: (key) => new Api(server.url, key),
     admin: new Api(server.url, adminKey),
     anon: new Api(server.url, undefined),

@@ -112,6 +112,30 @@ const EOCD64 = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 
+/**
+ * Where a zip's bytes come from: a file descriptor here, or bytes already fetched from a store that
+ * has no local path (files/zip-members.ts). Reads are synchronous; `readAt` returns fewer bytes only at the end.
+ */
+export interface ZipSource {
+  readonly size: number;
+  readAt(buf: Buffer, offset: number, length: number, position: number): number;
+  close(): void;
+}
+
+function fileSource(file: string): ZipSource {
+  const fd = fs.openSync(file, 'r');
+  try {
+    return {
+      size: fs.fstatSync(fd).size,
+      readAt: (buf, offset, length, position) => fs.readSync(fd, buf, offset, length, position),
+      close: () => fs.closeSync(fd),
+    };
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+}
+
 export class ZipArchive {
   readonly entries: ZipEntry[];
   /** The archive comment from the end record. */
@@ -119,27 +143,30 @@ export class ZipArchive {
   private readonly size: number;
 
   private constructor(
-    private readonly fd: number,
-    size: number,
+    private readonly source: ZipSource,
     private readonly maxEntries: number,
   ) {
-    this.size = size;
+    this.size = source.size;
     this.entries = this.readDirectory();
   }
 
   /** `maxEntries` is checked against the end record before the directory is read. */
   static open(file: string, opts: { maxEntries?: number } = {}): ZipArchive {
-    const fd = fs.openSync(file, 'r');
+    return ZipArchive.from(fileSource(file), opts);
+  }
+
+  /** Reads through `source`, which is closed if the directory cannot be read. */
+  static from(source: ZipSource, opts: { maxEntries?: number } = {}): ZipArchive {
     try {
-      return new ZipArchive(fd, fs.fstatSync(fd).size, opts.maxEntries ?? Number.POSITIVE_INFINITY);
+      return new ZipArchive(source, opts.maxEntries ?? Number.POSITIVE_INFINITY);
     } catch (err) {
-      fs.closeSync(fd);
+      source.close();
       throw err;
     }
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    this.source.close();
   }
 
   private bytes(position: number, length: number): Buffer {
@@ -149,7 +176,7 @@ export class ZipArchive {
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const n = fs.readSync(this.fd, buf, done, length - done, position + done);
+      const n = this.source.readAt(buf, done, length - done, position + done);
       if (n === 0) throw new ZipError('zip ended early while reading');
       done += n;
     }

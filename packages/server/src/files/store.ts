@@ -1,4 +1,7 @@
+import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { ServerConfig } from '../config.js';
+import { LocalFileStore } from './local.js';
 
 /** What a completed write produced; the content is not visible under `key` until `publish`. */
 export interface StagedBlob {
@@ -33,4 +36,19 @@ export interface FileStore {
   recover(known: (keys: string[]) => Promise<Set<string>>): Promise<{ kept: number; removed: number }>;
   /** Local path of a blob when the store has one (lets engines and archives read without copying). */
   pathOf?(key: string): string;
+}
+
+/**
+ * The one place the store is chosen (SPROCKET_STORAGE, config.ts): the data directory's `files/`,
+ * or an S3-compatible bucket, checked reachable before the server starts.
+ */
+export async function createFileStore(config: Pick<ServerConfig, 'dataDir' | 'storage'>): Promise<FileStore> {
+  if (config.storage.kind === 's3') {
+    // Loaded only here: a server on the local directory never loads the AWS SDK (start-up time, memory).
+    const { S3FileStore } = await import('./s3.js');
+    const store = S3FileStore.fromConfig(config.storage);
+    await store.check();
+    return store;
+  }
+  return new LocalFileStore(path.join(config.dataDir, 'files'));
 }

@@ -1,13 +1,16 @@
-import fs from 'node:fs';
-import { type Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { LimitError, ZipArchive, type ZipEntry, ZipError } from '../dicom/zip.js';
+import { LimitError, ZipArchive, type ZipEntry, ZipError, type ZipSource } from '../dicom/zip.js';
 import { ApiError, apiError } from '../errors.js';
+import type { FileStore } from './store.js';
 
 /**
  * Zip members of stored files (Flywheel's `?info=true` and `?member=` on file downloads). The member
  * list comes from the central directory alone, so listing never inflates anything; one member is
  * streamed from its bytes in the stored file, inflated on the way out, never held in memory.
+ * A store with local paths is read in place; any other (S3) by ranges: the end record, the directory
+ * and the member's local header are fetched as the reader asks for them, never the whole file.
  */
 
 /** Members listed or served from one zip; a larger central directory is refused before it is read. */
@@ -21,9 +24,57 @@ export interface ZipInfo {
   members: { path: string; size: number; timestamp: string; comment: string }[];
 }
 
-function openZip(file: string, what: string): ZipArchive {
+/** One stored file version whose content is read as a zip. */
+export interface StoredZip {
+  store: FileStore;
+  key: string;
+  size: number;
+}
+
+/** The most bytes fetched in one piece for the directory of a zip on a store without local paths. */
+const MAX_FETCH = 64 << 20;
+
+/** ZipArchive asked for bytes a FetchedSource does not hold yet. */
+class NeedBytes extends Error {
+  constructor(
+    readonly position: number,
+    readonly length: number,
+  ) {
+    super(`bytes ${position}+${length} not fetched`);
+  }
+}
+
+/**
+ * The pieces of a stored zip fetched so far, served synchronously to ZipArchive. A read outside them
+ * throws NeedBytes; the caller fetches that range and parses again (a directory parse is cheap, the
+ * round trips are what count: the tail, the directory, a local header).
+ */
+class FetchedSource implements ZipSource {
+  private readonly pieces: { start: number; data: Buffer }[] = [];
+
+  constructor(readonly size: number) {}
+
+  readAt(buf: Buffer, offset: number, length: number, position: number): number {
+    for (const p of this.pieces) {
+      if (position >= p.start && position < p.start + p.data.length)
+        return p.data.copy(buf, offset, position - p.start, Math.min(p.data.length, position - p.start + length));
+    }
+    throw new NeedBytes(position, length);
+  }
+
+  async fetch(blob: StoredZip, position: number, length: number, what: string): Promise<void> {
+    if (length > MAX_FETCH) throw new ApiError('PAYLOAD_TOO_LARGE', `${what} has a zip directory over ${MAX_FETCH} bytes; it is not read`);
+    const chunks: Buffer[] = [];
+    for await (const c of blob.store.open(blob.key, { start: position, end: position + length - 1 })) chunks.push(c as Buffer);
+    this.pieces.push({ start: position, data: Buffer.concat(chunks) });
+  }
+
+  close(): void {}
+}
+
+function openWith(make: () => ZipArchive, what: string): ZipArchive {
   try {
-    return ZipArchive.open(file, { maxEntries: ZIP_MAX_MEMBERS });
+    return make();
   } catch (err) {
     if (err instanceof LimitError)
       throw new ApiError('PAYLOAD_TOO_LARGE', `${what} has more than ${ZIP_MAX_MEMBERS} members; they are not listed`);
@@ -32,22 +83,41 @@ function openZip(file: string, what: string): ZipArchive {
   }
 }
 
+/** Opens the stored zip and runs `use` on it (which may read more of it), closing it after. */
+async function withZip<T>(blob: StoredZip, what: string, use: (zip: ZipArchive) => T): Promise<T> {
+  const file = blob.store.pathOf?.(blob.key);
+  if (file) {
+    const zip = openWith(() => ZipArchive.open(file, { maxEntries: ZIP_MAX_MEMBERS }), what);
+    try {
+      return use(zip);
+    } finally {
+      zip.close();
+    }
+  }
+  const source = new FetchedSource(blob.size);
+  // Each missing piece is fetched once; a well-formed zip needs three or four, a forged one gets no more than this.
+  for (let fetches = 0; ; fetches++) {
+    try {
+      return use(openWith(() => ZipArchive.from(source, { maxEntries: ZIP_MAX_MEMBERS }), what));
+    } catch (err) {
+      if (!(err instanceof NeedBytes)) throw err;
+      if (fetches >= 8) throw new ApiError('BAD_REQUEST', `${what} is not a zip archive (its records point in circles)`);
+      await source.fetch(blob, err.position, err.length, what);
+    }
+  }
+}
+
 /**
- * The member list of the zip at `file`. The directory is read synchronously: it is bounded by
+ * The member list of a stored zip. A local directory is read synchronously: it is bounded by
  * ZIP_MAX_MEMBERS (a few megabytes at most), and reading it is a handful of reads.
  */
-export function zipInfo(file: string, what: string): ZipInfo {
-  const zip = openZip(file, what);
-  try {
-    return {
-      comment: zip.comment,
-      members: zip.entries
-        .filter((e) => !e.isDirectory)
-        .map((e) => ({ path: e.name, size: e.size, timestamp: e.modified.toISOString(), comment: e.comment })),
-    };
-  } finally {
-    zip.close();
-  }
+export function zipInfo(blob: StoredZip, what: string): Promise<ZipInfo> {
+  return withZip(blob, what, (zip) => ({
+    comment: zip.comment,
+    members: zip.entries
+      .filter((e) => !e.isDirectory)
+      .map((e) => ({ path: e.name, size: e.size, timestamp: e.modified.toISOString(), comment: e.comment })),
+  }));
 }
 
 /**
@@ -113,26 +183,19 @@ function locateMember(zip: ZipArchive, member: string, what: string): { entry: Z
 }
 
 /**
- * One member of the zip at `file` as a stream of its content, and its entry (for Content-Length).
+ * One member of a stored zip as a stream of its content, and its entry (for Content-Length).
  * Stored and deflated members only; encrypted ones are refused. The stream errors (cutting the
  * response short, so the client sees a broken transfer, not wrong bytes) when the content does not
  * match what the directory declares.
  */
-export function openZipMember(file: string, member: string, what: string): { entry: ZipEntry; stream: Readable } {
-  const zip = openZip(file, what);
-  let found: { entry: ZipEntry; start: number };
-  try {
-    found = locateMember(zip, member, what);
-  } finally {
-    zip.close();
-  }
-  const { entry, start } = found;
+export async function openZipMember(blob: StoredZip, member: string, what: string): Promise<{ entry: ZipEntry; stream: Readable }> {
+  const { entry, start } = await withZip(blob, what, (zip) => locateMember(zip, member, what));
   const check = new MemberCheck(entry, `member '${member}' of ${what}`);
   if (entry.compressedSize === 0) {
     check.end();
     return { entry, stream: check };
   }
-  const raw = fs.createReadStream(file, { start, end: start + entry.compressedSize - 1, highWaterMark: 1 << 20 });
+  const raw = blob.store.open(blob.key, { start, end: start + entry.compressedSize - 1 });
   const fail = (err: Error) => check.destroy(new ApiError('BAD_REQUEST', `member '${member}' of ${what} cannot be read: ${err.message}`));
   raw.on('error', fail);
   if (entry.method === 0) raw.pipe(check);

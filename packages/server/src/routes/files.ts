@@ -134,7 +134,7 @@ export function sendFile(ctx: ServerContext, req: FastifyRequest, reply: Fastify
  * content) of one stored file version: read from the stored blob, the member streamed and inflated
  * on the way out (see files/zip-members.ts for the bounds).
  */
-function sendZipPart(
+async function sendZipPart(
   ctx: ServerContext,
   req: FastifyRequest,
   reply: FastifyReply,
@@ -142,11 +142,10 @@ function sendZipPart(
   member: string | undefined,
   inline: boolean,
 ) {
-  const blob = ctx.store.pathOf?.(f.id);
-  if (!blob) throw new ApiError('BAD_REQUEST', 'zip members are not available on this file store');
+  const blob = { store: ctx.store, key: f.id, size: f.size };
   const what = `file '${f.name}'`;
   if (member === undefined) return zipInfo(blob, what);
-  const { entry, stream } = openZipMember(blob, member, what);
+  const { entry, stream } = await openZipMember(blob, member, what);
   const base = member.split('/').pop() || member;
   // The member is as untrusted as any upload: sandboxed, an attachment unless ?view=true (see sendFile).
   void reply
