@@ -4,7 +4,8 @@ import { Link } from 'react-router';
 import { api, messageOf } from '../api/client.js';
 import { type ConfigField, configFields, constraintText, initialText, parseField } from '../api/config-form.js';
 import { acceptsText, fileInputsOf, type GearDoc, type SuggestFile, type Suggestion } from '../api/gears.js';
-import type { Acquisition, FileRef, Job, Project, Session } from '../api/types.js';
+import { sessionsQuery } from '../api/listings.js';
+import type { Acquisition, FileRef, Job, Project } from '../api/types.js';
 import { formatBytes } from './common.js';
 
 const FOCUSABLE =
@@ -170,11 +171,7 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
   }, [previous.data, fields]);
 
   const projects = useQuery({ queryKey: ['projects'], queryFn: ({ signal }) => api.get<Project[]>('/projects', undefined, signal) });
-  const sessions = useQuery({
-    queryKey: ['project', projectId, 'sessions'],
-    queryFn: ({ signal }) => api.get<Session[]>(`/projects/${projectId}/sessions`, undefined, signal),
-    enabled: !!projectId,
-  });
+  const sessions = useQuery({ ...sessionsQuery(projectId), enabled: !!projectId });
   const acquisitions = useQuery({
     queryKey: ['session', sessionId, 'acquisitions'],
     queryFn: ({ signal }) => api.get<Acquisition[]>(`/sessions/${sessionId}/acquisitions`, undefined, signal),
