@@ -282,3 +282,69 @@ describe('bad filters and sorts', () => {
     }
   });
 });
+
+describe('fields projection', () => {
+  it('sends only the keys asked for, files reduced to the named keys; without it the documents are whole', async () => {
+    ok(await s.admin.upload(`/acquisitions/${h.acquisition}/files`, [{ name: 'scan.nii.gz', content: 'x' }]));
+    const full = (ok(await s.admin.get(`/sessions/${h.session}/acquisitions?filter=label=T1w`)) as any[])[0];
+    expect(full).toMatchObject({ label: 'T1w', session: h.session, parents: expect.any(Object), tags: [], notes: [] });
+    expect(full.files[0]).toMatchObject({ name: 'scan.nii.gz', hash: expect.any(String), origin: expect.any(Object) });
+
+    const slim = (
+      ok(
+        await s.admin.get(
+          `/sessions/${h.session}/acquisitions?filter=label=T1w&fields=${encodeURIComponent('label,timestamp,files.name,files.size')}`,
+        ),
+      ) as any[]
+    )[0];
+    expect(slim).toEqual({ _id: full._id, label: 'T1w', timestamp: full.timestamp, files: [{ name: 'scan.nii.gz', size: 1 }] });
+
+    // No files key: no files at all; sessions' subject still comes when asked for.
+    const sessions = ok(await s.admin.get(`/projects/${h.project}/sessions?fields=label,subject`)) as any[];
+    const ses = sessions.find((x) => x._id === h.session);
+    expect(ses).toEqual({ _id: h.session, label: 'ses-01', subject: { _id: h.subject, label: 'sub-01', code: 'sub-01' } });
+    // With the envelope and paging too.
+    const page = ok(await s.admin.get(`/projects/${h.project}/sessions?fields=label&limit=1`, { 'X-Accept-Feature': 'pagination' })) as any;
+    expect(page.results).toEqual([{ _id: expect.any(String), label: expect.any(String) }]);
+  });
+
+  it('answers 400 naming a malformed field', async () => {
+    for (const bad of ['', 'label,info.snr', 'files.a.b', 'la bel']) {
+      const r = await s.admin.get(`/sessions/${small}/acquisitions?fields=${encodeURIComponent(bad)}`);
+      expect(r.status, bad).toBe(400);
+      expect(r.body.message, bad).toContain('fields');
+    }
+  });
+});
+
+describe('sessions by subject label', () => {
+  it("sorts and filters a project's sessions on subject.label, pages them, and leaves other listings as they were", async () => {
+    const g = await makeHierarchy(s.admin, 'bysubj');
+    // Subjects created in the reverse of their labels' order, so id order and label order differ.
+    for (const [subject, session] of [
+      ['sub-c', 'ses-2'],
+      ['sub-b', 'ses-1'],
+      ['sub-c', 'ses-1'],
+      ['sub-a', 'ses-9'],
+    ]) {
+      ok(await s.admin.post('/sessions', { project: g.project, subject: { label: subject }, label: session }));
+    }
+    const names = (body: any[]) => body.map((x) => `${x.subject.label}/${x.label}`);
+    const sorted = ok(await s.admin.get(`/projects/${g.project}/sessions?sort=subject.label:asc,label:asc&fields=label,subject`)) as any[];
+    expect(names(sorted)).toEqual(['sub-01/ses-01', 'sub-a/ses-9', 'sub-b/ses-1', 'sub-c/ses-1', 'sub-c/ses-2']);
+    const desc = ok(await s.admin.get(`/projects/${g.project}/sessions?sort=subject.label:desc,label:desc&fields=label,subject`)) as any[];
+    expect(names(desc)).toEqual(['sub-c/ses-2', 'sub-c/ses-1', 'sub-b/ses-1', 'sub-a/ses-9', 'sub-01/ses-01']);
+    const page = ok(
+      await s.admin.get(`/projects/${g.project}/sessions?sort=subject.label,label&limit=2&fields=label,subject`, {
+        'X-Accept-Feature': 'pagination',
+      }),
+    ) as any;
+    expect(page.total).toBe(5);
+    expect(names(page.results)).toEqual(['sub-01/ses-01', 'sub-a/ses-9']);
+    const filtered = ok(await s.admin.get(`/projects/${g.project}/sessions?filter=subject.code=sub-c&sort=label`)) as any[];
+    expect(names(filtered)).toEqual(['sub-c/ses-1', 'sub-c/ses-2']);
+    // Whole documents still, as without the join.
+    const plain = (ok(await s.admin.get(`/projects/${g.project}/sessions`)) as any[]).find((x) => x._id === filtered[0]._id);
+    expect(filtered[0]).toEqual(plain);
+  });
+});

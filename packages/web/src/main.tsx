@@ -3,6 +3,7 @@ import { lazy, StrictMode, Suspense } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, Navigate, RouterProvider } from 'react-router';
 import { ApiError } from './api/client.js';
+import { firstPageQuery, sessionsQuery } from './api/listings.js';
 import { AuthProvider } from './auth.js';
 import { Layout } from './components/Layout.js';
 import { Home } from './pages/Home.js';
@@ -10,7 +11,7 @@ import { JobPage } from './pages/Job.js';
 import { NotFound } from './pages/NotFound.js';
 import { ProjectPage } from './pages/Project.js';
 import { ProjectJobs } from './pages/ProjectJobs.js';
-import { ProjectSessions, sessionsQuery } from './pages/ProjectSessions.js';
+import { ProjectSessions } from './pages/ProjectSessions.js';
 import './styles.css';
 
 // Pages a visit may never open load as their own chunks: the first page stays small.
@@ -86,8 +87,14 @@ const router = createBrowserRouter([
 // A cold load of a project's Sessions tab asks for the listing at once, beside the session check,
 // instead of after it: the largest answer the first screen waits for starts ~0.3 s sooner. Signed
 // out, it is refused (401) and forgotten; the sign-in page shows as it would anyway.
+// It asks for the first page the table shows (the whole listing follows from the tab).
 const sessionsPage = /^\/projects\/([0-9a-f]{24})\/sessions\/?$/.exec(window.location.pathname);
-if (sessionsPage) void queryClient.prefetchQuery(sessionsQuery(sessionsPage[1]!));
+if (sessionsPage) {
+  const url = new URLSearchParams(window.location.search);
+  const id = sessionsPage[1]!;
+  const first = firstPageQuery(id, url.get('sort') ?? 'subject', url.get('dir') === 'desc', url.get('q') ?? '');
+  void (first ? queryClient.prefetchQuery(first) : queryClient.prefetchQuery(sessionsQuery(id)));
+}
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

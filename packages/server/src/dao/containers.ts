@@ -246,6 +246,37 @@ export function containersQuery(
   return q;
 }
 
+/** The subject label, as a session listing may filter and sort on it (`subject.label`, `subject.code`). */
+const SUBJECT_LABEL_KEYS = new Set(['subject.label', 'subject.code']);
+
+export const namesSubjectLabel = (keys: string[]): boolean => keys.some((k) => SUBJECT_LABEL_KEYS.has(k));
+
+/**
+ * Sessions joined to their subject, for a listing that filters or sorts on the subject's label
+ * (the web UI's first page of a project's sessions is sorted as its table is: subject, then
+ * session). Columns are qualified: both sides of the join are `containers` rows.
+ */
+export function sessionsBySubjectQuery(
+  db: Kysely<Database>,
+  scope?: { column: keyof ContainersTable; value: string },
+  projects?: string[],
+): ContainersQuery {
+  let q = db
+    .selectFrom('containers')
+    .innerJoin('containers as subject_row', 'subject_row.id', 'containers.subject_id')
+    .selectAll('containers')
+    .where('containers.type', '=', 'session');
+  if (scope) q = q.where(`containers.${scope.column}`, '=', scope.value);
+  if (projects) q = q.where('containers.project_id', 'in', projects);
+  return q as unknown as ContainersQuery;
+}
+
+/** containerFieldResolver('session') that also knows `subject.label`, for sessionsBySubjectQuery. */
+export function sessionBySubjectFieldResolver(): FieldResolver {
+  const base = containerFieldResolver('session');
+  return (key) => (SUBJECT_LABEL_KEYS.has(key) ? { kind: 'column', column: 'subject_row.label' } : base(key));
+}
+
 /** The analyses hung off one container, for a listing. */
 export function analysesOfQuery(db: Kysely<Database>, parentId: string): ContainersQuery {
   return db.selectFrom('containers').selectAll().where('type', '=', 'analysis').where('parent_id', '=', parentId);

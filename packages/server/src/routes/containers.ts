@@ -16,6 +16,9 @@ import {
   currentFiles,
   deleteSubtreeRows,
   getContainer,
+  namesSubjectLabel,
+  sessionBySubjectFieldResolver,
+  sessionsBySubjectQuery,
   subjectsById,
   subtreeIds,
   TYPE_FIELDS,
@@ -30,13 +33,17 @@ import { roleAssignmentsOf } from '../dao/role-assignments.js';
 import { copyGroupPermissions } from '../dao/roles.js';
 import type { ContainersTable } from '../dao/rows.js';
 import { ApiError, apiError, badRequest } from '../errors.js';
-import { type ListRequest, listQuery, listReply, parseListParams, runList } from '../http/listing.js';
+import { LIST_QUERY, type ListRequest, listReply, parseListParams, runList } from '../http/listing.js';
+import { FIELDS_QUERY, parseProjection, project, wants } from '../http/projection.js';
 import { replies } from '../http/replies.js';
 import type { Api } from '../http/typed.js';
 import { analysisRoutes, INFLATE_QUERY } from './analyses.js';
 import { type ContainerBody, createBody, modifyBody } from './container-bodies.js';
 import { containerMetaRoutes } from './container-meta.js';
 import { GROUP_ID_SCHEMA, groupParams, idParams, OBJECT_ID_SCHEMA } from './schemas.js';
+
+/** A container listing's querystring: the list parameters and the UI's `fields` projection. */
+const containerListQuery = Type.Object({ ...LIST_QUERY, ...FIELDS_QUERY });
 
 /** Analyses have their own view action: a role may show the data but not the analyses run on it. */
 const viewAction = (type: string): Action => (type === 'analysis' ? 'analyses_view_metadata' : 'containers_view_metadata');
@@ -67,30 +74,40 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
 
   /** Lists containers of one type the caller can see, optionally under one ancestor. */
   async function listContainers(
-    req: FastifyRequest & ListRequest,
+    req: FastifyRequest & ListRequest & { query: { fields?: string } },
     type: ContainerType,
     scope?: { column: keyof ContainersTable; value: string },
   ) {
     const access = accessOf(ctx, req);
     const params = parseListParams(req);
+    const projection = parseProjection(req.query.fields);
     const projects = await access.projectScope(type === 'analysis' ? 'analyses_view_metadata' : undefined);
     if (projects && !projects.length) return listReply(params, [], 0);
-    const q = containersQuery(db, type, scope, projects);
-    const { rows, total } = await runList(q, params, ctx.handle.dialect, containerFieldResolver(type));
-    const files = await currentFiles(
-      db,
-      rows.map((r) => r.id),
-    );
-    const subjects = type === 'session' ? await subjectsById(db, rows.map((r) => r.subject_id!).filter(Boolean)) : new Map();
+    // Sorting or filtering sessions on their subject's label joins the subject in; nothing else does.
+    const bySubject = type === 'session' && namesSubjectLabel([...params.sort.map((k) => k.key), ...params.filter.map((t) => t.key)]);
+    const q = bySubject ? sessionsBySubjectQuery(db, scope, projects) : containersQuery(db, type, scope, projects);
+    const resolve = bySubject ? sessionBySubjectFieldResolver() : containerFieldResolver(type);
+    const { rows, total } = await runList(q, params, ctx.handle.dialect, resolve, bySubject ? 'containers.id' : 'id');
+    // Rows a projection leaves out are not read: a table of labels needs no file rows.
+    const files = wants(projection, 'files')
+      ? await currentFiles(
+          db,
+          rows.map((r) => r.id),
+        )
+      : new Map<string, never[]>();
+    const subjects =
+      type === 'session' && wants(projection, 'subject')
+        ? await subjectsById(db, rows.map((r) => r.subject_id!).filter(Boolean))
+        : new Map();
     const docs = rows.map((r) =>
       containerDoc(r, files.get(r.id) ?? [], { withInfo: false, subject: r.subject_id ? subjects.get(r.subject_id) : undefined }),
     );
     if (type === 'analysis') await redactAnalysisInputs(ctx.handle, access, docs);
-    if (type === 'project') {
+    if (type === 'project' && wants(projection, 'permissions')) {
       const perms = await projectPermissions(rows.map((r) => r.id));
       for (const d of docs) d.permissions = perms.get(d._id as string) ?? [];
     }
-    return listReply(params, docs, total);
+    return listReply(params, projection ? docs.map((d) => project(d, projection)) : docs, total);
   }
 
   /** Role assignments per project, `[{_id, role_ids}]` as on Flywheel's Project model. */
@@ -198,7 +215,9 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
     const plural = PLURAL[type];
     const t = { tags: [plural] };
 
-    app.get(`/${plural}`, { schema: { ...t, summary: `List ${plural}`, querystring: listQuery } }, (req) => listContainers(req, type));
+    app.get(`/${plural}`, { schema: { ...t, summary: `List ${plural}`, querystring: containerListQuery } }, (req) =>
+      listContainers(req, type),
+    );
 
     if (type !== 'analysis') {
       app.post(`/${plural}`, { schema: { ...t, summary: `Create a ${type}`, body: createBody(type) } }, async (req) => {
@@ -309,7 +328,7 @@ export async function containerRoutes(app: Api, ctx: ServerContext): Promise<voi
           tags: [parentPlural],
           summary: `List the ${PLURAL[childType]} of a ${parentType}`,
           params: parentType === 'group' ? groupParams : idParams,
-          querystring: listQuery,
+          querystring: containerListQuery,
         },
       },
       async (req) => {

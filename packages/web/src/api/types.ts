@@ -61,6 +61,11 @@ export interface Acquisition extends ContainerBase {
   timestamp?: string | null;
 }
 
+/** What a listing with `?fields=` sends for a table: the keys it shows, files reduced to theirs. */
+export type ListedFile = Pick<FileDoc, 'modality' | 'classification'>;
+export type SessionRowDoc = Pick<Session, '_id' | 'label' | 'subject' | 'timestamp'> & { files: ListedFile[] };
+export type AcquisitionRowDoc = Pick<Acquisition, '_id' | 'label' | 'session' | 'timestamp'> & { files: ListedFile[] };
+
 export interface Job {
   id: string;
   _id: string;

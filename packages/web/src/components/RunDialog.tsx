@@ -4,7 +4,8 @@ import { Link } from 'react-router';
 import { api, messageOf } from '../api/client.js';
 import { type ConfigField, configFields, constraintText, initialText, parseField } from '../api/config-form.js';
 import { acceptsText, fileInputsOf, type GearDoc, type SuggestFile, type Suggestion } from '../api/gears.js';
-import type { Acquisition, FileRef, Job, Project, Session } from '../api/types.js';
+import { sessionsQuery } from '../api/listings.js';
+import type { Acquisition, FileRef, Job, Project } from '../api/types.js';
 import { formatBytes } from './common.js';
 
 const FOCUSABLE =
@@ -121,7 +122,61 @@ export function ConfigInput({ f, text, setText, error }: { f: ConfigField; text:
   );
 }
 
-const fileKey = (f: { parent_ref: { type: string; id: string }; name: string }) => `${f.parent_ref.type}/${f.parent_ref.id}/${f.name}`;
+/**
+ * The config form generated from a gear's manifest (types, enums, ranges, defaults, a message per
+ * bad value), shared by the Run dialog and the rule editor. `texts` holds what is typed per key.
+ */
+export function ConfigSection({
+  fields,
+  texts,
+  setTexts,
+}: {
+  fields: ConfigField[];
+  texts: Record<string, string>;
+  setTexts: (t: Record<string, string>) => void;
+}) {
+  return (
+    <fieldset className="run-section">
+      <legend>Configuration</legend>
+      {fields.length === 0 && <p className="muted">This gear takes no configuration.</p>}
+      <div className="config-grid">
+        {fields.map((f) => {
+          const p = parseField(f, texts[f.key] ?? '');
+          return (
+            <ConfigInput
+              key={f.key}
+              f={f}
+              text={texts[f.key] ?? ''}
+              setText={(t) => setTexts({ ...texts, [f.key]: t })}
+              error={p.ok ? undefined : p.message}
+            />
+          );
+        })}
+      </div>
+    </fieldset>
+  );
+}
+
+/** The config values a form's texts stand for: each valid, non-empty one, parsed to its type. */
+export function configOf(fields: ConfigField[], texts: Record<string, string>) {
+  const parsed = Object.fromEntries(fields.map((f) => [f.key, parseField(f, texts[f.key] ?? '')]));
+  const config: Record<string, unknown> = {};
+  for (const [k, p] of Object.entries(parsed)) if (p.ok && !p.empty) config[k] = p.value;
+  return {
+    config,
+    errors: Object.entries(parsed)
+      .filter(([, p]) => !p.ok)
+      .map(([k]) => k),
+  };
+}
+
+export const fileKey = (f: { parent_ref: { type: string; id: string }; name: string }) =>
+  `${f.parent_ref.type}/${f.parent_ref.id}/${f.name}`;
+
+/** The option text of a file a picker offers: name, type, size, and where it comes from. */
+export function fileOptionText(f: SuggestFile): string {
+  return `${f.name} (${f.type ?? 'unknown type'}, ${formatBytes(f.size)})${f.parent_ref.type === 'analysis' ? ' · from an analysis' : ''}`;
+}
 
 /**
  * The Run dialog: where the job goes (project → session → acquisition), a picker per file input
@@ -170,11 +225,7 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
   }, [previous.data, fields]);
 
   const projects = useQuery({ queryKey: ['projects'], queryFn: ({ signal }) => api.get<Project[]>('/projects', undefined, signal) });
-  const sessions = useQuery({
-    queryKey: ['project', projectId, 'sessions'],
-    queryFn: ({ signal }) => api.get<Session[]>(`/projects/${projectId}/sessions`, undefined, signal),
-    enabled: !!projectId,
-  });
+  const sessions = useQuery({ ...sessionsQuery(projectId), enabled: !!projectId });
   const acquisitions = useQuery({
     queryKey: ['session', sessionId, 'acquisitions'],
     queryFn: ({ signal }) => api.get<Acquisition[]>(`/sessions/${sessionId}/acquisitions`, undefined, signal),
@@ -210,14 +261,11 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
     });
   }, [suggest.data, candidates, inputs]);
 
-  const parsed = Object.fromEntries(fields.map((f) => [f.key, parseField(f, texts[f.key] ?? '')]));
-  const configErrors = Object.entries(parsed).filter(([, p]) => !p.ok);
+  const { config, errors: configErrors } = configOf(fields, texts);
   const missingInputs = inputs.filter(([k, spec]) => !spec.optional && !chosen[k]).map(([k]) => k);
 
   const launch = useMutation({
     mutationFn: () => {
-      const config: Record<string, unknown> = {};
-      for (const [k, p] of Object.entries(parsed)) if (p.ok && !p.empty) config[k] = p.value;
       const inputRefs: Record<string, FileRef> = {};
       for (const [k, key] of Object.entries(chosen)) {
         const [type, id, ...rest] = key.split('/');
@@ -340,8 +388,7 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
                       </option>
                       {fits.map((f) => (
                         <option key={fileKey(f)} value={fileKey(f)}>
-                          {f.name} ({f.type ?? 'unknown type'}, {formatBytes(f.size)})
-                          {f.parent_ref.type === 'analysis' ? ' · from an analysis' : ''}
+                          {fileOptionText(f)}
                         </option>
                       ))}
                     </select>
@@ -352,24 +399,7 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
           </fieldset>
         )}
 
-        <fieldset className="run-section">
-          <legend>Configuration</legend>
-          {fields.length === 0 && <p className="muted">This gear takes no configuration.</p>}
-          <div className="config-grid">
-            {fields.map((f) => {
-              const p = parsed[f.key]!;
-              return (
-                <ConfigInput
-                  key={f.key}
-                  f={f}
-                  text={texts[f.key] ?? ''}
-                  setText={(t) => setTexts({ ...texts, [f.key]: t })}
-                  error={p.ok ? undefined : p.message}
-                />
-              );
-            })}
-          </div>
-        </fieldset>
+        <ConfigSection fields={fields} texts={texts} setTexts={setTexts} />
         {previous.error && <p className="form-error">The earlier job could not be loaded: {messageOf(previous.error)}</p>}
         {launch.error && (
           <p className="form-error" role="alert">
@@ -386,7 +416,7 @@ export function RunDialog({ gear, fromJob, onClose }: { gear: GearDoc; fromJob?:
         </div>
         {touched && configErrors.length > 0 && (
           <p className="form-error">
-            Fix {configErrors.length} config value{configErrors.length === 1 ? '' : 's'} first: {configErrors.map(([k]) => k).join(', ')}.
+            Fix {configErrors.length} config value{configErrors.length === 1 ? '' : 's'} first: {configErrors.join(', ')}.
           </p>
         )}
       </form>

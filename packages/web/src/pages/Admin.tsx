@@ -6,6 +6,7 @@ import { api, messageOf } from '../api/client.js';
 import type { JobListing } from '../api/types.js';
 import { useAuth } from '../auth.js';
 import { Empty, ErrorNote, formatTime, InlineError, Loading } from '../components/common.js';
+import { moveAlongRow } from '../components/keys.js';
 
 /** The site admin's pages: users and their keys, engines, roles. Others see why they cannot. */
 export function AdminPage() {
@@ -23,7 +24,7 @@ export function AdminPage() {
       <div className="page-head">
         <h1>Administration</h1>
       </div>
-      <nav className="tabs" aria-label="Administration">
+      <nav className="tabs" aria-label="Administration" onKeyDown={(e) => moveAlongRow(e)}>
         <NavLink to="users">Users</NavLink>
         <NavLink to="engines">Engines</NavLink>
         <NavLink to="roles">Roles</NavLink>

@@ -3,6 +3,7 @@ import { Link, NavLink, Outlet, useParams } from 'react-router';
 import { api } from '../api/client.js';
 import type { Project } from '../api/types.js';
 import { ErrorNote } from '../components/common.js';
+import { moveAlongRow } from '../components/keys.js';
 
 export function useProject(id: string) {
   return useQuery({ queryKey: ['project', id], queryFn: () => api.get<Project>(`/projects/${id}`) });
@@ -33,7 +34,8 @@ export function ProjectPage() {
       {/* The tabs load in parallel with the project document, not after it. */}
       {!project.error && (
         <>
-          <nav className="tabs" aria-label="Project sections">
+          {/* Links, so each section has its own address; arrows move along them as along tabs. */}
+          <nav className="tabs" aria-label="Project sections" onKeyDown={(e) => moveAlongRow(e)}>
             <NavLink to="sessions">Sessions</NavLink>
             <NavLink to="jobs">Jobs / Provenance</NavLink>
             <NavLink to="analyses">Analyses</NavLink>

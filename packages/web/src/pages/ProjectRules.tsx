@@ -1,16 +1,17 @@
 import type { Rule, RuleApplyResult, RuleCondition } from '@sprocket/sdk/browser';
 import { CONDITION_TYPES } from '@sprocket/types';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useId, useState } from 'react';
+import { useEffect, useId, useMemo, useRef, useState } from 'react';
 import { useParams } from 'react-router';
 import { api, messageOf } from '../api/client.js';
-import type { GearDoc } from '../api/gears.js';
+import { configFields, initialText } from '../api/config-form.js';
+import { acceptsText, fileInputsOf, type GearDoc, type Suggestion } from '../api/gears.js';
 import { Empty, ErrorNote, Loading } from '../components/common.js';
-import { Modal } from '../components/RunDialog.js';
+import { ConfigSection, configOf, fileKey, fileOptionText, Modal } from '../components/RunDialog.js';
 import '../run.css';
 
 /** A rule as the REST API answers it (`_id`; the SDK's Rule names it `id`). */
-type RuleDoc = Pick<Rule, 'gear_id' | 'name' | 'any' | 'all' | 'not' | 'disabled'> & { _id: string };
+type RuleDoc = Pick<Rule, 'gear_id' | 'name' | 'any' | 'all' | 'not' | 'disabled' | 'config' | 'fixed_inputs'> & { _id: string };
 type Counts = Record<string, { launched: number; pending: number; running: number; complete: number; failed: number; cancelled: number }>;
 type Group = 'any' | 'all' | 'not';
 
@@ -96,9 +97,42 @@ function RuleEditor({ projectId, rule, gears, onClose }: { projectId: string; ru
     all: rule?.all ?? [],
     not: rule?.not ?? [],
   });
+  const gear = gears.find((g) => g._id === gearId);
+  const fields = useMemo(() => (gear ? configFields(gear.gear) : []), [gear]);
+  const inputs = useMemo(() => (gear ? fileInputsOf(gear.gear) : []), [gear]);
+  // The config form as the Run dialog builds it; the rule's own values while its gear is chosen.
+  const [texts, setTexts] = useState<Record<string, string>>({});
+  // Once per chosen gear: a refetched gear list (a new object, the same gear) keeps what is typed.
+  const formFor = useRef<string>(undefined);
+  useEffect(() => {
+    if (!gear || formFor.current === gear._id) return;
+    formFor.current = gear._id;
+    const given = gear && gear._id === rule?.gear_id ? (rule.config ?? {}) : {};
+    setTexts(Object.fromEntries(fields.map((f) => [f.key, initialText(f, given[f.key])])));
+  }, [fields, gear, rule]);
+  // Fixed inputs: files pinned for every input but the one the rule's match fills.
+  const [fixed, setFixed] = useState<Record<string, string>>(() =>
+    Object.fromEntries((rule?.fixed_inputs ?? []).map((f) => [f.input, `${f.type}/${f.id}/${f.name}`])),
+  );
+  const suggest = useQuery({
+    queryKey: ['suggest', gearId, 'project', projectId],
+    queryFn: ({ signal }) => api.get<Suggestion>(`/gears/${gearId}/suggest/project/${projectId}`, undefined, signal),
+    enabled: !!gear && inputs.length > 0,
+  });
+  const offered = useMemo(() => {
+    const all = [...(suggest.data?.files ?? []), ...(suggest.data?.analyses ?? []).flatMap((a) => a.files)];
+    return Object.fromEntries(inputs.map(([k]) => [k, all.filter((f) => f.suggested[k])]));
+  }, [suggest.data, inputs]);
+  const { config, errors: configErrors } = configOf(fields, texts);
   const save = useMutation({
     mutationFn: () => {
-      const body = { name: name.trim(), gear_id: gearId, ...conds };
+      const fixedInputs = inputs
+        .filter(([k]) => fixed[k])
+        .map(([k]) => {
+          const [type, id, ...rest] = fixed[k]!.split('/');
+          return { input: k, type: type!, id: id!, name: rest.join('/') };
+        });
+      const body = { name: name.trim(), gear_id: gearId, ...conds, config, fixed_inputs: fixedInputs };
       return rule ? api.put(`/projects/${projectId}/rules/${rule._id}`, body) : api.post(`/projects/${projectId}/rules`, body);
     },
     onSuccess: () => {
@@ -133,6 +167,40 @@ function RuleEditor({ projectId, rule, gears, onClose }: { projectId: string; ru
           </div>
         </div>
         <Conditions value={conds} onChange={setConds} />
+        {inputs.length > 0 && (
+          <fieldset className="run-section">
+            <legend>Inputs</legend>
+            <p className="hint">The file a rule matches fills one required input; the others can be pinned to a file of the project.</p>
+            {suggest.error && <p className="form-error">{messageOf(suggest.error)}</p>}
+            {inputs.map(([k, spec]) => (
+              <label key={k} className="field" data-input={k}>
+                <span>
+                  <span className="mono">{k}</span>
+                  {spec.optional ? <span className="muted"> (optional)</span> : null}
+                  <span className="hint"> · accepts {acceptsText(spec)}</span>
+                </span>
+                <select value={fixed[k] ?? ''} onChange={(e) => setFixed({ ...fixed, [k]: e.target.value })}>
+                  <option value="">{spec.optional ? 'Not given' : 'The file the rule matches'}</option>
+                  {/* A pinned file no longer offered (moved, or the gear changed) still shows what it is. */}
+                  {fixed[k] && !(offered[k] ?? []).some((f) => fileKey(f) === fixed[k]) && (
+                    <option value={fixed[k]}>{fixed[k]!.split('/').slice(2).join('/')}</option>
+                  )}
+                  {(offered[k] ?? []).map((f) => (
+                    <option key={fileKey(f)} value={fileKey(f)}>
+                      {fileOptionText(f)}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            ))}
+          </fieldset>
+        )}
+        {gear && <ConfigSection fields={fields} texts={texts} setTexts={setTexts} />}
+        {configErrors.length > 0 && (
+          <p className="form-error">
+            Fix {configErrors.length} config value{configErrors.length === 1 ? '' : 's'} first: {configErrors.join(', ')}.
+          </p>
+        )}
         {save.error && (
           <p className="form-error" role="alert">
             {messageOf(save.error)}
@@ -142,7 +210,7 @@ function RuleEditor({ projectId, rule, gears, onClose }: { projectId: string; ru
           <button type="button" className="btn" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="btn btn-primary" disabled={save.isPending || !name.trim() || !gearId}>
+          <button type="submit" className="btn btn-primary" disabled={save.isPending || !name.trim() || !gearId || configErrors.length > 0}>
             Save rule
           </button>
         </div>

@@ -1,9 +1,9 @@
-import { useQuery } from '@tanstack/react-query';
+import { skipToken, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { lazy, Suspense, useMemo, useRef, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
-import { api } from '../api/client.js';
-import type { Acquisition, FileDoc, Session } from '../api/types.js';
+import { firstPageQuery, projectAcquisitionsQuery, sessionsQuery } from '../api/listings.js';
+import type { AcquisitionRowDoc as Acquisition, ListedFile, SessionRowDoc as Session } from '../api/types.js';
 import { Empty, ErrorNote, formatDate, Loading } from '../components/common.js';
 import '../run.css';
 
@@ -48,11 +48,11 @@ function uniq(values: (string | null | undefined)[]): string[] {
   return [...new Set(values.filter((v): v is string => !!v))].sort();
 }
 
-function modalitiesOf(files: FileDoc[]): string[] {
+function modalitiesOf(files: ListedFile[]): string[] {
   return uniq(files.map((f) => f.modality));
 }
 
-function classificationOf(files: FileDoc[]): string[] {
+function classificationOf(files: ListedFile[]): string[] {
   return uniq(files.flatMap((f) => Object.values(f.classification ?? {}).flat()));
 }
 
@@ -77,12 +77,6 @@ function compare(a: SessionRow, b: SessionRow, key: SortKey): number {
   }
 }
 
-/** A project's sessions, as the tab lists them (main.tsx asks for them early on a cold load). */
-export const sessionsQuery = (projectId: string) => ({
-  queryKey: ['project', projectId, 'sessions'],
-  queryFn: ({ signal }: { signal?: AbortSignal }) => api.get<Session[]>(`/projects/${projectId}/sessions`, undefined, signal),
-});
-
 /**
  * Subject → session → acquisition, one row per session (acquisitions unfold below it). Sort and
  * filter live in the URL; rows are virtualised, so a project of thousands of sessions keeps only
@@ -99,20 +93,35 @@ export function ProjectSessions() {
   const [selected, setSelected] = useState<Set<string>>(() => new Set());
   const [dialog, setDialog] = useState<'batch-selected' | 'batch-project' | 'tag'>();
 
-  const sessions = useQuery(sessionsQuery(projectId));
+  // The first screen's rows come from a small sorted page; the whole listing, which sorting and
+  // filtering work over, is asked for once that page is in (not beside it: the server would build
+  // the large answer first, and the page and the session check would wait behind it).
+  const qc = useQueryClient();
+  const whole = sessionsQuery(projectId);
+  const firstOpts = qc.getQueryData(whole.queryKey) ? undefined : firstPageQuery(projectId, sort, desc, q);
+  const first = useQuery({
+    queryKey: firstOpts?.queryKey ?? ['project', projectId, 'sessions', 'first'],
+    queryFn: firstOpts?.queryFn ?? skipToken,
+  });
+  const sessions = useQuery({ ...whole, enabled: !firstOpts || first.isFetched });
+  const listed = sessions.data ?? first.data?.results;
+  const total = sessions.data?.length ?? first.data?.total;
   const acquisitions = useQuery({
-    queryKey: ['project', projectId, 'acquisitions'],
-    queryFn: ({ signal }) => api.get<Acquisition[]>('/acquisitions', { filter: `parents.project=${projectId}` }, signal),
+    ...projectAcquisitionsQuery(projectId),
     // After the sessions: the rows show first, and the server is not asked for both at once.
     enabled: sessions.isSuccess,
   });
 
   const sessionRows = useMemo(() => {
     const bySession = new Map<string, Acquisition[]>();
-    for (const a of acquisitions.data ?? []) bySession.set(a.session, [...(bySession.get(a.session) ?? []), a]);
+    for (const a of acquisitions.data ?? []) {
+      const list = bySession.get(a.session);
+      if (list) list.push(a);
+      else bySession.set(a.session, [a]);
+    }
     const needle = q.trim().toLowerCase();
     const rows: SessionRow[] = [];
-    for (const s of sessions.data ?? []) {
+    for (const s of listed ?? []) {
       const acqs = (bySession.get(s._id) ?? []).sort((x, y) => collator.compare(x.label, y.label));
       const subject = s.subject.label ?? s.subject.code ?? s.subject._id;
       if (needle && ![subject, s.label, ...acqs.map((a) => a.label)].some((l) => l.toLowerCase().includes(needle))) continue;
@@ -130,7 +139,7 @@ export function ProjectSessions() {
     }
     rows.sort((a, b) => (desc ? -1 : 1) * compare(a, b, sort));
     return rows;
-  }, [sessions.data, acquisitions.data, q, sort, desc]);
+  }, [listed, acquisitions.data, q, sort, desc]);
 
   const rows = useMemo(() => {
     const out: Row[] = [];
@@ -177,7 +186,7 @@ export function ProjectSessions() {
     });
   const shownIds = sessionRows.map((r) => r.session._id);
   const allShown = shownIds.length > 0 && shownIds.every((id) => selected.has(id));
-  const chosen = (sessions.data ?? []).filter((s) => selected.has(s._id));
+  const chosen = (listed ?? []).filter((s) => selected.has(s._id));
 
   const error = sessions.error ?? acquisitions.error;
   return (
@@ -192,9 +201,10 @@ export function ProjectSessions() {
             onChange={(e) => setParam({ q: e.target.value || undefined })}
           />
         </label>
-        {sessions.data && (
-          <span className="muted" data-testid="session-count">
-            {sessionRows.length.toLocaleString()} of {sessions.data.length.toLocaleString()} sessions
+        {total !== undefined && (
+          <span className="muted" data-testid="session-count" aria-live="polite">
+            {sessionRows.length.toLocaleString()} of {total.toLocaleString()} sessions
+            {!sessions.data && total > sessionRows.length && ' (loading the rest…)'}
           </span>
         )}
         <span className="toolbar-actions">
@@ -238,7 +248,7 @@ export function ProjectSessions() {
           />
         )}
       </Suspense>
-      {sessions.isPending && <Loading label="Loading sessions…" />}
+      {!listed && !sessions.error && <Loading label="Loading sessions…" />}
       {error && (
         <ErrorNote
           error={error}
@@ -248,9 +258,9 @@ export function ProjectSessions() {
           }}
         />
       )}
-      {sessions.data && sessions.data.length === 0 && <Empty>This project has no sessions yet.</Empty>}
+      {total === 0 && <Empty>This project has no sessions yet.</Empty>}
       {/* Sessions show as soon as they arrive; acquisition columns fill in when their listing does. */}
-      {sessions.data && sessions.data.length > 0 && (
+      {listed && listed.length > 0 && (
         <div className="vtable vbody" ref={scroller} data-testid="sessions-scroller">
           <table aria-label="Sessions" aria-rowcount={rows.length + 1} className="selectable">
             <thead>
@@ -259,6 +269,8 @@ export function ProjectSessions() {
                   <input
                     type="checkbox"
                     aria-label="Select all sessions shown"
+                    // Until the whole listing is in, "all shown" would be only the first page.
+                    disabled={!sessions.data}
                     checked={allShown}
                     onChange={(e) =>
                       setSelected((prev) => {

@@ -409,7 +409,9 @@ export function ProjectViews() {
           <div className="card-head">
             <h2>Preview</h2>
             <span className="muted" data-testid="view-row-count">
-              {rows.length >= PREVIEW_LIMIT ? `the first ${PREVIEW_LIMIT.toLocaleString()} rows` : `${rows.length.toLocaleString()} rows`}
+              {rows.length >= PREVIEW_LIMIT
+                ? `the first ${PREVIEW_LIMIT.toLocaleString()} rows`
+                : `${rows.length.toLocaleString()} row${rows.length === 1 ? '' : 's'}`}
               {rows.length > TABLE_ROWS && `, ${TABLE_ROWS} shown`}
             </span>
           </div>

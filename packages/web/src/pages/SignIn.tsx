@@ -1,6 +1,7 @@
 import { type FormEvent, useState } from 'react';
 import { messageOf } from '../api/client.js';
 import { useAuth } from '../auth.js';
+import { moveAlongRow } from '../components/keys.js';
 
 /** Sign-in with email + password (set by an admin) or with an API key; either opens a cookie session. */
 export function SignIn() {
@@ -33,11 +34,18 @@ export function SignIn() {
           Sprocket
         </div>
         <h1 id="signin-title">Sign in</h1>
-        <div className="segmented" role="tablist" aria-label="Sign-in method">
-          <button type="button" role="tab" aria-selected={mode === 'password'} onClick={() => setMode('password')}>
+        {/* WAI-ARIA tabs: one tab stop for the list, arrows move between the tabs and select them. */}
+        <div className="segmented" role="tablist" aria-label="Sign-in method" onKeyDown={(e) => moveAlongRow(e)?.click()}>
+          <button
+            type="button"
+            role="tab"
+            aria-selected={mode === 'password'}
+            tabIndex={mode === 'password' ? 0 : -1}
+            onClick={() => setMode('password')}
+          >
             Email and password
           </button>
-          <button type="button" role="tab" aria-selected={mode === 'key'} onClick={() => setMode('key')}>
+          <button type="button" role="tab" aria-selected={mode === 'key'} tabIndex={mode === 'key' ? 0 : -1} onClick={() => setMode('key')}>
             API key
           </button>
         </div>

@@ -78,8 +78,23 @@ export async function readDicomHeader(p: Picked): Promise<DroppedDicom | undefin
   };
 }
 
+/** A series' zip, and where each member's bytes end in it (in member order), to count files sent. */
+export interface SeriesZip {
+  blob: Blob;
+  ends: number[];
+}
+
+/** How many members of a zip have been sent whole once `sent` bytes of it have gone. */
+export function membersSent(zip: SeriesZip, sent: number): number {
+  let n = 0;
+  while (n < zip.ends.length && zip.ends[n]! <= sent) n++;
+  return n;
+}
+
+const utf8Length = (s: string) => new TextEncoder().encode(s).length;
+
 /** One series zipped as the CLI uploads it: members named by their file names, in instance order. */
-export async function zipSeries(files: DroppedDicom[]): Promise<Blob> {
+export async function zipSeries(files: DroppedDicom[]): Promise<SeriesZip> {
   const { zip } = await import('fflate');
   const members: Record<string, Uint8Array> = {};
   for (const f of files) {
@@ -90,5 +105,14 @@ export async function zipSeries(files: DroppedDicom[]): Promise<Blob> {
   }
   // Stored, not deflated: pixel data barely compresses and the browser's time is the user's.
   const bytes = await new Promise<Uint8Array>((resolve, reject) => zip(members, { level: 0 }, (e, d) => (e ? reject(e) : resolve(d))));
-  return new Blob([bytes as BlobPart], { type: 'application/zip' });
+  // Stored members lie one after the other, in the order fflate walks the object's keys (which
+  // is not always insertion order: integer-like names come first): a 30-byte local header, the
+  // name, the data. Close enough to tell which files have gone; the central directory follows.
+  const ends: number[] = [];
+  let at = 0;
+  for (const [name, data] of Object.entries(members)) {
+    at += 30 + utf8Length(name) + data.length;
+    ends.push(at);
+  }
+  return { blob: new Blob([bytes as BlobPart], { type: 'application/zip' }), ends };
 }
