@@ -22,10 +22,17 @@ export interface EngineProcess {
 
 export function startEngine(
   key: string,
-  opts: { concurrency?: number; executor?: string; env?: Record<string, string> } = {},
+  opts: {
+    concurrency?: number;
+    executor?: string;
+    env?: Record<string, string>;
+    /** Runs the engine through another command, e.g. `ip netns exec` (which execs, keeping the pid). */
+    wrap?: (argv: string[]) => string[];
+  } = {},
 ): EngineProcess {
   const dir = tempDir('sprocket-engine-dir-');
-  const child = spawnCaptured(process.execPath, ['--import', 'tsx', MAIN], {
+  const [cmd, ...args] = (opts.wrap ?? ((a) => a))([process.execPath, '--import', 'tsx', MAIN]);
+  const child = spawnCaptured(cmd!, args, {
     env: {
       PATH: process.env.PATH,
       // The source condition vitest.config.ts sets, so the engine runs the sources it is tested on.
