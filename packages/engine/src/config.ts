@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { archiveLimits } from './archive.js';
+import { EXECUTOR_CHOICES, type ExecutorChoice } from './executors/choices.js';
 import { imageLimits } from './executors/images.js';
 import { gearLimits } from './executors/limits.js';
 import { podmanUidBase } from './executors/podman.js';
-import { EXECUTOR_CHOICES, type ExecutorChoice } from './executors/select.js';
 import { gearCacheMax } from './layout.js';
 import { loadSlurmConfig, SLURM_USAGE, type SlurmConfig } from './slurm/config.js';
 

@@ -2,10 +2,11 @@ export { type ClaimedJob, EngineClient, isHttpError, isTransient, parseKey } fro
 export { type EngineConfig, loadEngineConfig } from './config.js';
 export { createEngine, HEARTBEAT_MS } from './engine.js';
 export { BwrapExecutor, bwrapArgs } from './executors/bwrap.js';
+export type { ExecutorChoice } from './executors/choices.js';
 export type { Executor, RunIO, RunResult, RunSpec } from './executors/executor.js';
 export { PodmanExecutor, podmanRunArgs } from './executors/podman.js';
 export { ProcessExecutor } from './executors/process.js';
-export { type ExecutorChoice, ExecutorSelector } from './executors/select.js';
+export { ExecutorSelector } from './executors/select.js';
 export { GearCache, layOutJobDir, prepareJobDir } from './layout.js';
 export { JobLog } from './logs.js';
 export { collectOutputs, uploadOutputs } from './outputs.js';

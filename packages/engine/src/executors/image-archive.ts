@@ -101,45 +101,32 @@ async function stageMembers(
   let bytes = 0;
   let count = 0;
   const extract = tar.extract();
-  extract.on('entry', (header, stream, next) => {
-    // Destroying the extraction destroys the member being read too, with the same error: reported once, by pipeline().
-    stream.on('error', () => undefined);
-    void (async () => {
-      count++;
-      if (count > limits.maxEntries) throw new Error(`${where} has more than ${limits.maxEntries} members (SPROCKET_IMAGE_MAX_ENTRIES)`);
-      const key = memberParts(header.name, where).join('/');
-      if (header.type === 'symlink') {
-        // `<id>/layer.tar -> ../<digest>.tar`, as docker and podman save write them.
-        links.set(key, path.posix.normalize(path.posix.join(path.posix.dirname(key), header.linkname ?? '')));
-        return;
+  eachMember(extract, async (header, stream) => {
+    count++;
+    if (count > limits.maxEntries) throw new Error(`${where} has more than ${limits.maxEntries} members (SPROCKET_IMAGE_MAX_ENTRIES)`);
+    const key = memberParts(header.name, where).join('/');
+    if (header.type === 'symlink') {
+      // `<id>/layer.tar -> ../<digest>.tar`, as docker and podman save write them.
+      links.set(key, path.posix.normalize(path.posix.join(path.posix.dirname(key), header.linkname ?? '')));
+      return;
+    }
+    if (header.type !== 'file') return;
+    if (key === 'manifest.json') {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of stream as AsyncIterable<Buffer>) {
+        size += c.length;
+        if (size > MAX_MANIFEST_BYTES) throw new Error(`${where}: manifest.json is larger than ${MAX_MANIFEST_BYTES} bytes`);
+        chunks.push(c);
       }
-      if (header.type !== 'file') return;
-      if (key === 'manifest.json') {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const c of stream as AsyncIterable<Buffer>) {
-          size += c.length;
-          if (size > MAX_MANIFEST_BYTES) throw new Error(`${where}: manifest.json is larger than ${MAX_MANIFEST_BYTES} bytes`);
-          chunks.push(c);
-        }
-        manifestText = Buffer.concat(chunks).toString('utf8');
-        return;
-      }
-      bytes += header.size ?? 0;
-      if (bytes > limits.maxBytes) throw new Error(`${where} holds more than ${limits.maxBytes} bytes (SPROCKET_IMAGE_MAX_BYTES)`);
-      const file = path.join(staging, String(files.size));
-      files.set(key, file);
-      await pipeline(stream, fs.createWriteStream(file, { flags: 'wx' }));
-    })().then(
-      () => {
-        stream.resume();
-        next();
-      },
-      (err: Error) => {
-        stream.resume();
-        extract.destroy(err);
-      },
-    );
+      manifestText = Buffer.concat(chunks).toString('utf8');
+      return;
+    }
+    bytes += header.size ?? 0;
+    if (bytes > limits.maxBytes) throw new Error(`${where} holds more than ${limits.maxBytes} bytes (SPROCKET_IMAGE_MAX_BYTES)`);
+    const file = path.join(staging, String(files.size));
+    files.set(key, file);
+    await pipeline(stream, fs.createWriteStream(file, { flags: 'wx' }));
   });
   const [raw, unzip] = await openTar(archive);
   await pipeline(raw, unzip, extract);
@@ -180,70 +167,57 @@ async function applyLayer(layer: string, root: string, limits: ImageLimits, budg
   // Paths this layer made: an opaque whiteout empties what the layers below left, not these.
   const made = new Set<string>();
   const extract = tar.extract();
-  extract.on('entry', (header, stream, next) => {
-    // Destroying the extraction destroys the member being read too, with the same error: reported once, by pipeline().
-    stream.on('error', () => undefined);
-    void (async () => {
-      budget.entries++;
-      if (budget.entries > limits.maxEntries)
-        throw new Error(`the image has more than ${limits.maxEntries} files (SPROCKET_IMAGE_MAX_ENTRIES)`);
-      const parts = memberParts(header.name, where);
-      if (!parts.length) return;
-      const base = parts[parts.length - 1]!;
-      const parent = await folders(root, parts.slice(0, -1), header.name);
-      if (base === '.wh..wh..opq') {
-        for (const child of await fs.promises.readdir(parent)) {
-          const p = path.join(parent, child);
-          if (!made.has(p)) await remove(p);
-        }
-        return;
+  eachMember(extract, async (header, stream) => {
+    budget.entries++;
+    if (budget.entries > limits.maxEntries)
+      throw new Error(`the image has more than ${limits.maxEntries} files (SPROCKET_IMAGE_MAX_ENTRIES)`);
+    const parts = memberParts(header.name, where);
+    if (!parts.length) return;
+    const base = parts[parts.length - 1]!;
+    const parent = await folders(root, parts.slice(0, -1), header.name);
+    if (base === '.wh..wh..opq') {
+      for (const child of await fs.promises.readdir(parent)) {
+        const p = path.join(parent, child);
+        if (!made.has(p)) await remove(p);
       }
-      if (base.startsWith('.wh.')) {
-        await remove(path.join(parent, base.slice(4)));
-        return;
-      }
-      const target = path.join(parent, base);
-      const existing = await fs.promises.lstat(target).catch(() => undefined);
-      // Set-id bits are dropped: nothing in an image may gain privileges on this host.
-      const mode = (header.mode ?? 0o644) & 0o1777;
-      if (header.type === 'directory') {
-        if (existing && !existing.isDirectory()) await remove(target);
-        if (!existing?.isDirectory()) await fs.promises.mkdir(target);
-        // The engine must still be able to write below it while later members arrive.
-        await fs.promises.chmod(target, mode | 0o700);
-        made.add(target);
-        return;
-      }
-      if (existing) await remove(target);
+      return;
+    }
+    if (base.startsWith('.wh.')) {
+      await remove(path.join(parent, base.slice(4)));
+      return;
+    }
+    const target = path.join(parent, base);
+    const existing = await fs.promises.lstat(target).catch(() => undefined);
+    // Set-id bits are dropped: nothing in an image may gain privileges on this host.
+    const mode = (header.mode ?? 0o644) & 0o1777;
+    if (header.type === 'directory') {
+      if (existing && !existing.isDirectory()) await remove(target);
+      if (!existing?.isDirectory()) await fs.promises.mkdir(target);
+      // The engine must still be able to write below it while later members arrive.
+      await fs.promises.chmod(target, mode | 0o700);
       made.add(target);
-      if (header.type === 'file') {
-        budget.bytes += header.size ?? 0;
-        if (budget.bytes > limits.maxBytes)
-          throw new Error(`the image expands to more than ${limits.maxBytes} bytes (SPROCKET_IMAGE_MAX_BYTES)`);
-        await pipeline(stream, fs.createWriteStream(target, { flags: 'wx', mode }));
-        await fs.promises.chmod(target, mode);
-      } else if (header.type === 'symlink') {
-        // Interpreted inside the container only: the engine never writes through links (see folders).
-        await fs.promises.symlink(header.linkname ?? '', target);
-      } else if (header.type === 'link') {
-        const from = memberParts(header.linkname ?? '', where);
-        const source = path.join(await folders(root, from.slice(0, -1), header.name), from[from.length - 1] ?? '');
-        const st = await fs.promises.lstat(source).catch(() => undefined);
-        if (!st?.isFile())
-          throw new Error(`${where}: hard link ${JSON.stringify(header.name)} names ${JSON.stringify(header.linkname)}, which is no file`);
-        await fs.promises.link(source, target);
-      }
-      // Devices and fifos: a container gets its own /dev, and nothing else needs them.
-    })().then(
-      () => {
-        stream.resume();
-        next();
-      },
-      (err: Error) => {
-        stream.resume();
-        extract.destroy(err);
-      },
-    );
+      return;
+    }
+    if (existing) await remove(target);
+    made.add(target);
+    if (header.type === 'file') {
+      budget.bytes += header.size ?? 0;
+      if (budget.bytes > limits.maxBytes)
+        throw new Error(`the image expands to more than ${limits.maxBytes} bytes (SPROCKET_IMAGE_MAX_BYTES)`);
+      await pipeline(stream, fs.createWriteStream(target, { flags: 'wx', mode }));
+      await fs.promises.chmod(target, mode);
+    } else if (header.type === 'symlink') {
+      // Interpreted inside the container only: the engine never writes through links (see folders).
+      await fs.promises.symlink(header.linkname ?? '', target);
+    } else if (header.type === 'link') {
+      const from = memberParts(header.linkname ?? '', where);
+      const source = path.join(await folders(root, from.slice(0, -1), header.name), from[from.length - 1] ?? '');
+      const st = await fs.promises.lstat(source).catch(() => undefined);
+      if (!st?.isFile())
+        throw new Error(`${where}: hard link ${JSON.stringify(header.name)} names ${JSON.stringify(header.linkname)}, which is no file`);
+      await fs.promises.link(source, target);
+    }
+    // Devices and fifos: a container gets its own /dev, and nothing else needs them.
   });
   const [raw, unzip] = await openTar(layer);
   await pipeline(raw, unzip, extract);
@@ -281,4 +255,26 @@ export async function unpackImage(archive: string, image: string, dest: string, 
   } finally {
     await remove(staging);
   }
+}
+
+type MemberArgs = tar.ExtractEvents['entry'];
+
+/**
+ * Runs `handle` on each member in turn; a member it leaves unread is skipped, and its failure ends
+ * the extraction with that error (reported once, by the pipeline: the member's own stream dies with it).
+ */
+function eachMember(extract: tar.Extract, handle: (header: MemberArgs[0], stream: MemberArgs[1]) => Promise<void>): void {
+  extract.on('entry', (header, stream, next) => {
+    stream.on('error', () => undefined);
+    handle(header, stream).then(
+      () => {
+        stream.resume();
+        next();
+      },
+      (err: Error) => {
+        stream.resume();
+        extract.destroy(err);
+      },
+    );
+  });
 }

@@ -3,15 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { BwrapExecutor } from './bwrap.js';
 import { CharliecloudExecutor, chImagesDir } from './charliecloud.js';
+import type { ExecutorChoice } from './choices.js';
 import type { Executor, RunSpec } from './executor.js';
 import { ImageArchives } from './images.js';
 import { isRoot } from './limits.js';
 import { PodmanExecutor } from './podman.js';
 import { AS_ROOT_SETTING, ProcessExecutor, processAsRootAllowed } from './process.js';
 import { slurmUnusable } from './slurm.js';
-
-export const EXECUTOR_CHOICES = ['auto', 'bwrap', 'process', 'podman', 'charliecloud', 'slurm'] as const;
-export type ExecutorChoice = (typeof EXECUTOR_CHOICES)[number];
 
 export interface Selection {
   executor: Executor;

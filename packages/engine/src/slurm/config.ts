@@ -1,4 +1,4 @@
-import { EXECUTOR_CHOICES, type ExecutorChoice } from '../executors/select.js';
+import { EXECUTOR_CHOICES, type ExecutorChoice } from '../executors/choices.js';
 
 /** How an engine in `slurm` mode submits jobs, read from SPROCKET_SLURM_* at start. */
 export interface SlurmConfig {

@@ -39,7 +39,8 @@ export interface ArchiveManifest {
   tooLarge?: boolean;
 }
 
-class Refusal extends Error {
+/** Why an uploaded archive is refused; `tooLarge` makes it a 413 rather than a 400. */
+export class Refusal extends Error {
   constructor(
     message: string,
     readonly tooLarge = false,

@@ -5,6 +5,7 @@ import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type tar from 'tar-stream';
+import { Refusal } from './archive.js';
 
 /**
  * Container image archives uploaded with a gear (`POST /gears`, field `image`), for sites without a
@@ -36,15 +37,6 @@ export interface ImageArchiveCheck {
   tags?: string[];
   problem?: string;
   tooLarge?: boolean;
-}
-
-class Refusal extends Error {
-  constructor(
-    message: string,
-    readonly tooLarge = false,
-  ) {
-    super(message);
-  }
 }
 
 function memberKey(name: string): string {
