@@ -18,13 +18,15 @@ export interface ServerProcess {
 /**
  * `compiled`: the server's bundle (`npm run build`) with plain node and the flags `npm start` gives it
  * (scripts/entries.ts), or `entry`, another build's main.js (a baseline, with the same flags); otherwise the sources through tsx, as `npm run server` does.
+ * `port`: listen there instead of on a new free port.
  */
 export async function startServerProcess(
   dataDir: string,
   env: NodeJS.ProcessEnv,
-  opts: { compiled?: boolean; entry?: string } = {},
+  opts: { compiled?: boolean; entry?: string; port?: number } = {},
 ): Promise<ServerProcess> {
-  const port = await freePort();
+  // A given port: a restarted server comes back where its engines and clients look for it.
+  const port = opts.port ?? (await freePort());
   // node --import tsx is what `npx tsx` runs, minus the wrapper processes, so the pid sampled is the server's.
   const argv = opts.compiled ? serverArgs(opts.entry) : ['--conditions=@sprocket/source', '--import', 'tsx', 'packages/server/src/main.ts'];
   const child = spawn(process.execPath, argv, {
@@ -50,7 +52,7 @@ export async function startServerProcess(
     url: `http://127.0.0.1:${port}/api`,
     key,
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
