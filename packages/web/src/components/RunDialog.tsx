@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useId, useMemo, useRef, useState } from 'react';
+import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { Link } from 'react-router';
 import { api, messageOf } from '../api/client.js';
 import { type ConfigField, configFields, constraintText, initialText, parseField } from '../api/config-form.js';
@@ -32,7 +32,9 @@ export function Modal({
   // control) each time the opener renders a new callback.
   const close = useRef(onClose);
   close.current = onClose;
-  useEffect(() => {
+  // A layout effect: focus moves in and the Tab trap is listening in the same task that shows the
+  // dialog, so a Tab pressed the moment it appears cannot reach the page behind it.
+  useLayoutEffect(() => {
     const before = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     box.current?.querySelector<HTMLElement>('select, input, textarea, button')?.focus();
     const onKey = (e: KeyboardEvent) => {
