@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, ListObjectsCommand, S3Client } from '@aws-sdk/client-s3';
-// @ts-expect-error s3rver ships no types (../shared/docs/environment.md §1.7); its small API is typed below.
+// @ts-expect-error s3rver ships no types; its small API is typed below.
 import S3rverUntyped from 's3rver';
 
 interface S3rverInstance {

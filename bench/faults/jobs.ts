@@ -33,7 +33,7 @@ const HEARTBEAT_TIMEOUT_S = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What job n's output holds: its name repeated up to the size, so a torn or mixed file shows. */
-export function outputContent(n: number, bytes: number): Buffer {
+function outputContent(n: number, bytes: number): Buffer {
   const line = Buffer.from(`sprocket-fault-${n}\n`);
   return Buffer.alloc(bytes, line);
 }
