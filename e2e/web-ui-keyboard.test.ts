@@ -155,6 +155,8 @@ describe.skipIf(!CHROMIUM)('web UI by keyboard alone', () => {
     await tabTo(/^ses-01$/);
     await page.keyboard.press('Enter');
     await page.waitForURL(`**/sessions/${ids.session}`);
+    // The link followed went with its page: focus starts again at the new page's content, not at <body>.
+    await expect.poll(() => page.evaluate('document.activeElement && document.activeElement.id')).toBe('main');
   });
 
   it('container pages: a child opens with Enter, a file opens in its viewer and the viewer closes again', async () => {

@@ -1,5 +1,5 @@
-import { useState } from 'react';
-import { Link, NavLink, Outlet } from 'react-router';
+import { useEffect, useRef, useState } from 'react';
+import { Link, NavLink, Outlet, useLocation } from 'react-router';
 import { messageOf } from '../api/client.js';
 import { useLiveEvents } from '../api/live.js';
 import { useAuth } from '../auth.js';
@@ -10,6 +10,7 @@ export function Layout() {
   const { user, checking, signOut } = useAuth();
   const live = useLiveEvents(!!user);
   const [error, setError] = useState<string>();
+  const main = useFocusAfterNavigation();
   if (checking) return <div className="splash" aria-busy="true" />;
   if (!user) return <SignIn />;
   const name = [user.firstname, user.lastname].filter(Boolean).join(' ') || user.email;
@@ -56,9 +57,28 @@ export function Layout() {
           {error}
         </div>
       )}
-      <main id="main" className="main">
+      <main id="main" className="main" ref={main} tabIndex={-1}>
         <Outlet />
       </main>
     </div>
   );
+}
+
+/**
+ * A link followed from a page is gone with that page, and the browser drops focus to <body>: the
+ * next Tab would start from wherever the removed link used to sit, a different place each time.
+ * After a navigation that lost focus, focus goes to the start of the new page's content, as a
+ * screen-reader or keyboard user expects. Focus that survived (a project tab) stays where it is.
+ */
+function useFocusAfterNavigation() {
+  const { pathname } = useLocation();
+  const main = useRef<HTMLElement>(null);
+  const shown = useRef(pathname);
+  useEffect(() => {
+    if (shown.current === pathname) return; // the first page, as loaded: focus is the browser's
+    shown.current = pathname;
+    const active = document.activeElement;
+    if (!active || active === document.body || !active.isConnected) main.current?.focus({ preventScroll: true });
+  }, [pathname]);
+  return main;
 }
