@@ -4,9 +4,14 @@
  *   jobs        engine kill -9 at random moments during a large batch, and server kill -9, on
  *               SQLite and (with DATABASE_URL) on PostgreSQL: every job completes exactly once, every
  *               output is there once and whole, the store holds nothing half-written or unowned
- *
- * (Still to come, issue 13: throughput against dcm2niix by hand, cut uploads, malformed requests from
- * the OpenAPI document, a killed Slurm step.)
+ *   throughput  a synthetic project (100 × 2 × 4 series) through dcm2niix and nifti-qa with 1, 2 and 4
+ *               engine slots and through Slurm, beside dcm2niix by hand over the same series (ratio)
+ *   slurm       a Slurm compute job's node-side step killed -9 while its gear runs: the engine
+ *               notices from the cluster's word and submits the same job again (needs root and Slurm)
+ *   uploads     uploads cut at random offsets (client hang-up, server kill -9) among whole ones, on both
+ *               databases: nothing partial is ever visible, whole uploads and earlier versions stay whole
+ *   input       1,000+ malformed requests from every operation of the OpenAPI document, on both databases:
+ *               no 5xx, no hang-up, the server still answering (BENCH_SEED=n replays a campaign)
  *
  * The whole campaign takes about an hour; `--small` (what CI runs) takes minutes. Prints one table; exits 1
  * when anything was lost, doubled, half-written or answered 5xx. DATABASE_URL=postgres://… (a server
@@ -21,6 +26,10 @@ import { table } from './stats.js';
 
 const PARTS: Record<string, () => Promise<FaultsPart>> = {
   jobs: async () => (await import('./faults/jobs.js')).run,
+  input: async () => (await import('./faults/input.js')).run,
+  slurm: async () => (await import('./faults/slurm.js')).run,
+  throughput: async () => (await import('./faults/throughput.js')).run,
+  uploads: async () => (await import('./faults/uploads.js')).run,
 };
 
 function parseArgs(argv: string[]): { small: boolean; parts: string[] } {

@@ -9,6 +9,7 @@ import { installShippedGears } from '../scripts/install-gears.js';
 import { type RealSeries, realSeries } from '../test-fixtures/real-series.js';
 import { zipFiles } from '../test-fixtures/zip.js';
 import { benchApi } from './api.js';
+import { dcm2niixByHand } from './dcm2niix-by-hand.js';
 import { envInt, median, table } from './stats.js';
 
 /**
@@ -41,8 +42,6 @@ export interface Dcm2niixBenchRow {
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** The gear's defaults as dcm2niix flags (gears/dcm2niix/src/options.ts with the manifest defaults). */
-const GEAR_FLAGS = ['-b', 'y', '-ba', 'n', '-z', 'y', '-f', '%f', '-m', 'n', '-x', 'n', '-i', 'n', '-p', 'n', '-s', 'n', '-l', 'n'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -90,7 +89,7 @@ async function byHand(dir: string, out: string): Promise<number> {
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out, { recursive: true });
   const t = performance.now();
-  const p = spawn('dcm2niix', [...GEAR_FLAGS, '-o', out, dir], { stdio: 'ignore' });
+  const p = spawn('dcm2niix', dcm2niixByHand(dir, out), { stdio: 'ignore' });
   const code = await exited(p);
   if (code !== 0) throw new Error(`dcm2niix by hand on ${dir} exited ${code}`);
   return performance.now() - t;

@@ -1,4 +1,5 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 
 /** A loopback port nothing listens on right now, for servers started as child processes. */
@@ -41,4 +42,19 @@ export function spawnCaptured(cmd: string, args: string[], opts: SpawnOptions): 
       return exited;
     },
   };
+}
+
+/** Host pids whose command line mentions the marker (a gear names its processes with `exec -a`). */
+export function processesWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes(marker)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }

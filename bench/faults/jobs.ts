@@ -27,7 +27,7 @@ interface Campaign {
 const FULL: Campaign = { jobs: 5000, engineKills: 100, serverKills: 10, engines: 2, slots: 2, outputBytes: 64 * 1024 };
 const SMALL: Campaign = { jobs: 300, engineKills: 10, serverKills: 2, engines: 2, slots: 2, outputBytes: 16 * 1024 };
 /** Jobs per destination acquisition. */
-const PER_ACQUISITION = 100;
+export const PER_ACQUISITION = 100;
 const HEARTBEAT_TIMEOUT_S = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,7 +38,7 @@ function outputContent(n: number, bytes: number): Buffer {
   return Buffer.alloc(bytes, line);
 }
 
-function writeGear(dir: string): void {
+export function writeGear(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(
     path.join(dir, 'manifest.json'),
@@ -51,17 +51,18 @@ function writeGear(dir: string): void {
       license: 'MIT',
       url: '',
       source: '',
-      config: { n: { type: 'integer' }, bytes: { type: 'integer' } },
+      config: { n: { type: 'integer' }, bytes: { type: 'integer' }, seconds: { type: 'integer', optional: true } },
       inputs: {},
     }),
   );
-  // The same bytes outputContent builds: `yes` repeats the line, head cuts it at the size.
+  // The same bytes outputContent builds: `yes` repeats the line, head cuts it at the size. The pause
+  // (`seconds` more when set) runs under a name the Slurm part finds the job's gear by.
   fs.writeFileSync(
     path.join(dir, 'run'),
     [
       '#!/bin/bash',
       'set -e',
-      'sleep "0.$((RANDOM % 4))"',
+      '(exec -a "sprocket-fault-pause-$FW_CONFIG_N" sleep "$((FW_CONFIG_SECONDS + 0)).$((RANDOM % 4))")',
       'yes "sprocket-fault-$FW_CONFIG_N" | head -c "$FW_CONFIG_BYTES" > "output/result-$FW_CONFIG_N.txt.tmp"',
       'mv "output/result-$FW_CONFIG_N.txt.tmp" "output/result-$FW_CONFIG_N.txt"',
       '',
@@ -87,7 +88,7 @@ async function campaign(ctx: FaultsContext, c: Campaign, database: 'SQLite' | 'P
     SPROCKET_JOB_MAX_ATTEMPTS: '20',
     ...(dbUrl ? { DATABASE_URL: dbUrl } : {}),
   };
-  const cluster = await startCluster(ctx.root, dataDir, env);
+  const cluster = await startCluster(ctx.root, dataDir, env, { compiled: true });
   let report: PartReport | undefined;
   let versions = 0;
   try {
@@ -164,7 +165,7 @@ async function campaign(ctx: FaultsContext, c: Campaign, database: 'SQLite' | 'P
     const runSeconds = (Date.now() - run0) / 1000;
 
     const check = await checkOutcome(cluster, gearId, originals, acquisitions, c.outputBytes);
-    problems.push(...check.problems, ...cluster.serverErrors);
+    problems.push(...check.problems, ...cluster.serverErrors, ...cluster.serverLogProblems());
     report = {
       title,
       problems,
@@ -193,27 +194,33 @@ async function campaign(ctx: FaultsContext, c: Campaign, database: 'SQLite' | 'P
 }
 
 /** Files under a folder, recursively (0 when it does not exist). */
-function countFiles(dir: string): number {
+export function countFiles(dir: string): number {
   if (!fs.existsSync(dir)) return 0;
   return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
 }
 
+/** The local store's writes in progress: `<key>.part` while content streams in, `<key>.pending` markers. */
+export const stagingDir = (dataDir: string) => path.join(dataDir, 'files', 'staging');
+
 /**
  * What the local store holds once the server has stopped cleanly: the staging folder must be empty
  * (a `.part` is a half-written upload, a `.pending` an unconfirmed one), and every blob must belong
- * to a stored file version or the gear's archive.
+ * to a stored file version or to one of the `gearArchives` gears uploaded (the fault-writer's, by default).
  */
-function storeLeftovers(dataDir: string, versions: number): { staged: number; blobs: number; problems: string[] } {
-  const staged = countFiles(path.join(dataDir, 'files', 'staging'));
+export function storeLeftovers(dataDir: string, versions: number, gearArchives = 1): { staged: number; blobs: number; problems: string[] } {
+  const staged = countFiles(stagingDir(dataDir));
   const blobs = countFiles(path.join(dataDir, 'files', 'blobs'));
   const problems: string[] = [];
   if (staged) problems.push(`${staged} entries left in the store's staging folder after a clean stop`);
-  // One blob per stored version, plus the gear archive: anything more is content no row points at.
-  if (blobs !== versions + 1) problems.push(`${blobs} blobs in the store for ${versions} file versions and one gear archive`);
+  // One blob per stored version and gear archive: anything more is content no row points at.
+  if (blobs !== versions + gearArchives) {
+    const gears = gearArchives === 1 ? ' and one gear archive' : gearArchives ? ` and ${gearArchives} gear archives` : '';
+    problems.push(`${blobs} blobs in the store for ${versions} file versions${gears}`);
+  }
   return { staged, blobs, problems };
 }
 
-interface Outcome {
+export interface Outcome {
   problems: string[];
   orphaned: number;
   otherFailures: number;
@@ -225,7 +232,7 @@ interface Outcome {
   earlierVersions: number;
 }
 
-async function checkOutcome(
+export async function checkOutcome(
   cluster: Cluster,
   gearId: string,
   originals: Map<string, number>,

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunIO, RunSpec } from '../src/executors/executor.js';
 
+export { processesWith } from '../../../test-fixtures/processes.js';
+
 /** Real gears written for these tests, one folder each (manifest.json + run). */
 export const GEARS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gears');
 export const GEAR_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -67,21 +69,6 @@ export function capture(): RunIO & { out: () => string; err: () => string; waitF
         check();
       }),
   };
-}
-
-/** Host pids whose command line mentions the marker (a gear names its processes with `exec -a`). */
-export function processesWith(marker: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes(marker)) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
 }
 
 /** Polls until the check holds or the deadline passes; returns whether it held. */

@@ -68,8 +68,15 @@ describe("Slurm's states in Sprocket's words", () => {
       'the job failed on the cluster with exit code 3 (Slurm job 7: FAILED)',
     );
     expect(endedReason('7', { state: 'FAILED', exitCode: '0:9' })).toMatch(/killed on the cluster by signal 9/);
-    expect(worthResubmitting('NODE_FAIL')).toBe(true);
-    expect(worthResubmitting('FAILED')).toBe(false);
+    expect(worthResubmitting({ state: 'NODE_FAIL' })).toBe(true);
+    expect(worthResubmitting({ state: 'PREEMPTED' })).toBe(true);
+    // The step was killed (its own report never came): the node, not the gear, ended it.
+    expect(worthResubmitting({ state: 'FAILED', exitCode: '0:9' })).toBe(true);
+    // An exit code is an answer from the step; a timeout, memory or a cancel is a verdict on the job.
+    expect(worthResubmitting({ state: 'FAILED', exitCode: '3:0' })).toBe(false);
+    expect(worthResubmitting({ state: 'FAILED' })).toBe(false);
+    for (const state of ['TIMEOUT', 'OUT_OF_MEMORY', 'CANCELLED', 'COMPLETED'])
+      expect(worthResubmitting({ state, exitCode: '0:9' })).toBe(false);
   });
 });
 

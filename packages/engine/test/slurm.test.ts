@@ -225,6 +225,34 @@ describe.skipIf(unavailable)('slurm engine mode', () => {
     expect(hogJob.cluster.state).toBe('COMPLETED');
   }, 120_000);
 
+  it('a compute job killed on the node mid-run is noticed and submitted again, and the job completes once', async () => {
+    const marker = 'sprocket-slurm-killed';
+    const id = await addJob(server.admin, {
+      gear_id: gears.slow,
+      config: { marker, seconds: 6 },
+      destination: { type: 'acquisition', id: ids.acquisition },
+    });
+    await eventually(async () => (await clusterOf(id))?.state === 'RUNNING' && processesWith(`${marker}-child`).length > 0, 30_000);
+    const first = (await clusterOf(id)).job_id;
+    // The batch script execs the node-side step: kill -9 of it is the compute job dying under the gear.
+    const step = processesWith(`slurm-step`).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id));
+    expect(step.length, 'the node-side step of the job').toBeGreaterThan(0);
+    for (const pid of step) process.kill(pid, 'SIGKILL');
+    const job = await waitForJob(server.admin, id, undefined, 90_000);
+    expect(job.state, `${engine.output()}\n${JSON.stringify(await jobLog(server.admin, id))}`).toBe('complete');
+    // The same job, not a retry: one attempt, on a second Slurm job.
+    expect(job.attempt).toBe(1);
+    expect(job.cluster.job_id).not.toBe(first);
+    expect(scontrol(cluster, first)).toMatchObject({ JobState: 'FAILED', ExitCode: '0:9' });
+    const system = (await jobLog(server.admin, id)).filter((l) => l.fd === -1).map((l) => l.msg);
+    expect(system).toContain(
+      `the job was killed on the cluster by signal 9 (Slurm job ${first}: FAILED); submitted again as Slurm job ${job.cluster.job_id}`,
+    );
+    const acq = ok(await server.admin.get(`/acquisitions/${ids.acquisition}`));
+    expect(acq.files.filter((f: { name: string }) => f.name === 'done.txt').length).toBe(1);
+    expect(job.saved_files).toEqual(['done.txt']);
+  }, 150_000);
+
   it('an engine killed mid-job and started again on its folder keeps tracking the Slurm job, and fails it when the cluster kills it', async () => {
     const id = await slowJob('sprocket-slurm-restart');
     await eventually(async () => (await clusterOf(id))?.state === 'RUNNING', 30_000);

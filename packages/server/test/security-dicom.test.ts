@@ -208,3 +208,30 @@ describe('DICOM bombs with small bounds (SPROCKET_DICOM_*)', () => {
     expect(f.info.header_error).toBe('the zip has 150 members; more than 100 are not read (SPROCKET_DICOM_ZIP_MAX_MEMBERS)');
   });
 });
+
+describe('DICOM text a file declares', () => {
+  it("a character set named after an Object member ('constructor') is an unknown one: latin1, not a crash", async () => {
+    const [slice] = syntheticSeries({
+      patientId: 'charset',
+      studyUid: newUid(),
+      seriesUid: newUid(),
+      seriesNumber: 1,
+      seriesDescription: 'charset',
+      rows: 4,
+      columns: 4,
+      slices: 1,
+    });
+    // (0008,0005) SpecificCharacterSet, CS, first of group 0008 (explicit VR little endian).
+    const at = slice!.indexOf(Buffer.from([0x08, 0x00]), 132 + 12);
+    const cs = Buffer.alloc(8 + 12);
+    cs.writeUInt16LE(0x0008, 0);
+    cs.writeUInt16LE(0x0005, 2);
+    cs.write('CS', 4, 'latin1');
+    cs.writeUInt16LE(12, 6);
+    cs.write('constructor ', 8, 'latin1');
+    const { parseDicomHeader } = await import('../src/dicom/header.js');
+    const parsed = parseDicomHeader(Buffer.concat([slice!.subarray(0, at), cs, slice!.subarray(at)]));
+    expect(parsed.header.SpecificCharacterSet).toBe('constructor');
+    expect(parsed.header.PatientID).toBe('charset');
+  });
+});

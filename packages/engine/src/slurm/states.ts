@@ -94,7 +94,15 @@ export function endedReason(slurmId: string, job: EndedJob): string | undefined 
   }
 }
 
-/** States after which the same job is submitted again: the cluster, not the gear, failed it. */
-export function worthResubmitting(state: string): boolean {
-  return state === 'NODE_FAIL' || state === 'BOOT_FAIL' || state === 'PREEMPTED';
+/**
+ * Endings after which the same job is submitted again: the cluster, not the gear, failed it. Asked
+ * only of a Slurm job whose node-side step did not report the end of the job itself, and that step
+ * reports every end of the gear (its exit code, a signal, its memory): so a batch job that FAILED
+ * by a signal means the step itself was killed on the node (an operator's kill -9, a node agent
+ * cleaning up, the node going down), which is no verdict on the gear.
+ */
+export function worthResubmitting(job: EndedJob): boolean {
+  if (job.state === 'NODE_FAIL' || job.state === 'BOOT_FAIL' || job.state === 'PREEMPTED') return true;
+  const { code, signal } = exitOf(job.exitCode);
+  return job.state === 'FAILED' && !code && !!signal;
 }

@@ -72,7 +72,8 @@ function message(err: unknown): string {
  * loop heartbeats it (the server's orphan sweep must not take it), reports its cluster state to
  * the job document, and turns a cancel from Sprocket into `scancel`. Once it runs, the node-side
  * step heartbeats, streams the log, uploads and finishes the job itself; the loop finishes it only
- * when the cluster killed the step (walltime, memory, node failure, preemption, scancel).
+ * when the cluster killed the step (walltime, memory, node failure, preemption, scancel), and
+ * submits it again when the cluster, not the gear, ended it (a node failure, the step killed).
  */
 export class SlurmTracker {
   private readonly tracked = new Map<string, Tracked>();
@@ -327,7 +328,7 @@ export class SlurmTracker {
     // What the API says now: the step finishes the job itself before its Slurm job ends.
     if (!t.apiState) await this.beat(t);
     if (!t.apiState) {
-      if (ended && worthResubmitting(ended.state) && t.resubmits < MAX_RESUBMITS) return this.resubmit(t, ended);
+      if (ended && worthResubmitting(ended) && t.resubmits < MAX_RESUBMITS) return this.resubmit(t, ended);
       const reason =
         (ended ? endedReason(t.slurm_id, ended) : undefined) ??
         (ended

@@ -119,12 +119,23 @@ export async function principalOfSession(
   return { principal, session: { id, csrf: row.csrf, userId: row.user_id, expires: row.expires } };
 }
 
-/** The value of one cookie. A single name is all this server reads, so no cookie library is pulled in. */
+/**
+ * The value of one cookie. A single name is all this server reads, so no cookie library is pulled in.
+ * A value that is not valid percent-encoding (`%E0%A4%A`) is returned as it came: no token this
+ * server issued looks like that, so it is a stale cookie like any other, not a server error.
+ */
 export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      const value = part.slice(eq + 1).trim();
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        return value;
+      }
+    }
   }
   return undefined;
 }

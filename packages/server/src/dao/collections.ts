@@ -33,7 +33,8 @@ const COLUMN_KEYS: Record<string, string> = {
 };
 
 export const collectionFieldResolver: FieldResolver = (key) => {
-  const col = COLUMN_KEYS[key];
+  // Own keys only: `sort=constructor` must not find Object.prototype's members.
+  const col = Object.hasOwn(COLUMN_KEYS, key) ? COLUMN_KEYS[key] : undefined;
   if (col) return { kind: 'column', column: `collections.${col}` };
   if (key === 'tags') return { kind: 'array', column: 'collections.tags' };
   if (key.startsWith('info.')) return { kind: 'json', column: 'collections.info', path: key.slice(5).split('.') };

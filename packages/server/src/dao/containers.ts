@@ -56,7 +56,8 @@ const COLUMN_KEYS: Record<string, string> = {
 export function containerFieldResolver(type: ContainerType, table = 'containers'): FieldResolver {
   const fields = new Set(TYPE_FIELDS[type]);
   return (key) => {
-    const col = COLUMN_KEYS[key];
+    // Own keys only: `sort=constructor` must not find Object.prototype's members (a column named after a function).
+    const col = Object.hasOwn(COLUMN_KEYS, key) ? COLUMN_KEYS[key] : undefined;
     if (col) return { kind: 'column', column: `${table}.${col}` };
     if (key === 'code' && type === 'subject') return { kind: 'column', column: `${table}.label` };
     if (key === 'tags') return { kind: 'array', column: `${table}.tags` };

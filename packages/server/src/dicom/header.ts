@@ -228,7 +228,8 @@ class Decoder {
             .replace(/ /g, '_'),
         );
       const term = terms.find((t) => t) ?? '';
-      label = CHARSETS[term] ?? 'latin1';
+      // Own keys only: a file declaring the character set `constructor` is unknown, not Object's member.
+      label = (Object.hasOwn(CHARSETS, term) ? CHARSETS[term] : undefined) ?? 'latin1';
     }
     this.decoder = new TextDecoder(label);
     this.signedPixels = root.elements.x00280103 ? this.numbers(root, root.elements.x00280103, 'US')[0] === 1 : false;

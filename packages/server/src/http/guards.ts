@@ -139,6 +139,20 @@ export function queryFlag(value: unknown): boolean {
   return v === true || v === '' || v === '1' || (typeof v === 'string' && v.toLowerCase() === 'true');
 }
 
+/**
+ * Where a query or path value was coerced to ±Infinity. The validator turns `limit=1e400` into
+ * Infinity and then skips its minimum and maximum, which only look at finite numbers, so the value
+ * reached LIMIT and OFFSET (a database error, a 500). Query and path objects are flat: values, or
+ * arrays of them for repeated parameters.
+ */
+export function nonFinitePath(values: unknown, where: string): string | undefined {
+  if (values === null || typeof values !== 'object') return undefined;
+  for (const [k, v] of Object.entries(values)) {
+    for (const x of Array.isArray(v) ? v : [v]) if (typeof x === 'number' && !Number.isFinite(x)) return `${where}.${k}`;
+  }
+  return undefined;
+}
+
 export function registerInputGuards(app: FastifyInstance): void {
   // preValidation runs after parsing, before the schema: the message then names the field that holds the NUL.
   app.addHook('preValidation', async (req) => {
@@ -155,6 +169,8 @@ export function registerInputGuards(app: FastifyInstance): void {
     if (req.body !== null && typeof req.body === 'object' && req.routeOptions.schema?.body) req.bodyAsSent = structuredClone(req.body);
   });
   app.addHook('preHandler', async (req) => {
+    const infinite = nonFinitePath(req.query, 'querystring') ?? nonFinitePath(req.params, 'params');
+    if (infinite) throw new ApiError('VALIDATION', `${infinite}: must be a finite number`);
     if (req.bodyAsSent === undefined) return;
     const hit = coercedPath(req.bodyAsSent, req.body, 'body');
     req.bodyAsSent = undefined;

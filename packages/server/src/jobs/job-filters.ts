@@ -35,7 +35,8 @@ export const jobFieldResolver: FieldResolver = (key) => {
     'transitions.failed': 't_failed',
     'transitions.cancelled': 't_cancelled',
   };
-  if (columns[key]) return { kind: 'column', column: `jobs.${columns[key]}` };
+  // Own keys only: `sort=constructor` must not find Object.prototype's members.
+  if (Object.hasOwn(columns, key)) return { kind: 'column', column: `jobs.${columns[key]}` };
   if (key === 'attempt' || key === 'exit_code') return { kind: 'column', column: `jobs.${key}`, numeric: true };
   if (key === 'tags') return { kind: 'array', column: 'jobs.tags' };
   if (key.startsWith('gear_info.')) return { kind: 'json', column: 'jobs.gear_info', path: key.slice(10).split('.') };

@@ -67,9 +67,11 @@ export interface EnqueueOptions {
   extraTags?: string[];
 }
 
-function containerType(t: unknown): ContainerType | undefined {
+/** A container type named in a request, singular or plural (`acquisition`, `acquisitions`); groups are none. */
+export function containerType(t: unknown): ContainerType | undefined {
   if (typeof t !== 'string') return undefined;
-  const s = (CONTAINER_TYPES as readonly string[]).includes(t) ? t : SINGULAR[t];
+  // Own keys only: SINGULAR['constructor'] is Object itself.
+  const s = (CONTAINER_TYPES as readonly string[]).includes(t) ? t : Object.hasOwn(SINGULAR, t) ? SINGULAR[t] : undefined;
   return s && s !== 'group' ? (s as ContainerType) : undefined;
 }
 

@@ -411,9 +411,11 @@ export async function fileRoutes(app: Api, ctx: ServerContext): Promise<void> {
         if (b.replace && (b.add || b.delete)) throw badRequest('body: replace cannot be combined with add or delete');
         await updateFile(f, (cur) => {
           let cls = b.replace ?? classificationOf(cur);
-          for (const [k, vs] of Object.entries(b.add ?? {})) cls = { ...cls, [k]: [...new Set([...(cls[k] ?? []), ...vs])] };
+          // Own keys only: a key named `constructor` or `__proto__` is a classification like any other.
+          const values = (k: string) => (Object.hasOwn(cls, k) ? (cls[k] ?? []) : []);
+          for (const [k, vs] of Object.entries(b.add ?? {})) cls = { ...cls, [k]: [...new Set([...values(k), ...vs])] };
           for (const [k, vs] of Object.entries(b.delete ?? {})) {
-            const left = (cls[k] ?? []).filter((v) => !vs.includes(v));
+            const left = values(k).filter((v) => !vs.includes(v));
             cls = { ...cls, [k]: left };
             if (!left.length) delete cls[k];
           }

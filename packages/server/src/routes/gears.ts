@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { CONTAINER_TYPES, type ContainerType, invocationSchema, SINGULAR } from '@sprocket/types';
+import { CONTAINER_TYPES, type ContainerType, invocationSchema } from '@sprocket/types';
 import type { FastifyRequest } from 'fastify';
 import { requirePrincipal } from '../auth/authenticate.js';
 import { isEngine, requireSiteAdmin, requireSiteRole } from '../auth/principal.js';
@@ -26,6 +26,7 @@ import {
   requiresReadWriteKey,
 } from '../jobs/gears.js';
 import { suggestions } from '../jobs/invocation.js';
+import { containerType } from '../jobs/launch.js';
 import { followNewGearVersion } from '../jobs/rule-checks.js';
 import { idParams, OBJECT_ID_SCHEMA } from './schemas.js';
 
@@ -231,9 +232,8 @@ export async function gearRoutes(app: Api, ctx: ServerContext): Promise<void> {
     },
     async (req) => {
       const { id, cont, cid } = req.params;
-      const type = ((CONTAINER_TYPES as readonly string[]).includes(cont) ? cont : SINGULAR[cont]) as ContainerType | undefined;
-      if (!type || (type as string) === 'group')
-        throw badRequest(`cont: '${cont}' is not a container type (${CONTAINER_TYPES.join(', ')})`);
+      const type = containerType(cont);
+      if (!type) throw badRequest(`cont: '${cont}' is not a container type (${CONTAINER_TYPES.join(', ')})`);
       const gear = await requireGear(ctx, id);
       const access = accessOf(ctx, req);
       const row = await access.requireContainer(type, cid, 'files_view_metadata');
