@@ -71,6 +71,18 @@ export function writeGear(dir: string): void {
   );
 }
 
+/** The fault-writer gear uploaded, and a group, project and session for its jobs' outputs. */
+export async function faultWriterSession(cluster: Cluster, workDir: string, project: string): Promise<{ gearId: string; session: string }> {
+  const gearDir = path.join(workDir, 'gear-fault-writer');
+  writeGear(gearDir);
+  const gearId = await uploadGearDir(cluster, gearDir, 'fault-writer');
+  const group = `faults${Date.now().toString(36)}`;
+  await cluster.call('POST', '/groups', { _id: group, label: 'Faults' });
+  const projectId = (await cluster.call('POST', '/projects', { group, label: project }))._id;
+  const session = (await cluster.call('POST', '/sessions', { project: projectId, label: 'ses-faults' }))._id;
+  return { gearId, session };
+}
+
 /** Random points in (0.02, 0.95) of `total`, sorted: where the kills go. */
 function killPoints(count: number, total: number): number[] {
   return Array.from({ length: count }, () => Math.floor(total * (0.02 + Math.random() * 0.93))).sort((a, b) => a - b);
@@ -92,13 +104,7 @@ async function campaign(ctx: FaultsContext, c: Campaign, database: 'SQLite' | 'P
   let report: PartReport | undefined;
   let versions = 0;
   try {
-    const gearDir = path.join(ctx.workDir, 'gear-fault-writer');
-    writeGear(gearDir);
-    const gearId = await uploadGearDir(cluster, gearDir, 'fault-writer');
-    const group = `faults${Date.now().toString(36)}`;
-    await cluster.call('POST', '/groups', { _id: group, label: 'Faults' });
-    const project = (await cluster.call('POST', '/projects', { group, label: `Jobs ${database}` }))._id;
-    const session = (await cluster.call('POST', '/sessions', { project, label: 'ses-faults' }))._id;
+    const { gearId, session } = await faultWriterSession(cluster, ctx.workDir, `Jobs ${database}`);
     const acquisitions: string[] = [];
     for (let i = 0; i * PER_ACQUISITION < c.jobs; i++)
       acquisitions.push((await cluster.call('POST', '/acquisitions', { session, label: `acq-${i}` }))._id);

@@ -2,11 +2,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BwrapExecutor } from '@sprocket/engine';
 import { processesWith } from '../../test-fixtures/processes.js';
-import { slurmUnavailable, startSlurm } from '../../test-fixtures/slurm.js';
+import { type SlurmCluster, slurmUnavailable, startSlurm } from '../../test-fixtures/slurm.js';
 import { median } from '../stats.js';
-import { startCluster, uploadGearDir } from './cluster.js';
-import { checkOutcome, storeLeftovers, writeGear } from './jobs.js';
+import { startCluster } from './cluster.js';
+import { checkOutcome, faultWriterSession, storeLeftovers } from './jobs.js';
 import type { FaultsPart, PartReport } from './part.js';
+
+/** The executor a Slurm step uses on the node: the sandbox where it works, else plain processes (as root, as the tests do). */
+export async function nodeExecutor(): Promise<'bwrap' | 'process'> {
+  return (await new BwrapExecutor().available()) ? 'bwrap' : 'process';
+}
+
+/** A slurm-mode engine's settings for this cluster, its steps running `inner` on the node. */
+export function slurmEngineEnv(slurm: SlurmCluster, inner: 'bwrap' | 'process'): NodeJS.ProcessEnv {
+  return {
+    ...slurm.env,
+    SPROCKET_EXECUTOR: 'slurm',
+    SPROCKET_SLURM_EXECUTOR: inner,
+    SPROCKET_SLURM_POLL: '0.5',
+    SPROCKET_SLURM_PARTITION: slurm.partition,
+    ...(inner === 'process' ? { SPROCKET_PROCESS_EXECUTOR_AS_ROOT: 'true' } : {}),
+  };
+}
 
 /**
  * Slurm compute jobs killed mid-run: a batch runs through a slurm-mode engine on a real single-node
@@ -30,7 +47,7 @@ export const run: FaultsPart = async (ctx) => {
   const unavailable = slurmUnavailable();
   if (unavailable) return [{ title, rows: [], problems: [], skipped: unavailable }];
   const c = ctx.small ? SMALL : FULL;
-  const inner = (await new BwrapExecutor().available()) ? 'bwrap' : 'process';
+  const inner = await nodeExecutor();
   const slurm = await startSlurm();
   const dataDir = path.join(ctx.workDir, 'sqlite');
   const cluster = await startCluster(
@@ -47,13 +64,7 @@ export const run: FaultsPart = async (ctx) => {
   let report: PartReport | undefined;
   let versions = 0;
   try {
-    const gearDir = path.join(ctx.workDir, 'gear-fault-writer');
-    writeGear(gearDir);
-    const gearId = await uploadGearDir(cluster, gearDir, 'fault-writer');
-    const group = `slurmfaults${Date.now().toString(36)}`;
-    await cluster.call('POST', '/groups', { _id: group, label: 'Slurm faults' });
-    const project = (await cluster.call('POST', '/projects', { group, label: 'Slurm kills' }))._id;
-    const session = (await cluster.call('POST', '/sessions', { project, label: 'ses-slurm' }))._id;
+    const { gearId, session } = await faultWriterSession(cluster, ctx.workDir, 'Slurm kills');
     const acquisition = (await cluster.call('POST', '/acquisitions', { session, label: 'acq-0' }))._id;
     const engineKey = (await cluster.call('POST', '/devices', { name: 'slurm faults engine' })).key;
     const originals = new Map<string, number>();
@@ -68,14 +79,7 @@ export const run: FaultsPart = async (ctx) => {
       originals.set(job._id, n);
       idOf.set(n, job._id);
     }
-    cluster.startEngines(engineKey, 1, {
-      ...slurm.env,
-      SPROCKET_EXECUTOR: 'slurm',
-      SPROCKET_SLURM_EXECUTOR: inner,
-      SPROCKET_SLURM_POLL: '0.5',
-      SPROCKET_SLURM_PARTITION: slurm.partition,
-      ...(inner === 'process' ? { SPROCKET_PROCESS_EXECUTOR_AS_ROOT: 'true' } : {}),
-    });
+    cluster.startEngines(engineKey, 1, slurmEngineEnv(slurm, inner));
 
     const t0 = Date.now();
     const killed = new Map<string, { slurmId: string; noticedMs?: number }>();

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BwrapExecutor } from '@sprocket/engine';
 import { Client, type Gear, type Project } from '@sprocket/sdk';
 import { sprocket } from '../../e2e/processes.js';
 import { buildGears } from '../../scripts/build-gears.js';
@@ -11,6 +10,7 @@ import { dcm2niixByHand } from '../dcm2niix-by-hand.js';
 import { median } from '../stats.js';
 import { allJobs, type Cluster, startCluster } from './cluster.js';
 import type { FaultsContext, FaultsPart, PartReport } from './part.js';
+import { nodeExecutor, slurmEngineEnv } from './slurm.js';
 
 /**
  * Throughput, the baseline the fault parts are read against: a synthetic project (bench/
@@ -122,17 +122,8 @@ async function measure(ctx: FaultsContext, setup: Setup, dicom: string, series: 
     for (const gear of ['dcm2niix', 'nifti-qa']) await sprocket(cluster.key, ['gear', 'upload', path.join(ctx.root, 'gears', gear)], home);
     const engineKey = (await cluster.call('POST', '/devices', { name: `throughput ${setup.name}` })).key;
     // Started before the import, so the batch meets engines already polling.
-    if (slurm) {
-      const inner = (await new BwrapExecutor().available()) ? 'bwrap' : 'process';
-      cluster.startEngines(engineKey, 1, {
-        ...slurm.env,
-        SPROCKET_EXECUTOR: 'slurm',
-        SPROCKET_SLURM_EXECUTOR: inner,
-        SPROCKET_SLURM_POLL: '0.5',
-        SPROCKET_SLURM_PARTITION: slurm.partition,
-        ...(inner === 'process' ? { SPROCKET_PROCESS_EXECUTOR_AS_ROOT: 'true' } : {}),
-      });
-    } else cluster.startEngines(engineKey, 1, { SPROCKET_ENGINE_CONCURRENCY: String(setup.slots), SPROCKET_EXECUTOR: 'auto' });
+    if (slurm) cluster.startEngines(engineKey, 1, slurmEngineEnv(slurm, await nodeExecutor()));
+    else cluster.startEngines(engineKey, 1, { SPROCKET_ENGINE_CONCURRENCY: String(setup.slots), SPROCKET_EXECUTOR: 'auto' });
 
     const t0 = performance.now();
     await sprocket(cluster.key, ['import', 'dicom', dicom, group, 'Throughput'], home);
