@@ -36,12 +36,20 @@ interface Setup {
   slots?: number;
   slurm?: true;
 }
-const SETUPS: Setup[] = [
+/** BENCH_THROUGHPUT_SETUPS=2,slurm runs only those (slot counts, or slurm); all four otherwise. */
+const ALL_SETUPS: Setup[] = [
   { name: '1 slot', slots: 1 },
   { name: '2 slots', slots: 2 },
   { name: '4 slots', slots: 4 },
   { name: 'Slurm', slurm: true },
 ];
+const SETUPS = (() => {
+  const wanted = process.env.BENCH_THROUGHPUT_SETUPS?.split(',').map((w) => w.trim().toLowerCase());
+  if (!wanted) return ALL_SETUPS;
+  const chosen = ALL_SETUPS.filter((s) => wanted.includes(s.slurm ? 'slurm' : String(s.slots)));
+  if (!chosen.length) throw new Error(`BENCH_THROUGHPUT_SETUPS=${process.env.BENCH_THROUGHPUT_SETUPS}: name 1, 2, 4 or slurm`);
+  return chosen;
+})();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
